@@ -1,0 +1,319 @@
+/*
+ * bench_engine.c — `weft bench engine`: records/s through an exchange edge
+ * and epoch-close latency.
+ *
+ * Graph: source -> exchange(key) -> counting sink, on W workers. Every
+ * worker's source emits 16-byte records (8-byte key, 8-byte value) as fast
+ * as it can, closing an epoch every --epoch-records records; the sink sums
+ * values. Throughput = records / wall time from engine_run() to its return
+ * (start-up, all epochs, flush and join included). Each configuration runs
+ * --runs times; the median is reported.
+ *
+ * Epoch-close latency: for each epoch e the time from the last source
+ * worker's engine_source_advance(e + 1) to the last sink worker's
+ * on_epoch_close(e) — how long after the input closed an epoch every shard
+ * knows it. Measured under full load (the throughput runs, batch 1024) and
+ * reported as p50 / p99 / max.
+ */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "engine/engine.h"
+
+#define MAX_EPOCHS 4096
+
+struct eb_shared {
+	uint64_t per_worker;
+	uint64_t epoch_records;
+	_Atomic uint64_t sum;
+	_Atomic uint64_t advance_ns[MAX_EPOCHS]; /* max over sources */
+	_Atomic uint64_t close_ns[MAX_EPOCHS];   /* max over sinks */
+};
+
+static void
+atomic_max(_Atomic uint64_t *a, uint64_t v)
+{
+	uint64_t cur = atomic_load_explicit(a, memory_order_relaxed);
+	while (cur < v && !atomic_compare_exchange_weak_explicit(
+	                      a, &cur, v, memory_order_relaxed,
+	                      memory_order_relaxed))
+		;
+}
+
+struct eb_src {
+	struct eb_shared *sh;
+	uint64_t n, epoch, seed;
+};
+
+static int
+eb_src_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	struct eb_src *s = calloc(1, sizeof *s);
+	if (!s)
+		return WEFT_ENOMEM;
+	s->sh = arg;
+	s->seed = 0x9e3779b97f4a7c15ULL * (engine_ctx_worker(ctx) + 1);
+	*state = s;
+	return 0;
+}
+
+static enum engine_poll
+eb_src_poll(void *state, struct engine_ctx *ctx)
+{
+	struct eb_src *s = state;
+	struct eb_shared *sh = s->sh;
+	if (s->n >= sh->per_worker)
+		return ENGINE_POLL_DONE;
+	uint64_t end = s->n + 4096;
+	if (end > sh->per_worker)
+		end = sh->per_worker;
+	while (s->n < end) {
+		/* emit up to the next epoch boundary, then close the epoch */
+		uint64_t boundary = (s->epoch + 1) * sh->epoch_records;
+		uint64_t stop = boundary < end ? boundary : end;
+		uint64_t key = s->seed + s->n * 0x9e3779b97f4a7c15ULL;
+		for (; s->n < stop; s->n++, key += 0x9e3779b97f4a7c15ULL) {
+			uint64_t rec[2] = {key, 1};
+			engine_emit(ctx, 0, s->epoch, rec, sizeof rec);
+		}
+		if (s->n == boundary) {
+			if (s->epoch < MAX_EPOCHS)
+				atomic_max(&sh->advance_ns[s->epoch], bench_now_ns());
+			engine_source_advance(ctx, ++s->epoch);
+		}
+	}
+	return ENGINE_POLL_DATA;
+}
+
+struct eb_sink {
+	struct eb_shared *sh;
+	uint64_t sum;
+};
+
+static int
+eb_sink_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	struct eb_sink *s = calloc(1, sizeof *s);
+	if (!s)
+		return WEFT_ENOMEM;
+	s->sh = arg;
+	*state = s;
+	return 0;
+}
+
+static void
+eb_sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
+              const struct engine_batch *b)
+{
+	(void)ctx;
+	(void)port;
+	struct eb_sink *s = state;
+	const uint64_t *r = (const uint64_t *)b->data;
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < b->count; i++)
+		sum += r[2 * i + 1];
+	s->sum += sum;
+}
+
+static void
+eb_sink_close(void *state, struct engine_ctx *ctx, uint64_t e)
+{
+	(void)ctx;
+	struct eb_sink *s = state;
+	if (e < MAX_EPOCHS)
+		atomic_max(&s->sh->close_ns[e], bench_now_ns());
+}
+
+static void
+eb_sink_destroy(void *state)
+{
+	struct eb_sink *s = state;
+	atomic_fetch_add(&s->sh->sum, s->sum);
+	free(s);
+}
+
+static const struct engine_op_vtable eb_src_vt = {
+	.init = eb_src_init, .poll = eb_src_poll, .destroy = free,
+};
+static const struct engine_op_vtable eb_sink_vt = {
+	.init = eb_sink_init,
+	.on_batch = eb_sink_batch,
+	.on_epoch_close = eb_sink_close,
+	.destroy = eb_sink_destroy,
+};
+
+static uint64_t
+eb_key(const void *rec, uint32_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	return *(const uint64_t *)rec;
+}
+
+/* One run; returns records/s and fills lat[] with per-epoch latencies. */
+static double
+eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
+       double *lat, size_t *n_lat)
+{
+	struct eb_shared *sh = calloc(1, sizeof *sh);
+	if (!sh)
+		return -1;
+	sh->per_worker = total / W;
+	sh->epoch_records = epoch_records;
+	struct engine_graph *g = engine_graph_new();
+	const uint32_t rs[] = {16};
+	int s = engine_graph_add(g, "source", &eb_src_vt, sh, 0, 1, rs);
+	int k = engine_graph_add(g, "sink", &eb_sink_vt, sh, 1, 0, NULL);
+	engine_graph_connect(g, s, 0, k, 0, eb_key, NULL);
+	struct engine_config cfg;
+	engine_config_default(&cfg);
+	cfg.workers = W;
+	cfg.batch_records = batch;
+	char err[256];
+	struct engine *e = engine_new(g, &cfg, err, sizeof err);
+	if (!e) {
+		fprintf(stderr, "bench engine: %s\n", err);
+		free(sh);
+		return -1;
+	}
+	uint64_t t0 = bench_now_ns();
+	int rc = engine_run(e);
+	uint64_t t1 = bench_now_ns();
+	engine_free(e);
+	uint64_t want = sh->per_worker * W;
+	if (rc || atomic_load(&sh->sum) != want) {
+		fprintf(stderr, "bench engine: lost records (%llu of %llu)\n",
+		        (unsigned long long)atomic_load(&sh->sum),
+		        (unsigned long long)want);
+		free(sh);
+		return -1;
+	}
+	if (lat && n_lat) {
+		*n_lat = 0;
+		uint64_t epochs = sh->per_worker / epoch_records;
+		for (uint64_t ep = 0; ep < epochs && ep < MAX_EPOCHS; ep++) {
+			uint64_t a = atomic_load(&sh->advance_ns[ep]);
+			uint64_t c = atomic_load(&sh->close_ns[ep]);
+			if (a && c)
+				lat[(*n_lat)++] = c > a ? (double)(c - a) / 1e3 : 0.0;
+		}
+	}
+	free(sh);
+	return (double)want / ((double)(t1 - t0) / 1e9);
+}
+
+int
+bench_engine_main(int argc, char **argv)
+{
+	unsigned max_w = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	int runs = 5;
+	uint64_t total = 20000000;
+	const char *md = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+			runs = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--records") && i + 1 < argc)
+			total = strtoull(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--max-workers") && i + 1 < argc)
+			max_w = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--markdown") && i + 1 < argc)
+			md = argv[++i];
+		else {
+			fprintf(stderr,
+			        "usage: weft bench engine [--runs N] [--records N] "
+			        "[--max-workers W] [--markdown FILE]\n"
+			        "unknown argument: %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (runs < 1 || max_w < 1 || total < 1000) {
+		fprintf(stderr, "bench engine: bad --runs/--records/--max-workers\n");
+		return 2;
+	}
+	static const uint32_t batches[] = {1, 4, 16, 64, 256, 1024, 4096};
+	const size_t nb = sizeof batches / sizeof batches[0];
+	struct bench_table *t = bench_table_new(
+	    "Engine: records/s through one exchange edge (16-byte records, "
+	    "8-byte keys), median of runs");
+	bench_table_header(t, "batch records", max_w);
+	double *tp1 = calloc(nb, sizeof *tp1), *tp_w = calloc(nb, sizeof *tp_w);
+	double *samples = calloc((size_t)runs, sizeof *samples);
+	double *lat = calloc((size_t)runs * MAX_EPOCHS, sizeof *lat);
+	size_t n_lat_all = 0;
+	unsigned top_w = max_w;
+	for (size_t bi = 0; bi < nb; bi++) {
+		uint32_t b = batches[bi];
+		/* small batches are slow: fewer records keep the run short */
+		uint64_t recs = b < 64 ? total / 10 : total;
+		double row[64] = {0};
+		for (unsigned W = 1; W <= max_w && W <= 64; W++) {
+			for (int r = 0; r < runs; r++) {
+				size_t nl = 0;
+				int want_lat = b == 1024 && W == max_w;
+				samples[r] = eb_run(W, b, recs, recs / W / 64 + 1,
+				                    want_lat ? lat + n_lat_all : NULL,
+				                    want_lat ? &nl : NULL);
+				if (samples[r] < 0)
+					return 1;
+				n_lat_all += nl;
+			}
+			row[W - 1] = bench_median(samples, (size_t)runs);
+		}
+		tp1[bi] = row[0];
+		tp_w[bi] = row[top_w - 1];
+		bench_table_row_rates(t, b, row, max_w);
+	}
+	bench_table_print(t, stdout);
+	char buf[512];
+	struct bench_table *eff = bench_table_new(
+	    "Engine: parallel efficiency at the widest W (throughput(W) / "
+	    "(W x throughput(1)))");
+	bench_table_columns(eff, "batch records|W=1 rec/s|W rec/s|speed-up|efficiency");
+	for (size_t bi = 0; bi < nb; bi++) {
+		snprintf(buf, sizeof buf, "%u|%.2f M|%.2f M (W=%u)|%.2fx|%.2f",
+		         batches[bi], tp1[bi] / 1e6, tp_w[bi] / 1e6, top_w,
+		         tp_w[bi] / tp1[bi], tp_w[bi] / tp1[bi] / top_w);
+		bench_table_row(eff, buf);
+	}
+	bench_table_print(eff, stdout);
+	struct bench_table *lt = bench_table_new(
+	    "Engine: epoch-close latency under full load (batch 1024, widest "
+	    "W): last source advance -> last sink on_epoch_close");
+	bench_table_columns(lt, "epochs measured|p50|p99|max");
+	bench_sort(lat, n_lat_all);
+	snprintf(buf, sizeof buf, "%zu|%.1f us|%.1f us|%.1f us", n_lat_all,
+	         bench_quantile(lat, n_lat_all, 0.5),
+	         bench_quantile(lat, n_lat_all, 0.99),
+	         n_lat_all ? lat[n_lat_all - 1] : 0.0);
+	bench_table_row(lt, buf);
+	bench_table_print(lt, stdout);
+	int rc = 0;
+	if (md) {
+		FILE *f = fopen(md, "w");
+		if (!f) {
+			perror(md);
+			rc = 1;
+		} else {
+			bench_write_preamble(f, "weft bench engine", argc, argv);
+			bench_table_print(t, f);
+			bench_table_print(eff, f);
+			bench_table_print(lt, f);
+			fclose(f);
+		}
+	}
+	bench_table_free(t);
+	bench_table_free(eff);
+	bench_table_free(lt);
+	free(tp1);
+	free(tp_w);
+	free(samples);
+	free(lat);
+	return rc;
+}

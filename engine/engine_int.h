@@ -1,0 +1,163 @@
+/*
+ * engine_int.h — the engine's private structures.
+ *
+ * Ownership and threads:
+ *   - struct engine and its graph (g_node, g_edge) are built on the caller's
+ *     thread before engine_run() and read-only afterwards.
+ *   - struct eng_worker and everything it points to (operator instances,
+ *     output buffers, batch pool, its inbound queues' consumer side) are
+ *     owned by that worker's thread while the engine runs.
+ *   - Shared between threads: the queues (SPSC: producer = sending worker,
+ *     consumer = receiving worker), eng_worker.inflight (atomic, see
+ *     below), eng_worker.seq/parked (the parking protocol) and
+ *     engine.stopping.
+ */
+#ifndef WEFT_ENGINE_INT_H
+#define WEFT_ENGINE_INT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "engine/queue.h"
+
+#define ENG_MAX_NODES 255u  /* route packs node in 24 bits, port in 8 */
+#define ENG_MAX_PORTS 255u
+
+/* ---- graph (shared, read-only while running) ------------------------- */
+struct g_edge {
+	int to;
+	unsigned in;
+	engine_key_fn key; /* NULL: pipeline */
+	void *key_arg;
+};
+
+struct g_out {
+	uint32_t rec_size;
+	uint32_t cap;        /* data bytes of this output's batches */
+	unsigned n_edges;
+	struct g_edge *edges;
+	unsigned n_pipe;     /* edges with key == NULL */
+	unsigned n_xchg;     /* exchange edges */
+};
+
+struct g_in {
+	int from;            /* -1: not connected */
+	unsigned out;
+	int exchange;
+};
+
+struct g_node {
+	char *name;
+	const struct engine_op_vtable *vt;
+	void *arg;
+	unsigned n_in, n_out;
+	struct g_in *in;
+	struct g_out *out;
+};
+
+struct engine_graph {
+	unsigned n_nodes, cap_nodes;
+	struct g_node *nodes;
+};
+
+/* ---- per worker ------------------------------------------------------- */
+struct eng_inport {
+	uint64_t *sender_f;  /* per sender (W for exchange, 1 for pipeline) */
+	uint8_t *sender_done;
+	uint64_t final_max;  /* max final frontier of finished senders */
+	unsigned n_senders, n_live;
+};
+
+struct eng_outport {
+	struct engine_batch *pipe;   /* open pipeline batch, or NULL */
+	struct engine_batch **xbuf;  /* [n_xchg * W] open exchange batches */
+};
+
+/* One operator instance on one worker. */
+struct engine_ctx {
+	struct eng_worker *w;
+	const struct g_node *gn;
+	int node;
+	void *state;
+	int initialised;
+	uint64_t in_frontier;  /* epochs below are closed and delivered */
+	uint64_t out_frontier; /* epochs below are announced closed downstream */
+	uint64_t emit_max;     /* highest epoch emitted + 1 (0: none) */
+	int done;              /* flushed and announced done downstream */
+	struct eng_inport *in;
+	struct eng_outport *out;
+	/* sources */
+	int src_done;
+	uint32_t idle_hint_us;
+};
+
+struct eng_stats {
+	uint64_t batches_sent, records_sent, punctuations_sent;
+	uint64_t epochs_closed, parks, backpressure_waits, max_epoch_closed;
+};
+
+/* Free batches of one capacity. Batches migrate: a receiver keeps the
+ * batches it consumed for its own sends, so pools stay balanced. */
+struct eng_pool {
+	uint32_t cap; /* 0: class unused */
+	unsigned len;
+	struct engine_batch *head;
+};
+#define ENG_POOL_CLASSES 4
+
+struct eng_worker {
+	struct engine *e;
+	unsigned id;
+	struct engine_ctx *ctx;      /* [n_nodes] */
+	struct engine_queue **inq;   /* [W]: queue from sender s to me */
+	struct eng_pool pool[ENG_POOL_CLASSES];
+	unsigned nodes_done;
+	uint32_t idle_backoff_us;
+	struct eng_stats st;
+	/* Batches this worker sent through exchange and no receiver has
+	 * consumed yet. Incremented by this worker (sender), decremented by
+	 * receivers; the bound on it is the only backpressure. */
+	alignas(64) _Atomic uint32_t inflight;
+	/* Parking (an event count): a sleeper reads seq, sets parked, re-checks
+	 * for work, then futex-waits on seq; a waker publishes its work, then
+	 * (seq_cst order, see eng_wake_worker) bumps seq and wakes if parked
+	 * was set. */
+	alignas(64) _Atomic uint32_t seq;
+	_Atomic uint32_t parked;
+};
+
+struct engine {
+	struct engine_graph *g;
+	struct engine_config cfg;
+	unsigned W;
+	struct eng_worker *workers;  /* [W] */
+	struct engine_queue *queues; /* [W * W]: index sender * W + receiver */
+	_Atomic int stopping;
+	_Atomic int init_error;
+	int ran;
+};
+
+/* engine.c */
+void eng_wake_worker(struct eng_worker *w);
+/* A batch with room for at least `need` bytes, cap bytes normally. */
+struct engine_batch *eng_batch_get(struct eng_worker *w, uint64_t epoch,
+                                   const struct g_out *go, uint32_t need);
+void eng_batch_put(struct eng_worker *w, struct engine_batch *b);
+
+/* progress.c */
+void eng_deliver(struct eng_worker *w, unsigned sender,
+                 const struct engine_msg *m);
+void eng_flush_pipes(struct engine_ctx *c);
+void eng_flush_exchange(struct engine_ctx *c);
+void eng_source_finish(struct engine_ctx *c);
+void eng_node_update(struct engine_ctx *c);
+
+static inline uint32_t
+eng_route_pack(int node, unsigned port)
+{
+	return ((uint32_t)node << 8) | (uint32_t)port;
+}
+
+#endif

@@ -1,0 +1,440 @@
+/*
+ * progress.c — emission, channels and progress tracking.
+ *
+ * Records an operator emits are appended to an open batch per output
+ * (pipeline) or per output x exchange edge x destination worker (exchange).
+ * A pipeline batch is handed to the downstream operators synchronously when
+ * it fills or when the producing callback returns. An exchange batch is
+ * pushed to the destination's SPSC queue when it fills, when its epoch
+ * changes, before any punctuation, or when the worker is about to park.
+ *
+ * Frontiers. Every operator instance keeps
+ *   in_frontier  — epochs below it are closed on all its inputs and their
+ *                  records were delivered; on_epoch_close was called for each;
+ *   out_frontier — epochs below it were announced closed downstream.
+ * An input remembers, per sender (W senders for an exchange input, one for
+ * a pipeline input), the last frontier that sender announced and whether it
+ * finished. Because a queue is FIFO and a sender flushes its open batches
+ * before it announces, "sender s announced f" implies every record s sent
+ * below f was already delivered. So min over live senders is a safe input
+ * frontier, and on_epoch_close(e) for e below it can run.
+ *
+ * Invariant kept by engine_emit(): nothing is emitted below out_frontier.
+ * out_frontier only rises after the operator's on_epoch_close calls for the
+ * epochs it passes have returned, so an operator may emit into the epoch it
+ * is closing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_int.h"
+
+static void __attribute__((noreturn))
+contract_violation(const struct engine_ctx *c, const char *what,
+                   unsigned long long a, unsigned long long b)
+{
+	fprintf(stderr,
+	        "weft engine: operator '%s' (worker %u) broke the emit "
+	        "contract: %s (%llu vs %llu)\n",
+	        c->gn->name, c->w->id, what, a, b);
+	abort();
+}
+
+static void __attribute__((noreturn, cold))
+emit_refused(const struct engine_ctx *c, const struct g_out *go,
+             uint64_t epoch, uint32_t len)
+{
+	if (epoch < c->out_frontier)
+		contract_violation(c, "emit below the output frontier", epoch,
+		                   c->out_frontier);
+	if (epoch == ENGINE_EPOCH_MAX)
+		contract_violation(c, "epoch reserved", epoch, epoch);
+	if (go->rec_size && len != go->rec_size)
+		contract_violation(c, "record size", len, go->rec_size);
+	contract_violation(c, "record too large", len, 1u << 30);
+}
+
+static inline uint32_t
+rec_bytes(uint32_t rec_size, uint32_t len)
+{
+	return rec_size ? rec_size : 8u + ((len + 7u) & ~7u);
+}
+
+static inline int
+batch_has_room(const struct engine_batch *b, uint32_t need, uint32_t max_recs)
+{
+	return b->count < max_recs && need <= b->cap - b->used;
+}
+
+static inline void
+batch_append(struct engine_batch *b, const void *rec, uint32_t len,
+             uint32_t need)
+{
+	unsigned char *p = b->data + b->used;
+	if (b->rec_size) {
+		/* Constant-size copies inline to a few moves; the common small
+		 * fixed records never call memcpy. */
+		switch (len) {
+		case 8: memcpy(p, rec, 8); break;
+		case 16: memcpy(p, rec, 16); break;
+		case 24: memcpy(p, rec, 24); break;
+		case 32: memcpy(p, rec, 32); break;
+		default: memcpy(p, rec, len); break;
+		}
+	} else {
+		memcpy(p, &len, sizeof len);
+		memcpy(p + 8, rec, len);
+	}
+	b->used += need;
+	b->count++;
+}
+
+/* Hands the open pipeline batch of output `out` to the pipeline children. */
+static void
+deliver_pipe(struct engine_ctx *c, unsigned out)
+{
+	struct eng_outport *op = &c->out[out];
+	struct engine_batch *b = op->pipe;
+	if (!b || b->count == 0)
+		return;
+	op->pipe = NULL; /* children never emit into our buffers, but be safe */
+	const struct g_out *go = &c->gn->out[out];
+	for (unsigned i = 0; i < go->n_edges; i++) {
+		const struct g_edge *ed = &go->edges[i];
+		if (ed->key)
+			continue;
+		struct engine_ctx *child = &c->w->ctx[ed->to];
+		child->gn->vt->on_batch(child->state, child, ed->in, b);
+		eng_flush_pipes(child);
+	}
+	if (op->pipe == NULL) {
+		b->count = 0;
+		b->used = 0;
+		op->pipe = b;
+	} else {
+		eng_batch_put(c->w, b);
+	}
+}
+
+void
+eng_flush_pipes(struct engine_ctx *c)
+{
+	for (unsigned o = 0; o < c->gn->n_out; o++)
+		if (c->out[o].pipe && c->out[o].pipe->count)
+			deliver_pipe(c, o);
+}
+
+static void
+push_msg(struct eng_worker *w, unsigned to, const struct engine_msg *m)
+{
+	struct engine *e = w->e;
+	if (engine_queue_push(&e->queues[w->id * e->W + to], m) != 0) {
+		fprintf(stderr, "weft engine: out of memory in exchange queue\n");
+		abort();
+	}
+	if (to != w->id)
+		eng_wake_worker(&e->workers[to]);
+}
+
+static void
+send_batch(struct engine_ctx *c, const struct g_edge *ed, unsigned to,
+           struct engine_batch *b)
+{
+	struct eng_worker *w = c->w;
+	struct engine_msg m = {
+		.batch = b, .route = eng_route_pack(ed->to, ed->in),
+	};
+	/* Count before publishing: the receiver may consume and decrement
+	 * as soon as the push is visible. */
+	atomic_fetch_add_explicit(&w->inflight, 1, memory_order_relaxed);
+	w->st.batches_sent++;
+	w->st.records_sent += b->count;
+	push_msg(w, to, &m);
+}
+
+void
+eng_flush_exchange(struct engine_ctx *c)
+{
+	unsigned W = c->w->e->W;
+	for (unsigned o = 0; o < c->gn->n_out; o++) {
+		const struct g_out *go = &c->gn->out[o];
+		if (!go->n_xchg)
+			continue;
+		unsigned k = 0;
+		for (unsigned i = 0; i < go->n_edges; i++) {
+			const struct g_edge *ed = &go->edges[i];
+			if (!ed->key)
+				continue;
+			struct engine_batch **slot = &c->out[o].xbuf[k * W];
+			for (unsigned t = 0; t < W; t++) {
+				if (slot[t] && slot[t]->count) {
+					send_batch(c, ed, t, slot[t]);
+					slot[t] = NULL;
+				}
+			}
+			k++;
+		}
+	}
+}
+
+/* Marks sender `s` of input `in` as at frontier f (or finished). */
+static void
+input_note(struct eng_inport *in, unsigned s, uint64_t f, int done)
+{
+	if (done) {
+		if (!in->sender_done[s]) {
+			in->sender_done[s] = 1;
+			in->n_live--;
+			if (f > in->final_max)
+				in->final_max = f;
+		}
+	} else if (f > in->sender_f[s]) {
+		in->sender_f[s] = f;
+	}
+}
+
+/* Announces frontier f (and whether this output is finished) on every
+ * outgoing edge, after sending every open batch. */
+static void
+announce(struct engine_ctx *c, uint64_t f, int done)
+{
+	struct eng_worker *w = c->w;
+	unsigned W = w->e->W;
+	eng_flush_pipes(c);
+	eng_flush_exchange(c);
+	c->out_frontier = f;
+	for (unsigned o = 0; o < c->gn->n_out; o++) {
+		const struct g_out *go = &c->gn->out[o];
+		for (unsigned i = 0; i < go->n_edges; i++) {
+			const struct g_edge *ed = &go->edges[i];
+			if (ed->key) {
+				struct engine_msg m = {
+					.batch = NULL,
+					.frontier = f,
+					.route = eng_route_pack(ed->to, ed->in),
+					.flags = done ? ENGINE_MSG_DONE : 0,
+				};
+				for (unsigned t = 0; t < W; t++)
+					push_msg(w, t, &m);
+				w->st.punctuations_sent += W;
+			} else {
+				struct engine_ctx *child = &w->ctx[ed->to];
+				input_note(&child->in[ed->in], 0, f, done);
+				eng_node_update(child);
+			}
+		}
+	}
+}
+
+static void
+close_epochs(struct engine_ctx *c, uint64_t from, uint64_t to)
+{
+	if (to <= from)
+		return;
+	struct eng_stats *st = &c->w->st;
+	if (to - 1 > st->max_epoch_closed)
+		st->max_epoch_closed = to - 1;
+	if (!c->gn->vt->on_epoch_close) {
+		st->epochs_closed += to - from;
+		c->in_frontier = to;
+		return;
+	}
+	for (uint64_t e = from; e < to; e++) {
+		c->in_frontier = e + 1; /* epoch e is closed at our input now */
+		c->gn->vt->on_epoch_close(c->state, c, e);
+		eng_flush_pipes(c);
+		st->epochs_closed++;
+	}
+}
+
+void
+eng_node_update(struct engine_ctx *c)
+{
+	if (c->done || c->gn->n_in == 0)
+		return;
+	uint64_t f = ENGINE_EPOCH_MAX;
+	uint64_t final = c->in_frontier;
+	int all_done = 1;
+	for (unsigned p = 0; p < c->gn->n_in; p++) {
+		const struct eng_inport *in = &c->in[p];
+		if (in->final_max > final)
+			final = in->final_max;
+		if (!in->n_live)
+			continue;
+		all_done = 0;
+		for (unsigned s = 0; s < in->n_senders; s++)
+			if (!in->sender_done[s] && in->sender_f[s] < f)
+				f = in->sender_f[s];
+	}
+	if (!all_done) {
+		if (f > c->in_frontier) {
+			close_epochs(c, c->in_frontier, f);
+			c->in_frontier = f;
+			announce(c, f, 0);
+		}
+		return;
+	}
+	/* Every upstream finished: close what is left, flush, finish. */
+	close_epochs(c, c->in_frontier, final);
+	c->in_frontier = final;
+	c->out_frontier = final;
+	if (c->gn->vt->on_flush) {
+		c->gn->vt->on_flush(c->state, c, final);
+		eng_flush_pipes(c);
+	}
+	uint64_t fin = final + 1 > c->emit_max ? final + 1 : c->emit_max;
+	c->done = 1;
+	c->w->nodes_done++;
+	announce(c, fin, 1);
+}
+
+void
+eng_source_finish(struct engine_ctx *c)
+{
+	if (c->done)
+		return;
+	uint64_t fin = c->out_frontier > c->emit_max ? c->out_frontier
+	                                             : c->emit_max;
+	c->src_done = 1;
+	c->done = 1;
+	c->w->nodes_done++;
+	announce(c, fin, 1);
+}
+
+void
+eng_deliver(struct eng_worker *w, unsigned sender, const struct engine_msg *m)
+{
+	struct engine_ctx *c = &w->ctx[m->route >> 8];
+	unsigned port = m->route & 0xffu;
+	if (m->batch) {
+		c->gn->vt->on_batch(c->state, c, port, m->batch);
+		eng_flush_pipes(c);
+		eng_batch_put(w, m->batch);
+		struct eng_worker *sw = &w->e->workers[sender];
+		uint32_t prev = atomic_fetch_sub_explicit(
+		    &sw->inflight, 1, memory_order_seq_cst);
+		/* The sender stops polling its sources at the bound: wake it
+		 * when this decrement took it back below. */
+		if (prev == w->e->cfg.max_inflight_batches && sw != w)
+			eng_wake_worker(sw);
+		return;
+	}
+	input_note(&c->in[port], sender, m->frontier,
+	           (m->flags & ENGINE_MSG_DONE) != 0);
+	eng_node_update(c);
+}
+
+/* ---- public: inside callbacks ------------------------------------------ */
+
+void
+engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
+            const void *rec, uint32_t len)
+{
+	if (__builtin_expect(out >= c->gn->n_out, 0))
+		contract_violation(c, "no such output", out, c->gn->n_out);
+	const struct g_out *go = &c->gn->out[out];
+	if (__builtin_expect(epoch < c->out_frontier ||
+	                         epoch == ENGINE_EPOCH_MAX ||
+	                         (go->rec_size && len != go->rec_size) ||
+	                         len > (1u << 30), 0))
+		emit_refused(c, go, epoch, len);
+	if (epoch >= c->emit_max)
+		c->emit_max = epoch + 1;
+
+	struct eng_worker *w = c->w;
+	uint32_t need = rec_bytes(go->rec_size, len);
+	uint32_t max_recs = w->e->cfg.batch_records;
+	struct eng_outport *op = &c->out[out];
+
+	if (go->n_pipe) {
+		struct engine_batch *b = op->pipe;
+		if (b && b->count &&
+		    (b->epoch != epoch || !batch_has_room(b, need, max_recs))) {
+			deliver_pipe(c, out);
+			b = op->pipe;
+		}
+		if (b && b->count == 0 && need > b->cap) {
+			op->pipe = NULL;
+			eng_batch_put(w, b);
+			b = NULL;
+		}
+		if (!b)
+			b = op->pipe = eng_batch_get(w, epoch, go, need);
+		b->epoch = epoch;
+		batch_append(b, rec, len, need);
+		if (b->count >= max_recs)
+			deliver_pipe(c, out);
+	}
+	if (go->n_xchg) {
+		unsigned W = w->e->W, k = 0;
+		for (unsigned i = 0; i < go->n_edges; i++) {
+			const struct g_edge *ed = &go->edges[i];
+			if (!ed->key)
+				continue;
+			unsigned t = W > 1 ? engine_route(ed->key(rec, len, ed->key_arg), W)
+			                   : 0;
+			struct engine_batch **slot = &op->xbuf[k * W + t];
+			struct engine_batch *b = *slot;
+			if (b && (b->epoch != epoch ||
+			          !batch_has_room(b, need, max_recs))) {
+				send_batch(c, ed, t, b);
+				b = NULL;
+			}
+			if (!b)
+				b = *slot = eng_batch_get(w, epoch, go, need);
+			batch_append(b, rec, len, need);
+			if (b->count >= max_recs) {
+				send_batch(c, ed, t, b);
+				*slot = NULL;
+			}
+			k++;
+		}
+	}
+}
+
+void
+engine_source_advance(struct engine_ctx *c, uint64_t frontier)
+{
+	if (c->gn->n_in != 0 || c->done || frontier <= c->out_frontier)
+		return;
+	if (frontier == ENGINE_EPOCH_MAX)
+		frontier = ENGINE_EPOCH_MAX - 1;
+	announce(c, frontier, 0);
+}
+
+void
+engine_source_idle_hint(struct engine_ctx *c, uint32_t us)
+{
+	c->idle_hint_us = us;
+}
+
+unsigned
+engine_ctx_worker(const struct engine_ctx *c)
+{
+	return c->w->id;
+}
+
+unsigned
+engine_ctx_workers(const struct engine_ctx *c)
+{
+	return c->w->e->W;
+}
+
+int
+engine_ctx_node(const struct engine_ctx *c)
+{
+	return c->node;
+}
+
+int
+engine_ctx_stopping(const struct engine_ctx *c)
+{
+	return atomic_load_explicit(&c->w->e->stopping, memory_order_relaxed);
+}
+
+uint64_t
+engine_ctx_frontier(const struct engine_ctx *c)
+{
+	return c->in_frontier;
+}
