@@ -1,0 +1,406 @@
+/*
+ * sim_replay.c — `weft sim replay`: stream recorded JSON lines in recorded
+ * order at a target pace, with optional perturbations.
+ *
+ * Two phases. First the whole emission order is computed from the seed
+ * (sim_replay_schedule): a pure function of (cfg, n), so tests check the
+ * reorder bound, the duplicate and late counts and the determinism without
+ * any clock. Then the lines are written in that order through a sink,
+ * paced by slot: the k-th line sent goes out at the time of the k-th slot,
+ * where slot k is k/rate seconds (--rate), or the k-th input event's
+ * recorded Timestamp divided by the speed-up (--speedup), plus jitter.
+ * Perturbations therefore move events between slots; the slot clock itself
+ * stays the recorded one.
+ *
+ * Clock caveat: Timestamp in imported TraceBench data is an estimate (per-
+ * host clocks are not synchronized; see docs/TRACEBENCH.md), anchored to
+ * each trace's FirstSeen at one-second resolution, so --speedup reproduces
+ * the coarse arrival shape, not exact inter-host gaps. Slots never go back
+ * in time (a running maximum), so out-of-order Timestamps do not stall.
+ *
+ * Lines are copied verbatim (a duplicate is byte-identical, as a re-sent
+ * report would be). The input is held in memory: one buffer plus offsets.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "simulator/sim_internal.h"
+#include "simulator/sim_ops.h"
+#include "simulator/sim_replay.h"
+
+void
+sim_replay_defaults(struct sim_replay_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->late_delay = 100;
+	c->seed = 1;
+}
+
+/* Independent streams per stage: turning one perturbation on does not
+ * change the decisions of another. */
+enum { STREAM_REORDER = 1, STREAM_LATE, STREAM_DUP, STREAM_JITTER };
+
+static void
+stream(struct sim_rng *g, uint64_t seed, int which)
+{
+	sim_rng_seed(g, seed * 0x9e3779b97f4a7c15ULL + (uint64_t)which);
+}
+
+/*
+ * Reorder: a window holds the next N unsent events; each step sends a
+ * random one, except that the oldest is forced out when it has waited
+ * N - 1 steps. So every event leaves at most N - 1 positions late, and
+ * (since the window holds only the next N) at most N - 1 early.
+ */
+static int
+reorder(const struct sim_replay_cfg *cfg, size_t n, uint32_t *seq,
+    struct sim_replay_stats *st)
+{
+	size_t w = cfg->reorder_window;
+	for (size_t i = 0; i < n; i++)
+		seq[i] = (uint32_t)i;
+	if (w <= 1)
+		return 0;
+	uint32_t *win = malloc(w * sizeof(*win));
+	if (!win)
+		return WEFT_ENOMEM;
+	struct sim_rng g;
+	stream(&g, cfg->seed, STREAM_REORDER);
+	size_t nw = 0, next = 0;
+	for (size_t pos = 0; pos < n; pos++) {
+		while (nw < w && next < n)
+			win[nw++] = (uint32_t)next++;
+		size_t old = 0;
+		for (size_t i = 1; i < nw; i++)
+			if (win[i] < win[old])
+				old = i;
+		size_t pick = win[old] + w - 1 <= pos ? old :
+		    (size_t)sim_rng_below(&g, nw);
+		seq[pos] = win[pick];
+		if (seq[pos] != pos)
+			st->reordered++;
+		win[pick] = win[--nw];
+	}
+	free(win);
+	return 0;
+}
+
+int
+sim_replay_schedule(const struct sim_replay_cfg *cfg, size_t n,
+    uint32_t *out, size_t *nout, struct sim_replay_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->in = n;
+	uint32_t *seq = malloc((n + 1) * sizeof(*seq));
+	uint32_t *held = malloc((n + 1) * sizeof(*held));
+	size_t *rel = malloc((n + 1) * sizeof(*rel));
+	int rc = 0;
+	if (!seq || !held || !rel) {
+		rc = WEFT_ENOMEM;
+		goto out;
+	}
+	if ((rc = reorder(cfg, n, seq, st)))
+		goto out;
+	struct sim_rng gl, gd;
+	stream(&gl, cfg->seed, STREAM_LATE);
+	stream(&gd, cfg->seed, STREAM_DUP);
+	/* held[] is a FIFO: release points grow with the hold time. */
+	size_t hh = 0, ht = 0, sent = 0, k = 0;
+	for (size_t i = 0; i <= n; i++) {
+		uint32_t ev = 0;
+		int have = 0;
+		if (i < n) {
+			ev = seq[i];
+			if (cfg->late_rate > 0 && cfg->late_delay > 0 &&
+			    sim_rng_unit(&gl) < cfg->late_rate) {
+				held[ht] = ev;
+				rel[ht++] = sent + cfg->late_delay;
+				st->late++;
+			} else {
+				have = 1;
+			}
+		}
+		/* emit the current event, then whatever it released; at the
+		 * end of input, everything still held. */
+		for (;;) {
+			if (have) {
+				have = 0;
+				sent++;
+			} else if (hh < ht && (i == n || rel[hh] <= sent)) {
+				ev = held[hh++];
+			} else {
+				break;
+			}
+			out[k++] = ev;
+			if (cfg->dup_rate > 0 && sim_rng_unit(&gd) < cfg->dup_rate) {
+				out[k++] = ev;
+				st->duplicates++;
+			}
+		}
+	}
+	*nout = k;
+	st->out = k;
+out:
+	free(seq);
+	free(held);
+	free(rel);
+	return rc;
+}
+
+/* ---- the command ------------------------------------------------------ */
+
+struct lines {
+	struct sim_buf text;
+	size_t *off;     /* line i is text[off[i] .. off[i+1]) incl. '\n' */
+	size_t n, cap;
+};
+
+static int
+read_lines(const char *path, struct lines *L)
+{
+	gzFile g = !strcmp(path, "-") ? gzdopen(0, "rb") : gzopen(path, "rb");
+	if (!g)
+		return WEFT_EIO;
+	int rc = 0;
+	char chunk[1 << 16];
+	int got;
+	while ((got = gzread(g, chunk, sizeof(chunk))) > 0)
+		if ((rc = sim_buf_append(&L->text, chunk, (size_t)got)))
+			break;
+	if (!rc && got < 0)
+		rc = WEFT_EIO;
+	gzclose(g);
+	if (!rc && L->text.len && L->text.p[L->text.len - 1] != '\n')
+		rc = sim_buf_append(&L->text, "\n", 1);
+	for (size_t i = 0; !rc && i < L->text.len;) {
+		char *nl = memchr(L->text.p + i, '\n', L->text.len - i);
+		size_t end = (size_t)(nl - L->text.p) + 1;
+		if (end - i > 1) { /* skip empty lines */
+			if ((rc = sim_grow((void **)&L->off, &L->cap, L->n + 2,
+			    sizeof(*L->off))))
+				break;
+			L->off[L->n++] = i;
+			L->off[L->n] = end;
+		}
+		i = end;
+	}
+	return rc;
+}
+
+/* Integer value of "key": in a line, or def when absent. */
+static int64_t
+field_int(const char *p, size_t len, const char *key, int64_t def)
+{
+	size_t kl = strlen(key);
+	for (size_t i = 0; i + kl < len; i++) {
+		if (p[i] != '"' || memcmp(p + i, key, kl))
+			continue;
+		size_t j = i + kl, s;
+		while (j < len && (p[j] == ' ' || p[j] == ':' || p[j] == '"'))
+			j++;
+		s = j;
+		while (j < len && (p[j] == '-' || (p[j] >= '0' && p[j] <= '9')))
+			j++;
+		int64_t v;
+		return sim_parse_i64(p + s, j - s, &v) ? def : v;
+	}
+	return def;
+}
+
+static uint64_t
+field_task(const char *p, size_t len)
+{
+	static const char key[] = "\"TaskID\":\"";
+	const char *k = memmem(p, len, key, sizeof(key) - 1);
+	uint64_t v = 0;
+	if (k && (size_t)(k - p) + sizeof(key) - 1 + 16 <= len)
+		sim_parse_hex64(k + sizeof(key) - 1, 16, &v);
+	return v;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void
+sleep_until(double t)
+{
+	double d = t - now_s();
+	if (d <= 0)
+		return;
+	struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static void
+progress(size_t k, size_t n, double t0)
+{
+	double el = now_s() - t0;
+	int pct = n ? (int)(100.0 * (double)k / (double)n) : 100;
+	char bar[41];
+	memset(bar, ' ', 40);
+	memset(bar, '#', (size_t)(pct * 40 / 100));
+	bar[40] = '\0';
+	fprintf(stderr, "\r[%s] %3d%% %zu/%zu events %.0f ev/s", bar, pct, k, n,
+	    el > 0 ? (double)k / el : 0.0);
+}
+
+static int
+run_replay(const struct sim_replay_cfg *cfg, const struct lines *L,
+    struct sim_sink *sink, struct sim_replay_stats *st)
+{
+	uint32_t *order = malloc((2 * L->n + 1) * sizeof(*order));
+	double *slot = malloc((L->n + 1) * sizeof(*slot));
+	size_t nout = 0;
+	int rc = 0;
+	if (!order || !slot) {
+		rc = WEFT_ENOMEM;
+		goto out;
+	}
+	if ((rc = sim_replay_schedule(cfg, L->n, order, &nout, st)))
+		goto out;
+	/* slot times in seconds from the start; running maximum */
+	struct sim_rng gj;
+	stream(&gj, cfg->seed, STREAM_JITTER);
+	int64_t ts0 = 0;
+	double last = 0;
+	for (size_t i = 0; i < L->n; i++) {
+		double t = 0;
+		if (cfg->rate > 0) {
+			t = (double)i / cfg->rate;
+		} else if (cfg->speedup > 0) {
+			int64_t ts = field_int(L->text.p + L->off[i],
+			    L->off[i + 1] - L->off[i], "\"Timestamp\"", ts0);
+			if (i == 0)
+				ts0 = ts;
+			t = (double)(ts - ts0) / 1000.0 / cfg->speedup;
+		}
+		if (cfg->jitter_ms > 0)
+			t += sim_rng_unit(&gj) * cfg->jitter_ms / 1000.0;
+		last = t > last ? t : last;
+		slot[i] = last;
+	}
+	int paced = cfg->rate > 0 || cfg->speedup > 0 || cfg->jitter_ms > 0;
+	int tty = isatty(2);
+	double t0 = now_s(), next_bar = 0;
+	for (size_t k = 0; k < nout && !rc; k++) {
+		size_t s = k < L->n ? k : L->n - 1;
+		if (paced && t0 + slot[s] > now_s() + 0.001) {
+			if ((rc = sink->flush(sink)))
+				break;
+			sleep_until(t0 + slot[s]);
+		}
+		const char *p = L->text.p + L->off[order[k]];
+		size_t len = L->off[order[k] + 1] - L->off[order[k]];
+		rc = sink->write(sink, p, len, field_task(p, len));
+		if (tty && (k % 1024 == 0 || k + 1 == nout) && now_s() >= next_bar) {
+			progress(k + 1, nout, t0);
+			next_bar = now_s() + 0.25;
+		}
+	}
+	if (tty)
+		fputc('\n', stderr);
+out:
+	free(order);
+	free(slot);
+	return rc;
+}
+
+static int
+replay_usage(const char *flag)
+{
+	fprintf(stderr, "weft sim replay: bad or missing argument: %s\n"
+	    "usage: weft sim replay IN.jsonl [-o OUT|-] [--rate EV_PER_S | "
+	    "--speedup X] [--jitter-ms J] [--reorder-window N] [--dup-rate P] "
+	    "[--late-rate P --late-delay N] [--seed S]\n", flag);
+	return 2;
+}
+
+int
+sim_cmd_replay(int argc, char **argv)
+{
+	struct sim_replay_cfg cfg;
+	sim_replay_defaults(&cfg);
+	const char *in = NULL, *out = "-";
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t u;
+		int bad = 0;
+		if (a[0] != '-' || !strcmp(a, "-")) {
+			if (in)
+				return replay_usage(a);
+			in = a;
+			continue;
+		}
+		if (!v)
+			return replay_usage(a);
+		i++;
+		if (!strcmp(a, "-o"))
+			out = v;
+		else if (!strcmp(a, "--rate"))
+			bad = sim_arg_double(v, &cfg.rate) || cfg.rate <= 0;
+		else if (!strcmp(a, "--speedup"))
+			bad = sim_arg_double(v, &cfg.speedup) || cfg.speedup <= 0;
+		else if (!strcmp(a, "--jitter-ms"))
+			bad = sim_arg_double(v, &cfg.jitter_ms) || cfg.jitter_ms < 0;
+		else if (!strcmp(a, "--dup-rate"))
+			bad = sim_arg_double(v, &cfg.dup_rate) ||
+			    cfg.dup_rate < 0 || cfg.dup_rate > 1;
+		else if (!strcmp(a, "--late-rate"))
+			bad = sim_arg_double(v, &cfg.late_rate) ||
+			    cfg.late_rate < 0 || cfg.late_rate > 1;
+		else if (!strcmp(a, "--reorder-window"))
+			bad = sim_arg_u64(v, &u) || u > (1u << 24),
+			cfg.reorder_window = (size_t)u;
+		else if (!strcmp(a, "--late-delay"))
+			bad = sim_arg_u64(v, &u), cfg.late_delay = (size_t)u;
+		else if (!strcmp(a, "--seed"))
+			bad = sim_arg_u64(v, &cfg.seed);
+		else
+			return replay_usage(a);
+		if (bad)
+			return replay_usage(a);
+	}
+	if (!in)
+		return replay_usage("IN.jsonl");
+	if (cfg.rate > 0 && cfg.speedup > 0)
+		return replay_usage("--rate and --speedup are exclusive");
+	struct lines L = {{0}, NULL, 0, 0};
+	int rc = read_lines(in, &L);
+	if (rc) {
+		fprintf(stderr, "weft sim replay: %s: %s\n", in, weft_strerror(rc));
+		sim_buf_free(&L.text);
+		free(L.off);
+		return 1;
+	}
+	struct sim_sink *sink = sim_sink_file_open(out);
+	struct sim_replay_stats st;
+	memset(&st, 0, sizeof(st));
+	if (!sink) {
+		fprintf(stderr, "weft sim replay: %s: %s\n", out, strerror(errno));
+		rc = WEFT_EIO;
+	} else {
+		rc = run_replay(&cfg, &L, sink, &st);
+		int crc = sink->close(sink);
+		rc = rc ? rc : crc;
+	}
+	sim_buf_free(&L.text);
+	free(L.off);
+	if (rc) {
+		fprintf(stderr, "weft sim replay: %s\n", weft_strerror(rc));
+		return 1;
+	}
+	fprintf(stderr, "weft sim replay: %zu in, %zu out, %zu reordered, "
+	    "%zu duplicates, %zu late\n", st.in, st.out, st.reordered,
+	    st.duplicates, st.late);
+	return 0;
+}

@@ -1,0 +1,184 @@
+/*
+ * test_sim_generate.c — generate: determinism for a seed, unique ids,
+ * parents before children, block counts, injection labels in the truth.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "sim_test_util.h"
+#include "simulator/sim_gen.h"
+
+static struct sim_model g_m;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	struct sim_run r;
+	memset(&g_m, 0, sizeof(g_m));
+	sim_run_init(&r);
+	int rc = sim_tracebench_import(sim_test_run_dir(SIM_RUN_W), &r, NULL,
+	    NULL, 0);
+	if (!rc)
+		rc = sim_model_learn(&g_m, &r);
+	sim_run_free(&r);
+	return rc ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	sim_model_free(&g_m);
+	return 0;
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *p = malloc(*len + 1);
+	assert_int_equal(fread(p, 1, *len, f), *len);
+	p[*len] = '\0';
+	fclose(f);
+	return p;
+}
+
+static void
+gen(const struct sim_gen_cfg *c, const char *out, const char *truth,
+    struct sim_run *r)
+{
+	uint64_t ev;
+	assert_int_equal(sim_generate(&g_m, c, out, truth, &ev), 0);
+	assert_int_equal(sim_run_read_jsonl(r, out), 0);
+	assert_int_equal(r->nev, ev);
+}
+
+static void
+test_block_unit_learned_for_copy_from_local(void **state)
+{
+	(void)state;
+	size_t expandable = 0;
+	for (size_t c = 0; c < g_m.ntc; c++)
+		expandable += g_m.tc[c].nexpand;
+	assert_true(expandable > 0);
+}
+
+static void
+test_same_seed_same_output_unique_ids(void **state)
+{
+	(void)state;
+	struct sim_gen_cfg c;
+	sim_gen_defaults(&c);
+	c.traces = 300;
+	c.concurrent = 50;
+	c.seed = 11;
+	struct sim_run a, b;
+	sim_run_init(&a);
+	sim_run_init(&b);
+	gen(&c, "gen_a.jsonl", NULL, &a);
+	gen(&c, "gen_b.jsonl", NULL, &b);
+	size_t la, lb;
+	char *pa = slurp("gen_a.jsonl", &la), *pb = slurp("gen_b.jsonl", &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(pa, pb, la);
+	assert_int_equal(a.ntr, 300);
+	/* unique event ids, parents emitted first (no injection here) */
+	int64_t *ids = malloc(a.nev * sizeof(*ids));
+	for (size_t i = 0; i < a.nev; i++) {
+		for (uint32_t p = 0; p < a.ev[i].npar; p++) {
+			int ok = 0;
+			for (size_t j = i; j-- > 0 && !ok;)
+				ok = ids[j] == a.parents[a.ev[i].par_off + p];
+			assert_true(ok);
+		}
+		for (size_t j = 0; j < i; j++)
+			assert_true(ids[j] != a.ev[i].id);
+		ids[i] = a.ev[i].id;
+	}
+	free(ids);
+	c.seed = 12;
+	struct sim_run x;
+	sim_run_init(&x);
+	gen(&c, "gen_c.jsonl", NULL, &x);
+	assert_true(x.tr[0].task != a.tr[0].task);
+	free(pa);
+	free(pb);
+	sim_run_free(&a);
+	sim_run_free(&b);
+	sim_run_free(&x);
+}
+
+static void
+test_forced_blocks_scale_trace_size(void **state)
+{
+	(void)state;
+	struct sim_gen_cfg c;
+	sim_gen_defaults(&c);
+	c.traces = 20;
+	c.concurrent = 20;
+	c.blocks = 21;
+	c.title = "fs -copyFromLocal";
+	struct sim_run r;
+	sim_run_init(&r);
+	gen(&c, "gen_d.jsonl", NULL, &r);
+	for (size_t t = 0; t < r.ntr; t++) {
+		assert_true(r.tr[t].count > 300);
+		assert_true(r.tr[t].count < 400);
+	}
+	sim_run_free(&r);
+}
+
+static void
+test_injected_traces_labelled_with_kind(void **state)
+{
+	(void)state;
+	struct sim_gen_cfg c;
+	sim_gen_defaults(&c);
+	c.traces = 500;
+	c.concurrent = 40;
+	c.inject_rate = 1.0;
+	c.kinds = SIM_INJ_EXCEPTION | SIM_INJ_TRUNCATE;
+	struct sim_run r;
+	sim_run_init(&r);
+	gen(&c, "gen_e.jsonl", "gen_e.tsv", &r);
+	size_t len, lines = 0, exc = 0, trunc = 0;
+	char *p = slurp("gen_e.tsv", &len);
+	for (char *l = strtok(p, "\n"); l; l = strtok(NULL, "\n")) {
+		lines++;
+		assert_non_null(strstr(l, "\tfailure\t"));
+		exc += strstr(l, "\texception\t") != NULL;
+		trunc += strstr(l, "\ttruncate\t") != NULL;
+	}
+	assert_int_equal(lines, 500);
+	assert_int_equal(exc + trunc, 500);
+	assert_true(exc > 100 && trunc > 100);
+	/* every exception trace carries a failure description */
+	size_t failing = 0;
+	for (size_t t = 0; t < r.ntr; t++)
+		failing += r.tr[t].failure;
+	assert_true(failing >= exc);
+	free(p);
+	sim_run_free(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_block_unit_learned_for_copy_from_local),
+		cmocka_unit_test(test_same_seed_same_output_unique_ids),
+		cmocka_unit_test(test_forced_blocks_scale_trace_size),
+		cmocka_unit_test(test_injected_traces_labelled_with_kind),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
