@@ -580,7 +580,7 @@ worker_free(struct engine *e, struct eng_worker *w)
 	if (w->ctx) {
 		for (unsigned n = 0; n < e->g->n_nodes; n++) {
 			struct engine_ctx *c = &w->ctx[n];
-			if (c->initialised && c->gn->vt->destroy)
+			if ((c->initialised || c->state) && c->gn->vt->destroy)
 				c->gn->vt->destroy(c->state);
 			if (c->in)
 				for (unsigned p = 0; p < c->gn->n_in; p++) {

@@ -135,7 +135,8 @@ enum engine_poll {
 struct engine_op_vtable {
 	/* Create the instance for one worker. arg is the pointer given to
 	 * engine_graph_add(); it is shared by all workers (read-only, or
-	 * synchronised by its owner). Return 0 or a WEFT_E* code. */
+	 * synchronised by its owner). Return 0 or a WEFT_E* code. An init
+	 * that fails after storing *state still gets destroy(*state). */
 	int (*init)(struct engine_ctx *ctx, void *arg, void **state);
 	/* A batch arrived on input `port`. */
 	void (*on_batch)(void *state, struct engine_ctx *ctx, unsigned port,
@@ -149,7 +150,8 @@ struct engine_op_vtable {
 	/* Sources only (operators with no inputs): produce some records.
 	 * Should return within a few milliseconds. Required for sources. */
 	enum engine_poll (*poll)(void *state, struct engine_ctx *ctx);
-	/* Release the instance. Called once, after all threads stopped. */
+	/* Release the instance. Called once, after all threads stopped, for
+	 * every instance whose init succeeded or stored a state. */
 	void (*destroy)(void *state);
 };
 

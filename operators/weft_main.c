@@ -17,6 +17,7 @@ usage(FILE *f)
 	        "usage: weft <command> [options]\n"
 	        "\n"
 	        "commands:\n"
+	        "  replay    run recorded X-Trace reports through the engine\n"
 	        "  sim       recorded-trace import, workload generation, replay\n"
 	        "  bench     benchmarks (weft bench engine, ...)\n"
 	        "  version   print the version\n"
@@ -34,6 +35,8 @@ main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "sim"))
 		return sim_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "replay"))
+		return op_replay_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "bench"))
 		return bench_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

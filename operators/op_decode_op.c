@@ -1,0 +1,102 @@
+/*
+ * op_decode_op.c — the decode operator: unit records in, X-Trace event
+ * records out, one op_decoder per worker.
+ *
+ * A unit that does not decode is counted by reason and dead-lettered by the
+ * decoder with its position; the batch goes on with the next unit, so the
+ * good events around a bad one are never lost. Events keep the epoch of the
+ * unit they came from (the ingest clock), so decoding never moves a record
+ * across an epoch boundary.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "operators/operators.h"
+
+struct dec_inst {
+	struct op_decode_op_config *cfg;
+	struct op_decoder *d;
+	struct engine_ctx *ctx; /* valid during on_batch */
+	uint64_t epoch;
+	uint64_t units_seen;
+};
+
+uint64_t
+op_event_trace_key(const void *rec, uint32_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	return ((const struct op_event *)rec)->trace_id;
+}
+
+static int
+dec_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	struct op_decode_op_config *cfg = arg;
+	struct dec_inst *s = calloc(1, sizeof *s);
+	if (!s)
+		return WEFT_ENOMEM;
+	*state = s;
+	s->cfg = cfg;
+	return op_decoder_new(cfg->format, &cfg->decode, cfg->source_name,
+	                      cfg->deadletter, &s->d);
+}
+
+static int
+emit_event(void *arg, const struct op_event *ev, uint32_t len)
+{
+	struct dec_inst *s = arg;
+	engine_emit(s->ctx, 0, s->epoch, ev, len);
+	return 0;
+}
+
+static void
+dec_batch(void *state, struct engine_ctx *ctx, unsigned port,
+          const struct engine_batch *b)
+{
+	(void)port;
+	struct dec_inst *s = state;
+	s->ctx = ctx;
+	s->epoch = b->epoch;
+	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
+	const void *r;
+	uint32_t len;
+	while ((r = engine_batch_next(b, &c, &len))) {
+		struct op_unit_rec h;
+		if (len < sizeof h)
+			continue; /* cannot happen: the source writes the header */
+		memcpy(&h, r, sizeof h);
+		struct op_unit u = {
+			.data = (const char *)r + sizeof h,
+			.len = h.len,
+			.avail = len - sizeof h,
+			.pos = {.offset = h.offset, .line = h.line},
+			.flags = h.flags,
+		};
+		op_decoder_unit(s->d, &u, emit_event, s);
+		s->units_seen++;
+	}
+}
+
+static void
+dec_destroy(void *state)
+{
+	struct dec_inst *s = state;
+	if (s->d) {
+		const struct op_decode_stats *st = op_decoder_stats(s->d);
+		atomic_fetch_add(&s->cfg->units, st->units);
+		atomic_fetch_add(&s->cfg->events, st->events);
+		atomic_fetch_add(&s->cfg->rejected, st->rejected);
+		for (int i = 0; i < OP_REJECT__COUNT; i++)
+			atomic_fetch_add(&s->cfg->by_reason[i], st->by_reason[i]);
+		op_decoder_free(s->d);
+	}
+	free(s);
+}
+
+const struct engine_op_vtable op_decode_vtable = {
+	.init = dec_init,
+	.on_batch = dec_batch,
+	.destroy = dec_destroy,
+};

@@ -1,0 +1,264 @@
+/*
+ * op_file.c — the file source: X-Trace reports from a file or standard
+ * input, plain, gzip or zstd, cut into units (JSON lines or text reports)
+ * and emitted as op_unit_rec records with their byte offset and line.
+ *
+ * Sharding. A plain regular JSON-lines file is split into W byte ranges;
+ * worker w owns the lines whose first byte lies in [size*w/W,
+ * size*(w+1)/W). It starts reading one byte before its range (so it can
+ * tell whether its first byte starts a line: if the byte before is not a
+ * newline, the first, partial, line belongs to the previous worker) and
+ * reads past its end only to finish its last line. Every line is read by
+ * exactly one worker, and input is not a single-thread bottleneck. Line
+ * numbers are only known to worker 0; other shards report line 0 and the
+ * byte offset, which is exact.
+ *
+ * Anything else (compressed data, a pipe, text reports) is read by worker
+ * 0 alone; the graph then spreads units over the workers through an
+ * exchange on op_unit_key so decoding still runs in parallel.
+ *
+ * Epochs (the ingest clock): epoch_units units per epoch per reading
+ * worker, or wall-clock epochs of epoch_ms since op_file_prepare() for
+ * live streams, where quiet periods still close epochs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "operators/operators.h"
+
+#define FILE_READ_CAP (256u * 1024u)
+#define FILE_STOP (-1000) /* splitter callback: past the end of our range */
+
+struct file_inst {
+	struct op_file_config *cfg;
+	struct engine_ctx *ctx; /* valid during poll */
+	struct op_reader *rd;
+	struct op_splitter *sp;
+	unsigned char *buf;
+	unsigned char *rec; /* header + max_unit_bytes */
+	int active;
+	int sharded;
+	uint64_t base;       /* input offset of the reader's first byte */
+	uint64_t begin, end; /* owned unit starts (sharded) */
+	uint64_t units, bytes;
+	uint64_t epoch;      /* epoch of the units being emitted */
+	int io_error;
+};
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void
+op_file_config_default(struct op_file_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->path = "-";
+	cfg->format = OP_FORMAT_JSON_V4;
+	cfg->compression = OP_COMP_AUTO;
+	cfg->epoch_units = 65536;
+	cfg->epoch_ms = 0;
+	cfg->max_unit_bytes = 64 * 1024;
+	cfg->shard = 1;
+}
+
+int
+op_file_prepare(struct op_file_config *cfg, char *errstr, size_t errlen)
+{
+	if (!cfg->path || !*cfg->path) {
+		snprintf(errstr, errlen, "input: no path given");
+		return WEFT_EINVAL;
+	}
+	if (!cfg->epoch_ms && !cfg->epoch_units) {
+		snprintf(errstr, errlen,
+		         "epoch_units: must be > 0 (or set epoch_ms)");
+		return WEFT_EINVAL;
+	}
+	if (cfg->max_unit_bytes < 64) {
+		snprintf(errstr, errlen, "max_unit_bytes: must be at least 64");
+		return WEFT_EINVAL;
+	}
+	uint64_t size;
+	int regular;
+	enum op_compression comp;
+	if (op_reader_file_info(cfg->path, &size, &regular, &comp)) {
+		snprintf(errstr, errlen, "input: cannot open '%s'", cfg->path);
+		return WEFT_EIO;
+	}
+	cfg->t0_ns = now_ns();
+	return 0;
+}
+
+int
+op_file_sharded(const struct op_file_config *cfg, unsigned workers)
+{
+	uint64_t size;
+	int regular;
+	enum op_compression comp;
+	if (!cfg->shard || workers < 2 || cfg->format != OP_FORMAT_JSON_V4 ||
+	    strcmp(cfg->path, "-") == 0)
+		return 0;
+	if (cfg->compression != OP_COMP_AUTO && cfg->compression != OP_COMP_NONE)
+		return 0;
+	if (op_reader_file_info(cfg->path, &size, &regular, &comp))
+		return 0;
+	return regular && comp == OP_COMP_NONE;
+}
+
+uint64_t
+op_unit_key(const void *rec, uint32_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	const struct op_unit_rec *u = rec;
+	return u->seq;
+}
+
+static int
+file_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	struct op_file_config *cfg = arg;
+	unsigned w = engine_ctx_worker(ctx), W = engine_ctx_workers(ctx);
+	struct file_inst *s = calloc(1, sizeof *s);
+	if (!s)
+		return WEFT_ENOMEM;
+	*state = s;
+	s->cfg = cfg;
+	s->epoch = cfg->first_epoch;
+	s->sharded = op_file_sharded(cfg, W);
+	s->active = s->sharded || w == 0;
+	if (!s->active)
+		return 0;
+	int rc;
+	if (s->sharded) {
+		uint64_t size;
+		int regular;
+		enum op_compression comp;
+		if (op_reader_file_info(cfg->path, &size, &regular, &comp))
+			return WEFT_EIO;
+		s->begin = size * w / W;
+		s->end = size * (w + 1) / W;
+		s->base = s->begin ? s->begin - 1 : 0;
+		rc = op_reader_open_range(cfg->path, s->base, size, &s->rd);
+	} else {
+		s->begin = 0;
+		s->end = UINT64_MAX;
+		rc = op_reader_open(cfg->path, cfg->compression,
+		                    cfg->epoch_ms != 0, &s->rd);
+	}
+	if (rc)
+		return rc;
+	rc = op_splitter_new(cfg->format == OP_FORMAT_TEXT ? OP_SPLIT_REPORTS
+	                                                   : OP_SPLIT_LINES,
+	                     cfg->max_unit_bytes, &s->sp);
+	if (rc)
+		return rc;
+	s->buf = malloc(FILE_READ_CAP);
+	s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
+	if (!s->buf || !s->rec)
+		return WEFT_ENOMEM;
+	return 0;
+}
+
+static int
+unit_cb(void *arg, const struct op_unit *u)
+{
+	struct file_inst *s = arg;
+	const struct op_file_config *cfg = s->cfg;
+	uint64_t abs = s->base + u->pos.offset;
+	if (s->sharded) {
+		if (abs < s->begin)
+			return 0; /* tail of a line the previous shard owns */
+		if (abs >= s->end)
+			return FILE_STOP;
+	}
+	if (!cfg->epoch_ms) {
+		uint64_t e = cfg->first_epoch + s->units / cfg->epoch_units;
+		if (e > s->epoch) {
+			engine_source_advance(s->ctx, e);
+			s->epoch = e;
+		}
+	}
+	struct op_unit_rec h = {
+		.offset = abs,
+		.line = (s->sharded && s->begin > 0) ? 0 : u->pos.line,
+		.seq = s->units,
+		.len = u->len > UINT32_MAX ? UINT32_MAX : (uint32_t)u->len,
+		.flags = u->flags,
+	};
+	size_t avail = u->avail;
+	if (avail > cfg->max_unit_bytes)
+		avail = cfg->max_unit_bytes;
+	memcpy(s->rec, &h, sizeof h);
+	memcpy(s->rec + sizeof h, u->data, avail);
+	engine_emit(s->ctx, 0, s->epoch, s->rec, (uint32_t)(sizeof h + avail));
+	s->units++;
+	s->bytes += u->len;
+	return 0;
+}
+
+static enum engine_poll
+file_poll(void *state, struct engine_ctx *ctx)
+{
+	struct file_inst *s = state;
+	const struct op_file_config *cfg = s->cfg;
+	if (!s->active || engine_ctx_stopping(ctx))
+		return ENGINE_POLL_DONE;
+	s->ctx = ctx;
+	if (cfg->epoch_ms) {
+		uint64_t e = cfg->first_epoch +
+		             (now_ns() - cfg->t0_ns) / (cfg->epoch_ms * 1000000ull);
+		if (e > s->epoch) {
+			engine_source_advance(ctx, e);
+			s->epoch = e;
+		}
+	}
+	ssize_t n = op_reader_read(s->rd, s->buf, FILE_READ_CAP);
+	if (n == OP_READ_AGAIN) {
+		engine_source_idle_hint(ctx, 1000);
+		return ENGINE_POLL_IDLE;
+	}
+	if (n < 0) {
+		s->io_error = 1;
+		fprintf(stderr, "weft: read error on '%s': %s\n", cfg->path,
+		        n == WEFT_EFORMAT ? "corrupt compressed data"
+		                          : "I/O error");
+	}
+	if (n <= 0) {
+		/* End of input (or an error): a pending unit is emitted or, if
+		 * cut short, flagged truncated for the decoder to dead-letter. */
+		op_splitter_finish(s->sp, unit_cb, s);
+		return ENGINE_POLL_DONE;
+	}
+	if (op_splitter_feed(s->sp, s->buf, (size_t)n, unit_cb, s) == FILE_STOP)
+		return ENGINE_POLL_DONE;
+	return ENGINE_POLL_DATA;
+}
+
+static void
+file_destroy(void *state)
+{
+	struct file_inst *s = state;
+	if (!s)
+		return;
+	atomic_fetch_add(&s->cfg->units, s->units);
+	atomic_fetch_add(&s->cfg->bytes, s->bytes);
+	atomic_fetch_add(&s->cfg->io_errors, (uint64_t)s->io_error);
+	op_reader_free(s->rd);
+	op_splitter_free(s->sp);
+	free(s->buf);
+	free(s->rec);
+	free(s);
+}
+
+const struct engine_op_vtable op_file_vtable = {
+	.init = file_init,
+	.poll = file_poll,
+	.destroy = file_destroy,
+};

@@ -1,0 +1,300 @@
+/*
+ * op_replay.c — `weft replay`: run recorded X-Trace reports through the
+ * engine.
+ *
+ *   file source -> decode -> exchange(trace id) -> trace census
+ *
+ * The source shards plain JSON-lines files across workers (decode then
+ * follows on a pipeline edge); any other input is read by one worker and
+ * its units are spread over all workers by an exchange before decoding.
+ * Bad reports go to the dead-letter file and are counted by reason; the
+ * counters are printed at exit. SIGINT/SIGTERM stop the sources; what was
+ * read is still processed and reported.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "operators/operators.h"
+
+static struct engine *volatile g_engine;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	struct engine *e = g_engine;
+	if (e)
+		engine_stop(e);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: weft replay [options] [FILE|-]\n"
+	        "  Reads X-Trace reports (plain, gzip or zstd; '-' or no FILE: stdin)\n"
+	        "  and runs them through decode -> exchange -> per-trace census.\n"
+	        "options:\n"
+	        "  --format json|text      X-Trace v4 JSON lines (default) or text reports\n"
+	        "  --workers N             worker threads (default: cores)\n"
+	        "  --epoch-events N        units per epoch from files (default 65536)\n"
+	        "  --epoch-ms MS           wall-clock epochs instead (live streams)\n"
+	        "  --compression C         auto (default), none, gzip, zstd\n"
+	        "  --dead-letters PATH     where rejected reports go (default: stderr count only)\n"
+	        "  --census PATH           write 'trace_id<TAB>events' per trace\n"
+	        "  --max-line BYTES        longest JSON line / text report (default 65536)\n"
+	        "  --max-traces N          traces tracked per worker by the census (4194304)\n"
+	        "  --no-shard              read plain files with one worker\n");
+}
+
+static int
+parse_u64(const char *flag, const char *v, uint64_t min, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno || *end || end == v || x < min || v[0] == '-') {
+		fprintf(stderr, "weft replay: %s: expected an integer >= %llu, got '%s'\n",
+		        flag, (unsigned long long)min, v);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+struct replay_opts {
+	struct op_file_config file;
+	struct op_decode_op_config dec;
+	struct op_census_config census;
+	unsigned workers;
+	const char *dead_path, *census_path;
+};
+
+static int
+parse_args(int argc, char **argv, struct replay_opts *o)
+{
+	const char *path = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t x;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 1;
+		}
+		if (a[0] != '-' || !strcmp(a, "-")) {
+			if (path) {
+				fprintf(stderr, "weft replay: one input only ('%s')\n", a);
+				return -1;
+			}
+			path = a;
+			continue;
+		}
+		if (!strcmp(a, "--no-shard")) {
+			o->file.shard = 0;
+			continue;
+		}
+		if (!v) {
+			fprintf(stderr, "weft replay: %s needs a value\n", a);
+			return -1;
+		}
+		i++;
+		if (!strcmp(a, "--format")) {
+			if (!strcmp(v, "json"))
+				o->file.format = OP_FORMAT_JSON_V4;
+			else if (!strcmp(v, "text"))
+				o->file.format = OP_FORMAT_TEXT;
+			else {
+				fprintf(stderr, "weft replay: --format: json or text, not '%s'\n", v);
+				return -1;
+			}
+		} else if (!strcmp(a, "--workers")) {
+			if (parse_u64(a, v, 1, &x) || x > 1024)
+				return -1;
+			o->workers = (unsigned)x;
+		} else if (!strcmp(a, "--epoch-events")) {
+			if (parse_u64(a, v, 1, &o->file.epoch_units))
+				return -1;
+		} else if (!strcmp(a, "--epoch-ms")) {
+			if (parse_u64(a, v, 1, &x) || x > 3600000)
+				return -1;
+			o->file.epoch_ms = (uint32_t)x;
+		} else if (!strcmp(a, "--compression")) {
+			if (!strcmp(v, "auto"))
+				o->file.compression = OP_COMP_AUTO;
+			else if (!strcmp(v, "none"))
+				o->file.compression = OP_COMP_NONE;
+			else if (!strcmp(v, "gzip"))
+				o->file.compression = OP_COMP_GZIP;
+			else if (!strcmp(v, "zstd"))
+				o->file.compression = OP_COMP_ZSTD;
+			else {
+				fprintf(stderr, "weft replay: --compression: auto, none, gzip or zstd, not '%s'\n", v);
+				return -1;
+			}
+		} else if (!strcmp(a, "--dead-letters")) {
+			o->dead_path = v;
+		} else if (!strcmp(a, "--census")) {
+			o->census_path = v;
+		} else if (!strcmp(a, "--max-line")) {
+			if (parse_u64(a, v, 64, &x) || x > OP_EVENT_MAX_BYTES * 1024ull)
+				return -1;
+			o->file.max_unit_bytes = (uint32_t)x;
+			o->dec.decode.max_line_bytes = (uint32_t)x;
+			o->dec.decode.max_report_bytes = (uint32_t)x;
+		} else if (!strcmp(a, "--max-traces")) {
+			if (parse_u64(a, v, 1, &o->census.max_traces))
+				return -1;
+		} else {
+			fprintf(stderr, "weft replay: unknown option '%s'\n", a);
+			usage(stderr);
+			return -1;
+		}
+	}
+	o->file.path = path ? path : "-";
+	o->dec.format = o->file.format;
+	o->dec.source_name = o->file.path;
+	return 0;
+}
+
+static void
+print_summary(struct replay_opts *o, const struct engine_stats *st,
+              unsigned workers, double secs)
+{
+	uint64_t events = atomic_load(&o->dec.events);
+	fprintf(stderr,
+	        "weft replay: %s\n"
+	        "  workers           %u\n"
+	        "  bytes read        %llu\n"
+	        "  units             %llu\n"
+	        "  events            %llu\n"
+	        "  rejected          %llu\n",
+	        o->file.path, workers,
+	        (unsigned long long)atomic_load(&o->file.bytes),
+	        (unsigned long long)atomic_load(&o->file.units),
+	        (unsigned long long)events,
+	        (unsigned long long)atomic_load(&o->dec.rejected));
+	for (int r = 1; r < OP_REJECT__COUNT; r++) {
+		uint64_t n = atomic_load(&o->dec.by_reason[r]);
+		if (n)
+			fprintf(stderr, "    %-22s %llu\n", op_reject_name((enum op_reject)r),
+			        (unsigned long long)n);
+	}
+	fprintf(stderr,
+	        "  traces            %llu\n"
+	        "  census overflow   %llu\n"
+	        "  epochs closed     %llu (last %llu)\n"
+	        "  read errors       %llu\n"
+	        "  wall time         %.3f s (%.2f M events/s)\n",
+	        (unsigned long long)atomic_load(&o->census.traces),
+	        (unsigned long long)atomic_load(&o->census.overflow),
+	        (unsigned long long)st->epochs_closed,
+	        (unsigned long long)st->max_epoch_closed,
+	        (unsigned long long)atomic_load(&o->file.io_errors), secs,
+	        secs > 0 ? (double)events / secs / 1e6 : 0.0);
+}
+
+int
+op_replay_main(int argc, char **argv)
+{
+	struct replay_opts o;
+	memset(&o, 0, sizeof o);
+	op_file_config_default(&o.file);
+	op_decode_config_default(&o.dec.decode);
+	op_census_config_init(&o.census);
+	int rc = parse_args(argc, argv, &o);
+	if (rc) {
+		op_census_config_destroy(&o.census);
+		return rc > 0 ? 0 : 2;
+	}
+	char err[256];
+	struct op_deadletter *dl = NULL;
+	FILE *census = NULL;
+	struct engine *e = NULL;
+	int status = 1;
+	if (op_decode_config_check(&o.dec.decode, err, sizeof err) ||
+	    op_file_prepare(&o.file, err, sizeof err)) {
+		fprintf(stderr, "weft replay: %s\n", err);
+		status = 2;
+		goto out;
+	}
+	if (o.dead_path ? op_deadletter_open(o.dead_path, &dl)
+	                : op_deadletter_new(NULL, &dl)) {
+		fprintf(stderr, "weft replay: cannot open dead-letter file '%s'\n",
+		        o.dead_path);
+		goto out;
+	}
+	o.dec.deadletter = dl;
+	if (o.census_path && !(census = fopen(o.census_path, "w"))) {
+		fprintf(stderr, "weft replay: cannot write '%s'\n", o.census_path);
+		goto out;
+	}
+	o.census.out = census;
+
+	struct engine_config cfg;
+	engine_config_default(&cfg);
+	cfg.workers = o.workers;
+	o.file.first_epoch = cfg.first_epoch;
+	struct engine_graph *g = engine_graph_new();
+	if (!g)
+		goto out;
+	const uint32_t var[] = {0};
+	int src = engine_graph_add(g, "file", &op_file_vtable, &o.file, 0, 1, var);
+	int dec = engine_graph_add(g, "decode", &op_decode_vtable, &o.dec, 1, 1, var);
+	int cen = engine_graph_add(g, "census", &op_census_vtable, &o.census, 1, 0, NULL);
+	unsigned W = o.workers;
+	if (!W) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		W = n > 0 ? (unsigned)n : 1;
+	}
+	int sharded = op_file_sharded(&o.file, W);
+	if (src < 0 || dec < 0 || cen < 0 ||
+	    engine_graph_connect(g, src, 0, dec, 0, sharded ? NULL : op_unit_key, NULL) ||
+	    engine_graph_connect(g, dec, 0, cen, 0, op_event_trace_key, NULL)) {
+		engine_graph_free(g);
+		fprintf(stderr, "weft replay: cannot build the dataflow graph\n");
+		goto out;
+	}
+	e = engine_new(g, &cfg, err, sizeof err);
+	if (!e) {
+		fprintf(stderr, "weft replay: %s\n", err);
+		goto out;
+	}
+	g_engine = e;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = engine_run(e);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	g_engine = NULL;
+	if (rc) {
+		fprintf(stderr, "weft replay: engine start failed: %s\n",
+		        weft_strerror(rc));
+		goto out;
+	}
+	/* Operator totals are added when instances are destroyed, so take
+	 * the engine's counters, free it, then report. */
+	struct engine_stats st;
+	engine_get_stats(e, &st);
+	unsigned workers = engine_workers(e);
+	engine_free(e);
+	e = NULL;
+	double secs = (double)(t1.tv_sec - t0.tv_sec) +
+	              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_summary(&o, &st, workers, secs);
+	status = atomic_load(&o.file.io_errors) ? 1 : 0;
+out:
+	engine_free(e);
+	if (census)
+		fclose(census);
+	op_deadletter_free(dl);
+	op_census_config_destroy(&o.census);
+	return status;
+}

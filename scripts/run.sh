@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# weft's main job on its built-in default: replay the bundled recorded HDFS
+# traces (data/tracebench, TraceBench) through the engine.
+#
+#   1. install dependencies (scripts/deps.sh) and build (build-release/);
+#   2. convert every bundled TraceBench run to X-Trace v4 JSON lines;
+#   3. stream them with the simulator (reordered within a window, as a live
+#      collector would deliver them) into `weft replay`, which decodes,
+#      exchanges by trace id across worker shards and takes a per-trace
+#      census; dead letters and the census land in build-release/replay/.
+#
+# Extra arguments are passed to `weft replay` (try --workers 1, --help).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+if [ ! -f build-release/build.ninja ]; then
+  meson setup build-release -Dbuildtype=release >/dev/null
+fi
+ninja -C build-release >/dev/null
+WEFT=build-release/weft
+OUT=build-release/replay
+mkdir -p "$OUT"
+: > "$OUT/all.jsonl"
+for dir in data/tracebench/*/; do
+  name=$(basename "$dir")
+  "$WEFT" sim import-tracebench "$dir" -o "$OUT/$name.jsonl" --truth "$OUT/$name.truth.tsv" 2>/dev/null
+  cat "$OUT/$name.jsonl" >> "$OUT/all.jsonl"
+  printf 'imported %-60s %6d events\n' "$name" "$(wc -l < "$OUT/$name.jsonl")"
+done
+"$WEFT" sim replay "$OUT/all.jsonl" -o - --reorder-window 64 --seed 1 \
+  | "$WEFT" replay --dead-letters "$OUT/dead-letters.jsonl" --census "$OUT/census.tsv" "$@" -
+echo "census: $OUT/census.tsv   dead letters: $OUT/dead-letters.jsonl"
