@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/bench_decode.h"
 
 uint64_t
 bench_now_ns(void)
@@ -203,10 +204,13 @@ bench_write_preamble(FILE *f, const char *what, int argc, char **argv)
 int
 bench_main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "decode"))
+		return bench_decode_main(argc - 1, argv + 1) ? 1 : 0;
 	if (argc >= 2 && !strcmp(argv[1], "engine"))
 		return bench_engine_main(argc - 1, argv + 1);
 	fprintf(stderr,
 	        "usage: weft bench <what> [options]\n"
-	        "  engine    records/s through an exchange, epoch-close latency\n");
+	        "  engine    records/s through an exchange, epoch-close latency\n"
+	        "  decode    X-Trace decoders vs json-c and jansson\n");
 	return 2;
 }

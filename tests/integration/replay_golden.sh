@@ -71,4 +71,12 @@ grep -q '"reason":"too_long"' "$TMP/dead.jsonl" || fail "bad input: no too_long 
 grep -q '"reason":"self_parent"' "$TMP/dead.jsonl" || fail "bad input: no self_parent dead letter"
 grep -q '"offset":' "$TMP/dead.jsonl" || fail "bad input: dead letters carry no offset"
 
+# A live stream with a quiet second in the middle: wall-clock epochs keep
+# closing while nothing arrives (last closed epoch well past the first).
+( head -n 3 "$first"; sleep 1; tail -n 2 "$first" ) \
+  | "$WEFT" replay --epoch-ms 100 --workers 2 - 2> "$TMP/sum" || fail "live: replay failed"
+[ "$(summary "$TMP/sum" events)" = "5" ] || fail "live: events"
+last=$(awk '/epochs closed/ {gsub(/[()]/,""); print $NF}' "$TMP/sum")
+[ "$last" -ge 5 ] || fail "live: quiet epochs did not close (last closed epoch $last)"
+
 echo "replay golden: $runs runs checked; 1 passed, 0 failed"

@@ -1,0 +1,382 @@
+/*
+ * bench_decode.c — v4 JSON decode throughput, per core: weft's hand-written
+ * decoder vs json-c vs jansson.
+ *
+ * All three do the same job on the same generated lines (~300-400 bytes,
+ * the shape the Brown X-Trace server writes): parse one line, pull out ids,
+ * parents, times and texts, and build the op_event record with the same
+ * builder. So the comparison is "decode a report into our record", not
+ * "parse JSON", and the libraries are charged for their tree + allocations
+ * and for the walk over it. json-c reuses one tokener; jansson uses
+ * json_loadb. One thread, so rates are per core; each decoder runs R times
+ * over all lines and the median run is reported.
+ */
+#include "bench/bench_decode.h"
+
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "bench/bench.h"
+#include "engine/engine.h"
+#include "operators/decode.h"
+
+/*
+ * jansson and json-c both define json_object_iter, json_object_iter_next,
+ * json_type, ... : one file cannot include both headers, and one process
+ * cannot link both (the dynamic linker binds jansson's own calls to json-c's
+ * functions of the same name). So json-c is linked, and jansson 2.14 is
+ * loaded with dlopen(RTLD_LOCAL | RTLD_DEEPBIND), its few entry points
+ * looked up by name. Layout from jansson.h: json_t is {json_type type;
+ * size_t refcount}; json_error_t is 3 ints + 80 + 160 chars.
+ */
+struct jn_value {
+	int type; /* JSON_OBJECT 0, ARRAY 1, STRING 2, INTEGER 3, ... */
+	volatile size_t refcount;
+};
+struct jn_error {
+	int line, column, position;
+	char source[80];
+	char text[160];
+};
+enum { JN_OBJECT = 0, JN_ARRAY = 1, JN_STRING = 2, JN_INTEGER = 3 };
+#define JN_COMPACT 0x20
+#define JN_ENCODE_ANY 0x200
+static struct {
+	struct jn_value *(*loadb)(const char *, size_t, size_t, struct jn_error *);
+	void (*delete_)(struct jn_value *);
+	void *(*object_iter)(struct jn_value *);
+	void *(*object_iter_next)(struct jn_value *, void *);
+	const char *(*object_iter_key)(void *);
+	struct jn_value *(*object_iter_value)(void *);
+	const char *(*string_value)(const struct jn_value *);
+	size_t (*string_length)(const struct jn_value *);
+	long long (*integer_value)(const struct jn_value *);
+	size_t (*array_size)(const struct jn_value *);
+	struct jn_value *(*array_get)(const struct jn_value *, size_t);
+	char *(*dumps)(const struct jn_value *, size_t);
+} jn;
+
+/* Returns 0 when jansson could be loaded. */
+static int
+jn_load(void)
+{
+	void *h = dlopen("libjansson.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+	if (!h)
+		return -1;
+#define SYM(f, name) if (!(*(void **)&jn.f = dlsym(h, name))) return -1
+	SYM(loadb, "json_loadb");
+	SYM(delete_, "json_delete");
+	SYM(object_iter, "json_object_iter");
+	SYM(object_iter_next, "json_object_iter_next");
+	SYM(object_iter_key, "json_object_iter_key");
+	SYM(object_iter_value, "json_object_iter_value");
+	SYM(string_value, "json_string_value");
+	SYM(string_length, "json_string_length");
+	SYM(integer_value, "json_integer_value");
+	SYM(array_size, "json_array_size");
+	SYM(array_get, "json_array_get");
+	SYM(dumps, "json_dumps");
+#undef SYM
+	/* Deep binding resolves jansson's malloc to libc's, while this process
+	 * may run on jemalloc: hand jansson our allocator so what it allocates
+	 * (json_dumps) can be freed here. */
+	void (*set_alloc)(void *(*)(size_t), void (*)(void *));
+	if (!(*(void **)&set_alloc = dlsym(h, "json_set_alloc_funcs")))
+		return -1;
+	set_alloc(malloc, free);
+	return 0;
+}
+
+static void
+jn_decref(struct jn_value *v)
+{
+	/* json_decref() of jansson.h (an inline there) */
+	if (v && v->refcount != (size_t)-1 &&
+	    __atomic_sub_fetch(&v->refcount, 1, __ATOMIC_RELEASE) == 0)
+		jn.delete_(v);
+}
+
+static const char *const labels[] = {
+	"DFSClient.create", "NameNode.addBlock", "DataNode.writeBlock",
+	"DataXceiver.receiveBlock", "BlockReceiver.flush", "PacketResponder.ack",
+	"FSNamesystem.completeFile", "DFSOutputStream.close",
+};
+static const char *const hosts[] = { "node-01.cluster", "node-02.cluster",
+                                     "node-03.cluster", "master.cluster" };
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t
+rnd(void)
+{
+	uint64_t x = rng_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+
+/* One v4 report line (without newline) into buf; returns its length. */
+static int
+gen_line(char *buf, size_t cap, unsigned i)
+{
+	int64_t task = (int64_t)rnd(), ev = (int64_t)rnd();
+	int np = (int)(rnd() % 3);
+	char parents[128] = "";
+	int o = 0;
+	for (int k = 0; k < np; k++)
+		o += snprintf(parents + o, sizeof parents - (size_t)o, "%s\"%" PRId64 "\"",
+		              k ? "," : "", (int64_t)rnd());
+	uint64_t hrt = 1404236567000000000ull + i * 1000ull;
+	return snprintf(buf, cap,
+	    "{\"TaskID\":\"%016" PRIx64 "\",\"EventID\":\"%" PRId64 "\","
+	    "\"ParentEventID\":[%s],\"Timestamp\":%" PRIu64 ",\"HRT\":%" PRIu64 ","
+	    "\"Cycles\":%" PRIu64 ",\"Host\":\"%s\",\"ProcessID\":%u,"
+	    "\"ProcessName\":\"DataNode\",\"ThreadID\":%u,"
+	    "\"ThreadName\":\"DataXceiver-%u\",\"Agent\":\"HDFS\","
+	    "\"Source\":\"DataXceiver.java:%u\","
+	    "\"Label\":\"%s\",\"Tag\":[\"hdfs\",\"write\"],\"Title\":\"writeBlock\"}",
+	    (uint64_t)task, ev, parents, hrt / 1000000, hrt, rnd() % 100000000,
+	    hosts[rnd() % 4], 1000 + (unsigned)(rnd() % 30000),
+	    (unsigned)(rnd() % 500), (unsigned)(rnd() % 255),
+	    (unsigned)(rnd() % 900), labels[rnd() % 8]);
+}
+
+struct corpus {
+	char *text;     /* all lines, '\n' separated */
+	size_t bytes;
+	uint32_t *off;  /* start of line i */
+	uint32_t *len;
+	unsigned n;
+};
+
+/* ---- shared field extraction for the library decoders ------------------- */
+
+static uint64_t
+id_from_text(const char *s, int hex)
+{
+	if (s[0] == '-')
+		return (uint64_t)0 - strtoull(s + 1, NULL, hex ? 16 : 10);
+	return strtoull(s, NULL, hex ? 16 : 10);
+}
+
+static int
+set_text(struct op_event_builder *b, const char *k, const char *v, size_t vn)
+{
+	struct op_event *h = &b->hdr;
+	if (!strcmp(k, "Host")) return op_event_builder_set(b, OP_EV_HOST, v, vn);
+	if (!strcmp(k, "Agent")) return op_event_builder_set(b, OP_EV_AGENT, v, vn);
+	if (!strcmp(k, "Label")) return op_event_builder_set(b, OP_EV_LABEL, v, vn);
+	if (!strcmp(k, "ProcessName")) return op_event_builder_set(b, OP_EV_PROCESS, v, vn);
+	if (!strcmp(k, "ThreadName")) return op_event_builder_set(b, OP_EV_THREAD, v, vn);
+	if (!strcmp(k, "TaskID")) { h->trace_id = id_from_text(v, 1); return 0; }
+	if (!strcmp(k, "EventID")) { h->event_id = id_from_text(v, 0); return 0; }
+	return op_event_builder_add_kv(b, k, strlen(k), v, vn);
+}
+
+static int
+set_int(struct op_event_builder *b, const char *k, int64_t v)
+{
+	struct op_event *h = &b->hdr;
+	char num[24];
+	if (!strcmp(k, "HRT")) { h->start_ns = (uint64_t)v; return 0; }
+	if (!strcmp(k, "Timestamp")) { h->wall_ms = v; return 0; }
+	if (!strcmp(k, "ProcessID")) { h->process_id = (int32_t)v; return 0; }
+	if (!strcmp(k, "ThreadID")) { h->thread_id = v; return 0; }
+	int n = snprintf(num, sizeof num, "%" PRId64, v);
+	return op_event_builder_add_kv(b, k, strlen(k), num, (size_t)n);
+}
+
+/* ---- the three decoders ------------------------------------------------ */
+
+static unsigned
+run_weft(const struct corpus *c, struct op_decoder *d, uint64_t *rec)
+{
+	unsigned ok = 0;
+	uint32_t len;
+	for (unsigned i = 0; i < c->n; i++)
+		ok += op_decode_json(d, c->text + c->off[i], c->len[i], NULL, rec,
+		                     16384, &len) == 0;
+	return ok;
+}
+
+static unsigned
+run_jsonc(const struct corpus *c, struct op_event_builder *b, uint64_t *rec)
+{
+	unsigned ok = 0;
+	uint32_t len;
+	json_tokener *tok = json_tokener_new();
+	for (unsigned i = 0; i < c->n; i++) {
+		json_tokener_reset(tok);
+		json_object *o = json_tokener_parse_ex(tok, c->text + c->off[i],
+		                                       (int)c->len[i]);
+		if (!o || !json_object_is_type(o, json_type_object)) {
+			json_object_put(o);
+			continue;
+		}
+		op_event_builder_reset(b);
+		int rc = 0;
+		struct json_object_iterator it = json_object_iter_begin(o);
+		struct json_object_iterator itend = json_object_iter_end(o);
+		for (; !json_object_iter_equal(&it, &itend); json_object_iter_next(&it)) {
+			const char *k = json_object_iter_peek_name(&it);
+			json_object *v = json_object_iter_peek_value(&it);
+			switch (json_object_get_type(v)) {
+			case json_type_string:
+				rc |= set_text(b, k, json_object_get_string(v),
+				               (size_t)json_object_get_string_len(v));
+				break;
+			case json_type_int:
+				rc |= set_int(b, k, json_object_get_int64(v));
+				break;
+			case json_type_array:
+				if (!strcmp(k, "ParentEventID")) {
+					size_t n = json_object_array_length(v);
+					for (size_t p = 0; p < n; p++)
+						rc |= op_event_builder_add_parent(b, id_from_text(
+						    json_object_get_string(
+						        json_object_array_get_idx(v, p)), 0));
+				} else {
+					const char *s = json_object_to_json_string_ext(
+					    v, JSON_C_TO_STRING_PLAIN);
+					rc |= op_event_builder_add_kv(b, k, strlen(k), s, strlen(s));
+				}
+				break;
+			default:
+				break;
+			}
+		}
+		if (!rc && op_event_builder_finish(b, rec, 16384, &len) == 0)
+			ok++;
+		json_object_put(o);
+	}
+	json_tokener_free(tok);
+	return ok;
+}
+
+static unsigned
+run_jansson(const struct corpus *c, struct op_event_builder *b, uint64_t *rec)
+{
+	unsigned ok = 0;
+	uint32_t len;
+	for (unsigned i = 0; i < c->n; i++) {
+		struct jn_error err;
+		struct jn_value *o = jn.loadb(c->text + c->off[i], c->len[i], 0, &err);
+		if (!o || o->type != JN_OBJECT) {
+			jn_decref(o);
+			continue;
+		}
+		op_event_builder_reset(b);
+		int rc = 0;
+		for (void *it = jn.object_iter(o); it; it = jn.object_iter_next(o, it)) {
+			const char *k = jn.object_iter_key(it);
+			struct jn_value *v = jn.object_iter_value(it);
+			if (v->type == JN_STRING) {
+				rc |= set_text(b, k, jn.string_value(v), jn.string_length(v));
+			} else if (v->type == JN_INTEGER) {
+				rc |= set_int(b, k, jn.integer_value(v));
+			} else if (v->type == JN_ARRAY) {
+				if (!strcmp(k, "ParentEventID")) {
+					size_t n = jn.array_size(v);
+					for (size_t p = 0; p < n; p++)
+						rc |= op_event_builder_add_parent(b, id_from_text(
+						    jn.string_value(jn.array_get(v, p)), 0));
+				} else {
+					char *s = jn.dumps(v, JN_COMPACT | JN_ENCODE_ANY);
+					if (s) {
+						rc |= op_event_builder_add_kv(b, k, strlen(k), s,
+						                              strlen(s));
+						free(s);
+					}
+				}
+			}
+		}
+		if (!rc && op_event_builder_finish(b, rec, 16384, &len) == 0)
+			ok++;
+		jn_decref(o);
+	}
+	return ok;
+}
+
+int
+bench_decode_main(int argc, char **argv)
+{
+	unsigned nlines = 100000, runs = 7;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--lines") && i + 1 < argc)
+			nlines = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+			runs = (unsigned)strtoul(argv[++i], NULL, 10);
+		else {
+			fprintf(stderr, "usage: weft bench decode [--lines N] [--runs R]\n");
+			return WEFT_EINVAL;
+		}
+	}
+	if (nlines == 0 || runs == 0 || runs > 100)
+		return WEFT_EINVAL;
+	struct corpus c = { .n = nlines };
+	c.text = malloc((size_t)nlines * 512);
+	c.off = malloc(sizeof *c.off * nlines);
+	c.len = malloc(sizeof *c.len * nlines);
+	uint64_t *rec = aligned_alloc(8, 16384);
+	struct op_event_builder b;
+	struct op_decoder *d = NULL;
+	int rc = WEFT_ENOMEM;
+	if (!c.text || !c.off || !c.len || !rec ||
+	    op_event_builder_init(&b, 16384, 64, 32) != 0)
+		goto out_nob;
+	if ((rc = op_decoder_new(OP_FORMAT_JSON_V4, NULL, "bench", NULL, &d)))
+		goto out;
+	for (unsigned i = 0; i < nlines; i++) {
+		c.off[i] = (uint32_t)c.bytes;
+		int n = gen_line(c.text + c.bytes, 511, i);
+		c.len[i] = (uint32_t)n;
+		c.bytes += (size_t)n;
+		c.text[c.bytes++] = '\n';
+	}
+	printf("# bench decode: %u v4 JSON lines, %.1f bytes/line avg, %u runs, "
+	       "1 thread (median run)\n\n", nlines,
+	       (double)(c.bytes - nlines) / nlines, runs);
+	printf("| decoder | events/s | MB/s | ns/event | decoded | vs weft |\n");
+	printf("|---|---:|---:|---:|---:|---:|\n");
+	static const char *const names[] = { "weft (hand-written)", "json-c 0.16",
+	                                     "jansson 2.14" };
+	double weft_rate = 0;
+	int have_jansson = jn_load() == 0;
+	for (int which = 0; which < 3; which++) {
+		if (which == 2 && !have_jansson) {
+			printf("| %s | (libjansson.so.4 not found) | | | | |\n",
+			       names[which]);
+			continue;
+		}
+		double rate[100];
+		unsigned ok = 0;
+		for (unsigned r = 0; r < runs; r++) {
+			uint64_t t0 = bench_now_ns();
+			ok = which == 0 ? run_weft(&c, d, rec) :
+			     which == 1 ? run_jsonc(&c, &b, rec) : run_jansson(&c, &b, rec);
+			uint64_t t1 = bench_now_ns();
+			rate[r] = (double)nlines / ((double)(t1 - t0) / 1e9);
+		}
+		double ev_s = bench_median(rate, runs);
+		double mb_s = ev_s * ((double)c.bytes / nlines) / 1e6;
+		if (which == 0)
+			weft_rate = ev_s;
+		printf("| %s | %.0f | %.0f | %.0f | %u/%u | %.2fx |\n", names[which],
+		       ev_s, mb_s, 1e9 / ev_s, ok, nlines, weft_rate / ev_s);
+	}
+	rc = 0;
+out:
+	op_decoder_free(d);
+	op_event_builder_free(&b);
+out_nob:
+	free(rec);
+	free(c.text);
+	free(c.off);
+	free(c.len);
+	return rc;
+}

@@ -1,0 +1,920 @@
+/*
+ * decode_json.c — X-Trace v4 JSON reports (one per line) to op_event records.
+ * (The decoder object both formats share lives in decoder.c.)
+ *
+ * Why hand-written: a report is a flat object of ~15 keys, and the generic
+ * libraries (json-c, jansson) build a heap tree per line — one allocation
+ * per value — and then we would walk it again. This decoder makes one pass
+ * over the bytes: it recognises the known keys by length + memcmp, parses
+ * ids and times straight from the input, and unescapes strings directly
+ * into the event builder's string scratch, so a line costs no allocation and
+ * each byte is touched about once. bench/bench_decode.c measures it against
+ * json-c and jansson doing the same job (see the report of that benchmark);
+ * the fuzz target tests/fuzz/fuzz_decode_json.c keeps it honest.
+ *
+ * Leniency, as real producers need: ids and times may be JSON numbers or
+ * strings holding numbers; text fields may be numbers or booleans (their
+ * token text is kept); null means absent. Strictness: the line must be one
+ * complete JSON object (RFC 8259 syntax, valid UTF-8, no control characters
+ * in strings, lone surrogates rejected) followed only by whitespace; a key
+ * may appear once. Unknown keys become key/value pairs; a nested array or
+ * object is validated (bounded depth) and kept as its raw JSON text.
+ *
+ * Known keys: TaskID (hex string of a signed 64-bit, or a decimal number),
+ * EventID (decimal, may be negative: stored two's complement),
+ * ParentEventID (array of decimal ids, or one id), Timestamp (ms), HRT
+ * (start ns), EndHRT (end ns), Host, Agent, ProcessID, ProcessName,
+ * ThreadID, ThreadName, Label. Everything else (Cycles, Source, Tag, Title,
+ * Description, ...) is a key/value pair.
+ */
+#include "operators/decode_priv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+
+/* ---- parser state ----------------------------------------------------- */
+struct jp {
+	const unsigned char *p, *end, *start;
+	struct op_decoder *d;
+	enum op_reject err;
+	const unsigned char *err_at;
+};
+
+#define FAIL(j, r, at)                  \
+	do {                            \
+		(j)->err = (r);         \
+		(j)->err_at = (at);     \
+		return -1;              \
+	} while (0)
+
+enum jkey {
+	K_OTHER = 0, K_TASKID, K_EVENTID, K_PARENTS, K_TIMESTAMP, K_HRT,
+	K_ENDHRT, K_HOST, K_AGENT, K_PID, K_PNAME, K_TID, K_TNAME, K_LABEL,
+};
+
+static enum jkey
+key_id(const char *k, size_t n)
+{
+#define IS(s) (memcmp(k, s, sizeof(s) - 1) == 0)
+	switch (n) {
+	case 3: return IS("HRT") ? K_HRT : K_OTHER;
+	case 4: return IS("Host") ? K_HOST : K_OTHER;
+	case 5: return IS("Label") ? K_LABEL : IS("Agent") ? K_AGENT : K_OTHER;
+	case 6: return IS("TaskID") ? K_TASKID : IS("EndHRT") ? K_ENDHRT : K_OTHER;
+	case 7: return IS("EventID") ? K_EVENTID : K_OTHER;
+	case 8: return IS("ThreadID") ? K_TID : K_OTHER;
+	case 9: return IS("Timestamp") ? K_TIMESTAMP :
+		       IS("ProcessID") ? K_PID : K_OTHER;
+	case 10: return IS("ThreadName") ? K_TNAME : K_OTHER;
+	case 11: return IS("ProcessName") ? K_PNAME : K_OTHER;
+	case 13: return IS("ParentEventID") ? K_PARENTS : K_OTHER;
+	default: return K_OTHER;
+	}
+#undef IS
+}
+
+static inline void
+skip_ws(struct jp *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' ||
+	                         *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+/*
+ * First byte at or after p that ends a plain run inside a JSON string: '"',
+ * '\\', a control character or a non-ASCII byte. On x86-64 sixteen bytes at
+ * a time with SSE2 (part of the x86-64 baseline: a compare per class, one
+ * movemask); elsewhere eight at a time with SWAR zero-byte tricks (a borrow
+ * can only flag bytes above a real hit, so "any hit in the word" is exact).
+ * Runs in real reports are long (descriptions, class names), so this is the
+ * decoder's inner loop.
+ */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static inline const unsigned char *
+scan_plain(const unsigned char *p, const unsigned char *end)
+{
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+	const __m128i below = _mm_set1_epi8(0x1f);
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* signed compare: bytes >= 0x80 are negative, so "v <= 0x1f"
+		 * (not v > 0x1f) flags both control and non-ASCII bytes */
+		__m128i hit = _mm_or_si128(
+		    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+		    _mm_andnot_si128(_mm_cmpgt_epi8(v, below), _mm_set1_epi8(-1)));
+		unsigned m = (unsigned)_mm_movemask_epi8(hit);
+		if (m)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80)
+		p++;
+	return p;
+}
+#else
+static inline const unsigned char *
+scan_plain(const unsigned char *p, const unsigned char *end)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = ones << 7;
+	while (end - p >= 8) {
+		uint64_t v, q, b;
+		memcpy(&v, p, 8);
+		q = v ^ (ones * '"');
+		b = v ^ (ones * '\\');
+		uint64_t t = ((q - ones) & ~q) | ((b - ones) & ~b) |
+		             ((v - ones * 0x20) & ~v) | v;
+		if (t & high)
+			break;
+		p += 8;
+	}
+	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80)
+		p++;
+	return p;
+}
+#endif
+
+static int
+hexval(unsigned c)
+{
+	if (c - '0' < 10)
+		return (int)(c - '0');
+	c |= 0x20;
+	if (c - 'a' < 6)
+		return (int)(c - 'a' + 10);
+	return -1;
+}
+
+static int
+hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
+{
+	if (end - p < 4)
+		return -1;
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		int h = hexval(p[i]);
+		if (h < 0)
+			return -1;
+		v = v << 4 | (unsigned)h;
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * Scans a JSON string whose opening quote j->p points past. With dst, the
+ * unescaped bytes are written to dst (at most cap bytes; more is an error:
+ * FIELD_TOO_LONG when over field_cap, else RECORD_TOO_LARGE). Sets *n to
+ * the decoded length, leaves j->p past the closing quote.
+ */
+static int
+jstr(struct jp *j, char *dst, size_t cap, size_t field_cap, size_t *n)
+{
+	const unsigned char *p = j->p, *end = j->end;
+	size_t o = 0;
+	for (;;) {
+		/* ASCII run: the common case, copied in one go. */
+		const unsigned char *q = scan_plain(p, end);
+		size_t run = (size_t)(q - p);
+		if (run > cap - o)
+			FAIL(j, o + run > field_cap ? OP_REJECT_FIELD_TOO_LONG :
+			     OP_REJECT_RECORD_TOO_LARGE, p + (cap - o));
+		if (dst)
+			memcpy(dst + o, p, run);
+		o += run;
+		p = q;
+		if (p >= end)
+			FAIL(j, OP_REJECT_SYNTAX, p);
+		unsigned c = *p;
+		unsigned char u[4];
+		int k;
+		const unsigned char *at = p;
+		if (c == '"') {
+			j->p = p + 1;
+			*n = o;
+			return 0;
+		} else if (c < 0x20) {
+			FAIL(j, OP_REJECT_SYNTAX, p);
+		} else if (c >= 0x80) {
+			k = op_utf8_seq(p, end);
+			if (!k)
+				FAIL(j, OP_REJECT_BAD_UTF8, p);
+			memcpy(u, p, (size_t)k);
+			p += k;
+		} else { /* backslash */
+			if (end - p < 2)
+				FAIL(j, OP_REJECT_SYNTAX, p);
+			c = p[1];
+			p += 2;
+			k = 1;
+			switch (c) {
+			case '"': case '\\': case '/': u[0] = (unsigned char)c; break;
+			case 'b': u[0] = '\b'; break;
+			case 'f': u[0] = '\f'; break;
+			case 'n': u[0] = '\n'; break;
+			case 'r': u[0] = '\r'; break;
+			case 't': u[0] = '\t'; break;
+			case 'u': {
+				unsigned cp, lo;
+				if (hex4(p, end, &cp))
+					FAIL(j, OP_REJECT_SYNTAX, at);
+				p += 4;
+				if (cp >= 0xDC00 && cp < 0xE000)
+					FAIL(j, OP_REJECT_BAD_UTF8, at);
+				if (cp >= 0xD800 && cp < 0xDC00) {
+					if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+					    hex4(p + 2, end, &lo) || lo < 0xDC00 ||
+					    lo >= 0xE000)
+						FAIL(j, OP_REJECT_BAD_UTF8, at);
+					p += 6;
+					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				}
+				if (cp < 0x80) {
+					u[0] = (unsigned char)cp;
+				} else if (cp < 0x800) {
+					u[0] = (unsigned char)(0xC0 | cp >> 6);
+					u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+					k = 2;
+				} else if (cp < 0x10000) {
+					u[0] = (unsigned char)(0xE0 | cp >> 12);
+					u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+					u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+					k = 3;
+				} else {
+					u[0] = (unsigned char)(0xF0 | cp >> 18);
+					u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+					u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+					u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+					k = 4;
+				}
+				break;
+			}
+			default:
+				FAIL(j, OP_REJECT_SYNTAX, at);
+			}
+		}
+		if (o + (size_t)k > cap)
+			FAIL(j, o + (size_t)k > field_cap ? OP_REJECT_FIELD_TOO_LONG :
+			     OP_REJECT_RECORD_TOO_LARGE, at);
+		if (dst)
+			memcpy(dst + o, u, (size_t)k);
+		o += (size_t)k;
+	}
+}
+
+/* Scans a JSON number token at j->p; [*s, j->p) is its text. */
+static int
+jnum(struct jp *j, const unsigned char **s, int *is_int)
+{
+	const unsigned char *p = j->p, *end = j->end;
+	*s = p;
+	*is_int = 1;
+	if (p < end && *p == '-')
+		p++;
+	if (p >= end || (unsigned)(*p - '0') > 9u)
+		FAIL(j, OP_REJECT_SYNTAX, p);
+	if (*p == '0')
+		p++;
+	else
+		while (p < end && (unsigned)(*p - '0') <= 9u)
+			p++;
+	if (p < end && *p == '.') {
+		*is_int = 0;
+		p++;
+		if (p >= end || (unsigned)(*p - '0') > 9u)
+			FAIL(j, OP_REJECT_SYNTAX, p);
+		while (p < end && (unsigned)(*p - '0') <= 9u)
+			p++;
+	}
+	if (p < end && (*p | 0x20) == 'e') {
+		*is_int = 0;
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || (unsigned)(*p - '0') > 9u)
+			FAIL(j, OP_REJECT_SYNTAX, p);
+		while (p < end && (unsigned)(*p - '0') <= 9u)
+			p++;
+	}
+	j->p = p;
+	return 0;
+}
+
+static int
+jlit(struct jp *j, const char *lit, size_t n)
+{
+	if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
+		FAIL(j, OP_REJECT_SYNTAX, j->p);
+	j->p += n;
+	return 0;
+}
+
+/* Validates any JSON value at j->p (depth = current nesting). */
+static int
+jskip(struct jp *j, uint32_t depth)
+{
+	size_t n;
+	const unsigned char *s;
+	int is_int;
+	if (j->p >= j->end)
+		FAIL(j, OP_REJECT_SYNTAX, j->p);
+	switch (*j->p) {
+	case '"':
+		j->p++;
+		return jstr(j, NULL, SIZE_MAX, SIZE_MAX, &n);
+	case 't': return jlit(j, "true", 4);
+	case 'f': return jlit(j, "false", 5);
+	case 'n': return jlit(j, "null", 4);
+	case '[': case '{': {
+		unsigned char close = *j->p == '[' ? ']' : '}';
+		if (depth >= j->d->cfg.max_json_depth)
+			FAIL(j, OP_REJECT_TOO_DEEP, j->p);
+		j->p++;
+		skip_ws(j);
+		if (j->p < j->end && *j->p == close) {
+			j->p++;
+			return 0;
+		}
+		for (;;) {
+			skip_ws(j);
+			if (close == '}') {
+				if (j->p >= j->end || *j->p != '"')
+					FAIL(j, OP_REJECT_SYNTAX, j->p);
+				j->p++;
+				if (jstr(j, NULL, SIZE_MAX, SIZE_MAX, &n))
+					return -1;
+				skip_ws(j);
+				if (j->p >= j->end || *j->p != ':')
+					FAIL(j, OP_REJECT_SYNTAX, j->p);
+				j->p++;
+				skip_ws(j);
+			}
+			if (jskip(j, depth + 1))
+				return -1;
+			skip_ws(j);
+			if (j->p < j->end && *j->p == ',') {
+				j->p++;
+				continue;
+			}
+			if (j->p < j->end && *j->p == close) {
+				j->p++;
+				return 0;
+			}
+			FAIL(j, OP_REJECT_SYNTAX, j->p);
+		}
+	}
+	default:
+		return jnum(j, &s, &is_int);
+	}
+}
+
+/* ---- numbers from text -------------------------------------------------- */
+
+/* Decimal [s, e) with optional '-' to a 64-bit value (two's complement for
+ * negatives). Accepts -2^63 .. 2^64-1. Returns 0 or -1. */
+static int
+dec64(const unsigned char *s, const unsigned char *e, uint64_t *out)
+{
+	int neg = 0;
+	if (s < e && *s == '-') {
+		neg = 1;
+		s++;
+	}
+	if (s >= e || e - s > 20)
+		return -1;
+	/* Up to 19 digits cannot overflow; only a 20th needs checked math. */
+	const unsigned char *safe = e - s > 19 ? s + 19 : e;
+	uint64_t v = 0;
+	for (; s < safe; s++) {
+		unsigned dgt = *s - (unsigned)'0';
+		if (dgt > 9)
+			return -1;
+		v = v * 10 + dgt;
+	}
+	if (s < e) {
+		unsigned dgt = *s - (unsigned)'0';
+		if (dgt > 9 || __builtin_mul_overflow(v, 10u, &v) ||
+		    __builtin_add_overflow(v, dgt, &v))
+			return -1;
+	}
+	if (neg) {
+		if (v > (uint64_t)INT64_MAX + 1)
+			return -1;
+		v = (uint64_t)0 - v;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Hex [s, e), 1..16 digits, optional '-' (negated) or "0x". */
+static int
+hex64(const unsigned char *s, const unsigned char *e, uint64_t *out)
+{
+	int neg = 0;
+	if (s < e && *s == '-') {
+		neg = 1;
+		s++;
+	}
+	if (e - s > 2 && s[0] == '0' && (s[1] | 0x20) == 'x')
+		s += 2;
+	if (s >= e || e - s > 16)
+		return -1;
+	uint64_t v = 0;
+	for (; s < e; s++) {
+		int h = hexval(*s);
+		if (h < 0)
+			return -1;
+		v = v << 4 | (uint64_t)h;
+	}
+	if (neg) {
+		if (v > (uint64_t)INT64_MAX + 1)
+			return -1;
+		v = (uint64_t)0 - v;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A JSON number or numeric text [s, e) as a signed 64-bit integer; a
+ * fraction or exponent goes through strtod and is truncated. */
+static int
+num64(const unsigned char *s, const unsigned char *e, int is_int, int64_t *out)
+{
+	uint64_t u;
+	if (is_int) {
+		if (dec64(s, e, &u))
+			return -1;
+		if (*s != '-' && u > (uint64_t)INT64_MAX)
+			return -1;
+		*out = (int64_t)u;
+		return 0;
+	}
+	char buf[64];
+	if (e - s >= (ptrdiff_t)sizeof buf)
+		return -1;
+	memcpy(buf, s, (size_t)(e - s));
+	buf[e - s] = '\0';
+	char *ep;
+	double v = strtod(buf, &ep);
+	if (*ep != '\0' || !(v > -9.2e18 && v < 9.2e18))
+		return -1;
+	*out = (int64_t)v;
+	return 0;
+}
+
+/* ---- values of known keys ---------------------------------------------- */
+
+/* Reads a scalar whose meaning is numeric: a number token or a string
+ * holding one (no escapes). [*s, *e) is the text, *is_int its kind;
+ * *is_null for null. */
+static int
+jscalar(struct jp *j, const unsigned char **s, const unsigned char **e,
+        int *is_int, int *is_null, int *is_str)
+{
+	*is_null = 0;
+	*is_str = 0;
+	if (j->p >= j->end)
+		FAIL(j, OP_REJECT_SYNTAX, j->p);
+	unsigned c = *j->p;
+	if (c == '"') {
+		const unsigned char *q = scan_plain(j->p + 1, j->end);
+		if (q >= j->end || *q != '"') {
+			/* Not a plain numeric string: validate it for the right
+			 * reason (syntax / utf8) and call it a bad value. */
+			const unsigned char *at = j->p;
+			size_t n;
+			j->p++;
+			if (jstr(j, NULL, SIZE_MAX, SIZE_MAX, &n))
+				return -1;
+			FAIL(j, OP_REJECT_BAD_TYPE, at);
+		}
+		*s = j->p + 1;
+		*e = q;
+		j->p = q + 1;
+		*is_str = 1;
+		*is_int = 1;
+		for (const unsigned char *t = *s; t < q; t++)
+			if (*t == '.' || (*t | 0x20) == 'e')
+				*is_int = 0;
+		return 0;
+	}
+	if (c == 'n') {
+		*is_null = 1;
+		return jlit(j, "null", 4);
+	}
+	if (c == '-' || (unsigned)(c - '0') <= 9u) {
+		if (jnum(j, s, is_int))
+			return -1;
+		*e = j->p;
+		return 0;
+	}
+	if (c == '[' || c == '{' || c == 't' || c == 'f') {
+		const unsigned char *at = j->p;
+		if (jskip(j, 0))
+			return -1;
+		FAIL(j, OP_REJECT_BAD_TYPE, at);
+	}
+	FAIL(j, OP_REJECT_SYNTAX, j->p);
+}
+
+static int
+jid(struct jp *j, int hex_if_string, uint64_t *out, int *present)
+{
+	const unsigned char *s, *e, *at = j->p;
+	int is_int, is_null, is_str;
+	/* Fast path, the shape real producers write: a quoted id of plain
+	 * digits (hex digits for TaskID), scanned and converted in one loop.
+	 * Anything else — more digits than fit without checks, a prefix,
+	 * a number token, an error — takes the general path below, which
+	 * also names the right reason. */
+	if (at < j->end && *at == '"') {
+		const unsigned char *q = at + 1, *lim;
+		int neg = q < j->end && *q == '-';
+		q += neg;
+		const unsigned char *d0 = q;
+		uint64_t v = 0;
+		if (hex_if_string) {
+			lim = j->end - q > 16 ? q + 16 : j->end;
+			for (int h; q < lim && (h = hexval(*q)) >= 0; q++)
+				v = v << 4 | (uint64_t)h;
+		} else {
+			lim = j->end - q > 19 ? q + 19 : j->end;
+			for (unsigned dg; q < lim && (dg = *q - (unsigned)'0') <= 9u; q++)
+				v = v * 10 + dg;
+		}
+		if (q > d0 && q < j->end && *q == '"' &&
+		    (!neg || v <= (uint64_t)INT64_MAX + 1)) {
+			*out = neg ? (uint64_t)0 - v : v;
+			j->p = q + 1;
+			*present = 1;
+			return 0;
+		}
+	}
+	if (jscalar(j, &s, &e, &is_int, &is_null, &is_str))
+		return j->err == OP_REJECT_BAD_TYPE ? (j->err = OP_REJECT_BAD_ID, -1) : -1;
+	if (is_null) {
+		*present = 0;
+		return 0;
+	}
+	int rc = is_str && hex_if_string ? hex64(s, e, out) : dec64(s, e, out);
+	if (rc)
+		FAIL(j, OP_REJECT_BAD_ID, at);
+	*present = 1;
+	return 0;
+}
+
+static int
+jint(struct jp *j, int64_t *out, int *present)
+{
+	const unsigned char *s, *e, *at = j->p;
+	int is_int, is_null, is_str;
+	/* Fast path: a plain integer token of at most 18 digits (no overflow
+	 * possible), converted while scanned; anything else goes the general
+	 * way (fractions, exponents, strings, null, errors). */
+	{
+		const unsigned char *q = at;
+		int neg = q < j->end && *q == '-';
+		q += neg;
+		const unsigned char *d0 = q,
+		                    *lim = j->end - q > 18 ? q + 18 : j->end;
+		int64_t v = 0;
+		for (unsigned dg; q < lim && (dg = *q - (unsigned)'0') <= 9u; q++)
+			v = v * 10 + (int64_t)dg;
+		if (q > d0 && (q == j->end || (*q != '.' && (*q | 0x20) != 'e' &&
+		                               (unsigned)(*q - '0') > 9u)) &&
+		    !(*d0 == '0' && q - d0 > 1)) {
+			*out = neg ? -v : v;
+			j->p = q;
+			*present = 1;
+			return 0;
+		}
+	}
+	if (jscalar(j, &s, &e, &is_int, &is_null, &is_str))
+		return -1;
+	*present = !is_null;
+	if (is_null)
+		return 0;
+	if (num64(s, e, is_int, out))
+		FAIL(j, OP_REJECT_BAD_NUMBER, at);
+	return 0;
+}
+
+static int
+jparents(struct jp *j)
+{
+	struct op_event_builder *b = &j->d->b;
+	uint64_t id;
+	int present;
+	if (j->p < j->end && *j->p != '[') { /* a single id, leniently */
+		const unsigned char *at = j->p;
+		if (jid(j, 0, &id, &present))
+			return -1;
+		if (present && op_event_builder_add_parent(b, id))
+			FAIL(j, OP_REJECT_TOO_MANY_PARENTS, at);
+		return 0;
+	}
+	j->p++;
+	skip_ws(j);
+	if (j->p < j->end && *j->p == ']') {
+		j->p++;
+		return 0;
+	}
+	for (;;) {
+		skip_ws(j);
+		const unsigned char *at = j->p;
+		if (jid(j, 0, &id, &present))
+			return -1;
+		if (present && op_event_builder_add_parent(b, id))
+			FAIL(j, OP_REJECT_TOO_MANY_PARENTS, at);
+		skip_ws(j);
+		if (j->p < j->end && *j->p == ',') {
+			j->p++;
+			continue;
+		}
+		if (j->p < j->end && *j->p == ']') {
+			j->p++;
+			return 0;
+		}
+		FAIL(j, OP_REJECT_SYNTAX, j->p);
+	}
+}
+
+/*
+ * Any value as text into the string scratch: strings unescaped, scalars as
+ * their token, arrays/objects (allow_nested) as raw validated JSON. *null
+ * is set for null (nothing stored).
+ */
+static int
+jtext(struct jp *j, struct op_str *out, int allow_nested, int *null)
+{
+	struct op_event_builder *b = &j->d->b;
+	size_t room = b->str_cap > b->str_len ? b->str_cap - b->str_len - 1 : 0;
+	size_t fcap = j->d->cfg.max_field_bytes;
+	size_t cap = room < fcap ? room : fcap;
+	char *dst = b->str + b->str_len;
+	size_t n;
+	*null = 0;
+	if (j->p >= j->end)
+		FAIL(j, OP_REJECT_SYNTAX, j->p);
+	const unsigned char *s = j->p;
+	unsigned c = *s;
+	if (c == '"') {
+		j->p++;
+		if (jstr(j, dst, cap, fcap, &n))
+			return -1;
+	} else {
+		if (c == 'n') {
+			*null = 1;
+			return jlit(j, "null", 4);
+		}
+		if ((c == '[' || c == '{') && !allow_nested)
+			FAIL(j, OP_REJECT_BAD_TYPE, s);
+		if (jskip(j, 0))
+			return -1;
+		n = (size_t)(j->p - s);
+		if (n > cap)
+			FAIL(j, n > fcap ? OP_REJECT_FIELD_TOO_LONG :
+			     OP_REJECT_RECORD_TOO_LARGE, s);
+		memcpy(dst, s, n);
+	}
+	dst[n] = '\0';
+	out->off = (uint16_t)b->str_len;
+	out->len = (uint16_t)n;
+	b->str_len += (uint32_t)n + 1;
+	return 0;
+}
+
+/* Key of a member: pointer into the line when it has no escapes, else
+ * unescaped into d->tmp. j->p is at the opening quote. */
+static int
+jkey(struct jp *j, const char **k, size_t *n)
+{
+	const unsigned char *q = scan_plain(++j->p, j->end);
+	if (q < j->end && *q == '"') {
+		*k = (const char *)j->p;
+		*n = (size_t)(q - j->p);
+		j->p = q + 1;
+		if (*n > j->d->cfg.max_field_bytes)
+			FAIL(j, OP_REJECT_FIELD_TOO_LONG, (const unsigned char *)*k);
+		return 0;
+	}
+	size_t cap = j->d->cfg.max_field_bytes;
+	if (jstr(j, j->d->tmp, cap, cap, n))
+		return -1;
+	*k = j->d->tmp;
+	return 0;
+}
+
+static int
+kv_dup(const struct op_event_builder *b, const char *k, size_t n)
+{
+	for (uint32_t i = 0; i < b->n_kv; i++)
+		if (b->kv[i].key.len == n &&
+		    memcmp(b->str + b->kv[i].key.off, k, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+jmember(struct jp *j, unsigned *seen)
+{
+	struct op_event_builder *b = &j->d->b;
+	struct op_event *h = &b->hdr;
+	const char *k;
+	size_t kn;
+	const unsigned char *kat = j->p;
+	if (jkey(j, &k, &kn))
+		return -1;
+	skip_ws(j);
+	if (j->p >= j->end || *j->p != ':')
+		FAIL(j, OP_REJECT_SYNTAX, j->p);
+	j->p++;
+	skip_ws(j);
+	enum jkey id = key_id(k, kn);
+	if (id != K_OTHER) {
+		if (*seen & (1u << id))
+			FAIL(j, OP_REJECT_DUPLICATE_KEY, kat);
+		*seen |= 1u << id;
+	}
+	int present, null;
+	int64_t v;
+	switch (id) {
+	case K_TASKID:
+		if (jid(j, 1, &h->trace_id, &present))
+			return -1;
+		if (!present)
+			*seen &= ~(1u << K_TASKID);
+		return 0;
+	case K_EVENTID:
+		if (jid(j, 0, &h->event_id, &present))
+			return -1;
+		if (!present)
+			*seen &= ~(1u << K_EVENTID);
+		return 0;
+	case K_PARENTS:
+		return jparents(j);
+	case K_TIMESTAMP:
+		if (jint(j, &v, &present))
+			return -1;
+		if (present) {
+			h->wall_ms = v;
+			h->flags |= OP_EV_HAS_WALL;
+		}
+		return 0;
+	case K_HRT:
+		if (jint(j, &v, &present))
+			return -1;
+		if (present) {
+			h->start_ns = (uint64_t)v;
+			h->flags |= OP_EV_HAS_START;
+		}
+		return 0;
+	case K_ENDHRT:
+		if (jint(j, &v, &present))
+			return -1;
+		if (present) {
+			h->end_ns = (uint64_t)v;
+			h->flags |= OP_EV_HAS_END;
+		}
+		return 0;
+	case K_PID:
+		if (jint(j, &v, &present))
+			return -1;
+		if (!present)
+			return 0;
+		if (v < INT32_MIN || v > INT32_MAX)
+			FAIL(j, OP_REJECT_BAD_NUMBER, kat);
+		h->process_id = (int32_t)v;
+		return 0;
+	case K_TID:
+		if (jint(j, &v, &present))
+			return -1;
+		if (present)
+			h->thread_id = v;
+		return 0;
+	case K_HOST: return jtext(j, &h->str[OP_EV_HOST], 0, &null);
+	case K_AGENT: return jtext(j, &h->str[OP_EV_AGENT], 0, &null);
+	case K_PNAME: return jtext(j, &h->str[OP_EV_PROCESS], 0, &null);
+	case K_TNAME: return jtext(j, &h->str[OP_EV_THREAD], 0, &null);
+	case K_LABEL: return jtext(j, &h->str[OP_EV_LABEL], 0, &null);
+	case K_OTHER:
+		break;
+	}
+	if (kv_dup(b, k, kn))
+		FAIL(j, OP_REJECT_DUPLICATE_KEY, kat);
+	if (b->n_kv >= b->max_kv)
+		FAIL(j, OP_REJECT_TOO_MANY_KV, kat);
+	struct op_kv_ref *r = &b->kv[b->n_kv];
+	if (op_event_builder_str(b, k, kn, &r->key))
+		FAIL(j, OP_REJECT_RECORD_TOO_LARGE, kat);
+	if (jtext(j, &r->val, 1, &null))
+		return -1;
+	if (null) { /* a null value is kept as the text "null" */
+		if (op_event_builder_str(b, "null", 4, &r->val))
+			FAIL(j, OP_REJECT_RECORD_TOO_LARGE, kat);
+	}
+	b->n_kv++;
+	return 0;
+}
+
+static int
+jobject(struct jp *j)
+{
+	unsigned seen = 0;
+	skip_ws(j);
+	if (j->end - j->p >= 3 && memcmp(j->p, "\xEF\xBB\xBF", 3) == 0)
+		j->p += 3; /* a UTF-8 byte order mark */
+	skip_ws(j);
+	if (j->p >= j->end || *j->p != '{')
+		FAIL(j, OP_REJECT_SYNTAX, j->p);
+	j->p++;
+	skip_ws(j);
+	if (j->p < j->end && *j->p == '}') {
+		j->p++;
+	} else {
+		for (;;) {
+			skip_ws(j);
+			if (j->p >= j->end || *j->p != '"')
+				FAIL(j, OP_REJECT_SYNTAX, j->p);
+			if (jmember(j, &seen))
+				return -1;
+			skip_ws(j);
+			if (j->p < j->end && *j->p == ',') {
+				j->p++;
+				continue;
+			}
+			if (j->p < j->end && *j->p == '}') {
+				j->p++;
+				break;
+			}
+			FAIL(j, OP_REJECT_SYNTAX, j->p);
+		}
+	}
+	skip_ws(j);
+	if (j->p != j->end)
+		FAIL(j, OP_REJECT_SYNTAX, j->p);
+	if (!(seen & (1u << K_TASKID)))
+		FAIL(j, OP_REJECT_MISSING_TRACE_ID, j->start);
+	if (!(seen & (1u << K_EVENTID)))
+		FAIL(j, OP_REJECT_MISSING_EVENT_ID, j->start);
+	struct op_event *h = &j->d->b.hdr;
+	if (!(h->flags & OP_EV_HAS_START) && (h->flags & OP_EV_HAS_WALL)) {
+		h->start_ns = (uint64_t)h->wall_ms * 1000000u;
+		h->flags |= OP_EV_HAS_START;
+	}
+	return 0;
+}
+
+int
+op_decode_json(struct op_decoder *d, const char *line, size_t n,
+               const struct op_pos *pos, void *out, uint32_t cap,
+               uint32_t *len)
+{
+	static const struct op_pos nopos = {0, 0};
+	if (!pos)
+		pos = &nopos;
+	d->st.units++;
+	if (n > d->cfg.max_line_bytes)
+		return op_decoder_reject(d, OP_REJECT_TOO_LONG, line, n, n, pos,
+		                         (uint32_t)d->cfg.max_line_bytes);
+	struct jp j = {
+		.p = (const unsigned char *)line,
+		.end = (const unsigned char *)line + n,
+		.start = (const unsigned char *)line,
+		.d = d,
+	};
+	op_event_builder_reset(&d->b);
+	if (jobject(&j))
+		return op_decoder_reject(d, j.err, line, n, n, pos,
+		                         (uint32_t)(j.err_at - j.start));
+	int rc = op_event_builder_finish(&d->b, out, cap, len);
+	if (rc)
+		return op_decoder_reject(d, rc == WEFT_EFORMAT ?
+		                         OP_REJECT_SELF_PARENT :
+		                         OP_REJECT_RECORD_TOO_LARGE,
+		                         line, n, n, pos, 0);
+	d->st.events++;
+	d->last = OP_REJECT_NONE;
+	return 0;
+}
+
+int
+op_json_syntax_error_at(struct op_decoder *d, const char *data, size_t n,
+                        uint32_t *at)
+{
+	struct jp j = {
+		.p = (const unsigned char *)data,
+		.end = (const unsigned char *)data + n,
+		.start = (const unsigned char *)data,
+		.d = d,
+	};
+	op_event_builder_reset(&d->b);
+	if (jobject(&j) && j.err == OP_REJECT_SYNTAX) {
+		*at = (uint32_t)(j.err_at - j.start);
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,73 @@
+/*
+ * decode_priv.h — internals shared by decode_json.c, decode_text.c and
+ * deadletter.c. Not part of the public interface (see decode.h).
+ *
+ * A decoder belongs to one worker thread: nothing in it is synchronised.
+ */
+#ifndef WEFT_OP_DECODE_PRIV_H
+#define WEFT_OP_DECODE_PRIV_H
+
+#include "operators/decode.h"
+
+struct op_decoder {
+	enum op_format fmt;
+	struct op_decode_config cfg;
+	struct op_event_builder b;   /* scratch for the event being decoded */
+	struct op_splitter *split;   /* used by feed/finish */
+	struct op_deadletter *dl;    /* borrowed; may be NULL */
+	char *source;                /* owned copy of the source name */
+	struct op_decode_stats st;
+	enum op_reject last;
+	uint32_t err_at;             /* offset of the last error in its unit */
+	void *rec;                   /* feed's record buffer [max_record_bytes] */
+	char *tmp;                   /* key unescape scratch [max_field_bytes] */
+	op_event_fn fn;              /* feed's callback, valid during feed */
+	void *fn_arg;
+};
+
+/*
+ * Counts a rejected unit, writes its dead letter, remembers the reason.
+ * Returns the WEFT_* code the decode function should return: WEFT_ELIMIT
+ * for limit reasons, WEFT_EFORMAT otherwise. (deadletter.c)
+ */
+int op_decoder_reject(struct op_decoder *d, enum op_reject r,
+                      const char *unit, size_t len, size_t avail,
+                      const struct op_pos *pos, uint32_t at);
+
+/* 1 if data[0..n) fails to parse as a JSON report with a syntax error
+ * (for a line cut short by the end of input), with *at its offset; 0 if it
+ * parses or fails for another reason. Uses the decoder's builder as
+ * scratch. (decode_json.c) */
+int op_json_syntax_error_at(struct op_decoder *d, const char *data, size_t n,
+                            uint32_t *at);
+
+/* Length of the valid UTF-8 sequence at p (p < end, *p >= 0x80), or 0 when
+ * it is invalid (overlong, surrogate, beyond U+10FFFF, cut short). */
+static inline int
+op_utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+	unsigned c = p[0];
+	size_t left = (size_t)(end - p);
+	if (c < 0xC2)
+		return 0;
+	if (c < 0xE0)
+		return left >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (c < 0xF0) {
+		if (left < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+			return 0;
+		if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))
+			return 0;
+		return 3;
+	}
+	if (c < 0xF5) {
+		if (left < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
+		    (p[3] & 0xC0) != 0x80)
+			return 0;
+		if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+#endif /* WEFT_OP_DECODE_PRIV_H */

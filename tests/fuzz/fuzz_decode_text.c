@@ -1,0 +1,69 @@
+/*
+ * fuzz_decode_text.c — libFuzzer target for the classic X-Trace text report decoder.
+ *
+ * Feeds the input through the streaming path in two chunks (cut where the
+ * first byte says) and also decodes it whole as one report, with small limits
+ * so that every limit path is reachable. Every produced record must pass
+ * op_event_validate(), and units = events + rejects must hold.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "operators/decode.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int
+check(void *arg, const struct op_event *ev, uint32_t len)
+{
+	(void)arg;
+	if (op_event_validate(ev, len) != 0)
+		abort();
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct op_decode_config cfg;
+	op_decode_config_default(&cfg);
+	cfg.max_report_bytes = 4096;
+	cfg.max_field_bytes = 200;
+	cfg.max_record_bytes = 1024;
+	cfg.max_parents = 8;
+	cfg.max_kv = 8;
+	cfg.max_json_depth = 8;
+	cfg.max_excerpt_bytes = 32;
+	struct op_deadletter *dl;
+	struct op_decoder *d;
+	if (op_deadletter_new(NULL, &dl))
+		return 0;
+	if (op_decoder_new(OP_FORMAT_TEXT, &cfg, "fuzz", dl, &d)) {
+		op_deadletter_free(dl);
+		return 0;
+	}
+	size_t cut = size ? data[0] % (size + 1) : 0;
+	op_decoder_feed(d, data, cut, check, NULL);
+	op_decoder_feed(d, data + cut, size - cut, check, NULL);
+	op_decoder_finish(d, check, NULL);
+
+	/* the whole input as one report, in an exactly sized heap copy */
+	char *line = malloc(size ? size : 1);
+	memcpy(line, data, size);
+	uint64_t rec[1024 / 8];
+	uint32_t len;
+	if (op_decode_text(d, line, size, NULL, rec, sizeof rec, &len) == 0 &&
+	    op_event_validate(rec, len) != 0)
+		abort();
+	free(line);
+	const struct op_decode_stats *st = op_decoder_stats(d);
+	if (st->units != st->events + st->rejected)
+		abort();
+	if (op_deadletter_count(dl, OP_REJECT_NONE) != st->rejected)
+		abort();
+	op_decoder_free(d);
+	op_deadletter_free(dl);
+	return 0;
+}

@@ -1,0 +1,491 @@
+/*
+ * test_decode_json.c — X-Trace v4 JSON decoder: the fields of a real-shaped
+ * report, producer leniency, and the bad-input suite (one test per reject
+ * reason, plus good lines around bad ones).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "test_util.h"
+
+#define GOOD \
+	"{\"TaskID\":\"7e1b3b5a2c9d4f10\",\"EventID\":\"-4611686018427387904\"," \
+	"\"ParentEventID\":[\"123\",\"456\"],\"Timestamp\":1404236567890," \
+	"\"HRT\":1234567890123,\"Cycles\":98765,\"Host\":\"node-1\"," \
+	"\"ProcessID\":4242,\"ProcessName\":\"DataNode\",\"ThreadID\":17," \
+	"\"ThreadName\":\"main\",\"Agent\":\"HDFS\",\"Source\":\"X.java:42\"," \
+	"\"Label\":\"writeBlock\",\"Tag\":[\"a\",\"b\"],\"Title\":\"t\"}"
+
+struct fx {
+	struct op_decoder *d;
+	uint64_t rec[2048];
+	uint32_t len;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &f->d), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	op_decoder_free(f->d);
+	free(f);
+	return 0;
+}
+
+static int
+dec(struct fx *f, const char *line)
+{
+	return op_decode_json(f->d, line, strlen(line), NULL, f->rec,
+	                      sizeof f->rec, &f->len);
+}
+
+static const struct op_event *
+ev(struct fx *f)
+{
+	return (const struct op_event *)(const void *)f->rec;
+}
+
+static enum op_reject
+rej(struct fx *f, const char *line)
+{
+	int rc = dec(f, line);
+	assert_true(rc == WEFT_EFORMAT || rc == WEFT_ELIMIT);
+	enum op_reject r = op_decoder_last_reject(f->d);
+	assert_int_equal(op_decoder_stats(f->d)->by_reason[r], 1);
+	return r;
+}
+
+static void
+test_decodes_every_v4_field(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, GOOD), 0);
+	const struct op_event *e = ev(f);
+	assert_int_equal(op_event_validate(e, f->len), 0);
+	assert_true(e->trace_id == 0x7e1b3b5a2c9d4f10ULL);
+	assert_true(e->event_id == (uint64_t)INT64_C(-4611686018427387904));
+	assert_int_equal(e->n_parents, 2);
+	assert_true(op_event_parents(e)[0] == 123 && op_event_parents(e)[1] == 456);
+	assert_true(e->start_ns == 1234567890123ULL);
+	assert_true(e->wall_ms == 1404236567890LL);
+	assert_false(e->flags & OP_EV_HAS_END);
+	assert_int_equal(e->process_id, 4242);
+	assert_int_equal(e->thread_id, 17);
+	size_t n;
+	assert_string_equal(op_event_label(e, &n), "writeBlock");
+	assert_int_equal(n, 10);
+	assert_string_equal(op_event_host(e, NULL), "node-1");
+	assert_string_equal(op_event_agent(e, NULL), "HDFS");
+	assert_string_equal(op_event_field(e, OP_EV_PROCESS, NULL), "DataNode");
+	assert_string_equal(op_event_field(e, OP_EV_THREAD, NULL), "main");
+	assert_true(e->label_sym == op_symbol("writeBlock", 10));
+	assert_true(e->host_sym == op_symbol("node-1", 6));
+	assert_string_equal(op_event_kv_find(e, "Cycles", 6, NULL), "98765");
+	assert_string_equal(op_event_kv_find(e, "Tag", 3, NULL), "[\"a\",\"b\"]");
+	assert_string_equal(op_event_kv_find(e, "Source", 6, NULL), "X.java:42");
+	assert_int_equal(e->n_kv, 4);
+}
+
+static void
+test_accepts_numbers_for_strings_and_strings_for_numbers(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, "{\"TaskID\":-2,\"EventID\":5,\"ParentEventID\":[7,\"8\"],"
+	                        "\"HRT\":\"99\",\"ProcessID\":\"12\",\"Host\":42,"
+	                        "\"Label\":true,\"EndHRT\":150.0}"), 0);
+	const struct op_event *e = ev(f);
+	assert_true(e->trace_id == UINT64_MAX - 1);
+	assert_true(e->event_id == 5);
+	assert_true(op_event_parents(e)[1] == 8);
+	assert_true(e->start_ns == 99);
+	assert_true((e->flags & OP_EV_HAS_END) && e->end_ns == 150);
+	assert_int_equal(e->process_id, 12);
+	assert_string_equal(op_event_host(e, NULL), "42");
+	assert_string_equal(op_event_label(e, NULL), "true");
+}
+
+static void
+test_keeps_end_time_and_description(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"2\",\"HRT\":10,"
+	                        "\"EndHRT\":25,\"Description\":\"a \\\"q\\\" \\u00e9\\ud83d\\ude00\"}"), 0);
+	const struct op_event *e = ev(f);
+	assert_true(e->end_ns == 25 && e->start_ns == 10);
+	assert_string_equal(op_event_kv_find(e, "Description", 11, NULL),
+	                    "a \"q\" \xc3\xa9\xf0\x9f\x98\x80");
+}
+
+static void
+test_timestamp_is_start_when_hrt_absent(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Timestamp\":1000}"), 0);
+	assert_true(ev(f)->start_ns == 1000000000ULL);
+	assert_true(ev(f)->flags & OP_EV_HAS_START);
+}
+
+static void
+test_absent_strings_are_empty_not_null(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Label\":null}"), 0);
+	size_t n = 9;
+	assert_string_equal(op_event_label(ev(f), &n), "");
+	assert_int_equal(n, 0);
+	assert_true(ev(f)->label_sym == op_symbol("", 0));
+}
+
+static void
+test_duplicate_parent_ids_are_merged(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"ParentEventID\":[\"3\",\"3\"]}"), 0);
+	assert_int_equal(ev(f)->n_parents, 1);
+}
+
+static void
+test_record_is_relocatable_by_memcpy(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, GOOD), 0);
+	uint64_t copy[2048];
+	memcpy(copy, f->rec, f->len);
+	memset(f->rec, 0xAB, f->len);
+	const struct op_event *e = (const struct op_event *)(const void *)copy;
+	assert_int_equal(op_event_validate(e, e->size), 0);
+	assert_string_equal(op_event_label(e, NULL), "writeBlock");
+}
+
+/* ---- bad input: one test per reason ------------------------------------------- */
+
+static void
+test_rejects_malformed_json(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\""), OP_REJECT_SYNTAX);
+}
+
+static void
+test_rejects_trailing_garbage(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\"} x"), OP_REJECT_SYNTAX);
+}
+
+static void
+test_rejects_missing_trace_id(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"EventID\":\"1\",\"Label\":\"x\"}"), OP_REJECT_MISSING_TRACE_ID);
+}
+
+static void
+test_rejects_missing_event_id(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"ab\"}"), OP_REJECT_MISSING_EVENT_ID);
+}
+
+static void
+test_rejects_non_hex_trace_id(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"xyz\",\"EventID\":\"1\"}"), OP_REJECT_BAD_ID);
+}
+
+static void
+test_rejects_non_decimal_parent_id(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"ParentEventID\":[\"0x12\"]}"),
+	                 OP_REJECT_BAD_ID);
+}
+
+static void
+test_rejects_event_id_out_of_range(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"18446744073709551616\"}"),
+	                 OP_REJECT_BAD_ID);
+}
+
+static void
+test_rejects_parent_equal_to_itself(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"-7\",\"ParentEventID\":[\"-7\"]}"),
+	                 OP_REJECT_SELF_PARENT);
+}
+
+static void
+test_rejects_duplicate_known_key(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Label\":\"x\",\"Label\":\"y\"}"),
+	                 OP_REJECT_DUPLICATE_KEY);
+}
+
+static void
+test_rejects_duplicate_other_key(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Tag\":1,\"Tag\":2}"),
+	                 OP_REJECT_DUPLICATE_KEY);
+}
+
+static void
+test_rejects_invalid_utf8(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Label\":\"\xc3\x28\"}"),
+	                 OP_REJECT_BAD_UTF8);
+}
+
+static void
+test_rejects_lone_surrogate_escape(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Label\":\"\\ud800x\"}"),
+	                 OP_REJECT_BAD_UTF8);
+}
+
+static void
+test_rejects_field_longer_than_limit(void **state)
+{
+	struct fx *f = *state;
+	size_t n = op_decoder_config(f->d)->max_field_bytes + 1;
+	char *line = malloc(n + 64);
+	int o = sprintf(line, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Label\":\"");
+	memset(line + o, 'x', n);
+	strcpy(line + o + n, "\"}");
+	assert_int_equal(rej(f, line), OP_REJECT_FIELD_TOO_LONG);
+	free(line);
+}
+
+static void
+test_rejects_too_many_parents(void **state)
+{
+	struct fx *f = *state;
+	char line[4096];
+	int o = sprintf(line, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"ParentEventID\":[");
+	for (unsigned i = 0; i <= op_decoder_config(f->d)->max_parents; i++)
+		o += sprintf(line + o, "%s\"%u\"", i ? "," : "", i + 100);
+	strcpy(line + o, "]}");
+	assert_int_equal(rej(f, line), OP_REJECT_TOO_MANY_PARENTS);
+}
+
+static void
+test_rejects_too_many_key_values(void **state)
+{
+	struct fx *f = *state;
+	char line[4096];
+	int o = sprintf(line, "{\"TaskID\":\"a\",\"EventID\":\"1\"");
+	for (unsigned i = 0; i <= op_decoder_config(f->d)->max_kv; i++)
+		o += sprintf(line + o, ",\"k%u\":%u", i, i);
+	strcpy(line + o, "}");
+	assert_int_equal(rej(f, line), OP_REJECT_TOO_MANY_KV);
+}
+
+static void
+test_rejects_record_over_size_bound(void **state)
+{
+	struct fx *f = *state;
+	/* 8 fields of 3 KiB fit the field limit but not a 16 KiB record. */
+	size_t fl = 3000;
+	char *line = malloc(8 * (fl + 32) + 64);
+	int o = sprintf(line, "{\"TaskID\":\"a\",\"EventID\":\"1\"");
+	for (int i = 0; i < 8; i++) {
+		o += sprintf(line + o, ",\"k%d\":\"", i);
+		memset(line + o, 'v', fl);
+		o += (int)fl;
+		line[o++] = '"';
+	}
+	strcpy(line + o, "}");
+	assert_int_equal(rej(f, line), OP_REJECT_RECORD_TOO_LARGE);
+	free(line);
+}
+
+static void
+test_rejects_line_over_limit(void **state)
+{
+	struct fx *f = *state;
+	size_t n = op_decoder_config(f->d)->max_line_bytes + 1;
+	char *line = malloc(n + 1);
+	memset(line, ' ', n);
+	line[n] = '\0';
+	assert_int_equal(rej(f, line), OP_REJECT_TOO_LONG);
+	free(line);
+}
+
+static void
+test_rejects_object_as_label(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Label\":{}}"),
+	                 OP_REJECT_BAD_TYPE);
+}
+
+static void
+test_rejects_unparsable_time(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"HRT\":\"soon\"}"),
+	                 OP_REJECT_BAD_NUMBER);
+}
+
+static void
+test_rejects_nesting_deeper_than_limit(void **state)
+{
+	struct fx *f = *state;
+	char line[256];
+	int o = sprintf(line, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"x\":");
+	for (int i = 0; i < 20; i++)
+		line[o++] = '[';
+	for (int i = 0; i < 20; i++)
+		line[o++] = ']';
+	strcpy(line + o, "}");
+	assert_int_equal(rej(f, line), OP_REJECT_TOO_DEEP);
+}
+
+/* ---- streaming ---------------------------------------------------------- */
+
+static void
+test_good_lines_around_bad_ones_all_come_out(void **state)
+{
+	(void)state;
+	char *dlbuf = NULL;
+	size_t dlsize = 0;
+	FILE *mf = open_memstream(&dlbuf, &dlsize);
+	struct op_deadletter *dl;
+	assert_int_equal(op_deadletter_new(mf, &dl), 0);
+	struct op_decoder *d;
+	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "s.json", dl, &d), 0);
+	/* a 10 MB line among good ones, fed in odd-sized chunks */
+	size_t big = 10u << 20;
+	char *in = malloc(big + 4096);
+	size_t o = 0;
+	o += (size_t)sprintf(in + o, "{\"TaskID\":\"1\",\"EventID\":\"1\"}\n");
+	o += (size_t)sprintf(in + o, "{\"TaskID\":\"1\",\"EventID\":\"x\"}\n");
+	o += (size_t)sprintf(in + o, "\n  \n{\"TaskID\":\"1\",\"EventID\":\"2\"}\r\n");
+	memset(in + o, 'y', big);
+	o += big;
+	in[o++] = '\n';
+	o += (size_t)sprintf(in + o, "not json\n");
+	o += (size_t)sprintf(in + o, "{\"TaskID\":\"1\",\"EventID\":\"3\",\"ParentEventID\":[\"2\"]}\n");
+	o += (size_t)sprintf(in + o, "{\"TaskID\":\"1\",\"EventID\":\"4\"}");
+	struct collect c = {0};
+	for (size_t p = 0; p < o;) {
+		size_t k = (p * 7 + 1013) % 65537 + 1;
+		if (k > o - p)
+			k = o - p;
+		assert_int_equal(op_decoder_feed(d, in + p, k, collect_fn, &c), 0);
+		p += k;
+	}
+	assert_int_equal(op_decoder_finish(d, collect_fn, &c), 0);
+	assert_int_equal(c.n, 4);
+	for (unsigned i = 0; i < 4; i++)
+		assert_true(collected(&c, i)->event_id == i + 1);
+	const struct op_decode_stats *st = op_decoder_stats(d);
+	assert_int_equal(st->events, 4);
+	assert_int_equal(st->rejected, 3);
+	assert_int_equal(st->by_reason[OP_REJECT_TOO_LONG], 1);
+	assert_int_equal(st->by_reason[OP_REJECT_BAD_ID], 1);
+	assert_int_equal(st->by_reason[OP_REJECT_SYNTAX], 1);
+	assert_int_equal(st->units, st->events + st->rejected);
+	assert_int_equal(op_deadletter_count(dl, OP_REJECT_NONE), 3);
+	op_decoder_free(d);
+	op_deadletter_free(dl);
+	fclose(mf);
+	/* three dead letters with positions: line 2, line 6 (the big one) */
+	assert_non_null(strstr(dlbuf, "\"line\":2,"));
+	assert_non_null(strstr(dlbuf, "\"line\":6,\"at\":0,\"reason\":\"too_long\""));
+	assert_non_null(strstr(dlbuf, "\"source\":\"s.json\""));
+	assert_true(dlsize < 4096); /* excerpts are bounded */
+	free(dlbuf);
+	free(in);
+	collect_free(&c);
+}
+
+static void
+test_cut_last_line_is_rejected_as_truncated(void **state)
+{
+	(void)state;
+	struct op_decoder *d;
+	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, NULL, NULL, &d), 0);
+	const char *in = "{\"TaskID\":\"1\",\"EventID\":\"1\"}\n{\"TaskID\":\"1\",\"Eve";
+	struct collect c = {0};
+	assert_int_equal(op_decoder_feed(d, in, strlen(in), collect_fn, &c), 0);
+	assert_int_equal(op_decoder_finish(d, collect_fn, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(op_decoder_stats(d)->by_reason[OP_REJECT_TRUNCATED], 1);
+	op_decoder_free(d);
+	collect_free(&c);
+}
+
+static void
+test_config_check_names_the_bad_key(void **state)
+{
+	(void)state;
+	struct op_decode_config cfg;
+	op_decode_config_default(&cfg);
+	assert_int_equal(op_decode_config_check(&cfg, NULL, 0), 0);
+	cfg.max_record_bytes = 1u << 20;
+	char err[128];
+	assert_int_equal(op_decode_config_check(&cfg, err, sizeof err), WEFT_EINVAL);
+	assert_non_null(strstr(err, "max_record_bytes"));
+	struct op_decoder *d;
+	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, &cfg, NULL, NULL, &d), WEFT_EINVAL);
+	assert_null(d);
+}
+
+int
+main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_decodes_every_v4_field),
+		T(test_accepts_numbers_for_strings_and_strings_for_numbers),
+		T(test_keeps_end_time_and_description),
+		T(test_timestamp_is_start_when_hrt_absent),
+		T(test_absent_strings_are_empty_not_null),
+		T(test_duplicate_parent_ids_are_merged),
+		T(test_record_is_relocatable_by_memcpy),
+		T(test_rejects_malformed_json),
+		T(test_rejects_trailing_garbage),
+		T(test_rejects_missing_trace_id),
+		T(test_rejects_missing_event_id),
+		T(test_rejects_non_hex_trace_id),
+		T(test_rejects_non_decimal_parent_id),
+		T(test_rejects_event_id_out_of_range),
+		T(test_rejects_parent_equal_to_itself),
+		T(test_rejects_duplicate_known_key),
+		T(test_rejects_duplicate_other_key),
+		T(test_rejects_invalid_utf8),
+		T(test_rejects_lone_surrogate_escape),
+		T(test_rejects_field_longer_than_limit),
+		T(test_rejects_too_many_parents),
+		T(test_rejects_too_many_key_values),
+		T(test_rejects_record_over_size_bound),
+		T(test_rejects_line_over_limit),
+		T(test_rejects_object_as_label),
+		T(test_rejects_unparsable_time),
+		T(test_rejects_nesting_deeper_than_limit),
+		cmocka_unit_test(test_good_lines_around_bad_ones_all_come_out),
+		cmocka_unit_test(test_cut_last_line_is_rejected_as_truncated),
+		cmocka_unit_test(test_config_check_names_the_bad_key),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

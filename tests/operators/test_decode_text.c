@@ -1,0 +1,345 @@
+/*
+ * test_decode_text.c — classic X-Trace text reports: metadata flags, edges,
+ * timestamps, the streaming splitter, and the text half of the bad-input
+ * suite.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include <xxhash.h>
+
+#include "test_util.h"
+
+#define HDR "X-Trace Report ver 1.0\n"
+/* version 1, 8-byte task id, 8-byte op id */
+#define MD8 "X-Trace: 1901020304050607081122334455667788\n"
+
+struct fx {
+	struct op_decoder *d;
+	uint64_t rec[2048];
+	uint32_t len;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_int_equal(op_decoder_new(OP_FORMAT_TEXT, NULL, "t", NULL, &f->d), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	op_decoder_free(f->d);
+	free(f);
+	return 0;
+}
+
+static int
+dec(struct fx *f, const char *s)
+{
+	return op_decode_text(f->d, s, strlen(s), NULL, f->rec, sizeof f->rec,
+	                      &f->len);
+}
+
+static const struct op_event *
+ev(struct fx *f)
+{
+	return (const struct op_event *)(const void *)f->rec;
+}
+
+static enum op_reject
+rej(struct fx *f, const char *s)
+{
+	int rc = dec(f, s);
+	assert_true(rc == WEFT_EFORMAT || rc == WEFT_ELIMIT);
+	return op_decoder_last_reject(f->d);
+}
+
+static void
+test_decodes_a_full_report(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, HDR MD8 "Edge: 0A0B0C0D01020304\nEdge: 00000000000000FF, x\n"
+	                        "Timestamp: 1175645123.123\nHost: node1\nAgent: DataNode\n"
+	                        "Label: writeBlock\nFoo: 1\nFoo: 2\n"), 0);
+	const struct op_event *e = ev(f);
+	assert_int_equal(op_event_validate(e, f->len), 0);
+	assert_true(e->trace_id == 0x0102030405060708ULL);
+	assert_true(e->event_id == 0x1122334455667788ULL);
+	assert_int_equal(e->n_parents, 2);
+	assert_true(op_event_parents(e)[0] == 0x0A0B0C0D01020304ULL);
+	assert_true(op_event_parents(e)[1] == 0xFF);
+	assert_true(e->start_ns == 1175645123123000000ULL);
+	assert_true(e->wall_ms == 1175645123123LL);
+	assert_string_equal(op_event_label(e, NULL), "writeBlock");
+	assert_string_equal(op_event_host(e, NULL), "node1");
+	assert_string_equal(op_event_agent(e, NULL), "DataNode");
+	assert_int_equal(e->n_kv, 2); /* a key may repeat */
+}
+
+static void
+test_short_ids_are_big_endian_values(void **state)
+{
+	struct fx *f = *state;
+	/* 0x10: version 1, 4-byte task id, 4-byte op id */
+	assert_int_equal(dec(f, HDR "X-Trace: 10DEADBEEF00000042\n"), 0);
+	assert_true(ev(f)->trace_id == 0xDEADBEEF);
+	assert_true(ev(f)->event_id == 0x42);
+}
+
+static void
+test_long_task_ids_are_hashed_with_xxh3(void **state)
+{
+	struct fx *f = *state;
+	/* 0x13: 20-byte task id; 0x14 bit: options (2 bytes) */
+	assert_int_equal(dec(f, HDR "X-Trace: 17" "000102030405060708090A0B0C0D0E0F10111213"
+	                        "00000007" "02AABB\n"), 0);
+	unsigned char id[20];
+	for (int i = 0; i < 20; i++)
+		id[i] = (unsigned char)i;
+	assert_true(ev(f)->trace_id == XXH3_64bits(id, 20));
+	assert_true(ev(f)->event_id == 7);
+}
+
+static void
+test_splitter_cuts_reports_across_chunks(void **state)
+{
+	(void)state;
+	struct op_decoder *d;
+	assert_int_equal(op_decoder_new(OP_FORMAT_TEXT, NULL, "r.txt", NULL, &d), 0);
+	const char *in = "\n" HDR MD8 "Label: a\n\n\n" HDR
+	                 "X-Trace: 1901020304050607080000000000000002\r\n"
+	                 "Edge: 1122334455667788\r\n\r\n" HDR
+	                 "X-Trace: 1901020304050607080000000000000003\n";
+	struct collect c = {0};
+	size_t n = strlen(in);
+	for (size_t p = 0; p < n; p += 5)
+		assert_int_equal(op_decoder_feed(d, in + p, n - p < 5 ? n - p : 5,
+		                                 collect_fn, &c), 0);
+	assert_int_equal(op_decoder_finish(d, collect_fn, &c), 0);
+	assert_int_equal(c.n, 3);
+	assert_true(collected(&c, 1)->event_id == 2);
+	assert_true(op_event_parents(collected(&c, 1))[0] == 0x1122334455667788ULL);
+	assert_true(collected(&c, 2)->event_id == 3);
+	assert_int_equal(op_decoder_stats(d)->rejected, 0);
+	op_decoder_free(d);
+	collect_free(&c);
+}
+
+static void
+test_good_reports_around_bad_ones_all_come_out(void **state)
+{
+	(void)state;
+	char *dlbuf = NULL;
+	size_t dlsize = 0;
+	FILE *mf = open_memstream(&dlbuf, &dlsize);
+	struct op_deadletter *dl;
+	assert_int_equal(op_deadletter_new(mf, &dl), 0);
+	struct op_decoder *d;
+	assert_int_equal(op_decoder_new(OP_FORMAT_TEXT, NULL, "r.txt", dl, &d), 0);
+	const char *in = HDR MD8 "\n"
+	                 HDR "X-Trace: 2901020304050607081122334455667788\n\n"
+	                 HDR "Label: no id\n\n"
+	                 HDR "X-Trace: 1901020304050607080000000000000009\n\n"
+	                 HDR "X-Trace: 19010203";
+	struct collect c = {0};
+	assert_int_equal(op_decoder_feed(d, in, strlen(in), collect_fn, &c), 0);
+	assert_int_equal(op_decoder_finish(d, collect_fn, &c), 0);
+	assert_int_equal(c.n, 2);
+	assert_true(collected(&c, 1)->event_id == 9);
+	const struct op_decode_stats *st = op_decoder_stats(d);
+	assert_int_equal(st->by_reason[OP_REJECT_BAD_VERSION], 1);
+	assert_int_equal(st->by_reason[OP_REJECT_MISSING_TRACE_ID], 1);
+	assert_int_equal(st->by_reason[OP_REJECT_TRUNCATED], 1);
+	assert_int_equal(st->units, st->events + st->rejected);
+	op_decoder_free(d);
+	op_deadletter_free(dl);
+	fclose(mf);
+	assert_non_null(strstr(dlbuf, "\"line\":4,"));
+	assert_non_null(strstr(dlbuf, "\"reason\":\"bad_version\""));
+	free(dlbuf);
+	collect_free(&c);
+}
+
+static void
+test_rejects_unknown_metadata_version(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, HDR "X-Trace: 2901020304050607081122334455667788\n"),
+	                 OP_REJECT_BAD_VERSION);
+}
+
+static void
+test_rejects_unknown_report_version(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, "X-Trace Report ver 2.0\n" MD8), OP_REJECT_BAD_VERSION);
+}
+
+static void
+test_rejects_truncated_metadata(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, HDR "X-Trace: 190102030405060708112233\n"),
+	                 OP_REJECT_TRUNCATED);
+}
+
+static void
+test_rejects_report_with_header_only(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, HDR), OP_REJECT_MISSING_TRACE_ID);
+}
+
+static void
+test_rejects_missing_header(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, MD8), OP_REJECT_SYNTAX);
+}
+
+static void
+test_rejects_non_hex_metadata(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, HDR "X-Trace: 19ZZ020304050607081122334455667788\n"),
+	                 OP_REJECT_BAD_ID);
+}
+
+static void
+test_rejects_non_hex_edge(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, HDR MD8 "Edge: nothex\n"), OP_REJECT_BAD_ID);
+}
+
+static void
+test_rejects_edge_to_itself(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, HDR MD8 "Edge: 1122334455667788\n"), OP_REJECT_SELF_PARENT);
+}
+
+static void
+test_rejects_repeated_single_valued_key(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, HDR MD8 "Host: a\nHost: b\n"), OP_REJECT_DUPLICATE_KEY);
+}
+
+static void
+test_rejects_invalid_utf8(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, HDR MD8 "Label: \xff\n"), OP_REJECT_BAD_UTF8);
+}
+
+static void
+test_rejects_line_without_colon(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, HDR MD8 "just words\n"), OP_REJECT_SYNTAX);
+}
+
+static void
+test_rejects_bad_timestamp(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(rej(f, HDR MD8 "Timestamp: 12.x\n"), OP_REJECT_BAD_NUMBER);
+}
+
+static void
+test_rejects_field_longer_than_limit(void **state)
+{
+	struct fx *f = *state;
+	size_t n = op_decoder_config(f->d)->max_field_bytes + 1;
+	char *s = malloc(n + 128);
+	int o = sprintf(s, HDR MD8 "Label: ");
+	memset(s + o, 'x', n);
+	strcpy(s + o + n, "\n");
+	assert_int_equal(rej(f, s), OP_REJECT_FIELD_TOO_LONG);
+	free(s);
+}
+
+static void
+test_rejects_too_many_edges(void **state)
+{
+	struct fx *f = *state;
+	char s[8192];
+	int o = sprintf(s, HDR MD8);
+	for (unsigned i = 0; i <= op_decoder_config(f->d)->max_parents; i++)
+		o += sprintf(s + o, "Edge: %x\n", i + 1);
+	assert_int_equal(rej(f, s), OP_REJECT_TOO_MANY_PARENTS);
+}
+
+static void
+test_rejects_too_many_pairs(void **state)
+{
+	struct fx *f = *state;
+	char s[8192];
+	int o = sprintf(s, HDR MD8);
+	for (unsigned i = 0; i <= op_decoder_config(f->d)->max_kv; i++)
+		o += sprintf(s + o, "K: %u\n", i);
+	assert_int_equal(rej(f, s), OP_REJECT_TOO_MANY_KV);
+}
+
+static void
+test_rejects_report_over_limit_in_stream(void **state)
+{
+	(void)state;
+	struct op_decode_config cfg;
+	op_decode_config_default(&cfg);
+	cfg.max_report_bytes = 512;
+	struct op_decoder *d;
+	assert_int_equal(op_decoder_new(OP_FORMAT_TEXT, &cfg, NULL, NULL, &d), 0);
+	char s[4096];
+	int o = sprintf(s, HDR MD8);
+	for (int i = 0; i < 40; i++)
+		o += sprintf(s + o, "K%d: some value\n", i);
+	o += sprintf(s + o, "\n" HDR MD8 "\n");
+	struct collect c = {0};
+	assert_int_equal(op_decoder_feed(d, s, (size_t)o, collect_fn, &c), 0);
+	assert_int_equal(op_decoder_finish(d, collect_fn, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(op_decoder_stats(d)->by_reason[OP_REJECT_TOO_LONG], 1);
+	op_decoder_free(d);
+	collect_free(&c);
+}
+
+int
+main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_decodes_a_full_report),
+		T(test_short_ids_are_big_endian_values),
+		T(test_long_task_ids_are_hashed_with_xxh3),
+		cmocka_unit_test(test_splitter_cuts_reports_across_chunks),
+		cmocka_unit_test(test_good_reports_around_bad_ones_all_come_out),
+		T(test_rejects_unknown_metadata_version),
+		T(test_rejects_unknown_report_version),
+		T(test_rejects_truncated_metadata),
+		T(test_rejects_report_with_header_only),
+		T(test_rejects_missing_header),
+		T(test_rejects_non_hex_metadata),
+		T(test_rejects_non_hex_edge),
+		T(test_rejects_edge_to_itself),
+		T(test_rejects_repeated_single_valued_key),
+		T(test_rejects_invalid_utf8),
+		T(test_rejects_line_without_colon),
+		T(test_rejects_bad_timestamp),
+		T(test_rejects_field_longer_than_limit),
+		T(test_rejects_too_many_edges),
+		T(test_rejects_too_many_pairs),
+		cmocka_unit_test(test_rejects_report_over_limit_in_stream),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
