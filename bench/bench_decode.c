@@ -146,6 +146,29 @@ gen_line(char *buf, size_t cap, unsigned i)
 	    (unsigned)(rnd() % 900), labels[rnd() % 8]);
 }
 
+/* The same kind of event as a classic X-Trace text report (metadata
+ * version 1, 8-byte task and op ids), ending with "\n". */
+static int
+gen_report(char *buf, size_t cap, unsigned i)
+{
+	uint64_t task = rnd(), op = rnd();
+	int np = (int)(rnd() % 3);
+	int o = snprintf(buf, cap, "X-Trace Report ver 1.0\nX-Trace: 19%016" PRIX64
+	                 "%016" PRIX64 "\n", task, op);
+	for (int k = 0; k < np && o < (int)cap; k++)
+		o += snprintf(buf + o, cap - (size_t)o, "Edge: %016" PRIX64 "\n", rnd());
+	uint64_t ms = 1404236567000ull + i;
+	o += snprintf(buf + o, cap - (size_t)o,
+	    "Timestamp: %" PRIu64 ".%03u\nHost: %s\nAgent: HDFS\nLabel: %s\n"
+	    "ProcessID: %u\nProcessName: DataNode\nThreadID: %u\n"
+	    "ThreadName: DataXceiver-%u\nSource: DataXceiver.java:%u\n"
+	    "Title: writeBlock\n",
+	    ms / 1000, (unsigned)(ms % 1000), hosts[rnd() % 4], labels[rnd() % 8],
+	    1000 + (unsigned)(rnd() % 30000), (unsigned)(rnd() % 500),
+	    (unsigned)(rnd() % 255), (unsigned)(rnd() % 900));
+	return o;
+}
+
 struct corpus {
 	char *text;     /* all lines, '\n' separated */
 	size_t bytes;
@@ -200,6 +223,17 @@ run_weft(const struct corpus *c, struct op_decoder *d, uint64_t *rec)
 	uint32_t len;
 	for (unsigned i = 0; i < c->n; i++)
 		ok += op_decode_json(d, c->text + c->off[i], c->len[i], NULL, rec,
+		                     16384, &len) == 0;
+	return ok;
+}
+
+static unsigned
+run_text(const struct corpus *c, struct op_decoder *d, uint64_t *rec)
+{
+	unsigned ok = 0;
+	uint32_t len;
+	for (unsigned i = 0; i < c->n; i++)
+		ok += op_decode_text(d, c->text + c->off[i], c->len[i], NULL, rec,
 		                     16384, &len) == 0;
 	return ok;
 }
@@ -302,81 +336,138 @@ run_jansson(const struct corpus *c, struct op_event_builder *b, uint64_t *rec)
 	return ok;
 }
 
+/* Fills c with n units from gen (lines or reports, '\n'-separated). */
+static int
+corpus_fill(struct corpus *c, unsigned n, int (*gen)(char *, size_t, unsigned))
+{
+	c->n = n;
+	c->bytes = 0;
+	c->text = malloc((size_t)n * 1024);
+	c->off = malloc(sizeof *c->off * n);
+	c->len = malloc(sizeof *c->len * n);
+	if (!c->text || !c->off || !c->len)
+		return WEFT_ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		c->off[i] = (uint32_t)c->bytes;
+		int k = gen(c->text + c->bytes, 1023, i);
+		c->len[i] = (uint32_t)k;
+		c->bytes += (size_t)k;
+		c->text[c->bytes++] = '\n';
+	}
+	return 0;
+}
+
+static void
+corpus_free(struct corpus *c)
+{
+	free(c->text);
+	free(c->off);
+	free(c->len);
+}
+
 int
 bench_decode_main(int argc, char **argv)
 {
 	unsigned nlines = 100000, runs = 7;
+	const char *md = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--lines") && i + 1 < argc)
 			nlines = (unsigned)strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
 			runs = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--markdown") && i + 1 < argc)
+			md = argv[++i];
 		else {
-			fprintf(stderr, "usage: weft bench decode [--lines N] [--runs R]\n");
+			fprintf(stderr, "usage: weft bench decode [--lines N] [--runs R] "
+			                "[--markdown FILE]\n");
 			return WEFT_EINVAL;
 		}
 	}
 	if (nlines == 0 || runs == 0 || runs > 100)
 		return WEFT_EINVAL;
-	struct corpus c = { .n = nlines };
-	c.text = malloc((size_t)nlines * 512);
-	c.off = malloc(sizeof *c.off * nlines);
-	c.len = malloc(sizeof *c.len * nlines);
+	struct corpus cj = {0}, ct = {0};
 	uint64_t *rec = aligned_alloc(8, 16384);
 	struct op_event_builder b;
-	struct op_decoder *d = NULL;
+	struct op_decoder *dj = NULL, *dt = NULL;
+	struct bench_table *t = NULL;
 	int rc = WEFT_ENOMEM;
-	if (!c.text || !c.off || !c.len || !rec ||
-	    op_event_builder_init(&b, 16384, 64, 32) != 0)
+	if (!rec || op_event_builder_init(&b, 16384, 64, 32) != 0)
 		goto out_nob;
-	if ((rc = op_decoder_new(OP_FORMAT_JSON_V4, NULL, "bench", NULL, &d)))
+	if (corpus_fill(&cj, nlines, gen_line) || corpus_fill(&ct, nlines, gen_report))
 		goto out;
-	for (unsigned i = 0; i < nlines; i++) {
-		c.off[i] = (uint32_t)c.bytes;
-		int n = gen_line(c.text + c.bytes, 511, i);
-		c.len[i] = (uint32_t)n;
-		c.bytes += (size_t)n;
-		c.text[c.bytes++] = '\n';
-	}
-	printf("# bench decode: %u v4 JSON lines, %.1f bytes/line avg, %u runs, "
-	       "1 thread (median run)\n\n", nlines,
-	       (double)(c.bytes - nlines) / nlines, runs);
-	printf("| decoder | events/s | MB/s | ns/event | decoded | vs weft |\n");
-	printf("|---|---:|---:|---:|---:|---:|\n");
-	static const char *const names[] = { "weft (hand-written)", "json-c 0.16",
-	                                     "jansson 2.14" };
+	if ((rc = op_decoder_new(OP_FORMAT_JSON_V4, NULL, "bench", NULL, &dj)) ||
+	    (rc = op_decoder_new(OP_FORMAT_TEXT, NULL, "bench", NULL, &dt)))
+		goto out;
+	char title[256];
+	snprintf(title, sizeof title,
+	         "Decoders: %u reports each, one thread, median of %u runs "
+	         "(v4 JSON lines avg %.0f bytes, text reports avg %.0f bytes)",
+	         nlines, runs, (double)(cj.bytes - nlines) / nlines,
+	         (double)(ct.bytes - nlines) / nlines);
+	t = bench_table_new(title);
+	bench_table_columns(t, "decoder|format|events/s|MB/s|ns/event|decoded|weft JSON is faster by");
+	static const char *const names[] = {"weft (hand-written)", "json-c 0.16",
+	                                    "jansson 2.14", "weft (hand-written)"};
+	static const char *const fmts[] = {"v4 JSON", "v4 JSON", "v4 JSON", "text"};
 	double weft_rate = 0;
 	int have_jansson = jn_load() == 0;
-	for (int which = 0; which < 3; which++) {
+	for (int which = 0; which < 4; which++) {
+		char row[512];
 		if (which == 2 && !have_jansson) {
-			printf("| %s | (libjansson.so.4 not found) | | | | |\n",
-			       names[which]);
+			snprintf(row, sizeof row, "%s|%s|libjansson.so.4 not found||||",
+			         names[which], fmts[which]);
+			bench_table_row(t, row);
 			continue;
 		}
+		const struct corpus *c = which == 3 ? &ct : &cj;
 		double rate[100];
 		unsigned ok = 0;
 		for (unsigned r = 0; r < runs; r++) {
 			uint64_t t0 = bench_now_ns();
-			ok = which == 0 ? run_weft(&c, d, rec) :
-			     which == 1 ? run_jsonc(&c, &b, rec) : run_jansson(&c, &b, rec);
+			ok = which == 0 ? run_weft(c, dj, rec) :
+			     which == 1 ? run_jsonc(c, &b, rec) :
+			     which == 2 ? run_jansson(c, &b, rec) : run_text(c, dt, rec);
 			uint64_t t1 = bench_now_ns();
 			rate[r] = (double)nlines / ((double)(t1 - t0) / 1e9);
 		}
 		double ev_s = bench_median(rate, runs);
-		double mb_s = ev_s * ((double)c.bytes / nlines) / 1e6;
+		double mb_s = ev_s * ((double)c->bytes / nlines) / 1e6;
 		if (which == 0)
 			weft_rate = ev_s;
-		printf("| %s | %.0f | %.0f | %.0f | %u/%u | %.2fx |\n", names[which],
-		       ev_s, mb_s, 1e9 / ev_s, ok, nlines, weft_rate / ev_s);
+		snprintf(row, sizeof row, "%s|%s|%.2f M|%.0f|%.0f|%u/%u|%s",
+		         names[which], fmts[which], ev_s / 1e6, mb_s, 1e9 / ev_s, ok,
+		         nlines, which == 1 || which == 2 ? "" : "-");
+		if (which == 1 || which == 2) {
+			char ratio[32];
+			snprintf(ratio, sizeof ratio, "%.1fx", weft_rate / ev_s);
+			strncat(row, ratio, sizeof row - strlen(row) - 1);
+		}
+		bench_table_row(t, row);
+		if (ok != nlines)
+			fprintf(stderr, "bench decode: %s decoded only %u of %u\n",
+			        names[which], ok, nlines);
 	}
+	bench_table_print(t, stdout);
 	rc = 0;
+	if (md) {
+		FILE *f = fopen(md, "w");
+		if (!f) {
+			perror(md);
+			rc = WEFT_EIO;
+		} else {
+			bench_write_preamble(f, "weft bench decode", argc, argv);
+			bench_table_print(t, f);
+			fclose(f);
+		}
+	}
 out:
-	op_decoder_free(d);
+	bench_table_free(t);
+	op_decoder_free(dj);
+	op_decoder_free(dt);
 	op_event_builder_free(&b);
 out_nob:
 	free(rec);
-	free(c.text);
-	free(c.off);
-	free(c.len);
+	corpus_free(&cj);
+	corpus_free(&ct);
 	return rc;
 }
