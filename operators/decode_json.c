@@ -890,15 +890,7 @@ op_decode_json(struct op_decoder *d, const char *line, size_t n,
 	if (jobject(&j))
 		return op_decoder_reject(d, j.err, line, n, n, pos,
 		                         (uint32_t)(j.err_at - j.start));
-	int rc = op_event_builder_finish(&d->b, out, cap, len);
-	if (rc)
-		return op_decoder_reject(d, rc == WEFT_EFORMAT ?
-		                         OP_REJECT_SELF_PARENT :
-		                         OP_REJECT_RECORD_TOO_LARGE,
-		                         line, n, n, pos, 0);
-	d->st.events++;
-	d->last = OP_REJECT_NONE;
-	return 0;
+	return op_decoder_emit(d, line, n, pos, out, cap, len);
 }
 
 int

@@ -34,6 +34,13 @@ int op_decoder_reject(struct op_decoder *d, enum op_reject r,
                       const char *unit, size_t len, size_t avail,
                       const struct op_pos *pos, uint32_t at);
 
+/* Lays out the event parsed into d->b as a record in out[0..cap): counts
+ * it, or rejects the unit (a parent equal to the event id, a record over
+ * the limit). Returns what the decode function returns. (decoder.c) */
+int op_decoder_emit(struct op_decoder *d, const char *unit, size_t n,
+                    const struct op_pos *pos, void *out, uint32_t cap,
+                    uint32_t *len);
+
 /* 1 if data[0..n) fails to parse as a JSON report with a syntax error
  * (for a line cut short by the end of input), with *at its offset; 0 if it
  * parses or fails for another reason. Uses the decoder's builder as

@@ -518,13 +518,5 @@ op_decode_text(struct op_decoder *d, const char *s, size_t n,
 	if (report(&t, s, n))
 		return op_decoder_reject(d, t.err, s, n, n, pos,
 		                         (uint32_t)(t.err_at - t.start));
-	int rc = op_event_builder_finish(&d->b, out, cap, len);
-	if (rc)
-		return op_decoder_reject(d, rc == WEFT_EFORMAT ?
-		                         OP_REJECT_SELF_PARENT :
-		                         OP_REJECT_RECORD_TOO_LARGE,
-		                         s, n, n, pos, 0);
-	d->st.events++;
-	d->last = OP_REJECT_NONE;
-	return 0;
+	return op_decoder_emit(d, s, n, pos, out, cap, len);
 }

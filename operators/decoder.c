@@ -59,6 +59,22 @@ op_decode_config_check(const struct op_decode_config *c, char *errstr,
 }
 
 int
+op_decoder_emit(struct op_decoder *d, const char *unit, size_t n,
+                const struct op_pos *pos, void *out, uint32_t cap,
+                uint32_t *len)
+{
+	int rc = op_event_builder_finish(&d->b, out, cap, len);
+	if (rc)
+		return op_decoder_reject(d, rc == WEFT_EFORMAT ?
+		                         OP_REJECT_SELF_PARENT :
+		                         OP_REJECT_RECORD_TOO_LARGE,
+		                         unit, n, n, pos, 0);
+	d->st.events++;
+	d->last = OP_REJECT_NONE;
+	return 0;
+}
+
+int
 op_decoder_new(enum op_format fmt, const struct op_decode_config *cfg,
                const char *source, struct op_deadletter *dl,
                struct op_decoder **out)

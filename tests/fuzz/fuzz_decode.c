@@ -1,8 +1,10 @@
 /*
- * fuzz_decode_json.c — libFuzzer target for the v4 JSON decoder.
+ * fuzz_decode.c — libFuzzer target for a decoder, built twice:
+ * fuzz_decode_json (FUZZ_TEXT=0, v4 JSON lines) and fuzz_decode_text
+ * (FUZZ_TEXT=1, classic X-Trace text reports).
  *
  * Feeds the input through the streaming path in two chunks (cut where the
- * first byte says) and also decodes it whole as one line, with small limits
+ * first byte says) and also decodes it whole as one unit, with small limits
  * so that every limit path is reachable. Every produced record must pass
  * op_event_validate(), and units = events + rejects must hold.
  */
@@ -12,6 +14,14 @@
 
 #include "engine/engine.h"
 #include "operators/decode.h"
+
+#if FUZZ_TEXT
+#define FUZZ_FORMAT OP_FORMAT_TEXT
+#define fuzz_decode_one op_decode_text
+#else
+#define FUZZ_FORMAT OP_FORMAT_JSON_V4
+#define fuzz_decode_one op_decode_json
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,6 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct op_decode_config cfg;
 	op_decode_config_default(&cfg);
 	cfg.max_line_bytes = 4096;
+	cfg.max_report_bytes = 4096;
 	cfg.max_field_bytes = 200;
 	cfg.max_record_bytes = 1024;
 	cfg.max_parents = 8;
@@ -40,7 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct op_decoder *d;
 	if (op_deadletter_new(NULL, &dl))
 		return 0;
-	if (op_decoder_new(OP_FORMAT_JSON_V4, &cfg, "fuzz", dl, &d)) {
+	if (op_decoder_new(FUZZ_FORMAT, &cfg, "fuzz", dl, &d)) {
 		op_deadletter_free(dl);
 		return 0;
 	}
@@ -49,12 +60,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	op_decoder_feed(d, data + cut, size - cut, check, NULL);
 	op_decoder_finish(d, check, NULL);
 
-	/* the whole input as one line, in an exactly sized heap copy */
+	/* the whole input as one unit, in an exactly sized heap copy */
 	char *line = malloc(size ? size : 1);
 	memcpy(line, data, size);
 	uint64_t rec[1024 / 8];
 	uint32_t len;
-	if (op_decode_json(d, line, size, NULL, rec, sizeof rec, &len) == 0 &&
+	if (fuzz_decode_one(d, line, size, NULL, rec, sizeof rec, &len) == 0 &&
 	    op_event_validate(rec, len) != 0)
 		abort();
 	free(line);
