@@ -36,6 +36,11 @@
 #define ENG_POOL_MAX 1024u       /* free batches kept per worker */
 #define ENG_POP_BUDGET 64u       /* messages per sender per loop turn */
 #define ENG_IDLE_START_US 50u
+/* After real work, poll the inbound queues this long before parking: a
+ * peer that is still sending usually delivers within microseconds, and a
+ * futex sleep plus the sender's wake-up syscall cost far more than that.
+ * Only right after progress, so an idle engine still parks at once. */
+#define ENG_SPIN_NS 50000u
 
 /* ---- graph -------------------------------------------------------------- */
 
@@ -264,12 +269,37 @@ flush_all_exchange(struct eng_worker *w)
 			eng_flush_exchange(&w->ctx[n]);
 }
 
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Spins until an inbound queue has a message or `until` passes; returns 1
+ * when there is something to do. */
+static int
+spin_for_inbound(struct eng_worker *w, uint64_t until)
+{
+	for (unsigned i = 0;; i++) {
+		if (inbound_nonempty(w))
+			return 1;
+		if ((i & 63u) == 63u && mono_ns() >= until)
+			return 0;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+}
+
 static void
 run_loop(struct eng_worker *w)
 {
 	struct engine *e = w->e;
 	const unsigned n_nodes = e->g->n_nodes, W = e->W;
 	unsigned rot = 0;
+	uint64_t last_progress = 0;
 	while (w->nodes_done < n_nodes) {
 		int progress = 0;
 		for (unsigned i = 0; i < W; i++) {
@@ -314,11 +344,22 @@ run_loop(struct eng_worker *w)
 			w->st.backpressure_waits++;
 		if (progress) {
 			w->idle_backoff_us = 0;
+			last_progress = 0;
 			continue;
 		}
 		if (w->nodes_done == n_nodes)
 			break;
 		flush_all_exchange(w);
+		if (!idle && !throttled && w->idle_backoff_us == 0) {
+			/* Just ran out of work, no source is waiting for input:
+			 * a peer is likely mid-stream. Spin briefly first. */
+			uint64_t now = mono_ns();
+			if (!last_progress)
+				last_progress = now;
+			if (now - last_progress < ENG_SPIN_NS &&
+			    spin_for_inbound(w, last_progress + ENG_SPIN_NS))
+				continue;
+		}
 		uint32_t timeout = 0;
 		if (idle) {
 			uint32_t b = w->idle_backoff_us;
