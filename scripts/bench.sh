@@ -37,26 +37,55 @@ fi
 events=$(wc -l < "$work/hdfs.jsonl")
 bytes=$(stat -c %s "$work/hdfs.jsonl")
 {
-  echo "Command: \`scripts/bench.sh\` (pipeline part: \`$gen_cmd\`, then \`weft replay --workers W $work/hdfs.jsonl\`, $RUNS runs each)  "
+  echo "Command: \`scripts/bench.sh\` (pipeline part: \`$gen_cmd\`, then \`weft replay --workers W $work/hdfs.jsonl\` for W = 1..$CORES, interleaved, $RUNS rounds)  "
   echo "Machine: $machine; measured $(date -u +%Y-%m-%d)."
   echo
-  echo "**End to end: file -> decode -> exchange(trace id) -> census; $events events, $((bytes / 1000000)) MB of X-Trace v4 JSON (page cache), median of $RUNS runs**"
+  echo "**End to end: file -> decode -> exchange(trace id) -> census; $events events, $((bytes / 1000000)) MB of X-Trace v4 JSON (page cache); median (min-max) over rounds, speed-up = median of same-round ratios**"
   echo
   echo "| workers | events/s | MB/s | speed-up vs W=1 | efficiency |"
   echo "|---|---|---|---|---|"
 } > "$RES/pipeline.md"
-base=""
-for w in $(seq 1 "$CORES"); do
-  rates=()
-  for r in $(seq 1 "$RUNS"); do
-    rates+=("$("$WEFT" replay --workers "$w" "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {gsub(/[()]/,""); print $3}')")
+# rounds interleave W = 1..CORES so each W sees the same machine state
+declare -A secs
+for r in $(seq 1 "$RUNS"); do
+  for w in $(seq 1 "$CORES"); do
+    secs[$w,$r]=$("$WEFT" replay --workers "$w" "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
   done
-  secs=$(printf '%s\n' "${rates[@]}" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
-  eps=$(awk -v e="$events" -v s="$secs" 'BEGIN {printf "%.2f", e / s / 1e6}')
-  mbs=$(awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "%.0f", b / s / 1e6}')
-  [ -z "$base" ] && base=$eps
-  awk -v w="$w" -v e="$eps" -v m="$mbs" -v b="$base" 'BEGIN {printf "| %d | %.2f M | %s | %.2fx | %.2f |\n", w, e, m, e / b, e / b / w}' >> "$RES/pipeline.md"
 done
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+for w in $(seq 1 "$CORES"); do
+  rates=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${secs[$w,$r]}" 'BEGIN {print e / s}'; done)
+  med=$(echo "$rates" | median)
+  lo=$(echo "$rates" | sort -g | head -1)
+  hi=$(echo "$rates" | sort -g | tail -1)
+  sp=$(for r in $(seq 1 "$RUNS"); do awk -v a="${secs[1,$r]}" -v b="${secs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
+  awk -v w="$w" -v m="$med" -v lo="$lo" -v hi="$hi" -v sp="$sp" -v by="$bytes" -v ev="$events" \
+    'BEGIN {printf "| %d | %.2f M (%.2f-%.2f) | %.0f | %.2fx | %.2f |\n", w, m / 1e6, lo / 1e6, hi / 1e6, m * by / ev / 1e6, sp, sp / w}' >> "$RES/pipeline.md"
+done
+
+echo "== machine baseline" >&2
+# The machine's own parallel capacity, measured the same way: N independent
+# single-worker engine runs at once against one alone (batch 1024). No
+# shared data, so this is the ceiling for any W=N efficiency here.
+one() { "$WEFT" bench engine --runs 1 --records 20000000 --max-workers 1 | awk -F'|' '$2 ~ /^ 1024 /{split($3, a, " "); print a[1]; exit}'; }
+{
+  echo "**Machine baseline: $CORES independent single-worker 'weft bench engine' processes at once vs one alone (batch 1024), $RUNS rounds**"
+  echo
+  echo "| round | one alone (M rec/s) | each of $CORES at once (M rec/s) | aggregate / alone |"
+  echo "|---|---|---|---|"
+  for r in $(seq 1 "$RUNS"); do
+    alone=$(one)
+    for i in $(seq 1 "$CORES"); do one > "$work/base.$i" & done
+    wait
+    together=$(cat "$work"/base.* | tr '\n' ' ')
+    agg=$(cat "$work"/base.* | awk '{s += $1} END {print s}')
+    awk -v r="$r" -v a="$alone" -v t="$together" -v g="$agg" 'BEGIN {printf "| %d | %.1f | %s | %.2fx |\n", r, a, t, g / a}'
+    awk -v a="$alone" -v g="$agg" 'BEGIN {print g / a}' >> "$work/ratios.baseline"
+    rm -f "$work"/base.[0-9]*
+  done
+  echo "| median | | | $(median < "$work/ratios.baseline" | awk '{printf "%.2fx", $1}') |"
+  rm -f "$work/ratios.baseline"
+} > "$RES/baseline.md"
 
 {
   echo "# weft benchmarks"
@@ -76,6 +105,10 @@ done
   echo "## End to end (ingest)"
   echo
   cat "$RES/pipeline.md"
+  echo
+  echo "## Machine baseline"
+  echo
+  cat "$RES/baseline.md"
   if [ -f "$RES/notes.md" ]; then echo; cat "$RES/notes.md"; fi
 } > BENCHMARKS.md
 echo "wrote BENCHMARKS.md" >&2
