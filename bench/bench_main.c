@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/bench_canon.h"
 #include "bench/bench_decode.h"
 
 uint64_t
@@ -204,6 +205,8 @@ bench_write_preamble(FILE *f, const char *what, int argc, char **argv)
 int
 bench_main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "canon"))
+		return bench_canon_main(argc - 1, argv + 1) ? 1 : 0;
 	if (argc >= 2 && !strcmp(argv[1], "decode"))
 		return bench_decode_main(argc - 1, argv + 1) ? 1 : 0;
 	if (argc >= 2 && !strcmp(argv[1], "engine"))
@@ -211,6 +214,7 @@ bench_main(int argc, char **argv)
 	fprintf(stderr,
 	        "usage: weft bench <what> [options]\n"
 	        "  engine    records/s through an exchange, epoch-close latency\n"
-	        "  decode    X-Trace decoders vs json-c and jansson\n");
+	        "  decode    X-Trace decoders vs json-c and jansson\n"
+	        "  canon     canonical signatures: traces/s, ns/node, shapes per title\n");
 	return 2;
 }
