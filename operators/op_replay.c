@@ -2,7 +2,7 @@
  * op_replay.c — `weft replay`: run recorded X-Trace reports through the
  * engine.
  *
- *   file source -> decode -> exchange(trace id) -> trace census
+ *   file source -> decode -> exchange(trace id) -> assemble -> trace sink
  *
  * The source shards plain JSON-lines files across workers (decode then
  * follows on a pipeline edge); any other input is read by one worker and
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "operators/operators.h"
@@ -36,8 +37,9 @@ usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: weft replay [options] [FILE|-]\n"
-	        "  Reads X-Trace reports (plain, gzip or zstd; '-' or no FILE: stdin)\n"
-	        "  and runs them through decode -> exchange -> per-trace census.\n"
+	        "  Reads X-Trace reports (plain, gzip or zstd; '-' or no FILE: stdin),\n"
+	        "  assembles each trace's DAG as epochs close and writes finished traces\n"
+	        "  as JSON lines (summary; --full adds nodes and edges). Counters on stderr.\n"
 	        "options:\n"
 	        "  --format json|text      X-Trace v4 JSON lines (default) or text reports\n"
 	        "  --workers N             worker threads (default: cores)\n"
@@ -45,9 +47,17 @@ usage(FILE *f)
 	        "  --epoch-ms MS           wall-clock epochs instead (live streams)\n"
 	        "  --compression C         auto (default), none, gzip, zstd\n"
 	        "  --dead-letters PATH     where rejected reports go (default: stderr count only)\n"
-	        "  --census PATH           write 'trace_id<TAB>events' per trace\n"
+	        "  --out PATH              finished traces as JSON lines (default: stdout; - too)\n"
+	        "  --no-out                count only, write no traces\n"
+	        "  --full                  include nodes and edges in each line\n"
+	        "  --dot TRACE_ID          also draw this trace (hex id) as Graphviz DOT; repeatable\n"
+	        "  --dot-dir DIR           where DOT files go (default .)\n"
+	        "  --idle-epochs G         a trace is finished after G idle epochs (default 2)\n"
+	        "  --end-label LABEL       finish a trace early at this label once complete\n"
+	        "  --max-trace-events N    events kept per trace; more are counted, trace truncated (100000)\n"
+	        "  --max-open-traces N     open traces per worker; oldest emitted incomplete (1048576)\n"
+	        "  --late-epochs N         remember emitted traces this long for late events (64)\n"
 	        "  --max-line BYTES        longest JSON line / text report (default 65536)\n"
-	        "  --max-traces N          traces tracked per worker by the census (4194304)\n"
 	        "  --no-shard              read plain files with one worker\n");
 }
 
@@ -66,12 +76,17 @@ parse_u64(const char *flag, const char *v, uint64_t min, uint64_t *out)
 	return 0;
 }
 
+#define MAX_DOT 64
+
 struct replay_opts {
 	struct op_file_config file;
 	struct op_decode_op_config dec;
-	struct op_census_config census;
+	struct op_assemble_config as;
+	struct op_trace_sink_config sink;
 	unsigned workers;
-	const char *dead_path, *census_path;
+	const char *dead_path, *out_path;
+	int no_out;
+	uint64_t dot_ids[MAX_DOT];
 };
 
 static int
@@ -96,6 +111,14 @@ parse_args(int argc, char **argv, struct replay_opts *o)
 		}
 		if (!strcmp(a, "--no-shard")) {
 			o->file.shard = 0;
+			continue;
+		}
+		if (!strcmp(a, "--no-out")) {
+			o->no_out = 1;
+			continue;
+		}
+		if (!strcmp(a, "--full")) {
+			o->sink.full = 1;
 			continue;
 		}
 		if (!v) {
@@ -138,17 +161,43 @@ parse_args(int argc, char **argv, struct replay_opts *o)
 			}
 		} else if (!strcmp(a, "--dead-letters")) {
 			o->dead_path = v;
-		} else if (!strcmp(a, "--census")) {
-			o->census_path = v;
+		} else if (!strcmp(a, "--out")) {
+			o->out_path = v;
+		} else if (!strcmp(a, "--dot")) {
+			char *end;
+			errno = 0;
+			unsigned long long id = strtoull(v, &end, 16);
+			if (errno || *end || end == v || o->sink.n_dot == MAX_DOT) {
+				fprintf(stderr, "weft replay: --dot: a hex trace id (at most %d), not '%s'\n",
+				        MAX_DOT, v);
+				return -1;
+			}
+			o->dot_ids[o->sink.n_dot++] = id;
+		} else if (!strcmp(a, "--dot-dir")) {
+			o->sink.dot_dir = v;
+		} else if (!strcmp(a, "--idle-epochs")) {
+			if (parse_u64(a, v, 1, &x) || x > UINT32_MAX)
+				return -1;
+			o->as.idle_epochs = (uint32_t)x;
+		} else if (!strcmp(a, "--end-label")) {
+			o->as.end_label = v;
+		} else if (!strcmp(a, "--max-trace-events")) {
+			if (parse_u64(a, v, 1, &x) || x > UINT32_MAX)
+				return -1;
+			o->as.max_trace_events = (uint32_t)x;
+		} else if (!strcmp(a, "--max-open-traces")) {
+			if (parse_u64(a, v, 1, &o->as.max_open_traces))
+				return -1;
+		} else if (!strcmp(a, "--late-epochs")) {
+			if (parse_u64(a, v, 0, &x) || x > UINT32_MAX)
+				return -1;
+			o->as.late_epochs = (uint32_t)x;
 		} else if (!strcmp(a, "--max-line")) {
 			if (parse_u64(a, v, 64, &x) || x > OP_EVENT_MAX_BYTES * 1024ull)
 				return -1;
 			o->file.max_unit_bytes = (uint32_t)x;
 			o->dec.decode.max_line_bytes = (uint32_t)x;
 			o->dec.decode.max_report_bytes = (uint32_t)x;
-		} else if (!strcmp(a, "--max-traces")) {
-			if (parse_u64(a, v, 1, &o->census.max_traces))
-				return -1;
 		} else {
 			fprintf(stderr, "weft replay: unknown option '%s'\n", a);
 			usage(stderr);
@@ -184,17 +233,53 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 			fprintf(stderr, "    %-22s %llu\n", op_reject_name((enum op_reject)r),
 			        (unsigned long long)n);
 	}
+	struct op_assemble_config *as = &o->as;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	uint64_t rss_kib = (uint64_t)ru.ru_maxrss; /* Linux: KiB */
 	fprintf(stderr,
-	        "  traces            %llu\n"
-	        "  census overflow   %llu\n"
+	        "  traces out        %llu\n"
+	        "  duplicates        %llu\n"
+	        "  missing parents   %llu (dangling edges kept as missing nodes)\n"
+	        "  late events       %llu (in %llu amendments)\n"
+	        "  cycle edges cut   %llu\n"
+	        "  truncated traces  %llu (%llu events beyond the limit)\n"
+	        "  incomplete traces %llu (open-trace limit)\n"
+	        "  end-label finish  %llu\n"
+	        "  peak open         %llu traces, %llu events\n"
+	        "  peak RSS          %llu KiB (%.0f bytes per peak open event)\n"
+	        "  emit latency      p50 %.1f ms, p99 %.1f ms, max %.1f ms (last event -> emission)\n"
+	        "  epoch close       p50 %.1f us, p99 %.1f us, max %.1f us (assemble, per epoch)\n"
 	        "  epochs closed     %llu (last %llu)\n"
 	        "  read errors       %llu\n"
+	        "  write errors      %llu\n"
 	        "  wall time         %.3f s (%.2f M events/s)\n",
-	        (unsigned long long)atomic_load(&o->census.traces),
-	        (unsigned long long)atomic_load(&o->census.overflow),
+	        (unsigned long long)atomic_load(&as->traces),
+	        (unsigned long long)atomic_load(&as->duplicates),
+	        (unsigned long long)atomic_load(&as->missing),
+	        (unsigned long long)atomic_load(&as->late_events),
+	        (unsigned long long)atomic_load(&as->late_traces),
+	        (unsigned long long)atomic_load(&as->cycle_edges),
+	        (unsigned long long)atomic_load(&as->truncated),
+	        (unsigned long long)atomic_load(&as->dropped),
+	        (unsigned long long)atomic_load(&as->incomplete),
+	        (unsigned long long)atomic_load(&as->end_label_finishes),
+	        (unsigned long long)atomic_load(&as->peak_open_traces),
+	        (unsigned long long)atomic_load(&as->peak_open_events),
+	        (unsigned long long)rss_kib,
+	        atomic_load(&as->peak_open_events)
+	            ? (double)rss_kib * 1024.0 / (double)atomic_load(&as->peak_open_events)
+	            : 0.0,
+	        (double)op_hist_quantile(&as->emit_latency_ns, 0.5) / 1e6,
+	        (double)op_hist_quantile(&as->emit_latency_ns, 0.99) / 1e6,
+	        (double)as->emit_latency_ns.max / 1e6,
+	        (double)op_hist_quantile(&as->close_ns, 0.5) / 1e3,
+	        (double)op_hist_quantile(&as->close_ns, 0.99) / 1e3,
+	        (double)as->close_ns.max / 1e3,
 	        (unsigned long long)st->epochs_closed,
 	        (unsigned long long)st->max_epoch_closed,
-	        (unsigned long long)atomic_load(&o->file.io_errors), secs,
+	        (unsigned long long)atomic_load(&o->file.io_errors),
+	        (unsigned long long)atomic_load(&o->sink.write_errors), secs,
 	        secs > 0 ? (double)events / secs / 1e6 : 0.0);
 }
 
@@ -205,18 +290,22 @@ op_replay_main(int argc, char **argv)
 	memset(&o, 0, sizeof o);
 	op_file_config_default(&o.file);
 	op_decode_config_default(&o.dec.decode);
-	op_census_config_init(&o.census);
+	op_assemble_config_init(&o.as);
+	op_trace_sink_config_init(&o.sink);
+	o.sink.dot_ids = o.dot_ids;
 	int rc = parse_args(argc, argv, &o);
 	if (rc) {
-		op_census_config_destroy(&o.census);
+		op_assemble_config_destroy(&o.as);
+		op_trace_sink_config_destroy(&o.sink);
 		return rc > 0 ? 0 : 2;
 	}
 	char err[256];
 	struct op_deadletter *dl = NULL;
-	FILE *census = NULL;
+	FILE *out = NULL;
 	struct engine *e = NULL;
 	int status = 1;
 	if (op_decode_config_check(&o.dec.decode, err, sizeof err) ||
+	    op_assemble_config_check(&o.as, err, sizeof err) ||
 	    op_file_prepare(&o.file, err, sizeof err)) {
 		fprintf(stderr, "weft replay: %s\n", err);
 		status = 2;
@@ -229,11 +318,16 @@ op_replay_main(int argc, char **argv)
 		goto out;
 	}
 	o.dec.deadletter = dl;
-	if (o.census_path && !(census = fopen(o.census_path, "w"))) {
-		fprintf(stderr, "weft replay: cannot write '%s'\n", o.census_path);
-		goto out;
+	if (!o.no_out) {
+		if (!o.out_path || !strcmp(o.out_path, "-")) {
+			o.sink.out = stdout;
+		} else if (!(out = fopen(o.out_path, "w"))) {
+			fprintf(stderr, "weft replay: cannot write '%s'\n", o.out_path);
+			goto out;
+		} else {
+			o.sink.out = out;
+		}
 	}
-	o.census.out = census;
 
 	struct engine_config cfg;
 	engine_config_default(&cfg);
@@ -245,16 +339,18 @@ op_replay_main(int argc, char **argv)
 	const uint32_t var[] = {0};
 	int src = engine_graph_add(g, "file", &op_file_vtable, &o.file, 0, 1, var);
 	int dec = engine_graph_add(g, "decode", &op_decode_vtable, &o.dec, 1, 1, var);
-	int cen = engine_graph_add(g, "census", &op_census_vtable, &o.census, 1, 0, NULL);
+	int asm_ = engine_graph_add(g, "assemble", &op_assemble_vtable, &o.as, 1, 1, var);
+	int snk = engine_graph_add(g, "traces", &op_trace_sink_vtable, &o.sink, 1, 0, NULL);
 	unsigned W = o.workers;
 	if (!W) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		W = n > 0 ? (unsigned)n : 1;
 	}
 	int sharded = op_file_sharded(&o.file, W);
-	if (src < 0 || dec < 0 || cen < 0 ||
+	if (src < 0 || dec < 0 || asm_ < 0 || snk < 0 ||
 	    engine_graph_connect(g, src, 0, dec, 0, sharded ? NULL : op_unit_key, NULL) ||
-	    engine_graph_connect(g, dec, 0, cen, 0, op_event_trace_key, NULL)) {
+	    engine_graph_connect(g, dec, 0, asm_, 0, op_event_trace_key, NULL) ||
+	    engine_graph_connect(g, asm_, 0, snk, 0, NULL, NULL)) {
 		engine_graph_free(g);
 		fprintf(stderr, "weft replay: cannot build the dataflow graph\n");
 		goto out;
@@ -289,12 +385,17 @@ op_replay_main(int argc, char **argv)
 	double secs = (double)(t1.tv_sec - t0.tv_sec) +
 	              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	print_summary(&o, &st, workers, secs);
-	status = atomic_load(&o.file.io_errors) ? 1 : 0;
+	status = atomic_load(&o.file.io_errors) || atomic_load(&o.sink.write_errors) ? 1 : 0;
 out:
 	engine_free(e);
-	if (census)
-		fclose(census);
+	if (out && fclose(out) != 0) {
+		fprintf(stderr, "weft replay: error writing '%s'\n", o.out_path);
+		status = 1;
+	}
+	if (o.sink.out == stdout)
+		fflush(stdout);
 	op_deadletter_free(dl);
-	op_census_config_destroy(&o.census);
+	op_assemble_config_destroy(&o.as);
+	op_trace_sink_config_destroy(&o.sink);
 	return status;
 }

@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "operators/decode.h"
 #include "operators/event.h"
+#include "operators/trace.h"
 
 /* ---- byte readers (op_reader.c) --------------------------------------- */
 enum op_compression {
@@ -50,12 +51,20 @@ void op_reader_free(struct op_reader *r);
  * Reads X-Trace reports from a file or standard input and emits one
  * record per unit (a JSON line or a text report), struct op_unit_rec
  * followed by the unit's bytes. Epochs come from an ingest clock:
- * epoch_units units per epoch (files), or wall-clock epochs of epoch_ms
- * (live streams: empty epochs close while the input is quiet).
+ *   - regular files: the unit's byte offset / epoch_bytes, where
+ *     epoch_bytes = epoch_units x the average unit size of the file's
+ *     first MiB (op_file_prepare): about epoch_units units per epoch, and
+ *     a unit's epoch depends on its position only, so it is the same
+ *     whichever worker or shard reads it (recorded order is preserved
+ *     across shards, and output does not depend on W);
+ *   - streams (stdin, pipes): epoch_units units per epoch, counted;
+ *   - epoch_ms > 0: wall-clock epochs (live streams: empty epochs close
+ *     while the input is quiet).
  *
- * Sharding: a plain regular JSON-lines file is split into W byte ranges cut
- * at line boundaries, each worker reading its own (op_file_sharded() says
- * whether that applies; then connect the decoder with a pipeline edge).
+ * Sharding: a plain regular JSON-lines file is cut into stripes of
+ * stripe_bytes at line boundaries, worker w reading stripes w, w+W, ...
+ * (op_file_sharded() says whether that applies; then connect the decoder
+ * with a pipeline edge).
  * Otherwise worker 0 reads everything and the decoder's input should be an
  * exchange on op_unit_key, which spreads units over the workers.
  */
@@ -67,7 +76,9 @@ struct op_file_config {
 	uint32_t epoch_ms;         /* > 0: wall-clock epochs instead */
 	uint32_t max_unit_bytes;   /* longer units become excerpts (64 KiB) */
 	int shard;                 /* split plain files across workers (1) */
+	uint64_t stripe_bytes;     /* stripe size when sharding (4 MiB) */
 	uint64_t first_epoch;      /* must match engine_config.first_epoch */
+	uint64_t epoch_bytes;      /* set by op_file_prepare for regular files */
 	uint64_t t0_ns;            /* epoch_ms clock origin (set by op_file_prepare) */
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t units, bytes, io_errors;
@@ -130,27 +141,91 @@ struct op_count {
 
 extern const struct engine_op_vtable op_count_vtable;
 
-/* ---- trace census sink (op_census.c) ----------------------------------- */
+/* ---- log-linear histogram (op_hist.c) ----------------------------------- */
 /*
- * Counts events per trace id (input: event records exchanged by trace id,
- * so each trace is counted on exactly one worker). At end of stream every
- * instance writes "trace_id<TAB>events" lines (16 hex digits) to out, if
- * set, under the config's lock. A worker tracks at most max_traces traces
- * (a config value); events of traces beyond it are counted in overflow.
- * This is the ingest check, not the assembler: it keeps no DAG.
+ * Values (ns, bytes, ...) in log-linear buckets: 8 per power of two, so a
+ * quantile is within 12.5 % of the truth. Plain counters: one per thread,
+ * merged by the owner.
  */
-struct op_census_config {
-	FILE *out;              /* may be NULL */
-	uint64_t max_traces;    /* per worker (default 4 M) */
-	pthread_mutex_t lock;   /* serialises writes to out */
-	_Atomic uint64_t traces, events, overflow;
+#define OP_HIST_BUCKETS (64 * 8)
+struct op_hist {
+	uint64_t n, max;
+	uint64_t bucket[OP_HIST_BUCKETS];
+};
+void op_hist_add(struct op_hist *h, uint64_t v);
+void op_hist_merge(struct op_hist *into, const struct op_hist *from);
+/* Upper bound of the bucket holding the q-quantile (0 when empty). */
+uint64_t op_hist_quantile(const struct op_hist *h, double q);
+
+/* ---- assemble operator (op_assemble.c) --------------------------------- */
+/*
+ * Input 0: event records, exchanged by trace id (op_event_trace_key), so a
+ * worker owns the traces that hash to it. Output 0: one struct op_trace
+ * record per finished trace (variable size), in the epoch it finished.
+ *
+ * A trace finishes when it has been idle for idle_epochs epochs (checked
+ * as epochs close), or earlier at the end label once every parent is
+ * there, or under the open-trace limit (oldest first, INCOMPLETE), or at
+ * end of stream (FLUSHED). An event for a trace finished within the last
+ * late_epochs epochs starts an amendment (LATE) instead of a new trace.
+ */
+struct op_assemble_config {
+	uint32_t idle_epochs;        /* G (default 2) */
+	uint32_t max_trace_events;   /* stored per trace (default 100000) */
+	uint64_t max_open_traces;    /* per worker (default 1048576) */
+	uint32_t max_text_bytes;     /* label/host/agent text kept (256) */
+	uint32_t late_epochs;        /* remember finished ids this long (64) */
+	uint64_t max_texts;          /* distinct texts interned per worker (1 M) */
+	const char *end_label;       /* NULL: no early finish */
+	/* totals, added by each instance when destroyed */
+	_Atomic uint64_t events, traces, late_events, late_traces, duplicates;
+	_Atomic uint64_t missing, cycle_edges, truncated, dropped, incomplete;
+	_Atomic uint64_t end_label_finishes, text_truncated;
+	_Atomic uint64_t peak_open_events; /* sum over workers of each one's peak */
+	_Atomic uint64_t peak_open_traces; /* same, traces */
+	pthread_mutex_t lock;            /* guards the histograms below */
+	struct op_hist emit_latency_ns;  /* last event -> emission, per trace */
+	struct op_hist close_ns;         /* time spent in on_epoch_close */
 };
 
-void op_census_config_init(struct op_census_config *cfg);
-void op_census_config_destroy(struct op_census_config *cfg);
-extern const struct engine_op_vtable op_census_vtable; /* arg: op_census_config */
+/* Defaults, and the lock. Pair with op_assemble_config_destroy(). */
+void op_assemble_config_init(struct op_assemble_config *cfg);
+void op_assemble_config_destroy(struct op_assemble_config *cfg);
+/* 0 or WEFT_EINVAL with a message naming the key. */
+int op_assemble_config_check(const struct op_assemble_config *cfg,
+                             char *errstr, size_t errlen);
+extern const struct engine_op_vtable op_assemble_vtable; /* arg: op_assemble_config */
 
-/* `weft replay`: file -> decode -> exchange(trace id) -> census. */
+/* ---- trace sink (op_trace_sink.c) ------------------------------------- */
+/*
+ * Writes finished traces (op_trace records) as JSON lines to out: a
+ * summary object per trace, or with full = 1 also its nodes and edges.
+ * dot_ids (n_dot of them) name traces to draw: each goes to
+ * dot_dir/<trace id>.dot as a Graphviz digraph. Each worker formats into
+ * its own buffer and writes whole lines under the config's lock.
+ */
+struct op_trace_sink_config {
+	FILE *out;              /* may be NULL: count only */
+	int full;
+	const uint64_t *dot_ids;
+	unsigned n_dot;
+	const char *dot_dir;    /* default "." */
+	pthread_mutex_t lock;
+	_Atomic uint64_t traces, dots_written, write_errors;
+};
+void op_trace_sink_config_init(struct op_trace_sink_config *cfg);
+void op_trace_sink_config_destroy(struct op_trace_sink_config *cfg);
+extern const struct engine_op_vtable op_trace_sink_vtable; /* arg: op_trace_sink_config */
+/* Appends the JSON object of t (no newline) to buf; returns 0 or ENOMEM. */
+struct op_buf {
+	char *p;
+	size_t len, cap;
+};
+int op_trace_json(struct op_buf *buf, const struct op_trace *t, int full);
+/* Writes t as a Graphviz digraph to f. */
+void op_trace_dot(FILE *f, const struct op_trace *t);
+
+/* `weft replay`: file -> decode -> exchange(trace id) -> assemble -> sink. */
 int op_replay_main(int argc, char **argv);
 
 #endif

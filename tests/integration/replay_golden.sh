@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # End to end on the bundled recorded HDFS traces (data/tracebench):
 #   weft sim import-tracebench -> (weft sim replay) -> weft replay
-# For every bundled run: the census (events per trace) equals trace.csv's
-# NumReports for every trace and the trace count equals trace.csv's rows, at
-# W = 1, 2, 3, sharded or not, plain/gzip/zstd, in recorded order or
-# reordered by the simulator; bad lines mixed in are dead-lettered and
-# counted while every good event still arrives.
+# For every bundled run, every finished trace has exactly trace.csv's
+# NumReports events, one root and (the recorded traces are trees)
+# events - 1 edges, no missing parents and no cycles; the trace count
+# equals trace.csv's rows. Checked at W = 1, 2, 3, sharded or not,
+# plain/gzip/zstd, recorded order or reordered by the simulator, finished
+# at end of stream or by the idle gap. Late events come out as amendments
+# and nothing is lost. Bad lines mixed in are dead-lettered and counted
+# while every good event still arrives.
 set -euo pipefail
 WEFT=$1
 SRC=$2
@@ -13,8 +16,32 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-summary() { # file key -> value from a weft replay summary
-  awk -v k="$2" '$0 ~ "^  "k" " {print $NF}' "$1"
+summary() { # file key -> first number after the key in a weft replay summary
+  awk -v k="$2" 'index($0, "  "k" ") == 1 {sub("^  "k" +", ""); split($0, a, " "); print a[1]}' "$1"
+}
+census() { # trace lines -> "trace_id<TAB>events", amendments added in, sorted
+  python3 -c '
+import json, sys, collections
+n = collections.Counter()
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    n[t["trace_id"]] += t["events"] - t["counters"]["missing"]
+for k in sorted(n):
+    print(f"{k}\t{n[k]}")' "$1"
+}
+shape() { # every trace: one root, a tree, no missing parents, no cut cycles
+  python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    if "late" in t["flags"]:
+        continue
+    bad = t["roots"] != 1 or t["edges"] != t["events"] - 1 or \
+          t["counters"]["missing"] or t["counters"]["cycle_edges"] or \
+          "malformed" in t["flags"] or "dangling" in t["flags"]
+    if bad:
+        print("bad trace:", line[:300], file=sys.stderr)
+        sys.exit(1)' "$1"
 }
 
 runs=0
@@ -28,16 +55,23 @@ for dir in "$SRC"/data/tracebench/*/; do
 
   check() { # label, replay args...
     local label=$1; shift
-    "$WEFT" replay "$@" --census "$TMP/got" 2> "$TMP/sum" || fail "$name/$label: weft replay failed: $(cat "$TMP/sum")"
-    sort -o "$TMP/got" "$TMP/got"
-    diff -q "$TMP/want" "$TMP/got" >/dev/null || { diff "$TMP/want" "$TMP/got" | head -5 >&2; fail "$name/$label: census differs from trace.csv"; }
-    [ "$(summary "$TMP/sum" traces)" = "$ntraces" ] || fail "$name/$label: trace count"
+    "$WEFT" replay "$@" --out "$TMP/traces.jsonl" 2> "$TMP/sum" || fail "$name/$label: weft replay failed: $(cat "$TMP/sum")"
+    census "$TMP/traces.jsonl" > "$TMP/got"
+    diff -q "$TMP/want" "$TMP/got" >/dev/null || { diff "$TMP/want" "$TMP/got" | head -5 >&2; fail "$name/$label: events per trace differ from trace.csv"; }
+    [ "$(summary "$TMP/sum" "traces out")" = "$ntraces" ] || fail "$name/$label: trace count"
     [ "$(summary "$TMP/sum" rejected)" = "0" ] || fail "$name/$label: unexpected rejects"
+    shape "$TMP/traces.jsonl" || fail "$name/$label: a trace is not a single-rooted tree without missing parents"
   }
   for w in 1 2 3; do
     check "W=$w" --workers "$w" "$TMP/$name.jsonl"
   done
-  check "no-shard" --workers 2 --no-shard --epoch-events 100 "$TMP/$name.jsonl"
+  # (the recorded runs have up to ~670 lines between two events of one
+  # trace: idle gaps below are set so that no recorded trace is split)
+  check "no-shard" --workers 2 --no-shard --epoch-events 100 --idle-epochs 10 "$TMP/$name.jsonl"
+  # small epochs: traces finish by the idle gap while the stream goes on
+  check "idle-gap" --workers 2 --epoch-events 50 --idle-epochs 20 "$TMP/$name.jsonl"
+  grep -vq '"flushed"' "$TMP/traces.jsonl" \
+    || fail "$name/idle-gap: no trace finished before the end of the stream"
   gzip -c "$TMP/$name.jsonl" > "$TMP/in.gz"
   check "gzip" --workers 2 "$TMP/in.gz"
   zstd -q -c "$TMP/$name.jsonl" > "$TMP/in.zst"
@@ -63,8 +97,9 @@ good=$(wc -l < "$first")
   head -c 200000 /dev/zero | tr '\0' 'x'; echo       # a 200 KB line
   tail -n +101 "$first"
 } > "$TMP/bad.jsonl"
-"$WEFT" replay --workers 2 --dead-letters "$TMP/dead.jsonl" "$TMP/bad.jsonl" 2> "$TMP/sum" || fail "bad input: replay failed"
+"$WEFT" replay --workers 2 --no-out --dead-letters "$TMP/dead.jsonl" "$TMP/bad.jsonl" 2> "$TMP/sum" || fail "bad input: replay failed"
 [ "$(summary "$TMP/sum" events)" = "$good" ] || fail "bad input: good events lost ($(summary "$TMP/sum" events) of $good)"
+# (traces go to stdout by default; here they were not needed)
 [ "$(summary "$TMP/sum" rejected)" = "6" ] || { cat "$TMP/sum" >&2; fail "bad input: expected 6 rejects"; }
 [ "$(wc -l < "$TMP/dead.jsonl")" = "6" ] || fail "bad input: dead-letter lines"
 grep -q '"reason":"too_long"' "$TMP/dead.jsonl" || fail "bad input: no too_long dead letter"
@@ -74,9 +109,28 @@ grep -q '"offset":' "$TMP/dead.jsonl" || fail "bad input: dead letters carry no 
 # A live stream with a quiet second in the middle: wall-clock epochs keep
 # closing while nothing arrives (last closed epoch well past the first).
 ( head -n 3 "$first"; sleep 1; tail -n 2 "$first" ) \
-  | "$WEFT" replay --epoch-ms 100 --workers 2 - 2> "$TMP/sum" || fail "live: replay failed"
+  | "$WEFT" replay --epoch-ms 100 --workers 2 --no-out - 2> "$TMP/sum" || fail "live: replay failed"
 [ "$(summary "$TMP/sum" events)" = "5" ] || fail "live: events"
 last=$(awk '/epochs closed/ {gsub(/[()]/,""); print $NF}' "$TMP/sum")
 [ "$last" -ge 5 ] || fail "live: quiet epochs did not close (last closed epoch $last)"
+
+# Late events: the simulator holds some events back; with small epochs and
+# a short idle gap their traces are emitted first and the held-back events
+# come as amendments flagged late. Nothing is lost: per trace, emitted
+# events (amendments included) add up to NumReports.
+name=$(basename "$first" .jsonl)
+zcat "$SRC/data/tracebench/$name/trace.csv.gz" | awk -F, 'NR > 1 {printf "%s\t%s\n", tolower($1), $3}' | sort > "$TMP/want"
+"$WEFT" sim replay "$first" -o - --late-rate 0.02 --late-delay 3000 --seed 3 2>/dev/null > "$TMP/late.jsonl"
+"$WEFT" replay --workers 2 --epoch-events 20 --idle-epochs 10 --out "$TMP/traces.jsonl" "$TMP/late.jsonl" 2> "$TMP/sum" || fail "late: replay failed"
+census "$TMP/traces.jsonl" > "$TMP/got"
+diff -q "$TMP/want" "$TMP/got" >/dev/null || fail "late: events lost or duplicated across amendments"
+[ "$(summary "$TMP/sum" "late events")" -gt 0 ] || fail "late: no late events seen"
+grep -q '"late"' "$TMP/traces.jsonl" || fail "late: no amendment flagged late"
+
+# DOT output of a chosen trace
+tid=$(head -n 1 "$TMP/want" | cut -f1)
+"$WEFT" replay --no-out --dot "$tid" --dot-dir "$TMP" "$first" 2>/dev/null || fail "dot: replay failed"
+grep -q "^digraph" "$TMP/$tid.dot" || fail "dot: no digraph written for $tid"
+[ "$(grep -c -- '->' "$TMP/$tid.dot")" -gt 0 ] || fail "dot: no edges drawn"
 
 echo "replay golden: $runs runs checked; 1 passed, 0 failed"

@@ -257,6 +257,7 @@ test_sharded_file_reads_every_line_exactly_once(void **st)
 		op_file_config_default(&fc);
 		fc.path = path;
 		fc.epoch_units = 50;
+		fc.stripe_bytes = 4096; /* ~11 stripes: boundaries everywhere */
 		assert_int_equal(op_file_sharded(&fc, W), W > 1);
 		struct unit_sum sum = {0};
 		run_source(&fc, W, &sum, NULL);

@@ -1,0 +1,442 @@
+/*
+ * op_trace_build.c — from a finished trace's events to its op_trace record.
+ *
+ * Events arrived in any order, maybe twice, maybe with parents that never
+ * came, maybe (in broken input) with cycles. The builder
+ *   1. indexes events by id (a duplicate id keeps the first event, counted);
+ *   2. resolves every parent id; an unknown one becomes a *missing* node
+ *      (label CLUSTER_SYM_MISSING), so the dangling edge is kept and visible;
+ *   3. orders the nodes topologically (Kahn); if some remain, a cycle exists:
+ *      the smallest remaining node loses its edges from unordered parents
+ *      (counted, the trace flagged MALFORMED) until every node is ordered;
+ *   4. derives roots, the critical path (events on the longest root-leaf
+ *      path) and a same-host duration (see trace.h on clocks);
+ *   5. computes the canonical form (cluster_canon) and lays out the record,
+ *      each distinct text once.
+ * All memory is scratch owned by the builder and reused: no allocation per
+ * trace once it has seen the largest trace.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "operators/assemble_int.h"
+
+struct asm_build {
+	struct cluster_canon_scratch *canon;
+	uint32_t cap_nodes, cap_edges;
+	uint64_t *node_id;
+	int32_t *node_ev;     /* index in ev[], -1: missing node */
+	uint64_t *label;
+	uint32_t *par_off, *par;     /* CSR over kept edges (for cluster_dag) */
+	uint32_t *child_off, *child; /* CSR children: edge indices */
+	uint32_t *indeg, *order, *depth;
+	struct op_trace_edge *edges;
+	uint8_t *removed;
+	uint64_t map_cap;
+	uint64_t *map_key;
+	uint32_t *map_val;    /* node + 1; 0 = empty */
+	uint64_t smap_cap;    /* record text dedupe: sym -> offset + 1 */
+	uint64_t *smap_key;
+	uint32_t *smap_val;
+	char *str;
+	size_t str_len, str_cap;
+	unsigned char *rec;
+	size_t rec_cap;
+};
+
+struct asm_build *
+asm_build_new(void)
+{
+	struct asm_build *b = calloc(1, sizeof *b);
+	if (b && !(b->canon = cluster_canon_scratch_new())) {
+		free(b);
+		b = NULL;
+	}
+	return b;
+}
+
+void
+asm_build_free(struct asm_build *b)
+{
+	if (!b)
+		return;
+	cluster_canon_scratch_free(b->canon);
+	free(b->node_id);
+	free(b->node_ev);
+	free(b->label);
+	free(b->par_off);
+	free(b->par);
+	free(b->child_off);
+	free(b->child);
+	free(b->indeg);
+	free(b->order);
+	free(b->depth);
+	free(b->edges);
+	free(b->removed);
+	free(b->map_key);
+	free(b->map_val);
+	free(b->smap_key);
+	free(b->smap_val);
+	free(b->str);
+	free(b->rec);
+	free(b);
+}
+
+#define GROW(p, n) ((p) = realloc((p), (size_t)(n) * sizeof *(p)))
+
+static int
+reserve(struct asm_build *b, uint32_t nodes, uint32_t edges)
+{
+	if (nodes > b->cap_nodes) {
+		uint32_t c = nodes + nodes / 2 + 16;
+		if (!GROW(b->node_id, c) || !GROW(b->node_ev, c) ||
+		    !GROW(b->label, c) || !GROW(b->par_off, c + 1) ||
+		    !GROW(b->child_off, c + 1) || !GROW(b->indeg, c) ||
+		    !GROW(b->order, c) || !GROW(b->depth, c))
+			return WEFT_ENOMEM;
+		b->cap_nodes = c;
+		uint64_t mc = 16;
+		while (mc < 2ull * c)
+			mc <<= 1;
+		free(b->map_key);
+		free(b->map_val);
+		free(b->smap_key);
+		free(b->smap_val);
+		b->map_key = malloc(mc * sizeof *b->map_key);
+		b->map_val = malloc(mc * sizeof *b->map_val);
+		b->smap_key = malloc(4 * mc * sizeof *b->smap_key);
+		b->smap_val = malloc(4 * mc * sizeof *b->smap_val);
+		if (!b->map_key || !b->map_val || !b->smap_key || !b->smap_val)
+			return WEFT_ENOMEM;
+		b->map_cap = mc;
+		b->smap_cap = 4 * mc;
+	}
+	if (edges > b->cap_edges) {
+		uint32_t c = edges + edges / 2 + 16;
+		if (!GROW(b->edges, c) || !GROW(b->removed, c) || !GROW(b->par, c) ||
+		    !GROW(b->child, c))
+			return WEFT_ENOMEM;
+		b->cap_edges = c;
+	}
+	return 0;
+}
+
+static inline uint64_t
+mix64(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdULL;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ULL;
+	return k ^ (k >> 33);
+}
+
+/* Node of id, or adds it (as node *n, with ev index e) when absent.
+ * Returns the node and sets *added. */
+static uint32_t
+node_of(struct asm_build *b, uint64_t id, int32_t e, uint64_t label,
+        uint32_t *n, int *added)
+{
+	uint64_t m = b->map_cap - 1, j = mix64(id) & m;
+	while (b->map_val[j]) {
+		if (b->map_key[j] == id) {
+			*added = 0;
+			return b->map_val[j] - 1;
+		}
+		j = (j + 1) & m;
+	}
+	uint32_t k = (*n)++;
+	b->map_key[j] = id;
+	b->map_val[j] = k + 1;
+	b->node_id[k] = id;
+	b->node_ev[k] = e;
+	b->label[k] = label;
+	*added = 1;
+	return k;
+}
+
+/* Offset (in the string section) of sym's text, added once per record. */
+static int
+text_off(struct asm_build *b, uint64_t sym, const char *s, uint32_t len,
+         uint32_t *off)
+{
+	uint64_t m = b->smap_cap - 1, j = mix64(sym) & m;
+	while (b->smap_val[j]) {
+		if (b->smap_key[j] == sym) {
+			*off = b->smap_val[j] - 1;
+			return 0;
+		}
+		j = (j + 1) & m;
+	}
+	if (b->str_len + len + 1 > b->str_cap) {
+		size_t c = (b->str_len + len + 1) * 2 + 256;
+		char *ns = realloc(b->str, c);
+		if (!ns)
+			return WEFT_ENOMEM;
+		b->str = ns;
+		b->str_cap = c;
+	}
+	memcpy(b->str + b->str_len, s, len);
+	b->str[b->str_len + len] = '\0';
+	*off = (uint32_t)b->str_len;
+	b->smap_key[j] = sym;
+	b->smap_val[j] = (uint32_t)b->str_len + 1;
+	b->str_len += len + 1;
+	return 0;
+}
+
+/* Kahn's order over the kept edges; breaks cycles (see top of file).
+ * Returns the number of edges removed. */
+static uint32_t
+order_nodes(struct asm_build *b, uint32_t N, uint32_t E)
+{
+	memset(b->child_off, 0, (N + 1) * sizeof *b->child_off);
+	memset(b->indeg, 0, N * sizeof *b->indeg);
+	for (uint32_t e = 0; e < E; e++) {
+		b->child_off[b->edges[e].parent + 1]++;
+		b->indeg[b->edges[e].child]++;
+	}
+	for (uint32_t i = 0; i < N; i++)
+		b->child_off[i + 1] += b->child_off[i];
+	for (uint32_t e = 0; e < E; e++)
+		b->child[b->child_off[b->edges[e].parent]++] = e;
+	for (uint32_t i = N; i > 0; i--) /* undo the shift of the fill */
+		b->child_off[i] = b->child_off[i - 1];
+	b->child_off[0] = 0;
+
+	uint32_t head = 0, tail = 0, broken = 0, scan = 0;
+	for (uint32_t i = 0; i < N; i++)
+		if (!b->indeg[i])
+			b->order[tail++] = i;
+	for (;;) {
+		while (head < tail) {
+			uint32_t v = b->order[head++];
+			for (uint32_t k = b->child_off[v]; k < b->child_off[v + 1]; k++) {
+				uint32_t e = b->child[k];
+				if (b->removed[e])
+					continue;
+				if (--b->indeg[b->edges[e].child] == 0)
+					b->order[tail++] = b->edges[e].child;
+			}
+		}
+		if (tail == N)
+			return broken;
+		/* A cycle: free the smallest node not yet ordered by dropping
+		 * its remaining incoming edges (all from unordered parents). */
+		while (b->indeg[scan] == 0)
+			scan++;
+		uint32_t v = scan;
+		for (uint32_t e = 0; e < E; e++)
+			if (!b->removed[e] && b->edges[e].child == v) {
+				b->removed[e] = 1;
+				broken++;
+			}
+		b->indeg[v] = 0;
+		b->order[tail++] = v;
+	}
+}
+
+int
+asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
+                const struct asm_ev *ev, uint32_t n, const uint64_t *extra,
+                const struct asm_texts *texts, const void **rec,
+                uint32_t *len)
+{
+	uint32_t refs = 0;
+	for (uint32_t i = 0; i < n; i++)
+		refs += ev[i].n_parents;
+	if (reserve(b, n + refs, refs))
+		return WEFT_ENOMEM;
+	memset(b->map_val, 0, b->map_cap * sizeof *b->map_val);
+	memset(b->smap_val, 0, b->smap_cap * sizeof *b->smap_val);
+	b->str_len = 0;
+
+	/* 1. events -> nodes */
+	uint32_t N = 0, E = 0, dup = 0, missing = 0, self = 0;
+	int added;
+	for (uint32_t i = 0; i < n; i++) {
+		node_of(b, ev[i].event_id, (int32_t)i, ev[i].label_sym, &N, &added);
+		if (!added)
+			dup++;
+	}
+	/* 2. parents -> edges (only from the kept copy of each event). Missing
+	 * nodes are appended past n_real as parents turn up unknown; they
+	 * have no parents of their own, so the loop stops at n_real. */
+	const uint32_t n_real = N;
+	for (uint32_t c = 0; c < n_real; c++) {
+		const struct asm_ev *x = &ev[b->node_ev[c]];
+		for (uint32_t k = 0; k < x->n_parents; k++) {
+			uint64_t pid = k == 0 ? x->parent0 : extra[x->extra + k - 1];
+			if (pid == x->event_id) {
+				self++;
+				continue;
+			}
+			uint32_t p = node_of(b, pid, -1, CLUSTER_SYM_MISSING, &N, &added);
+			missing += (uint32_t)added;
+			b->edges[E] = (struct op_trace_edge){p, c};
+			b->removed[E] = 0;
+			E++;
+		}
+	}
+	uint32_t broken = order_nodes(b, N, E) + self;
+
+	/* 3. parents CSR over kept edges, roots, depth */
+	memset(b->par_off, 0, (N + 1) * sizeof *b->par_off);
+	uint32_t kept = 0;
+	for (uint32_t e = 0; e < E; e++)
+		if (!b->removed[e]) {
+			b->par_off[b->edges[e].child + 1]++;
+			kept++;
+		}
+	for (uint32_t i = 0; i < N; i++)
+		b->par_off[i + 1] += b->par_off[i];
+	for (uint32_t e = 0; e < E; e++)
+		if (!b->removed[e])
+			b->par[b->par_off[b->edges[e].child]++] = b->edges[e].parent;
+	for (uint32_t i = N; i > 0; i--)
+		b->par_off[i] = b->par_off[i - 1];
+	b->par_off[0] = 0;
+	uint32_t roots = 0, depth_max = 0;
+	int32_t root_ev = -1;
+	for (uint32_t k = 0; k < N; k++) {
+		uint32_t v = b->order[k], d = 0;
+		for (uint32_t j = b->par_off[v]; j < b->par_off[v + 1]; j++)
+			if (b->depth[b->par[j]] > d)
+				d = b->depth[b->par[j]];
+		b->depth[v] = d + 1;
+		if (d + 1 > depth_max)
+			depth_max = d + 1;
+		if (b->par_off[v] == b->par_off[v + 1]) {
+			roots++;
+			if (root_ev < 0 && b->node_ev[v] >= 0)
+				root_ev = b->node_ev[v];
+		}
+	}
+
+	/* 4. duration on one host */
+	uint64_t t_start = 0, t_end = 0;
+	if (root_ev >= 0) {
+		const struct asm_ev *r = &ev[root_ev];
+		t_start = r->start_ns;
+		t_end = r->start_ns;
+		if (r->flags & OP_TEV_HAS_END) {
+			t_end = r->end_ns;
+		} else {
+			for (uint32_t c = 0; c < N; c++) {
+				if (b->node_ev[c] < 0)
+					continue;
+				const struct asm_ev *x = &ev[b->node_ev[c]];
+				if (x->host_sym != r->host_sym)
+					continue;
+				if (x->start_ns < t_start)
+					t_start = x->start_ns;
+				uint64_t end = x->flags & OP_TEV_HAS_END ? x->end_ns : x->start_ns;
+				if (end > t_end)
+					t_end = end;
+			}
+		}
+	}
+
+	/* 5. canonical form */
+	struct cluster_dag dag = {N, b->label, b->par_off, b->par};
+	struct cluster_canon cf;
+	memset(&cf, 0, sizeof cf);
+	if (cluster_canon_compute(b->canon, &dag, &cf) != 0)
+		memset(&cf, 0, sizeof cf);
+
+	/* 6. texts, then the record */
+	uint32_t *lbl = b->indeg, *hst = b->child_off, *agt = b->depth;
+	for (uint32_t c = 0; c < N; c++) {
+		uint32_t l;
+		const char *s;
+		if (b->node_ev[c] < 0) {
+			if (text_off(b, CLUSTER_SYM_MISSING, "<missing>", 9, &lbl[c]) ||
+			    text_off(b, 0, "", 0, &hst[c]))
+				return WEFT_ENOMEM;
+			agt[c] = hst[c];
+			continue;
+		}
+		const struct asm_ev *x = &ev[b->node_ev[c]];
+		s = asm_texts_get(texts, x->label_sym, &l);
+		if (text_off(b, x->label_sym, s, l, &lbl[c]))
+			return WEFT_ENOMEM;
+		s = asm_texts_get(texts, x->host_sym, &l);
+		if (text_off(b, x->host_sym, s, l, &hst[c]))
+			return WEFT_ENOMEM;
+		s = asm_texts_get(texts, x->agent_sym, &l);
+		if (text_off(b, x->agent_sym, s, l, &agt[c]))
+			return WEFT_ENOMEM;
+	}
+	size_t off_ev = sizeof(struct op_trace);
+	size_t off_edges = off_ev + (size_t)N * sizeof(struct op_trace_event);
+	size_t off_sym = off_edges + (size_t)kept * sizeof(struct op_trace_edge);
+	size_t off_str = off_sym + (size_t)N * 8;
+	size_t size = (off_str + b->str_len + 7) & ~(size_t)7;
+	if (size > UINT32_MAX)
+		return WEFT_ENOMEM;
+	if (size > b->rec_cap) {
+		unsigned char *nr = realloc(b->rec, size * 2);
+		if (!nr)
+			return WEFT_ENOMEM;
+		b->rec = nr;
+		b->rec_cap = size * 2;
+	}
+	memset(b->rec, 0, size);
+	struct op_trace *t = (struct op_trace *)(void *)b->rec;
+	*t = (struct op_trace){
+		.trace_id = m->trace_id,
+		.signature = cf.signature,
+		.exact = cf.exact,
+		.start_ns = t_start,
+		.end_ns = t_end,
+		.duration_ns = t_end >= t_start ? t_end - t_start : 0,
+		.first_epoch = m->first_epoch,
+		.last_epoch = m->last_epoch,
+		.emit_epoch = m->emit_epoch,
+		.idle_ns = m->idle_ns,
+		.size = (uint32_t)size,
+		.n_events = N,
+		.n_edges = kept,
+		.n_roots = roots,
+		.depth = depth_max,
+		.repeat_max = cf.repeat_max,
+		.repeat_groups = cf.repeat_groups,
+		.flags = m->flags | (missing ? OP_TRACE_DANGLING : 0) |
+		         (broken ? OP_TRACE_MALFORMED : 0),
+		.events_seen = m->events_seen,
+		.duplicates = dup,
+		.missing = missing,
+		.cycle_edges = broken,
+		.dropped = m->dropped,
+		.str_bytes = (uint32_t)b->str_len,
+	};
+	struct op_trace_event *te = (struct op_trace_event *)(void *)(b->rec + off_ev);
+	for (uint32_t c = 0; c < N; c++) {
+		struct op_trace_event *o = &te[c];
+		o->event_id = b->node_id[c];
+		o->label = (uint32_t)off_str + lbl[c];
+		o->host = (uint32_t)off_str + hst[c];
+		o->agent = (uint32_t)off_str + agt[c];
+		if (b->node_ev[c] < 0) {
+			o->label_sym = CLUSTER_SYM_MISSING;
+			o->flags = OP_TEV_MISSING;
+			continue;
+		}
+		const struct asm_ev *x = &ev[b->node_ev[c]];
+		o->start_ns = x->start_ns;
+		o->end_ns = x->end_ns;
+		o->label_sym = x->label_sym;
+		o->host_sym = x->host_sym;
+		o->flags = x->flags & OP_TEV_HAS_END;
+	}
+	struct op_trace_edge *te2 = (struct op_trace_edge *)(void *)(b->rec + off_edges);
+	for (uint32_t e = 0, k = 0; e < E; e++)
+		if (!b->removed[e])
+			te2[k++] = b->edges[e];
+	if (cf.symbols && cf.n_symbols == N)
+		memcpy(b->rec + off_sym, cf.symbols, (size_t)N * 8);
+	memcpy(b->rec + off_str, b->str, b->str_len);
+	*rec = b->rec;
+	*len = (uint32_t)size;
+	return 0;
+}

@@ -1,0 +1,509 @@
+/*
+ * test_assemble.c — the assemble operator inside a real engine: a scripted
+ * source emits events (with epochs) on worker 0, the engine exchanges them
+ * by trace id, the assembler finishes traces, a capturing sink keeps copies
+ * of the op_trace records for the assertions.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "operators/operators.h"
+
+/* ---- a scripted source ------------------------------------------------- */
+struct step {
+	uint64_t epoch;       /* advance the source to this epoch first */
+	uint64_t trace, id;
+	uint64_t parents[3];
+	unsigned n_parents;
+	const char *label;
+	const char *host;
+};
+
+struct script {
+	const struct step *steps;
+	size_t n;
+	uint64_t final_epoch; /* advance here before finishing */
+};
+
+struct src_state {
+	const struct script *sc;
+	size_t i;
+	struct op_event_builder b;
+	uint64_t rec[2048];
+};
+
+static int
+src_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	struct src_state *s = calloc(1, sizeof *s);
+	if (!s)
+		return WEFT_ENOMEM;
+	*state = s;
+	s->sc = arg;
+	return op_event_builder_init(&s->b, 16384, 8, 4);
+}
+
+static enum engine_poll
+src_poll(void *state, struct engine_ctx *ctx)
+{
+	struct src_state *s = state;
+	if (engine_ctx_worker(ctx) != 0)
+		return ENGINE_POLL_DONE;
+	if (s->i == s->sc->n) {
+		engine_source_advance(ctx, s->sc->final_epoch);
+		return ENGINE_POLL_DONE;
+	}
+	const struct step *st = &s->sc->steps[s->i++];
+	engine_source_advance(ctx, st->epoch);
+	op_event_builder_reset(&s->b);
+	s->b.hdr.trace_id = st->trace;
+	s->b.hdr.event_id = st->id;
+	s->b.hdr.start_ns = 1000 * st->id;
+	for (unsigned k = 0; k < st->n_parents; k++)
+		op_event_builder_add_parent(&s->b, st->parents[k]);
+	const char *label = st->label ? st->label : "op";
+	const char *host = st->host ? st->host : "h1";
+	op_event_builder_set(&s->b, OP_EV_LABEL, label, strlen(label));
+	op_event_builder_set(&s->b, OP_EV_HOST, host, strlen(host));
+	uint32_t len;
+	if (op_event_builder_finish(&s->b, s->rec, sizeof s->rec, &len) == 0)
+		engine_emit(ctx, 0, st->epoch, s->rec, len);
+	return ENGINE_POLL_DATA;
+}
+
+static void
+src_destroy(void *state)
+{
+	struct src_state *s = state;
+	op_event_builder_free(&s->b);
+	free(s);
+}
+
+static const struct engine_op_vtable src_vt = {
+	.init = src_init, .poll = src_poll, .destroy = src_destroy,
+};
+
+/* ---- a capturing sink ---------------------------------------------------- */
+struct capture {
+	pthread_mutex_t mu;
+	struct op_trace *t[4096];
+	size_t n;
+};
+
+static int
+cap_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	*state = arg;
+	return 0;
+}
+
+static void
+cap_batch(void *state, struct engine_ctx *ctx, unsigned port,
+          const struct engine_batch *b)
+{
+	(void)ctx;
+	(void)port;
+	struct capture *c = state;
+	struct engine_batch_cursor cur = ENGINE_BATCH_CURSOR_INIT;
+	const void *r;
+	uint32_t len;
+	while ((r = engine_batch_next(b, &cur, &len))) {
+		pthread_mutex_lock(&c->mu);
+		if (c->n < 4096) {
+			c->t[c->n] = malloc(len);
+			memcpy(c->t[c->n], r, len);
+			c->n++;
+		}
+		pthread_mutex_unlock(&c->mu);
+	}
+}
+
+static const struct engine_op_vtable cap_vt = {
+	.init = cap_init, .on_batch = cap_batch,
+};
+
+static void
+run(const struct script *sc, struct op_assemble_config *ac, unsigned W,
+    struct capture *cap)
+{
+	memset(cap, 0, sizeof *cap);
+	pthread_mutex_init(&cap->mu, NULL);
+	char err[256];
+	assert_int_equal(op_assemble_config_check(ac, err, sizeof err), 0);
+	struct engine_graph *g = engine_graph_new();
+	const uint32_t var[] = {0};
+	int s = engine_graph_add(g, "script", &src_vt, (void *)sc, 0, 1, var);
+	int a = engine_graph_add(g, "assemble", &op_assemble_vtable, ac, 1, 1, var);
+	int k = engine_graph_add(g, "capture", &cap_vt, cap, 1, 0, NULL);
+	assert_int_equal(engine_graph_connect(g, s, 0, a, 0, op_event_trace_key, NULL), 0);
+	assert_int_equal(engine_graph_connect(g, a, 0, k, 0, NULL, NULL), 0);
+	struct engine_config cfg;
+	engine_config_default(&cfg);
+	cfg.workers = W;
+	struct engine *e = engine_new(g, &cfg, err, sizeof err);
+	assert_non_null(e);
+	assert_int_equal(engine_run(e), 0);
+	engine_free(e);
+}
+
+static void
+cap_free(struct capture *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->t[i]);
+	pthread_mutex_destroy(&c->mu);
+}
+
+static const struct op_trace *
+find(const struct capture *c, uint64_t trace, uint32_t flag_set)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->t[i]->trace_id == trace &&
+		    (flag_set == 0 || (c->t[i]->flags & flag_set)))
+			return c->t[i];
+	return NULL;
+}
+
+static size_t
+count(const struct capture *c, uint64_t trace)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->n; i++)
+		n += c->t[i]->trace_id == trace;
+	return n;
+}
+
+/* index of the node with event id, or -1 */
+static int
+node(const struct op_trace *t, uint64_t id)
+{
+	const struct op_trace_event *ev = op_trace_events(t);
+	for (uint32_t i = 0; i < t->n_events; i++)
+		if (ev[i].event_id == id)
+			return (int)i;
+	return -1;
+}
+
+static int
+has_edge(const struct op_trace *t, uint64_t p, uint64_t c)
+{
+	int pi = node(t, p), ci = node(t, c);
+	const struct op_trace_edge *e = op_trace_edges(t);
+	for (uint32_t i = 0; i < t->n_edges; i++)
+		if ((int)e[i].parent == pi && (int)e[i].child == ci)
+			return 1;
+	return 0;
+}
+
+#define P(...) {__VA_ARGS__}, sizeof((uint64_t[]){__VA_ARGS__}) / 8
+
+static void
+test_children_before_parents_still_build_the_dag(void **st)
+{
+	(void)st;
+	/* diamond 1 -> {2,3} -> 4, arriving leaf first */
+	const struct step steps[] = {
+		{0, 7, 4, P(2, 3), "join", NULL},
+		{0, 7, 3, P(1), "right", NULL},
+		{0, 7, 2, P(1), "left", NULL},
+		{0, 7, 1, {0}, 0, "root", NULL},
+	};
+	struct script sc = {steps, 4, 10};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	struct capture cap;
+	run(&sc, &ac, 2, &cap);
+	assert_int_equal(cap.n, 1);
+	const struct op_trace *t = cap.t[0];
+	assert_int_equal(t->n_events, 4);
+	assert_int_equal(t->n_edges, 4);
+	assert_int_equal(t->n_roots, 1);
+	assert_int_equal(t->depth, 3);
+	assert_true(has_edge(t, 1, 2) && has_edge(t, 1, 3) && has_edge(t, 2, 4) &&
+	            has_edge(t, 3, 4));
+	assert_string_equal(op_trace_str(t, op_trace_events(t)[node(t, 4)].label),
+	                    "join");
+	assert_int_equal(t->flags & (OP_TRACE_DANGLING | OP_TRACE_MALFORMED), 0);
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+static void
+test_duplicate_event_kept_once_and_counted(void **st)
+{
+	(void)st;
+	const struct step steps[] = {
+		{0, 9, 1, {0}, 0, "a", NULL},
+		{0, 9, 2, P(1), "b", NULL},
+		{0, 9, 2, P(1), "b", NULL},
+	};
+	struct script sc = {steps, 3, 10};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	struct capture cap;
+	run(&sc, &ac, 1, &cap);
+	assert_int_equal(cap.n, 1);
+	assert_int_equal(cap.t[0]->n_events, 2);
+	assert_int_equal(cap.t[0]->duplicates, 1);
+	assert_int_equal(cap.t[0]->events_seen, 3);
+	assert_int_equal(atomic_load(&ac.duplicates), 1);
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+static void
+test_parent_that_never_comes_is_a_flagged_missing_node(void **st)
+{
+	(void)st;
+	const struct step steps[] = {
+		{0, 5, 2, P(99), "orphan", NULL},
+	};
+	struct script sc = {steps, 1, 10};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	struct capture cap;
+	run(&sc, &ac, 1, &cap);
+	const struct op_trace *t = cap.t[0];
+	assert_int_equal(t->n_events, 2);
+	assert_int_equal(t->missing, 1);
+	assert_true(t->flags & OP_TRACE_DANGLING);
+	int m = node(t, 99);
+	assert_true(m >= 0);
+	assert_true(op_trace_events(t)[m].flags & OP_TEV_MISSING);
+	assert_true(has_edge(t, 99, 2));
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+static void
+test_cycle_is_cut_counted_and_trace_kept(void **st)
+{
+	(void)st;
+	const struct step steps[] = {
+		{0, 3, 1, P(2), "a", NULL},
+		{0, 3, 2, P(1), "b", NULL},
+		{0, 3, 4, P(2), "c", NULL},
+	};
+	struct script sc = {steps, 3, 10};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	struct capture cap;
+	run(&sc, &ac, 1, &cap);
+	assert_int_equal(cap.n, 1);
+	const struct op_trace *t = cap.t[0];
+	assert_int_equal(t->n_events, 3);
+	assert_true(t->flags & OP_TRACE_MALFORMED);
+	assert_int_equal(t->cycle_edges, 1);
+	assert_int_equal(t->n_edges, 2);
+	assert_int_equal(t->n_roots, 1);
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+static void
+test_trace_finishes_after_idle_gap_not_before(void **st)
+{
+	(void)st;
+	/* trace 1 active in epochs 0 and 1 (a gap shorter than G keeps it
+	 * open); trace 2 only in epoch 0 */
+	const struct step steps[] = {
+		{0, 1, 1, {0}, 0, "a", NULL},
+		{0, 2, 1, {0}, 0, "a", NULL},
+		{1, 1, 2, P(1), "b", NULL},
+	};
+	struct script sc = {steps, 3, 20};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	ac.idle_epochs = 2;
+	struct capture cap;
+	run(&sc, &ac, 2, &cap);
+	const struct op_trace *t1 = find(&cap, 1, 0), *t2 = find(&cap, 2, 0);
+	assert_non_null(t1);
+	assert_non_null(t2);
+	assert_int_equal(t2->emit_epoch, 2);  /* last 0 + G */
+	assert_int_equal(t1->emit_epoch, 3);  /* last 1 + G */
+	assert_int_equal(count(&cap, 1), 1); /* not split */
+	assert_int_equal(t1->n_events, 2);
+	assert_int_equal(t1->flags & OP_TRACE_FLUSHED, 0);
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+static void
+test_late_event_becomes_an_amendment(void **st)
+{
+	(void)st;
+	const struct step steps[] = {
+		{0, 4, 1, {0}, 0, "a", NULL},
+		{6, 4, 2, P(1), "late", NULL}, /* trace 4 emitted at epoch 2 */
+	};
+	struct script sc = {steps, 2, 20};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	struct capture cap;
+	run(&sc, &ac, 1, &cap);
+	assert_int_equal(count(&cap, 4), 2);
+	const struct op_trace *late = find(&cap, 4, OP_TRACE_LATE);
+	assert_non_null(late);
+	assert_int_equal(late->n_events, 2); /* the late event + its missing parent */
+	assert_int_equal(atomic_load(&ac.late_events), 1);
+	assert_int_equal(atomic_load(&ac.late_traces), 1);
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+static void
+test_trace_over_event_limit_is_cut_and_keeps_counting(void **st)
+{
+	(void)st;
+	struct step steps[50];
+	for (unsigned i = 0; i < 50; i++)
+		steps[i] = (struct step){0, 8, i + 1, {i}, i ? 1 : 0, "x", NULL};
+	struct script sc = {steps, 50, 10};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	ac.max_trace_events = 20;
+	struct capture cap;
+	run(&sc, &ac, 1, &cap);
+	assert_int_equal(cap.n, 1);
+	assert_true(cap.t[0]->flags & OP_TRACE_TRUNCATED);
+	assert_int_equal(cap.t[0]->n_events, 20);
+	assert_int_equal(cap.t[0]->dropped, 30);
+	assert_int_equal(cap.t[0]->events_seen, 50);
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+static void
+test_open_trace_limit_emits_oldest_as_incomplete(void **st)
+{
+	(void)st;
+	const struct step steps[] = {
+		{0, 11, 1, {0}, 0, "a", NULL},
+		{1, 12, 1, {0}, 0, "a", NULL},
+		{1, 13, 1, {0}, 0, "a", NULL}, /* third open trace: 11 must go */
+		{1, 11, 2, P(1), "b", NULL},
+	};
+	struct script sc = {steps, 4, 10};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	ac.max_open_traces = 2;
+	struct capture cap;
+	run(&sc, &ac, 1, &cap);
+	const struct op_trace *first = find(&cap, 11, OP_TRACE_INCOMPLETE);
+	assert_non_null(first);
+	assert_int_equal(first->n_events, 1);
+	/* its later event is not lost: it comes as an amendment, whose opening
+	 * in turn pushes out the next oldest trace (12) */
+	assert_non_null(find(&cap, 11, OP_TRACE_LATE));
+	assert_non_null(find(&cap, 12, OP_TRACE_INCOMPLETE));
+	assert_null(find(&cap, 13, OP_TRACE_INCOMPLETE));
+	assert_int_equal(atomic_load(&ac.incomplete), 2);
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+static void
+test_end_label_finishes_early_once_parents_arrived(void **st)
+{
+	(void)st;
+	const struct step steps[] = {
+		{0, 21, 2, P(1), "done", NULL}, /* end label, parent not there yet */
+		{1, 21, 1, {0}, 0, "start", NULL},
+		{2, 22, 1, {0}, 0, "other", NULL},
+	};
+	struct script sc = {steps, 3, 50};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	ac.idle_epochs = 10;
+	ac.end_label = "done";
+	struct capture cap;
+	run(&sc, &ac, 1, &cap);
+	const struct op_trace *t = find(&cap, 21, 0);
+	assert_non_null(t);
+	assert_true(t->flags & OP_TRACE_END_LABEL);
+	assert_true(t->emit_epoch < 1 + 10); /* before the idle gap */
+	assert_int_equal(t->n_events, 2);
+	assert_int_equal(t->missing, 0);
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+static void
+test_every_trace_emitted_exactly_once_across_workers(void **st)
+{
+	(void)st;
+	enum { T = 300, E = 5 };
+	struct step *steps = calloc(T * E, sizeof *steps);
+	size_t n = 0;
+	for (unsigned e = 0; e < E; e++) /* interleaved like a live stream */
+		for (unsigned t = 0; t < T; t++)
+			steps[n++] = (struct step){e / 2, 1000 + t, e + 1, {e}, e ? 1 : 0,
+			                           e % 2 ? "odd" : "even", NULL};
+	struct script sc = {steps, n, 30};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	struct capture cap;
+	run(&sc, &ac, 3, &cap);
+	assert_int_equal(cap.n, T);
+	for (unsigned t = 0; t < T; t++) {
+		assert_int_equal(count(&cap, 1000 + t), 1);
+		const struct op_trace *x = find(&cap, 1000 + t, 0);
+		assert_int_equal(x->n_events, E);
+		assert_int_equal(x->depth, E);
+		/* same shape -> same signature */
+		assert_true(x->signature == cap.t[0]->signature);
+	}
+	assert_int_equal(atomic_load(&ac.events), T * E);
+	free(steps);
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+static void
+test_long_label_text_is_cut_to_the_limit(void **st)
+{
+	(void)st;
+	char label[300];
+	memset(label, 'L', sizeof label - 1);
+	label[sizeof label - 1] = '\0';
+	const struct step steps[] = {{0, 31, 1, {0}, 0, label, NULL}};
+	struct script sc = {steps, 1, 10};
+	struct op_assemble_config ac;
+	op_assemble_config_init(&ac);
+	ac.max_text_bytes = 16;
+	struct capture cap;
+	run(&sc, &ac, 1, &cap);
+	const struct op_trace *t = cap.t[0];
+	assert_int_equal(strlen(op_trace_str(t, op_trace_events(t)[0].label)), 16);
+	assert_int_equal(atomic_load(&ac.text_truncated), 1);
+	cap_free(&cap);
+	op_assemble_config_destroy(&ac);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_children_before_parents_still_build_the_dag),
+		cmocka_unit_test(test_duplicate_event_kept_once_and_counted),
+		cmocka_unit_test(test_parent_that_never_comes_is_a_flagged_missing_node),
+		cmocka_unit_test(test_cycle_is_cut_counted_and_trace_kept),
+		cmocka_unit_test(test_trace_finishes_after_idle_gap_not_before),
+		cmocka_unit_test(test_late_event_becomes_an_amendment),
+		cmocka_unit_test(test_trace_over_event_limit_is_cut_and_keeps_counting),
+		cmocka_unit_test(test_open_trace_limit_emits_oldest_as_incomplete),
+		cmocka_unit_test(test_end_label_finishes_early_once_parents_arrived),
+		cmocka_unit_test(test_every_trace_emitted_exactly_once_across_workers),
+		cmocka_unit_test(test_long_label_text_is_cut_to_the_limit),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
