@@ -2,8 +2,12 @@
 # Regenerates BENCHMARKS.md: every figure in it comes from this script.
 #   engine    weft bench engine   (exchange records/s, epoch-close latency)
 #   decode    weft bench decode   (decoders vs json-c / jansson)
-#   pipeline  generated HDFS workload (3,000 concurrent traces) through
-#             weft replay: file -> decode -> exchange -> census, W = 1..cores
+#   canon     weft bench canon    (canonical signature: traces/s, ns/node)
+#   pipeline  generated HDFS workload (3,000 concurrent traces of ~343
+#             events, 0.5 M events per epoch as in the seed system's
+#             evaluation) through weft replay: file -> decode ->
+#             exchange(trace id) -> assemble -> signature, W = 1..cores;
+#             with memory per buffered event and emission latency
 # Fragments go to bench/results/*.md; BENCHMARKS.md is assembled from them.
 # RUNS (default 5) sets the repetitions; figures are medians.
 set -euo pipefail
@@ -26,6 +30,9 @@ echo "== engine" >&2
 echo "== decode" >&2
 "$WEFT" bench decode --runs "$RUNS" --markdown "$RES/decode.md" >/dev/null
 
+echo "== canon" >&2
+"$WEFT" bench canon --runs "$RUNS" --markdown "$RES/canon.md" >/dev/null
+
 echo "== pipeline" >&2
 work=build-release/bench-work
 mkdir -p "$work"
@@ -37,30 +44,36 @@ fi
 events=$(wc -l < "$work/hdfs.jsonl")
 bytes=$(stat -c %s "$work/hdfs.jsonl")
 {
-  echo "Command: \`scripts/bench.sh\` (pipeline part: \`$gen_cmd\`, then \`weft replay --workers W $work/hdfs.jsonl\` for W = 1..$CORES, interleaved, $RUNS rounds)  "
+  echo "Command: \`scripts/bench.sh\` (pipeline part: \`$gen_cmd\`, then \`weft replay --workers W --no-out --epoch-events 500000 $work/hdfs.jsonl\` for W = 1..$CORES, interleaved, $RUNS rounds)  "
   echo "Machine: $machine; measured $(date -u +%Y-%m-%d)."
   echo
-  echo "**End to end: file -> decode -> exchange(trace id) -> census; $events events, $((bytes / 1000000)) MB of X-Trace v4 JSON (page cache); median (min-max) over rounds, speed-up = median of same-round ratios**"
+  echo "**End to end: file -> decode -> exchange(trace id) -> assemble -> signature; $events events in 3000 traces, $((bytes / 1000000)) MB of X-Trace v4 JSON (page cache), 0.5 M events per epoch; median (min-max) over rounds, speed-up = median of same-round ratios**"
   echo
-  echo "| workers | events/s | MB/s | speed-up vs W=1 | efficiency |"
-  echo "|---|---|---|---|---|"
+  echo "| workers | events/s | speed-up vs W=1 | efficiency | peak RSS / peak buffered events | emission latency p50 / p99 (last event -> trace out) |"
+  echo "|---|---|---|---|---|---|"
 } > "$RES/pipeline.md"
 # rounds interleave W = 1..CORES so each W sees the same machine state
-declare -A secs
+declare -A secs bpe lat50 lat99
 for r in $(seq 1 "$RUNS"); do
   for w in $(seq 1 "$CORES"); do
-    secs[$w,$r]=$("$WEFT" replay --workers "$w" "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
+    "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 "$work/hdfs.jsonl" 2> "$work/sum"
+    secs[$w,$r]=$(awk '/wall time/ {print $3}' "$work/sum")
+    bpe[$w,$r]=$(awk '/peak RSS/ {gsub(/[()]/, ""); print $5}' "$work/sum")
+    lat50[$w,$r]=$(awk '/emit latency/ {print $4}' "$work/sum")
+    lat99[$w,$r]=$(awk '/emit latency/ {print $7}' "$work/sum")
   done
 done
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+col() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do echo "${arr[$2,$r]}"; done | median; }
 for w in $(seq 1 "$CORES"); do
   rates=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${secs[$w,$r]}" 'BEGIN {print e / s}'; done)
   med=$(echo "$rates" | median)
   lo=$(echo "$rates" | sort -g | head -1)
   hi=$(echo "$rates" | sort -g | tail -1)
   sp=$(for r in $(seq 1 "$RUNS"); do awk -v a="${secs[1,$r]}" -v b="${secs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
-  awk -v w="$w" -v m="$med" -v lo="$lo" -v hi="$hi" -v sp="$sp" -v by="$bytes" -v ev="$events" \
-    'BEGIN {printf "| %d | %.2f M (%.2f-%.2f) | %.0f | %.2fx | %.2f |\n", w, m / 1e6, lo / 1e6, hi / 1e6, m * by / ev / 1e6, sp, sp / w}' >> "$RES/pipeline.md"
+  awk -v w="$w" -v m="$med" -v lo="$lo" -v hi="$hi" -v sp="$sp" -v bpe="$(col bpe "$w")" \
+      -v l50="$(col lat50 "$w")" -v l99="$(col lat99 "$w")" \
+    'BEGIN {printf "| %d | %.2f M (%.2f-%.2f) | %.2fx | %.2f | %.0f bytes | %.0f ms / %.0f ms |\n", w, m / 1e6, lo / 1e6, hi / 1e6, sp, sp / w, bpe, l50, l99}' >> "$RES/pipeline.md"
 done
 
 echo "== machine baseline" >&2
@@ -102,7 +115,11 @@ one() { "$WEFT" bench engine --runs 1 --records 20000000 --max-workers 1 | awk -
   echo
   cat "$RES/decode.md"
   echo
-  echo "## End to end (ingest)"
+  echo "## Canonical signatures"
+  echo
+  cat "$RES/canon.md"
+  echo
+  echo "## End to end (ingest and assembly)"
   echo
   cat "$RES/pipeline.md"
   echo

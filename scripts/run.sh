@@ -6,8 +6,10 @@
 #   2. convert every bundled TraceBench run to X-Trace v4 JSON lines;
 #   3. stream them with the simulator (reordered within a window, as a live
 #      collector would deliver them) into `weft replay`, which decodes,
-#      exchanges by trace id across worker shards and takes a per-trace
-#      census; dead letters and the census land in build-release/replay/.
+#      exchanges by trace id across worker shards, assembles each trace's
+#      DAG as epochs close and computes its canonical signature; finished
+#      traces (JSON lines) and dead letters land in build-release/replay/,
+#      and a summary of trace shapes is printed.
 #
 # Extra arguments are passed to `weft replay` (try --workers 1, --help).
 set -euo pipefail
@@ -28,5 +30,16 @@ for dir in data/tracebench/*/; do
   printf 'imported %-60s %6d events\n' "$name" "$(wc -l < "$OUT/$name.jsonl")"
 done
 "$WEFT" sim replay "$OUT/all.jsonl" -o - --reorder-window 64 --seed 1 \
-  | "$WEFT" replay --dead-letters "$OUT/dead-letters.jsonl" --census "$OUT/census.tsv" "$@" -
-echo "census: $OUT/census.tsv   dead letters: $OUT/dead-letters.jsonl"
+  | "$WEFT" replay --dead-letters "$OUT/dead-letters.jsonl" --out "$OUT/traces.jsonl" "$@" -
+python3 - "$OUT/traces.jsonl" <<'PY'
+import collections, json, sys
+traces = [json.loads(l) for l in open(sys.argv[1])]
+shapes = collections.Counter(t["signature"] for t in traces)
+flags = collections.Counter(f for t in traces for f in t["flags"])
+print(f"\n{len(traces)} traces, {len(shapes)} distinct shapes (signature); flags: {dict(flags)}")
+print("most common shapes:  count  events(min-max)  signature")
+for sig, n in shapes.most_common(8):
+    ev = [t["events"] for t in traces if t["signature"] == sig]
+    print(f"                     {n:5d}  {min(ev):4d}-{max(ev):<4d}        {sig}")
+PY
+echo "traces: $OUT/traces.jsonl   dead letters: $OUT/dead-letters.jsonl"

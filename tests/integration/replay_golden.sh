@@ -79,6 +79,22 @@ for dir in "$SRC"/data/tracebench/*/; do
   "$WEFT" sim replay "$TMP/$name.jsonl" -o - --reorder-window 64 --seed 7 2>/dev/null > "$TMP/reordered.jsonl"
   cmp -s "$TMP/reordered.jsonl" "$TMP/$name.jsonl" && fail "$name: reorder changed nothing"
   check "reordered stdin" --workers 2 - < "$TMP/reordered.jsonl"
+  # Same shapes whatever the arrival order, duplicates included: the set
+  # of (trace, signature, exact) equals the in-order replay's.
+  shapes() { python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    t = json.loads(l)
+    print(t["trace_id"], t["signature"], t["exact"], t["events"])' "$1" | sort; }
+  "$WEFT" replay --workers 2 --out "$TMP/inorder.jsonl" "$TMP/$name.jsonl" 2>/dev/null
+  shapes "$TMP/inorder.jsonl" > "$TMP/shapes.a"
+  for seed in 11 12 13; do
+    "$WEFT" sim replay "$TMP/$name.jsonl" -o - --reorder-window 500 --dup-rate 0.05 --seed "$seed" 2>/dev/null \
+      | "$WEFT" replay --workers 3 --out "$TMP/shuffled.jsonl" - 2> "$TMP/sum" || fail "$name: shuffled replay failed"
+    shapes "$TMP/shuffled.jsonl" > "$TMP/shapes.b"
+    cmp -s "$TMP/shapes.a" "$TMP/shapes.b" || { diff "$TMP/shapes.a" "$TMP/shapes.b" | head -4 >&2; fail "$name: signatures change with arrival order (seed $seed)"; }
+    [ "$(summary "$TMP/sum" duplicates)" -gt 0 ] || fail "$name: no duplicates were injected/counted (seed $seed)"
+  done
   runs=$((runs + 1))
 done
 [ "$runs" -ge 3 ] || fail "expected the bundled runs under data/tracebench, found $runs"
