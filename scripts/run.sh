@@ -30,7 +30,7 @@ for dir in data/tracebench/*/; do
   printf 'imported %-60s %6d events\n' "$name" "$(wc -l < "$OUT/$name.jsonl")"
 done
 "$WEFT" sim replay "$OUT/all.jsonl" -o - --reorder-window 64 --seed 1 \
-  | "$WEFT" replay --dead-letters "$OUT/dead-letters.jsonl" --out "$OUT/traces.jsonl" "$@" -
+  | "$WEFT" replay --epoch-events 1000 --dead-letters "$OUT/dead-letters.jsonl" --out "$OUT/traces.jsonl" "$@" -
 python3 - "$OUT/traces.jsonl" <<'PY'
 import collections, json, sys
 traces = [json.loads(l) for l in open(sys.argv[1])]
