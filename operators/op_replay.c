@@ -58,7 +58,9 @@ usage(FILE *f)
 	        "  --max-open-traces N     open traces per worker; oldest emitted incomplete (1048576)\n"
 	        "  --late-epochs N         remember emitted traces this long for late events (64)\n"
 	        "  --max-line BYTES        longest JSON line / text report (default 65536)\n"
-	        "  --no-shard              read plain files with one worker\n");
+	        "  --no-shard              read plain files with one worker\n"
+	        "  --ingest-only           stop after the exchange: decode -> exchange -> count\n"
+	        "                          (measures ingest alone; no traces are assembled)\n");
 }
 
 static int
@@ -83,6 +85,8 @@ struct replay_opts {
 	struct op_decode_op_config dec;
 	struct op_assemble_config as;
 	struct op_trace_sink_config sink;
+	struct op_count count;
+	int ingest_only;
 	unsigned workers;
 	const char *dead_path, *out_path;
 	int no_out;
@@ -115,6 +119,10 @@ parse_args(int argc, char **argv, struct replay_opts *o)
 		}
 		if (!strcmp(a, "--no-out")) {
 			o->no_out = 1;
+			continue;
+		}
+		if (!strcmp(a, "--ingest-only")) {
+			o->ingest_only = 1;
 			continue;
 		}
 		if (!strcmp(a, "--full")) {
@@ -233,6 +241,19 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 			fprintf(stderr, "    %-22s %llu\n", op_reject_name((enum op_reject)r),
 			        (unsigned long long)n);
 	}
+	if (o->ingest_only) {
+		fprintf(stderr,
+		        "  counted           %llu events after the exchange\n"
+		        "  epochs closed     %llu (last %llu)\n"
+		        "  read errors       %llu\n"
+		        "  wall time         %.3f s (%.2f M events/s)\n",
+		        (unsigned long long)atomic_load(&o->count.records),
+		        (unsigned long long)st->epochs_closed,
+		        (unsigned long long)st->max_epoch_closed,
+		        (unsigned long long)atomic_load(&o->file.io_errors), secs,
+		        secs > 0 ? (double)events / secs / 1e6 : 0.0);
+		return;
+	}
 	struct op_assemble_config *as = &o->as;
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
@@ -318,7 +339,7 @@ op_replay_main(int argc, char **argv)
 		goto out;
 	}
 	o.dec.deadletter = dl;
-	if (!o.no_out) {
+	if (!o.no_out && !o.ingest_only) {
 		if (!o.out_path || !strcmp(o.out_path, "-")) {
 			o.sink.out = stdout;
 		} else if (!(out = fopen(o.out_path, "w"))) {
@@ -339,8 +360,14 @@ op_replay_main(int argc, char **argv)
 	const uint32_t var[] = {0};
 	int src = engine_graph_add(g, "file", &op_file_vtable, &o.file, 0, 1, var);
 	int dec = engine_graph_add(g, "decode", &op_decode_vtable, &o.dec, 1, 1, var);
-	int asm_ = engine_graph_add(g, "assemble", &op_assemble_vtable, &o.as, 1, 1, var);
-	int snk = engine_graph_add(g, "traces", &op_trace_sink_vtable, &o.sink, 1, 0, NULL);
+	int asm_, snk;
+	if (o.ingest_only) { /* decode -> exchange -> count */
+		asm_ = engine_graph_add(g, "count", &op_count_vtable, &o.count, 1, 0, NULL);
+		snk = asm_;
+	} else {
+		asm_ = engine_graph_add(g, "assemble", &op_assemble_vtable, &o.as, 1, 1, var);
+		snk = engine_graph_add(g, "traces", &op_trace_sink_vtable, &o.sink, 1, 0, NULL);
+	}
 	unsigned W = o.workers;
 	if (!W) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -350,7 +377,7 @@ op_replay_main(int argc, char **argv)
 	if (src < 0 || dec < 0 || asm_ < 0 || snk < 0 ||
 	    engine_graph_connect(g, src, 0, dec, 0, sharded ? NULL : op_unit_key, NULL) ||
 	    engine_graph_connect(g, dec, 0, asm_, 0, op_event_trace_key, NULL) ||
-	    engine_graph_connect(g, asm_, 0, snk, 0, NULL, NULL)) {
+	    (!o.ingest_only && engine_graph_connect(g, asm_, 0, snk, 0, NULL, NULL))) {
 		engine_graph_free(g);
 		fprintf(stderr, "weft replay: cannot build the dataflow graph\n");
 		goto out;

@@ -53,9 +53,10 @@ bytes=$(stat -c %s "$work/hdfs.jsonl")
   echo "|---|---|---|---|---|---|"
 } > "$RES/pipeline.md"
 # rounds interleave W = 1..CORES so each W sees the same machine state
-declare -A secs bpe lat50 lat99
+declare -A secs bpe lat50 lat99 isecs
 for r in $(seq 1 "$RUNS"); do
   for w in $(seq 1 "$CORES"); do
+    isecs[$w,$r]=$("$WEFT" replay --workers "$w" --ingest-only --epoch-events 500000 "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
     "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 "$work/hdfs.jsonl" 2> "$work/sum"
     secs[$w,$r]=$(awk '/wall time/ {print $3}' "$work/sum")
     bpe[$w,$r]=$(awk '/peak RSS/ {gsub(/[()]/, ""); print $5}' "$work/sum")
@@ -75,6 +76,21 @@ for w in $(seq 1 "$CORES"); do
       -v l50="$(col lat50 "$w")" -v l99="$(col lat99 "$w")" \
     'BEGIN {printf "| %d | %.2f M (%.2f-%.2f) | %.2fx | %.2f | %.0f bytes | %.0f ms / %.0f ms |\n", w, m / 1e6, lo / 1e6, hi / 1e6, sp, sp / w, bpe, l50, l99}' >> "$RES/pipeline.md"
 done
+
+{
+  echo
+  echo "**Ingest only: file -> decode -> exchange(trace id) -> counting sink (\`weft replay --ingest-only\`), same rounds**"
+  echo
+  echo "| workers | events/s | MB/s | speed-up vs W=1 | efficiency |"
+  echo "|---|---|---|---|---|"
+  for w in $(seq 1 "$CORES"); do
+    rates=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${isecs[$w,$r]}" 'BEGIN {print e / s}'; done)
+    med=$(echo "$rates" | median)
+    sp=$(for r in $(seq 1 "$RUNS"); do awk -v a="${isecs[1,$r]}" -v b="${isecs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
+    awk -v w="$w" -v m="$med" -v sp="$sp" -v by="$bytes" -v ev="$events" -v lo="$(echo "$rates" | sort -g | head -1)" -v hi="$(echo "$rates" | sort -g | tail -1)" \
+      'BEGIN {printf "| %d | %.2f M (%.2f-%.2f) | %.0f | %.2fx | %.2f |\n", w, m / 1e6, lo / 1e6, hi / 1e6, m * by / ev / 1e6, sp, sp / w}'
+  done
+} >> "$RES/pipeline.md"
 
 echo "== machine baseline" >&2
 # The machine's own parallel capacity, measured the same way: N independent

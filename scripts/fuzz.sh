@@ -31,12 +31,21 @@ for t in $TARGETS; do
 	work=$(mktemp -d)
 	cp tests/fuzz/corpus/$corpus/* "$work"/
 	echo "== $t for ${SECONDS_PER}s"
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	ASAN_OPTIONS=detect_leaks=1 \
-	"$BUILD/tests/fuzz/$t" "$work" -max_total_time="$SECONDS_PER" \
+	# libFuzzer's progress lines go to a log; its summary (or, on a
+	# failure, the end of the log with the reproducer's name) is printed.
+	if UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	   ASAN_OPTIONS=detect_leaks=1 \
+	   "$BUILD/tests/fuzz/$t" "$work" -max_total_time="$SECONDS_PER" \
 		-max_len="$maxlen" -timeout=10 -rss_limit_mb=2048 \
 		-artifact_prefix=tests/fuzz/artifacts/ -print_final_stats=1 \
-		|| status=1
+		> "$work.log" 2>&1; then
+		grep -E "^Done|stat::number_of_executed_units|stat::peak_rss" "$work.log" || true
+	else
+		tail -n 60 "$work.log"
+		echo "fuzz.sh: $t FAILED" >&2
+		status=1
+	fi
+	rm -f "$work.log"
 	rm -rf "$work"
 done
 exit $status

@@ -2,7 +2,8 @@
 # weft's whole test suite, as README.md gives it and .ci/run calls it:
 #   1. release-style build (warnings are errors) + every cmocka suite;
 #   2. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. the engine suites under ThreadSanitizer;
+#   3. every suite under ThreadSanitizer (the engine's races, and the
+#      operators' shared sinks and counters, end to end through weft);
 #   4. each libFuzzer target for FUZZ_SECONDS (default 60).
 # Installs its dependencies first (scripts/deps.sh). Build trees live in
 # build-test/, build-asan/, build-tsan/, build-fuzz/ and are reused.
@@ -32,12 +33,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 4
 
-echo "== TSan (engine)"
+echo "== TSan"
 setup build-tsan -Dbuildtype=debugoptimized -Db_sanitize=thread \
-  -Djemalloc=disabled -Dengine_only_tests=true -Dwerror=true
+  -Djemalloc=disabled -Dengine_only_tests=false -Dwerror=true
 ninja -C build-tsan
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  meson test -C build-tsan --suite engine --print-errorlogs --num-processes 1 --timeout-multiplier 4
+  meson test -C build-tsan --print-errorlogs --num-processes 2 --timeout-multiplier 4
 
 if [ -x scripts/fuzz.sh ]; then
   echo "== fuzz (${FUZZ_SECONDS:-60} s per target)"

@@ -122,6 +122,10 @@ grep -q '"reason":"too_long"' "$TMP/dead.jsonl" || fail "bad input: no too_long 
 grep -q '"reason":"self_parent"' "$TMP/dead.jsonl" || fail "bad input: no self_parent dead letter"
 grep -q '"offset":' "$TMP/dead.jsonl" || fail "bad input: dead letters carry no offset"
 
+# Ingest only (decode -> exchange -> count): every good event arrives.
+"$WEFT" replay --ingest-only --workers 2 "$first" 2> "$TMP/sum" || fail "ingest-only: replay failed"
+[ "$(summary "$TMP/sum" counted)" = "$good" ] || fail "ingest-only: counted $(summary "$TMP/sum" counted) of $good"
+
 # A live stream with a quiet second in the middle: wall-clock epochs keep
 # closing while nothing arrives (last closed epoch well past the first).
 ( head -n 3 "$first"; sleep 1; tail -n 2 "$first" ) \

@@ -73,6 +73,18 @@ test_block_unit_learned_for_copy_from_local(void **state)
 	assert_true(expandable > 0);
 }
 
+struct idpos {
+	int64_t id;
+	size_t pos;
+};
+
+static int
+cmp_idpos(const void *a, const void *b)
+{
+	int64_t x = ((const struct idpos *)a)->id, y = ((const struct idpos *)b)->id;
+	return (x > y) - (x < y);
+}
+
 static void
 test_same_seed_same_output_unique_ids(void **state)
 {
@@ -92,20 +104,23 @@ test_same_seed_same_output_unique_ids(void **state)
 	assert_int_equal(la, lb);
 	assert_memory_equal(pa, pb, la);
 	assert_int_equal(a.ntr, 300);
-	/* unique event ids, parents emitted first (no injection here) */
-	int64_t *ids = malloc(a.nev * sizeof(*ids));
-	for (size_t i = 0; i < a.nev; i++) {
+	/* unique event ids, parents emitted first (no injection here):
+	 * sort (id, position) pairs once, then binary-search each parent */
+	struct idpos *ix = malloc(a.nev * sizeof(*ix));
+	for (size_t i = 0; i < a.nev; i++)
+		ix[i] = (struct idpos){a.ev[i].id, i};
+	qsort(ix, a.nev, sizeof(*ix), cmp_idpos);
+	for (size_t i = 1; i < a.nev; i++)
+		assert_true(ix[i].id != ix[i - 1].id);
+	for (size_t i = 0; i < a.nev; i++)
 		for (uint32_t p = 0; p < a.ev[i].npar; p++) {
-			int ok = 0;
-			for (size_t j = i; j-- > 0 && !ok;)
-				ok = ids[j] == a.parents[a.ev[i].par_off + p];
-			assert_true(ok);
+			struct idpos key = {a.parents[a.ev[i].par_off + p], 0};
+			const struct idpos *hit =
+			    bsearch(&key, ix, a.nev, sizeof(*ix), cmp_idpos);
+			assert_non_null(hit);
+			assert_true(hit->pos < i);
 		}
-		for (size_t j = 0; j < i; j++)
-			assert_true(ids[j] != a.ev[i].id);
-		ids[i] = a.ev[i].id;
-	}
-	free(ids);
+	free(ix);
 	c.seed = 12;
 	struct sim_run x;
 	sim_run_init(&x);
