@@ -344,7 +344,8 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 	if (cluster_canon_compute(b->canon, &dag, &cf) != 0)
 		memset(&cf, 0, sizeof cf);
 
-	/* 6. texts, then the record */
+	/* 6. texts, then the record. The ordering arrays are done with (depth
+	 * was folded into depth_max), so they hold each node's text offsets. */
 	uint32_t *lbl = b->indeg, *hst = b->child_off, *agt = b->depth;
 	for (uint32_t c = 0; c < N; c++) {
 		uint32_t l;
