@@ -1,14 +1,16 @@
 /*
  * bench_decode.c — v4 JSON decode throughput, per core: weft's hand-written
- * decoder vs json-c vs jansson.
+ * decoder vs json-c vs jansson vs simdjson (On-Demand, via the C++ shim
+ * bench_simdjson.cpp; the row says so when the build has no simdjson).
  *
- * All three do the same job on the same generated lines (~300-400 bytes,
+ * All four do the same job on the same generated lines (~300-400 bytes,
  * the shape the Brown X-Trace server writes): parse one line, pull out ids,
  * parents, times and texts, and build the op_event record with the same
  * builder. So the comparison is "decode a report into our record", not
  * "parse JSON", and the libraries are charged for their tree + allocations
  * and for the walk over it. json-c reuses one tokener; jansson uses
- * json_loadb. One thread, so rates are per core; each decoder runs R times
+ * json_loadb; simdjson reuses one On-Demand parser and reads each line in
+ * place (the corpus buffer is padded, see corpus_fill). One thread, so rates are per core; each decoder runs R times
  * over all lines and the median run is reported.
  */
 #include "bench/bench_decode.h"
@@ -120,6 +122,21 @@ rnd(void)
 	return rng_state = x;
 }
 
+#ifdef WEFT_HAVE_SIMDJSON
+/* bench_simdjson.cpp. text: lines at text + off[i], len[i] bytes, with at
+ * least BENCH_CORPUS_SLACK allocated bytes after each line's end. */
+unsigned bench_simdjson_run(const char *text, const uint32_t *off,
+                            const uint32_t *len, unsigned n,
+                            struct op_event_builder *b, uint64_t *rec,
+                            uint32_t rec_cap);
+const char *bench_simdjson_version(void);
+#endif
+
+/* Allocated bytes after the last line of a corpus: simdjson reads up to
+ * SIMDJSON_PADDING (64) bytes past a document (bench_simdjson.cpp checks
+ * that it fits). */
+#define BENCH_CORPUS_SLACK 64
+
 /* One v4 report line (without newline) into buf; returns its length. */
 static int
 gen_line(char *buf, size_t cap, unsigned i)
@@ -214,7 +231,7 @@ set_int(struct op_event_builder *b, const char *k, int64_t v)
 	return op_event_builder_add_kv(b, k, strlen(k), num, (size_t)n);
 }
 
-/* ---- the three decoders ------------------------------------------------ */
+/* ---- the decoders ------------------------------------------------------- */
 
 static unsigned
 run_weft(const struct corpus *c, struct op_decoder *d, uint64_t *rec)
@@ -342,7 +359,9 @@ corpus_fill(struct corpus *c, unsigned n, int (*gen)(char *, size_t, unsigned))
 {
 	c->n = n;
 	c->bytes = 0;
-	c->text = malloc((size_t)n * 1024);
+	/* Lines are < 1024 bytes each, so the slack after the last line is at
+	 * least BENCH_CORPUS_SLACK; earlier lines are followed by later ones. */
+	c->text = malloc((size_t)n * 1024 + BENCH_CORPUS_SLACK);
 	c->off = malloc(sizeof *c->off * n);
 	c->len = malloc(sizeof *c->len * n);
 	if (!c->text || !c->off || !c->len)
@@ -406,15 +425,34 @@ bench_decode_main(int argc, char **argv)
 	         (double)(ct.bytes - nlines) / nlines);
 	t = bench_table_new(title);
 	bench_table_columns(t, "decoder|format|events/s|MB/s|ns/event|decoded|weft JSON faster by (same-round ratio)");
-	static const char *const names[] = {"weft (hand-written)", "json-c 0.16",
-	                                    "jansson 2.14", "weft (hand-written)"};
-	static const char *const fmts[] = {"v4 JSON", "v4 JSON", "v4 JSON", "text"};
+	/* Rows: 0 weft JSON, 1 json-c, 2 jansson, 3 simdjson, 4 weft text. */
+	enum { NDEC = 4 + 1, W_SIMDJSON = 3, W_TEXT = 4 };
+	char sj_name[96] = "simdjson (On-Demand, C++ shim)";
+	const char *names[NDEC] = {"weft (hand-written)", "json-c 0.16",
+	                           "jansson 2.14", sj_name, "weft (hand-written)"};
+	static const char *const fmts[NDEC] = {"v4 JSON", "v4 JSON", "v4 JSON",
+	                                       "v4 JSON", "text"};
+	/* Why a row has no figures, or NULL when it runs. */
+	const char *skip[NDEC] = {NULL};
+	if (jn_load() != 0)
+		skip[2] = "libjansson.so.4 not found";
+#ifdef WEFT_HAVE_SIMDJSON
+	snprintf(sj_name, sizeof sj_name, "simdjson %s (On-Demand, C++ shim)",
+	         bench_simdjson_version());
+#ifdef WEFT_SIMDJSON_HASWELL
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("bmi") ||
+	    !__builtin_cpu_supports("pclmul") || !__builtin_cpu_supports("lzcnt"))
+		skip[W_SIMDJSON] = "shim built for AVX2/BMI/PCLMUL/LZCNT, CPU lacks them";
+#endif
+#else
+	skip[W_SIMDJSON] = "not built (needs a C++ compiler and libsimdjson-dev)";
+#endif
 	/* Rounds interleave the decoders so each round's ratios compare runs
 	 * made under the same machine state (see bench_engine.c). */
-	int have_jansson = jn_load() == 0;
-	double *rate = calloc((size_t)runs * 4, sizeof *rate);
+	double *rate = calloc((size_t)runs * NDEC, sizeof *rate);
 	double *tmp = calloc(runs, sizeof *tmp);
-	unsigned ok[4] = {0};
+	unsigned ok[NDEC] = {0};
 	if (!rate || !tmp) {
 		free(rate);
 		free(tmp);
@@ -422,36 +460,48 @@ bench_decode_main(int argc, char **argv)
 		goto out;
 	}
 	for (unsigned r = 0; r < runs; r++) {
-		for (int which = 0; which < 4; which++) {
-			if (which == 2 && !have_jansson)
+		for (int which = 0; which < NDEC; which++) {
+			if (skip[which])
 				continue;
-			const struct corpus *c = which == 3 ? &ct : &cj;
+			const struct corpus *c = which == W_TEXT ? &ct : &cj;
 			uint64_t t0 = bench_now_ns();
-			ok[which] = which == 0 ? run_weft(c, dj, rec) :
-			            which == 1 ? run_jsonc(c, &b, rec) :
-			            which == 2 ? run_jansson(c, &b, rec) :
-			                         run_text(c, dt, rec);
+			switch (which) {
+			case 0: ok[which] = run_weft(c, dj, rec); break;
+			case 1: ok[which] = run_jsonc(c, &b, rec); break;
+			case 2: ok[which] = run_jansson(c, &b, rec); break;
+#ifdef WEFT_HAVE_SIMDJSON
+			case W_SIMDJSON:
+				ok[which] = bench_simdjson_run(c->text, c->off, c->len, c->n,
+				                               &b, rec, 16384);
+				break;
+#endif
+			default: ok[which] = run_text(c, dt, rec); break;
+			}
 			uint64_t t1 = bench_now_ns();
 			rate[which * runs + r] = (double)nlines / ((double)(t1 - t0) / 1e9);
 		}
 	}
-	for (int which = 0; which < 4; which++) {
+	for (int which = 0; which < NDEC; which++) {
 		char row[512];
-		if (which == 2 && !have_jansson) {
-			snprintf(row, sizeof row, "%s|%s|libjansson.so.4 not found||||",
-			         names[which], fmts[which]);
+		if (skip[which]) {
+			snprintf(row, sizeof row, "%s|%s|%s||||", names[which],
+			         fmts[which], skip[which]);
 			bench_table_row(t, row);
 			continue;
 		}
-		const struct corpus *c = which == 3 ? &ct : &cj;
+		const struct corpus *c = which == W_TEXT ? &ct : &cj;
 		memcpy(tmp, rate + which * runs, runs * sizeof *tmp);
 		double ev_s = bench_median(tmp, runs);
 		double mb_s = ev_s * ((double)c->bytes / nlines) / 1e6;
 		char ratio[32] = "-";
-		if (which == 1 || which == 2) {
+		if (which >= 1 && which <= W_SIMDJSON) {
 			for (unsigned r = 0; r < runs; r++)
 				tmp[r] = rate[r] / rate[which * runs + r];
-			snprintf(ratio, sizeof ratio, "%.1fx", bench_median(tmp, runs));
+			double rm = bench_median(tmp, runs);
+			if (rm < 10) /* close calls (simdjson) get two decimals */
+				snprintf(ratio, sizeof ratio, "%.2fx", rm);
+			else
+				snprintf(ratio, sizeof ratio, "%.1fx", rm);
 		}
 		snprintf(row, sizeof row, "%s|%s|%.2f M|%.0f|%.0f|%u/%u|%s",
 		         names[which], fmts[which], ev_s / 1e6, mb_s, 1e9 / ev_s,

@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential pkg-config meson ninja-build
   librdkafka-dev libjemalloc-dev libxxhash-dev libcmocka-dev
   zlib1g-dev libzstd-dev zstd gzip python3
-  libjson-c-dev libjansson-dev
+  libjson-c-dev libjansson-dev libsimdjson-dev g++
   clang libclang-rt-14-dev
 )
 
