@@ -873,13 +873,9 @@ op_decode_json(struct op_decoder *d, const char *line, size_t n,
                const struct op_pos *pos, void *out, uint32_t cap,
                uint32_t *len)
 {
-	static const struct op_pos nopos = {0, 0};
-	if (!pos)
-		pos = &nopos;
-	d->st.units++;
-	if (n > d->cfg.max_line_bytes)
-		return op_decoder_reject(d, OP_REJECT_TOO_LONG, line, n, n, pos,
-		                         (uint32_t)d->cfg.max_line_bytes);
+	int rc = op_decoder_begin(d, line, n, &pos, d->cfg.max_line_bytes);
+	if (rc)
+		return rc;
 	struct jp j = {
 		.p = (const unsigned char *)line,
 		.end = (const unsigned char *)line + n,

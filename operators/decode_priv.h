@@ -34,6 +34,12 @@ int op_decoder_reject(struct op_decoder *d, enum op_reject r,
                       const char *unit, size_t len, size_t avail,
                       const struct op_pos *pos, uint32_t at);
 
+/* Starts decoding one unit: counts it, defaults *pos, and rejects it as
+ * too long past max_bytes (returning the code to pass on); 0 to go on.
+ * (decoder.c) */
+int op_decoder_begin(struct op_decoder *d, const char *unit, size_t n,
+                     const struct op_pos **pos, uint32_t max_bytes);
+
 /* Lays out the event parsed into d->b as a record in out[0..cap): counts
  * it, or rejects the unit (a parent equal to the event id, a record over
  * the limit). Returns what the decode function returns. (decoder.c) */

@@ -506,13 +506,9 @@ op_decode_text(struct op_decoder *d, const char *s, size_t n,
                const struct op_pos *pos, void *out, uint32_t cap,
                uint32_t *len)
 {
-	static const struct op_pos nopos = {0, 0};
-	if (!pos)
-		pos = &nopos;
-	d->st.units++;
-	if (n > d->cfg.max_report_bytes)
-		return op_decoder_reject(d, OP_REJECT_TOO_LONG, s, n, n, pos,
-		                         (uint32_t)d->cfg.max_report_bytes);
+	int rc = op_decoder_begin(d, s, n, &pos, d->cfg.max_report_bytes);
+	if (rc)
+		return rc;
 	struct tp t = { .d = d, .start = s };
 	op_event_builder_reset(&d->b);
 	if (report(&t, s, n))

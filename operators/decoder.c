@@ -59,6 +59,20 @@ op_decode_config_check(const struct op_decode_config *c, char *errstr,
 }
 
 int
+op_decoder_begin(struct op_decoder *d, const char *unit, size_t n,
+                 const struct op_pos **pos, uint32_t max_bytes)
+{
+	static const struct op_pos nopos = {0, 0};
+	if (!*pos)
+		*pos = &nopos;
+	d->st.units++;
+	if (n > max_bytes)
+		return op_decoder_reject(d, OP_REJECT_TOO_LONG, unit, n, n, *pos,
+		                         max_bytes);
+	return 0;
+}
+
+int
 op_decoder_emit(struct op_decoder *d, const char *unit, size_t n,
                 const struct op_pos *pos, void *out, uint32_t cap,
                 uint32_t *len)
