@@ -148,6 +148,37 @@ hexval(unsigned c)
 	return -1;
 }
 
+/*
+ * Decimal digits at q (below lim) accumulated into *v: eight at a time
+ * when eight digits are there (SWAR: check all eight are '0'..'9', then
+ * combine pairs, quads and the two halves with three multiplies), then
+ * one at a time. Returns the first byte after the digits. The caller
+ * bounds lim so that *v cannot overflow (19 digits for 64 bits).
+ */
+static inline const unsigned char *
+scan_digits(const unsigned char *q, const unsigned char *lim, uint64_t *v)
+{
+	uint64_t acc = *v;
+	while (lim - q >= 8) {
+		uint64_t w;
+		memcpy(&w, q, 8);
+		if (((w & 0xF0F0F0F0F0F0F0F0ull) |
+		     (((w + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) !=
+		    0x3333333333333333ull)
+			break;
+		w -= 0x3030303030303030ull;
+		w = (w * 10) + (w >> 8); /* pairs */
+		w = (((w & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+		     (((w >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >> 32;
+		acc = acc * 100000000u + (uint32_t)w;
+		q += 8;
+	}
+	for (unsigned dg; q < lim && (dg = *q - (unsigned)'0') <= 9u; q++)
+		acc = acc * 10 + dg;
+	*v = acc;
+	return q;
+}
+
 static int
 hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
 {
@@ -542,8 +573,7 @@ jid(struct jp *j, int hex_if_string, uint64_t *out, int *present)
 				v = v << 4 | (uint64_t)h;
 		} else {
 			lim = j->end - q > 19 ? q + 19 : j->end;
-			for (unsigned dg; q < lim && (dg = *q - (unsigned)'0') <= 9u; q++)
-				v = v * 10 + dg;
+			q = scan_digits(q, lim, &v);
 		}
 		if (q > d0 && q < j->end && *q == '"' &&
 		    (!neg || v <= (uint64_t)INT64_MAX + 1)) {
@@ -580,9 +610,9 @@ jint(struct jp *j, int64_t *out, int *present)
 		q += neg;
 		const unsigned char *d0 = q,
 		                    *lim = j->end - q > 18 ? q + 18 : j->end;
-		int64_t v = 0;
-		for (unsigned dg; q < lim && (dg = *q - (unsigned)'0') <= 9u; q++)
-			v = v * 10 + (int64_t)dg;
+		uint64_t uv = 0;
+		q = scan_digits(q, lim, &uv);
+		int64_t v = (int64_t)uv; /* at most 18 digits: fits */
 		if (q > d0 && (q == j->end || (*q != '.' && (*q | 0x20) != 'e' &&
 		                               (unsigned)(*q - '0') > 9u)) &&
 		    !(*d0 == '0' && q - d0 > 1)) {

@@ -88,6 +88,7 @@ struct asm_inst {
 	struct asm_chunk *free_chunks;
 	uint64_t free_chunk_n;
 	struct asm_texts texts;
+	uint64_t known[1024];  /* recently interned symbols (direct-mapped) */
 	struct asm_build *build;
 	struct asm_ev *flat;  /* a trace's events, contiguous, for the builder */
 	uint32_t flat_cap;
@@ -637,10 +638,15 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 		}
 		s->end_ids[s->n_end++] = t->trace_id;
 	}
-	/* Texts: interned once per symbol per worker. */
+	/* Texts: interned once per symbol per worker; a direct-mapped filter
+	 * of recent symbols skips the table for the usual repeat. */
 	static const enum op_event_field f[3] = {OP_EV_LABEL, OP_EV_HOST, OP_EV_AGENT};
 	const uint64_t sym[3] = {ev->label_sym, ev->host_sym, ev->agent_sym};
 	for (int k = 0; k < 3; k++) {
+		uint64_t *kn = &s->known[sym[k] & 1023u];
+		if (*kn == sym[k])
+			continue;
+		*kn = sym[k];
 		size_t l;
 		const char *txt = op_event_field(ev, f[k], &l);
 		int r = asm_texts_put(&s->texts, sym[k], txt, l,
@@ -693,6 +699,56 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
 		s->end_sym = op_symbol(cfg->end_label, strlen(cfg->end_label));
 	}
 	return 0;
+}
+
+/*
+ * Adds a batch's events, prefetching ahead: each event's trace lives at a
+ * random place (table slot, trace struct, its tail chunk), and those three
+ * cache misses dominated add_event. A window of upcoming events walks the
+ * chain one step per stage — slot at +12, trace at +8, chunk header at
+ * +4, the slot to be written at +2 — so each load finds its line warm.
+ * The walk only reads; a stale guess (probe collision, a trace about to
+ * be created) just wastes a prefetch.
+ */
+#define ASM_WIN 64u
+static void
+add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
+{
+	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
+	const struct op_event *win[ASM_WIN];
+	uint32_t len;
+	for (;;) {
+		unsigned n = 0;
+		const void *r;
+		while (n < ASM_WIN && (r = engine_batch_next(b, &c, &len)))
+			win[n++] = r;
+		if (!n)
+			return;
+		const uint64_t m = s->cap - 1;
+		for (unsigned i = 0; i < n; i++) {
+			if (i + 12 < n)
+				__builtin_prefetch(&s->tab[mix(win[i + 12]->trace_id) & m]);
+			if (i + 8 < n) {
+				const struct asm_trace *t =
+				    s->tab[mix(win[i + 8]->trace_id) & m].t;
+				if (t)
+					__builtin_prefetch(t);
+			}
+			if (i + 4 < n) {
+				const struct asm_trace *t =
+				    s->tab[mix(win[i + 4]->trace_id) & m].t;
+				if (t && t->tail)
+					__builtin_prefetch(t->tail);
+			}
+			if (i + 2 < n) {
+				const struct asm_trace *t =
+				    s->tab[mix(win[i + 2]->trace_id) & m].t;
+				if (t && t->tail && t->tail->n < ASM_CHUNK)
+					__builtin_prefetch(&t->tail->ev[t->tail->n], 1);
+			}
+			add_event(s, win[i], epoch);
+		}
+	}
 }
 
 /* The stash of a future epoch (found, or claimed: slots are reused, the
@@ -760,8 +816,7 @@ asm_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	const void *r;
 	uint32_t len;
 	if (b->epoch <= engine_ctx_frontier(ctx)) {
-		while ((r = engine_batch_next(b, &c, &len)))
-			add_event(s, r, b->epoch);
+		add_events(s, b, b->epoch);
 		return;
 	}
 	struct asm_stash *st = stash_for(s, b->epoch);

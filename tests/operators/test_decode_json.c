@@ -3,6 +3,7 @@
  * report, producer leniency, and the bad-input suite (one test per reject
  * reason, plus good lines around bad ones).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -65,6 +66,45 @@ rej(struct fx *f, const char *line)
 	enum op_reject r = op_decoder_last_reject(f->d);
 	assert_int_equal(op_decoder_stats(f->d)->by_reason[r], 1);
 	return r;
+}
+
+/* Ids and times are converted 8 digits at a time with a per-digit tail
+ * (decode_json.c, scan_digits): every length, sign and leading zeros
+ * must give exactly what strtoull / strtoll give. */
+static void
+test_ids_and_times_of_every_digit_count_convert_exactly(void **state)
+{
+	struct fx *f = *state;
+	const char *digits = "98765432109876543210";
+	char num[32], line[256];
+	for (int n = 1; n <= 20; n++) {
+		for (int form = 0; form < 3; form++) { /* plain, negative, zero-led */
+			if (form == 1 && n > 19)
+				continue;
+			if (form == 2) {
+				memset(num, '0', (size_t)n);
+				memcpy(num + n - 1, "7", 2);
+			} else {
+				snprintf(num, sizeof num, "%s%.*s", form ? "-" : "", n, digits);
+			}
+			errno = 0;
+			unsigned long long want = form == 1 ? (unsigned long long)strtoll(num, NULL, 10)
+			                                    : strtoull(num, NULL, 10);
+			int overflow = errno == ERANGE;
+			snprintf(line, sizeof line,
+			         "{\"TaskID\":\"1\",\"EventID\":\"%s\",\"HRT\":%s}", num,
+			         form != 0 || n > 18 ? "5" : num); /* JSON numbers: no leading zeros */
+			int rc = dec(f, line);
+			if (overflow) {
+				assert_int_not_equal(rc, 0);
+				continue;
+			}
+			assert_int_equal(rc, 0);
+			assert_int_equal(ev(f)->event_id, (uint64_t)want);
+			if (form == 0 && n <= 18)
+				assert_int_equal(ev(f)->start_ns, (uint64_t)want);
+		}
+	}
 }
 
 static void
@@ -456,6 +496,7 @@ main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
+		T(test_ids_and_times_of_every_digit_count_convert_exactly),
 		T(test_decodes_every_v4_field),
 		T(test_accepts_numbers_for_strings_and_strings_for_numbers),
 		T(test_keeps_end_time_and_description),
