@@ -169,6 +169,8 @@ eb_key(const void *rec, uint32_t len, void *arg)
 }
 
 /* One run; returns records/s and fills lat[] with per-epoch latencies. */
+static uint32_t eb_inflight; /* 0: engine default */
+
 static double
 eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
        double *lat, size_t *n_lat)
@@ -187,6 +189,8 @@ eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
 	engine_config_default(&cfg);
 	cfg.workers = W;
 	cfg.batch_records = batch;
+	if (eb_inflight)
+		cfg.max_inflight_batches = eb_inflight;
 	char err[256];
 	struct engine *e = engine_new(g, &cfg, err, sizeof err);
 	if (!e) {
@@ -245,10 +249,12 @@ bench_engine_main(int argc, char **argv)
 			max_w = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--markdown") && i + 1 < argc)
 			md = argv[++i];
+		else if (!strcmp(argv[i], "--inflight") && i + 1 < argc)
+			eb_inflight = (uint32_t)atoi(argv[++i]);
 		else {
 			fprintf(stderr,
 			        "usage: weft bench engine [--runs N] [--records N] "
-			        "[--max-workers W] [--markdown FILE]\n"
+			        "[--max-workers W] [--inflight BATCHES] [--markdown FILE]\n"
 			        "unknown argument: %s\n", argv[i]);
 			return 2;
 		}
