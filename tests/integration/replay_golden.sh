@@ -122,6 +122,34 @@ grep -q '"reason":"too_long"' "$TMP/dead.jsonl" || fail "bad input: no too_long 
 grep -q '"reason":"self_parent"' "$TMP/dead.jsonl" || fail "bad input: no self_parent dead letter"
 grep -q '"offset":' "$TMP/dead.jsonl" || fail "bad input: dead letters carry no offset"
 
+# Classic X-Trace text reports end to end: the same recorded run written as
+# "X-Trace Report ver 1.0" reports (version-1 metadata, 8-byte task and op
+# ids, one Edge line per parent), then gzip'ed; weft replay --format text
+# must find every trace with NumReports events, one root, a tree.
+name=$(basename "$first" .jsonl)
+python3 - "$first" > "$TMP/reports.txt" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    u = lambda v: int(v) & 0xFFFFFFFFFFFFFFFF
+    print("X-Trace Report ver 1.0")
+    print("X-Trace: 19%016X%016X" % (int(e["TaskID"], 16), u(e["EventID"])))
+    for p in e["ParentEventID"]:
+        print("Edge: %016X" % u(p))
+    print("Timestamp: %d.%03d" % (e["Timestamp"] // 1000, e["Timestamp"] % 1000))
+    print("Host: " + e["Host"])
+    print("Agent: " + e["Agent"])
+    print("Label: " + e["Label"])
+    print()
+PY
+gzip -c "$TMP/reports.txt" > "$TMP/reports.txt.gz"
+zcat "$SRC/data/tracebench/$name/trace.csv.gz" | awk -F, 'NR > 1 {printf "%s\t%s\n", tolower($1), $3}' | sort > "$TMP/want"
+"$WEFT" replay --format text --workers 2 --out "$TMP/traces.jsonl" "$TMP/reports.txt.gz" 2> "$TMP/sum" || fail "text: replay failed: $(cat "$TMP/sum")"
+census "$TMP/traces.jsonl" > "$TMP/got"
+diff -q "$TMP/want" "$TMP/got" >/dev/null || { diff "$TMP/want" "$TMP/got" | head -5 >&2; fail "text: events per trace differ from trace.csv"; }
+[ "$(summary "$TMP/sum" rejected)" = "0" ] || { cat "$TMP/sum" >&2; fail "text: unexpected rejects"; }
+shape "$TMP/traces.jsonl" || fail "text: a trace is not a single-rooted tree"
+
 # Ingest only (decode -> exchange -> count): every good event arrives.
 "$WEFT" replay --ingest-only --workers 2 "$first" 2> "$TMP/sum" || fail "ingest-only: replay failed"
 [ "$(summary "$TMP/sum" counted)" = "$good" ] || fail "ingest-only: counted $(summary "$TMP/sum" counted) of $good"
