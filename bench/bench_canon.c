@@ -22,7 +22,7 @@
 #include "bench/bench.h"
 #include "cluster/cluster.h"
 #include "engine/engine.h"
-#include "simulator/sim_internal.h"
+#include "simulator/simulator.h"
 
 struct bc_dag {
 	uint32_t n;

@@ -15,7 +15,7 @@
 
 #include "cluster/cluster.h"
 #include "operators/decode.h"
-#include "simulator/sim_internal.h"
+#include "simulator/simulator.h"
 
 struct ct_trace {
 	uint32_t n;
