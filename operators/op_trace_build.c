@@ -32,10 +32,11 @@ struct asm_build {
 	uint32_t *indeg, *order, *depth;
 	struct op_trace_edge *edges;
 	uint8_t *removed;
-	uint64_t map_cap;
+	uint64_t map_cap;     /* slots in use for the current trace; the arrays
+	                       * hold pow2 >= 2 x cap_nodes (smap 4 x that) */
 	uint64_t *map_key;
 	uint32_t *map_val;    /* node + 1; 0 = empty */
-	uint64_t smap_cap;    /* record text dedupe: sym -> offset + 1 */
+	uint64_t smap_cap;    /* record text dedupe: sym -> offset + 1; 4 x map_cap */
 	uint64_t *smap_key;
 	uint32_t *smap_val;
 	char *str;
@@ -108,8 +109,6 @@ reserve(struct asm_build *b, uint32_t nodes, uint32_t edges)
 		b->smap_val = malloc(4 * mc * sizeof *b->smap_val);
 		if (!b->map_key || !b->map_val || !b->smap_key || !b->smap_val)
 			return WEFT_ENOMEM;
-		b->map_cap = mc;
-		b->smap_cap = 4 * mc;
 	}
 	if (edges > b->cap_edges) {
 		uint32_t c = edges + edges / 2 + 16;
@@ -247,6 +246,14 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 		refs += ev[i].n_parents;
 	if (reserve(b, n + refs, refs))
 		return WEFT_ENOMEM;
+	/* Size the maps for this trace, not the largest one seen: a small
+	 * trace after a big one then clears a few hundred bytes, not the
+	 * whole allocation. Texts per record are at most 3 per node + 2. */
+	uint64_t mc = 16;
+	while (mc < 2ull * (n + refs))
+		mc <<= 1;
+	b->map_cap = mc;
+	b->smap_cap = 4 * mc; /* n + refs <= cap_nodes: within the arrays */
 	memset(b->map_val, 0, b->map_cap * sizeof *b->map_val);
 	memset(b->smap_val, 0, b->smap_cap * sizeof *b->smap_val);
 	b->str_len = 0;
