@@ -233,25 +233,20 @@ set_int(struct op_event_builder *b, const char *k, int64_t v)
 
 /* ---- the decoders ------------------------------------------------------- */
 
-static unsigned
-run_weft(const struct corpus *c, struct op_decoder *d, uint64_t *rec)
-{
-	unsigned ok = 0;
-	uint32_t len;
-	for (unsigned i = 0; i < c->n; i++)
-		ok += op_decode_json(d, c->text + c->off[i], c->len[i], NULL, rec,
-		                     16384, &len) == 0;
-	return ok;
-}
+/* weft's own decoders (op_decode_json or op_decode_text) over a corpus. */
+typedef int (*weft_decode_fn)(struct op_decoder *, const char *, size_t,
+                              const struct op_pos *, void *, uint32_t,
+                              uint32_t *);
 
 static unsigned
-run_text(const struct corpus *c, struct op_decoder *d, uint64_t *rec)
+run_weft(const struct corpus *c, struct op_decoder *d, uint64_t *rec,
+         weft_decode_fn decode)
 {
 	unsigned ok = 0;
 	uint32_t len;
 	for (unsigned i = 0; i < c->n; i++)
-		ok += op_decode_text(d, c->text + c->off[i], c->len[i], NULL, rec,
-		                     16384, &len) == 0;
+		ok += decode(d, c->text + c->off[i], c->len[i], NULL, rec, 16384,
+		             &len) == 0;
 	return ok;
 }
 
@@ -466,7 +461,7 @@ bench_decode_main(int argc, char **argv)
 			const struct corpus *c = which == W_TEXT ? &ct : &cj;
 			uint64_t t0 = bench_now_ns();
 			switch (which) {
-			case 0: ok[which] = run_weft(c, dj, rec); break;
+			case 0: ok[which] = run_weft(c, dj, rec, op_decode_json); break;
 			case 1: ok[which] = run_jsonc(c, &b, rec); break;
 			case 2: ok[which] = run_jansson(c, &b, rec); break;
 #ifdef WEFT_HAVE_SIMDJSON
@@ -475,7 +470,7 @@ bench_decode_main(int argc, char **argv)
 				                               &b, rec, 16384);
 				break;
 #endif
-			default: ok[which] = run_text(c, dt, rec); break;
+			default: ok[which] = run_weft(c, dt, rec, op_decode_text); break;
 			}
 			uint64_t t1 = bench_now_ns();
 			rate[which * runs + r] = (double)nlines / ((double)(t1 - t0) / 1e9);

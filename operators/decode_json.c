@@ -559,6 +559,21 @@ kv_dup(const struct op_event_builder *b, const char *k, size_t n)
 	return 0;
 }
 
+/* An integer time into *dst, raising flag when present (null: absent). */
+static int
+jtime(struct jp *j, uint64_t *dst, uint16_t *flags, uint16_t flag)
+{
+	int64_t v;
+	int present;
+	if (jint(j, &v, &present))
+		return -1;
+	if (present) {
+		*dst = (uint64_t)v;
+		*flags |= flag;
+	}
+	return 0;
+}
+
 static int
 jmember(struct jp *j, unsigned *seen)
 {
@@ -598,29 +613,11 @@ jmember(struct jp *j, unsigned *seen)
 	case K_PARENTS:
 		return jparents(j);
 	case K_TIMESTAMP:
-		if (jint(j, &v, &present))
-			return -1;
-		if (present) {
-			h->wall_ms = v;
-			h->flags |= OP_EV_HAS_WALL;
-		}
-		return 0;
+		return jtime(j, (uint64_t *)&h->wall_ms, &h->flags, OP_EV_HAS_WALL);
 	case K_HRT:
-		if (jint(j, &v, &present))
-			return -1;
-		if (present) {
-			h->start_ns = (uint64_t)v;
-			h->flags |= OP_EV_HAS_START;
-		}
-		return 0;
+		return jtime(j, &h->start_ns, &h->flags, OP_EV_HAS_START);
 	case K_ENDHRT:
-		if (jint(j, &v, &present))
-			return -1;
-		if (present) {
-			h->end_ns = (uint64_t)v;
-			h->flags |= OP_EV_HAS_END;
-		}
-		return 0;
+		return jtime(j, &h->end_ns, &h->flags, OP_EV_HAS_END);
 	case K_PID:
 		if (jint(j, &v, &present))
 			return -1;
