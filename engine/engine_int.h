@@ -89,7 +89,6 @@ struct engine_ctx {
 	struct eng_inport *in;
 	struct eng_outport *out;
 	/* sources */
-	int src_done;
 	uint32_t idle_hint_us;
 };
 

@@ -296,7 +296,6 @@ eng_source_finish(struct engine_ctx *c)
 		return;
 	uint64_t fin = c->out_frontier > c->emit_max ? c->out_frontier
 	                                             : c->emit_max;
-	c->src_done = 1;
 	c->done = 1;
 	c->w->nodes_done++;
 	announce(c, fin, 1);

@@ -86,7 +86,6 @@ struct asm_inst {
 	struct asm_trace *lru_head, *lru_tail;
 	struct asm_trace *free_traces;
 	struct asm_chunk *free_chunks;
-	uint64_t free_chunk_n;
 	struct asm_texts texts;
 	uint64_t known[1024];  /* recently interned symbols (direct-mapped) */
 	struct asm_build *build;
@@ -422,7 +421,6 @@ chunk_get(struct asm_inst *s)
 	struct asm_chunk *c = s->free_chunks;
 	if (c) {
 		s->free_chunks = c->next;
-		s->free_chunk_n--;
 	} else if (!(c = malloc(sizeof *c))) {
 		return NULL;
 	}
@@ -438,7 +436,6 @@ trace_release(struct asm_inst *s, struct asm_trace *t)
 		n = c->next;
 		c->next = s->free_chunks;
 		s->free_chunks = c;
-		s->free_chunk_n++;
 	}
 	free(t->extra);
 	memset(t, 0, sizeof *t);

@@ -18,7 +18,6 @@ struct dec_inst {
 	struct op_decoder *d;
 	struct engine_ctx *ctx; /* valid during on_batch */
 	uint64_t epoch;
-	uint64_t units_seen;
 };
 
 uint64_t
@@ -75,7 +74,6 @@ dec_batch(void *state, struct engine_ctx *ctx, unsigned port,
 			.flags = h.flags,
 		};
 		op_decoder_unit(s->d, &u, emit_event, s);
-		s->units_seen++;
 	}
 }
 

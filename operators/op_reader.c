@@ -40,7 +40,7 @@ struct op_reader {
 	z_stream zs;
 	int zs_init;
 	ZSTD_DStream *zd;
-	uint64_t raw_bytes, out_bytes;
+	uint64_t raw_bytes; /* read from the descriptor */
 };
 
 /* Refills in[] from the descriptor. Returns >0 bytes, 0 at EOF,
@@ -230,7 +230,6 @@ op_reader_read(struct op_reader *r, void *buf, size_t cap)
 			k = cap;
 		memcpy(buf, r->in + r->in_pos, k);
 		r->in_pos += k;
-		r->out_bytes += k;
 		return (ssize_t)k;
 	}
 	for (;;) {
@@ -271,16 +270,9 @@ op_reader_read(struct op_reader *r, void *buf, size_t cap)
 			r->stream_end = zr == 0; /* a frame is complete */
 		}
 		if (produced) {
-			r->out_bytes += produced;
 			return (ssize_t)produced;
 		}
 	}
-}
-
-uint64_t
-op_reader_raw_bytes(const struct op_reader *r)
-{
-	return r->raw_bytes;
 }
 
 void

@@ -243,11 +243,12 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	}
 	if (o->ingest_only) {
 		fprintf(stderr,
-		        "  counted           %llu events after the exchange\n"
+		        "  counted           %llu events (%llu record bytes) after the exchange\n"
 		        "  epochs closed     %llu (last %llu)\n"
 		        "  read errors       %llu\n"
 		        "  wall time         %.3f s (%.2f M events/s)\n",
 		        (unsigned long long)atomic_load(&o->count.records),
+		        (unsigned long long)atomic_load(&o->count.bytes),
 		        (unsigned long long)st->epochs_closed,
 		        (unsigned long long)st->max_epoch_closed,
 		        (unsigned long long)atomic_load(&o->file.io_errors), secs,

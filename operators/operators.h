@@ -43,7 +43,6 @@ int op_reader_file_info(const char *path, uint64_t *size, int *regular,
 /* Reads up to cap decompressed bytes: > 0 bytes, 0 at end of input,
  * OP_READ_AGAIN, WEFT_EIO, or WEFT_EFORMAT (corrupt compressed data). */
 ssize_t op_reader_read(struct op_reader *r, void *buf, size_t cap);
-uint64_t op_reader_raw_bytes(const struct op_reader *r);
 void op_reader_free(struct op_reader *r);
 
 /* ---- file source (op_file.c) ------------------------------------------ */
@@ -125,18 +124,14 @@ uint64_t op_event_trace_key(const void *rec, uint32_t len, void *arg);
 
 /* ---- counting sink ----------------------------------------------------- */
 /*
- * A sink that counts records, bytes and closed epochs. One op_count is
+ * A sink that counts records and their payload bytes. One op_count is
  * shared by every worker's instance (the arg of engine_graph_add); each
  * instance counts privately and adds its totals here in destroy(), so the
- * totals are complete once engine_free() returned. records_live is updated
- * at every epoch close (relaxed atomics) for progress display.
+ * totals are complete once engine_free() returned.
  */
 struct op_count {
 	_Atomic uint64_t records;
 	_Atomic uint64_t bytes;
-	_Atomic uint64_t epochs_closed; /* summed over instances */
-	_Atomic uint64_t records_live;
-	_Atomic uint64_t checksum;      /* sum of the first 8 bytes of records */
 };
 
 extern const struct engine_op_vtable op_count_vtable;
