@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/bench_bloom.h"
 #include "bench/bench_canon.h"
 #include "bench/bench_decode.h"
+#include "bench/bench_ed.h"
 
 uint64_t
 bench_now_ns(void)
@@ -205,16 +207,25 @@ bench_write_preamble(FILE *f, const char *what, int argc, char **argv)
 int
 bench_main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "bloom"))
+		return bench_bloom_main(argc - 1, argv + 1) ? 1 : 0;
 	if (argc >= 2 && !strcmp(argv[1], "canon"))
 		return bench_canon_main(argc - 1, argv + 1) ? 1 : 0;
 	if (argc >= 2 && !strcmp(argv[1], "decode"))
 		return bench_decode_main(argc - 1, argv + 1) ? 1 : 0;
+	if (argc >= 2 && !strcmp(argv[1], "ed"))
+		return bench_ed_main(argc - 1, argv + 1) ? 1 : 0;
+	if (argc >= 2 && !strcmp(argv[1], "cluster"))
+		return bench_cluster_main(argc - 1, argv + 1) ? 1 : 0;
 	if (argc >= 2 && !strcmp(argv[1], "engine"))
 		return bench_engine_main(argc - 1, argv + 1);
 	fprintf(stderr,
 	        "usage: weft bench <what> [options]\n"
 	        "  engine    records/s through an exchange, epoch-close latency\n"
 	        "  decode    X-Trace decoders vs json-c and jansson\n"
-	        "  canon     canonical signatures: traces/s, ns/node, shapes per title\n");
+	        "  canon     canonical signatures: traces/s, ns/node, shapes per title\n"
+	        "  ed        edit distance: pairs/s, Myers/Hyyro vs plain DP, with and without cutoff\n"
+	        "  cluster   clustering 10k traces of ~350 events into templates: seconds\n"
+	        "  bloom     Bloom filter: probes/s per core, measured vs theoretical FPR\n");
 	return 2;
 }
