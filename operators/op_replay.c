@@ -2,14 +2,17 @@
  * op_replay.c — `weft replay`: run recorded X-Trace reports through the
  * engine.
  *
- *   file source -> decode -> exchange(trace id) -> assemble -> trace sink
+ *   file source -> decode -> exchange(trace id) -> assemble
+ *       [-> check (--model)] -> trace sink
+ *       [assemble -> sample sink (--sample)]
  *
  * The source shards plain JSON-lines files across workers (decode then
  * follows on a pipeline edge); any other input is read by one worker and
  * its units are spread over all workers by an exchange before decoding.
  * Bad reports go to the dead-letter file and are counted by reason; the
  * counters are printed at exit. SIGINT/SIGTERM stop the sources; what was
- * read is still processed and reported.
+ * read is still processed and reported. With --model, SIGHUP (or a change
+ * of the model file) swaps in a new model at an epoch boundary.
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +25,16 @@
 #include "operators/operators.h"
 
 static struct engine *volatile g_engine;
+static struct op_check_config *volatile g_check;
+
+static void
+on_hup(int sig)
+{
+	(void)sig;
+	struct op_check_config *c = g_check;
+	if (c)
+		op_check_request_reload(c);
+}
 
 static void
 on_signal(int sig)
@@ -59,6 +72,14 @@ usage(FILE *f)
 	        "  --late-epochs N         remember emitted traces this long for late events (64)\n"
 	        "  --max-line BYTES        longest JSON line / text report (default 65536)\n"
 	        "  --no-shard              read plain files with one worker\n"
+	        "model (weft train):\n"
+	        "  --model MODEL           check every finished trace against MODEL; SIGHUP\n"
+	        "                          or a change of the file swaps it in without stopping\n"
+	        "  --anomalies PATH        unknown_structure and slow traces as JSON lines ('-': stdout)\n"
+	        "  --report PATH           HTML report: anomalous DAGs next to their templates,\n"
+	        "                          latency heatmaps per template\n"
+	        "  --sample PATH           write a uniform sample of finished traces for weft train\n"
+	        "  --sample-size N         traces in the sample (default 10000; 0 = all)\n"
 	        "  --ingest-only           stop after the exchange: decode -> exchange -> count\n"
 	        "                          (measures ingest alone; no traces are assembled)\n");
 }
@@ -86,6 +107,9 @@ struct replay_opts {
 	struct op_assemble_config as;
 	struct op_trace_sink_config sink;
 	struct op_count count;
+	struct op_check_config check;
+	struct op_sample_config sample;
+	const char *model_path, *anomalies_path, *report_path, *sample_path;
 	int ingest_only;
 	unsigned workers;
 	const char *dead_path, *out_path;
@@ -167,6 +191,17 @@ parse_args(int argc, char **argv, struct replay_opts *o)
 				fprintf(stderr, "weft replay: --compression: auto, none, gzip or zstd, not '%s'\n", v);
 				return -1;
 			}
+		} else if (!strcmp(a, "--model")) {
+			o->model_path = v;
+		} else if (!strcmp(a, "--anomalies")) {
+			o->anomalies_path = v;
+		} else if (!strcmp(a, "--report")) {
+			o->report_path = v;
+		} else if (!strcmp(a, "--sample")) {
+			o->sample_path = v;
+		} else if (!strcmp(a, "--sample-size")) {
+			if (parse_u64(a, v, 0, &o->sample.size))
+				return -1;
 		} else if (!strcmp(a, "--dead-letters")) {
 			o->dead_path = v;
 		} else if (!strcmp(a, "--out")) {
@@ -211,6 +246,14 @@ parse_args(int argc, char **argv, struct replay_opts *o)
 			usage(stderr);
 			return -1;
 		}
+	}
+	if ((o->anomalies_path || o->report_path) && !o->model_path) {
+		fprintf(stderr, "weft replay: --anomalies and --report need --model\n");
+		return -1;
+	}
+	if (o->ingest_only && (o->model_path || o->sample_path)) {
+		fprintf(stderr, "weft replay: --ingest-only assembles nothing to check or sample\n");
+		return -1;
 	}
 	o->file.path = path ? path : "-";
 	o->dec.format = o->file.format;
@@ -310,6 +353,8 @@ op_replay_main(int argc, char **argv)
 {
 	struct replay_opts o;
 	memset(&o, 0, sizeof o);
+	o.sample.size = 10000;
+	o.sample.seed = 1;
 	op_file_config_default(&o.file);
 	op_decode_config_default(&o.dec.decode);
 	op_assemble_config_init(&o.as);
@@ -321,9 +366,10 @@ op_replay_main(int argc, char **argv)
 		op_trace_sink_config_destroy(&o.sink);
 		return rc > 0 ? 0 : 2;
 	}
-	char err[256];
+	char err[512];
 	struct op_deadletter *dl = NULL;
-	FILE *out = NULL;
+	FILE *out = NULL, *anom = NULL;
+	int have_check = 0, have_sample = 0;
 	struct engine *e = NULL;
 	int status = 1;
 	if (op_decode_config_check(&o.dec.decode, err, sizeof err) ||
@@ -340,6 +386,30 @@ op_replay_main(int argc, char **argv)
 		goto out;
 	}
 	o.dec.deadletter = dl;
+	if (o.model_path) {
+		have_check = 1;
+		if (op_check_config_init(&o.check, o.model_path, err, sizeof err)) {
+			fprintf(stderr, "weft replay: %s\n", err);
+			status = 2;
+			goto out;
+		}
+		if (o.anomalies_path && !strcmp(o.anomalies_path, "-")) {
+			o.check.anomalies = stdout;
+		} else if (o.anomalies_path) {
+			if (!(anom = fopen(o.anomalies_path, "w"))) {
+				fprintf(stderr, "weft replay: cannot write '%s'\n", o.anomalies_path);
+				goto out;
+			}
+			o.check.anomalies = anom;
+		}
+	}
+	if (o.sample_path) {
+		have_sample = 1;
+		if (op_sample_open(&o.sample, o.sample_path)) {
+			fprintf(stderr, "weft replay: cannot write sample file '%s'\n", o.sample_path);
+			goto out;
+		}
+	}
 	if (!o.no_out && !o.ingest_only) {
 		if (!o.out_path || !strcmp(o.out_path, "-")) {
 			o.sink.out = stdout;
@@ -361,12 +431,16 @@ op_replay_main(int argc, char **argv)
 	const uint32_t var[] = {0};
 	int src = engine_graph_add(g, "file", &op_file_vtable, &o.file, 0, 1, var);
 	int dec = engine_graph_add(g, "decode", &op_decode_vtable, &o.dec, 1, 1, var);
-	int asm_, snk;
+	int asm_, snk, chk = -1, smp = -1;
 	if (o.ingest_only) { /* decode -> exchange -> count */
 		asm_ = engine_graph_add(g, "count", &op_count_vtable, &o.count, 1, 0, NULL);
 		snk = asm_;
 	} else {
 		asm_ = engine_graph_add(g, "assemble", &op_assemble_vtable, &o.as, 1, 1, var);
+		if (have_check)
+			chk = engine_graph_add(g, "check", &op_check_vtable, &o.check, 1, 1, var);
+		if (have_sample)
+			smp = engine_graph_add(g, "sample", &op_sample_vtable, &o.sample, 1, 0, NULL);
 		snk = engine_graph_add(g, "traces", &op_trace_sink_vtable, &o.sink, 1, 0, NULL);
 	}
 	unsigned W = o.workers;
@@ -378,7 +452,11 @@ op_replay_main(int argc, char **argv)
 	if (src < 0 || dec < 0 || asm_ < 0 || snk < 0 ||
 	    engine_graph_connect(g, src, 0, dec, 0, sharded ? NULL : op_unit_key, NULL) ||
 	    engine_graph_connect(g, dec, 0, asm_, 0, op_event_trace_key, NULL) ||
-	    (!o.ingest_only && engine_graph_connect(g, asm_, 0, snk, 0, NULL, NULL))) {
+	    (have_check && chk < 0) || (have_sample && smp < 0) ||
+	    (have_check && engine_graph_connect(g, asm_, 0, chk, 0, NULL, NULL)) ||
+	    (have_sample && engine_graph_connect(g, asm_, 0, smp, 0, NULL, NULL)) ||
+	    (!o.ingest_only &&
+	     engine_graph_connect(g, have_check ? chk : asm_, 0, snk, 0, NULL, NULL))) {
 		engine_graph_free(g);
 		fprintf(stderr, "weft replay: cannot build the dataflow graph\n");
 		goto out;
@@ -391,6 +469,12 @@ op_replay_main(int argc, char **argv)
 	g_engine = e;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	if (have_check) {
+		g_check = &o.check;
+		signal(SIGHUP, on_hup);
+		if (op_check_watch_start(&o.check))
+			fprintf(stderr, "weft replay: cannot start the model watcher; SIGHUP and file changes are ignored\n");
+	}
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = engine_run(e);
@@ -398,6 +482,11 @@ op_replay_main(int argc, char **argv)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	g_engine = NULL;
+	if (have_check) {
+		signal(SIGHUP, SIG_DFL);
+		g_check = NULL;
+		op_check_watch_stop(&o.check);
+	}
 	if (rc) {
 		fprintf(stderr, "weft replay: engine start failed: %s\n",
 		        weft_strerror(rc));
@@ -414,6 +503,24 @@ op_replay_main(int argc, char **argv)
 	              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	print_summary(&o, &st, workers, secs);
 	status = atomic_load(&o.file.io_errors) || atomic_load(&o.sink.write_errors) ? 1 : 0;
+	if (have_check) {
+		op_check_print_summary(&o.check, stderr);
+		if (atomic_load(&o.check.write_errors))
+			status = 1;
+		if (o.report_path) {
+			if (op_check_write_report(&o.check, o.report_path)) {
+				fprintf(stderr, "weft replay: cannot write report '%s'\n", o.report_path);
+				status = 1;
+			} else {
+				fprintf(stderr, "  report            %s\n", o.report_path);
+			}
+		}
+	}
+	if (have_sample) {
+		fprintf(stderr, "  sample            %llu of %llu finished traces -> %s\n",
+		        (unsigned long long)atomic_load(&o.sample.written),
+		        (unsigned long long)atomic_load(&o.sample.seen), o.sample_path);
+	}
 out:
 	engine_free(e);
 	if (out && fclose(out) != 0) {
@@ -422,6 +529,18 @@ out:
 	}
 	if (o.sink.out == stdout)
 		fflush(stdout);
+	if (anom && fclose(anom) != 0) {
+		fprintf(stderr, "weft replay: error writing '%s'\n", o.anomalies_path);
+		status = 1;
+	}
+	if (o.check.anomalies == stdout)
+		fflush(stdout);
+	if (have_check)
+		op_check_config_destroy(&o.check);
+	if (have_sample && op_sample_close(&o.sample)) {
+		fprintf(stderr, "weft replay: error writing sample file '%s'\n", o.sample_path);
+		status = 1;
+	}
 	op_deadletter_free(dl);
 	op_assemble_config_destroy(&o.as);
 	op_trace_sink_config_destroy(&o.sink);

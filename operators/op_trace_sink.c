@@ -43,8 +43,8 @@ reserve(struct op_buf *b, size_t more)
 	return 0;
 }
 
-static int __attribute__((format(printf, 2, 3)))
-bprintf(struct op_buf *b, const char *fmt, ...)
+int
+op_buf_printf(struct op_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -64,8 +64,8 @@ bprintf(struct op_buf *b, const char *fmt, ...)
 	return 0;
 }
 
-static int
-bstr(struct op_buf *b, const char *s)
+int
+op_buf_str(struct op_buf *b, const char *s)
 {
 	size_t n = strlen(s);
 	if (reserve(b, n * 6 + 3))
@@ -100,7 +100,7 @@ static const struct {
 int
 op_trace_json(struct op_buf *b, const struct op_trace *t, int full)
 {
-	int rc = bprintf(b,
+	int rc = op_buf_printf(b,
 	    "{\"trace_id\":\"%016" PRIx64 "\",\"events\":%u,\"edges\":%u,"
 	    "\"roots\":%u,\"depth\":%u,\"signature\":\"%016" PRIx64 "\","
 	    "\"exact\":\"%016" PRIx64 "\",\"repeat_max\":%u,\"repeat_groups\":%u,"
@@ -114,42 +114,47 @@ op_trace_json(struct op_buf *b, const struct op_trace *t, int full)
 	int first = 1;
 	for (size_t i = 0; !rc && i < sizeof flag_names / sizeof *flag_names; i++)
 		if (t->flags & flag_names[i].bit) {
-			rc = bprintf(b, "%s\"%s\"", first ? "" : ",", flag_names[i].name);
+			rc = op_buf_printf(b, "%s\"%s\"", first ? "" : ",", flag_names[i].name);
 			first = 0;
 		}
 	if (!rc)
-		rc = bprintf(b,
-		    "],\"counters\":{\"seen\":%u,\"duplicates\":%u,\"missing\":%u,"
+		rc = op_buf_printf(b, "]");
+	if (!rc && t->verdict)
+		rc = op_buf_printf(b, ",\"verdict\":\"%s\",\"template\":%d",
+		                   op_verdict_name(t->verdict), (int)t->tmpl);
+	if (!rc)
+		rc = op_buf_printf(b,
+		    ",\"counters\":{\"seen\":%u,\"duplicates\":%u,\"missing\":%u,"
 		    "\"cycle_edges\":%u,\"dropped\":%u}",
 		    t->events_seen, t->duplicates, t->missing, t->cycle_edges,
 		    t->dropped);
 	if (!rc && full) {
 		const struct op_trace_event *ev = op_trace_events(t);
-		rc = bprintf(b, ",\"nodes\":[");
+		rc = op_buf_printf(b, ",\"nodes\":[");
 		for (uint32_t i = 0; !rc && i < t->n_events; i++) {
-			rc = bprintf(b, "%s{\"id\":\"%" PRId64 "\",\"label\":", i ? "," : "",
+			rc = op_buf_printf(b, "%s{\"id\":\"%" PRId64 "\",\"label\":", i ? "," : "",
 			             (int64_t)ev[i].event_id);
-			rc = rc ? rc : bstr(b, op_trace_str(t, ev[i].label));
+			rc = rc ? rc : op_buf_str(b, op_trace_str(t, ev[i].label));
 			if (ev[i].flags & OP_TEV_MISSING) {
-				rc = rc ? rc : bprintf(b, ",\"missing\":true}");
+				rc = rc ? rc : op_buf_printf(b, ",\"missing\":true}");
 				continue;
 			}
-			rc = rc ? rc : bprintf(b, ",\"host\":");
-			rc = rc ? rc : bstr(b, op_trace_str(t, ev[i].host));
-			rc = rc ? rc : bprintf(b, ",\"agent\":");
-			rc = rc ? rc : bstr(b, op_trace_str(t, ev[i].agent));
-			rc = rc ? rc : bprintf(b, ",\"start_ns\":%" PRIu64, ev[i].start_ns);
+			rc = rc ? rc : op_buf_printf(b, ",\"host\":");
+			rc = rc ? rc : op_buf_str(b, op_trace_str(t, ev[i].host));
+			rc = rc ? rc : op_buf_printf(b, ",\"agent\":");
+			rc = rc ? rc : op_buf_str(b, op_trace_str(t, ev[i].agent));
+			rc = rc ? rc : op_buf_printf(b, ",\"start_ns\":%" PRIu64, ev[i].start_ns);
 			if (!rc && (ev[i].flags & OP_TEV_HAS_END))
-				rc = bprintf(b, ",\"end_ns\":%" PRIu64, ev[i].end_ns);
-			rc = rc ? rc : bprintf(b, "}");
+				rc = op_buf_printf(b, ",\"end_ns\":%" PRIu64, ev[i].end_ns);
+			rc = rc ? rc : op_buf_printf(b, "}");
 		}
 		const struct op_trace_edge *e = op_trace_edges(t);
-		rc = rc ? rc : bprintf(b, "],\"edges\":[");
+		rc = rc ? rc : op_buf_printf(b, "],\"edges\":[");
 		for (uint32_t i = 0; !rc && i < t->n_edges; i++)
-			rc = bprintf(b, "%s[%u,%u]", i ? "," : "", e[i].parent, e[i].child);
-		rc = rc ? rc : bprintf(b, "]");
+			rc = op_buf_printf(b, "%s[%u,%u]", i ? "," : "", e[i].parent, e[i].child);
+		rc = rc ? rc : op_buf_printf(b, "]");
 	}
-	return rc ? rc : bprintf(b, "}");
+	return rc ? rc : op_buf_printf(b, "}");
 }
 
 static void
@@ -244,7 +249,7 @@ sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
 			if (cfg->dot_ids[i] == t->trace_id)
 				write_dot(cfg, t);
 		if (cfg->out && (op_trace_json(&s->buf, t, cfg->full) ||
-		                 bprintf(&s->buf, "\n")))
+		                 op_buf_printf(&s->buf, "\n")))
 			atomic_fetch_add(&cfg->write_errors, 1);
 	}
 	if (cfg->out && s->buf.len) {

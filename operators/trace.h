@@ -57,8 +57,8 @@ struct op_trace {
 	uint32_t cycle_edges;   /* edges removed to break cycles */
 	uint32_t dropped;       /* events beyond max_trace_events */
 	uint32_t str_bytes;
-	uint32_t reserved;      /* zero */
-	uint32_t reserved2;     /* zero; pads the header to 8 bytes */
+	uint32_t verdict;       /* enum op_verdict; 0 until the check operator ran */
+	int32_t tmpl;           /* model template (valid with a verdict; -1: none) */
 };
 
 /* op_trace_event.flags */

@@ -18,6 +18,7 @@ usage(FILE *f)
 	        "\n"
 	        "commands:\n"
 	        "  replay    run recorded X-Trace reports through the engine\n"
+	        "  train     learn a model of normal traces from replay samples\n"
 	        "  sim       recorded-trace import, workload generation, replay\n"
 	        "  bench     benchmarks (weft bench engine, ...)\n"
 	        "  version   print the version\n"
@@ -35,6 +36,8 @@ main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "sim"))
 		return sim_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "train"))
+		return op_train_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "replay"))
 		return op_replay_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "bench"))

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The model end to end through the real binary, on the bundled recorded
+# HDFS traces: weft replay --sample -> weft train -> weft replay --model.
+#   - trained on the first half (by time) of each normal run, the held-out
+#     second halves get no unknown_structure verdict;
+#   - every trace of the fault runs whose reports carry an exception
+#     (ground truth from the import) is unknown_structure, with an
+#     explanation naming what is new;
+#   - anomaly lines are JSON with the documented fields; the HTML report
+#     is written;
+#   - a corrupt model is refused at start (exit 2, message) and, while
+#     running on a live stream, a corrupt replacement is refused (the old
+#     model stays) and a good one is swapped in, by file change and by
+#     SIGHUP.
+# usage: model_e2e.sh WEFT SOURCE_ROOT
+set -euo pipefail
+WEFT=$1
+SRC=$2
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+for dir in "$SRC"/data/tracebench/*/; do
+  n=$(basename "$dir")
+  "$WEFT" sim import-tracebench "$dir" -o "$TMP/$n.jsonl" --truth "$TMP/$n.truth" 2>/dev/null
+done
+python3 - "$TMP" <<'PY'
+import glob, json, sys
+w = sys.argv[1]
+train = open(f"{w}/train.jsonl", "w"); hold = open(f"{w}/hold.jsonl", "w")
+for path in sorted(glob.glob(f"{w}/NM_*.jsonl")):
+    lines = open(path).read().splitlines()
+    first = {}
+    for l in lines:
+        e = json.loads(l)
+        t = e["TaskID"]
+        first[t] = min(first.get(t, e["Timestamp"]), e["Timestamp"])
+    order = sorted(first, key=lambda t: (first[t], t))
+    half = set(order[: len(order) // 2])
+    for l in lines:
+        (train if json.loads(l)["TaskID"] in half else hold).write(l + "\n")
+hold.close()
+# the held-out events in two files cut at a trace boundary (live test)
+lines = open(f"{w}/hold.jsonl").read().splitlines()
+ids = list(dict.fromkeys(json.loads(l)["TaskID"] for l in lines))
+first = set(ids[: len(ids) // 2])
+with open(f"{w}/live1.jsonl", "w") as a, open(f"{w}/live2.jsonl", "w") as b:
+    for l in lines:
+        (a if json.loads(l)["TaskID"] in first else b).write(l + "\n")
+PY
+
+"$WEFT" replay "$TMP/train.jsonl" --workers 2 --no-out --sample "$TMP/train.smp" --sample-size 0 2>/dev/null
+"$WEFT" train "$TMP/train.smp" -o "$TMP/m.model" 2> "$TMP/train.log" || { cat "$TMP/train.log"; fail "train"; }
+grep -q "templates" "$TMP/train.log" || fail "train summary"
+# a sample file is required
+if "$WEFT" train "$TMP/train.jsonl" -o "$TMP/x.model" 2> "$TMP/err"; then fail "train accepted a non-sample file"; fi
+grep -q "not a weft sample file" "$TMP/err" || fail "train: unclear error: $(cat "$TMP/err")"
+
+# held-out normal halves: no unknown structure
+"$WEFT" replay "$TMP/hold.jsonl" --workers 2 --model "$TMP/m.model" --out "$TMP/hold.traces" \
+  --anomalies "$TMP/hold.anom" 2> "$TMP/hold.log" || { cat "$TMP/hold.log"; fail "replay held-out"; }
+python3 - "$TMP/hold.traces" <<'PY' || fail "held-out verdicts"
+import collections, json, sys
+ts = [json.loads(l) for l in open(sys.argv[1])]
+c = collections.Counter(t.get("verdict") for t in ts)
+assert len(ts) > 500, len(ts)
+assert c["unknown_structure"] == 0, c
+assert all("verdict" in t and "template" in t for t in ts)
+PY
+
+# fault runs: every exception trace is unknown_structure, explained
+for f in "$TMP"/AN_*.jsonl; do
+  n=$(basename "$f" .jsonl)
+  "$WEFT" replay "$f" --workers 2 --model "$TMP/m.model" --out "$TMP/$n.traces" \
+    --anomalies "$TMP/$n.anom" --report "$TMP/$n.html" 2> "$TMP/$n.log" || { cat "$TMP/$n.log"; fail "replay $n"; }
+  grep -q "top explanations" "$TMP/$n.log" || fail "$n: no summary"
+  python3 - "$TMP/$n.traces" "$TMP/$n.truth" "$TMP/$n.anom" <<'PY' || fail "$n verdicts"
+import json, sys
+ts = {json.loads(l)["trace_id"]: json.loads(l) for l in open(sys.argv[1])}
+truth = {l.split("\t")[0].lower(): l.split("\t")[1] for l in open(sys.argv[2])}
+anom = [json.loads(l) for l in open(sys.argv[3])]
+fails = [t for t in ts if truth[t] == "failure"]
+for t in fails:
+    assert ts[t]["verdict"] == "unknown_structure", (t, ts[t]["verdict"])
+ids = {a["trace_id"] for a in anom}
+for t in fails:
+    assert t in ids
+for a in anom:
+    for k in ("trace_id", "verdict", "template", "distance", "explanation", "duration_ns"):
+        assert k in a, k
+    assert a["explanation"]
+    if a["verdict"] == "unknown_structure":
+        assert a["new_pieces"] >= 1 and a["new"] and a["new"][0]["label"]
+        assert a["explanation"].startswith("new '")
+    else:
+        assert a["verdict"] == "slow" and a["slow"]["value_ns"] > a["slow"]["threshold_ns"] > 0
+PY
+  grep -q "<svg" "$TMP/$n.html" || fail "$n: report without drawings"
+done
+
+# a corrupt model is refused at start
+head -c 1000 "$TMP/m.model" > "$TMP/bad.model"
+if "$WEFT" replay "$TMP/hold.jsonl" --model "$TMP/bad.model" --no-out 2> "$TMP/err"; then
+  fail "a truncated model was accepted"
+fi
+grep -q "model" "$TMP/err" || fail "unclear error for a bad model: $(cat "$TMP/err")"
+
+# hot swap on a live stream: file change with a corrupt model (refused),
+# then SIGHUP after a good model is in place (swapped)
+cp "$TMP/m.model" "$TMP/live.model"
+mkfifo "$TMP/fifo"
+"$WEFT" replay - --epoch-ms 50 --workers 2 --model "$TMP/live.model" --no-out \
+  < "$TMP/fifo" 2> "$TMP/live.log" &
+pid=$!
+exec 3> "$TMP/fifo"
+cat "$TMP/live1.jsonl" >&3
+sleep 0.5
+cp "$TMP/bad.model" "$TMP/live.model.new" && mv "$TMP/live.model.new" "$TMP/live.model"
+for _ in $(seq 50); do grep -q "reload refused" "$TMP/live.log" && break; sleep 0.1; done
+grep -q "reload refused" "$TMP/live.log" || { cat "$TMP/live.log"; fail "corrupt model not refused"; }
+cp "$TMP/m.model" "$TMP/live.model.new" && mv "$TMP/live.model.new" "$TMP/live.model"
+for _ in $(seq 50); do grep -q "model reloaded" "$TMP/live.log" && break; sleep 0.1; done
+kill -HUP "$pid"
+for _ in $(seq 50); do [ "$(grep -c "model reloaded" "$TMP/live.log")" -ge 2 ] && break; sleep 0.1; done
+cat "$TMP/live2.jsonl" >&3
+exec 3>&-
+wait "$pid" || { cat "$TMP/live.log"; fail "live replay exit status"; }
+[ "$(grep -c "model reloaded" "$TMP/live.log")" -ge 2 ] || { cat "$TMP/live.log"; fail "model not swapped by file change and SIGHUP"; }
+grep -q "model reloads     2 (1 refused)" "$TMP/live.log" || { cat "$TMP/live.log"; fail "reload counters"; }
+grep -q "unknown_structure  0 " "$TMP/live.log" || { cat "$TMP/live.log"; fail "live verdicts"; }
+echo "model_e2e: ok"
