@@ -3,13 +3,17 @@
 #   engine    weft bench engine   (exchange records/s, epoch-close latency)
 #   decode    weft bench decode   (decoders vs json-c / jansson)
 #   canon     weft bench canon    (canonical signature: traces/s, ns/node)
+#   bloom     weft bench bloom    (Bloom filter probes/s, measured vs theoretical fpr)
+#   ed        weft bench ed       (edit distance pairs/s, Myers/Hyyro vs DP, cutoff)
+#   cluster   weft bench cluster  (10,000 traces of ~350 events into templates)
 #   pipeline  generated HDFS workload (3,000 concurrent traces of ~343
 #             events, 0.5 M events per epoch as in the seed system's
 #             evaluation) through weft replay: file -> decode ->
 #             exchange(trace id) -> assemble -> signature, W = 1..cores;
 #             with memory per buffered event and emission latency
 # Fragments go to bench/results/*.md; BENCHMARKS.md is assembled from them.
-# RUNS (default 5) sets the repetitions; figures are medians.
+# RUNS (default 5) sets the repetitions; figures are medians. PARTS (e.g.
+# PARTS="bloom ed") reruns only those parts and reuses the other fragments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -22,17 +26,36 @@ RUNS=${RUNS:-5}
 CORES=$(nproc)
 RES=bench/results
 mkdir -p "$RES"
+want() { [ -z "${PARTS:-}" ] || [[ " $PARTS " == *" $1 "* ]]; }
 machine="$CORES cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB RAM"
 
+if want engine; then
 echo "== engine" >&2
 "$WEFT" bench engine --runs "$RUNS" --markdown "$RES/engine.md" >/dev/null
+fi
 
+if want decode; then
 echo "== decode" >&2
 "$WEFT" bench decode --runs "$RUNS" --markdown "$RES/decode.md" >/dev/null
+fi
 
+if want canon; then
 echo "== canon" >&2
 "$WEFT" bench canon --runs "$RUNS" --markdown "$RES/canon.md" >/dev/null
+fi
 
+if want bloom; then
+echo "== bloom" >&2
+"$WEFT" bench bloom --rounds "$RUNS" --markdown "$RES/bloom.md" >/dev/null
+fi
+
+if want ed; then
+echo "== edit distance and clustering" >&2
+"$WEFT" bench ed --runs "$RUNS" --markdown "$RES/ed.md" >/dev/null
+"$WEFT" bench cluster --runs 3 --markdown "$RES/cluster.md" >/dev/null
+fi
+
+if want pipeline; then
 echo "== pipeline" >&2
 work=build-release/bench-work
 mkdir -p "$work"
@@ -91,7 +114,9 @@ done
       'BEGIN {printf "| %d | %.2f M (%.2f-%.2f) | %.0f | %.2fx | %.2f |\n", w, m / 1e6, lo / 1e6, hi / 1e6, m * by / ev / 1e6, sp, sp / w}'
   done
 } >> "$RES/pipeline.md"
+fi
 
+if want baseline; then
 echo "== machine baseline" >&2
 # The machine's own parallel capacity, measured the same way: N independent
 # single-worker engine runs at once against one alone (batch 1024). No
@@ -115,6 +140,7 @@ one() { "$WEFT" bench engine --runs 1 --records 20000000 --max-workers 1 | awk -
   echo "| median | | | $(median < "$work/ratios.baseline" | awk '{printf "%.2fx", $1}') |"
   rm -f "$work/ratios.baseline"
 } > "$RES/baseline.md"
+fi
 
 {
   echo "# weft benchmarks"
@@ -134,6 +160,18 @@ one() { "$WEFT" bench engine --runs 1 --records 20000000 --max-workers 1 | awk -
   echo "## Canonical signatures"
   echo
   cat "$RES/canon.md"
+  echo
+  echo "## Bloom filter"
+  echo
+  cat "$RES/bloom.md"
+  echo
+  echo "## Edit distance"
+  echo
+  cat "$RES/ed.md"
+  echo
+  echo "## Clustering into templates (weft train's core)"
+  echo
+  cat "$RES/cluster.md"
   echo
   echo "## End to end (ingest and assembly)"
   echo

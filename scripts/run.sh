@@ -9,7 +9,12 @@
 #      exchanges by trace id across worker shards, assembles each trace's
 #      DAG as epochs close and computes its canonical signature; finished
 #      traces (JSON lines) and dead letters land in build-release/replay/,
-#      and a summary of trace shapes is printed.
+#      and a summary of trace shapes is printed;
+#   4. learn a model of normal traces from the normal runs (weft replay
+#      --sample, weft train) and check the fault-injected runs against it
+#      (weft replay --model): verdicts, top explanations, anomalies as JSON
+#      lines and an HTML report with the anomalous DAGs next to their
+#      templates, in build-release/replay/.
 #
 # Extra arguments are passed to `weft replay` (try --workers 1, --help).
 set -euo pipefail
@@ -43,3 +48,14 @@ for sig, n in shapes.most_common(8):
     print(f"                     {n:5d}  {min(ev):4d}-{max(ev):<4d}        {sig}")
 PY
 echo "traces: $OUT/traces.jsonl   dead letters: $OUT/dead-letters.jsonl"
+
+echo
+echo "== model: trained on the normal runs, checking the fault-injected runs"
+cat "$OUT"/NM_*.jsonl > "$OUT/normal.jsonl"
+cat "$OUT"/AN_*.jsonl > "$OUT/faults.jsonl"
+"$WEFT" replay "$OUT/normal.jsonl" --no-out --sample "$OUT/normal.sample" --sample-size 0 2>/dev/null
+"$WEFT" train "$OUT/normal.sample" -o "$OUT/normal.model"
+"$WEFT" replay "$OUT/faults.jsonl" --model "$OUT/normal.model" --out "$OUT/checked.jsonl" \
+  --anomalies "$OUT/anomalies.jsonl" --report "$OUT/report.html" 2>&1 \
+  | sed -n '/^  model/,$p'
+echo "anomalies: $OUT/anomalies.jsonl   report: $OUT/report.html"
