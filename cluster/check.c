@@ -44,10 +44,7 @@ struct cluster_check_scratch {
 	uint64_t *pieces;
 	size_t cap_pieces;
 	struct cluster_edit *edits; /* non-match edits of the last alignment */
-	struct cluster_map lab;     /* label -> index in lmax (per trace) */
-	uint64_t *lmax;
-	uint32_t *lnode;
-	size_t cap_lmax;
+	struct cluster_label_max lmax; /* per trace */
 };
 
 struct cluster_check_scratch *
@@ -74,9 +71,7 @@ cluster_check_scratch_free(struct cluster_check_scratch *s)
 	cluster_ed_scratch_free(s->es);
 	free(s->pieces);
 	free(s->edits);
-	free(s->lmax);
-	free(s->lnode);
-	cluster_map_free(&s->lab);
+	cluster_label_max_free(&s->lmax);
 	free(s);
 }
 
@@ -174,59 +169,26 @@ latency(const struct cluster_model *m, struct cluster_check_scratch *s,
 	}
 	if (!tr->dur_ns)
 		return 0;
-	const struct cluster_dag *g = tr->dag;
-	uint32_t n = g->n_nodes;
-	/* each label's longest event */
-	if (s->cap_lmax < n) {
-		size_t c = n;
-		uint64_t *a = realloc(s->lmax, c * sizeof *a);
-		if (!a)
-			return WEFT_ENOMEM;
-		s->lmax = a;
-		uint32_t *b = realloc(s->lnode, c * sizeof *b);
-		if (!b)
-			return WEFT_ENOMEM;
-		s->lnode = b;
-		s->cap_lmax = c;
-	}
-	s->lab.n = 0;
-	if (s->lab.v)
-		memset(s->lab.v, 0xff, s->lab.cap * sizeof(uint32_t));
-	uint32_t nl = 0;
-	int found;
-	for (uint32_t i = 0; i < n; i++) {
-		if (tr->dur_ns[i] == UINT64_MAX || g->label[i] == CLUSTER_SYM_MISSING)
-			continue;
-		uint32_t *sl = cluster_map_put(&s->lab, g->label[i], nl, &found);
-		if (!sl)
-			return WEFT_ENOMEM;
-		if (!found) {
-			s->lmax[nl] = tr->dur_ns[i];
-			s->lnode[nl++] = i;
-		} else if (tr->dur_ns[i] > s->lmax[*sl]) {
-			s->lmax[*sl] = tr->dur_ns[i];
-			s->lnode[*sl] = i;
-		}
-	}
-	for (size_t j = 0; j < s->lab.cap; j++) {
-		if (s->lab.v[j] == UINT32_MAX)
-			continue;
-		uint32_t ix = s->lab.v[j];
-		const struct cluster_lprof *l = cluster_profile_find(pr, s->lab.k[j]);
+	struct cluster_label_max *lm = &s->lmax;
+	int rc = cluster_label_max_compute(lm, tr);
+	if (rc)
+		return rc;
+	for (uint32_t ix = 0; ix < lm->n; ix++) {
+		const struct cluster_lprof *l = cluster_profile_find(pr, lm->sym[ix]);
 		uint64_t thr = l ? l->thr : 0;
 		if (!l) {
-			const struct cluster_lprof *gl = cluster_profile_find(&m->global, s->lab.k[j]);
+			const struct cluster_lprof *gl = cluster_profile_find(&m->global, lm->sym[ix]);
 			thr = gl ? gl->thr : 0;
 		}
-		if (!thr || s->lmax[ix] <= thr)
+		if (!thr || lm->val[ix] <= thr)
 			continue;
-		double r = (double)s->lmax[ix] / (double)thr;
+		double r = (double)lm->val[ix] / (double)thr;
 		if (r > worst) {
 			worst = r;
 			v->kind = CLUSTER_SLOW;
 			v->slow_is_duration = 0;
-			v->slow_node = (int32_t)s->lnode[ix];
-			v->slow_value_ns = s->lmax[ix];
+			v->slow_node = (int32_t)lm->node[ix];
+			v->slow_value_ns = lm->val[ix];
 			v->slow_thr_ns = thr;
 		}
 	}

@@ -177,6 +177,58 @@ cluster_map_put(struct cluster_map *m, uint64_t key, uint32_t val, int *found)
 	return &m->v[j];
 }
 
+/* ---- each label's longest event -------------------------------------- */
+
+int
+cluster_label_max_compute(struct cluster_label_max *lm, const struct cluster_trace_in *tr)
+{
+	const struct cluster_dag *g = tr->dag;
+	uint32_t n = g->n_nodes;
+	lm->n = 0;
+	lm->ix.n = 0;
+	if (lm->ix.v)
+		memset(lm->ix.v, 0xff, lm->ix.cap * sizeof(uint32_t));
+	if (n > lm->cap) {
+		size_t c = lm->cap;
+		if (cluster_grow((void **)&lm->sym, &c, n, sizeof *lm->sym))
+			return WEFT_ENOMEM;
+		c = lm->cap;
+		if (cluster_grow((void **)&lm->val, &c, n, sizeof *lm->val))
+			return WEFT_ENOMEM;
+		c = lm->cap;
+		if (cluster_grow((void **)&lm->node, &c, n, sizeof *lm->node))
+			return WEFT_ENOMEM;
+		lm->cap = c;
+	}
+	int found;
+	for (uint32_t i = 0; i < n && tr->dur_ns; i++) {
+		if (tr->dur_ns[i] == UINT64_MAX || g->label[i] == CLUSTER_SYM_MISSING)
+			continue;
+		uint32_t *k = cluster_map_put(&lm->ix, g->label[i], lm->n, &found);
+		if (!k)
+			return WEFT_ENOMEM;
+		if (!found) {
+			lm->sym[lm->n] = g->label[i];
+			lm->val[lm->n] = tr->dur_ns[i];
+			lm->node[lm->n++] = i;
+		} else if (tr->dur_ns[i] > lm->val[*k]) {
+			lm->val[*k] = tr->dur_ns[i];
+			lm->node[*k] = i;
+		}
+	}
+	return 0;
+}
+
+void
+cluster_label_max_free(struct cluster_label_max *lm)
+{
+	free(lm->sym);
+	free(lm->val);
+	free(lm->node);
+	cluster_map_free(&lm->ix);
+	memset(lm, 0, sizeof *lm);
+}
+
 /* ---- parameters ------------------------------------------------------- */
 
 void
@@ -226,9 +278,7 @@ struct cluster_trainer {
 	struct cluster_pieces_scratch *ps;
 	uint64_t *pbuf;
 	size_t cap_pbuf;
-	struct cluster_map lab_max; /* per trace: label -> index in lmax */
-	uint64_t *lmax;
-	size_t cap_lmax;
+	struct cluster_label_max lmax; /* per trace, reused */
 };
 
 
@@ -283,10 +333,9 @@ cluster_trainer_free(struct cluster_trainer *t)
 	cluster_map_free(&t->shape_ix);
 	cluster_map_free(&t->pieces);
 	cluster_map_free(&t->label_ix);
-	cluster_map_free(&t->lab_max);
 	free(t->obs);
 	free(t->pbuf);
-	free(t->lmax);
+	cluster_label_max_free(&t->lmax);
 	cluster_pieces_scratch_free(t->ps);
 	free(t);
 }
@@ -374,26 +423,10 @@ cluster_trainer_add(struct cluster_trainer *t, const struct cluster_trace_in *tr
 		return rc;
 	if (!tr->dur_ns)
 		return 0;
-	t->lab_max.n = 0;
-	if (t->lab_max.v)
-		memset(t->lab_max.v, 0xff, t->lab_max.cap * sizeof(uint32_t));
-	if (cluster_grow((void **)&t->lmax, &t->cap_lmax, n ? n : 1, sizeof(uint64_t)))
-		return WEFT_ENOMEM;
-	uint32_t nl = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		if (tr->dur_ns[i] == UINT64_MAX || g->label[i] == CLUSTER_SYM_MISSING)
-			continue;
-		uint32_t *ms = cluster_map_put(&t->lab_max, g->label[i], nl, &found);
-		if (!ms)
-			return WEFT_ENOMEM;
-		if (!found)
-			t->lmax[nl++] = tr->dur_ns[i];
-		else if (tr->dur_ns[i] > t->lmax[*ms])
-			t->lmax[*ms] = tr->dur_ns[i];
-	}
-	for (size_t j = 0; j < t->lab_max.cap; j++)
-		if (t->lab_max.v[j] != UINT32_MAX &&
-		    (rc = add_obs(t, si, t->lab_max.k[j], t->lmax[t->lab_max.v[j]])))
+	if ((rc = cluster_label_max_compute(&t->lmax, tr)))
+		return rc;
+	for (uint32_t j = 0; j < t->lmax.n; j++)
+		if ((rc = add_obs(t, si, t->lmax.sym[j], t->lmax.val[j])))
 			return rc;
 	return 0;
 }

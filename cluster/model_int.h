@@ -81,6 +81,21 @@ void cluster_map_free(struct cluster_map *m);
  * WEFT_ENOMEM. */
 int cluster_grow(void **p, size_t *cap, size_t need, size_t elem);
 
+/* Each label's longest event in one trace (events with a known duration;
+ * missing nodes skipped): n distinct labels in order of first occurrence,
+ * sym[i], its longest duration val[i] and the node carrying it node[i].
+ * Reused from trace to trace; free with cluster_label_max_free(). */
+struct cluster_label_max {
+	uint32_t n;
+	uint64_t *sym, *val;
+	uint32_t *node;
+	size_t cap;
+	struct cluster_map ix; /* label -> i */
+};
+int cluster_label_max_compute(struct cluster_label_max *lm,
+                              const struct cluster_trace_in *tr);
+void cluster_label_max_free(struct cluster_label_max *lm);
+
 void cluster_model_destroy(struct cluster_model *m);
 int cluster_model_prepare(struct cluster_model *m);
 void cluster_model_finish_thresholds(struct cluster_model *m);

@@ -37,25 +37,7 @@ for dir in data/tracebench/*/; do
 done
 
 # split each normal run by time into train / held-out event files
-python3 - "$W" <<'PY'
-import collections, glob, json, os, sys
-w = sys.argv[1]
-train = open(f"{w}/train.jsonl", "w"); hold = open(f"{w}/holdout.jsonl", "w")
-for path in sorted(glob.glob(f"{w}/NM_*.jsonl")):
-    lines = open(path).read().splitlines()
-    first = {}
-    for l in lines:
-        e = json.loads(l)
-        t = e["TaskID"].lower()
-        first[t] = min(first.get(t, e["Timestamp"]), e["Timestamp"])
-    order = sorted(first, key=lambda t: (first[t], t))
-    half = set(order[: len(order) // 2])
-    for l in lines:
-        (train if json.loads(l)["TaskID"].lower() in half else hold).write(l + "\n")
-    with open(path[:-6] + ".split", "w") as f:
-        for t in order:
-            f.write(f"{t}\t{'train' if t in half else 'holdout'}\n")
-PY
+python3 scripts/tracebench_split.py "$W"
 
 replay() { # in.jsonl out-prefix model [extra]
   local in=$1 out=$2 model=$3; shift 3

@@ -24,24 +24,12 @@ for dir in "$SRC"/data/tracebench/*/; do
   n=$(basename "$dir")
   "$WEFT" sim import-tracebench "$dir" -o "$TMP/$n.jsonl" --truth "$TMP/$n.truth" 2>/dev/null
 done
+python3 "$SRC/scripts/tracebench_split.py" "$TMP"
 python3 - "$TMP" <<'PY'
-import glob, json, sys
+import json, sys
 w = sys.argv[1]
-train = open(f"{w}/train.jsonl", "w"); hold = open(f"{w}/hold.jsonl", "w")
-for path in sorted(glob.glob(f"{w}/NM_*.jsonl")):
-    lines = open(path).read().splitlines()
-    first = {}
-    for l in lines:
-        e = json.loads(l)
-        t = e["TaskID"]
-        first[t] = min(first.get(t, e["Timestamp"]), e["Timestamp"])
-    order = sorted(first, key=lambda t: (first[t], t))
-    half = set(order[: len(order) // 2])
-    for l in lines:
-        (train if json.loads(l)["TaskID"] in half else hold).write(l + "\n")
-hold.close()
 # the held-out events in two files cut at a trace boundary (live test)
-lines = open(f"{w}/hold.jsonl").read().splitlines()
+lines = open(f"{w}/holdout.jsonl").read().splitlines()
 ids = list(dict.fromkeys(json.loads(l)["TaskID"] for l in lines))
 first = set(ids[: len(ids) // 2])
 with open(f"{w}/live1.jsonl", "w") as a, open(f"{w}/live2.jsonl", "w") as b:
@@ -57,7 +45,7 @@ if "$WEFT" train "$TMP/train.jsonl" -o "$TMP/x.model" 2> "$TMP/err"; then fail "
 grep -q "not a weft sample file" "$TMP/err" || fail "train: unclear error: $(cat "$TMP/err")"
 
 # held-out normal halves: no unknown structure
-"$WEFT" replay "$TMP/hold.jsonl" --workers 2 --model "$TMP/m.model" --out "$TMP/hold.traces" \
+"$WEFT" replay "$TMP/holdout.jsonl" --workers 2 --model "$TMP/m.model" --out "$TMP/hold.traces" \
   --anomalies "$TMP/hold.anom" 2> "$TMP/hold.log" || { cat "$TMP/hold.log"; fail "replay held-out"; }
 python3 - "$TMP/hold.traces" <<'PY' || fail "held-out verdicts"
 import collections, json, sys
@@ -100,7 +88,7 @@ done
 
 # a corrupt model is refused at start
 head -c 1000 "$TMP/m.model" > "$TMP/bad.model"
-if "$WEFT" replay "$TMP/hold.jsonl" --model "$TMP/bad.model" --no-out 2> "$TMP/err"; then
+if "$WEFT" replay "$TMP/holdout.jsonl" --model "$TMP/bad.model" --no-out 2> "$TMP/err"; then
   fail "a truncated model was accepted"
 fi
 grep -q "model" "$TMP/err" || fail "unclear error for a bad model: $(cat "$TMP/err")"
