@@ -58,6 +58,8 @@ struct op_deadletter {
 	pthread_mutex_t lock; /* protects f and count[] */
 	FILE *f;              /* NULL: count only */
 	int owns_file;
+	int (*writer)(void *arg, const char *line, size_t len);
+	void *writer_arg;
 	uint64_t count[OP_REJECT__COUNT]; /* [0] = total */
 };
 
@@ -168,7 +170,9 @@ op_deadletter_write(struct op_deadletter *dl, const struct op_bad_input *b)
 	dl->count[0]++;
 	if (r)
 		dl->count[r]++;
-	if (buf && dl->f && fwrite(buf, 1, o, dl->f) != o)
+	if (buf && dl->writer)
+		rc = dl->writer(dl->writer_arg, buf, o);
+	else if (buf && dl->f && fwrite(buf, 1, o, dl->f) != o)
 		rc = WEFT_EIO;
 	pthread_mutex_unlock(&dl->lock);
 	if (buf != stackbuf)
@@ -185,6 +189,17 @@ op_deadletter_count(struct op_deadletter *dl, enum op_reject r)
 	uint64_t v = dl->count[r];
 	pthread_mutex_unlock(&dl->lock);
 	return v;
+}
+
+void
+op_deadletter_set_writer(struct op_deadletter *dl,
+                         int (*fn)(void *arg, const char *line, size_t len),
+                         void *arg)
+{
+	pthread_mutex_lock(&dl->lock);
+	dl->writer = fn;
+	dl->writer_arg = arg;
+	pthread_mutex_unlock(&dl->lock);
 }
 
 int

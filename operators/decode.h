@@ -150,6 +150,14 @@ uint64_t op_deadletter_count(struct op_deadletter *dl, enum op_reject r);
 /* Flushes the file. 0 or WEFT_EIO. */
 int op_deadletter_flush(struct op_deadletter *dl);
 
+/* Sends each dead letter (one JSON line with its '\n') to fn instead of the
+ * file; fn runs under the sink's lock, so calls never overlap. fn's error
+ * is returned by op_deadletter_write (the letter is still counted). Call
+ * before any write. */
+void op_deadletter_set_writer(struct op_deadletter *dl,
+                              int (*fn)(void *arg, const char *line, size_t len),
+                              void *arg);
+
 /* ---- stream splitter ------------------------------------------------- */
 /*
  * Cuts a byte stream fed in arbitrary chunks into units: lines

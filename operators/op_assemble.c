@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "operators/assemble_int.h"
+#include "operators/serve.h"
 
 #define ASM_CHUNK 63u /* events per chunk: 64 B header slot + 63 x 64 B */
 
@@ -81,6 +82,7 @@ struct asm_inst {
 	unsigned n_stash;
 	uint64_t stashed;        /* events waiting in stashes */
 	struct engine_ctx *ctx;
+	unsigned worker;
 	struct asm_slot *tab;
 	uint64_t cap, n_open, open_events;
 	struct asm_trace *lru_head, *lru_tail;
@@ -542,6 +544,8 @@ trace_open(struct asm_inst *s, struct asm_slot **slotp, uint64_t id,
 	}
 	(*slotp)->trace_id = id;
 	(*slotp)->t = t;
+	if (s->cfg->ledger)
+		op_ledger_open(s->cfg->ledger, s->worker, epoch);
 	s->n_open++;
 	if (s->n_open > s->peak_traces)
 		s->peak_traces = s->n_open;
@@ -680,6 +684,7 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
 	*state = s;
 	s->cfg = cfg;
 	s->ctx = ctx;
+	s->worker = engine_ctx_worker(ctx);
 	s->texts.max_n = cfg->max_texts;
 	s->build = asm_build_new();
 	s->ring_cap = cfg->max_open_traces < (1u << 20) ? cfg->max_open_traces

@@ -660,7 +660,7 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 			                                    : OP_VERDICT_UNKNOWN_STRUCTURE;
 			s->probes += cv.probes;
 			s->known += cv.known_shape;
-			if (cv.tmpl >= 0) {
+			if (cv.tmpl >= 0 && !cfg->no_report) {
 				struct op_heat_cell *hc = heat_cell(s, (uint32_t)cv.tmpl, t->emit_epoch);
 				if (hc)
 					cluster_llq_add(&hc->h, t->duration_ns);
@@ -673,12 +673,17 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 			char key[256];
 			if (format_anomaly(s, m, t, verdict, &cv, key, sizeof key)) {
 				s->errors++;
+			} else if (cfg->anomaly_write) {
+				if (cfg->anomaly_write(cfg->anomaly_arg, engine_ctx_worker(ctx),
+				                       t->trace_id, s->line.p, s->line.len))
+					atomic_fetch_add(&cfg->write_errors, 1);
 			} else {
 				pthread_mutex_lock(&cfg->lock);
 				if (cfg->anomalies &&
 				    fwrite(s->line.p, 1, s->line.len, cfg->anomalies) != s->line.len)
 					atomic_fetch_add(&cfg->write_errors, 1);
-				collect(cfg, t, verdict, &cv, key, s->expl.p ? s->expl.p : "");
+				if (!cfg->no_report)
+					collect(cfg, t, verdict, &cv, key, s->expl.p ? s->expl.p : "");
 				pthread_mutex_unlock(&cfg->lock);
 			}
 		}

@@ -174,6 +174,7 @@ struct op_assemble_config {
 	uint32_t late_epochs;        /* remember finished ids this long (64) */
 	uint64_t max_texts;          /* distinct texts interned per worker (1 M) */
 	const char *end_label;       /* NULL: no early finish */
+	struct op_ledger *ledger;    /* weft serve: count each opened trace (NULL) */
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t events, traces, late_events, late_traces, duplicates;
 	_Atomic uint64_t missing, cycle_edges, truncated, dropped, incomplete;
@@ -262,6 +263,7 @@ enum op_verdict {
 const char *op_verdict_name(unsigned v);
 
 struct cluster_model;
+struct op_ledger;
 struct op_check_report; /* what the HTML report needs, collected while checking */
 
 struct op_check_config {
@@ -269,6 +271,14 @@ struct op_check_config {
 	FILE *anomalies;          /* JSON lines; NULL: none written */
 	unsigned report_max;      /* anomalous traces kept for the report (24) */
 	unsigned top_max;         /* explanations ranked in the summary (10) */
+	int no_report;            /* keep no report data, no summary ranking
+	                           * (long-running service: bounded memory) */
+	/* When set, anomaly lines go here instead of to `anomalies`: called on
+	 * the worker's thread, outside the lock, with the line and its '\n'.
+	 * Returns 0 or an error (counted in write_errors). */
+	int (*anomaly_write)(void *arg, unsigned worker, uint64_t trace_id,
+	                     const char *line, size_t len);
+	void *anomaly_arg;
 	pthread_mutex_t lock;     /* model swap, anomaly writes, report data */
 	struct cluster_model *model; /* current; the config holds a reference */
 	_Atomic uint64_t generation;
@@ -341,5 +351,40 @@ int op_train_main(int argc, char **argv);
 
 /* `weft replay`: file -> decode -> exchange(trace id) -> assemble -> sink. */
 int op_replay_main(int argc, char **argv);
+
+/* `weft serve`: the Kafka consumer service (op_serve.c). */
+int op_serve_main(int argc, char **argv);
+
+/* `weft rekey`: consume a topic, re-produce each report keyed by its trace
+ * id into a repartition topic (op_rekey.c). */
+int op_rekey_main(int argc, char **argv);
+
+/* ---- Prometheus metrics over HTTP (op_metrics.c) ------------------------ */
+/*
+ * A small HTTP server (libmicrohttpd, its own thread) answering GET /metrics
+ * with Prometheus text exposition format 0.0.4, and GET /healthz with "ok".
+ * render() is called on the server thread for every scrape and appends the
+ * whole exposition to out; it must be thread-safe with respect to the
+ * program (read atomics, or take the owner's locks).
+ */
+struct op_metrics_server;
+typedef int (*op_metrics_render_fn)(void *arg, struct op_buf *out);
+/* addr: numeric IPv4/IPv6 address to bind ("127.0.0.1" by default when
+ * NULL); port 0 picks a free port (op_metrics_port() tells which). Returns 0
+ * or WEFT_E* with a message naming the problem. */
+int op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn render,
+                     void *arg, struct op_metrics_server **out, char *errstr,
+                     size_t errlen);
+uint16_t op_metrics_port(const struct op_metrics_server *s);
+void op_metrics_stop(struct op_metrics_server *s);
+/* Exposition helpers: "# HELP", "# TYPE" (once per family: pass help/type
+ * NULL for further samples of the same family) and one sample line.
+ * labels is the inside of {...} already escaped (NULL or "" for none);
+ * op_metrics_escape() escapes a label value (backslash, quote, newline). */
+int op_metrics_family(struct op_buf *out, const char *name, const char *type,
+                      const char *help);
+int op_metrics_sample(struct op_buf *out, const char *name, const char *labels,
+                      double value);
+int op_metrics_escape(struct op_buf *out, const char *value);
 
 #endif

@@ -18,6 +18,8 @@ usage(FILE *f)
 	        "\n"
 	        "commands:\n"
 	        "  replay    run recorded X-Trace reports through the engine\n"
+	        "  serve     the Kafka consumer service (consume, assemble, check, produce)\n"
+	        "  rekey     re-produce a topic's reports keyed by trace id\n"
 	        "  train     learn a model of normal traces from replay samples\n"
 	        "  sim       recorded-trace import, workload generation, replay\n"
 	        "  bench     benchmarks (weft bench engine, ...)\n"
@@ -40,6 +42,10 @@ main(int argc, char **argv)
 		return op_train_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "replay"))
 		return op_replay_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "serve"))
+		return op_serve_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "rekey"))
+		return op_rekey_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "bench"))
 		return bench_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

@@ -7,7 +7,7 @@ set -euo pipefail
 # The package list (one place). Fuzzing needs clang with its runtime.
 PACKAGES=(
   build-essential pkg-config meson ninja-build
-  librdkafka-dev libjemalloc-dev libxxhash-dev libcmocka-dev
+  librdkafka-dev libjemalloc-dev libxxhash-dev libcmocka-dev libmicrohttpd-dev
   zlib1g-dev libzstd-dev zstd gzip python3
   libjson-c-dev libjansson-dev libsimdjson-dev g++
   clang libclang-rt-14-dev

@@ -22,6 +22,7 @@ usage(FILE *f)
 "       weft sim replay IN.jsonl [-o OUT|-] [--rate EV_PER_S | --speedup X]\n"
 "                [--jitter-ms J] [--reorder-window N] [--dup-rate P]\n"
 "                [--late-rate P --late-delay N] [--seed S]\n"
+"                [--to kafka --brokers HOST:PORT --topic T [-X K=V].. [--key trace|none]]\n"
 "       weft sim generate -o OUT.jsonl [--from DIR_OR_JSONL ...] [--traces N]\n"
 "                [--concurrent C] [--seed S] [--truth TRUTH.tsv]\n"
 "                [--inject-rate P --kinds drop,exception,swap,delay,truncate]\n",

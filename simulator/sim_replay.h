@@ -46,4 +46,30 @@ struct sim_sink {
 /* path "-" or NULL: stdout. Returns NULL on failure (errno set). */
 struct sim_sink *sim_sink_file_open(const char *path);
 
+/*
+ * Kafka sink (sim_sink_kafka.c): one message per line, the line without its
+ * '\n' as value. key_trace: the key is the task id as 16 lowercase hex
+ * digits, so the default partitioner puts a whole trace in one partition;
+ * else no key. The producer is idempotent, lingers a few ms and batches;
+ * props ("key=value" librdkafka properties, applied last) may override any
+ * of that. write() never drops: a full local queue is polled until it has
+ * room. close() waits up to 60 s for every delivery report, fills *stats
+ * (when set) and fails with WEFT_EKAFKA when any message was not delivered.
+ */
+struct sim_kafka_stats {
+	uint64_t delivered, failed;
+};
+struct sim_kafka_cfg {
+	const char *brokers;      /* bootstrap.servers */
+	const char *topic;
+	const char *const *props; /* nprops "key=value" */
+	size_t nprops;
+	int key_trace;
+	struct sim_kafka_stats *stats; /* filled by close(); may be NULL */
+};
+/* Returns 0, WEFT_EINVAL (a bad property: errstr names it), WEFT_ENOMEM or
+ * WEFT_EKAFKA (errstr says why). */
+int sim_sink_kafka_open(const struct sim_kafka_cfg *cfg, struct sim_sink **out,
+    char *errstr, size_t errlen);
+
 #endif
