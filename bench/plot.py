@@ -669,7 +669,7 @@ def plots(results, pipe, psum, mem, msum, serve, cmodel, prof):
         fig.tight_layout(rect=(0, 0.02, 1, 1))
         save(fig, "pipeline-scaling.svg", pipe["machine"])
 
-        s = psum["secs"]
+        s = psum["model_secs"]  # end to end through the check (issue 7, item 1)
         fit = s["fit"]
         xmax = max(16, ws[-1])
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 5.2))
@@ -691,8 +691,8 @@ def plots(results, pipe, psum, mem, msum, serve, cmodel, prof):
             if not par:
                 continue
             a, b = (par["serial_fraction"], 0.0) if name == "Amdahl" else (par["a"], par["b"])
-            lab = (f"{name} fit, end to end: s = {a:.3f}" if name == "Amdahl"
-                   else f"USL fit, end to end: a = {a:.3f}, b = {b:.4f}")
+            lab = (f"{name} fit, end to end with --model: s = {a:.3f}" if name == "Amdahl"
+                   else f"USL fit, end to end with --model: a = {a:.3f}, b = {b:.4f}")
             for xs, ls, lb in ((xs_in, "-", lab), (xs_out, (0, (2, 2)), None)):
                 a1.plot(xs, [usl_speedup(x, a, b) for x in xs], color=c, lw=1, ls=ls, label=lb)
                 a2.plot(xs, [usl_speedup(x, a, b) / x for x in xs], color=c, lw=1, ls=ls)
@@ -716,19 +716,25 @@ def plots(results, pipe, psum, mem, msum, serve, cmodel, prof):
 
         if all("emit_max_ms" in r for r in pipe["rounds"]):
             fig, ax = plt.subplots(figsize=(6.4, 3.8))
-            for key, label, c, mk in (("emit_p50_ms", "p50", "C0", "o"), ("emit_p99_ms", "p99", "C1", "s"),
-                                      ("emit_max_ms", "max", "C3", "^")):
+            series = [("emit_p50_ms", "emission p50", "C0", "o"), ("emit_p99_ms", "emission p99", "C1", "s"),
+                      ("emit_max_ms", "emission max", "C3", "^")]
+            if all(r.get("verdict_max_ms") is not None for r in pipe["rounds"]):
+                series += [("verdict_p50_ms", "verdict p50 (--model)", "C0", "x"),
+                           ("verdict_p99_ms", "verdict p99 (--model)", "C1", "x"),
+                           ("verdict_max_ms", "verdict max (--model)", "C3", "x")]
+            for key, label, c, mk in series:
                 vals = {w: [r[key] for r in pipe["rounds"] if r["workers"] == w] for w in ws}
                 m = [med(vals[w]) for w in ws]
                 lo = [m[i] - min(vals[w]) for i, w in enumerate(ws)]
                 hi = [max(vals[w]) - m[i] for i, w in enumerate(ws)]
-                ax.errorbar(ws, m, yerr=[lo, hi], color=c, marker=mk, capsize=3, label=label)
+                ax.errorbar(ws, m, yerr=[lo, hi], color=c, marker=mk, capsize=3, label=label,
+                            ls="--" if key.startswith("verdict") else "-")
             ax.set_xticks(ws)
             ax.set_xlim(ws[0] - 0.3, ws[-1] + 0.3)
             ax.set_ylim(bottom=0)
             ax.set_xlabel("workers W")
-            ax.set_ylabel("ms, last event of a trace -> trace out")
-            ax.set_title(f"weft replay: emission latency, idle gap 2 epochs of 0.5 M events\n"
+            ax.set_ylabel("ms from the last event of a trace")
+            ax.set_title(f"weft replay: last event -> trace out, and -> verdict; idle gap 2 epochs of 0.5 M events\n"
                          f"median of {pipe['runs']} rounds, whiskers min-max", fontsize=9)
             ax.legend(fontsize=7)
             fig.tight_layout(rect=(0, 0.02, 1, 1))

@@ -50,6 +50,7 @@ struct asm_trace_meta {
 	uint64_t trace_id;
 	uint64_t first_epoch, last_epoch, emit_epoch;
 	uint64_t idle_ns;
+	uint64_t last_ns;
 	uint32_t flags;       /* OP_TRACE_* decided by the assembler */
 	uint32_t events_seen;
 	uint32_t dropped;

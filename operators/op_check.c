@@ -278,6 +278,7 @@ struct check_inst {
 	size_t rec_cap;
 	uint64_t by_verdict[OP_VERDICT__COUNT];
 	uint64_t probes, known, errors;
+	struct op_hist latency; /* last event -> verdict, ns */
 	struct op_heat_cell *cells;
 	size_t n_cells, cap_cells;
 	struct heat_key *hk; /* open addressing, cap_hk a power of two */
@@ -669,6 +670,12 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 		o->verdict = verdict;
 		o->tmpl = cv.tmpl;
 		s->by_verdict[verdict]++;
+		if (t->last_ns) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+			op_hist_add(&s->latency, now > t->last_ns ? now - t->last_ns : 0);
+		}
 		if (verdict == OP_VERDICT_UNKNOWN_STRUCTURE || verdict == OP_VERDICT_SLOW) {
 			char key[256];
 			if (format_anomaly(s, m, t, verdict, &cv, key, sizeof key)) {
@@ -724,6 +731,7 @@ check_destroy(void *state)
 	atomic_fetch_add(&cfg->check_errors, s->errors);
 	/* heat cells into the report */
 	pthread_mutex_lock(&cfg->lock);
+	op_hist_merge(&cfg->verdict_latency_ns, &s->latency);
 	struct op_check_report *r = cfg->report;
 	for (size_t i = 0; i < s->n_cells && r; i++) {
 		size_t j;
@@ -791,6 +799,12 @@ op_check_print_summary(struct op_check_config *cfg, FILE *f)
 	        cfg->model_path, mi.n_templates, mi.traces, mi.shapes, mi.pieces,
 	        mi.filter_bytes / 1024, mi.filter_fpr);
 	fprintf(f, "  verdicts          %" PRIu64 " traces checked\n", total);
+	pthread_mutex_lock(&cfg->lock);
+	fprintf(f, "  verdict latency   p50 %.1f ms, p99 %.1f ms, max %.1f ms (last event -> verdict)\n",
+	        (double)op_hist_quantile(&cfg->verdict_latency_ns, 0.5) / 1e6,
+	        (double)op_hist_quantile(&cfg->verdict_latency_ns, 0.99) / 1e6,
+	        (double)cfg->verdict_latency_ns.max / 1e6);
+	pthread_mutex_unlock(&cfg->lock);
 	for (unsigned v = 1; v < OP_VERDICT__COUNT; v++)
 		fprintf(f, "    %-18s %" PRIu64 " (%.2f %%)\n", op_verdict_name(v),
 		        atomic_load(&cfg->by_verdict[v]),

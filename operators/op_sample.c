@@ -10,7 +10,7 @@
  * traces cut by a limit) are not sampled: they would teach the model
  * shapes that are not whole traces.
  *
- * File: "WEFTSMP1", then per trace a u32 length and the op_trace record
+ * File: "WEFTSMP2", then per trace a u32 length and the op_trace record
  * (relocatable bytes, as the engine carries it), padded to 8 bytes.
  * Records are written when the workers finish (under the config's lock),
  * so a sample file is complete only after the run.
@@ -23,7 +23,8 @@
 
 #include "operators/operators.h"
 
-static const char SMP_MAGIC[8] = {'W', 'E', 'F', 'T', 'S', 'M', 'P', '1'};
+/* '2': op_trace gained last_ns; files of version 1 are refused by name. */
+static const char SMP_MAGIC[8] = {'W', 'E', 'F', 'T', 'S', 'M', 'P', '2'};
 
 struct sample_inst {
 	struct op_sample_config *cfg;
@@ -167,7 +168,15 @@ op_sample_read(const char *path,
 		return WEFT_EIO;
 	}
 	char magic[8];
-	if (fread(magic, 1, 8, f) != 8 || memcmp(magic, SMP_MAGIC, 8)) {
+	size_t got_magic = fread(magic, 1, 8, f);
+	if (got_magic == 8 && !memcmp(magic, SMP_MAGIC, 7) && magic[7] != SMP_MAGIC[7]) {
+		fclose(f);
+		snprintf(errstr, errlen,
+		         "'%s' is a weft sample file of another version (%c; this weft reads %c): "
+		         "write it again with weft replay --sample", path, magic[7], SMP_MAGIC[7]);
+		return WEFT_EFORMAT;
+	}
+	if (got_magic != 8 || memcmp(magic, SMP_MAGIC, 8)) {
 		fclose(f);
 		snprintf(errstr, errlen,
 		         "'%s' is not a weft sample file (write one with weft replay --sample)", path);

@@ -291,6 +291,8 @@ struct op_check_config {
 	/* totals */
 	_Atomic uint64_t by_verdict[OP_VERDICT__COUNT];
 	_Atomic uint64_t probes, known_shapes, check_errors, write_errors;
+	struct op_hist verdict_latency_ns; /* last event -> verdict (under lock,
+	                                    * merged as workers finish) */
 	struct op_check_report *report;
 };
 /* Loads the model (0 or WEFT_E* with a message naming the file and the

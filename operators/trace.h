@@ -43,6 +43,8 @@ struct op_trace {
 	uint64_t last_epoch;    /* ingest epoch of the last event */
 	uint64_t emit_epoch;    /* epoch the trace was emitted in */
 	uint64_t idle_ns;       /* wall time from its last event to emission */
+	uint64_t last_ns;       /* CLOCK_MONOTONIC of this process when the last
+	                         * event arrived (latency to the verdict) */
 	uint32_t size;          /* bytes of the whole record */
 	uint32_t n_events;      /* nodes, missing parents included */
 	uint32_t n_edges;

@@ -132,22 +132,28 @@ if [ ! -s "$work/hdfs.model" ]; then
 fi
 # rounds interleave W = 1..CORES so each W sees the same machine state;
 # every round's numbers also go to pipeline.tsv -> pipeline.json
-declare -A secs bpe lat50 lat99 latmax isecs msecs
-printf 'round\tworkers\tsecs\tingest_secs\tmodel_secs\tpeak_open_traces\tpeak_open_events\tpeak_rss_kib\tbytes_per_event\temit_p50_ms\temit_p99_ms\temit_max_ms\n' > "$work/pipeline.tsv"
+declare -A secs bpe lat50 lat99 latmax isecs msecs vlat50 vlat99 vlatmax
+printf 'round\tworkers\tsecs\tingest_secs\tmodel_secs\tpeak_open_traces\tpeak_open_events\tpeak_rss_kib\tbytes_per_event\temit_p50_ms\temit_p99_ms\temit_max_ms\tverdict_p50_ms\tverdict_p99_ms\tverdict_max_ms\n' > "$work/pipeline.tsv"
 for r in $(seq 1 "$RUNS"); do
   for w in $(seq 1 "$CORES"); do
     isecs[$w,$r]=$("$WEFT" replay --workers "$w" --ingest-only --epoch-events 500000 "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
     "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 "$work/hdfs.jsonl" 2> "$work/sum"
     secs[$w,$r]=$(awk '/wall time/ {print $3}' "$work/sum")
-    msecs[$w,$r]=$("$WEFT" replay --workers "$w" --no-out --epoch-events 500000 --model "$work/hdfs.model" "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
+    "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 --model "$work/hdfs.model" "$work/hdfs.jsonl" 2> "$work/msum"
+    msecs[$w,$r]=$(awk '/wall time/ {print $3}' "$work/msum")
+    # "verdict latency   p50 54.5 ms, p99 69.2 ms, max 69.2 ms (last event -> verdict)"
+    vlat50[$w,$r]=$(awk '/verdict latency/ {print $4}' "$work/msum")
+    vlat99[$w,$r]=$(awk '/verdict latency/ {print $7}' "$work/msum")
+    vlatmax[$w,$r]=$(awk '/verdict latency/ {print $10}' "$work/msum")
     bpe[$w,$r]=$(awk '/peak RSS/ {gsub(/[()]/, ""); print $5}' "$work/sum")
     # "emit latency      p50 18.9 ms, p99 79.2 ms, max 79.2 ms (...)"
     lat50[$w,$r]=$(awk '/emit latency/ {print $4}' "$work/sum")
     lat99[$w,$r]=$(awk '/emit latency/ {print $7}' "$work/sum")
     latmax[$w,$r]=$(awk '/emit latency/ {print $10}' "$work/sum")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$w" "${secs[$w,$r]}" "${isecs[$w,$r]}" "${msecs[$w,$r]}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$w" "${secs[$w,$r]}" "${isecs[$w,$r]}" "${msecs[$w,$r]}" \
       "$(awk '/^  peak open/ {print $3}' "$work/sum")" "$(awk '/^  peak open/ {print $5}' "$work/sum")" \
-      "$(awk '/^  peak RSS/ {print $3}' "$work/sum")" "${bpe[$w,$r]}" "${lat50[$w,$r]}" "${lat99[$w,$r]}" "${latmax[$w,$r]}" >> "$work/pipeline.tsv"
+      "$(awk '/^  peak RSS/ {print $3}' "$work/sum")" "${bpe[$w,$r]}" "${lat50[$w,$r]}" "${lat99[$w,$r]}" "${latmax[$w,$r]}" \
+      "${vlat50[$w,$r]}" "${vlat99[$w,$r]}" "${vlatmax[$w,$r]}" >> "$work/pipeline.tsv"
   done
 done
 col() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do echo "${arr[$2,$r]}"; done | median; }
@@ -180,13 +186,15 @@ done
   echo
   echo "**With the model check (\`--model\`, trained on a 2,000-trace sample of the same workload: every trace probes the Bloom filter and gets a verdict), same rounds; the check's cost = the same-round ratio**"
   echo
-  echo "| workers | events/s without | events/s with --model | with / without |"
-  echo "|---|---|---|---|"
+  echo "| workers | events/s without | events/s with --model | with / without | verdict latency p50 / p99 / max (last event -> verdict) |"
+  echo "|---|---|---|---|---|"
   for w in $(seq 1 "$CORES"); do
     without=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${secs[$w,$r]}" 'BEGIN {print e / s}'; done | median)
     with=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${msecs[$w,$r]}" 'BEGIN {print e / s}'; done | median)
     ratio=$(for r in $(seq 1 "$RUNS"); do awk -v a="${secs[$w,$r]}" -v b="${msecs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
-    awk -v w="$w" -v a="$without" -v b="$with" -v q="$ratio" 'BEGIN {printf "| %d | %.2f M | %.2f M | %.2f |\n", w, a / 1e6, b / 1e6, q}'
+    awk -v w="$w" -v a="$without" -v b="$with" -v q="$ratio" \
+        -v v50="$(col vlat50 "$w")" -v v99="$(col vlat99 "$w")" -v vmax="$(col vlatmax "$w")" \
+      'BEGIN {printf "| %d | %.2f M | %.2f M | %.2f | %.0f ms / %.0f ms / %.0f ms |\n", w, a / 1e6, b / 1e6, q, v50, v99, vmax}'
   done
 } >> "$RES/pipeline.md"
 plot_py record --part pipeline --out "$RES/pipeline.json" --rows "$work/pipeline.tsv" \

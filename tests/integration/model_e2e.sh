@@ -43,10 +43,16 @@ grep -q "templates" "$TMP/train.log" || fail "train summary"
 # a sample file is required
 if "$WEFT" train "$TMP/train.jsonl" -o "$TMP/x.model" 2> "$TMP/err"; then fail "train accepted a non-sample file"; fi
 grep -q "not a weft sample file" "$TMP/err" || fail "train: unclear error: $(cat "$TMP/err")"
+# a sample file of another format version is refused by name
+{ printf 'WEFTSMP1'; tail -c +9 "$TMP/train.smp"; } > "$TMP/old.smp"
+if "$WEFT" train "$TMP/old.smp" -o "$TMP/x.model" 2> "$TMP/err"; then fail "train accepted an old sample file"; fi
+grep -q "another version" "$TMP/err" || fail "train: unclear error on an old sample: $(cat "$TMP/err")"
 
 # held-out normal halves: no unknown structure
 "$WEFT" replay "$TMP/holdout.jsonl" --workers 2 --model "$TMP/m.model" --out "$TMP/hold.traces" \
   --anomalies "$TMP/hold.anom" 2> "$TMP/hold.log" || { cat "$TMP/hold.log"; fail "replay held-out"; }
+grep -Eq "verdict latency +p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms" "$TMP/hold.log" \
+  || fail "no verdict latency in the summary"
 python3 - "$TMP/hold.traces" <<'PY' || fail "held-out verdicts"
 import collections, json, sys
 ts = [json.loads(l) for l in open(sys.argv[1])]
