@@ -308,6 +308,16 @@ commit_at(struct kinst *s, uint64_t L, const rd_kafka_topic_partition_list_t *on
 			atomic_fetch_add(&s->cfg->commit_errors, 1);
 			serve_log("warn", "worker %u: commit failed: %s", s->w,
 			          rd_kafka_err2str(err));
+			/* not sent, or (synchronous) refused: send these again */
+			for (int i = 0; i < l->cnt; i++) {
+				struct kpart *p = part_find(s, l->elems[i].topic,
+				                            l->elems[i].partition);
+				if (p && p->committed == l->elems[i].offset) {
+					p->recommit = 1;
+					s->recommit = 1;
+					s->recommit_ms = wall_ms() + RECOMMIT_MS;
+				}
+			}
 		} else {
 			atomic_fetch_add(&s->cfg->commits, 1);
 		}

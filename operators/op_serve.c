@@ -476,7 +476,8 @@ sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
 			continue;
 		}
 		s->buf.len = 0;
-		if (c->out && op_trace_json(&s->buf, t, c->full) == 0) {
+		if (c->out && c->out->topic[SERVE_T_TRACES] &&
+		    op_trace_json(&s->buf, t, c->full) == 0) {
 			if (serve_out_produce(c->out, s->w, SERVE_T_TRACES, 1, t->trace_id,
 			                      s->buf.p, s->buf.len))
 				atomic_fetch_add(&c->write_errors, 1);
