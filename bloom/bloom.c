@@ -59,7 +59,6 @@
 #include "bloom/bloom.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,21 +313,6 @@ bloom_seed(const struct bloom *b)
 }
 
 /* ---- construction ------------------------------------------------------ */
-static void
-bloom_err(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-bloom_err(char *errstr, size_t errlen, const char *fmt, ...)
-{
-	if (!errstr || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errstr, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* An empty filter of n_blocks zeroed blocks (1 <= n_blocks <= max). */
 static struct bloom *
 bloom_alloc(uint64_t n_blocks, uint64_t seed)
@@ -404,7 +388,7 @@ bloom_new_config(const struct bloom_config *cfg, struct bloom **out,
 	uint64_t n = cfg->expected_keys ? cfg->expected_keys : 1;
 	double p = cfg->target_fpr;
 	if (!(p > 0.0 && p < 1.0)) {
-		bloom_err(errstr, errlen, "bloom: target_fpr must be in (0, 1), "
+		weft_errf(errstr, errlen, "bloom: target_fpr must be in (0, 1), "
 		          "got %g", p);
 		return WEFT_EINVAL;
 	}
@@ -412,13 +396,13 @@ bloom_new_config(const struct bloom_config *cfg, struct bloom **out,
 	if (max_blocks > BLOOM_MAX_BLOCKS)
 		max_blocks = BLOOM_MAX_BLOCKS;
 	if (max_blocks == 0) {
-		bloom_err(errstr, errlen, "bloom: max_bytes must be at least %d, "
+		weft_errf(errstr, errlen, "bloom: max_bytes must be at least %d, "
 		          "got %llu", BLOOM_BLOCK_BYTES,
 		          (unsigned long long)cfg->max_bytes);
 		return WEFT_EINVAL;
 	}
 	if (bloom_fpr_geom(n, max_blocks) > p) {
-		bloom_err(errstr, errlen, "bloom: expected_keys=%llu at "
+		weft_errf(errstr, errlen, "bloom: expected_keys=%llu at "
 		          "target_fpr=%g needs more than max_bytes=%llu",
 		          (unsigned long long)n, p,
 		          (unsigned long long)cfg->max_bytes);
@@ -436,7 +420,7 @@ bloom_new_config(const struct bloom_config *cfg, struct bloom **out,
 	}
 	struct bloom *b = bloom_alloc(hi, cfg->seed);
 	if (!b) {
-		bloom_err(errstr, errlen, "bloom: out of memory for %llu bytes",
+		weft_errf(errstr, errlen, "bloom: out of memory for %llu bytes",
 		          (unsigned long long)(hi * BLOOM_BLOCK_BYTES));
 		return WEFT_ENOMEM;
 	}
@@ -490,17 +474,17 @@ bloom_deserialize(const void *buf, size_t len, struct bloom **out,
 	*out = NULL;
 	const unsigned char *in = buf;
 	if (!in || len < BLOOM_HDR_BYTES) {
-		bloom_err(errstr, errlen, "bloom: section truncated: %zu bytes, "
+		weft_errf(errstr, errlen, "bloom: section truncated: %zu bytes, "
 		          "the header alone is %d", in ? len : 0, BLOOM_HDR_BYTES);
 		return WEFT_EFORMAT;
 	}
 	if (memcmp(in, "WBLM", 4)) {
-		bloom_err(errstr, errlen, "bloom: bad magic (not a WBLM section)");
+		weft_errf(errstr, errlen, "bloom: bad magic (not a WBLM section)");
 		return WEFT_EFORMAT;
 	}
 	uint32_t version = bloom_get32(in + 4);
 	if (version != BLOOM_VERSION) {
-		bloom_err(errstr, errlen, "bloom: unsupported version %u (this "
+		weft_errf(errstr, errlen, "bloom: unsupported version %u (this "
 		          "build reads %u)", version, BLOOM_VERSION);
 		return WEFT_EFORMAT;
 	}
@@ -508,18 +492,18 @@ bloom_deserialize(const void *buf, size_t len, struct bloom **out,
 	uint64_t n_blocks = bloom_get64(in + 16);
 	uint64_t keys = bloom_get64(in + 24);
 	if (n_blocks == 0) {
-		bloom_err(errstr, errlen, "bloom: n_blocks=0: a filter has at "
+		weft_errf(errstr, errlen, "bloom: n_blocks=0: a filter has at "
 		          "least one block");
 		return WEFT_EFORMAT;
 	}
 	if (n_blocks > BLOOM_MAX_BLOCKS) {
-		bloom_err(errstr, errlen, "bloom: n_blocks=%llu above the limit "
+		weft_errf(errstr, errlen, "bloom: n_blocks=%llu above the limit "
 		          "2^32", (unsigned long long)n_blocks);
 		return WEFT_EFORMAT;
 	}
 	size_t body = len - BLOOM_HDR_BYTES;
 	if (body % BLOOM_BLOCK_BYTES || body / BLOOM_BLOCK_BYTES != n_blocks) {
-		bloom_err(errstr, errlen, "bloom: length mismatch: the header "
+		weft_errf(errstr, errlen, "bloom: length mismatch: the header "
 		          "says n_blocks=%llu, the section holds %zu bytes after "
 		          "it (%zu blocks%s)", (unsigned long long)n_blocks,
 		          body, body / BLOOM_BLOCK_BYTES,
@@ -528,7 +512,7 @@ bloom_deserialize(const void *buf, size_t len, struct bloom **out,
 	}
 	struct bloom *b = bloom_alloc(n_blocks, seed);
 	if (!b) {
-		bloom_err(errstr, errlen, "bloom: out of memory for %zu bytes",
+		weft_errf(errstr, errlen, "bloom: out of memory for %zu bytes",
 		          body);
 		return WEFT_ENOMEM;
 	}
@@ -543,7 +527,7 @@ bloom_deserialize(const void *buf, size_t len, struct bloom **out,
 	/* Each add sets at most 8 bits: more means the keys field or the
 	 * blocks are damaged (bits <= 2^41, no overflow). */
 	if (keys < (bits + 7) / 8) {
-		bloom_err(errstr, errlen, "bloom: corrupt: %llu bits set, more "
+		weft_errf(errstr, errlen, "bloom: corrupt: %llu bits set, more "
 		          "than 8 per key for keys=%llu",
 		          (unsigned long long)bits, (unsigned long long)keys);
 		bloom_free(b);

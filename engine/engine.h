@@ -65,6 +65,11 @@ enum {
 /* Static string naming a WEFT_E* code; never NULL, never to be freed. */
 const char *weft_strerror(int err);
 
+/* Formats a message into errstr (errlen bytes; nothing when errstr is NULL
+ * or errlen 0): the errstr/errlen convention of every part of weft. */
+void weft_errf(char *errstr, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- epochs ----------------------------------------------------------- */
 /* Frontier value of a finished stream: nothing more will ever arrive. */
 #define ENGINE_EPOCH_MAX UINT64_MAX

@@ -1,5 +1,20 @@
-/* errors.c — names of the WEFT_E* codes shared by every part of weft. */
+/* errors.c — names of the WEFT_E* codes shared by every part of weft, and
+ * the error-message formatter. */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "engine/engine.h"
+
+void
+weft_errf(char *errstr, size_t errlen, const char *fmt, ...)
+{
+	if (!errstr || !errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errstr, errlen, fmt, ap);
+	va_end(ap);
+}
 
 const char *
 weft_strerror(int err)

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "operators/kafka_conf.h"
 #include "operators/serve.h"
 
 #define RECOMMIT_MS 500 /* a failed commit is sent again after this */
@@ -104,12 +105,7 @@ op_kafka_config_destroy(struct op_kafka_config *cfg)
 static int
 set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t errlen)
 {
-	char e[256];
-	if (rd_kafka_conf_set(conf, k, v, e, sizeof e) != RD_KAFKA_CONF_OK) {
-		snprintf(errstr, errlen, "consumer property '%s': %s", k, e);
-		return WEFT_EINVAL;
-	}
-	return 0;
+	return weft_kafka_set(conf, "consumer", k, v, errstr, errlen);
 }
 
 /* The consumer configuration: our defaults, then the user's properties. */
@@ -136,19 +132,9 @@ make_conf(const struct op_kafka_config *cfg, unsigned w, char *errstr, size_t er
 	    set(conf, "fetch.max.bytes", "67108864", errstr, errlen) ||
 	    set(conf, "queued.min.messages", "500000", errstr, errlen))
 		goto fail;
-	for (unsigned i = 0; i < cfg->n_props; i++) {
-		const char *kv = cfg->props[i];
-		const char *eq = strchr(kv, '=');
-		char key[256];
-		if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key) {
-			snprintf(errstr, errlen, "property '%s': expected key=value", kv);
+	for (unsigned i = 0; i < cfg->n_props; i++)
+		if (weft_kafka_set_kv(conf, "consumer", cfg->props[i], errstr, errlen))
 			goto fail;
-		}
-		memcpy(key, kv, (size_t)(eq - kv));
-		key[eq - kv] = 0;
-		if (set(conf, key, eq + 1, errstr, errlen))
-			goto fail;
-	}
 	/* Static membership: each worker is its own member, so the id gets
 	 * the worker's number (a restart with the same id takes over its
 	 * partitions at once instead of after the session timeout). */
@@ -584,7 +570,6 @@ publish_stats(struct kinst *s)
 		st->committed = p->committed;
 		st->epoch = p->epoch;
 	}
-	atomic_store(&cfg->assigned, cfg->n_parts);
 	pthread_mutex_unlock(&cfg->lock);
 }
 

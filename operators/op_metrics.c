@@ -200,21 +200,6 @@ on_log(void *cls, const char *fmt, va_list ap)
 		s->starterr[--n] = '\0';
 }
 
-static void
-set_err(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *errstr, size_t errlen, const char *fmt, ...)
-{
-	if (!errstr || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(errstr, errlen, fmt, ap);
-	va_end(ap);
-}
-
 int
 op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn render,
                  void *arg, struct op_metrics_server **out, char *errstr,
@@ -223,7 +208,7 @@ op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn render,
 	if (out)
 		*out = NULL;
 	if (!render || !out) {
-		set_err(errstr, errlen, "metrics: no render function or result");
+		weft_errf(errstr, errlen, "metrics: no render function or result");
 		return WEFT_EINVAL;
 	}
 	if (!addr || !*addr)
@@ -258,14 +243,14 @@ op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn render,
 		flags |= MHD_USE_IPv6;
 		v6 = 1;
 	} else {
-		set_err(errstr, errlen,
+		weft_errf(errstr, errlen,
 		        "metrics: '%s' is not a numeric IPv4 or IPv6 address", addr);
 		return WEFT_EINVAL;
 	}
 
 	struct op_metrics_server *s = calloc(1, sizeof *s);
 	if (!s) {
-		set_err(errstr, errlen, "metrics: out of memory");
+		weft_errf(errstr, errlen, "metrics: out of memory");
 		return WEFT_ENOMEM;
 	}
 	s->render = render;
@@ -283,7 +268,7 @@ op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn render,
 		int e = errno;
 		const char *why = s->starterr[0] ? s->starterr
 		                  : e ? strerror(e) : "cannot start the HTTP server";
-		set_err(errstr, errlen, "metrics: cannot listen on %s%s%s:%u: %s",
+		weft_errf(errstr, errlen, "metrics: cannot listen on %s%s%s:%u: %s",
 		        v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)port, why);
 		free(s);
 		return WEFT_EIO;
@@ -293,7 +278,7 @@ op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn render,
 	    MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info && info->port ? info->port : port;
 	if (!s->port) {
-		set_err(errstr, errlen,
+		weft_errf(errstr, errlen,
 		        "metrics: cannot tell which port %s%s%s:0 was bound to",
 		        v6 ? "[" : "", host, v6 ? "]" : "");
 		MHD_stop_daemon(s->daemon);

@@ -34,6 +34,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "operators/operators.h"
+#include "operators/kafka_conf.h"
 #include "operators/rekey.h"
 
 #define FINAL_FLUSH_MS 60000
@@ -350,33 +351,6 @@ handle(struct rekey *r, const rd_kafka_message_t *m)
 
 /* ---- setup ------------------------------------------------------------- */
 
-static int
-conf_set(rd_kafka_conf_t *conf, const char *key, const char *val, char *errstr,
-         size_t errlen)
-{
-	char why[512];
-	if (rd_kafka_conf_set(conf, key, val, why, sizeof why) == RD_KAFKA_CONF_OK)
-		return 0;
-	if (errstr && errlen)
-		snprintf(errstr, errlen, "kafka property '%s': %s", key, why);
-	return WEFT_EINVAL;
-}
-
-static int
-conf_set_kv(rd_kafka_conf_t *conf, const char *kv, char *errstr, size_t errlen)
-{
-	const char *eq = strchr(kv, '=');
-	char key[256];
-	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key) {
-		if (errstr && errlen)
-			snprintf(errstr, errlen, "kafka property '%s': expected KEY=VALUE",
-			         kv);
-		return WEFT_EINVAL;
-	}
-	memcpy(key, kv, (size_t)(eq - kv));
-	key[eq - kv] = '\0';
-	return conf_set(conf, key, eq + 1, errstr, errlen);
-}
 
 /* A client's configuration: defaults (key, value pairs, NULL-terminated),
  * then props, then more (the client's own). NULL on error (r->rc set). */
@@ -392,11 +366,11 @@ client_conf(struct rekey *r, rd_kafka_type_t type, const char *const *defs,
 	}
 	int rc = 0;
 	for (size_t i = 0; !rc && defs[i]; i += 2)
-		rc = conf_set(conf, defs[i], defs[i + 1], r->errstr, r->errlen);
+		rc = weft_kafka_set(conf, "kafka", defs[i], defs[i + 1], r->errstr, r->errlen);
 	for (size_t i = 0; !rc && i < c->n_props; i++)
-		rc = conf_set_kv(conf, c->props[i], r->errstr, r->errlen);
+		rc = weft_kafka_set_kv(conf, "kafka", c->props[i], r->errstr, r->errlen);
 	for (size_t i = 0; !rc && i < n_more; i++)
-		rc = conf_set_kv(conf, more[i], r->errstr, r->errlen);
+		rc = weft_kafka_set_kv(conf, "kafka", more[i], r->errstr, r->errlen);
 	if (rc) {
 		rd_kafka_conf_destroy(conf);
 		r->rc = rc;

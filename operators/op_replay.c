@@ -15,35 +15,14 @@
  * of the model file) swaps in a new model at an epoch boundary.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "operators/operators.h"
-
-static struct engine *volatile g_engine;
-static struct op_check_config *volatile g_check;
-
-static void
-on_hup(int sig)
-{
-	(void)sig;
-	struct op_check_config *c = g_check;
-	if (c)
-		op_check_request_reload(c);
-}
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	struct engine *e = g_engine;
-	if (e)
-		engine_stop(e);
-}
 
 static void
 usage(FILE *f)
@@ -466,27 +445,13 @@ op_replay_main(int argc, char **argv)
 		fprintf(stderr, "weft replay: %s\n", err);
 		goto out;
 	}
-	g_engine = e;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	if (have_check) {
-		g_check = &o.check;
-		signal(SIGHUP, on_hup);
-		if (op_check_watch_start(&o.check))
-			fprintf(stderr, "weft replay: cannot start the model watcher; SIGHUP and file changes are ignored\n");
-	}
+	if (op_signals_install(e, have_check ? &o.check : NULL))
+		fprintf(stderr, "weft replay: cannot start the model watcher; SIGHUP and file changes are ignored\n");
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = engine_run(e);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	g_engine = NULL;
-	if (have_check) {
-		signal(SIGHUP, SIG_DFL);
-		g_check = NULL;
-		op_check_watch_stop(&o.check);
-	}
+	op_signals_restore();
 	if (rc) {
 		fprintf(stderr, "weft replay: engine start failed: %s\n",
 		        weft_strerror(rc));

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "operators/kafka_conf.h"
 #include "operators/serve.h"
 
 /* ---- structured log ----------------------------------------------------- */
@@ -468,11 +468,12 @@ sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	struct engine_batch_cursor cur = ENGINE_BATCH_CURSOR_INIT;
 	const void *r;
 	uint32_t len;
+	/* counted here, added to the shared atomics once per batch */
+	uint64_t by_verdict[OP_VERDICT__COUNT] = {0}, traces = 0, events = 0, reread = 0;
 	while ((r = engine_batch_next(b, &cur, &len))) {
 		const struct op_trace *t = r;
 		if (t->flags & OP_TRACE_FLUSHED) {
-			/* still open at shutdown: left uncommitted, re-read next run */
-			atomic_fetch_add_explicit(&c->reread, 1, memory_order_relaxed);
+			reread++; /* still open at shutdown: left uncommitted, re-read next run */
 			continue;
 		}
 		s->buf.len = 0;
@@ -482,12 +483,18 @@ sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
 			                      s->buf.p, s->buf.len))
 				atomic_fetch_add(&c->write_errors, 1);
 		}
-		atomic_fetch_add_explicit(&c->by_verdict[t->verdict < OP_VERDICT__COUNT ? t->verdict : 0],
-		                          1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&c->traces, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&c->events, t->events_seen, memory_order_relaxed);
+		by_verdict[t->verdict < OP_VERDICT__COUNT ? t->verdict : 0]++;
+		traces++;
+		events += t->events_seen;
 		op_ledger_close(c->ledger, s->w, t->first_epoch);
 	}
+	for (unsigned v = 0; v < OP_VERDICT__COUNT; v++)
+		if (by_verdict[v])
+			atomic_fetch_add_explicit(&c->by_verdict[v], by_verdict[v], memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->traces, traces, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->events, events, memory_order_relaxed);
+	if (reread)
+		atomic_fetch_add_explicit(&c->reread, reread, memory_order_relaxed);
 }
 
 static void
@@ -684,9 +691,9 @@ render(void *arg, struct op_buf *b)
 	}
 	rc |= FAM("weft_resident_memory_bytes", "gauge", "resident set size");
 	rc |= VAL("weft_resident_memory_bytes", rss_bytes());
-	rc |= FAM("weft_assigned_partitions", "gauge", "partitions assigned to this process");
-	rc |= VAL("weft_assigned_partitions", atomic_load(&k->assigned));
 	pthread_mutex_lock(&k->lock);
+	rc |= FAM("weft_assigned_partitions", "gauge", "partitions assigned to this process");
+	rc |= VAL("weft_assigned_partitions", k->n_parts);
 	rc |= FAM("weft_partition_lag", "gauge", "high watermark minus next offset to consume");
 	for (size_t i = 0; i < k->n_parts; i++) {
 		struct op_kafka_part_stat *p = &k->parts[i];
@@ -719,27 +726,6 @@ render(void *arg, struct op_buf *b)
 }
 
 /* ---- glue ------------------------------------------------------------------- */
-
-static struct engine *volatile g_engine;
-static struct op_check_config *volatile g_check;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	struct engine *e = g_engine;
-	if (e)
-		engine_stop(e);
-}
-
-static void
-on_hup(int sig)
-{
-	(void)sig;
-	struct op_check_config *c = g_check;
-	if (c)
-		op_check_request_reload(c);
-}
 
 static int
 anomaly_write(void *arg, unsigned worker, uint64_t trace_id, const char *line, size_t len)
@@ -787,24 +773,11 @@ out_new(struct serve_cfg *c, unsigned slots, char *err, size_t errlen)
 		{"compression.type", "lz4"},
 	};
 	for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-		if (rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], e, sizeof e)) {
-			snprintf(err, errlen, "producer property '%s': %s", defaults[i][0], e);
+		if (weft_kafka_set(conf, "producer", defaults[i][0], defaults[i][1], err, errlen))
 			goto fail;
-		}
-	for (unsigned i = 0; i < c->n_prod; i++) {
-		const char *kv = c->prod_props[i], *eq = strchr(kv, '=');
-		char key[256];
-		if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key) {
-			snprintf(err, errlen, "property '%s': expected key=value", kv);
+	for (unsigned i = 0; i < c->n_prod; i++)
+		if (weft_kafka_set_kv(conf, "producer", c->prod_props[i], err, errlen))
 			goto fail;
-		}
-		memcpy(key, kv, (size_t)(eq - kv));
-		key[eq - kv] = 0;
-		if (rd_kafka_conf_set(conf, key, eq + 1, e, sizeof e)) {
-			snprintf(err, errlen, "producer property '%s': %s", key, e);
-			goto fail;
-		}
-	}
 	rd_kafka_conf_set_opaque(conf, o);
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_log_cb(conf, serve_rdkafka_log);
@@ -1078,22 +1051,13 @@ op_serve_main(int argc, char **argv)
 	if (pthread_create(&cm.th, NULL, committer_main, &cm))
 		goto out;
 	cm_started = 1;
-	g_engine = e;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	if (have_check) {
-		g_check = &check;
-		signal(SIGHUP, on_hup);
-		if (op_check_watch_start(&check))
-			serve_log("warn", "cannot start the model watcher; SIGHUP and file changes are ignored");
-	}
+	if (op_signals_install(e, have_check ? &check : NULL))
+		serve_log("warn", "cannot start the model watcher; SIGHUP and file changes are ignored");
 	serve_log("info", "serving: %u workers, group '%s', %u topic(s), epoch %u ms, idle %u epochs%s%s",
 	          W, c->group, c->n_topics, c->epoch_ms, a->as.idle_epochs,
 	          c->model ? ", model " : "", c->model ? c->model : "");
 	rc = engine_run(e);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	g_engine = NULL;
+	op_signals_restore();
 	atomic_store(&cm.stop, 1);
 	pthread_join(cm.th, NULL);
 	cm_started = 0;
@@ -1107,11 +1071,6 @@ op_serve_main(int argc, char **argv)
 	op_kafka_final_commit(k, W);
 	engine_free(e);
 	e = NULL;
-	if (have_check) {
-		signal(SIGHUP, SIG_DFL);
-		g_check = NULL;
-		op_check_watch_stop(&check);
-	}
 	serve_log("info",
 	          "stopped: %" PRIu64 " messages, %" PRIu64 " traces (%" PRIu64 " normal, %" PRIu64
 	          " unknown_structure, %" PRIu64 " slow, %" PRIu64 " incomplete, %" PRIu64

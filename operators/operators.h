@@ -354,6 +354,14 @@ int op_train_main(int argc, char **argv);
 /* `weft replay`: file -> decode -> exchange(trace id) -> assemble -> sink. */
 int op_replay_main(int argc, char **argv);
 
+/* Signals of the long-running commands (op_signal.c): SIGINT/SIGTERM stop
+ * e; with a check config, SIGHUP asks it to reload its model and the model
+ * watcher is started (its result is returned: 0 or WEFT_E*; the signals
+ * are installed either way). restore() puts the defaults back and stops
+ * the watcher. One engine at a time per process. */
+int op_signals_install(struct engine *e, struct op_check_config *check);
+void op_signals_restore(void);
+
 /* `weft serve`: the Kafka consumer service (op_serve.c). */
 int op_serve_main(int argc, char **argv);
 

@@ -121,7 +121,7 @@ struct op_kafka_config {
 	/* live counters (metrics) */
 	_Atomic uint64_t messages, bytes, units, errors, commits, commit_errors;
 	_Atomic uint64_t skipped; /* messages of revoked partitions, or while draining */
-	_Atomic uint64_t rebalances, assigned;
+	_Atomic uint64_t rebalances;
 	_Atomic uint64_t *frontiers;   /* per worker (caller allocates; may be NULL) */
 	void **insts;                  /* per worker, set by the source's init
 	                                * (caller allocates; may be NULL) */

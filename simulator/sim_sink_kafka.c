@@ -21,6 +21,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "operators/kafka_conf.h"
 #include "simulator/sim_internal.h"
 #include "simulator/sim_replay.h"
 
@@ -124,36 +125,6 @@ kafka_close(struct sim_sink *s)
 	return rc;
 }
 
-/* Sets key=value on conf; a message naming the key on failure. */
-static int
-conf_set(rd_kafka_conf_t *conf, const char *key, const char *val,
-    char *errstr, size_t errlen)
-{
-	char why[512];
-	if (rd_kafka_conf_set(conf, key, val, why, sizeof(why)) ==
-	    RD_KAFKA_CONF_OK)
-		return 0;
-	snprintf(errstr, errlen, "kafka property '%s': %s", key, why);
-	return WEFT_EINVAL;
-}
-
-/* Applies one "key=value" string. */
-static int
-conf_set_kv(rd_kafka_conf_t *conf, const char *kv, char *errstr,
-    size_t errlen)
-{
-	const char *eq = strchr(kv, '=');
-	char key[256];
-	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key)) {
-		snprintf(errstr, errlen, "kafka property '%s': expected "
-		    "KEY=VALUE", kv);
-		return WEFT_EINVAL;
-	}
-	memcpy(key, kv, (size_t)(eq - kv));
-	key[eq - kv] = '\0';
-	return conf_set(conf, key, eq + 1, errstr, errlen);
-}
-
 int
 sim_sink_kafka_open(const struct sim_kafka_cfg *cfg, struct sim_sink **out,
     char *errstr, size_t errlen)
@@ -174,21 +145,21 @@ sim_sink_kafka_open(const struct sim_kafka_cfg *cfg, struct sim_sink **out,
 	}
 	int rc = 0;
 	if (cfg->brokers)
-		rc = conf_set(conf, "bootstrap.servers", cfg->brokers, errstr,
+		rc = weft_kafka_set(conf, "kafka", "bootstrap.servers", cfg->brokers, errstr,
 		    errlen);
 	if (!rc)
-		rc = conf_set(conf, "enable.idempotence", "true", errstr,
+		rc = weft_kafka_set(conf, "kafka", "enable.idempotence", "true", errstr,
 		    errlen);
 	if (!rc)
-		rc = conf_set(conf, "linger.ms", "5", errstr, errlen);
+		rc = weft_kafka_set(conf, "kafka", "linger.ms", "5", errstr, errlen);
 	if (!rc)
-		rc = conf_set(conf, "batch.num.messages", "10000", errstr,
+		rc = weft_kafka_set(conf, "kafka", "batch.num.messages", "10000", errstr,
 		    errlen);
 	if (!rc)
-		rc = conf_set(conf, "client.id", "weft-sim-replay", errstr,
+		rc = weft_kafka_set(conf, "kafka", "client.id", "weft-sim-replay", errstr,
 		    errlen);
 	for (size_t i = 0; !rc && i < cfg->nprops; i++)
-		rc = conf_set_kv(conf, cfg->props[i], errstr, errlen);
+		rc = weft_kafka_set_kv(conf, "kafka", cfg->props[i], errstr, errlen);
 	if (rc) {
 		rd_kafka_conf_destroy(conf);
 		free(ks);

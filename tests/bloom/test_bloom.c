@@ -27,17 +27,8 @@
 /* Non-members: far from every member range used here. */
 #define NONMEMBER_BASE (1ULL << 62)
 
-static uint64_t g_rng = 0x5eed;
-
-static uint64_t
-rnd(void)
-{
-	g_rng += 0x9e3779b97f4a7c15ULL;
-	uint64_t z = g_rng;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+#define TEST_RNG_SEED 0x5eed
+#include "tests/test_rng.h"
 
 static struct bloom *
 filled(uint64_t n, double p)

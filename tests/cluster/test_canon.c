@@ -58,17 +58,8 @@ teardown(void **state)
 }
 
 /* ---- helpers ----------------------------------------------------------- */
-static uint64_t g_rng = 0x1234567;
-
-static uint64_t
-rnd(void)
-{
-	g_rng += 0x9e3779b97f4a7c15ULL;
-	uint64_t z = g_rng;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+#define TEST_RNG_SEED 0x1234567
+#include "tests/test_rng.h"
 
 /* A DAG with its own storage, editable. Parents as a flat list per node. */
 struct dag {

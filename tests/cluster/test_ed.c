@@ -36,23 +36,8 @@ teardown(void **state)
 }
 
 /* ---- helpers ----------------------------------------------------------- */
-static uint64_t g_rng = 0x5eed1234;
-
-static uint64_t
-rnd(void)
-{
-	g_rng += 0x9e3779b97f4a7c15ULL;
-	uint64_t z = g_rng;
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static uint32_t
-rndn(uint32_t n)
-{
-	return n ? (uint32_t)(rnd() % n) : 0;
-}
+#define TEST_RNG_SEED 0x5eed1234
+#include "tests/test_rng.h"
 
 /* A symbol of an alphabet of `sigma` labels: hashed-looking values, and
  * small integers for one alphabet in four (the map must cope with both). */

@@ -21,30 +21,6 @@
 	"\"ThreadName\":\"main\",\"Agent\":\"HDFS\",\"Source\":\"X.java:42\"," \
 	"\"Label\":\"writeBlock\",\"Tag\":[\"a\",\"b\"],\"Title\":\"t\"}"
 
-struct fx {
-	struct op_decoder *d;
-	uint64_t rec[2048];
-	uint32_t len;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &f->d), 0);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-	op_decoder_free(f->d);
-	free(f);
-	return 0;
-}
-
 static int
 dec(struct fx *f, const char *line)
 {
@@ -494,7 +470,7 @@ test_config_check_names_the_bad_key(void **state)
 int
 main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, dec_fx_setup_json, dec_fx_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_ids_and_times_of_every_digit_count_convert_exactly),
 		T(test_decodes_every_v4_field),

@@ -18,30 +18,6 @@
 /* version 1, 8-byte task id, 8-byte op id */
 #define MD8 "X-Trace: 1901020304050607081122334455667788\n"
 
-struct fx {
-	struct op_decoder *d;
-	uint64_t rec[2048];
-	uint32_t len;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof *f);
-	assert_int_equal(op_decoder_new(OP_FORMAT_TEXT, NULL, "t", NULL, &f->d), 0);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-	op_decoder_free(f->d);
-	free(f);
-	return 0;
-}
-
 static int
 dec(struct fx *f, const char *s)
 {
@@ -317,7 +293,7 @@ test_rejects_report_over_limit_in_stream(void **state)
 int
 main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, dec_fx_setup_text, dec_fx_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_decodes_a_full_report),
 		T(test_short_ids_are_big_endian_values),

@@ -46,4 +46,45 @@ collect_free(struct collect *c)
 	c->n = 0;
 }
 
+/* The decoder tests' fixture: a decoder of one format and a record buffer.
+ * cmocka setup/teardown: dec_fx_setup_json / _text, dec_fx_teardown. */
+struct fx {
+	struct op_decoder *d;
+	uint64_t rec[2048];
+	uint32_t len;
+};
+
+static inline int
+dec_fx_setup(void **state, enum op_format format)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	if (!f || op_decoder_new(format, NULL, "t", NULL, &f->d)) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static inline int
+dec_fx_setup_json(void **state)
+{
+	return dec_fx_setup(state, OP_FORMAT_JSON_V4);
+}
+
+static inline int
+dec_fx_setup_text(void **state)
+{
+	return dec_fx_setup(state, OP_FORMAT_TEXT);
+}
+
+static inline int
+dec_fx_teardown(void **state)
+{
+	struct fx *f = *state;
+	op_decoder_free(f->d);
+	free(f);
+	return 0;
+}
+
 #endif
