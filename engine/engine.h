@@ -262,6 +262,23 @@ uint64_t engine_ctx_frontier(const struct engine_ctx *ctx);
 void engine_emit(struct engine_ctx *ctx, unsigned out, uint64_t epoch,
                  const void *rec, uint32_t len);
 
+/*
+ * Emitting in place, for records built piece by piece (a decoder's output):
+ * engine_emit_reserve() returns room for one record of up to cap bytes
+ * (8-byte aligned) inside the batch the record will travel in; the caller
+ * builds the record there and engine_emit_commit() publishes its first len
+ * (<= cap) bytes. This saves the copy engine_emit() makes. The same rules
+ * as engine_emit() hold for epoch. key must be the value the edge's key
+ * function returns for the record to be written (checked in debug
+ * builds); it is ignored on a pipeline edge. Not committing is allowed:
+ * the room is simply reused. No other emit on `out` may come between the
+ * two calls. Returns NULL, and the caller uses engine_emit(), when the
+ * output is fixed-size, has more than one edge, or cap exceeds a batch.
+ */
+void *engine_emit_reserve(struct engine_ctx *ctx, unsigned out,
+                          uint64_t epoch, uint64_t key, uint32_t cap);
+void engine_emit_commit(struct engine_ctx *ctx, unsigned out, uint32_t len);
+
 /* Sources: close every epoch below `frontier` (monotone; lower values are
  * ignored). Buffered records are sent before the punctuation. */
 void engine_source_advance(struct engine_ctx *ctx, uint64_t frontier);

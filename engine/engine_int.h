@@ -73,6 +73,12 @@ struct eng_inport {
 struct eng_outport {
 	struct engine_batch *pipe;   /* open pipeline batch, or NULL */
 	struct engine_batch **xbuf;  /* [n_xchg * W] open exchange batches */
+	/* engine_emit_reserve(): the batch holding the reserved room (NULL:
+	 * none), its exchange destination, the room's size and the key. */
+	struct engine_batch *res;
+	unsigned res_to;
+	uint32_t res_cap;
+	uint64_t res_key;
 };
 
 /* One operator instance on one worker. */

@@ -283,7 +283,14 @@ eng_node_update(struct engine_ctx *c)
 		c->gn->vt->on_flush(c->state, c, final);
 		eng_flush_pipes(c);
 	}
-	uint64_t fin = final + 1 > c->emit_max ? final + 1 : c->emit_max;
+	/* Downstream closes every epoch below what we announce, then
+	 * flushes. Epochs below `final` are closed here too; an epoch at or
+	 * above it is closed downstream only if we emitted into it (in
+	 * on_flush). Announcing final + 1 regardless would let every hop
+	 * close one more epoch than the one before it, so a trace finished
+	 * by the idle gap or flushed at the end would depend on how many
+	 * operators lie between source and sink. */
+	uint64_t fin = final > c->emit_max ? final : c->emit_max;
 	c->done = 1;
 	c->w->nodes_done++;
 	announce(c, fin, 1);
@@ -375,8 +382,17 @@ engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
 			                   : 0;
 			struct engine_batch **slot = &op->xbuf[k * W + t];
 			struct engine_batch *b = *slot;
-			if (b && (b->epoch != epoch ||
-			          !batch_has_room(b, need, max_recs))) {
+			if (b && b->count == 0) {
+				/* empty: left by a reservation that was not
+				 * committed (engine_emit_reserve) */
+				if (need > b->cap) {
+					eng_batch_put(w, b);
+					b = NULL;
+				} else {
+					b->epoch = epoch;
+				}
+			} else if (b && (b->epoch != epoch ||
+			                 !batch_has_room(b, need, max_recs))) {
 				send_batch(c, ed, t, b);
 				b = NULL;
 			}
@@ -389,6 +405,87 @@ engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
 			}
 			k++;
 		}
+	}
+}
+
+void *
+engine_emit_reserve(struct engine_ctx *c, unsigned out, uint64_t epoch,
+                    uint64_t key, uint32_t cap)
+{
+	if (__builtin_expect(out >= c->gn->n_out, 0))
+		contract_violation(c, "no such output", out, c->gn->n_out);
+	const struct g_out *go = &c->gn->out[out];
+	if (__builtin_expect(epoch < c->out_frontier ||
+	                         epoch == ENGINE_EPOCH_MAX, 0))
+		emit_refused(c, go, epoch, cap);
+	struct eng_worker *w = c->w;
+	uint32_t need = rec_bytes(0, cap);
+	if (go->rec_size || go->n_edges != 1 || need > go->cap)
+		return NULL;
+	uint32_t max_recs = w->e->cfg.batch_records;
+	struct eng_outport *op = &c->out[out];
+	struct engine_batch *b;
+	if (go->n_pipe) {
+		b = op->pipe;
+		if (b && b->count &&
+		    (b->epoch != epoch || !batch_has_room(b, need, max_recs))) {
+			deliver_pipe(c, out);
+			b = op->pipe;
+		}
+		if (!b)
+			b = op->pipe = eng_batch_get(w, epoch, go, need);
+		op->res_to = 0;
+	} else {
+		unsigned W = w->e->W, t = W > 1 ? engine_route(key, W) : 0;
+		struct engine_batch **slot = &op->xbuf[t];
+		b = *slot;
+		/* (an empty open batch is left by a reservation that was not
+		 * committed: reuse it whatever its epoch) */
+		if (b && b->count &&
+		    (b->epoch != epoch || !batch_has_room(b, need, max_recs))) {
+			send_batch(c, &go->edges[0], t, b);
+			b = NULL;
+		}
+		if (!b)
+			b = *slot = eng_batch_get(w, epoch, go, need);
+		op->res_to = t;
+	}
+	b->epoch = epoch;
+	op->res = b;
+	op->res_cap = cap;
+	op->res_key = key;
+	return b->data + b->used + 8;
+}
+
+void
+engine_emit_commit(struct engine_ctx *c, unsigned out, uint32_t len)
+{
+	struct eng_outport *op = &c->out[out];
+	struct engine_batch *b = op->res;
+	if (__builtin_expect(!b || len > op->res_cap, 0))
+		contract_violation(c, "commit without room", len,
+		                   b ? op->res_cap : 0);
+	const struct g_out *go = &c->gn->out[out];
+#ifndef NDEBUG
+	const struct g_edge *ed = &go->edges[0];
+	if (ed->key && ed->key(b->data + b->used + 8, len, ed->key_arg) !=
+	                   op->res_key)
+		contract_violation(c, "reserved key differs from the record's", 0,
+		                   0);
+#endif
+	op->res = NULL;
+	if (b->epoch >= c->emit_max)
+		c->emit_max = b->epoch + 1;
+	memcpy(b->data + b->used, &len, sizeof len);
+	b->used += rec_bytes(0, len);
+	b->count++;
+	if (b->count < c->w->e->cfg.batch_records)
+		return;
+	if (go->n_pipe) {
+		deliver_pipe(c, out);
+	} else {
+		send_batch(c, &go->edges[0], op->res_to, b);
+		op->xbuf[op->res_to] = NULL;
 	}
 }
 

@@ -244,6 +244,19 @@ int op_decoder_unit(struct op_decoder *d, const struct op_unit *u,
 /* End of stream: decodes or rejects what is pending. */
 int op_decoder_finish(struct op_decoder *d, op_event_fn fn, void *arg);
 
+/*
+ * Where feed/unit/finish lay out their records: by default the decoder's
+ * own buffer, and the event callback gets a pointer to it. With a reserve
+ * function, each record is laid out in the room reserve(arg, trace id,
+ * size) returns instead (size bytes, 8-byte aligned; NULL: the decoder's
+ * buffer after all), and the callback gets a pointer into that room. A
+ * unit rejected after its room was reserved leaves the room unused. For a
+ * source that emits in place (engine_emit_reserve). fn NULL: the default.
+ */
+typedef void *(*op_reserve_fn)(void *arg, uint64_t trace_id, uint32_t size);
+void op_decoder_set_reserve(struct op_decoder *d, op_reserve_fn fn,
+                            void *arg);
+
 enum op_reject op_decoder_last_reject(const struct op_decoder *d);
 const struct op_decode_stats *op_decoder_stats(const struct op_decoder *d);
 const struct op_decode_config *op_decoder_config(const struct op_decoder *d);

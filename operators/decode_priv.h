@@ -23,6 +23,9 @@ struct op_decoder {
 	char *tmp;                   /* key unescape scratch [max_field_bytes] */
 	op_event_fn fn;              /* feed's callback, valid during feed */
 	void *fn_arg;
+	op_reserve_fn reserve;       /* op_decoder_set_reserve(), or NULL */
+	void *reserve_arg;
+	void *out;                   /* where the last record was laid out */
 };
 
 /*

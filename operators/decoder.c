@@ -77,6 +77,19 @@ op_decoder_emit(struct op_decoder *d, const char *unit, size_t n,
                 const struct op_pos *pos, void *out, uint32_t cap,
                 uint32_t *len)
 {
+	if (out == d->rec && d->reserve) {
+		/* The decoder's own buffer stands for "wherever the reserve
+		 * function says": lay the record out there directly. */
+		uint32_t size = op_event_builder_size(&d->b);
+		void *room = size <= cap ? d->reserve(d->reserve_arg,
+		                                      d->b.hdr.trace_id, size)
+		                         : NULL;
+		if (room) {
+			out = room;
+			cap = size;
+		}
+	}
+	d->out = out;
 	int rc = op_event_builder_finish(&d->b, out, cap, len);
 	if (rc)
 		return op_decoder_reject(d, rc == WEFT_EFORMAT ?
@@ -181,7 +194,14 @@ feed_unit(void *arg, const struct op_unit *u)
 	}
 	if (rc)
 		return 0; /* rejected: counted and dead-lettered already */
-	return d->fn ? d->fn(d->fn_arg, d->rec, len) : 0;
+	return d->fn ? d->fn(d->fn_arg, d->out, len) : 0;
+}
+
+void
+op_decoder_set_reserve(struct op_decoder *d, op_reserve_fn fn, void *arg)
+{
+	d->reserve = fn;
+	d->reserve_arg = arg;
 }
 
 int

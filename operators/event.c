@@ -123,12 +123,25 @@ shift(struct op_str s, uint32_t base)
 	return s;
 }
 
+/* Bytes in front of the strings: header, parents, key/value table. */
+static inline uint32_t
+tables_bytes(const struct op_event_builder *b)
+{
+	return (uint32_t)sizeof(struct op_event) + 8u * b->n_parents +
+	       (uint32_t)sizeof(struct op_kv_ref) * b->n_kv;
+}
+
+uint32_t
+op_event_builder_size(const struct op_event_builder *b)
+{
+	return (tables_bytes(b) + b->str_len + 7u) & ~7u;
+}
+
 int
 op_event_builder_finish(struct op_event_builder *b, void *out, uint32_t cap,
                         uint32_t *len)
 {
-	uint32_t base = (uint32_t)sizeof(struct op_event) + 8u * b->n_parents +
-	                (uint32_t)sizeof(struct op_kv_ref) * b->n_kv;
+	uint32_t base = tables_bytes(b);
 	uint32_t size = (base + b->str_len + 7u) & ~7u;
 	uint32_t lim = cap < b->max_record ? cap : b->max_record;
 	if (size > lim)

@@ -229,6 +229,10 @@ int op_event_builder_add_kv(struct op_event_builder *b, const char *k,
 int op_event_builder_finish(struct op_event_builder *b, void *out,
                             uint32_t cap, uint32_t *len);
 
+/* The size finish() would give the record now (it may exceed the limits
+ * finish() checks). */
+uint32_t op_event_builder_size(const struct op_event_builder *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -77,17 +77,24 @@ dec_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	}
 }
 
+void
+op_decode_op_add_stats(struct op_decode_op_config *cfg,
+                       const struct op_decoder *d)
+{
+	const struct op_decode_stats *st = op_decoder_stats(d);
+	atomic_fetch_add(&cfg->units, st->units);
+	atomic_fetch_add(&cfg->events, st->events);
+	atomic_fetch_add(&cfg->rejected, st->rejected);
+	for (int i = 0; i < OP_REJECT__COUNT; i++)
+		atomic_fetch_add(&cfg->by_reason[i], st->by_reason[i]);
+}
+
 static void
 dec_destroy(void *state)
 {
 	struct dec_inst *s = state;
 	if (s->d) {
-		const struct op_decode_stats *st = op_decoder_stats(s->d);
-		atomic_fetch_add(&s->cfg->units, st->units);
-		atomic_fetch_add(&s->cfg->events, st->events);
-		atomic_fetch_add(&s->cfg->rejected, st->rejected);
-		for (int i = 0; i < OP_REJECT__COUNT; i++)
-			atomic_fetch_add(&s->cfg->by_reason[i], st->by_reason[i]);
+		op_decode_op_add_stats(s->cfg, s->d);
 		op_decoder_free(s->d);
 	}
 	free(s);

@@ -20,6 +20,13 @@
  * 0 alone; the graph then spreads units over the workers through an
  * exchange on op_unit_key so decoding still runs in parallel.
  *
+ * Inline decoding (cfg->decode): where every reading worker owns what it
+ * reads (one worker, or a sharded file), the source decodes each unit the
+ * moment the splitter cuts it, straight from the read buffer, and emits
+ * the op_event records. This is the decode operator fused in: a unit is
+ * not copied into a record and a batch only to be decoded by the next
+ * operator on the same thread.
+ *
  * Epochs (the ingest clock): for regular files a unit's byte offset
  * divided by epoch_bytes (see operators.h: position-based, so identical
  * for every shard layout); for streams epoch_units units per epoch; or
@@ -41,6 +48,8 @@ struct file_inst {
 	struct engine_ctx *ctx; /* valid during poll */
 	struct op_reader *rd;
 	struct op_splitter *sp;
+	struct op_decoder *dec; /* inline decoding, or NULL */
+	void *room;             /* reserved for the event being decoded */
 	unsigned char *buf;
 	unsigned char *rec; /* header + max_unit_bytes */
 	int active;
@@ -171,6 +180,12 @@ op_file_sharded(const struct op_file_config *cfg, unsigned workers)
 	return regular && comp == OP_COMP_NONE;
 }
 
+int
+op_file_decodes_inline(const struct op_file_config *cfg, unsigned workers)
+{
+	return workers <= 1 || op_file_sharded(cfg, workers);
+}
+
 uint64_t
 op_unit_key(const void *rec, uint32_t len, void *arg)
 {
@@ -200,6 +215,28 @@ stripe_open(struct file_inst *s)
 	if (rc == 0)
 		rc = op_splitter_new(OP_SPLIT_LINES, s->cfg->max_unit_bytes, &s->sp);
 	return rc;
+}
+
+/* Inline decoding lays each event out in the batch it leaves in (no copy
+ * from the decoder's buffer into the batch); emit_event publishes it. */
+static void *
+reserve_event(void *arg, uint64_t trace_id, uint32_t size)
+{
+	struct file_inst *s = arg;
+	s->room = engine_emit_reserve(s->ctx, 0, s->epoch, trace_id, size);
+	return s->room;
+}
+
+static int
+emit_event(void *arg, const struct op_event *ev, uint32_t len)
+{
+	struct file_inst *s = arg;
+	if (s->room && (const void *)ev == s->room)
+		engine_emit_commit(s->ctx, 0, len);
+	else
+		engine_emit(s->ctx, 0, s->epoch, ev, len);
+	s->room = NULL;
+	return 0;
 }
 
 static int
@@ -243,6 +280,16 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 		if (rc)
 			return rc;
 	}
+	if (cfg->decode) {
+		if (!op_file_decodes_inline(cfg, W))
+			return WEFT_EINVAL; /* the graph needs a decode operator */
+		rc = op_decoder_new(cfg->decode->format, &cfg->decode->decode,
+		                    cfg->decode->source_name,
+		                    cfg->decode->deadletter, &s->dec);
+		if (rc)
+			return rc;
+		op_decoder_set_reserve(s->dec, reserve_event, s);
+	}
 	s->buf = malloc(FILE_READ_CAP);
 	s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
 	if (!s->buf || !s->rec)
@@ -271,19 +318,33 @@ unit_cb(void *arg, const struct op_unit *u)
 			s->epoch = e;
 		}
 	}
-	struct op_unit_rec h = {
-		.offset = abs,
-		.line = s->begin > 0 ? 0 : u->pos.line,
-		.seq = s->units,
-		.len = u->len > UINT32_MAX ? UINT32_MAX : (uint32_t)u->len,
-		.flags = u->flags,
-	};
 	size_t avail = u->avail;
 	if (avail > cfg->max_unit_bytes)
 		avail = cfg->max_unit_bytes;
-	memcpy(s->rec, &h, sizeof h);
-	memcpy(s->rec + sizeof h, u->data, avail);
-	engine_emit(s->ctx, 0, s->epoch, s->rec, (uint32_t)(sizeof h + avail));
+	if (s->dec) {
+		/* The same unit, position and flags the decode operator would
+		 * get from the record below. */
+		struct op_unit du = {
+			.data = u->data,
+			.len = u->len > UINT32_MAX ? UINT32_MAX : u->len,
+			.avail = avail,
+			.pos = {.offset = abs, .line = s->begin > 0 ? 0 : u->pos.line},
+			.flags = u->flags,
+		};
+		op_decoder_unit(s->dec, &du, emit_event, s);
+	} else {
+		struct op_unit_rec h = {
+			.offset = abs,
+			.line = s->begin > 0 ? 0 : u->pos.line,
+			.seq = s->units,
+			.len = u->len > UINT32_MAX ? UINT32_MAX : (uint32_t)u->len,
+			.flags = u->flags,
+		};
+		memcpy(s->rec, &h, sizeof h);
+		memcpy(s->rec + sizeof h, u->data, avail);
+		engine_emit(s->ctx, 0, s->epoch, s->rec,
+		            (uint32_t)(sizeof h + avail));
+	}
 	s->units++;
 	s->bytes += u->len;
 	return 0;
@@ -353,6 +414,10 @@ file_destroy(void *state)
 	atomic_fetch_add(&s->cfg->units, s->units);
 	atomic_fetch_add(&s->cfg->bytes, s->bytes);
 	atomic_fetch_add(&s->cfg->io_errors, (uint64_t)s->io_error);
+	if (s->dec) {
+		op_decode_op_add_stats(s->cfg->decode, s->dec);
+		op_decoder_free(s->dec);
+	}
 	op_reader_free(s->rd);
 	op_splitter_free(s->sp);
 	free(s->buf);

@@ -43,6 +43,30 @@ struct op_reader {
 	uint64_t raw_bytes; /* read from the descriptor */
 };
 
+/* One read() of up to want raw bytes into dst, counted against the range.
+ * Returns >0 bytes, 0 at EOF (remembered), OP_READ_AGAIN when a
+ * non-blocking read found nothing, or WEFT_EIO. */
+static ssize_t
+raw_read(struct op_reader *r, void *dst, size_t want)
+{
+	if (r->remaining < want)
+		want = (size_t)r->remaining;
+	ssize_t n;
+	do
+		n = read(r->fd, dst, want);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? OP_READ_AGAIN : WEFT_EIO;
+	if (n == 0) {
+		r->raw_eof = 1;
+		return 0;
+	}
+	r->raw_bytes += (uint64_t)n;
+	if (r->remaining != UINT64_MAX)
+		r->remaining -= (uint64_t)n;
+	return n;
+}
+
 /* Refills in[] from the descriptor. Returns >0 bytes, 0 at EOF,
  * OP_READ_AGAIN when a non-blocking read found nothing, or WEFT_EIO. */
 static ssize_t
@@ -54,30 +78,17 @@ fill(struct op_reader *r)
 		r->raw_eof = 1;
 		return 0;
 	}
-	size_t want = RD_IN_CAP;
-	if (r->remaining < want)
-		want = (size_t)r->remaining;
 	if (r->nonblock) {
 		struct pollfd p = {.fd = r->fd, .events = POLLIN};
 		int pr = poll(&p, 1, 0);
 		if (pr == 0)
 			return OP_READ_AGAIN;
 	}
-	ssize_t n;
-	do
-		n = read(r->fd, r->in, want);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN ? OP_READ_AGAIN : WEFT_EIO;
-	if (n == 0) {
-		r->raw_eof = 1;
-		return 0;
+	ssize_t n = raw_read(r, r->in, RD_IN_CAP);
+	if (n > 0) {
+		r->in_len = (size_t)n;
+		r->in_pos = 0;
 	}
-	r->in_len = (size_t)n;
-	r->in_pos = 0;
-	r->raw_bytes += (uint64_t)n;
-	if (r->remaining != UINT64_MAX)
-		r->remaining -= (uint64_t)n;
 	return n;
 }
 
@@ -222,6 +233,11 @@ op_reader_read(struct op_reader *r, void *buf, size_t cap)
 	if (cap == 0)
 		return 0;
 	if (r->comp == OP_COMP_NONE) {
+		if (r->in_pos >= r->in_len && !r->nonblock && !r->raw_eof &&
+		    r->remaining != 0)
+			/* Nothing buffered: read straight into the caller's
+			 * buffer instead of into in[] and then copying. */
+			return raw_read(r, buf, cap);
 		ssize_t n = fill(r);
 		if (n <= 0)
 			return n;

@@ -408,8 +408,19 @@ op_replay_main(int argc, char **argv)
 	if (!g)
 		goto out;
 	const uint32_t var[] = {0};
+	unsigned W = o.workers;
+	if (!W) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		W = n > 0 ? (unsigned)n : 1;
+	}
+	/* Where each reading worker owns its input, the source decodes what
+	 * it reads (op_file.c): no decode operator, no unit records. */
+	int inline_dec = op_file_decodes_inline(&o.file, W);
+	if (inline_dec)
+		o.file.decode = &o.dec;
 	int src = engine_graph_add(g, "file", &op_file_vtable, &o.file, 0, 1, var);
-	int dec = engine_graph_add(g, "decode", &op_decode_vtable, &o.dec, 1, 1, var);
+	int dec = inline_dec ? src : engine_graph_add(g, "decode", &op_decode_vtable,
+	                                              &o.dec, 1, 1, var);
 	int asm_, snk, chk = -1, smp = -1;
 	if (o.ingest_only) { /* decode -> exchange -> count */
 		asm_ = engine_graph_add(g, "count", &op_count_vtable, &o.count, 1, 0, NULL);
@@ -422,14 +433,9 @@ op_replay_main(int argc, char **argv)
 			smp = engine_graph_add(g, "sample", &op_sample_vtable, &o.sample, 1, 0, NULL);
 		snk = engine_graph_add(g, "traces", &op_trace_sink_vtable, &o.sink, 1, 0, NULL);
 	}
-	unsigned W = o.workers;
-	if (!W) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		W = n > 0 ? (unsigned)n : 1;
-	}
-	int sharded = op_file_sharded(&o.file, W);
 	if (src < 0 || dec < 0 || asm_ < 0 || snk < 0 ||
-	    engine_graph_connect(g, src, 0, dec, 0, sharded ? NULL : op_unit_key, NULL) ||
+	    (!inline_dec &&
+	     engine_graph_connect(g, src, 0, dec, 0, op_unit_key, NULL)) ||
 	    engine_graph_connect(g, dec, 0, asm_, 0, op_event_trace_key, NULL) ||
 	    (have_check && chk < 0) || (have_sample && smp < 0) ||
 	    (have_check && engine_graph_connect(g, asm_, 0, chk, 0, NULL, NULL)) ||

@@ -154,10 +154,13 @@ node_of(struct asm_build *b, uint64_t id, int32_t e, uint64_t label,
 	return k;
 }
 
-/* Offset (in the string section) of sym's text, added once per record. */
+/* Offset (in the string section) of sym's text, added once per record.
+ * The text itself is looked up (in texts, or given as s/len when texts is
+ * NULL) only the first time: most nodes repeat a label, host and agent
+ * already in the record, so the usual call is one probe of smap. */
 static int
-text_off(struct asm_build *b, uint64_t sym, const char *s, uint32_t len,
-         uint32_t *off)
+text_off(struct asm_build *b, uint64_t sym, const struct asm_texts *texts,
+         const char *s, uint32_t len, uint32_t *off)
 {
 	uint64_t m = b->smap_cap - 1, j = mix64(sym) & m;
 	while (b->smap_val[j]) {
@@ -167,6 +170,8 @@ text_off(struct asm_build *b, uint64_t sym, const char *s, uint32_t len,
 		}
 		j = (j + 1) & m;
 	}
+	if (texts)
+		s = asm_texts_get(texts, sym, &len);
 	if (b->str_len + len + 1 > b->str_cap) {
 		size_t c = (b->str_len + len + 1) * 2 + 256;
 		char *ns = realloc(b->str, c);
@@ -355,24 +360,18 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 	 * was folded into depth_max), so they hold each node's text offsets. */
 	uint32_t *lbl = b->indeg, *hst = b->child_off, *agt = b->depth;
 	for (uint32_t c = 0; c < N; c++) {
-		uint32_t l;
-		const char *s;
 		if (b->node_ev[c] < 0) {
-			if (text_off(b, CLUSTER_SYM_MISSING, "<missing>", 9, &lbl[c]) ||
-			    text_off(b, 0, "", 0, &hst[c]))
+			if (text_off(b, CLUSTER_SYM_MISSING, NULL, "<missing>", 9,
+			             &lbl[c]) ||
+			    text_off(b, 0, NULL, "", 0, &hst[c]))
 				return WEFT_ENOMEM;
 			agt[c] = hst[c];
 			continue;
 		}
 		const struct asm_ev *x = &ev[b->node_ev[c]];
-		s = asm_texts_get(texts, x->label_sym, &l);
-		if (text_off(b, x->label_sym, s, l, &lbl[c]))
-			return WEFT_ENOMEM;
-		s = asm_texts_get(texts, x->host_sym, &l);
-		if (text_off(b, x->host_sym, s, l, &hst[c]))
-			return WEFT_ENOMEM;
-		s = asm_texts_get(texts, x->agent_sym, &l);
-		if (text_off(b, x->agent_sym, s, l, &agt[c]))
+		if (text_off(b, x->label_sym, texts, NULL, 0, &lbl[c]) ||
+		    text_off(b, x->host_sym, texts, NULL, 0, &hst[c]) ||
+		    text_off(b, x->agent_sym, texts, NULL, 0, &agt[c]))
 			return WEFT_ENOMEM;
 	}
 	size_t off_ev = sizeof(struct op_trace);

@@ -81,6 +81,12 @@ struct op_file_config {
 	uint64_t first_epoch;      /* must match engine_config.first_epoch */
 	uint64_t epoch_bytes;      /* set by op_file_prepare for regular files */
 	uint64_t t0_ns;            /* epoch_ms clock origin (set by op_file_prepare) */
+	/* Non-NULL: every instance decodes the units it reads itself, with
+	 * this configuration, and emits op_event records instead of units
+	 * (the decode operator fused into the source: no unit record, no
+	 * batch between them). Only where each worker reads its own input,
+	 * see op_file_decodes_inline(); decode totals go to *decode. */
+	struct op_decode_op_config *decode;
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t units, bytes, io_errors;
 };
@@ -91,6 +97,11 @@ void op_file_config_default(struct op_file_config *cfg);
 int op_file_prepare(struct op_file_config *cfg, char *errstr, size_t errlen);
 /* 1 if the input will be read in W shards. */
 int op_file_sharded(const struct op_file_config *cfg, unsigned workers);
+/* 1 if every worker that reads decodes what it reads, so the source can
+ * decode inline (cfg->decode): one worker, or a sharded file. Otherwise
+ * worker 0 reads alone and units must be spread over the workers before
+ * decoding. */
+int op_file_decodes_inline(const struct op_file_config *cfg, unsigned workers);
 
 /* A unit as it travels from a source to the decoder. */
 struct op_unit_rec {
@@ -121,6 +132,9 @@ struct op_decode_op_config {
 };
 
 extern const struct engine_op_vtable op_decode_vtable; /* arg: op_decode_op_config */
+/* Adds one decoder's totals to cfg (when an instance is destroyed). */
+void op_decode_op_add_stats(struct op_decode_op_config *cfg,
+                            const struct op_decoder *d);
 /* Exchange key of an event record: its trace id. */
 uint64_t op_event_trace_key(const void *rec, uint32_t len, void *arg);
 

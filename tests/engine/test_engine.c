@@ -1,7 +1,9 @@
 /*
  * test_engine.c — engine behaviours one at a time: graph validation, init
  * failure, empty epochs, emission while an epoch closes, shutdown with data
- * in flight, engine_stop(), backpressure, and idle workers not burning CPU.
+ * in flight, engine_stop(), backpressure, idle workers not burning CPU,
+ * emitting in place (reserve/commit), and a final epoch that does not
+ * depend on how many operators lie between source and sink.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -29,29 +31,39 @@ struct src_cfg {
 	_Atomic uint64_t emitted;
 };
 
-struct src_state {
-	struct src_cfg *cfg;
-	uint64_t n, epoch;
+/* The state of most operators here: their config, their worker, a
+ * position and the epochs seen closed. */
+struct wstate {
+	void *cfg;
 	unsigned worker;
+	uint64_t n, epoch, closed_below;
 };
 
 static int
-src_init(struct engine_ctx *ctx, void *arg, void **state)
+wstate_init(struct engine_ctx *ctx, void *arg, void **state)
 {
-	struct src_state *s = calloc(1, sizeof *s);
+	struct wstate *s = calloc(1, sizeof *s);
 	if (!s)
 		return WEFT_ENOMEM;
 	s->cfg = arg;
-	s->epoch = s->cfg->first_epoch;
 	s->worker = engine_ctx_worker(ctx);
 	*state = s;
 	return 0;
 }
 
+static int
+src_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	int rc = wstate_init(ctx, arg, state);
+	if (rc == 0)
+		((struct wstate *)*state)->epoch = ((struct src_cfg *)arg)->first_epoch;
+	return rc;
+}
+
 static enum engine_poll
 src_poll(void *state, struct engine_ctx *ctx)
 {
-	struct src_state *s = state;
+	struct wstate *s = state;
 	struct src_cfg *c = s->cfg;
 	if (c->idle_forever)
 		return engine_ctx_stopping(ctx) ? ENGINE_POLL_DONE : ENGINE_POLL_IDLE;
@@ -395,6 +407,299 @@ test_idle_workers_park_instead_of_spinning(void **st)
 	assert_int_equal(r.rc, 0);
 }
 
+/* ---- emitting in place ------------------------------------------------- */
+
+/* Record i of a worker: key, then (len - 8) bytes derived from the key;
+ * lengths vary from 8 to 200 so batches fill at odd places. */
+static uint32_t
+var_len(uint64_t i)
+{
+	return 8u + (uint32_t)(i * 37u % 193u);
+}
+
+static void
+var_fill(unsigned char *p, uint64_t key, uint32_t len)
+{
+	memcpy(p, &key, 8);
+	for (uint32_t k = 8; k < len; k++)
+		p[k] = (unsigned char)(key + k);
+}
+
+struct vsrc_cfg {
+	uint64_t per_worker, epochs;
+	int abandon_every; /* > 0: every n-th reservation is not committed */
+	_Atomic uint64_t emitted, reserved_null;
+};
+
+static enum engine_poll
+vsrc_poll(void *state, struct engine_ctx *ctx)
+{
+	struct wstate *s = state;
+	struct vsrc_cfg *c = s->cfg;
+	if (s->n >= c->per_worker)
+		return ENGINE_POLL_DONE;
+	for (int i = 0; i < 300 && s->n < c->per_worker; i++, s->n++) {
+		uint64_t e = s->n * c->epochs / c->per_worker;
+		if (e > s->epoch)
+			engine_source_advance(ctx, s->epoch = e);
+		uint64_t key = (s->n << 8) | s->worker;
+		uint32_t len = var_len(s->n);
+		/* reserve more than is committed, as a decoder would */
+		unsigned char *p = engine_emit_reserve(ctx, 0, s->epoch, key,
+		                                       len + 64);
+		if (!p) {
+			atomic_fetch_add(&c->reserved_null, 1);
+			continue;
+		}
+		var_fill(p, key, len);
+		if (c->abandon_every && s->n % (uint64_t)c->abandon_every == 0)
+			continue; /* reserved, never committed: nothing sent */
+		engine_emit_commit(ctx, 0, len);
+		atomic_fetch_add(&c->emitted, 1);
+	}
+	return ENGINE_POLL_DATA;
+}
+
+static const struct engine_op_vtable vsrc_vt = {
+	.init = wstate_init, .poll = vsrc_poll, .destroy = free,
+};
+
+struct vsink_cfg {
+	_Atomic uint64_t records, bad, late, misrouted;
+};
+
+static void
+vsink_batch(void *state, struct engine_ctx *ctx, unsigned port,
+            const struct engine_batch *b)
+{
+	(void)port;
+	struct wstate *s = state;
+	struct vsink_cfg *kc = s->cfg;
+	if (b->epoch < s->closed_below)
+		atomic_fetch_add(&kc->late, 1);
+	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
+	const unsigned char *r;
+	uint32_t len;
+	unsigned W = engine_ctx_workers(ctx);
+	while ((r = engine_batch_next(b, &c, &len))) {
+		uint64_t key;
+		memcpy(&key, r, 8);
+		unsigned char want[256];
+		var_fill(want, key, len);
+		if (len != var_len(key >> 8) || memcmp(r, want, len) != 0)
+			atomic_fetch_add(&kc->bad, 1);
+		if (engine_route(key, W) != engine_ctx_worker(ctx))
+			atomic_fetch_add(&kc->misrouted, 1);
+		atomic_fetch_add(&kc->records, 1);
+	}
+}
+
+static void
+vsink_close(void *state, struct engine_ctx *ctx, uint64_t e)
+{
+	(void)ctx;
+	((struct wstate *)state)->closed_below = e + 1;
+}
+
+static const struct engine_op_vtable vsink_vt = {
+	.init = wstate_init,
+	.on_batch = vsink_batch,
+	.on_epoch_close = vsink_close,
+	.destroy = free,
+};
+
+static void
+run_vgraph(struct vsrc_cfg *sc, struct vsink_cfg *kc, unsigned W,
+           int exchange, uint32_t batch_records)
+{
+	struct engine_graph *g = engine_graph_new();
+	const uint32_t var[] = {0};
+	int s = engine_graph_add(g, "src", &vsrc_vt, sc, 0, 1, var);
+	int k = engine_graph_add(g, "sink", &vsink_vt, kc, 1, 0, NULL);
+	assert_int_equal(engine_graph_connect(g, s, 0, k, 0,
+	                                      exchange ? key0 : NULL, NULL), 0);
+	struct engine_config cfg;
+	engine_config_default(&cfg);
+	cfg.workers = W;
+	cfg.batch_records = batch_records;
+	struct engine *e = engine_new(g, &cfg, NULL, 0);
+	assert_non_null(e);
+	assert_int_equal(engine_run(e), 0);
+	engine_free(e);
+}
+
+static void
+test_emit_in_place_delivers_what_was_committed(void **st)
+{
+	(void)st;
+	for (unsigned W = 1; W <= 3; W++) {
+		for (int exchange = 0; exchange <= 1; exchange++) {
+			/* small batches: many fill up between reserve and commit */
+			uint32_t brs[] = {7, 1024};
+			for (unsigned bi = 0; bi < 2; bi++) {
+				struct vsrc_cfg sc = {.per_worker = 5000, .epochs = 9,
+				                      .abandon_every = 11};
+				struct vsink_cfg kc = {0};
+				run_vgraph(&sc, &kc, W, exchange, brs[bi]);
+				assert_int_equal(atomic_load(&sc.reserved_null), 0);
+				/* 5000 reservations per worker, every 11th not
+				 * committed (n = 0, 11, ..., 4994: 455 of them) */
+				assert_int_equal(atomic_load(&sc.emitted),
+				                 (uint64_t)W * (5000 - 455));
+				assert_int_equal(atomic_load(&kc.records),
+				                 atomic_load(&sc.emitted));
+				assert_int_equal(atomic_load(&kc.bad), 0);
+				assert_int_equal(atomic_load(&kc.late), 0);
+				if (exchange)
+					assert_int_equal(atomic_load(&kc.misrouted), 0);
+			}
+		}
+	}
+}
+
+static enum engine_poll
+reserve_probe_poll(void *state, struct engine_ctx *ctx)
+{
+	(void)state;
+	int *ok = engine_ctx_worker(ctx) == 0 ? (int *)state : NULL;
+	if (ok) {
+		/* output 0: fixed-size; output 1: two edges; output 2: one
+		 * variable edge, but a record larger than any batch */
+		ok[0] = engine_emit_reserve(ctx, 0, 0, 1, 16) == NULL;
+		ok[1] = engine_emit_reserve(ctx, 1, 0, 1, 16) == NULL;
+		ok[2] = engine_emit_reserve(ctx, 2, 0, 1, 1u << 20) == NULL;
+		ok[3] = engine_emit_reserve(ctx, 2, 0, 1, 16) != NULL;
+	}
+	return ENGINE_POLL_DONE;
+}
+
+static int
+probe_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	*state = arg;
+	return 0;
+}
+
+static void
+test_emit_reserve_refuses_what_it_cannot_place(void **st)
+{
+	(void)st;
+	int ok[4] = {0};
+	const struct engine_op_vtable probe_vt = {
+		.init = probe_init, .poll = reserve_probe_poll,
+	};
+	struct sink_cfg k1 = {0};
+	struct vsink_cfg v1 = {0}, v2 = {0};
+	struct engine_graph *g = engine_graph_new();
+	const uint32_t sizes[] = {16, 0, 0};
+	const uint32_t var[] = {0};
+	int s = engine_graph_add(g, "probe", &probe_vt, ok, 0, 3, sizes);
+	int a = engine_graph_add(g, "fixed", &sink_vt, &k1, 1, 0, NULL);
+	int b = engine_graph_add(g, "two-a", &vsink_vt, &v1, 1, 0, NULL);
+	int c = engine_graph_add(g, "two-b", &vsink_vt, &v2, 1, 0, NULL);
+	int d = engine_graph_add(g, "one", &vsink_vt, &v2, 1, 0, var);
+	(void)var;
+	assert_int_equal(engine_graph_connect(g, s, 0, a, 0, NULL, NULL), 0);
+	assert_int_equal(engine_graph_connect(g, s, 1, b, 0, NULL, NULL), 0);
+	assert_int_equal(engine_graph_connect(g, s, 1, c, 0, key0, NULL), 0);
+	assert_int_equal(engine_graph_connect(g, s, 2, d, 0, key0, NULL), 0);
+	struct engine_config cfg;
+	engine_config_default(&cfg);
+	cfg.workers = 2;
+	struct engine *e = engine_new(g, &cfg, NULL, 0);
+	assert_non_null(e);
+	assert_int_equal(engine_run(e), 0);
+	engine_free(e);
+	for (int i = 0; i < 4; i++)
+		assert_true(ok[i]);
+	/* the last reservation was never committed: nothing arrived */
+	assert_int_equal(atomic_load(&v2.records), 0);
+}
+
+/* ---- the final epoch ----------------------------------------------------- */
+
+/* A pass-through that remembers its last closed epoch and its final. */
+struct pass_cfg {
+	int forward; /* emit what arrives on output 0 */
+	_Atomic uint64_t last_close[4], final[4];
+};
+
+static void
+pass_batch(void *state, struct engine_ctx *ctx, unsigned port,
+           const struct engine_batch *b)
+{
+	(void)port;
+	struct wstate *s = state;
+	const struct pass_cfg *pc = s->cfg;
+	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
+	const void *r;
+	uint32_t len;
+	while (pc->forward && (r = engine_batch_next(b, &c, &len)))
+		engine_emit(ctx, 0, b->epoch, r, len);
+}
+
+static void
+pass_close(void *state, struct engine_ctx *ctx, uint64_t e)
+{
+	(void)ctx;
+	struct wstate *s = state;
+	atomic_store(&((struct pass_cfg *)s->cfg)->last_close[s->worker], e);
+}
+
+static void
+pass_flush(void *state, struct engine_ctx *ctx, uint64_t final)
+{
+	(void)ctx;
+	struct wstate *s = state;
+	atomic_store(&((struct pass_cfg *)s->cfg)->final[s->worker], final);
+}
+
+static const struct engine_op_vtable pass_vt = {
+	.init = wstate_init,
+	.on_batch = pass_batch,
+	.on_epoch_close = pass_close,
+	.on_flush = pass_flush,
+	.destroy = free,
+};
+
+static void
+test_final_epoch_does_not_depend_on_depth(void **st)
+{
+	(void)st;
+	/* src -> p0 -> p1 -> p2 -> p3, alternating exchange and pipeline:
+	 * every stage closes the same epochs and flushes with the same
+	 * final, so what an operator finishes by its idle gap rather than
+	 * at flush does not depend on where it sits in the graph. */
+	struct src_cfg sc = {.per_worker = 3000, .epochs = 6};
+	struct pass_cfg pc[4];
+	memset(pc, 0, sizeof pc);
+	struct engine_graph *g = engine_graph_new();
+	int prev = engine_graph_add(g, "src", &src_vt, &sc, 0, 1, rec16);
+	for (int i = 0; i < 4; i++) {
+		pc[i].forward = i < 3;
+		int n = engine_graph_add(g, "pass", &pass_vt, &pc[i], 1, i < 3,
+		                         rec16);
+		assert_int_equal(engine_graph_connect(g, prev, 0, n, 0,
+		                                      i % 2 ? NULL : key0, NULL), 0);
+		prev = n;
+	}
+	struct engine_config cfg;
+	engine_config_default(&cfg);
+	cfg.workers = 2;
+	struct engine *e = engine_new(g, &cfg, NULL, 0);
+	assert_non_null(e);
+	assert_int_equal(engine_run(e), 0);
+	engine_free(e);
+	for (int i = 0; i < 4; i++) {
+		for (unsigned w = 0; w < 2; w++) {
+			/* epochs 0..5 carry data; the source ends at 6 */
+			assert_int_equal(atomic_load(&pc[i].last_close[w]), 5);
+			assert_int_equal(atomic_load(&pc[i].final[w]), 6);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -407,6 +712,9 @@ main(void)
 		cmocka_unit_test(test_stop_finishes_endless_sources_and_loses_nothing),
 		cmocka_unit_test(test_backpressure_holds_sources_not_exchange),
 		cmocka_unit_test(test_idle_workers_park_instead_of_spinning),
+		cmocka_unit_test(test_emit_in_place_delivers_what_was_committed),
+		cmocka_unit_test(test_emit_reserve_refuses_what_it_cannot_place),
+		cmocka_unit_test(test_final_epoch_does_not_depend_on_depth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -290,6 +290,82 @@ test_rejects_report_over_limit_in_stream(void **state)
 	collect_free(&c);
 }
 
+/* ---- where records are laid out (op_decoder_set_reserve) ---------------- */
+
+struct rooms {
+	_Alignas(8) unsigned char buf[4][2048];
+	unsigned next, reserved, delivered, in_room;
+	int refuse;
+	uint64_t last_trace;
+};
+
+static void *
+room_reserve(void *arg, uint64_t trace_id, uint32_t size)
+{
+	struct rooms *r = arg;
+	r->reserved++;
+	r->last_trace = trace_id;
+	if (r->refuse || size > sizeof r->buf[0])
+		return NULL;
+	return r->buf[r->next++ % 4];
+}
+
+static int
+room_event(void *arg, const struct op_event *e, uint32_t len)
+{
+	struct rooms *r = arg;
+	assert_int_equal(op_event_validate(e, len), 0);
+	assert_true(e->trace_id == r->last_trace);
+	r->delivered++;
+	for (int i = 0; i < 4; i++)
+		if ((const unsigned char *)e == r->buf[i])
+			r->in_room++;
+	return 0;
+}
+
+static void
+test_records_are_laid_out_where_reserve_says(void **state)
+{
+	(void)state;
+	/* JSON and text: three good units, one rejected after its room was
+	 * reserved (a parent equal to the event id), one rejected before
+	 * (syntax) */
+	const char *json =
+	    "{\"TaskID\":\"0A\",\"EventID\":\"1\",\"Label\":\"a\"}\n"
+	    "{\"TaskID\":\"0B\",\"EventID\":\"2\",\"ParentEventID\":[\"2\"]}\n"
+	    "{\"TaskID\":\"0C\",\"EventID\":\"3\",\"Label\":\"b\"}\n"
+	    "{\"TaskID\":\n"
+	    "{\"TaskID\":\"0D\",\"EventID\":\"4\",\"Title\":\"t\"}\n";
+	const char *text =
+	    HDR MD8 "Label: a\n\n"
+	    HDR "X-Trace: 1901020304050607081122334455667788\n"
+	        "Edge: 1122334455667788\n\n"
+	    HDR "X-Trace: 1901020304050607081122334455667799\nLabel: b\n\n"
+	    HDR "X-Trace: zz\n\n"
+	    HDR "X-Trace: 19010203040506070811223344556677AA\nLabel: c\n\n";
+	for (int fmt = 0; fmt < 2; fmt++) {
+		for (int refuse = 0; refuse < 2; refuse++) {
+			struct op_decoder *d;
+			assert_int_equal(op_decoder_new(fmt ? OP_FORMAT_TEXT
+			                                    : OP_FORMAT_JSON_V4,
+			                                NULL, NULL, NULL, &d), 0);
+			struct rooms r;
+			memset(&r, 0, sizeof r);
+			r.refuse = refuse;
+			op_decoder_set_reserve(d, room_reserve, &r);
+			const char *in = fmt ? text : json;
+			assert_int_equal(op_decoder_feed(d, in, strlen(in), room_event,
+			                                 &r), 0);
+			assert_int_equal(op_decoder_finish(d, room_event, &r), 0);
+			assert_int_equal(r.delivered, 3);
+			assert_int_equal(r.reserved, 4); /* not for the syntax error */
+			assert_int_equal(r.in_room, refuse ? 0 : 3);
+			assert_int_equal(op_decoder_stats(d)->rejected, 2);
+			op_decoder_free(d);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -316,6 +392,7 @@ main(void)
 		T(test_rejects_too_many_edges),
 		T(test_rejects_too_many_pairs),
 		cmocka_unit_test(test_rejects_report_over_limit_in_stream),
+		cmocka_unit_test(test_records_are_laid_out_where_reserve_says),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

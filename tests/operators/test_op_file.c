@@ -1,6 +1,7 @@
 /*
  * test_op_file.c — byte readers (plain, gzip, zstd, ranges) and the file
- * source (sharding, epochs, long units) running inside the engine.
+ * source (sharding, epochs, long units, inline decoding) running inside
+ * the engine.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -327,6 +328,200 @@ test_missing_input_is_a_clear_error(void **st)
 	assert_non_null(strstr(err, "/nonexistent/weft/input.jsonl"));
 }
 
+/* ---- inline decoding ----------------------------------------------------- */
+
+/* A sink of decoded events: a checksum over (epoch, record bytes) that
+ * does not depend on arrival order, and a count. */
+struct ev_sum {
+	_Atomic uint64_t events, sum, epochs;
+};
+
+static void
+es_batch(void *state, struct engine_ctx *ctx, unsigned port,
+         const struct engine_batch *b)
+{
+	(void)ctx;
+	(void)port;
+	struct ev_sum *s = state;
+	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
+	const unsigned char *r;
+	uint32_t len;
+	while ((r = engine_batch_next(b, &c, &len))) {
+		assert_int_equal(op_event_validate(r, len), 0);
+		uint64_t h = 1469598103934665603ull ^ b->epoch;
+		for (uint32_t i = 0; i < len; i++)
+			h = (h ^ r[i]) * 1099511628211ull;
+		atomic_fetch_add(&s->events, 1);
+		atomic_fetch_add(&s->sum, h);
+		atomic_fetch_add(&s->epochs, b->epoch);
+	}
+}
+
+static const struct engine_op_vtable es_vt = {
+	.init = us_init, .on_batch = es_batch,
+};
+
+/* file -> [decode] -> exchange(trace) -> ev_sum; the decode operator only
+ * when not inline. Returns engine_run's result. */
+static int
+run_decoding(const char *path, unsigned W, int inline_dec,
+             struct op_decode_op_config *dc, struct ev_sum *sum)
+{
+	struct op_file_config fc;
+	op_file_config_default(&fc);
+	fc.path = path;
+	fc.epoch_units = 40;
+	fc.stripe_bytes = 4096;
+	char err[256];
+	assert_int_equal(op_file_prepare(&fc, err, sizeof err), 0);
+	if (inline_dec)
+		fc.decode = dc;
+	struct engine_graph *g = engine_graph_new();
+	const uint32_t var[] = {0};
+	int s = engine_graph_add(g, "file", &op_file_vtable, &fc, 0, 1, var);
+	int d = s;
+	if (!inline_dec) {
+		d = engine_graph_add(g, "decode", &op_decode_vtable, dc, 1, 1, var);
+		assert_int_equal(engine_graph_connect(g, s, 0, d, 0,
+		                                      op_file_sharded(&fc, W)
+		                                          ? NULL : op_unit_key,
+		                                      NULL), 0);
+	}
+	int k = engine_graph_add(g, "sum", &es_vt, sum, 1, 0, NULL);
+	assert_int_equal(engine_graph_connect(g, d, 0, k, 0, op_event_trace_key,
+	                                      NULL), 0);
+	struct engine_config cfg;
+	engine_config_default(&cfg);
+	cfg.workers = W;
+	struct engine *e = engine_new(g, &cfg, err, sizeof err);
+	assert_non_null(e);
+	int rc = engine_run(e);
+	engine_free(e);
+	return rc;
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char *buf = malloc(1 << 20);
+	assert_non_null(buf);
+	size_t n = fread(buf, 1, (1 << 20) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void
+test_inline_decoding_equals_the_decode_operator(void **st)
+{
+	(void)st;
+	/* Good reports with bad ones among them: a syntax error, a missing
+	 * TaskID, a line over max_line_bytes, a self-parent. */
+	char path[300];
+	path_of(path, sizeof path, "events.jsonl");
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	unsigned good = 0, bad = 0;
+	for (int i = 0; i < 1500; i++) {
+		switch (i % 97) {
+		case 13: fputs("{\"TaskID\":\"01\",\"EventID\":\n", f); bad++; continue;
+		case 29: fputs("{\"EventID\":\"5\",\"Label\":\"x\"}\n", f); bad++; continue;
+		case 41:
+			fputs("{\"TaskID\":\"02\",\"EventID\":\"1\",\"Label\":\"", f);
+			for (int j = 0; j < 700; j++)
+				fputc('y', f);
+			fputs("\"}\n", f);
+			bad++;
+			continue;
+		case 53:
+			fputs("{\"TaskID\":\"03\",\"EventID\":\"7\",\"ParentEventID\":[\"7\"]}\n", f);
+			bad++;
+			continue;
+		}
+		fprintf(f, "{\"TaskID\":\"%016X\",\"EventID\":\"%d\",\"ParentEventID\":[\"%d\"],"
+		           "\"HRT\":%d,\"Host\":\"h%d\",\"Agent\":\"a\",\"Label\":\"L%d\","
+		           "\"Title\":\"t\"}\n",
+		        (unsigned)(i % 37) * 2654435761u, i, i - 1, 1000 + i, i % 5, i % 11);
+		good++;
+	}
+	fclose(f);
+	for (unsigned W = 1; W <= 4; W++) {
+		struct ev_sum sum[2];
+		uint64_t by[2][OP_REJECT__COUNT];
+		uint64_t units[2], events[2], rejected[2];
+		char *dead[2];
+		memset(sum, 0, sizeof sum);
+		for (int mode = 0; mode < 2; mode++) {
+			char dlpath[300];
+			path_of(dlpath, sizeof dlpath, mode ? "dl-inline.jsonl"
+			                                    : "dl-operator.jsonl");
+			unlink(dlpath);
+			struct op_deadletter *dl;
+			assert_int_equal(op_deadletter_open(dlpath, &dl), 0);
+			struct op_decode_op_config dc;
+			memset(&dc, 0, sizeof dc);
+			dc.format = OP_FORMAT_JSON_V4;
+			op_decode_config_default(&dc.decode);
+			dc.decode.max_line_bytes = 512;
+			dc.deadletter = dl;
+			dc.source_name = "events.jsonl";
+			assert_int_equal(run_decoding(path, W, mode, &dc, &sum[mode]), 0);
+			op_deadletter_free(dl);
+			units[mode] = atomic_load(&dc.units);
+			events[mode] = atomic_load(&dc.events);
+			rejected[mode] = atomic_load(&dc.rejected);
+			for (int r = 0; r < OP_REJECT__COUNT; r++)
+				by[mode][r] = atomic_load(&dc.by_reason[r]);
+			dead[mode] = slurp(dlpath);
+		}
+		assert_int_equal(events[1], good);
+		assert_int_equal(rejected[1], bad);
+		assert_int_equal(units[1], good + bad);
+		assert_int_equal(units[0], units[1]);
+		assert_int_equal(events[0], events[1]);
+		assert_int_equal(rejected[0], rejected[1]);
+		assert_memory_equal(by[0], by[1], sizeof by[0]);
+		assert_int_equal(atomic_load(&sum[1].events), good);
+		assert_int_equal(atomic_load(&sum[0].sum), atomic_load(&sum[1].sum));
+		assert_int_equal(atomic_load(&sum[0].epochs),
+		                 atomic_load(&sum[1].epochs));
+		/* the same dead letters (positions included); order may
+		 * differ between workers, so compare lengths and lines */
+		assert_int_equal(strlen(dead[0]), strlen(dead[1]));
+		for (char *line = strtok(dead[0], "\n"); line; line = strtok(NULL, "\n"))
+			assert_non_null(strstr(dead[1], line));
+		free(dead[0]);
+		free(dead[1]);
+	}
+}
+
+static void
+test_inline_decoding_is_refused_where_one_worker_reads_for_all(void **st)
+{
+	(void)st;
+	char path[300];
+	path_of(path, sizeof path, "events.jsonl.gz");
+	gzFile z = gzopen(path, "wb");
+	assert_non_null(z);
+	gzputs(z, "{\"TaskID\":\"01\",\"EventID\":\"1\"}\n");
+	gzclose(z);
+	struct op_file_config fc;
+	op_file_config_default(&fc);
+	fc.path = path;
+	assert_true(op_file_decodes_inline(&fc, 1));
+	assert_false(op_file_decodes_inline(&fc, 2)); /* gzip: worker 0 reads */
+	struct op_decode_op_config dc;
+	memset(&dc, 0, sizeof dc);
+	dc.format = OP_FORMAT_JSON_V4;
+	op_decode_config_default(&dc.decode);
+	struct ev_sum sum = {0};
+	assert_int_equal(run_decoding(path, 1, 1, &dc, &sum), 0);
+	assert_int_equal(atomic_load(&sum.events), 1);
+	assert_int_equal(run_decoding(path, 2, 1, &dc, &sum), WEFT_EINVAL);
+}
+
 int
 main(void)
 {
@@ -339,6 +534,8 @@ main(void)
 		cmocka_unit_test(test_unit_epochs_close_as_units_are_read),
 		cmocka_unit_test(test_overlong_line_becomes_one_flagged_excerpt),
 		cmocka_unit_test(test_missing_input_is_a_clear_error),
+		cmocka_unit_test(test_inline_decoding_equals_the_decode_operator),
+		cmocka_unit_test(test_inline_decoding_is_refused_where_one_worker_reads_for_all),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
