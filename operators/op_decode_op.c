@@ -7,6 +7,8 @@
  * good events around a bad one are never lost. Events keep the epoch of the
  * unit they came from (the ingest clock), so decoding never moves a record
  * across an epoch boundary.
+ *
+ * op_inline_decoder is the same work done inside a source (operators.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -77,9 +79,8 @@ dec_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	}
 }
 
-void
-op_decode_op_add_stats(struct op_decode_op_config *cfg,
-                       const struct op_decoder *d)
+static void
+add_stats(struct op_decode_op_config *cfg, const struct op_decoder *d)
 {
 	const struct op_decode_stats *st = op_decoder_stats(d);
 	atomic_fetch_add(&cfg->units, st->units);
@@ -94,10 +95,66 @@ dec_destroy(void *state)
 {
 	struct dec_inst *s = state;
 	if (s->d) {
-		op_decode_op_add_stats(s->cfg, s->d);
+		add_stats(s->cfg, s->d);
 		op_decoder_free(s->d);
 	}
 	free(s);
+}
+
+/* ---- inline, in a source ------------------------------------------------ */
+
+/* The event is laid out in the batch it leaves in (no copy from the
+ * decoder's buffer into the batch); inline_event publishes it. */
+static void *
+inline_reserve(void *arg, uint64_t trace_id, uint32_t size)
+{
+	struct op_inline_decoder *x = arg;
+	x->room = engine_emit_reserve(x->ctx, 0, x->epoch, trace_id, size);
+	return x->room;
+}
+
+static int
+inline_event(void *arg, const struct op_event *ev, uint32_t len)
+{
+	struct op_inline_decoder *x = arg;
+	if (x->room && (const void *)ev == x->room)
+		engine_emit_commit(x->ctx, 0, len);
+	else
+		engine_emit(x->ctx, 0, x->epoch, ev, len);
+	x->room = NULL;
+	return 0;
+}
+
+int
+op_inline_decoder_init(struct op_inline_decoder *x,
+                       struct op_decode_op_config *cfg)
+{
+	memset(x, 0, sizeof *x);
+	x->cfg = cfg;
+	int rc = op_decoder_new(cfg->format, &cfg->decode, cfg->source_name,
+	                        cfg->deadletter, &x->d);
+	if (rc == 0)
+		op_decoder_set_reserve(x->d, inline_reserve, x);
+	return rc;
+}
+
+void
+op_inline_decoder_unit(struct op_inline_decoder *x, struct engine_ctx *ctx,
+                       uint64_t epoch, const struct op_unit *u)
+{
+	x->ctx = ctx;
+	x->epoch = epoch;
+	op_decoder_unit(x->d, u, inline_event, x);
+}
+
+void
+op_inline_decoder_free(struct op_inline_decoder *x)
+{
+	if (x->d) {
+		add_stats(x->cfg, x->d);
+		op_decoder_free(x->d);
+	}
+	memset(x, 0, sizeof *x);
 }
 
 const struct engine_op_vtable op_decode_vtable = {

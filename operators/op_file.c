@@ -48,8 +48,7 @@ struct file_inst {
 	struct engine_ctx *ctx; /* valid during poll */
 	struct op_reader *rd;
 	struct op_splitter *sp;
-	struct op_decoder *dec; /* inline decoding, or NULL */
-	void *room;             /* reserved for the event being decoded */
+	struct op_inline_decoder dec; /* inline decoding (cfg->decode) */
 	unsigned char *buf;
 	unsigned char *rec; /* header + max_unit_bytes */
 	int active;
@@ -217,28 +216,6 @@ stripe_open(struct file_inst *s)
 	return rc;
 }
 
-/* Inline decoding lays each event out in the batch it leaves in (no copy
- * from the decoder's buffer into the batch); emit_event publishes it. */
-static void *
-reserve_event(void *arg, uint64_t trace_id, uint32_t size)
-{
-	struct file_inst *s = arg;
-	s->room = engine_emit_reserve(s->ctx, 0, s->epoch, trace_id, size);
-	return s->room;
-}
-
-static int
-emit_event(void *arg, const struct op_event *ev, uint32_t len)
-{
-	struct file_inst *s = arg;
-	if (s->room && (const void *)ev == s->room)
-		engine_emit_commit(s->ctx, 0, len);
-	else
-		engine_emit(s->ctx, 0, s->epoch, ev, len);
-	s->room = NULL;
-	return 0;
-}
-
 static int
 file_init(struct engine_ctx *ctx, void *arg, void **state)
 {
@@ -283,12 +260,9 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 	if (cfg->decode) {
 		if (!op_file_decodes_inline(cfg, W))
 			return WEFT_EINVAL; /* the graph needs a decode operator */
-		rc = op_decoder_new(cfg->decode->format, &cfg->decode->decode,
-		                    cfg->decode->source_name,
-		                    cfg->decode->deadletter, &s->dec);
+		rc = op_inline_decoder_init(&s->dec, cfg->decode);
 		if (rc)
 			return rc;
-		op_decoder_set_reserve(s->dec, reserve_event, s);
 	}
 	s->buf = malloc(FILE_READ_CAP);
 	s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
@@ -321,7 +295,7 @@ unit_cb(void *arg, const struct op_unit *u)
 	size_t avail = u->avail;
 	if (avail > cfg->max_unit_bytes)
 		avail = cfg->max_unit_bytes;
-	if (s->dec) {
+	if (cfg->decode) {
 		/* The same unit, position and flags the decode operator would
 		 * get from the record below. */
 		struct op_unit du = {
@@ -331,7 +305,7 @@ unit_cb(void *arg, const struct op_unit *u)
 			.pos = {.offset = abs, .line = s->begin > 0 ? 0 : u->pos.line},
 			.flags = u->flags,
 		};
-		op_decoder_unit(s->dec, &du, emit_event, s);
+		op_inline_decoder_unit(&s->dec, s->ctx, s->epoch, &du);
 	} else {
 		struct op_unit_rec h = {
 			.offset = abs,
@@ -414,10 +388,7 @@ file_destroy(void *state)
 	atomic_fetch_add(&s->cfg->units, s->units);
 	atomic_fetch_add(&s->cfg->bytes, s->bytes);
 	atomic_fetch_add(&s->cfg->io_errors, (uint64_t)s->io_error);
-	if (s->dec) {
-		op_decode_op_add_stats(s->cfg->decode, s->dec);
-		op_decoder_free(s->dec);
-	}
+	op_inline_decoder_free(&s->dec);
 	op_reader_free(s->rd);
 	op_splitter_free(s->sp);
 	free(s->buf);

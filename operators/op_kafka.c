@@ -63,6 +63,7 @@ struct kinst {
 	int closing;       /* the final commit is done: none at revocation */
 	rd_kafka_message_t **msgs;
 	unsigned char *rec;
+	struct op_inline_decoder dec; /* cfg->decode */
 	uint64_t seq;
 	int stopping;
 	int64_t stop_at_ms;
@@ -405,6 +406,11 @@ k_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
 	if (!s->msgs || !s->rec)
 		return WEFT_ENOMEM;
+	if (cfg->decode) {
+		int rc = op_inline_decoder_init(&s->dec, cfg->decode);
+		if (rc)
+			return rc;
+	}
 	char err[512];
 	rd_kafka_conf_t *conf = make_conf(cfg, s->w, err, sizeof err);
 	if (!conf) {
@@ -444,6 +450,21 @@ emit_unit(struct kinst *s, uint64_t epoch, int64_t offset, const char *data,
 {
 	struct op_kafka_config *cfg = s->cfg;
 	size_t avail = len < cfg->max_unit_bytes ? len : cfg->max_unit_bytes;
+	if (cfg->decode) {
+		/* straight from the message payload; the same unit the decode
+		 * operator would get from the record below */
+		struct op_unit u = {
+			.data = data,
+			.len = len > UINT32_MAX ? UINT32_MAX : len,
+			.avail = avail,
+			.pos = {.offset = (uint64_t)offset, .line = 0},
+			.flags = len > cfg->max_unit_bytes ? OP_UNIT_TOO_LONG : 0,
+		};
+		s->seq++;
+		op_inline_decoder_unit(&s->dec, s->ctx, epoch, &u);
+		s->n_units++;
+		return;
+	}
 	struct op_unit_rec h = {
 		.offset = (uint64_t)offset,
 		.line = 0,
@@ -690,6 +711,7 @@ k_destroy(void *state)
 	}
 	free(s->parts);
 	free(s->msgs);
+	op_inline_decoder_free(&s->dec);
 	free(s->rec);
 	free(s);
 }

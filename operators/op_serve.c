@@ -1005,13 +1005,14 @@ op_serve_main(int argc, char **argv)
 	if (!g)
 		goto out;
 	const uint32_t var[] = {0};
+	/* each consumer decodes what it consumes (op_inline_decoder) */
+	k->decode = &a->dec;
 	int src = engine_graph_add(g, "kafka", &op_kafka_vtable, k, 0, 1, var);
-	int dec = engine_graph_add(g, "decode", &op_decode_vtable, &a->dec, 1, 1, var);
+	int dec = src;
 	int as = engine_graph_add(g, "assemble", &op_assemble_vtable, &a->as, 1, 1, var);
 	int chk = have_check ? engine_graph_add(g, "check", &op_check_vtable, &check, 1, 1, var) : -1;
 	int snk = engine_graph_add(g, "serve-sink", &sink_vtable, &sink, 1, 0, NULL);
 	if (src < 0 || dec < 0 || as < 0 || snk < 0 || (have_check && chk < 0) ||
-	    engine_graph_connect(g, src, 0, dec, 0, NULL, NULL) ||
 	    engine_graph_connect(g, dec, 0, as, 0, op_event_trace_key, NULL) ||
 	    (have_check && engine_graph_connect(g, as, 0, chk, 0, NULL, NULL)) ||
 	    engine_graph_connect(g, have_check ? chk : as, 0, snk, 0, NULL, NULL)) {

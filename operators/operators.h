@@ -132,9 +132,29 @@ struct op_decode_op_config {
 };
 
 extern const struct engine_op_vtable op_decode_vtable; /* arg: op_decode_op_config */
-/* Adds one decoder's totals to cfg (when an instance is destroyed). */
-void op_decode_op_add_stats(struct op_decode_op_config *cfg,
-                            const struct op_decoder *d);
+/*
+ * The decode operator fused into a source, for sources whose worker owns
+ * what it reads (the file source on its own shard, a Kafka consumer on its
+ * partitions): the source hands each unit over as it cuts it, and the
+ * events are laid out directly in the batches of the source's output 0
+ * (engine_emit_reserve), with no unit record and no copy of the event.
+ * Counters and dead letters as with the decode operator; its totals go to
+ * cfg in op_inline_decoder_free(). One per source instance.
+ */
+struct op_inline_decoder {
+	struct op_decode_op_config *cfg;
+	struct op_decoder *d;
+	struct engine_ctx *ctx; /* valid during op_inline_decoder_unit */
+	uint64_t epoch;
+	void *room;             /* reserved for the event being decoded */
+};
+int op_inline_decoder_init(struct op_inline_decoder *x,
+                           struct op_decode_op_config *cfg);
+/* Decodes u and emits its event (if it decodes) on output 0 at epoch. */
+void op_inline_decoder_unit(struct op_inline_decoder *x,
+                            struct engine_ctx *ctx, uint64_t epoch,
+                            const struct op_unit *u);
+void op_inline_decoder_free(struct op_inline_decoder *x);
 /* Exchange key of an event record: its trace id. */
 uint64_t op_event_trace_key(const void *rec, uint32_t len, void *arg);
 

@@ -112,6 +112,9 @@ struct op_kafka_config {
 	uint32_t drain_epochs;      /* after stop (default: idle_epochs + 2) */
 	uint32_t max_unit_bytes;
 	uint32_t batch;             /* messages per poll (default 1024) */
+	/* Non-NULL: each consumer decodes its units itself and emits op_event
+	 * records (op_inline_decoder) instead of unit records. */
+	struct op_decode_op_config *decode;
 	struct op_ledger *ledger;
 	_Atomic uint64_t commit_epoch; /* published by the committer */
 	_Atomic int64_t t0_ms;         /* 0 until the first message */
