@@ -239,6 +239,7 @@ bench_engine_main(int argc, char **argv)
 	unsigned max_w = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	int runs = 5;
 	uint64_t total = 20000000;
+	uint32_t only_batch = 0; /* --batch: that batch size only */
 	const char *md = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--runs") && i + 1 < argc)
@@ -251,10 +252,13 @@ bench_engine_main(int argc, char **argv)
 			md = argv[++i];
 		else if (!strcmp(argv[i], "--inflight") && i + 1 < argc)
 			eb_inflight = (uint32_t)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+			only_batch = (uint32_t)atoi(argv[++i]);
 		else {
 			fprintf(stderr,
 			        "usage: weft bench engine [--runs N] [--records N] "
-			        "[--max-workers W] [--inflight BATCHES] [--markdown FILE]\n"
+			        "[--max-workers W] [--inflight BATCHES] [--batch RECORDS] "
+			        "[--markdown FILE]\n"
 			        "unknown argument: %s\n", argv[i]);
 			return 2;
 		}
@@ -293,6 +297,8 @@ bench_engine_main(int argc, char **argv)
 	char buf[1024];
 	for (size_t bi = 0; bi < nb; bi++) {
 		uint32_t b = batches[bi];
+		if (only_batch && b != only_batch)
+			continue;
 		/* small batches are slow: fewer records keep the run short */
 		uint64_t recs = b < 64 ? total / 10 : total;
 		for (int r = 0; r < runs; r++) {
