@@ -7,9 +7,14 @@
  * decision, except as the last tie-break between nodes whose up and down
  * hashes are both equal (structurally interchangeable in a tree).
  *
- * 1. Order. Kahn's algorithm gives a topological order (a node left over
- *    means a cycle: WEFT_EINVAL). It depends on indices, but it is only used
- *    to visit parents before children; nothing computed depends on it.
+ * 1. Order. Any topological order will do: it is only used to visit
+ *    parents before children, and nothing computed depends on which one
+ *    (node indices never reach a hash). Most DAGs come in an order that is
+ *    nearly topological already (arrival order, missing parents appended
+ *    last), so when every parent is either a root or an earlier node, the
+ *    order is simply the roots, then every other node by index: one check
+ *    in the pass that validates the parents. Otherwise Kahn's algorithm
+ *    gives it (a node left over means a cycle: WEFT_EINVAL).
  *
  * 2. Exact shape. Merkle hashes in both directions:
  *      U(v) = H(label(v), {{ U(p) : p parent of v }})    up: ancestry
@@ -86,8 +91,14 @@
  * Cost: O(n + e) hashing, plus sorting each node's children (insertion
  * sort, heap sort over 16) and one hash-table probe per node for the
  * reduced paths; the path walk to find a label (O(path length)) runs once
- * per distinct (path, label) pair and is cached. No allocation once the
- * scratch has grown to the largest trace seen.
+ * per distinct (path, label) pair and is cached. In the usual (ordered)
+ * case, three passes over the nodes: validate the parents, count the
+ * children and compute the up hashes (the order of 1 is the index order
+ * there); then, after the child lists are filled, the down hashes with
+ * the exact hash and each node's sort of its children (final once its
+ * down hash is); and the symbol string's depth-first walk, a topological
+ * order too, which does the folding of 3 on the way. No allocation once
+ * the scratch has grown to the largest trace seen.
  *
  * Ownership: the scratch owns every array, including the symbols that
  * cluster_canon_compute() returns; the caller owns the scratch and the
@@ -120,16 +131,41 @@ struct canon_slot {
 	uint32_t gen;
 };
 
+/* Commutative two-lane multiset accumulator. */
+struct canon_acc {
+	uint64_t a, b, n;
+};
+
+/* A node's up and down hashes side by side: the sort key reads both. */
+struct canon_ud {
+	uint64_t up, down;
+};
+
+/* What the walk and the folding keep per node, side by side (one base
+ * pointer, one cache line per node visited). */
+struct canon_node {
+	uint32_t fill; /* parents not yet visited (Kahn, the walk) */
+	uint32_t prim; /* primary parent; UINT32_MAX for a root */
+	uint32_t phi;  /* reduced path: trie vertex id */
+	uint32_t rep;  /* repetition index */
+};
+
 struct cluster_canon_scratch {
 	uint32_t cap_n;  /* node capacity */
 	uint32_t cap_e;  /* edge capacity */
-	uint32_t *indeg, *order, *child_off, *child, *fill, *prim, *phi, *rep;
+	uint32_t *order, *child_off, *child;
 	uint32_t *stack;
-	uint64_t *up, *down, *sym;
+	struct canon_ud *ud;
+	struct canon_node *nd;
+	uint64_t *sym;
 	struct canon_vertex *vx;
 	uint32_t nvx;
+	uint32_t rmax;          /* walk: repeat_max so far */
+	struct canon_acc sig;   /* walk: the signature's multiset so far */
 	struct canon_slot *tab;
-	uint32_t tab_mask; /* size - 1; size a power of two */
+	uint32_t tab_all;   /* slots - 1; slots a power of two */
+	uint32_t tab_mask;  /* this trace's share - 1 (a power of two) */
+	uint32_t tab_shift; /* 64 - log2(share) */
 	uint32_t gen;
 };
 
@@ -154,11 +190,6 @@ fmix64(uint64_t k)
 #define SEED_PATH 0x7061746800000005ULL
 #define SEED_JOIN 0x6a6f696e00000006ULL
 #define SEED_SIG 0x7369676e00000007ULL
-
-/* Commutative two-lane multiset accumulator. */
-struct canon_acc {
-	uint64_t a, b, n;
-};
 
 static inline void
 acc_add(struct canon_acc *c, uint64_t h)
@@ -192,17 +223,12 @@ cluster_canon_scratch_new(void)
 static void
 scratch_release(struct cluster_canon_scratch *s)
 {
-	free(s->indeg);
 	free(s->order);
 	free(s->child_off);
 	free(s->child);
-	free(s->fill);
-	free(s->prim);
-	free(s->phi);
-	free(s->rep);
 	free(s->stack);
-	free(s->up);
-	free(s->down);
+	free(s->ud);
+	free(s->nd);
 	free(s->sym);
 	free(s->vx);
 	free(s->tab);
@@ -234,30 +260,24 @@ scratch_reserve(struct cluster_canon_scratch *s, uint32_t n, uint32_t e)
 	size_t tsz = 16;
 	while (tsz < 2 * ((size_t)cn + ce + 1))
 		tsz <<= 1;
-	s->indeg = malloc(n1 * sizeof(uint32_t));
 	s->order = malloc(n1 * sizeof(uint32_t));
 	s->child_off = malloc((n1 + 1) * sizeof(uint32_t));
 	s->child = malloc(((size_t)ce + 1) * sizeof(uint32_t));
-	s->fill = malloc(n1 * sizeof(uint32_t));
-	s->prim = malloc(n1 * sizeof(uint32_t));
-	s->phi = malloc(n1 * sizeof(uint32_t));
-	s->rep = malloc(n1 * sizeof(uint32_t));
 	s->stack = malloc(n1 * sizeof(uint32_t));
-	s->up = malloc(n1 * sizeof(uint64_t));
-	s->down = malloc(n1 * sizeof(uint64_t));
+	s->ud = malloc(n1 * sizeof(struct canon_ud));
+	s->nd = malloc(n1 * sizeof(struct canon_node));
 	s->sym = malloc(n1 * sizeof(uint64_t));
 	s->vx = malloc((n1 + 1) * sizeof(struct canon_vertex));
 	s->tab = calloc(tsz, sizeof(struct canon_slot));
-	if (!s->indeg || !s->order || !s->child_off || !s->child || !s->fill ||
-	    !s->prim || !s->phi || !s->rep || !s->stack || !s->up || !s->down ||
-	    !s->sym || !s->vx || !s->tab) {
+	if (!s->order || !s->child_off || !s->child || !s->stack || !s->ud ||
+	    !s->nd || !s->sym || !s->vx || !s->tab) {
 		scratch_release(s);
 		memset(s, 0, sizeof(*s));
 		return WEFT_ENOMEM;
 	}
 	s->cap_n = cn;
 	s->cap_e = ce;
-	s->tab_mask = (uint32_t)(tsz - 1);
+	s->tab_all = (uint32_t)(tsz - 1);
 	return 0;
 }
 
@@ -265,11 +285,15 @@ scratch_reserve(struct cluster_canon_scratch *s, uint32_t n, uint32_t e)
  * Finds (a, b) in the table. Returns its slot; *found says whether it was
  * there (else the slot is claimed for the caller to fill). The table is
  * never full: it has at least twice as many slots as keys per call.
+ * The slot index is internal (it reaches no output), so one multiply,
+ * top bits taken, is enough: b is a label symbol or a hash already, and a
+ * is spread by the first multiply.
  */
-static struct canon_slot *
+static inline struct canon_slot *
 tab_probe(struct cluster_canon_scratch *s, uint64_t a, uint64_t b, int *found)
 {
-	uint32_t i = (uint32_t)fmix64(a * 0x9e3779b97f4a7c15ULL ^ b) & s->tab_mask;
+	uint32_t i = (uint32_t)(((a * 0x9e3779b97f4a7c15ULL) ^ b) *
+	                        0xbf58476d1ce4e5b9ULL >> s->tab_shift);
 	for (;;) {
 		struct canon_slot *sl = &s->tab[i];
 		if (sl->gen != s->gen) {
@@ -289,26 +313,25 @@ tab_probe(struct cluster_canon_scratch *s, uint64_t a, uint64_t b, int *found)
 
 /* ---- sorting by (U, D), then index ------------------------------------- */
 static inline int
-key_less(const struct cluster_canon_scratch *s, uint32_t x, uint32_t y)
+key_less(const struct canon_ud *ud, uint32_t x, uint32_t y)
 {
-	if (s->up[x] != s->up[y])
-		return s->up[x] < s->up[y];
-	if (s->down[x] != s->down[y])
-		return s->down[x] < s->down[y];
+	if (ud[x].up != ud[y].up)
+		return ud[x].up < ud[y].up;
+	if (ud[x].down != ud[y].down)
+		return ud[x].down < ud[y].down;
 	return x < y;
 }
 
 static void
-sift_down(const struct cluster_canon_scratch *s, uint32_t *v, size_t i,
-          size_t n)
+sift_down(const struct canon_ud *ud, uint32_t *v, size_t i, size_t n)
 {
 	for (;;) {
 		size_t c = 2 * i + 1;
 		if (c >= n)
 			return;
-		if (c + 1 < n && key_less(s, v[c], v[c + 1]))
+		if (c + 1 < n && key_less(ud, v[c], v[c + 1]))
 			c++;
-		if (!key_less(s, v[i], v[c]))
+		if (!key_less(ud, v[i], v[c]))
 			return;
 		uint32_t t = v[i];
 		v[i] = v[c];
@@ -317,15 +340,17 @@ sift_down(const struct cluster_canon_scratch *s, uint32_t *v, size_t i,
 	}
 }
 
-/* Sorts node indices v[0..n) by increasing key. */
+/* Sorts node indices v[0..n) by increasing key. The key is a total order
+ * (the index breaks the last ties), so the result is the same whatever
+ * the input order and the method. */
 static void
-sort_nodes(const struct cluster_canon_scratch *s, uint32_t *v, size_t n)
+sort_nodes(const struct canon_ud *ud, uint32_t *v, size_t n)
 {
 	if (n <= 16) {
 		for (size_t i = 1; i < n; i++) {
 			uint32_t x = v[i];
 			size_t j = i;
-			while (j > 0 && key_less(s, x, v[j - 1])) {
+			while (j > 0 && key_less(ud, x, v[j - 1])) {
 				v[j] = v[j - 1];
 				j--;
 			}
@@ -334,208 +359,310 @@ sort_nodes(const struct cluster_canon_scratch *s, uint32_t *v, size_t n)
 		return;
 	}
 	for (size_t i = n / 2; i-- > 0;)
-		sift_down(s, v, i, n);
+		sift_down(ud, v, i, n);
 	for (size_t e = n; e-- > 1;) {
 		uint32_t t = v[0];
 		v[0] = v[e];
 		v[e] = t;
-		sift_down(s, v, 0, e);
+		sift_down(ud, v, 0, e);
 	}
 }
 
 /* ---- passes ------------------------------------------------------------ */
 
-/* Validates parents, builds the child lists and a topological order into
- * s->order. Returns 0 or WEFT_EINVAL. */
+/* Up hash of a root: no parents. */
+static inline uint64_t
+root_up(uint64_t label)
+{
+	struct canon_acc c = {0, 0, 0};
+	return acc_hash(&c, label, SEED_UP);
+}
+
+/*
+ * Validates parents, builds the child lists and a topological order, the
+ * up hashes, and each node's count of parents for the walk. The roots go
+ * to s->order[0 .. *nroots) in index order.
+ * While every parent is a root or an earlier node (1), the order is the
+ * roots then the others by index, and the up hashes are computed in the
+ * same pass (a later parent is a root: its hash needs nothing else);
+ * *ordered says so, and the rest of s->order is not filled. Else Kahn's
+ * algorithm fills s->order (roots first too) and a pass over it computes
+ * the up hashes. Returns 0 or WEFT_EINVAL.
+ */
 static int
-build_order(struct cluster_canon_scratch *s, const struct cluster_dag *g)
+order_and_up(struct cluster_canon_scratch *s, const struct cluster_dag *g,
+             uint32_t *nroots, int *ordered)
 {
 	uint32_t n = g->n_nodes;
-	memset(s->child_off, 0, ((size_t)n + 2) * sizeof(uint32_t));
-	for (uint32_t v = 0; v < n; v++) {
-		if (g->par_off[v] > g->par_off[v + 1])
+	const uint32_t *off = g->par_off, *par = g->par;
+	const uint64_t *label = g->label;
+	uint32_t *co = s->child_off;
+	struct canon_ud *ud = s->ud;
+	uint32_t roots = 0, v = 0;
+	memset(co, 0, ((size_t)n + 2) * sizeof(uint32_t));
+	for (; v < n; v++) {
+		uint32_t lo = off[v], hi = off[v + 1];
+		if (lo > hi)
 			return WEFT_EINVAL;
-		s->indeg[v] = g->par_off[v + 1] - g->par_off[v];
-		for (uint32_t k = g->par_off[v]; k < g->par_off[v + 1]; k++) {
-			uint32_t p = g->par[k];
+		s->nd[v].fill = hi - lo;
+		if (lo == hi) {
+			s->order[roots++] = v;
+			ud[v].up = root_up(label[v]);
+			continue;
+		}
+		for (uint32_t k = lo; k < hi; k++) {
+			uint32_t p = par[k];
 			if (p >= n)
 				return WEFT_EINVAL;
-			s->child_off[p + 2]++;
+			/* p == v, a self loop, has parents: Kahn finds it */
+			if (p >= v && off[p] != off[p + 1])
+				goto unordered; /* v's parents not counted yet */
+		}
+		struct canon_acc c = {0, 0, 0};
+		for (uint32_t k = lo; k < hi; k++) {
+			uint32_t p = par[k];
+			co[p + 2]++;
+			if (p > v) /* a root not reached yet */
+				ud[p].up = root_up(label[p]);
+			acc_add(&c, ud[p].up);
+		}
+		ud[v].up = acc_hash(&c, label[v], SEED_UP);
+	}
+unordered:
+	*ordered = v == n;
+	for (; v < n; v++) {
+		uint32_t lo = off[v], hi = off[v + 1];
+		if (lo > hi)
+			return WEFT_EINVAL;
+		if (lo == hi)
+			s->order[roots++] = v;
+		for (uint32_t k = lo; k < hi; k++) {
+			uint32_t p = par[k];
+			if (p >= n)
+				return WEFT_EINVAL;
+			co[p + 2]++;
 		}
 	}
-	for (uint32_t v = 0; v < n; v++)
-		s->child_off[v + 2] += s->child_off[v + 1];
-	for (uint32_t v = 0; v < n; v++)
-		for (uint32_t k = g->par_off[v]; k < g->par_off[v + 1]; k++)
-			s->child[s->child_off[g->par[k] + 1]++] = v;
-	/* child_off[v] .. child_off[v + 1] are now v's children. */
-	uint32_t head = 0, tail = 0;
-	for (uint32_t v = 0; v < n; v++) {
-		s->fill[v] = s->indeg[v];
-		if (s->indeg[v] == 0)
-			s->order[tail++] = v;
-	}
+	*nroots = roots;
+	for (uint32_t u = 0; u < n; u++)
+		co[u + 2] += co[u + 1];
+	for (uint32_t u = 0; u < n; u++)
+		for (uint32_t k = off[u]; k < off[u + 1]; k++)
+			s->child[co[par[k] + 1]++] = u;
+	/* co[u] .. co[u + 1] are now u's children. */
+	if (*ordered)
+		return 0;
+	/* Kahn, from the roots (in index order, as in the ordered case). */
+	struct canon_node *nd = s->nd;
+	uint32_t head = 0, tail = roots;
+	for (uint32_t u = 0; u < n; u++)
+		nd[u].fill = off[u + 1] - off[u];
 	while (head < tail) {
-		uint32_t v = s->order[head++];
-		for (uint32_t k = s->child_off[v]; k < s->child_off[v + 1]; k++)
-			if (--s->fill[s->child[k]] == 0)
+		uint32_t u = s->order[head++];
+		for (uint32_t k = co[u]; k < co[u + 1]; k++)
+			if (--nd[s->child[k]].fill == 0)
 				s->order[tail++] = s->child[k];
 	}
-	return tail == n ? 0 : WEFT_EINVAL; /* leftovers sit on a cycle */
+	if (tail != n)
+		return WEFT_EINVAL; /* leftovers sit on a cycle */
+	for (uint32_t u = 0; u < n; u++) /* again, for the walk */
+		nd[u].fill = off[u + 1] - off[u];
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t u = s->order[i];
+		struct canon_acc c = {0, 0, 0};
+		for (uint32_t k = off[u]; k < off[u + 1]; k++)
+			acc_add(&c, ud[par[k]].up);
+		ud[u].up = acc_hash(&c, label[u], SEED_UP);
+	}
+	return 0;
 }
 
+/* Down hash of v, whose children all have both hashes; on the way the
+ * exact hash's term of v and the sort of v's children. */
+static inline void
+down_node(struct cluster_canon_scratch *s, const struct cluster_dag *g,
+          uint32_t v, struct canon_acc *ex)
+{
+	const uint32_t *co = s->child_off;
+	struct canon_ud *ud = s->ud;
+	uint32_t lo = co[v], hi = co[v + 1];
+	struct canon_acc c = {0, 0, 0};
+	for (uint32_t k = lo; k < hi; k++)
+		acc_add(&c, ud[s->child[k]].down);
+	ud[v].down = acc_hash(&c, g->label[v], SEED_DOWN);
+	acc_add(ex, hash2(ud[v].up, ud[v].down, SEED_NODE));
+	if (hi - lo > 1)
+		sort_nodes(ud, s->child + lo, hi - lo);
+}
+
+/* Down hashes in reverse topological order, and the exact hash (the same
+ * sum in any order: the combiner is commutative). In the ordered case the
+ * reverse of (roots, others by index) is the others backwards, then the
+ * roots. */
 static void
-merkle(struct cluster_canon_scratch *s, const struct cluster_dag *g)
+merkle_down(struct cluster_canon_scratch *s, const struct cluster_dag *g,
+            uint32_t nroots, int ordered, struct cluster_canon *out)
 {
 	uint32_t n = g->n_nodes;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t v = s->order[i];
-		struct canon_acc c = {0, 0, 0};
-		for (uint32_t k = g->par_off[v]; k < g->par_off[v + 1]; k++)
-			acc_add(&c, s->up[g->par[k]]);
-		s->up[v] = acc_hash(&c, g->label[v], SEED_UP);
+	const uint32_t *off = g->par_off;
+	struct canon_acc ex = {0, 0, 0};
+	if (ordered) {
+		for (uint32_t v = n; v-- > 0;)
+			if (off[v] != off[v + 1])
+				down_node(s, g, v, &ex);
+		for (uint32_t i = 0; i < nroots; i++)
+			down_node(s, g, s->order[i], &ex);
+	} else {
+		for (uint32_t i = n; i-- > 0;)
+			down_node(s, g, s->order[i], &ex);
 	}
-	for (uint32_t i = n; i-- > 0;) {
-		uint32_t v = s->order[i];
-		struct canon_acc c = {0, 0, 0};
-		for (uint32_t k = s->child_off[v]; k < s->child_off[v + 1]; k++)
-			acc_add(&c, s->down[s->child[k]]);
-		s->down[v] = acc_hash(&c, g->label[v], SEED_DOWN);
-	}
+	out->exact = acc_hash(&ex, 0, SEED_EXACT);
 }
 
-/* Primary parent: smallest (U, D); UINT32_MAX for a root. */
-static uint32_t
-primary_parent(const struct cluster_canon_scratch *s,
-               const struct cluster_dag *g, uint32_t v)
-{
-	uint32_t best = UINT32_MAX;
-	for (uint32_t k = g->par_off[v]; k < g->par_off[v + 1]; k++) {
-		uint32_t p = g->par[k];
-		if (best == UINT32_MAX || key_less(s, p, best))
-			best = p;
-	}
-	return best;
-}
+/*
+ * The folding's rare steps, out of line so that the walk's loop keeps its
+ * registers (most nodes take none of them: a known (path, label) step, no
+ * fold, one parent). The signature's and repeat_max's running values live
+ * in the scratch for them.
+ */
 
 /* Reduced path of a node whose primary parent has reduced path t and whose
- * label is lab: a cached table lookup, else a walk up the trie. Sets *fold
- * when the result is an existing ancestor-or-self of t. */
-static uint32_t
-reduce_step(struct cluster_canon_scratch *s, uint32_t t, uint64_t lab,
-            int *fold)
+ * label is lab, when the pair is not in the table yet: a walk up the trie
+ * finds lab (a fold onto that vertex) or a new vertex is added (its path
+ * hash joins the signature). Fills the claimed slot sl; returns its value:
+ * the vertex, with bit 31 set for a fold. */
+static __attribute__((noinline)) uint32_t
+reduce_miss(struct cluster_canon_scratch *s, struct canon_slot *sl,
+            uint32_t t, uint64_t lab)
 {
-	int found;
-	struct canon_slot *sl = tab_probe(s, t, lab, &found);
-	if (!found) {
-		uint32_t a = t;
-		while (a != 0 && s->vx[a].label != lab)
-			a = s->vx[a].parent;
-		if (a != 0) {
-			s->vx[a].loop = 1;
-			sl->val = a | 0x80000000u;
-		} else {
-			uint32_t id = s->nvx++;
-			struct canon_vertex *x = &s->vx[id];
-			x->parent = t;
-			x->depth = s->vx[t].depth + 1;
-			x->label = lab;
-			x->hash = hash2(s->vx[t].hash, lab, SEED_PATH);
-			x->loop = 0;
-			sl->val = id;
-		}
+	uint32_t a = t;
+	while (a != 0 && s->vx[a].label != lab)
+		a = s->vx[a].parent;
+	if (a != 0) {
+		s->vx[a].loop = 1;
+		sl->val = a | 0x80000000u;
+	} else {
+		uint32_t id = s->nvx++;
+		struct canon_vertex *x = &s->vx[id];
+		x->parent = t;
+		x->depth = s->vx[t].depth + 1;
+		x->label = lab;
+		x->hash = hash2(s->vx[t].hash, lab, SEED_PATH);
+		x->loop = 0;
+		sl->val = id;
+		acc_add(&s->sig, x->hash);
 	}
-	*fold = (sl->val & 0x80000000u) != 0;
-	return sl->val & 0x7fffffffu;
+	return sl->val;
 }
 
+/* v folded back onto vertex r: its repetition index is one more than the
+ * nearest ancestor's on the primary path with the same reduced path; it
+ * exists since r is an ancestor-or-self of phi(p) (p = v's primary parent)
+ * and phi only shortens at folds. */
+static __attribute__((noinline)) void
+fold_repeat(struct cluster_canon_scratch *s, uint32_t v, uint32_t p,
+            uint32_t r)
+{
+	struct canon_node *nd = s->nd;
+	uint32_t u = p;
+	while (u != UINT32_MAX && nd[u].phi != r)
+		u = nd[u].prim;
+	if (u != UINT32_MAX)
+		nd[v].rep = nd[u].rep + 1;
+	if (nd[v].rep > s->rmax)
+		s->rmax = nd[v].rep;
+}
+
+/* Joins of v (several parents): every non-primary parent edge,
+ * deduplicated. */
+static __attribute__((noinline)) void
+fold_joins(struct cluster_canon_scratch *s, const struct cluster_dag *g,
+           uint32_t v, uint32_t p)
+{
+	struct canon_node *nd = s->nd;
+	uint64_t hr = s->vx[nd[v].phi].hash;
+	for (uint32_t k = g->par_off[v]; k < g->par_off[v + 1]; k++) {
+		uint32_t q = g->par[k];
+		if (q == p)
+			continue;
+		uint64_t e = hash2(s->vx[nd[q].phi].hash, hr, SEED_JOIN);
+		int found;
+		(void)tab_probe(s, e, UINT64_MAX, &found);
+		if (!found)
+			acc_add(&s->sig, e);
+	}
+}
+
+/* Folding (3) of node v, whose parents are all done. */
+static inline void
+fold_node(struct cluster_canon_scratch *s, const struct cluster_dag *g,
+          uint32_t v)
+{
+	struct canon_node *nd = s->nd;
+	uint32_t lo = g->par_off[v], hi = g->par_off[v + 1];
+	/* Primary parent: smallest (U, D); UINT32_MAX for a root. */
+	uint32_t p = UINT32_MAX;
+	if (lo != hi) {
+		p = g->par[lo];
+		for (uint32_t k = lo + 1; k < hi; k++)
+			if (key_less(s->ud, g->par[k], p))
+				p = g->par[k];
+	}
+	nd[v].prim = p;
+	/* Reduced path: a cached (path, label) step, else reduce_miss. */
+	uint32_t t = p == UINT32_MAX ? 0 : nd[p].phi;
+	uint64_t lab = g->label[v];
+	int found;
+	struct canon_slot *sl = tab_probe(s, t, lab, &found);
+	uint32_t val = found ? sl->val : reduce_miss(s, sl, t, lab);
+	uint32_t r = val & 0x7fffffffu;
+	nd[v].phi = r;
+	nd[v].rep = 1;
+	if (val & 0x80000000u)
+		fold_repeat(s, v, p, r);
+	if (hi - lo > 1)
+		fold_joins(s, g, v, p);
+}
+
+/* The symbol string (4), and the folding (3) of each node as the walk
+ * reaches it: the walk is a topological order, and what the folding
+ * computes does not depend on which one (the trie is a set of paths, the
+ * joins a set, repetitions follow primary parents). */
 static void
-fold(struct cluster_canon_scratch *s, const struct cluster_dag *g,
-     struct cluster_canon *out)
+walk(struct cluster_canon_scratch *s, const struct cluster_dag *g,
+     uint32_t nroots, struct cluster_canon *out)
 {
 	uint32_t n = g->n_nodes;
 	s->nvx = 1;
 	memset(&s->vx[0], 0, sizeof(s->vx[0]));
 	s->vx[0].hash = SEED_PATH;
-	struct canon_acc sig = {0, 0, 0};
-	uint32_t rmax = n ? 1 : 0, groups = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t v = s->order[i];
-		uint32_t p = primary_parent(s, g, v);
-		s->prim[v] = p;
-		uint32_t t = p == UINT32_MAX ? 0 : s->phi[p];
-		uint32_t before = s->nvx;
-		int folded;
-		uint32_t r = reduce_step(s, t, g->label[v], &folded);
-		s->phi[v] = r;
-		if (s->nvx != before)
-			acc_add(&sig, s->vx[r].hash);
-		s->rep[v] = 1;
-		if (folded) {
-			/* Nearest ancestor on the primary path with the same
-			 * reduced path; it exists since r is an ancestor-or-self
-			 * of t = phi(p) and phi only shortens at folds. */
-			uint32_t u = p;
-			while (u != UINT32_MAX && s->phi[u] != r)
-				u = s->prim[u];
-			if (u != UINT32_MAX)
-				s->rep[v] = s->rep[u] + 1;
-			if (s->rep[v] > rmax)
-				rmax = s->rep[v];
-		}
-		/* Joins: every non-primary parent edge, deduplicated. */
-		for (uint32_t k = g->par_off[v]; k < g->par_off[v + 1]; k++) {
-			uint32_t q = g->par[k];
-			if (q == p)
-				continue;
-			uint64_t e = hash2(s->vx[s->phi[q]].hash, s->vx[r].hash,
-			                   SEED_JOIN);
-			int found;
-			(void)tab_probe(s, e, UINT64_MAX, &found);
-			if (!found)
-				acc_add(&sig, e);
-		}
-	}
-	for (uint32_t x = 1; x < s->nvx; x++)
-		groups += s->vx[x].loop;
-	out->signature = acc_hash(&sig, 0, SEED_SIG);
-	out->repeat_max = rmax;
-	out->repeat_groups = groups;
-}
-
-static void
-exact_and_symbols(struct cluster_canon_scratch *s, const struct cluster_dag *g,
-                  struct cluster_canon *out)
-{
-	uint32_t n = g->n_nodes;
-	struct canon_acc ex = {0, 0, 0};
-	for (uint32_t v = 0; v < n; v++)
-		acc_add(&ex, hash2(s->up[v], s->down[v], SEED_NODE));
-	out->exact = acc_hash(&ex, 0, SEED_EXACT);
+	s->sig = (struct canon_acc){0, 0, 0};
+	s->rmax = n ? 1 : 0;
+	uint32_t groups = 0;
 
 	/* Depth-first Kahn: a LIFO of ready nodes; each batch of newly ready
-	 * nodes is pushed in decreasing key order so the smallest pops first. */
-	for (uint32_t v = 0; v < n; v++) {
-		s->fill[v] = s->indeg[v];
-		sort_nodes(s, s->child + s->child_off[v],
-		           s->child_off[v + 1] - s->child_off[v]);
-	}
+	 * nodes is pushed in decreasing key order so the smallest pops first
+	 * (children lists are sorted by merkle_down). */
 	uint32_t top = 0, nsym = 0;
-	uint32_t *roots = s->order; /* free to reuse now */
-	uint32_t nroots = 0;
-	for (uint32_t v = 0; v < n; v++)
-		if (s->indeg[v] == 0)
-			roots[nroots++] = v;
-	sort_nodes(s, roots, nroots);
+	uint32_t *roots = s->order; /* its first nroots; free to reuse now */
+	sort_nodes(s->ud, roots, nroots);
 	for (uint32_t i = nroots; i-- > 0;)
 		s->stack[top++] = roots[i];
+	const uint32_t *co = s->child_off, *child = s->child;
+	struct canon_node *nd = s->nd;
 	while (top > 0) {
 		uint32_t v = s->stack[--top];
 		s->sym[nsym++] = g->label[v];
-		for (uint32_t k = s->child_off[v + 1]; k-- > s->child_off[v];)
-			if (--s->fill[s->child[k]] == 0)
-				s->stack[top++] = s->child[k];
+		fold_node(s, g, v);
+		for (uint32_t k = co[v + 1]; k-- > co[v];)
+			if (--nd[child[k]].fill == 0)
+				s->stack[top++] = child[k];
 	}
+	for (uint32_t x = 1; x < s->nvx; x++)
+		groups += s->vx[x].loop;
+	out->signature = acc_hash(&s->sig, 0, SEED_SIG);
+	out->repeat_max = s->rmax;
+	out->repeat_groups = groups;
 	out->symbols = s->sym;
 	out->n_symbols = nsym;
 }
@@ -555,14 +682,23 @@ cluster_canon_compute(struct cluster_canon_scratch *s,
 	if (rc)
 		return rc;
 	if (++s->gen == 0) { /* wrapped: stale stamps could match again */
-		memset(s->tab, 0, ((size_t)s->tab_mask + 1) * sizeof(*s->tab));
+		memset(s->tab, 0, ((size_t)s->tab_all + 1) * sizeof(*s->tab));
 		s->gen = 1;
 	}
-	rc = build_order(s, g);
+	/* Probe this trace's share of the table only (at least twice its
+	 * keys): a small trace after a big one stays in a few cache lines.
+	 * Slots past it keep older stamps, which read as free. */
+	uint32_t bits = 4;
+	while (((size_t)1 << bits) < 2 * ((size_t)n + e + 1))
+		bits++;
+	s->tab_mask = (uint32_t)(((size_t)1 << bits) - 1);
+	s->tab_shift = 64 - bits;
+	uint32_t nroots;
+	int ordered;
+	rc = order_and_up(s, g, &nroots, &ordered);
 	if (rc)
 		return rc;
-	merkle(s, g);
-	fold(s, g, out);
-	exact_and_symbols(s, g, out);
+	merkle_down(s, g, nroots, ordered, out);
+	walk(s, g, nroots, out);
 	return 0;
 }

@@ -6,13 +6,22 @@
  *   1. indexes events by id (a duplicate id keeps the first event, counted);
  *   2. resolves every parent id; an unknown one becomes a *missing* node
  *      (label CLUSTER_SYM_MISSING), so the dangling edge is kept and visible;
- *   3. orders the nodes topologically (Kahn); if some remain, a cycle exists:
- *      the smallest remaining node loses its edges from unordered parents
- *      (counted, the trace flagged MALFORMED) until every node is ordered;
+ *   3. orders the nodes topologically. Parents are resolved node by node,
+ *      so the edges come grouped by child and the parents' CSR (what
+ *      cluster_canon reads) is built on the way; when every edge comes
+ *      from an earlier node or a missing one (the usual case: parents
+ *      arrive first), index order, missing nodes first, is topological and
+ *      there is no cycle, so nothing more is needed. Otherwise Kahn's
+ *      algorithm runs; if some nodes remain, a cycle exists: the smallest
+ *      remaining node loses its edges from unordered parents (counted, the
+ *      trace flagged MALFORMED) until every node is ordered;
  *   4. derives roots, the critical path (events on the longest root-leaf
  *      path) and a same-host duration (see trace.h on clocks);
  *   5. computes the canonical form (cluster_canon) and lays out the record,
  *      each distinct text once.
+ * The two maps (event id -> node, text symbol -> offset in the record) are
+ * stamped with a per-trace generation instead of being cleared, and sized
+ * per trace (the probe mask), so a trace costs no clearing at all.
  * All memory is scratch owned by the builder and reused: no allocation per
  * trace once it has seen the largest trace.
  */
@@ -21,6 +30,15 @@
 
 #include "operators/assemble_int.h"
 
+/* Slot of the builder's maps: key -> val, valid when gen is the current
+ * trace's stamp (a new trace clears nothing). Key and value side by side:
+ * one cache line per probe. */
+struct bmap_slot {
+	uint64_t key;
+	uint32_t val;
+	uint32_t gen;
+};
+
 struct asm_build {
 	struct cluster_canon_scratch *canon;
 	uint32_t cap_nodes, cap_edges;
@@ -28,17 +46,20 @@ struct asm_build {
 	int32_t *node_ev;     /* index in ev[], -1: missing node */
 	uint64_t *label;
 	uint32_t *par_off, *par;     /* CSR over kept edges (for cluster_dag) */
-	uint32_t *child_off, *child; /* CSR children: edge indices */
+	uint32_t *child_off, *child; /* CSR children: edge indices (Kahn) */
 	uint32_t *indeg, *order, *depth;
-	struct op_trace_edge *edges;
+	struct op_trace_edge *edges; /* edge list (Kahn) */
 	uint8_t *removed;
-	uint64_t map_cap;     /* slots in use for the current trace; the arrays
-	                       * hold pow2 >= 2 x cap_nodes (smap 4 x that) */
-	uint64_t *map_key;
-	uint32_t *map_val;    /* node + 1; 0 = empty */
-	uint64_t smap_cap;    /* record text dedupe: sym -> offset + 1; 4 x map_cap */
-	uint64_t *smap_key;
-	uint32_t *smap_val;
+	uint32_t gen;         /* stamp of the current trace in map and smap */
+	uint64_t map_alloc;   /* slots allocated: pow2 >= 2 x cap_nodes (smap
+	                       * 4 x that), all with gen 0 when allocated */
+	uint64_t map_cap;     /* slots probed for the current trace: pow2 >=
+	                       * 2 x its nodes, so small traces stay compact */
+	struct bmap_slot *map; /* event id -> node */
+	uint64_t smap_cap;    /* 4 x map_cap: texts per record are at most 3 per
+	                       * node + 2 */
+	unsigned smap_shift;  /* 64 - log2(smap_cap) */
+	struct bmap_slot *smap; /* record text dedupe: sym -> offset */
 	char *str;
 	size_t str_len, str_cap;
 	unsigned char *rec;
@@ -74,10 +95,8 @@ asm_build_free(struct asm_build *b)
 	free(b->depth);
 	free(b->edges);
 	free(b->removed);
-	free(b->map_key);
-	free(b->map_val);
-	free(b->smap_key);
-	free(b->smap_val);
+	free(b->map);
+	free(b->smap);
 	free(b->str);
 	free(b->rec);
 	free(b);
@@ -95,20 +114,22 @@ reserve(struct asm_build *b, uint32_t nodes, uint32_t edges)
 		    !GROW(b->child_off, c + 1) || !GROW(b->indeg, c) ||
 		    !GROW(b->order, c) || !GROW(b->depth, c))
 			return WEFT_ENOMEM;
-		b->cap_nodes = c;
 		uint64_t mc = 16;
 		while (mc < 2ull * c)
 			mc <<= 1;
-		free(b->map_key);
-		free(b->map_val);
-		free(b->smap_key);
-		free(b->smap_val);
-		b->map_key = malloc(mc * sizeof *b->map_key);
-		b->map_val = malloc(mc * sizeof *b->map_val);
-		b->smap_key = malloc(4 * mc * sizeof *b->smap_key);
-		b->smap_val = malloc(4 * mc * sizeof *b->smap_val);
-		if (!b->map_key || !b->map_val || !b->smap_key || !b->smap_val)
+		free(b->map);
+		free(b->smap);
+		b->map = calloc(mc, sizeof *b->map);
+		b->smap = calloc(4 * mc, sizeof *b->smap);
+		if (!b->map || !b->smap) {
+			free(b->map);
+			free(b->smap);
+			b->map = b->smap = NULL;
+			b->map_alloc = 0;
 			return WEFT_ENOMEM;
+		}
+		b->map_alloc = mc;
+		b->cap_nodes = c;
 	}
 	if (edges > b->cap_edges) {
 		uint32_t c = edges + edges / 2 + 16;
@@ -117,6 +138,20 @@ reserve(struct asm_build *b, uint32_t nodes, uint32_t edges)
 			return WEFT_ENOMEM;
 		b->cap_edges = c;
 	}
+	return 0;
+}
+
+/* Grows the record buffer to size bytes, keeping what it holds. */
+static int
+rec_reserve(struct asm_build *b, size_t size)
+{
+	if (size <= b->rec_cap)
+		return 0;
+	unsigned char *nr = realloc(b->rec, size * 2);
+	if (!nr)
+		return WEFT_ENOMEM;
+	b->rec = nr;
+	b->rec_cap = size * 2;
 	return 0;
 }
 
@@ -132,21 +167,21 @@ mix64(uint64_t k)
 
 /* Node of id, or adds it (as node *n, with ev index e) when absent.
  * Returns the node and sets *added. */
-static uint32_t
+static inline uint32_t
 node_of(struct asm_build *b, uint64_t id, int32_t e, uint64_t label,
         uint32_t *n, int *added)
 {
+	struct bmap_slot *t = b->map;
 	uint64_t m = b->map_cap - 1, j = mix64(id) & m;
-	while (b->map_val[j]) {
-		if (b->map_key[j] == id) {
+	while (t[j].gen == b->gen) {
+		if (t[j].key == id) {
 			*added = 0;
-			return b->map_val[j] - 1;
+			return t[j].val;
 		}
 		j = (j + 1) & m;
 	}
 	uint32_t k = (*n)++;
-	b->map_key[j] = id;
-	b->map_val[j] = k + 1;
+	t[j] = (struct bmap_slot){id, k, b->gen};
 	b->node_id[k] = id;
 	b->node_ev[k] = e;
 	b->label[k] = label;
@@ -154,22 +189,15 @@ node_of(struct asm_build *b, uint64_t id, int32_t e, uint64_t label,
 	return k;
 }
 
-/* Offset (in the string section) of sym's text, added once per record.
- * The text itself is looked up (in texts, or given as s/len when texts is
- * NULL) only the first time: most nodes repeat a label, host and agent
- * already in the record, so the usual call is one probe of smap. */
-static int
-text_off(struct asm_build *b, uint64_t sym, const struct asm_texts *texts,
-         const char *s, uint32_t len, uint32_t *off)
+/* First time a record meets sym (text_off below): its text is appended to
+ * the string section and the free slot sl claimed. The text is looked up
+ * in texts, or given as s/len when texts is NULL. Out of line: it runs
+ * once per distinct text, the inlined probe once per node and field. */
+static __attribute__((noinline)) int
+text_add(struct asm_build *b, struct bmap_slot *sl, uint64_t sym,
+         const struct asm_texts *texts, const char *s, uint32_t len,
+         uint32_t *off)
 {
-	uint64_t m = b->smap_cap - 1, j = mix64(sym) & m;
-	while (b->smap_val[j]) {
-		if (b->smap_key[j] == sym) {
-			*off = b->smap_val[j] - 1;
-			return 0;
-		}
-		j = (j + 1) & m;
-	}
 	if (texts)
 		s = asm_texts_get(texts, sym, &len);
 	if (b->str_len + len + 1 > b->str_cap) {
@@ -183,13 +211,33 @@ text_off(struct asm_build *b, uint64_t sym, const struct asm_texts *texts,
 	memcpy(b->str + b->str_len, s, len);
 	b->str[b->str_len + len] = '\0';
 	*off = (uint32_t)b->str_len;
-	b->smap_key[j] = sym;
-	b->smap_val[j] = (uint32_t)b->str_len + 1;
+	*sl = (struct bmap_slot){sym, (uint32_t)b->str_len, b->gen};
 	b->str_len += len + 1;
 	return 0;
 }
 
-/* Kahn's order over the kept edges; breaks cycles (see top of file).
+/* Offset (in the string section) of sym's text, added once per record.
+ * Most nodes repeat a label, host and agent already in the record, so the
+ * usual call is one probe, inlined. Symbols are XXH3 values already, so
+ * one multiply (top bits) spreads them; the slot reaches no output. */
+static inline int
+text_off(struct asm_build *b, uint64_t sym, const struct asm_texts *texts,
+         const char *s, uint32_t len, uint32_t *off)
+{
+	struct bmap_slot *t = b->smap;
+	uint64_t m = b->smap_cap - 1;
+	uint64_t j = (sym * 0x9e3779b97f4a7c15ULL) >> b->smap_shift;
+	while (t[j].gen == b->gen) {
+		if (t[j].key == sym) {
+			*off = t[j].val;
+			return 0;
+		}
+		j = (j + 1) & m;
+	}
+	return text_add(b, &t[j], sym, texts, s, len, off);
+}
+
+/* Kahn's order over the edge list; breaks cycles (see top of file).
  * Returns the number of edges removed. */
 static uint32_t
 order_nodes(struct asm_build *b, uint32_t N, uint32_t E)
@@ -251,16 +299,23 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 		refs += ev[i].n_parents;
 	if (reserve(b, n + refs, refs))
 		return WEFT_ENOMEM;
-	/* Size the maps for this trace, not the largest one seen: a small
-	 * trace after a big one then clears a few hundred bytes, not the
-	 * whole allocation. Texts per record are at most 3 per node + 2. */
+	/* Probe the maps over this trace's share only: a small trace after a
+	 * big one stays in a few cache lines. n + refs <= cap_nodes, so
+	 * map_cap <= map_alloc. */
 	uint64_t mc = 16;
-	while (mc < 2ull * (n + refs))
+	unsigned bits = 4;
+	while (mc < 2ull * (n + refs)) {
 		mc <<= 1;
+		bits++;
+	}
 	b->map_cap = mc;
-	b->smap_cap = 4 * mc; /* n + refs <= cap_nodes: within the arrays */
-	memset(b->map_val, 0, b->map_cap * sizeof *b->map_val);
-	memset(b->smap_val, 0, b->smap_cap * sizeof *b->smap_val);
+	b->smap_cap = 4 * mc;
+	b->smap_shift = 64 - (bits + 2);
+	if (++b->gen == 0) { /* wrapped: stale stamps could match again */
+		memset(b->map, 0, b->map_alloc * sizeof *b->map);
+		memset(b->smap, 0, 4 * b->map_alloc * sizeof *b->smap);
+		b->gen = 1;
+	}
 	b->str_len = 0;
 
 	/* 1. events -> nodes */
@@ -271,57 +326,107 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 		if (!added)
 			dup++;
 	}
-	/* 2. parents -> edges (only from the kept copy of each event). Missing
-	 * nodes are appended past n_real as parents turn up unknown; they
-	 * have no parents of their own, so the loop stops at n_real. */
+	/* 2. parents -> edges (only from the kept copy of each event), straight
+	 * into the parents' CSR: node c's parents are par[par_off[c] ..
+	 * par_off[c + 1]). Missing nodes are appended past n_real as parents
+	 * turn up unknown; they have no parents of their own, so the loop
+	 * stops at n_real. back: some edge comes from a later real node.
+	 * Until then, index order (missing nodes first) is topological (see
+	 * top of file), so depth and roots are taken on the way; the Kahn
+	 * path below starts them over. */
 	const uint32_t n_real = N;
+	int back = 0;
+	uint32_t roots = 0, depth_max = 0;
+	int32_t root_ev = -1;
 	for (uint32_t c = 0; c < n_real; c++) {
 		const struct asm_ev *x = &ev[b->node_ev[c]];
+		uint32_t d = 0;
+		b->par_off[c] = E;
 		for (uint32_t k = 0; k < x->n_parents; k++) {
 			uint64_t pid = k == 0 ? x->parent0 : extra[x->extra + k - 1];
 			if (pid == x->event_id) {
 				self++;
 				continue;
 			}
-			uint32_t p = node_of(b, pid, -1, CLUSTER_SYM_MISSING, &N, &added);
-			missing += (uint32_t)added;
-			b->edges[E] = (struct op_trace_edge){p, c};
-			b->removed[E] = 0;
-			E++;
+			uint32_t p;
+			if (c > 0 && b->node_id[c - 1] == pid) {
+				/* most often the event just before: no probe */
+				p = c - 1;
+			} else {
+				p = node_of(b, pid, -1, CLUSTER_SYM_MISSING, &N, &added);
+				if (added) {
+					missing++;
+					b->depth[p] = 1; /* a root */
+				}
+			}
+			b->par[E++] = p;
+			if (p < c || p >= n_real) {
+				if (b->depth[p] > d)
+					d = b->depth[p];
+			} else {
+				back = 1;
+			}
 		}
-	}
-	uint32_t broken = order_nodes(b, N, E) + self;
-
-	/* 3. parents CSR over kept edges, roots, depth */
-	memset(b->par_off, 0, (N + 1) * sizeof *b->par_off);
-	uint32_t kept = 0;
-	for (uint32_t e = 0; e < E; e++)
-		if (!b->removed[e]) {
-			b->par_off[b->edges[e].child + 1]++;
-			kept++;
-		}
-	for (uint32_t i = 0; i < N; i++)
-		b->par_off[i + 1] += b->par_off[i];
-	for (uint32_t e = 0; e < E; e++)
-		if (!b->removed[e])
-			b->par[b->par_off[b->edges[e].child]++] = b->edges[e].parent;
-	for (uint32_t i = N; i > 0; i--)
-		b->par_off[i] = b->par_off[i - 1];
-	b->par_off[0] = 0;
-	uint32_t roots = 0, depth_max = 0;
-	int32_t root_ev = -1;
-	for (uint32_t k = 0; k < N; k++) {
-		uint32_t v = b->order[k], d = 0;
-		for (uint32_t j = b->par_off[v]; j < b->par_off[v + 1]; j++)
-			if (b->depth[b->par[j]] > d)
-				d = b->depth[b->par[j]];
-		b->depth[v] = d + 1;
+		b->depth[c] = d + 1;
 		if (d + 1 > depth_max)
 			depth_max = d + 1;
-		if (b->par_off[v] == b->par_off[v + 1]) {
+		if (b->par_off[c] == E) {
 			roots++;
-			if (root_ev < 0 && b->node_ev[v] >= 0)
-				root_ev = b->node_ev[v];
+			if (root_ev < 0)
+				root_ev = b->node_ev[c];
+		}
+	}
+	for (uint32_t c = n_real; c <= N; c++)
+		b->par_off[c] = E;
+
+	/* 3. order, roots, depth */
+	uint32_t kept = E, broken = self;
+	if (!back) {
+		/* Missing nodes (roots, depth 1), then the real ones by index:
+		 * every parent came first. The roots in Kahn's order would be
+		 * the same, by index, so root_ev is the first real one. */
+		roots += N - n_real;
+		if (N > n_real && depth_max < 1)
+			depth_max = 1;
+	} else {
+		for (uint32_t c = 0; c < n_real; c++)
+			for (uint32_t e = b->par_off[c]; e < b->par_off[c + 1]; e++) {
+				b->edges[e] = (struct op_trace_edge){b->par[e], c};
+				b->removed[e] = 0;
+			}
+		broken += order_nodes(b, N, E);
+		/* parents CSR over kept edges */
+		memset(b->par_off, 0, (N + 1) * sizeof *b->par_off);
+		kept = 0;
+		for (uint32_t e = 0; e < E; e++)
+			if (!b->removed[e]) {
+				b->par_off[b->edges[e].child + 1]++;
+				kept++;
+			}
+		for (uint32_t i = 0; i < N; i++)
+			b->par_off[i + 1] += b->par_off[i];
+		for (uint32_t e = 0; e < E; e++)
+			if (!b->removed[e])
+				b->par[b->par_off[b->edges[e].child]++] = b->edges[e].parent;
+		for (uint32_t i = N; i > 0; i--)
+			b->par_off[i] = b->par_off[i - 1];
+		b->par_off[0] = 0;
+		roots = 0;
+		depth_max = 0;
+		root_ev = -1;
+		for (uint32_t k = 0; k < N; k++) {
+			uint32_t v = b->order[k], d = 0;
+			for (uint32_t j = b->par_off[v]; j < b->par_off[v + 1]; j++)
+				if (b->depth[b->par[j]] > d)
+					d = b->depth[b->par[j]];
+			b->depth[v] = d + 1;
+			if (d + 1 > depth_max)
+				depth_max = d + 1;
+			if (b->par_off[v] == b->par_off[v + 1]) {
+				roots++;
+				if (root_ev < 0 && b->node_ev[v] >= 0)
+					root_ev = b->node_ev[v];
+			}
 		}
 	}
 
@@ -356,40 +461,75 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 	if (cluster_canon_compute(b->canon, &dag, &cf) != 0)
 		memset(&cf, 0, sizeof cf);
 
-	/* 6. texts, then the record. The ordering arrays are done with (depth
-	 * was folded into depth_max), so they hold each node's text offsets. */
-	uint32_t *lbl = b->indeg, *hst = b->child_off, *agt = b->depth;
-	for (uint32_t c = 0; c < N; c++) {
-		if (b->node_ev[c] < 0) {
-			if (text_off(b, CLUSTER_SYM_MISSING, NULL, "<missing>", 9,
-			             &lbl[c]) ||
-			    text_off(b, 0, NULL, "", 0, &hst[c]))
-				return WEFT_ENOMEM;
-			agt[c] = hst[c];
-			continue;
-		}
-		const struct asm_ev *x = &ev[b->node_ev[c]];
-		if (text_off(b, x->label_sym, texts, NULL, 0, &lbl[c]) ||
-		    text_off(b, x->host_sym, texts, NULL, 0, &hst[c]) ||
-		    text_off(b, x->agent_sym, texts, NULL, 0, &agt[c]))
-			return WEFT_ENOMEM;
-	}
+	/* 6. the record. Everything before the strings has a size known now,
+	 * so the events are written with their texts' offsets as the texts
+	 * are met (in node order: label, host, agent), and the strings are
+	 * appended last. Every byte is written once, no clearing pass first:
+	 * each event as a whole struct (a missing node's absent fields are
+	 * zeros; trace.h pins its size, so there is no padding), the symbols
+	 * (zeros when the canonical form failed), the tail padding. */
 	size_t off_ev = sizeof(struct op_trace);
 	size_t off_edges = off_ev + (size_t)N * sizeof(struct op_trace_event);
 	size_t off_sym = off_edges + (size_t)kept * sizeof(struct op_trace_edge);
 	size_t off_str = off_sym + (size_t)N * 8;
-	size_t size = (off_str + b->str_len + 7) & ~(size_t)7;
-	if (size > UINT32_MAX)
+	if (off_str > UINT32_MAX || rec_reserve(b, off_str))
 		return WEFT_ENOMEM;
-	if (size > b->rec_cap) {
-		unsigned char *nr = realloc(b->rec, size * 2);
-		if (!nr)
+	struct op_trace_event *te = (struct op_trace_event *)(void *)(b->rec + off_ev);
+	for (uint32_t c = 0; c < N; c++) {
+		uint32_t lbl, hst, agt;
+		if (b->node_ev[c] < 0) {
+			if (text_off(b, CLUSTER_SYM_MISSING, NULL, "<missing>", 9,
+			             &lbl) ||
+			    text_off(b, 0, NULL, "", 0, &hst))
+				return WEFT_ENOMEM;
+			te[c] = (struct op_trace_event){
+				.event_id = b->node_id[c],
+				.label_sym = CLUSTER_SYM_MISSING,
+				.label = (uint32_t)off_str + lbl,
+				.host = (uint32_t)off_str + hst,
+				.agent = (uint32_t)off_str + hst,
+				.flags = OP_TEV_MISSING,
+			};
+			continue;
+		}
+		const struct asm_ev *x = &ev[b->node_ev[c]];
+		if (text_off(b, x->label_sym, texts, NULL, 0, &lbl) ||
+		    text_off(b, x->host_sym, texts, NULL, 0, &hst) ||
+		    text_off(b, x->agent_sym, texts, NULL, 0, &agt))
 			return WEFT_ENOMEM;
-		b->rec = nr;
-		b->rec_cap = size * 2;
+		te[c] = (struct op_trace_event){
+			.event_id = b->node_id[c],
+			.start_ns = x->start_ns,
+			.end_ns = x->end_ns,
+			.label_sym = x->label_sym,
+			.host_sym = x->host_sym,
+			.label = (uint32_t)off_str + lbl,
+			.host = (uint32_t)off_str + hst,
+			.agent = (uint32_t)off_str + agt,
+			.flags = x->flags & OP_TEV_HAS_END,
+		};
 	}
-	memset(b->rec, 0, size);
+	struct op_trace_edge *te2 = (struct op_trace_edge *)(void *)(b->rec + off_edges);
+	if (!back) {
+		for (uint32_t c = 0; c < n_real; c++)
+			for (uint32_t e = b->par_off[c]; e < b->par_off[c + 1]; e++)
+				te2[e] = (struct op_trace_edge){b->par[e], c};
+	} else {
+		for (uint32_t e = 0, k = 0; e < E; e++)
+			if (!b->removed[e])
+				te2[k++] = b->edges[e];
+	}
+	if (cf.symbols && cf.n_symbols == N)
+		memcpy(b->rec + off_sym, cf.symbols, (size_t)N * 8);
+	else
+		memset(b->rec + off_sym, 0, (size_t)N * 8);
+	size_t size = (off_str + b->str_len + 7) & ~(size_t)7;
+	if (size > UINT32_MAX || rec_reserve(b, size))
+		return WEFT_ENOMEM;
+	memcpy(b->rec + off_str, b->str, b->str_len);
+	memset(b->rec + off_str + b->str_len, 0, size - off_str - b->str_len);
 	struct op_trace *t = (struct op_trace *)(void *)b->rec;
+	memset(t, 0, sizeof *t); /* in case a field ever leaves padding */
 	*t = (struct op_trace){
 		.trace_id = m->trace_id,
 		.signature = cf.signature,
@@ -418,32 +558,6 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 		.dropped = m->dropped,
 		.str_bytes = (uint32_t)b->str_len,
 	};
-	struct op_trace_event *te = (struct op_trace_event *)(void *)(b->rec + off_ev);
-	for (uint32_t c = 0; c < N; c++) {
-		struct op_trace_event *o = &te[c];
-		o->event_id = b->node_id[c];
-		o->label = (uint32_t)off_str + lbl[c];
-		o->host = (uint32_t)off_str + hst[c];
-		o->agent = (uint32_t)off_str + agt[c];
-		if (b->node_ev[c] < 0) {
-			o->label_sym = CLUSTER_SYM_MISSING;
-			o->flags = OP_TEV_MISSING;
-			continue;
-		}
-		const struct asm_ev *x = &ev[b->node_ev[c]];
-		o->start_ns = x->start_ns;
-		o->end_ns = x->end_ns;
-		o->label_sym = x->label_sym;
-		o->host_sym = x->host_sym;
-		o->flags = x->flags & OP_TEV_HAS_END;
-	}
-	struct op_trace_edge *te2 = (struct op_trace_edge *)(void *)(b->rec + off_edges);
-	for (uint32_t e = 0, k = 0; e < E; e++)
-		if (!b->removed[e])
-			te2[k++] = b->edges[e];
-	if (cf.symbols && cf.n_symbols == N)
-		memcpy(b->rec + off_sym, cf.symbols, (size_t)N * 8);
-	memcpy(b->rec + off_str, b->str, b->str_len);
 	*rec = b->rec;
 	*len = (uint32_t)size;
 	return 0;

@@ -517,6 +517,198 @@ test_chained_repetition_folds(void **state)
 	assert_int_equal(r4.c.n_symbols, 14);
 }
 
+/* ---- pinned values ------------------------------------------------------ */
+/*
+ * Models store what cluster_canon_compute gives (signatures, exact hashes,
+ * repeat counts, symbol strings), so a faster implementation must give
+ * every bit of it as before. The digests below were taken with the
+ * implementation that models were trained with; if one changes, stored
+ * models no longer match the traces they describe.
+ */
+static uint64_t
+digest_add(uint64_t h, const struct cluster_canon *c)
+{
+	uint64_t w[5] = {h, c->signature, c->exact,
+	                 (uint64_t)c->repeat_max << 32 | c->repeat_groups,
+	                 c->n_symbols};
+	h = XXH3_64bits(w, sizeof(w));
+	if (c->n_symbols)
+		h = XXH3_64bits_withSeed(c->symbols, c->n_symbols * sizeof(uint64_t),
+		                         h);
+	return h;
+}
+
+/* Own generator (splitmix64), so that the DAGs do not depend on which
+ * tests ran before. */
+static uint64_t
+pin_rnd(uint64_t *s)
+{
+	*s += 0x9e3779b97f4a7c15ULL;
+	uint64_t z = *s;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* A random DAG numbered topologically (parents before children): chains
+ * of a repeated unit of labels (folds, repetition counts), other parents
+ * anywhere earlier, several parents (joins, sometimes the same twice;
+ * not in half of them, trees), several roots, a few of them missing
+ * nodes. */
+static void
+pin_dag(uint64_t *st, struct dag *d)
+{
+	static const uint32_t sizes[] = {0, 1, 2, 3, 7, 20, 60, 150, 300};
+	static const uint32_t alpha[] = {1, 2, 3, 5, 8};
+	uint32_t n = sizes[pin_rnd(st) % 9];
+	uint32_t a = alpha[pin_rnd(st) % 5];
+	uint32_t ulen = 1 + (uint32_t)(pin_rnd(st) % 6);
+	int tree = pin_rnd(st) % 2;
+	uint64_t unit[6];
+	for (uint32_t i = 0; i < ulen; i++)
+		unit[i] = L('a' + pin_rnd(st) % a);
+	d->n = n;
+	d->e = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		d->par_off[i] = d->e;
+		uint32_t r = (uint32_t)(pin_rnd(st) % 100);
+		if (i == 0 || r < 8) {
+			d->label[i] = pin_rnd(st) % 4 ? L('a' + pin_rnd(st) % a)
+			                              : CLUSTER_SYM_MISSING;
+			continue;
+		}
+		d->label[i] = r < 70 ? unit[i % ulen] : L('a' + pin_rnd(st) % a);
+		if (r < 60) {
+			d->par[d->e++] = i - 1;
+		} else if (r < 85 || tree) {
+			d->par[d->e++] = (uint32_t)(pin_rnd(st) % i);
+		} else {
+			uint32_t k = 2 + (uint32_t)(pin_rnd(st) % 2);
+			while (k--)
+				d->par[d->e++] = (uint32_t)(pin_rnd(st) % i);
+		}
+	}
+	d->par_off[n] = d->e;
+}
+
+/* out = in with node i renumbered perm[i] (parents keep their order). */
+static void
+pin_renumber(const struct dag *in, const uint32_t *perm, struct dag *out)
+{
+	uint32_t inv[1024];
+	for (uint32_t i = 0; i < in->n; i++)
+		inv[perm[i]] = i;
+	out->n = in->n;
+	out->e = 0;
+	for (uint32_t j = 0; j < in->n; j++) {
+		uint32_t i = inv[j];
+		out->label[j] = in->label[i];
+		out->par_off[j] = out->e;
+		for (uint32_t k = in->par_off[i]; k < in->par_off[i + 1]; k++)
+			out->par[out->e++] = perm[in->par[k]];
+	}
+	out->par_off[in->n] = out->e;
+}
+
+static void
+test_pinned_random_dags(void **state)
+{
+	(void)state;
+	static struct dag d, o;
+	static struct res base, other;
+	uint64_t st = 0x70696e6e6564ULL, h = 0;
+	for (int t = 0; t < 400; t++) {
+		pin_dag(&st, &d);
+		struct cluster_dag g;
+		dag_view(&d, &g);
+		assert_int_equal(compute(&g, &base), 0);
+		assert_int_equal(base.c.n_symbols, d.n);
+		h = digest_add(h, &base.c);
+		/* The same DAG in other numberings, through each way of
+		 * ordering it: (1) the roots last (a root parent with a larger
+		 * index, as the builder's missing nodes), (2) a random one
+		 * (Kahn), (3) the second half backwards (an unordered parent
+		 * found after part of the nodes was hashed). All give the same
+		 * shape values. The symbol string too where the renumbering
+		 * keeps the order of nodes with equal (U, D), which the index
+		 * breaks: in a tree such nodes are interchangeable, not so
+		 * around joins (then the string is pinned by the digest). */
+		int tree = 1;
+		for (uint32_t i = 0; i < d.n; i++)
+			tree &= d.par_off[i + 1] - d.par_off[i] <= 1;
+		uint32_t perm[1024], n = d.n, r = 0;
+		for (int kind = 1; kind <= 3; kind++) {
+			if (kind == 1) {
+				uint32_t nr = 0;
+				for (uint32_t i = 0; i < n; i++)
+					nr += d.par_off[i] == d.par_off[i + 1];
+				uint32_t q = 0;
+				r = n - nr;
+				for (uint32_t i = 0; i < n; i++)
+					perm[i] = d.par_off[i] == d.par_off[i + 1] ? r++ : q++;
+			} else if (kind == 2) {
+				for (uint32_t i = 0; i < n; i++)
+					perm[i] = i;
+				for (uint32_t i = n; i > 1; i--) {
+					uint32_t j = (uint32_t)(pin_rnd(&st) % i);
+					uint32_t x = perm[i - 1];
+					perm[i - 1] = perm[j];
+					perm[j] = x;
+				}
+			} else {
+				for (uint32_t i = 0; i < n; i++)
+					perm[i] = i < n / 2 ? i : n - 1 - (i - n / 2);
+			}
+			pin_renumber(&d, perm, &o);
+			dag_view(&o, &g);
+			assert_int_equal(compute(&g, &other), 0);
+			h = digest_add(h, &other.c);
+			if (tree || kind == 1) {
+				assert_same(&base, &other);
+			} else {
+				assert_true(other.c.signature == base.c.signature);
+				assert_true(other.c.exact == base.c.exact);
+				assert_int_equal(other.c.repeat_max, base.c.repeat_max);
+				assert_int_equal(other.c.repeat_groups,
+				                 base.c.repeat_groups);
+				assert_int_equal(other.c.n_symbols, base.c.n_symbols);
+			}
+		}
+	}
+	if (h != 0x3cb6b12136dc1a47ULL)
+		print_message("random DAGs digest %016llx\n", (unsigned long long)h);
+	assert_true(h == 0x3cb6b12136dc1a47ULL);
+}
+
+static void
+test_pinned_real_runs(void **state)
+{
+	(void)state;
+	static const uint64_t want[NRUNS] = {
+		0x9ed5b779a0b1376bULL, /* RUN_RPC */
+		0x6334e2717fd449fdULL, /* RUN_W */
+		0xb4111740b39dfb18ULL, /* RUN_DISC */
+		0x7268d9e7db52b3baULL, /* RUN_RO */
+	};
+	int bad = 0;
+	for (int r = 0; r < NRUNS; r++) {
+		uint64_t h = 0;
+		for (size_t t = 0; t < g_runs[r].ntr; t++) {
+			struct cluster_dag g;
+			struct cluster_canon c;
+			ct_dag(&g_runs[r].tr[t], &g);
+			assert_int_equal(cluster_canon_compute(g_s, &g, &c), 0);
+			h = digest_add(h, &c);
+		}
+		if (h != want[r]) {
+			print_message("%s digest %016llx\n", g_names[r],
+			              (unsigned long long)h);
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
 int
 main(void)
 {
@@ -531,6 +723,8 @@ main(void)
 		cmocka_unit_test(test_real_invariant_under_shuffle),
 		cmocka_unit_test(test_real_mutations_change_signature),
 		cmocka_unit_test(test_real_block_count_folds),
+		cmocka_unit_test(test_pinned_random_dags),
+		cmocka_unit_test(test_pinned_real_runs),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
