@@ -160,14 +160,6 @@ static const struct engine_op_vtable eb_sink_vt = {
 	.destroy = eb_sink_destroy,
 };
 
-static uint64_t
-eb_key(const void *rec, uint32_t len, void *arg)
-{
-	(void)len;
-	(void)arg;
-	return *(const uint64_t *)rec;
-}
-
 /* One run; returns records/s and fills lat[] with per-epoch latencies. */
 static uint32_t eb_inflight; /* 0: engine default */
 
@@ -184,7 +176,7 @@ eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
 	const uint32_t rs[] = {16};
 	int s = engine_graph_add(g, "source", &eb_src_vt, sh, 0, 1, rs);
 	int k = engine_graph_add(g, "sink", &eb_sink_vt, sh, 1, 0, NULL);
-	engine_graph_connect(g, s, 0, k, 0, eb_key, NULL);
+	engine_graph_connect(g, s, 0, k, 0, engine_key_first_u64, NULL);
 	struct engine_config cfg;
 	engine_config_default(&cfg);
 	cfg.workers = W;

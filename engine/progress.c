@@ -378,8 +378,15 @@ engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
 			const struct g_edge *ed = &go->edges[i];
 			if (!ed->key)
 				continue;
-			unsigned t = W > 1 ? engine_route(ed->key(rec, len, ed->key_arg), W)
-			                   : 0;
+			unsigned t = 0;
+			if (W > 1) {
+				uint64_t key;
+				if (ed->key == engine_key_first_u64)
+					memcpy(&key, rec, sizeof key);
+				else
+					key = ed->key(rec, len, ed->key_arg);
+				t = engine_route(key, W);
+			}
 			struct engine_batch **slot = &op->xbuf[k * W + t];
 			struct engine_batch *b = *slot;
 			if (b && b->count == 0) {
@@ -406,6 +413,16 @@ engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
 			k++;
 		}
 	}
+}
+
+uint64_t
+engine_key_first_u64(const void *rec, uint32_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	uint64_t key;
+	memcpy(&key, rec, sizeof key);
+	return key;
 }
 
 void *

@@ -22,14 +22,6 @@ struct dec_inst {
 	uint64_t epoch;
 };
 
-uint64_t
-op_event_trace_key(const void *rec, uint32_t len, void *arg)
-{
-	(void)len;
-	(void)arg;
-	return ((const struct op_event *)rec)->trace_id;
-}
-
 static int
 dec_init(struct engine_ctx *ctx, void *arg, void **state)
 {

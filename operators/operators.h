@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -155,8 +156,11 @@ void op_inline_decoder_unit(struct op_inline_decoder *x,
                             struct engine_ctx *ctx, uint64_t epoch,
                             const struct op_unit *u);
 void op_inline_decoder_free(struct op_inline_decoder *x);
-/* Exchange key of an event record: its trace id. */
-uint64_t op_event_trace_key(const void *rec, uint32_t len, void *arg);
+/* Exchange key of an event record: its trace id, the record's first 8
+ * bytes, so the engine reads it in line (engine_key_first_u64). */
+_Static_assert(offsetof(struct op_event, trace_id) == 0,
+               "an event record begins with its trace id");
+#define op_event_trace_key engine_key_first_u64
 
 /* ---- counting sink ----------------------------------------------------- */
 /*
