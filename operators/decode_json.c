@@ -5,10 +5,12 @@
  * Why hand-written: a report is a flat object of ~15 keys, and the generic
  * libraries (json-c, jansson) build a heap tree per line — one allocation
  * per value — and then we would walk it again. This decoder makes one pass
- * over the bytes: it recognises the known keys by length + memcmp, parses
- * ids and times straight from the input, and unescapes strings directly
- * into the event builder's string scratch, so a line costs no allocation and
- * each byte is touched about once. bench/bench_decode.c measures it against
+ * over the bytes: it recognises the known keys by length + memcmp (after
+ * trying the key the previous line had at the same position: producers
+ * write the same keys in the same order on every line), parses ids and
+ * times straight from the input, and unescapes strings directly into the
+ * event builder's string scratch, so a line costs no allocation and each
+ * byte is touched about once. bench/bench_decode.c measures it against
  * json-c and jansson doing the same job (see the report of that benchmark);
  * the fuzz target tests/fuzz/fuzz_decode_json.c keeps it honest.
  *
@@ -42,6 +44,14 @@ struct jp {
 	enum op_reject err;
 	const unsigned char *err_at;
 };
+
+/* The general (slow) path of a value kept out of line, so that the fast
+ * path it backs can be inlined without its register and stack cost. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
 
 #define FAIL(j, r, at)                  \
 	do {                            \
@@ -112,16 +122,30 @@ jstr(struct jp *j, char *dst, size_t cap, size_t field_cap, size_t *n)
 	const unsigned char *p = j->p, *end = j->end;
 	size_t o = 0;
 	for (;;) {
-		/* ASCII run: the common case, copied in one go. */
-		const unsigned char *q = scan_plain(p, end);
-		size_t run = (size_t)(q - p);
-		if (run > cap - o)
-			FAIL(j, o + run > field_cap ? OP_REJECT_FIELD_TOO_LONG :
-			     OP_REJECT_RECORD_TOO_LARGE, p + (cap - o));
-		if (dst)
-			memcpy(dst + o, p, run);
-		o += run;
-		p = q;
+		/* ASCII run: the common case, copied in one go. Into dst it is
+		 * copied while scanned (scan_plain_copy) as far as blocks of
+		 * input and of room are there; the rest of the run (if any)
+		 * goes the plain way. Splitting a run there changes no
+		 * outcome: the limit test and its position below depend only
+		 * on where the run started (p - o is fixed) and ends. */
+		int hit = 0;
+		if (dst) {
+			const unsigned char *q = scan_plain_copy(
+			    p, end, j->start, (unsigned char *)dst + o, cap - o, &hit);
+			o += (size_t)(q - p);
+			p = q;
+		}
+		if (!hit) {
+			const unsigned char *q = scan_plain(p, end);
+			size_t run = (size_t)(q - p);
+			if (run > cap - o)
+				FAIL(j, o + run > field_cap ? OP_REJECT_FIELD_TOO_LONG :
+				     OP_REJECT_RECORD_TOO_LARGE, p + (cap - o));
+			if (dst)
+				memcpy(dst + o, p, run);
+			o += run;
+			p = q;
+		}
 		if (p >= end)
 			FAIL(j, OP_REJECT_SYNTAX, p);
 		unsigned c = *p;
@@ -362,38 +386,12 @@ jscalar(struct jp *j, const unsigned char **s, const unsigned char **e,
 	FAIL(j, OP_REJECT_SYNTAX, j->p);
 }
 
-static int
-jid(struct jp *j, int hex_if_string, uint64_t *out, int *present)
+/* jid's general path (see there), from j->p. */
+static NOINLINE int
+jid_general(struct jp *j, int hex_if_string, uint64_t *out, int *present)
 {
 	const unsigned char *s, *e, *at = j->p;
 	int is_int, is_null, is_str;
-	/* Fast path, the shape real producers write: a quoted id of plain
-	 * digits (hex digits for TaskID), scanned and converted in one loop.
-	 * Anything else — more digits than fit without checks, a prefix,
-	 * a number token, an error — takes the general path below, which
-	 * also names the right reason. */
-	if (at < j->end && *at == '"') {
-		const unsigned char *q = at + 1, *lim;
-		int neg = q < j->end && *q == '-';
-		q += neg;
-		const unsigned char *d0 = q;
-		uint64_t v = 0;
-		if (hex_if_string) {
-			lim = j->end - q > 16 ? q + 16 : j->end;
-			for (int h; q < lim && (h = hexval(*q)) >= 0; q++)
-				v = v << 4 | (uint64_t)h;
-		} else {
-			lim = j->end - q > 19 ? q + 19 : j->end;
-			q = scan_digits(q, lim, &v);
-		}
-		if (q > d0 && q < j->end && *q == '"' &&
-		    (!neg || v <= (uint64_t)INT64_MAX + 1)) {
-			*out = neg ? (uint64_t)0 - v : v;
-			j->p = q + 1;
-			*present = 1;
-			return 0;
-		}
-	}
 	if (jscalar(j, &s, &e, &is_int, &is_null, &is_str))
 		return j->err == OP_REJECT_BAD_TYPE ? (j->err = OP_REJECT_BAD_ID, -1) : -1;
 	if (is_null) {
@@ -407,32 +405,45 @@ jid(struct jp *j, int hex_if_string, uint64_t *out, int *present)
 	return 0;
 }
 
-static int
-jint(struct jp *j, int64_t *out, int *present)
+static inline int
+jid(struct jp *j, int hex_if_string, uint64_t *out, int *present)
 {
-	const unsigned char *s, *e, *at = j->p;
-	int is_int, is_null, is_str;
-	/* Fast path: a plain integer token of at most 18 digits (no overflow
-	 * possible), converted while scanned; anything else goes the general
-	 * way (fractions, exponents, strings, null, errors). */
-	{
-		const unsigned char *q = at;
+	const unsigned char *at = j->p;
+	/* Fast path, the shape real producers write: a quoted id of plain
+	 * digits (hex digits for TaskID), scanned and converted in one loop.
+	 * Anything else — more digits than fit without checks, a prefix,
+	 * a number token, an error — takes the general path below, which
+	 * also names the right reason. */
+	if (at < j->end && *at == '"') {
+		const unsigned char *q = at + 1, *lim;
 		int neg = q < j->end && *q == '-';
 		q += neg;
-		const unsigned char *d0 = q,
-		                    *lim = j->end - q > 18 ? q + 18 : j->end;
-		uint64_t uv = 0;
-		q = scan_digits(q, lim, &uv);
-		int64_t v = (int64_t)uv; /* at most 18 digits: fits */
-		if (q > d0 && (q == j->end || (*q != '.' && (*q | 0x20) != 'e' &&
-		                               (unsigned)(*q - '0') > 9u)) &&
-		    !(*d0 == '0' && q - d0 > 1)) {
-			*out = neg ? -v : v;
-			j->p = q;
+		const unsigned char *d0 = q;
+		uint64_t v = 0;
+		if (hex_if_string) {
+			lim = j->end - q > 16 ? q + 16 : j->end;
+			q = scan_hex(q, lim, &v);
+		} else {
+			lim = j->end - q > 19 ? q + 19 : j->end;
+			q = scan_digits(q, lim, j->end, &v);
+		}
+		if (q > d0 && q < j->end && *q == '"' &&
+		    (!neg || v <= (uint64_t)INT64_MAX + 1)) {
+			*out = neg ? (uint64_t)0 - v : v;
+			j->p = q + 1;
 			*present = 1;
 			return 0;
 		}
 	}
+	return jid_general(j, hex_if_string, out, present);
+}
+
+/* jint's general path (see there), from j->p. */
+static NOINLINE int
+jint_general(struct jp *j, int64_t *out, int *present)
+{
+	const unsigned char *s, *e, *at = j->p;
+	int is_int, is_null, is_str;
 	if (jscalar(j, &s, &e, &is_int, &is_null, &is_str))
 		return -1;
 	*present = !is_null;
@@ -441,6 +452,36 @@ jint(struct jp *j, int64_t *out, int *present)
 	if (num64(s, e, is_int, out))
 		FAIL(j, OP_REJECT_BAD_NUMBER, at);
 	return 0;
+}
+
+static inline int
+jint(struct jp *j, int64_t *out, int *present)
+{
+	const unsigned char *at = j->p;
+	/* Fast path: a plain integer token of at most 19 digits (no 64-bit
+	 * overflow possible; nanoseconds since 1970 have 19), converted while
+	 * scanned, in the int64 range the general path accepts (down to
+	 * INT64_MIN); anything else goes the general way (fractions,
+	 * exponents, strings, null, errors, out of range). */
+	{
+		const unsigned char *q = at;
+		int neg = q < j->end && *q == '-';
+		q += neg;
+		const unsigned char *d0 = q,
+		                    *lim = j->end - q > 19 ? q + 19 : j->end;
+		uint64_t uv = 0;
+		q = scan_digits(q, lim, j->end, &uv);
+		if (q > d0 && (q == j->end || (*q != '.' && (*q | 0x20) != 'e' &&
+		                               (unsigned)(*q - '0') > 9u)) &&
+		    !(*d0 == '0' && q - d0 > 1) &&
+		    uv <= (uint64_t)INT64_MAX + (unsigned)neg) {
+			*out = (int64_t)(neg ? (uint64_t)0 - uv : uv);
+			j->p = q;
+			*present = 1;
+			return 0;
+		}
+	}
+	return jint_general(j, out, present);
 }
 
 static int
@@ -486,10 +527,10 @@ jparents(struct jp *j)
 /*
  * Any value as text into the string scratch: strings unescaped, scalars as
  * their token, arrays/objects (allow_nested) as raw validated JSON. *null
- * is set for null (nothing stored).
+ * is set for null (nothing stored). This is the general path of jtext.
  */
-static int
-jtext(struct jp *j, struct op_str *out, int allow_nested, int *null)
+static NOINLINE int
+jtext_general(struct jp *j, struct op_str *out, int allow_nested, int *null)
 {
 	struct op_event_builder *b = &j->d->b;
 	size_t room = b->str_cap > b->str_len ? b->str_cap - b->str_len - 1 : 0;
@@ -528,6 +569,39 @@ jtext(struct jp *j, struct op_str *out, int allow_nested, int *null)
 	return 0;
 }
 
+/*
+ * jtext_general, with jstr's common case first: a plain string whose
+ * closing quote scan_plain_copy finds (see jstr), without the calls.
+ * Anything else is done over by the general path from the start (what
+ * this wrote past str_len is scratch).
+ */
+static inline int
+jtext(struct jp *j, struct op_str *out, int allow_nested, int *null)
+{
+	struct op_event_builder *b = &j->d->b;
+	const unsigned char *s = j->p;
+	if (s < j->end && *s == '"') {
+		size_t room = b->str_cap > b->str_len ? b->str_cap - b->str_len - 1 : 0;
+		size_t fcap = j->d->cfg.max_field_bytes;
+		size_t cap = room < fcap ? room : fcap;
+		char *dst = b->str + b->str_len;
+		int hit;
+		const unsigned char *q = scan_plain_copy(
+		    s + 1, j->end, j->start, (unsigned char *)dst, cap, &hit);
+		if (hit && *q == '"') {
+			size_t n = (size_t)(q - s - 1);
+			*null = 0;
+			j->p = q + 1;
+			dst[n] = '\0';
+			out->off = (uint16_t)b->str_len;
+			out->len = (uint16_t)n;
+			b->str_len += (uint32_t)n + 1;
+			return 0;
+		}
+	}
+	return jtext_general(j, out, allow_nested, null);
+}
+
 /* Key of a member: pointer into the line when it has no escapes, else
  * unescaped into d->tmp. j->p is at the opening quote. */
 static int
@@ -560,7 +634,7 @@ kv_dup(const struct op_event_builder *b, const char *k, size_t n)
 }
 
 /* An integer time into *dst, raising flag when present (null: absent). */
-static int
+static inline int
 jtime(struct jp *j, uint64_t *dst, uint16_t *flags, uint16_t flag)
 {
 	int64_t v;
@@ -574,22 +648,103 @@ jtime(struct jp *j, uint64_t *dst, uint16_t *flags, uint16_t flag)
 	return 0;
 }
 
-static int
-jmember(struct jp *j, unsigned *seen)
+static inline uint64_t
+load8(const unsigned char *p)
 {
-	struct op_event_builder *b = &j->d->b;
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t
+load4(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* 1 when p[0..n) equals pat[0..n), 4 <= n <= 32, avail bytes at p (>= n),
+ * pat readable to 32 bytes: one block compare when a block of input is
+ * there, else two (or four) overlapping word compares — no memcmp call,
+ * as the predicted keys are short. */
+static inline int
+key_match(const unsigned char *p, size_t avail, const unsigned char *pat,
+          size_t n)
+{
+#if defined(__SSE2__)
+	if (n <= 16 && avail >= 16) {
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+		    _mm_loadu_si128((const __m128i *)(const void *)p),
+		    _mm_loadu_si128((const __m128i *)(const void *)pat)));
+		return (~m & ((1u << n) - 1)) == 0;
+	}
+#else
+	(void)avail;
+#endif
+	if (n > 16)
+		return ((load8(p) ^ load8(pat)) | (load8(p + 8) ^ load8(pat + 8)) |
+		        (load8(p + n - 16) ^ load8(pat + n - 16)) |
+		        (load8(p + n - 8) ^ load8(pat + n - 8))) == 0;
+	if (n >= 8)
+		return ((load8(p) ^ load8(pat)) |
+		        (load8(p + n - 8) ^ load8(pat + n - 8))) == 0;
+	return ((load4(p) ^ load4(pat)) | (load4(p + n - 4) ^ load4(pat + n - 4))) == 0;
+}
+
+/*
+ * A member; j->p is at the key's opening quote, idx is the member's
+ * position in the object.
+ *
+ * Key prediction: d->jkeys holds, per position, the "Key": bytes (quotes
+ * and colon included, no whitespace) of the key the last line had there.
+ * When the input starts with exactly those bytes, the general path would
+ * find the same key — it has no escape, control or non-ASCII byte, so the
+ * scan stops at its closing quote; it passed the length limit when it was
+ * recorded, and the colon follows at once — so the key scan and key_id are
+ * skipped. Duplicate checks and everything after the colon are shared.
+ * Otherwise the general path runs and records what it found for the next
+ * line (a different order or key set costs one miss per position).
+ */
+static int
+jmember(struct jp *j, unsigned *seen, unsigned idx)
+{
+	struct op_decoder *d = j->d;
+	struct op_event_builder *b = &d->b;
 	struct op_event *h = &b->hdr;
 	const char *k;
-	size_t kn;
+	size_t kn, pn = idx < sizeof d->jkeys.len ? d->jkeys.len[idx] : 0;
 	const unsigned char *kat = j->p;
-	if (jkey(j, &k, &kn))
-		return -1;
+	enum jkey id;
+	if (pn && (size_t)(j->end - kat) >= pn &&
+	    key_match(kat, (size_t)(j->end - kat), d->jkeys.pat[idx], pn)) {
+		k = (const char *)kat + 1;
+		kn = pn - 3;
+		id = (enum jkey)d->jkeys.id[idx];
+		j->p = kat + pn;
+	} else {
+		if (jkey(j, &k, &kn))
+			return -1;
+		const unsigned char *kend = j->p; /* past the closing quote */
+		skip_ws(j);
+		if (j->p >= j->end || *j->p != ':')
+			FAIL(j, OP_REJECT_SYNTAX, j->p);
+		j->p++;
+		id = key_id(k, kn);
+		if (idx < sizeof d->jkeys.len) {
+			/* in place (no escapes), colon right after, fits */
+			pn = kn + 3;
+			if (k == (const char *)kat + 1 && kend + 1 == j->p && kn >= 1 &&
+			    pn <= sizeof d->jkeys.pat[idx]) {
+				memcpy(d->jkeys.pat[idx], kat, pn);
+				d->jkeys.id[idx] = (uint8_t)id;
+			} else {
+				pn = 0;
+			}
+			d->jkeys.len[idx] = (uint8_t)pn;
+		}
+	}
 	skip_ws(j);
-	if (j->p >= j->end || *j->p != ':')
-		FAIL(j, OP_REJECT_SYNTAX, j->p);
-	j->p++;
-	skip_ws(j);
-	enum jkey id = key_id(k, kn);
 	if (id != K_OTHER) {
 		if (*seen & (1u << id))
 			FAIL(j, OP_REJECT_DUPLICATE_KEY, kat);
@@ -612,12 +767,11 @@ jmember(struct jp *j, unsigned *seen)
 		return 0;
 	case K_PARENTS:
 		return jparents(j);
-	case K_TIMESTAMP:
-		return jtime(j, (uint64_t *)&h->wall_ms, &h->flags, OP_EV_HAS_WALL);
-	case K_HRT:
-		return jtime(j, &h->start_ns, &h->flags, OP_EV_HAS_START);
-	case K_ENDHRT:
-		return jtime(j, &h->end_ns, &h->flags, OP_EV_HAS_END);
+	case K_TIMESTAMP: case K_HRT: case K_ENDHRT: /* one (inlined) jtime */
+		return jtime(j, id == K_TIMESTAMP ? (uint64_t *)&h->wall_ms :
+		                id == K_HRT ? &h->start_ns : &h->end_ns, &h->flags,
+		             id == K_TIMESTAMP ? OP_EV_HAS_WALL :
+		             id == K_HRT ? OP_EV_HAS_START : OP_EV_HAS_END);
 	case K_PID:
 		if (jint(j, &v, &present))
 			return -1;
@@ -633,11 +787,15 @@ jmember(struct jp *j, unsigned *seen)
 		if (present)
 			h->thread_id = v;
 		return 0;
-	case K_HOST: return jtext(j, &h->str[OP_EV_HOST], 0, &null);
-	case K_AGENT: return jtext(j, &h->str[OP_EV_AGENT], 0, &null);
-	case K_PNAME: return jtext(j, &h->str[OP_EV_PROCESS], 0, &null);
-	case K_TNAME: return jtext(j, &h->str[OP_EV_THREAD], 0, &null);
-	case K_LABEL: return jtext(j, &h->str[OP_EV_LABEL], 0, &null);
+	case K_HOST: case K_AGENT: case K_PNAME: case K_TNAME: case K_LABEL: {
+		/* one (inlined) jtext for all the string fields */
+		static const unsigned char field[] = {
+			[K_HOST] = OP_EV_HOST, [K_AGENT] = OP_EV_AGENT,
+			[K_PNAME] = OP_EV_PROCESS, [K_TNAME] = OP_EV_THREAD,
+			[K_LABEL] = OP_EV_LABEL,
+		};
+		return jtext(j, &h->str[field[id]], 0, &null);
+	}
 	case K_OTHER:
 		break;
 	}
@@ -661,7 +819,7 @@ jmember(struct jp *j, unsigned *seen)
 static int
 jobject(struct jp *j)
 {
-	unsigned seen = 0;
+	unsigned seen = 0, idx = 0;
 	skip_ws(j);
 	if (j->end - j->p >= 3 && memcmp(j->p, "\xEF\xBB\xBF", 3) == 0)
 		j->p += 3; /* a UTF-8 byte order mark */
@@ -673,15 +831,23 @@ jobject(struct jp *j)
 	if (j->p < j->end && *j->p == '}') {
 		j->p++;
 	} else {
-		for (;;) {
-			skip_ws(j);
+		for (;;) { /* at a member, whitespace skipped */
 			if (j->p >= j->end || *j->p != '"')
 				FAIL(j, OP_REJECT_SYNTAX, j->p);
-			if (jmember(j, &seen))
-				return -1;
+			for (;;) {
+				if (jmember(j, &seen, idx++))
+					return -1;
+				/* Producers put a bare comma between members: one
+				 * test for ," instead of a whitespace skip on either
+				 * side and the test for the next key's quote. */
+				if (j->end - j->p < 2 || j->p[0] != ',' || j->p[1] != '"')
+					break;
+				j->p++;
+			}
 			skip_ws(j);
 			if (j->p < j->end && *j->p == ',') {
 				j->p++;
+				skip_ws(j);
 				continue;
 			}
 			if (j->p < j->end && *j->p == '}') {

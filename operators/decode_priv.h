@@ -26,6 +26,15 @@ struct op_decoder {
 	op_reserve_fn reserve;       /* op_decoder_set_reserve(), or NULL */
 	void *reserve_arg;
 	void *out;                   /* where the last record was laid out */
+	/* decode_json.c's guess at the next line's keys: per member position,
+	 * the "Key": bytes last seen there (len 0: none) and what the key is
+	 * (its enum jkey). Real producers write the same keys in the same
+	 * order on every line; see jmember. */
+	struct {
+		uint8_t len[24];
+		uint8_t id[24];
+		unsigned char pat[24][32];
+	} jkeys;
 };
 
 /*

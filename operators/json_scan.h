@@ -6,61 +6,203 @@
 #ifndef WEFT_OP_JSON_SCAN_H
 #define WEFT_OP_JSON_SCAN_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /*
+ * The word tricks here and below read the first byte of a word as its low
+ * byte (little-endian), as scan_digits always has.
+ *
+ * SWAR flags of the bytes of v that end a plain run (see scan_plain; high
+ * bit per byte). A borrow can only flag a byte above a real hit, so the
+ * lowest flagged byte is exact.
+ */
+static inline uint64_t
+plain_stops(uint64_t v)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = ones << 7;
+	uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+	return (((q - ones) & ~q) | ((b - ones) & ~b) |
+	        ((v - ones * 0x20) & ~v) | v) & high;
+}
+
+/* The end of scan_plain, fewer than 16 bytes (SSE2) or 8 left: one word
+ * when 8 bytes are there — the last string of a line ends within a few
+ * bytes of its end — then one byte at a time. */
+static inline const unsigned char *
+scan_plain_tail(const unsigned char *p, const unsigned char *end)
+{
+	if (end - p >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		uint64_t t = plain_stops(v);
+		if (t)
+			return p + __builtin_ctzll(t) / 8;
+		p += 8;
+	}
+	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80)
+		p++;
+	return p;
+}
+
+/* dst[0..n) = src[0..n) for n < 16, in at most two (overlapping) moves
+ * of a size: no call, no byte loop. */
+static inline void
+copy_short(unsigned char *dst, const unsigned char *src, size_t n)
+{
+	if (n >= 8) {
+		uint64_t a, b;
+		memcpy(&a, src, 8);
+		memcpy(&b, src + n - 8, 8);
+		memcpy(dst, &a, 8);
+		memcpy(dst + n - 8, &b, 8);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, src, 4);
+		memcpy(&b, src + n - 4, 4);
+		memcpy(dst, &a, 4);
+		memcpy(dst + n - 4, &b, 4);
+	} else if (n > 0) {
+		dst[0] = src[0];
+		dst[n / 2] = src[n / 2];
+		dst[n - 1] = src[n - 1];
+	}
+}
+
+/*
  * First byte at or after p that ends a plain run inside a JSON string: '"',
  * '\\', a control character or a non-ASCII byte. On x86-64 sixteen bytes at
  * a time with SSE2 (part of the x86-64 baseline: a compare per class, one
  * movemask); elsewhere eight at a time with SWAR zero-byte tricks (a borrow
- * can only flag bytes above a real hit, so "any hit in the word" is exact).
+ * can only flag bytes above a real hit, so the lowest flagged byte is exact).
  * Runs in real reports are long (descriptions, class names), so this is the
  * decoder's inner loop.
  */
 #if defined(__SSE2__)
 #include <emmintrin.h>
+/* Bit i set: byte i of v ends a plain run. */
+static inline unsigned
+plain_stops16(__m128i v)
+{
+	/* signed compare: bytes >= 0x80 are negative, so "v <= 0x1f"
+	 * (not v > 0x1f) flags both control and non-ASCII bytes */
+	__m128i hit = _mm_or_si128(
+	    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+	                 _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+	    _mm_andnot_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x1f)),
+	                     _mm_set1_epi8(-1)));
+	return (unsigned)_mm_movemask_epi8(hit);
+}
+
 static inline const unsigned char *
 scan_plain(const unsigned char *p, const unsigned char *end)
 {
-	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-	const __m128i below = _mm_set1_epi8(0x1f);
 	while (end - p >= 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-		/* signed compare: bytes >= 0x80 are negative, so "v <= 0x1f"
-		 * (not v > 0x1f) flags both control and non-ASCII bytes */
-		__m128i hit = _mm_or_si128(
-		    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-		    _mm_andnot_si128(_mm_cmpgt_epi8(v, below), _mm_set1_epi8(-1)));
-		unsigned m = (unsigned)_mm_movemask_epi8(hit);
+		unsigned m = plain_stops16(
+		    _mm_loadu_si128((const __m128i *)(const void *)p));
 		if (m)
 			return p + __builtin_ctz(m);
 		p += 16;
 	}
-	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80)
-		p++;
+	return scan_plain_tail(p, end);
+}
+
+/*
+ * scan_plain that also copies what it passes to dst[0..room): a block is
+ * loaded, stored to dst whole (bytes past the run included: dst is
+ * scratch) and then tested, while a whole block of input is there and dst
+ * has room for one. Within the last block of the input (a string at the
+ * end of a line) the block that ends at end is tested instead — start,
+ * the input's first byte, says whether there is one — and the run is
+ * copied exactly. Returns the end of the run with *hit = 1 when it was
+ * found so; else (*hit = 0) the first byte not scanned yet, for the caller
+ * to go on from. Either way [p, return) has been copied to dst. This
+ * saves a memcpy call per string, most of which are short.
+ */
+static inline const unsigned char *
+scan_plain_copy(const unsigned char *p, const unsigned char *end,
+                const unsigned char *start, unsigned char *dst, size_t room,
+                int *hit)
+{
+	while (end - p >= 16 && room >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		_mm_storeu_si128((__m128i *)(void *)dst, v);
+		unsigned m = plain_stops16(v);
+		if (m) {
+			*hit = 1;
+			return p + __builtin_ctz(m);
+		}
+		p += 16;
+		dst += 16;
+		room -= 16;
+	}
+	if (end - p < 16 && end - start >= 16) {
+		/* bit i of m: byte end - 16 + i; shifted to start at p */
+		unsigned m = plain_stops16(_mm_loadu_si128(
+		    (const __m128i *)(const void *)(end - 16))) >> (16 - (end - p));
+		size_t n = m ? (size_t)__builtin_ctz(m) : 0;
+		if (m && n <= room) {
+			copy_short(dst, p, n);
+			*hit = 1;
+			return p + n;
+		}
+	}
+	*hit = 0;
 	return p;
 }
 #else
 static inline const unsigned char *
 scan_plain(const unsigned char *p, const unsigned char *end)
 {
-	const uint64_t ones = 0x0101010101010101ull, high = ones << 7;
 	while (end - p >= 8) {
-		uint64_t v, q, b;
+		uint64_t v;
 		memcpy(&v, p, 8);
-		q = v ^ (ones * '"');
-		b = v ^ (ones * '\\');
-		uint64_t t = ((q - ones) & ~q) | ((b - ones) & ~b) |
-		             ((v - ones * 0x20) & ~v) | v;
-		if (t & high)
-			break;
+		uint64_t t = plain_stops(v);
+		if (t)
+			return p + __builtin_ctzll(t) / 8;
 		p += 8;
 	}
-	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\' && *p < 0x80)
-		p++;
+	return scan_plain_tail(p, end);
+}
+
+/* See the SSE2 version; here a block is a word. */
+static inline const unsigned char *
+scan_plain_copy(const unsigned char *p, const unsigned char *end,
+                const unsigned char *start, unsigned char *dst, size_t room,
+                int *hit)
+{
+	while (end - p >= 8 && room >= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		memcpy(dst, &v, 8);
+		uint64_t t = plain_stops(v);
+		if (t) {
+			*hit = 1;
+			return p + __builtin_ctzll(t) / 8;
+		}
+		p += 8;
+		dst += 8;
+		room -= 8;
+	}
+	if (end - p > 0 && end - p < 8 && end - start >= 8) {
+		/* The word that ends at end, shifted down so that p is its low
+		 * byte: the bytes before p, which could flag a byte above them
+		 * by a borrow, are gone; the zero bytes shifted in are flagged
+		 * but lie past end. */
+		uint64_t v;
+		memcpy(&v, end - 8, 8);
+		v >>= 8 * (8 - (end - p));
+		size_t n = (size_t)__builtin_ctzll(plain_stops(v)) / 8;
+		if (n < (size_t)(end - p) && n <= room) {
+			copy_short(dst, p, n);
+			*hit = 1;
+			return p + n;
+		}
+	}
+	*hit = 0;
 	return p;
 }
 #endif
@@ -76,33 +218,103 @@ hexval(unsigned c)
 	return -1;
 }
 
+/* Eight digit values (bytes 0..9, the first in the low byte) as a number:
+ * pairs, quads and the two halves combined with three multiplies. */
+static inline uint32_t
+digits8(uint64_t w)
+{
+	w = (w * 10) + (w >> 8); /* pairs */
+	w = (((w & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+	     (((w >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >> 32;
+	return (uint32_t)w;
+}
+
 /*
- * Decimal digits at q (below lim) accumulated into *v: eight at a time
- * when eight digits are there (SWAR: check all eight are '0'..'9', then
- * combine pairs, quads and the two halves with three multiplies), then
- * one at a time. Returns the first byte after the digits. The caller
+ * Decimal digits at q (below lim; lim <= end, the end of the input)
+ * accumulated into *v; returns the first byte after them. The caller
  * bounds lim so that *v cannot overflow (19 digits for 64 bits).
+ *
+ * A word at a time while eight bytes of input are there (SWAR): a digit
+ * test of every byte (0 for '0'..'9'; a carry of the +6 only reaches a
+ * byte above one that fails, so the bytes below the first failing one are
+ * tested exactly). A word of eight digits within lim goes through
+ * digits8 whole; otherwise its k leading digits (k = the first failing
+ * byte, at most lim - q) do, shifted up by the 8 - k bytes not taken so
+ * that zero digits stand in front of them, and the scan ends there. That
+ * replaces a per-digit tail loop whose exit mispredicts on ids and times
+ * of varying length. Near the end of the input, one digit at a time.
  */
 static inline const unsigned char *
-scan_digits(const unsigned char *q, const unsigned char *lim, uint64_t *v)
+scan_digits(const unsigned char *q, const unsigned char *lim,
+            const unsigned char *end, uint64_t *v)
 {
+	static const uint32_t pow10[9] = { 1, 10, 100, 1000, 10000, 100000,
+	                                   1000000, 10000000, 100000000 };
 	uint64_t acc = *v;
-	while (lim - q >= 8) {
-		uint64_t w;
+	while (end - q >= 8) {
+		uint64_t w, t;
 		memcpy(&w, q, 8);
-		if (((w & 0xF0F0F0F0F0F0F0F0ull) |
-		     (((w + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) !=
-		    0x3333333333333333ull)
-			break;
-		w -= 0x3030303030303030ull;
-		w = (w * 10) + (w >> 8); /* pairs */
-		w = (((w & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
-		     (((w >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >> 32;
-		acc = acc * 100000000u + (uint32_t)w;
-		q += 8;
+		/* per byte: 0 for a digit (the bytes below the first non-zero
+		 * one are exact, see above) */
+		t = ((w & 0xF0F0F0F0F0F0F0F0ull) |
+		     (((w + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) ^
+		    0x3333333333333333ull;
+		if (!t && lim - q >= 8) {
+			acc = acc * 100000000u + digits8(w - 0x3030303030303030ull);
+			q += 8;
+			continue;
+		}
+		size_t k = t ? (size_t)__builtin_ctzll(t) / 8 : 8;
+		if (k > (size_t)(lim - q))
+			k = (size_t)(lim - q);
+		if (k > 0) {
+			acc = acc * pow10[k] +
+			      digits8((w - 0x3030303030303030ull) << (8 * (8 - k)));
+			q += k;
+		}
+		*v = acc;
+		return q;
 	}
 	for (unsigned dg; q < lim && (dg = *q - (unsigned)'0') <= 9u; q++)
 		acc = acc * 10 + dg;
+	*v = acc;
+	return q;
+}
+
+/*
+ * Hex digits (either case) at q (below lim) accumulated into *v, like
+ * scan_digits: eight at a time when eight hex digits are there, then one
+ * at a time; returns the first byte after them. The word step replaces a
+ * per-digit loop whose digit-or-letter branch mispredicts on every random
+ * id. Per byte (all below 0x80, so no sum carries into the next byte):
+ * '0'..'9' or, with the case bit forced, 'a'..'f'; a nibble is the low
+ * four bits, plus 9 for a letter; bswap puts the first digit in the top
+ * byte, three shift-or steps pack the nibbles. The caller bounds lim so
+ * that *v cannot overflow (16 digits for 64 bits).
+ */
+static inline const unsigned char *
+scan_hex(const unsigned char *q, const unsigned char *lim, uint64_t *v)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = ones << 7;
+	uint64_t acc = *v;
+	while (lim - q >= 8) {
+		uint64_t w, l, dig, alpha, x;
+		memcpy(&w, q, 8);
+		l = w | ones * 0x20;
+		dig = (w + ones * (0x80 - '0')) & ~(w + ones * (0x80 - '9' - 1));
+		alpha = (l + ones * (0x80 - 'a')) & ~(l + ones * (0x80 - 'f' - 1));
+		if ((w & high) || ((dig | alpha) & high) != high)
+			break;
+		x = (w & ones * 0x0F) + ((alpha & high) >> 7) * 9;
+		x = __builtin_bswap64(x);
+		x = (x | x >> 4) & 0x00FF00FF00FF00FFull;
+		x = (x | x >> 8) & 0x0000FFFF0000FFFFull;
+		x = (x | x >> 16) & 0x00000000FFFFFFFFull;
+		acc = acc << 32 | x;
+		q += 8;
+	}
+	for (int h; q < lim && (h = hexval(*q)) >= 0; q++)
+		acc = acc << 4 | (uint64_t)h;
 	*v = acc;
 	return q;
 }

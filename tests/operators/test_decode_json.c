@@ -185,6 +185,302 @@ test_record_is_relocatable_by_memcpy(void **state)
 	assert_string_equal(op_event_label(e, NULL), "writeBlock");
 }
 
+/* ---- fast paths (decode_json.c, json_scan.h) ------------------------------- */
+
+/* TaskIDs go through scan_hex (8 hex digits per word step, either case)
+ * before the general path: every length around 16, both cases, a sign,
+ * and a non-hex byte at every position must come out as strtoull and
+ * the general path say. */
+static void
+test_task_ids_of_every_length_and_case_convert_exactly(void **state)
+{
+	struct fx *f = *state;
+	const char *digits = "0123456789abcdefFEDCBA9876543210ABCDEFabcdef";
+	char id[48], line[256];
+	for (int n = 1; n <= 17; n++) {
+		for (int start = 0; start < 26; start += 5) {
+			for (int neg = 0; neg < 2; neg++) {
+				snprintf(id, sizeof id, "%s%.*s", neg ? "-" : "", n, digits + start);
+				snprintf(line, sizeof line, "{\"TaskID\":\"%s\",\"EventID\":\"1\"}", id);
+				unsigned long long v = strtoull(id + neg, NULL, 16);
+				int bad = n > 16 || (neg && v > (1ull << 63));
+				if (bad) {
+					assert_int_equal(rej(f, line), OP_REJECT_BAD_ID);
+					op_decoder_free(f->d);
+					assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &f->d), 0);
+					continue;
+				}
+				assert_int_equal(dec(f, line), 0);
+				assert_true(ev(f)->trace_id == (neg ? 0 - (uint64_t)v : (uint64_t)v));
+			}
+		}
+	}
+	/* upper, lower and mixed case give the same id */
+	assert_int_equal(dec(f, "{\"TaskID\":\"ABCDEF0123456789\",\"EventID\":\"1\"}"), 0);
+	assert_true(ev(f)->trace_id == 0xABCDEF0123456789ull);
+	assert_int_equal(dec(f, "{\"TaskID\":\"abcdef0123456789\",\"EventID\":\"1\"}"), 0);
+	assert_true(ev(f)->trace_id == 0xABCDEF0123456789ull);
+	assert_int_equal(dec(f, "{\"TaskID\":\"aBcDeF0123456789\",\"EventID\":\"1\"}"), 0);
+	assert_true(ev(f)->trace_id == 0xABCDEF0123456789ull);
+	/* a byte next to the hex ranges, at every position of 16 digits */
+	const char *nonhex = "g/:@`G. ";
+	for (int pos = 0; pos < 16; pos++) {
+		for (const char *c = nonhex; *c; c++) {
+			memcpy(id, "0123456789abcdef", 17);
+			id[pos] = *c;
+			snprintf(line, sizeof line, "{\"TaskID\":\"%s\",\"EventID\":\"1\"}", id);
+			assert_int_equal(dec(f, line), WEFT_EFORMAT);
+			assert_int_equal(op_decoder_last_reject(f->d), OP_REJECT_BAD_ID);
+		}
+	}
+	/* the general path's forms still work after the fast path declines */
+	assert_int_equal(dec(f, "{\"TaskID\":\"0x1F\",\"EventID\":\"1\"}"), 0);
+	assert_true(ev(f)->trace_id == 0x1F);
+	assert_int_equal(dec(f, "{\"TaskID\":31,\"EventID\":\"1\"}"), 0);
+	assert_true(ev(f)->trace_id == 31);
+}
+
+/* Times of 19 digits take the fast path when they fit an int64 (the
+ * general path's range, INT64_MIN included), else the general one. */
+static void
+test_times_of_nineteen_digits_and_at_the_line_end(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":1404236567000000000}"), 0);
+	assert_true(ev(f)->start_ns == 1404236567000000000ull);
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":9223372036854775807}"), 0);
+	assert_true(ev(f)->start_ns == (uint64_t)INT64_MAX);
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"EndHRT\":-9223372036854775808}"), 0);
+	assert_true(ev(f)->end_ns == (uint64_t)INT64_MIN);
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":-1234567890123456789}"), 0);
+	assert_true(ev(f)->start_ns == (uint64_t)INT64_C(-1234567890123456789));
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":9223372036854775808}"),
+	                 WEFT_EFORMAT);
+	assert_int_equal(op_decoder_last_reject(f->d), OP_REJECT_BAD_NUMBER);
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":-9223372036854775809}"),
+	                 WEFT_EFORMAT);
+	assert_int_equal(op_decoder_last_reject(f->d), OP_REJECT_BAD_NUMBER);
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":12345678901234567890}"),
+	                 WEFT_EFORMAT);
+	assert_int_equal(op_decoder_last_reject(f->d), OP_REJECT_BAD_NUMBER);
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":1.5e3}"), 0);
+	assert_true(ev(f)->start_ns == 1500);
+	/* every digit count with the number last, so that fewer than 8 bytes
+	 * follow the digits (the per-digit path) or a few more (word path) */
+	char line[128];
+	const char *digits = "1234567890123456789";
+	for (int n = 1; n <= 19; n++) {
+		for (int pad = 0; pad < 10; pad++) {
+			snprintf(line, sizeof line, "{\"EventID\":\"1\",\"TaskID\":\"2\",\"HRT\":%.*s%*s}",
+			         n, digits, pad, "");
+			assert_int_equal(dec(f, line), 0);
+			assert_true(ev(f)->start_ns == strtoull(strstr(line, "HRT") + 5, NULL, 10));
+			snprintf(line, sizeof line, "{\"TaskID\":\"2\",\"EventID\":\"%.*s\"%*s}",
+			         n, digits, pad, "");
+			assert_int_equal(dec(f, line), 0);
+			assert_true(ev(f)->event_id == strtoull(strstr(line, "EventID") + 10, NULL, 10));
+		}
+	}
+}
+
+/* Key prediction: each line is tried against the keys the last line had
+ * at each position. Misses, near misses and duplicates must behave as
+ * without it. The fixture keeps one decoder across the lines of a test. */
+static void
+test_predicted_keys_near_misses_and_duplicates(void **state)
+{
+	struct fx *f = *state;
+	const char *base = "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Host\":\"h\",\"Title\":\"t\"}";
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(dec(f, base), 0);
+		assert_string_equal(op_event_host(ev(f), NULL), "h");
+		assert_string_equal(op_event_kv_find(ev(f), "Title", 5, NULL), "t");
+	}
+	/* a longer and a shorter key where Host was predicted */
+	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Hostname\":\"h\",\"Title\":\"t\"}"), 0);
+	assert_string_equal(op_event_host(ev(f), NULL), "");
+	assert_string_equal(op_event_kv_find(ev(f), "Hostname", 8, NULL), "h");
+	assert_int_equal(dec(f, base), 0);
+	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Hos\":\"h\",\"Title\":\"t\"}"), 0);
+	assert_string_equal(op_event_host(ev(f), NULL), "");
+	assert_string_equal(op_event_kv_find(ev(f), "Hos", 3, NULL), "h");
+	/* another order, then back */
+	assert_int_equal(dec(f, base), 0);
+	assert_int_equal(dec(f, "{\"Title\":\"u\",\"Host\":\"g\",\"EventID\":\"2\",\"TaskID\":\"b\"}"), 0);
+	assert_true(ev(f)->trace_id == 0xb && ev(f)->event_id == 2);
+	assert_string_equal(op_event_host(ev(f), NULL), "g");
+	assert_string_equal(op_event_kv_find(ev(f), "Title", 5, NULL), "u");
+	assert_int_equal(dec(f, base), 0);
+	assert_true(ev(f)->trace_id == 0xa && ev(f)->event_id == 1);
+	/* an escaped key that reads as a known one, whitespace before the
+	 * colon, and a key cut off by the end of the line */
+	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Ho\\u0073t\":\"e\",\"Title\":\"t\"}"), 0);
+	assert_string_equal(op_event_host(ev(f), NULL), "e");
+	assert_int_equal(dec(f, "{\"TaskID\" :\"a\",\"EventID\"\t: \"1\",\"Host\" : \"w\",\"Title\":\"t\"}"), 0);
+	assert_string_equal(op_event_host(ev(f), NULL), "w");
+	assert_int_equal(dec(f, base), 0);
+	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Ho"), OP_REJECT_SYNTAX);
+	/* duplicates after a predicted key: known, and kept as a pair */
+	struct fx g = { 0 };
+	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &g.d), 0);
+	assert_int_equal(dec(&g, base), 0);
+	assert_int_equal(rej(&g, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Host\":\"h\",\"Host\":\"i\"}"),
+	                 OP_REJECT_DUPLICATE_KEY);
+	op_decoder_free(g.d);
+	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &g.d), 0);
+	assert_int_equal(dec(&g, base), 0);
+	assert_int_equal(rej(&g, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Title\":\"h\",\"Title\":\"i\"}"),
+	                 OP_REJECT_DUPLICATE_KEY);
+	op_decoder_free(g.d);
+	/* the first one found the general way, the second one predicted */
+	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &g.d), 0);
+	assert_int_equal(dec(&g, base), 0);
+	assert_int_equal(rej(&g, "{\"Host\":\"x\",\"TaskID\":\"a\",\"Host\":\"h\",\"EventID\":\"1\"}"),
+	                 OP_REJECT_DUPLICATE_KEY);
+	op_decoder_free(g.d);
+	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &g.d), 0);
+	assert_int_equal(dec(&g, base), 0);
+	assert_int_equal(rej(&g, "{\"Title\":\"x\",\"TaskID\":\"a\",\"EventID\":\"1\",\"Title\":\"h\"}"),
+	                 OP_REJECT_DUPLICATE_KEY);
+	op_decoder_free(g.d);
+}
+
+/* Keys past the predicted positions (24), and keys too long to be
+ * predicted (29 bytes is the longest one: quotes and colon make the 32 a
+ * position holds), at the first and at the last position. */
+static void
+test_many_and_long_keys_are_decoded_every_time(void **state)
+{
+	struct fx *f = *state;
+	static const char k29[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabc",
+	                  k30[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcd";
+	char line[2048];
+	for (int round = 0; round < 6; round++) {
+		int o = sprintf(line, "{\"TaskID\":\"a\",\"EventID\":\"%d\"", round + 1);
+		if (round < 3) /* positions 2 and 3 */
+			o += sprintf(line + o, ",\"%s\":\"x\",\"%s\":\"y\"", k29, k30);
+		for (int i = 0; i < 28; i++) {
+			if (round >= 3 && i == 20) /* positions 22 and 23 */
+				o += sprintf(line + o, ",\"%s\":\"x\",\"%s\":\"y\"", k29, k30);
+			o += sprintf(line + o, ",\"key%02d\":%d", i, i + round);
+		}
+		o += sprintf(line + o, ",\"Label\":\"z\"}");
+		assert_int_equal(dec(f, line), 0);
+		const struct op_event *e = ev(f);
+		assert_int_equal(e->n_kv, 30);
+		assert_true(e->event_id == (uint64_t)round + 1);
+		char want[8];
+		snprintf(want, sizeof want, "%d", 27 + round);
+		assert_string_equal(op_event_kv_find(e, "key27", 5, NULL), want);
+		assert_string_equal(op_event_kv_find(e, k29, 29, NULL), "x");
+		assert_string_equal(op_event_kv_find(e, k30, 30, NULL), "y");
+		assert_string_equal(op_event_label(e, NULL), "z");
+	}
+}
+
+/* Strings are scanned and copied in blocks, the last one of a line with a
+ * block that ends at the line's end: every length, in the middle and at
+ * the end of a line, with an escape or a non-ASCII character anywhere. */
+static void
+test_strings_of_every_length_and_place_are_kept_exactly(void **state)
+{
+	struct fx *f = *state;
+	char val[64], want[64], line[256];
+	for (int n = 0; n <= 40; n++) {
+		for (int kind = 0; kind < 3; kind++) { /* plain, escape, UTF-8 */
+			for (int at = 0; at < (kind ? n : 1); at++) {
+				int o = 0, w = 0;
+				for (int i = 0; i < n; i++) {
+					if (kind == 1 && i == at) {
+						o += sprintf(val + o, "\\n");
+						want[w++] = '\n';
+					} else if (kind == 2 && i == at) {
+						o += sprintf(val + o, "\xc3\xa9");
+						w += sprintf(want + w, "\xc3\xa9");
+					} else {
+						val[o++] = want[w++] = (char)('a' + i % 26);
+					}
+				}
+				val[o] = want[w] = '\0';
+				/* last, then in the middle */
+				snprintf(line, sizeof line,
+				         "{\"TaskID\":\"1\",\"EventID\":\"1\",\"Description\":\"%s\"}", val);
+				assert_int_equal(dec(f, line), 0);
+				assert_string_equal(op_event_kv_find(ev(f), "Description", 11, NULL), want);
+				snprintf(line, sizeof line,
+				         "{\"Label\":\"%s\",\"TaskID\":\"1\",\"EventID\":\"1\"}", val);
+				assert_int_equal(dec(f, line), 0);
+				assert_string_equal(op_event_label(ev(f), NULL), want);
+				/* a short line: no whole block before the string's end */
+				snprintf(line, sizeof line, "{\"Host\":\"%s\"}", val);
+				assert_int_equal(dec(f, line), WEFT_EFORMAT);
+				assert_int_equal(op_decoder_last_reject(f->d), OP_REJECT_MISSING_TRACE_ID);
+			}
+		}
+	}
+}
+
+/* Field and record limits around strings copied in blocks: a value of the
+ * limit's length is kept, one byte more is refused, wherever it ends.
+ * (Keys count against the field limit too: it starts at "EventID".) */
+static void
+test_string_limits_hold_at_every_length(void **state)
+{
+	(void)state;
+	struct op_decode_config cfg;
+	op_decode_config_default(&cfg);
+	char line[512], val[300];
+	for (uint32_t lim = 7; lim <= 40; lim++) {
+		cfg.max_field_bytes = lim;
+		struct fx g = { 0 };
+		assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, &cfg, "t", NULL, &g.d), 0);
+		for (uint32_t n = lim > 3 ? lim - 3 : 0; n <= lim + 3; n++) {
+			memset(val, 'v', n);
+			val[n] = '\0';
+			for (int last = 0; last < 2; last++) {
+				if (last)
+					snprintf(line, sizeof line, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"Label\":\"%s\"}", val);
+				else
+					snprintf(line, sizeof line, "{\"Label\":\"%s\",\"TaskID\":\"1\",\"EventID\":\"1\"}", val);
+				int rc = dec(&g, line);
+				if (n <= lim) {
+					assert_int_equal(rc, 0);
+					assert_string_equal(op_event_label(ev(&g), NULL), val);
+				} else {
+					assert_true(rc == WEFT_ELIMIT || rc == WEFT_EFORMAT);
+					assert_int_equal(op_decoder_last_reject(g.d), OP_REJECT_FIELD_TOO_LONG);
+				}
+			}
+		}
+		op_decoder_free(g.d);
+	}
+	/* the record bound: strings that fit the field limit but not the
+	 * record, the last one cut at every length */
+	op_decode_config_default(&cfg);
+	cfg.max_record_bytes = 256;
+	cfg.max_field_bytes = 256;
+	struct fx g = { 0 };
+	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, &cfg, "t", NULL, &g.d), 0);
+	int ok = 0, refused = 0;
+	for (int n = 0; n <= 200; n++) {
+		memset(val, 'r', (size_t)n);
+		val[n] = '\0';
+		snprintf(line, sizeof line, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"Label\":\"%s\"}", val);
+		int rc = dec(&g, line);
+		if (rc == 0) {
+			assert_string_equal(op_event_label(ev(&g), NULL), val);
+			ok++;
+		} else {
+			assert_true(rc == WEFT_ELIMIT || rc == WEFT_EFORMAT);
+			assert_int_equal(op_decoder_last_reject(g.d), OP_REJECT_RECORD_TOO_LARGE);
+			refused++;
+		}
+		assert_true(rc != 0 || refused == 0); /* refused only past a length */
+	}
+	assert_true(ok > 0 && refused > 0);
+	op_decoder_free(g.d);
+}
+
 /* ---- bad input: one test per reason ------------------------------------------- */
 
 static void
@@ -480,6 +776,12 @@ main(void)
 		T(test_absent_strings_are_empty_not_null),
 		T(test_duplicate_parent_ids_are_merged),
 		T(test_record_is_relocatable_by_memcpy),
+		T(test_task_ids_of_every_length_and_case_convert_exactly),
+		T(test_times_of_nineteen_digits_and_at_the_line_end),
+		T(test_predicted_keys_near_misses_and_duplicates),
+		T(test_many_and_long_keys_are_decoded_every_time),
+		T(test_strings_of_every_length_and_place_are_kept_exactly),
+		T(test_string_limits_hold_at_every_length),
 		T(test_rejects_malformed_json),
 		T(test_rejects_trailing_garbage),
 		T(test_rejects_missing_trace_id),
