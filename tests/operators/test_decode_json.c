@@ -320,29 +320,22 @@ test_predicted_keys_near_misses_and_duplicates(void **state)
 	assert_string_equal(op_event_host(ev(f), NULL), "w");
 	assert_int_equal(dec(f, base), 0);
 	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Ho"), OP_REJECT_SYNTAX);
-	/* duplicates after a predicted key: known, and kept as a pair */
-	struct fx g = { 0 };
-	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &g.d), 0);
-	assert_int_equal(dec(&g, base), 0);
-	assert_int_equal(rej(&g, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Host\":\"h\",\"Host\":\"i\"}"),
-	                 OP_REJECT_DUPLICATE_KEY);
-	op_decoder_free(g.d);
-	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &g.d), 0);
-	assert_int_equal(dec(&g, base), 0);
-	assert_int_equal(rej(&g, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Title\":\"h\",\"Title\":\"i\"}"),
-	                 OP_REJECT_DUPLICATE_KEY);
-	op_decoder_free(g.d);
-	/* the first one found the general way, the second one predicted */
-	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &g.d), 0);
-	assert_int_equal(dec(&g, base), 0);
-	assert_int_equal(rej(&g, "{\"Host\":\"x\",\"TaskID\":\"a\",\"Host\":\"h\",\"EventID\":\"1\"}"),
-	                 OP_REJECT_DUPLICATE_KEY);
-	op_decoder_free(g.d);
-	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &g.d), 0);
-	assert_int_equal(dec(&g, base), 0);
-	assert_int_equal(rej(&g, "{\"Title\":\"x\",\"TaskID\":\"a\",\"EventID\":\"1\",\"Title\":\"h\"}"),
-	                 OP_REJECT_DUPLICATE_KEY);
-	op_decoder_free(g.d);
+	/* duplicates after a predicted key (a known key, and one kept as a
+	 * pair); then the first one found the general way, the second one
+	 * predicted. Each on a decoder that has seen only base. */
+	static const char *const dups[] = {
+		"{\"TaskID\":\"a\",\"EventID\":\"1\",\"Host\":\"h\",\"Host\":\"i\"}",
+		"{\"TaskID\":\"a\",\"EventID\":\"1\",\"Title\":\"h\",\"Title\":\"i\"}",
+		"{\"Host\":\"x\",\"TaskID\":\"a\",\"Host\":\"h\",\"EventID\":\"1\"}",
+		"{\"Title\":\"x\",\"TaskID\":\"a\",\"EventID\":\"1\",\"Title\":\"h\"}",
+	};
+	for (size_t i = 0; i < sizeof dups / sizeof dups[0]; i++) {
+		struct fx g = { 0 };
+		assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "t", NULL, &g.d), 0);
+		assert_int_equal(dec(&g, base), 0);
+		assert_int_equal(rej(&g, dups[i]), OP_REJECT_DUPLICATE_KEY);
+		op_decoder_free(g.d);
+	}
 }
 
 /* Keys past the predicted positions (24), and keys too long to be
