@@ -20,6 +20,7 @@
  * finish times with a lower per-worker rate point at per-record costs
  * (cross-core traffic), unequal ones at imbalance.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -160,18 +161,12 @@ static const struct engine_op_vtable eb_sink_vt = {
 	.destroy = eb_sink_destroy,
 };
 
-/* One run; returns records/s and fills lat[] with per-epoch latencies. */
 static uint32_t eb_inflight; /* 0: engine default */
 
-static double
-eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
-       double *lat, size_t *n_lat)
+/* The graph on W workers, batch records per batch; sh gets the records. */
+static struct engine *
+eb_build(unsigned W, uint32_t batch, struct eb_shared *sh)
 {
-	struct eb_shared *sh = calloc(1, sizeof *sh);
-	if (!sh)
-		return -1;
-	sh->per_worker = total / W;
-	sh->epoch_records = epoch_records;
 	struct engine_graph *g = engine_graph_new();
 	const uint32_t rs[] = {16};
 	int s = engine_graph_add(g, "source", &eb_src_vt, sh, 0, 1, rs);
@@ -185,15 +180,17 @@ eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
 		cfg.max_inflight_batches = eb_inflight;
 	char err[256];
 	struct engine *e = engine_new(g, &cfg, err, sizeof err);
-	if (!e) {
+	if (!e)
 		fprintf(stderr, "bench engine: %s\n", err);
-		free(sh);
-		return -1;
-	}
-	uint64_t t0 = bench_now_ns();
-	sh->t0 = t0;
-	int rc = engine_run(e);
-	uint64_t t1 = bench_now_ns();
+	return e;
+}
+
+/* engine_run, then the counters (WEFT_BENCH_STATS) and a check that no
+ * record was lost; frees e. Returns 0 or -1. */
+static int
+eb_finish(struct engine *e, int rc, unsigned W, uint32_t batch,
+          struct eb_shared *sh)
+{
 	if (getenv("WEFT_BENCH_STATS")) {
 		struct engine_stats es;
 		engine_get_stats(e, &es);
@@ -208,6 +205,31 @@ eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
 		fprintf(stderr, "bench engine: lost records (%llu of %llu)\n",
 		        (unsigned long long)atomic_load(&sh->sum),
 		        (unsigned long long)want);
+		return -1;
+	}
+	return 0;
+}
+
+/* One run; returns records/s and fills lat[] with per-epoch latencies. */
+static double
+eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
+       double *lat, size_t *n_lat)
+{
+	struct eb_shared *sh = calloc(1, sizeof *sh);
+	if (!sh)
+		return -1;
+	sh->per_worker = total / W;
+	sh->epoch_records = epoch_records;
+	struct engine *e = eb_build(W, batch, sh);
+	if (!e) {
+		free(sh);
+		return -1;
+	}
+	uint64_t t0 = bench_now_ns();
+	sh->t0 = t0;
+	int rc = engine_run(e);
+	uint64_t t1 = bench_now_ns();
+	if (eb_finish(e, rc, W, batch, sh)) {
 		free(sh);
 		return -1;
 	}
@@ -221,8 +243,72 @@ eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
 				lat[(*n_lat)++] = c > a ? (double)(c - a) / 1e3 : 0.0;
 		}
 	}
+	uint64_t want = sh->per_worker * W;
 	free(sh);
 	return (double)want / ((double)(t1 - t0) / 1e9);
+}
+
+static void *
+eb_run_thread(void *arg)
+{
+	struct engine *e = arg;
+	return (void *)(intptr_t)engine_run(e);
+}
+
+/*
+ * The machine's share of a run: W independent single-worker engines in
+ * this process at the same time, each with total / W records, no exchange
+ * between them. Returns their aggregate records/s (total over the time
+ * the last one took). Compared with the W-worker engine in the same round
+ * it separates what exchange costs from what the machine gives two
+ * threads at that moment (on this VM, one vCPU is at times much slower).
+ */
+static double
+eb_run_independent(unsigned W, uint32_t batch, uint64_t total,
+                   uint64_t epoch_records)
+{
+	struct eb_shared *sh[64];
+	struct engine *e[64];
+	pthread_t th[64];
+	int ok = 1;
+	for (unsigned i = 0; i < W; i++) {
+		sh[i] = calloc(1, sizeof *sh[i]);
+		e[i] = NULL;
+		if (!sh[i]) {
+			ok = 0;
+			continue;
+		}
+		sh[i]->per_worker = total / W;
+		sh[i]->epoch_records = epoch_records;
+		if (!(e[i] = eb_build(1, batch, sh[i])))
+			ok = 0;
+	}
+	uint64_t t0 = bench_now_ns(), t1 = t0;
+	unsigned started = 0;
+	if (ok) {
+		for (; started < W; started++) {
+			sh[started]->t0 = t0;
+			if (pthread_create(&th[started], NULL, eb_run_thread, e[started]))
+				break;
+		}
+		ok = started == W;
+	}
+	int rc[64] = {0};
+	for (unsigned i = 0; i < started; i++) {
+		void *r;
+		pthread_join(th[i], &r);
+		rc[i] = (int)(intptr_t)r;
+	}
+	t1 = bench_now_ns();
+	uint64_t want = 0;
+	for (unsigned i = 0; i < W; i++) {
+		if (e[i] && eb_finish(e[i], i < started ? rc[i] : -1, 1, batch, sh[i]))
+			ok = 0;
+		if (sh[i])
+			want += sh[i]->per_worker;
+		free(sh[i]);
+	}
+	return ok ? (double)want / ((double)(t1 - t0) / 1e9) : -1;
 }
 
 int
@@ -277,11 +363,26 @@ bench_engine_main(int argc, char **argv)
 		size_t l = strlen(ecols);
 		snprintf(ecols + l, sizeof ecols - l, "|W=%u speed-up|W=%u efficiency", W, W);
 	}
+	char mcols[256] = "batch records";
+	for (unsigned W = 2; W <= max_w; W++) {
+		size_t l = strlen(mcols);
+		snprintf(mcols + l, sizeof mcols - l,
+		         "|%u independent engines|their share of %u x W=1|"
+		         "W=%u exchange / independent", W, W, W);
+	}
+	struct bench_table *mach = bench_table_new(
+	    "Engine against the machine: W independent single-worker engines "
+	    "in this process at once (no exchange between them), same rounds; "
+	    "their share of W x the W=1 rate is what the VM gave W threads, and "
+	    "W-worker exchange / independent is what exchange itself costs "
+	    "(medians of same-round ratios)");
+	bench_table_columns(mach, mcols);
 	struct bench_table *eff = bench_table_new(
 	    "Engine: parallel efficiency, median over rounds of throughput(W) / "
 	    "(W x throughput(W=1)) measured in the same round");
 	bench_table_columns(eff, ecols);
 	double *samples = calloc((size_t)runs * 64, sizeof *samples);
+	double *indep = calloc((size_t)runs * 64, sizeof *indep);
 	double *ratio = calloc((size_t)runs, sizeof *ratio);
 	double *tmp = calloc((size_t)runs, sizeof *tmp);
 	double *lat = calloc((size_t)runs * MAX_EPOCHS, sizeof *lat);
@@ -304,6 +405,12 @@ bench_engine_main(int argc, char **argv)
 					return 1;
 				samples[(W - 1) * (size_t)runs + (size_t)r] = v;
 				n_lat_all += nl;
+				if (W < 2)
+					continue;
+				v = eb_run_independent(W, b, recs, recs / W / 64 + 1);
+				if (v < 0)
+					return 1;
+				indep[(W - 1) * (size_t)runs + (size_t)r] = v;
 			}
 		}
 		int off = snprintf(buf, sizeof buf, "%u", b);
@@ -326,9 +433,27 @@ bench_engine_main(int argc, char **argv)
 			                "|%.2fx|%.2f", sp, sp / W);
 		}
 		bench_table_row(eff, buf);
+		off = snprintf(buf, sizeof buf, "%u", b);
+		for (unsigned W = 2; W <= max_w; W++) {
+			const double *x = samples + (W - 1) * (size_t)runs,
+			             *y = indep + (W - 1) * (size_t)runs;
+			memcpy(tmp, y, (size_t)runs * sizeof *tmp);
+			double med = bench_median(tmp, (size_t)runs);
+			for (int r = 0; r < runs; r++)
+				ratio[r] = y[r] / (W * samples[(size_t)r]);
+			double cap = bench_median(ratio, (size_t)runs);
+			for (int r = 0; r < runs; r++)
+				ratio[r] = x[r] / y[r];
+			off += snprintf(buf + off, sizeof buf - (size_t)off,
+			                "|%.1f M|%.2f|%.2f", med / 1e6, cap,
+			                bench_median(ratio, (size_t)runs));
+		}
+		bench_table_row(mach, buf);
 	}
 	bench_table_print(t, stdout);
 	bench_table_print(eff, stdout);
+	if (max_w > 1)
+		bench_table_print(mach, stdout);
 	struct bench_table *lt = bench_table_new(
 	    "Engine: epoch-close latency under full load (batch 1024, widest "
 	    "W): last source advance -> last sink on_epoch_close");
@@ -341,6 +466,7 @@ bench_engine_main(int argc, char **argv)
 	bench_table_row(lt, buf);
 	bench_table_print(lt, stdout);
 	free(samples);
+	free(indep);
 	free(ratio);
 	free(tmp);
 	int rc = 0;
@@ -353,12 +479,15 @@ bench_engine_main(int argc, char **argv)
 			bench_write_preamble(f, "weft bench engine", argc, argv);
 			bench_table_print(t, f);
 			bench_table_print(eff, f);
+			if (max_w > 1)
+				bench_table_print(mach, f);
 			bench_table_print(lt, f);
 			fclose(f);
 		}
 	}
 	bench_table_free(t);
 	bench_table_free(eff);
+	bench_table_free(mach);
 	bench_table_free(lt);
 	free(lat);
 	return rc;
