@@ -276,8 +276,9 @@ void engine_emit(struct engine_ctx *ctx, unsigned out, uint64_t epoch,
  * as engine_emit() hold for epoch. key must be the value the edge's key
  * function returns for the record to be written (checked in debug
  * builds); it is ignored on a pipeline edge. Not committing is allowed:
- * the room is simply reused. No other emit on `out` may come between the
- * two calls. Returns NULL, and the caller uses engine_emit(), when the
+ * the room is simply reused. Nothing may come between the two calls
+ * that emits on `out` or moves a source's frontier
+ * (engine_source_advance): the record must still be open when committed. Returns NULL, and the caller uses engine_emit(), when the
  * output is fixed-size, has more than one edge, or cap exceeds a batch.
  */
 void *engine_emit_reserve(struct engine_ctx *ctx, unsigned out,
