@@ -207,6 +207,9 @@ struct engine_config {
 };
 
 void engine_config_default(struct engine_config *cfg);
+/* The number of workers an engine configured with `workers` runs: that
+ * number, or the online cores for 0 (what engine_new does). */
+unsigned engine_workers_for(unsigned workers);
 
 struct engine;
 

@@ -333,6 +333,57 @@ eng_deliver(struct eng_worker *w, unsigned sender, const struct engine_msg *m)
 
 /* ---- public: inside callbacks ------------------------------------------ */
 
+/* The open pipeline batch of output `out`, ready for a record of need
+ * bytes at epoch: the one open if it fits, else a fresh one (the full or
+ * other-epoch one delivered first). */
+static struct engine_batch *
+pipe_batch(struct engine_ctx *c, unsigned out, uint64_t epoch, uint32_t need)
+{
+	struct eng_worker *w = c->w;
+	const struct g_out *go = &c->gn->out[out];
+	struct eng_outport *op = &c->out[out];
+	struct engine_batch *b = op->pipe;
+	if (b && b->count &&
+	    (b->epoch != epoch || !batch_has_room(b, need, w->e->cfg.batch_records))) {
+		deliver_pipe(c, out);
+		b = op->pipe;
+	}
+	if (b && b->count == 0 && need > b->cap) {
+		op->pipe = NULL;
+		eng_batch_put(w, b);
+		b = NULL;
+	}
+	if (!b)
+		b = op->pipe = eng_batch_get(w, epoch, go, need);
+	b->epoch = epoch;
+	return b;
+}
+
+/* The same for the exchange batch in *slot, bound for worker t of edge
+ * ed. An empty open batch (left by a reservation that was not committed,
+ * engine_emit_reserve) is reused whatever its epoch. */
+static struct engine_batch *
+xchg_batch(struct engine_ctx *c, const struct g_out *go,
+           const struct g_edge *ed, struct engine_batch **slot, unsigned t,
+           uint64_t epoch, uint32_t need)
+{
+	struct eng_worker *w = c->w;
+	struct engine_batch *b = *slot;
+	if (b && b->count == 0 && need > b->cap) {
+		eng_batch_put(w, b);
+		b = NULL;
+	} else if (b && b->count &&
+	           (b->epoch != epoch ||
+	            !batch_has_room(b, need, w->e->cfg.batch_records))) {
+		send_batch(c, ed, t, b);
+		b = NULL;
+	}
+	if (!b)
+		b = *slot = eng_batch_get(w, epoch, go, need);
+	b->epoch = epoch;
+	return b;
+}
+
 void
 engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
             const void *rec, uint32_t len)
@@ -354,20 +405,7 @@ engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
 	struct eng_outport *op = &c->out[out];
 
 	if (go->n_pipe) {
-		struct engine_batch *b = op->pipe;
-		if (b && b->count &&
-		    (b->epoch != epoch || !batch_has_room(b, need, max_recs))) {
-			deliver_pipe(c, out);
-			b = op->pipe;
-		}
-		if (b && b->count == 0 && need > b->cap) {
-			op->pipe = NULL;
-			eng_batch_put(w, b);
-			b = NULL;
-		}
-		if (!b)
-			b = op->pipe = eng_batch_get(w, epoch, go, need);
-		b->epoch = epoch;
+		struct engine_batch *b = pipe_batch(c, out, epoch, need);
 		batch_append(b, rec, len, need);
 		if (b->count >= max_recs)
 			deliver_pipe(c, out);
@@ -388,23 +426,8 @@ engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
 				t = engine_route(key, W);
 			}
 			struct engine_batch **slot = &op->xbuf[k * W + t];
-			struct engine_batch *b = *slot;
-			if (b && b->count == 0) {
-				/* empty: left by a reservation that was not
-				 * committed (engine_emit_reserve) */
-				if (need > b->cap) {
-					eng_batch_put(w, b);
-					b = NULL;
-				} else {
-					b->epoch = epoch;
-				}
-			} else if (b && (b->epoch != epoch ||
-			                 !batch_has_room(b, need, max_recs))) {
-				send_batch(c, ed, t, b);
-				b = NULL;
-			}
-			if (!b)
-				b = *slot = eng_batch_get(w, epoch, go, need);
+			struct engine_batch *b = xchg_batch(c, go, ed, slot, t, epoch,
+			                                    need);
 			batch_append(b, rec, len, need);
 			if (b->count >= max_recs) {
 				send_batch(c, ed, t, b);
@@ -439,35 +462,16 @@ engine_emit_reserve(struct engine_ctx *c, unsigned out, uint64_t epoch,
 	uint32_t need = rec_bytes(0, cap);
 	if (go->rec_size || go->n_edges != 1 || need > go->cap)
 		return NULL;
-	uint32_t max_recs = w->e->cfg.batch_records;
 	struct eng_outport *op = &c->out[out];
 	struct engine_batch *b;
 	if (go->n_pipe) {
-		b = op->pipe;
-		if (b && b->count &&
-		    (b->epoch != epoch || !batch_has_room(b, need, max_recs))) {
-			deliver_pipe(c, out);
-			b = op->pipe;
-		}
-		if (!b)
-			b = op->pipe = eng_batch_get(w, epoch, go, need);
+		b = pipe_batch(c, out, epoch, need);
 		op->res_to = 0;
 	} else {
 		unsigned W = w->e->W, t = W > 1 ? engine_route(key, W) : 0;
-		struct engine_batch **slot = &op->xbuf[t];
-		b = *slot;
-		/* (an empty open batch is left by a reservation that was not
-		 * committed: reuse it whatever its epoch) */
-		if (b && b->count &&
-		    (b->epoch != epoch || !batch_has_room(b, need, max_recs))) {
-			send_batch(c, &go->edges[0], t, b);
-			b = NULL;
-		}
-		if (!b)
-			b = *slot = eng_batch_get(w, epoch, go, need);
+		b = xchg_batch(c, go, &go->edges[0], &op->xbuf[t], t, epoch, need);
 		op->res_to = t;
 	}
-	b->epoch = epoch;
 	op->res = b;
 	op->res_cap = cap;
 	op->res_key = key;

@@ -265,8 +265,9 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 			return rc;
 	}
 	s->buf = malloc(FILE_READ_CAP);
-	s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
-	if (!s->buf || !s->rec)
+	if (!cfg->decode) /* unit records only when not decoding here */
+		s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
+	if (!s->buf || (!cfg->decode && !s->rec))
 		return WEFT_ENOMEM;
 	return 0;
 }

@@ -403,8 +403,9 @@ k_init(struct engine_ctx *ctx, void *arg, void **state)
 	if (cfg->insts)
 		cfg->insts[s->w] = s;
 	s->msgs = calloc(cfg->batch, sizeof *s->msgs);
-	s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
-	if (!s->msgs || !s->rec)
+	if (!cfg->decode) /* unit records only when not decoding here */
+		s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
+	if (!s->msgs || (!cfg->decode && !s->rec))
 		return WEFT_ENOMEM;
 	if (cfg->decode) {
 		int rc = op_inline_decoder_init(&s->dec, cfg->decode);
@@ -460,7 +461,6 @@ emit_unit(struct kinst *s, uint64_t epoch, int64_t offset, const char *data,
 			.pos = {.offset = (uint64_t)offset, .line = 0},
 			.flags = len > cfg->max_unit_bytes ? OP_UNIT_TOO_LONG : 0,
 		};
-		s->seq++;
 		op_inline_decoder_unit(&s->dec, s->ctx, epoch, &u);
 		s->n_units++;
 		return;

@@ -408,11 +408,7 @@ op_replay_main(int argc, char **argv)
 	if (!g)
 		goto out;
 	const uint32_t var[] = {0};
-	unsigned W = o.workers;
-	if (!W) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		W = n > 0 ? (unsigned)n : 1;
-	}
+	unsigned W = engine_workers_for(o.workers);
 	/* Where each reading worker owns its input, the source decodes what
 	 * it reads (op_file.c): no decode operator, no unit records. */
 	int inline_dec = op_file_decodes_inline(&o.file, W);

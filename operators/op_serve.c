@@ -939,11 +939,7 @@ op_serve_main(int argc, char **argv)
 		goto out;
 	}
 	char err[512];
-	unsigned W = c->workers;
-	if (!W) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		W = n > 0 ? (unsigned)n : 1;
-	}
+	unsigned W = engine_workers_for(c->workers);
 	struct op_kafka_config *k = &a->k;
 	k->brokers = c->brokers;
 	k->group = c->group;
