@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,6 +164,20 @@ static const struct engine_op_vtable eb_sink_vt = {
 
 static uint32_t eb_inflight; /* 0: engine default */
 
+/* CPU time of the whole process (user + system), in ns: around a run it
+ * is what the run's worker threads used, the waiting caller adding
+ * nothing. */
+static uint64_t
+eb_cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) *
+	           1000000000ull +
+	       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) *
+	           1000ull;
+}
+
 /* The graph on W workers, batch records per batch; sh gets the records. */
 static struct engine *
 eb_build(unsigned W, uint32_t batch, struct eb_shared *sh)
@@ -210,10 +225,11 @@ eb_finish(struct engine *e, int rc, unsigned W, uint32_t batch,
 	return 0;
 }
 
-/* One run; returns records/s and fills lat[] with per-epoch latencies. */
+/* One run; returns records/s, the CPU time it used per record (ns) in
+ * *cpu, and fills lat[] with per-epoch latencies. */
 static double
 eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
-       double *lat, size_t *n_lat)
+       double *cpu, double *lat, size_t *n_lat)
 {
 	struct eb_shared *sh = calloc(1, sizeof *sh);
 	if (!sh)
@@ -225,10 +241,10 @@ eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
 		free(sh);
 		return -1;
 	}
-	uint64_t t0 = bench_now_ns();
+	uint64_t c0 = eb_cpu_ns(), t0 = bench_now_ns();
 	sh->t0 = t0;
 	int rc = engine_run(e);
-	uint64_t t1 = bench_now_ns();
+	uint64_t t1 = bench_now_ns(), c1 = eb_cpu_ns();
 	if (eb_finish(e, rc, W, batch, sh)) {
 		free(sh);
 		return -1;
@@ -245,6 +261,7 @@ eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
 	}
 	uint64_t want = sh->per_worker * W;
 	free(sh);
+	*cpu = (double)(c1 - c0) / (double)want;
 	return (double)want / ((double)(t1 - t0) / 1e9);
 }
 
@@ -265,7 +282,7 @@ eb_run_thread(void *arg)
  */
 static double
 eb_run_independent(unsigned W, uint32_t batch, uint64_t total,
-                   uint64_t epoch_records)
+                   uint64_t epoch_records, double *cpu)
 {
 	struct eb_shared *sh[64];
 	struct engine *e[64];
@@ -283,7 +300,7 @@ eb_run_independent(unsigned W, uint32_t batch, uint64_t total,
 		if (!(e[i] = eb_build(1, batch, sh[i])))
 			ok = 0;
 	}
-	uint64_t t0 = bench_now_ns(), t1 = t0;
+	uint64_t c0 = eb_cpu_ns(), t0 = bench_now_ns(), t1 = t0;
 	unsigned started = 0;
 	if (ok) {
 		for (; started < W; started++) {
@@ -300,6 +317,7 @@ eb_run_independent(unsigned W, uint32_t batch, uint64_t total,
 		rc[i] = (int)(intptr_t)r;
 	}
 	t1 = bench_now_ns();
+	uint64_t c1 = eb_cpu_ns();
 	uint64_t want = 0;
 	for (unsigned i = 0; i < W; i++) {
 		if (e[i] && eb_finish(e[i], i < started ? rc[i] : -1, 1, batch, sh[i]))
@@ -308,6 +326,7 @@ eb_run_independent(unsigned W, uint32_t batch, uint64_t total,
 			want += sh[i]->per_worker;
 		free(sh[i]);
 	}
+	*cpu = want ? (double)(c1 - c0) / (double)want : 0;
 	return ok ? (double)want / ((double)(t1 - t0) / 1e9) : -1;
 }
 
@@ -377,12 +396,28 @@ bench_engine_main(int argc, char **argv)
 	    "W-worker exchange / independent is what exchange itself costs "
 	    "(medians of same-round ratios)");
 	bench_table_columns(mach, mcols);
+	char ccols[512] = "batch records|W=1 CPU ns/record";
+	for (unsigned W = 2; W <= max_w; W++) {
+		size_t l = strlen(ccols);
+		snprintf(ccols + l, sizeof ccols - l,
+		         "|W=%u exchange CPU ns/record|vs W=1|%u independent, vs W=1",
+		         W, W);
+	}
+	struct bench_table *cput = bench_table_new(
+	    "Engine: CPU time per record (all threads, getrusage), median over "
+	    "rounds; 'vs W=1' is the median same-round ratio. Where exchange "
+	    "costs more CPU per record than one worker, W=2 can reach at most "
+	    "1 / that ratio of efficiency; the independent engines' ratio is "
+	    "what running two busy threads at once costs on this machine");
+	bench_table_columns(cput, ccols);
 	struct bench_table *eff = bench_table_new(
 	    "Engine: parallel efficiency, median over rounds of throughput(W) / "
 	    "(W x throughput(W=1)) measured in the same round");
 	bench_table_columns(eff, ecols);
 	double *samples = calloc((size_t)runs * 64, sizeof *samples);
 	double *indep = calloc((size_t)runs * 64, sizeof *indep);
+	double *cpu = calloc((size_t)runs * 64, sizeof *cpu);
+	double *cpu_ind = calloc((size_t)runs * 64, sizeof *cpu_ind);
 	double *ratio = calloc((size_t)runs, sizeof *ratio);
 	double *tmp = calloc((size_t)runs, sizeof *tmp);
 	double *lat = calloc((size_t)runs * MAX_EPOCHS, sizeof *lat);
@@ -398,19 +433,21 @@ bench_engine_main(int argc, char **argv)
 			for (unsigned W = 1; W <= max_w; W++) {
 				size_t nl = 0;
 				int want_lat = b == 1024 && W == max_w;
-				double v = eb_run(W, b, recs, recs / W / 64 + 1,
+				size_t at = (W - 1) * (size_t)runs + (size_t)r;
+				double v = eb_run(W, b, recs, recs / W / 64 + 1, &cpu[at],
 				                  want_lat ? lat + n_lat_all : NULL,
 				                  want_lat ? &nl : NULL);
 				if (v < 0)
 					return 1;
-				samples[(W - 1) * (size_t)runs + (size_t)r] = v;
+				samples[at] = v;
 				n_lat_all += nl;
 				if (W < 2)
 					continue;
-				v = eb_run_independent(W, b, recs, recs / W / 64 + 1);
+				v = eb_run_independent(W, b, recs, recs / W / 64 + 1,
+				                       &cpu_ind[at]);
 				if (v < 0)
 					return 1;
-				indep[(W - 1) * (size_t)runs + (size_t)r] = v;
+				indep[at] = v;
 			}
 		}
 		int off = snprintf(buf, sizeof buf, "%u", b);
@@ -449,11 +486,30 @@ bench_engine_main(int argc, char **argv)
 			                bench_median(ratio, (size_t)runs));
 		}
 		bench_table_row(mach, buf);
+		memcpy(tmp, cpu, (size_t)runs * sizeof *tmp);
+		off = snprintf(buf, sizeof buf, "%u|%.2f", b,
+		               bench_median(tmp, (size_t)runs));
+		for (unsigned W = 2; W <= max_w; W++) {
+			const double *x = cpu + (W - 1) * (size_t)runs,
+			             *y = cpu_ind + (W - 1) * (size_t)runs;
+			memcpy(tmp, x, (size_t)runs * sizeof *tmp);
+			double med = bench_median(tmp, (size_t)runs);
+			for (int r = 0; r < runs; r++)
+				ratio[r] = x[r] / cpu[r];
+			double rx = bench_median(ratio, (size_t)runs);
+			for (int r = 0; r < runs; r++)
+				ratio[r] = y[r] / cpu[r];
+			off += snprintf(buf + off, sizeof buf - (size_t)off,
+			                "|%.2f|%.2fx|%.2fx", med, rx,
+			                bench_median(ratio, (size_t)runs));
+		}
+		bench_table_row(cput, buf);
 	}
 	bench_table_print(t, stdout);
 	bench_table_print(eff, stdout);
 	if (max_w > 1)
 		bench_table_print(mach, stdout);
+	bench_table_print(cput, stdout);
 	struct bench_table *lt = bench_table_new(
 	    "Engine: epoch-close latency under full load (batch 1024, widest "
 	    "W): last source advance -> last sink on_epoch_close");
@@ -467,6 +523,8 @@ bench_engine_main(int argc, char **argv)
 	bench_table_print(lt, stdout);
 	free(samples);
 	free(indep);
+	free(cpu);
+	free(cpu_ind);
 	free(ratio);
 	free(tmp);
 	int rc = 0;
@@ -481,6 +539,7 @@ bench_engine_main(int argc, char **argv)
 			bench_table_print(eff, f);
 			if (max_w > 1)
 				bench_table_print(mach, f);
+			bench_table_print(cput, f);
 			bench_table_print(lt, f);
 			fclose(f);
 		}
@@ -488,6 +547,7 @@ bench_engine_main(int argc, char **argv)
 	bench_table_free(t);
 	bench_table_free(eff);
 	bench_table_free(mach);
+	bench_table_free(cput);
 	bench_table_free(lt);
 	free(lat);
 	return rc;

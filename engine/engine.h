@@ -296,18 +296,18 @@ void engine_source_advance(struct engine_ctx *ctx, uint64_t frontier);
  * us microseconds (default: the engine's own back-off). */
 void engine_source_idle_hint(struct engine_ctx *ctx, uint32_t us);
 
-/* Worker a key is routed to: a 64-bit mix of key reduced to [0, workers). */
+/* Worker a key is routed to: a 64-bit hash of key reduced to [0, workers). */
 static inline unsigned
 engine_route(uint64_t key, unsigned workers)
 {
-	/* splitmix64 finaliser, then Lemire's multiply-shift range reduction:
-	 * uniform for any key distribution, no division on the hot path. */
-	key ^= key >> 30;
-	key *= 0xbf58476d1ce4e5b9ULL;
-	key ^= key >> 27;
-	key *= 0x94d049bb133111ebULL;
-	key ^= key >> 31;
-	return (unsigned)(((key >> 32) * (uint64_t)workers) >> 32);
+	/* One multiply by an odd constant, then Lemire's multiply-shift range
+	 * reduction on the high half: every key bit reaches the high bits, so
+	 * sequential, strided, ASCII-packed and random keys all spread evenly
+	 * (test_route_spreads_structured_keys). The splitmix64 finaliser used
+	 * before took twice the instructions on every exchanged record and
+	 * spread these no better. */
+	return (unsigned)((((key * 0xd6e8feb86659fd93ULL) >> 32) *
+	                   (uint64_t)workers) >> 32);
 }
 
 #ifdef __cplusplus

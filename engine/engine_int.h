@@ -71,6 +71,22 @@ struct eng_inport {
 };
 
 struct eng_outport {
+	/* engine_emit()'s fast path, for an output of fixed-size records of
+	 * 8, 16, 24 or 32 bytes with one edge (an exchange edge only with
+	 * the engine_key_first_u64 key): a record of fast_len bytes at epoch
+	 * fast_epoch goes straight into fast_slot[t], the open batch of its
+	 * destination t (engine_route over fast_W workers; fast_W == 0: t =
+	 * 0, a pipeline edge or one worker), with no other check. Armed (fast_len != 0)
+	 * only while fast_epoch is at or above out_frontier and every open
+	 * batch of the output is empty or of fast_epoch: the slow path arms
+	 * it, whatever moves the frontier disarms it (eng_emit_disarm). First
+	 * in the struct: one cache line holds all the fast path reads. */
+	uint32_t fast_len;
+	uint32_t fast_max;  /* records per batch of this output */
+	uint64_t fast_epoch;
+	struct engine_batch **fast_slot;
+	unsigned fast_W;
+
 	struct engine_batch *pipe;   /* open pipeline batch, or NULL */
 	struct engine_batch **xbuf;  /* [n_xchg * W] open exchange batches */
 	/* engine_emit_reserve(): the batch holding the reserved room (NULL:
@@ -158,6 +174,7 @@ void eng_flush_pipes(struct engine_ctx *c);
 void eng_flush_exchange(struct engine_ctx *c);
 void eng_source_finish(struct engine_ctx *c);
 void eng_node_update(struct engine_ctx *c);
+void eng_emit_disarm(struct engine_ctx *c);
 
 static inline uint32_t
 eng_route_pack(int node, unsigned port)

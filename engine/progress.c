@@ -204,6 +204,7 @@ announce(struct engine_ctx *c, uint64_t f, int done)
 	eng_flush_pipes(c);
 	eng_flush_exchange(c);
 	c->out_frontier = f;
+	eng_emit_disarm(c);
 	for (unsigned o = 0; o < c->gn->n_out; o++) {
 		const struct g_out *go = &c->gn->out[o];
 		for (unsigned i = 0; i < go->n_edges; i++) {
@@ -279,6 +280,7 @@ eng_node_update(struct engine_ctx *c)
 	close_epochs(c, c->in_frontier, final);
 	c->in_frontier = final;
 	c->out_frontier = final;
+	eng_emit_disarm(c);
 	if (c->gn->vt->on_flush) {
 		c->gn->vt->on_flush(c->state, c, final);
 		eng_flush_pipes(c);
@@ -385,12 +387,117 @@ xchg_batch(struct engine_ctx *c, const struct g_out *go,
 }
 
 void
+eng_emit_disarm(struct engine_ctx *c)
+{
+	for (unsigned o = 0; o < c->gn->n_out; o++)
+		c->out[o].fast_len = 0;
+}
+
+/* Arms engine_emit()'s fast path for output `out` at `epoch`, which the
+ * slow path has just accepted, if the output qualifies (fixed-size
+ * records, one edge) and no open batch holds another epoch. */
+static void
+emit_arm(struct engine_ctx *c, unsigned out, uint64_t epoch)
+{
+	const struct g_out *go = &c->gn->out[out];
+	struct eng_outport *op = &c->out[out];
+	unsigned W = c->w->e->W;
+	op->fast_len = 0;
+	/* copied in line: 8 to 32 bytes, whole words (batch_append) */
+	if (!go->rec_size || go->rec_size % 8u || go->rec_size > 32u ||
+	    go->n_edges != 1)
+		return;
+	if (go->n_xchg) {
+		/* routing in line: the first-u64 key only */
+		if (W > 1 && go->edges[0].key != engine_key_first_u64)
+			return;
+		for (unsigned t = 0; t < W; t++) {
+			const struct engine_batch *b = op->xbuf[t];
+			if (b && b->count && b->epoch != epoch)
+				return;
+		}
+		op->fast_slot = op->xbuf;
+		op->fast_W = W > 1 ? W : 0;
+	} else {
+		if (op->pipe && op->pipe->count && op->pipe->epoch != epoch)
+			return;
+		op->fast_slot = &op->pipe;
+		op->fast_W = 0;
+	}
+	uint32_t max = c->w->e->cfg.batch_records, fit = go->cap / go->rec_size;
+	op->fast_max = fit < max ? fit : max;
+	op->fast_epoch = epoch;
+	op->fast_len = go->rec_size;
+}
+
+/* The fast path's batch of destination t filled: it leaves. */
+static void __attribute__((noinline))
+emit_full(struct engine_ctx *c, unsigned out, unsigned t)
+{
+	const struct g_out *go = &c->gn->out[out];
+	struct eng_outport *op = &c->out[out];
+	if (go->n_xchg) {
+		send_batch(c, &go->edges[0], t, op->xbuf[t]);
+		op->xbuf[t] = NULL;
+	} else {
+		deliver_pipe(c, out);
+	}
+}
+
+static void emit_slow(struct engine_ctx *c, unsigned out, uint64_t epoch,
+                      const void *rec, uint32_t len);
+
+/* The fast path (see eng_outport) is kept small, with no call on it, so
+ * that it needs no stack frame; a record it cannot place (no open batch,
+ * another epoch or size, an output it does not cover) takes emit_slow. */
+void
 engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
             const void *rec, uint32_t len)
+{
+	if (__builtin_expect(out < c->gn->n_out, 1)) {
+		struct eng_outport *op = &c->out[out];
+		if (__builtin_expect(len == op->fast_len &&
+		                         epoch == op->fast_epoch && len != 0, 1)) {
+			unsigned t = 0;
+			if (op->fast_W) {
+				uint64_t key;
+				memcpy(&key, rec, sizeof key);
+				t = engine_route(key, op->fast_W);
+			}
+			struct engine_batch *b = op->fast_slot[t];
+			if (__builtin_expect(b != NULL, 1)) {
+				/* a kept empty pipeline batch may carry a stale epoch */
+				b->epoch = epoch;
+				unsigned char *p = b->data + b->used;
+				switch (len) {
+				case 8: memcpy(p, rec, 8); break;
+				case 16: memcpy(p, rec, 16); break;
+				case 24: memcpy(p, rec, 24); break;
+				default: memcpy(p, rec, 32); break;
+				}
+				uint32_t n = b->count + 1, u = b->used + len;
+				/* two scalar stores: GCC would otherwise pair them into a
+				 * vector add, which costs more than it saves */
+				__asm__("" : "+r"(n));
+				b->count = n;
+				b->used = u;
+				if (__builtin_expect(n >= op->fast_max, 0))
+					emit_full(c, out, t);
+				return;
+			}
+		}
+	}
+	emit_slow(c, out, epoch, rec, len);
+}
+
+static void __attribute__((noinline))
+emit_slow(struct engine_ctx *c, unsigned out, uint64_t epoch,
+          const void *rec, uint32_t len)
 {
 	if (__builtin_expect(out >= c->gn->n_out, 0))
 		contract_violation(c, "no such output", out, c->gn->n_out);
 	const struct g_out *go = &c->gn->out[out];
+	struct eng_outport *op = &c->out[out];
 	if (__builtin_expect(epoch < c->out_frontier ||
 	                         epoch == ENGINE_EPOCH_MAX ||
 	                         (go->rec_size && len != go->rec_size) ||
@@ -402,7 +509,6 @@ engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
 	struct eng_worker *w = c->w;
 	uint32_t need = rec_bytes(go->rec_size, len);
 	uint32_t max_recs = w->e->cfg.batch_records;
-	struct eng_outport *op = &c->out[out];
 
 	if (go->n_pipe) {
 		struct engine_batch *b = pipe_batch(c, out, epoch, need);
@@ -436,6 +542,7 @@ engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
 			k++;
 		}
 	}
+	emit_arm(c, out, epoch);
 }
 
 uint64_t

@@ -2,8 +2,9 @@
  * test_engine.c — engine behaviours one at a time: graph validation, init
  * failure, empty epochs, emission while an epoch closes, shutdown with data
  * in flight, engine_stop(), backpressure, idle workers not burning CPU,
- * emitting in place (reserve/commit), and a final epoch that does not
- * depend on how many operators lie between source and sink.
+ * emitting in place (reserve/commit), the emit contract checked on the
+ * fast path too, and a final epoch that does not depend on how many
+ * operators lie between source and sink.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -13,7 +14,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -645,6 +649,166 @@ test_emit_reserve_refuses_what_it_cannot_place(void **st)
 	assert_int_equal(atomic_load(&v2.records), 0);
 }
 
+/* ---- routing spread -------------------------------------------------------- */
+
+/* Keys users have: sequential, strided by every power of two up to 2^48,
+ * decimal ASCII packed into 8 bytes, random. Each family of N keys must
+ * spread over W workers within 15 % of even (random keys alone vary by
+ * about 3 % at W=16, N=20000). */
+static void
+test_route_spreads_structured_keys(void **st)
+{
+	(void)st;
+	enum { N = 20000 };
+	static const unsigned Ws[] = {2, 3, 4, 5, 7, 8, 12, 16};
+	uint64_t rng = 0x243f6a8885a308d3ULL;
+	for (unsigned fam = 0; fam < 52; fam++) {
+		for (size_t wi = 0; wi < sizeof Ws / sizeof Ws[0]; wi++) {
+			unsigned W = Ws[wi], cnt[16] = {0};
+			for (uint64_t i = 0; i < N; i++) {
+				uint64_t key;
+				if (fam < 49) { /* i << fam */
+					key = (i + 1) << fam;
+				} else if (fam == 49) { /* "00000123" */
+					char txt[9];
+					snprintf(txt, sizeof txt, "%08llu", (unsigned long long)i);
+					memcpy(&key, txt, 8);
+				} else if (fam == 50) { /* high 16 bits only */
+					key = (i & 0xffff) << 48 | (i >> 16);
+				} else { /* xorshift64 */
+					rng ^= rng << 13;
+					rng ^= rng >> 7;
+					rng ^= rng << 17;
+					key = rng;
+				}
+				unsigned t = engine_route(key, W);
+				assert_true(t < W);
+				cnt[t]++;
+			}
+			for (unsigned t = 0; t < W; t++)
+				if (cnt[t] * (uint64_t)W > N * 115ull / 100 ||
+				    cnt[t] * (uint64_t)W < N * 85ull / 100)
+					fail_msg("family %u, W=%u: worker %u got %u of %u",
+					         fam, W, t, cnt[t], (unsigned)N);
+		}
+	}
+	/* one worker: everything to 0 */
+	assert_int_equal(engine_route(~0ULL, 1), 0);
+}
+
+/* ---- the emit contract, with the fast path armed ------------------------ */
+
+/* A source that emits a few records at epoch 3 (arming engine_emit's fast
+ * path), then breaks the contract one way. */
+enum breach { BR_BELOW_FRONTIER, BR_SIZE, BR_MAX_EPOCH, BR_NO_OUTPUT };
+
+static enum engine_poll
+breach_poll(void *state, struct engine_ctx *ctx)
+{
+	enum breach how = *(const enum breach *)state;
+	uint64_t rec[2] = {0, 1};
+	for (uint64_t i = 0; i < 8; i++) {
+		rec[0] = i * 0x9e3779b97f4a7c15ULL;
+		engine_emit(ctx, 0, 3, rec, sizeof rec);
+	}
+	switch (how) {
+	case BR_BELOW_FRONTIER:
+		engine_source_advance(ctx, 5);
+		engine_emit(ctx, 0, 3, rec, sizeof rec);
+		break;
+	case BR_SIZE:
+		engine_emit(ctx, 0, 3, rec, 8);
+		break;
+	case BR_MAX_EPOCH:
+		engine_emit(ctx, 0, ENGINE_EPOCH_MAX, rec, sizeof rec);
+		break;
+	case BR_NO_OUTPUT:
+		engine_emit(ctx, 1, 3, rec, sizeof rec);
+		break;
+	}
+	return ENGINE_POLL_DONE;
+}
+
+static int
+breach_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	*state = arg;
+	return 0;
+}
+
+static void
+null_batch(void *state, struct engine_ctx *ctx, unsigned port,
+           const struct engine_batch *b)
+{
+	(void)state;
+	(void)ctx;
+	(void)port;
+	(void)b;
+}
+
+/* Runs the breach in a child process; returns what the child wrote to
+ * stderr, and asserts that it aborted. */
+static void
+expect_abort(enum breach how, unsigned W, int exchange, const char *want)
+{
+	int fd[2];
+	assert_int_equal(pipe(fd), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fd[1], 2);
+		close(fd[0]);
+		const struct engine_op_vtable src = {
+			.init = breach_init, .poll = breach_poll,
+		};
+		const struct engine_op_vtable sink = {.on_batch = null_batch};
+		struct engine_graph *g = engine_graph_new();
+		const uint32_t rs[] = {16};
+		int s = engine_graph_add(g, "breach", &src, &how, 0, 1, rs);
+		int k = engine_graph_add(g, "sink", &sink, NULL, 1, 0, NULL);
+		engine_graph_connect(g, s, 0, k, 0,
+		                     exchange ? engine_key_first_u64 : NULL, NULL);
+		struct engine_config cfg;
+		engine_config_default(&cfg);
+		cfg.workers = W;
+		struct engine *e = engine_new(g, &cfg, NULL, 0);
+		if (e)
+			engine_run(e);
+		_exit(0); /* not reached when the contract is enforced */
+	}
+	close(fd[1]);
+	char buf[4096];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof buf - 1 &&
+	       (r = read(fd[0], buf + n, sizeof buf - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = 0;
+	close(fd[0]);
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
+	    !strstr(buf, want))
+		fail_msg("breach %d, W=%u, exchange %d: status %d, stderr: %s",
+		         (int)how, W, exchange, status, buf);
+}
+
+static void
+test_emit_contract_holds_with_the_fast_path_armed(void **st)
+{
+	(void)st;
+	for (unsigned W = 1; W <= 2; W++)
+		for (int x = 0; x < 2; x++) {
+			expect_abort(BR_BELOW_FRONTIER, W, x,
+			             "emit below the output frontier");
+			expect_abort(BR_SIZE, W, x, "record size");
+			expect_abort(BR_MAX_EPOCH, W, x, "epoch reserved");
+			expect_abort(BR_NO_OUTPUT, W, x, "no such output");
+		}
+}
+
 /* ---- the final epoch ----------------------------------------------------- */
 
 /* A pass-through that remembers its last closed epoch and its final. */
@@ -743,6 +907,8 @@ main(void)
 		cmocka_unit_test(test_emit_in_place_delivers_what_was_committed),
 		cmocka_unit_test(test_emit_reserve_refuses_what_it_cannot_place),
 		cmocka_unit_test(test_first_u64_keys_route_like_any_key_function),
+		cmocka_unit_test(test_emit_contract_holds_with_the_fast_path_armed),
+		cmocka_unit_test(test_route_spreads_structured_keys),
 		cmocka_unit_test(test_final_epoch_does_not_depend_on_depth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
