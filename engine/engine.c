@@ -530,6 +530,9 @@ engine_new(struct engine_graph *g, const struct engine_config *cfg,
 			if (want < go->rec_size)
 				want = go->rec_size;
 			go->cap = (uint32_t)want;
+			go->max_recs = e->cfg.batch_records;
+			if (go->rec_size && go->cap / go->rec_size < go->max_recs)
+				go->max_recs = go->cap / go->rec_size;
 		}
 	atomic_init(&e->stopping, 0);
 	atomic_init(&e->init_error, 0);

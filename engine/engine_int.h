@@ -36,6 +36,8 @@ struct g_edge {
 struct g_out {
 	uint32_t rec_size;
 	uint32_t cap;        /* data bytes of this output's batches */
+	uint32_t max_recs;   /* records per batch (fixed size: what cap holds,
+	                      * at most batch_records) */
 	unsigned n_edges;
 	struct g_edge *edges;
 	unsigned n_pipe;     /* edges with key == NULL */

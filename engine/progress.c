@@ -424,8 +424,7 @@ emit_arm(struct engine_ctx *c, unsigned out, uint64_t epoch)
 		op->fast_slot = &op->pipe;
 		op->fast_W = 0;
 	}
-	uint32_t max = c->w->e->cfg.batch_records, fit = go->cap / go->rec_size;
-	op->fast_max = fit < max ? fit : max;
+	op->fast_max = go->max_recs;
 	op->fast_epoch = epoch;
 	op->fast_len = go->rec_size;
 }
@@ -447,6 +446,22 @@ emit_full(struct engine_ctx *c, unsigned out, unsigned t)
 static void emit_slow(struct engine_ctx *c, unsigned out, uint64_t epoch,
                       const void *rec, uint32_t len);
 
+/* The fast path found no open batch for destination t (the last one
+ * left full, or was flushed): a fresh one, with the record in it. The
+ * path stays armed: the new batch is of fast_epoch. */
+static void __attribute__((noinline))
+emit_fresh(struct engine_ctx *c, unsigned out, unsigned t, const void *rec,
+           uint32_t len)
+{
+	struct eng_outport *op = &c->out[out];
+	const struct g_out *go = &c->gn->out[out];
+	struct engine_batch *b = op->fast_slot[t] =
+	    eng_batch_get(c->w, op->fast_epoch, go, len);
+	batch_append(b, rec, len, len);
+	if (b->count >= op->fast_max)
+		emit_full(c, out, t);
+}
+
 /* The fast path (see eng_outport) is kept small, with no call on it, so
  * that it needs no stack frame; a record it cannot place (no open batch,
  * another epoch or size, an output it does not cover) takes emit_slow. */
@@ -465,26 +480,28 @@ engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
 				t = engine_route(key, op->fast_W);
 			}
 			struct engine_batch *b = op->fast_slot[t];
-			if (__builtin_expect(b != NULL, 1)) {
-				/* a kept empty pipeline batch may carry a stale epoch */
-				b->epoch = epoch;
-				unsigned char *p = b->data + b->used;
-				switch (len) {
-				case 8: memcpy(p, rec, 8); break;
-				case 16: memcpy(p, rec, 16); break;
-				case 24: memcpy(p, rec, 24); break;
-				default: memcpy(p, rec, 32); break;
-				}
-				uint32_t n = b->count + 1, u = b->used + len;
-				/* two scalar stores: GCC would otherwise pair them into a
-				 * vector add, which costs more than it saves */
-				__asm__("" : "+r"(n));
-				b->count = n;
-				b->used = u;
-				if (__builtin_expect(n >= op->fast_max, 0))
-					emit_full(c, out, t);
+			if (__builtin_expect(b == NULL, 0)) {
+				emit_fresh(c, out, t, rec, len);
 				return;
 			}
+			/* a kept empty pipeline batch may carry a stale epoch */
+			b->epoch = epoch;
+			unsigned char *p = b->data + b->used;
+			switch (len) {
+			case 8: memcpy(p, rec, 8); break;
+			case 16: memcpy(p, rec, 16); break;
+			case 24: memcpy(p, rec, 24); break;
+			default: memcpy(p, rec, 32); break;
+			}
+			uint32_t n = b->count + 1, u = b->used + len;
+			/* two scalar stores: GCC would otherwise pair them into a
+			 * vector add, which costs more than it saves */
+			__asm__("" : "+r"(n));
+			b->count = n;
+			b->used = u;
+			if (__builtin_expect(n >= op->fast_max, 0))
+				emit_full(c, out, t);
+			return;
 		}
 	}
 	emit_slow(c, out, epoch, rec, len);
