@@ -78,11 +78,12 @@ struct eng_outport {
 	 * the engine_key_first_u64 key): a record of fast_len bytes at epoch
 	 * fast_epoch goes straight into fast_slot[t], the open batch of its
 	 * destination t (engine_route over fast_W workers; fast_W == 0: t =
-	 * 0, a pipeline edge or one worker), with no other check. Armed (fast_len != 0)
-	 * only while fast_epoch is at or above out_frontier and every open
-	 * batch of the output is empty or of fast_epoch: the slow path arms
-	 * it, whatever moves the frontier disarms it (eng_emit_disarm). First
-	 * in the struct: one cache line holds all the fast path reads. */
+	 * 0, a pipeline edge or one worker), with no other check. Armed
+	 * (fast_len != 0) only while fast_epoch is at or above out_frontier
+	 * and every open batch of the output is empty or of fast_epoch: the
+	 * slow path arms it, whatever moves the frontier disarms it
+	 * (eng_emit_disarm). First in the struct: one cache line holds all
+	 * the fast path reads. */
 	uint32_t fast_len;
 	uint32_t fast_max;  /* records per batch of this output */
 	uint64_t fast_epoch;

@@ -462,9 +462,11 @@ emit_fresh(struct engine_ctx *c, unsigned out, unsigned t, const void *rec,
 		emit_full(c, out, t);
 }
 
-/* The fast path (see eng_outport) is kept small, with no call on it, so
- * that it needs no stack frame; a record it cannot place (no open batch,
- * another epoch or size, an output it does not cover) takes emit_slow. */
+/* The fast path (see eng_outport) is kept small, with no call on its
+ * common path and only tail or out-of-line calls on the rare ones
+ * (emit_fresh, emit_full), so that it needs no stack frame. A record it
+ * cannot take (another epoch or size, an output it does not cover) goes
+ * to emit_slow, which checks the contract and may arm it. */
 void
 engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
             const void *rec, uint32_t len)
