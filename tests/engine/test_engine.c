@@ -23,6 +23,8 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
+#define TEST_RNG_SEED 0x243f6a8885a308d3ULL
+#include "tests/test_rng.h"
 
 /* A configurable source: per worker emits `per_worker` 16-byte records
  * (key, value) spread over `epochs` epochs, or runs until stopped. */
@@ -605,6 +607,7 @@ reserve_probe_poll(void *state, struct engine_ctx *ctx)
 	return ENGINE_POLL_DONE;
 }
 
+/* The state is the node's argument itself (probes and breach sources). */
 static int
 probe_init(struct engine_ctx *ctx, void *arg, void **state)
 {
@@ -661,7 +664,6 @@ test_route_spreads_structured_keys(void **st)
 	(void)st;
 	enum { N = 20000 };
 	static const unsigned Ws[] = {2, 3, 4, 5, 7, 8, 12, 16};
-	uint64_t rng = 0x243f6a8885a308d3ULL;
 	for (unsigned fam = 0; fam < 52; fam++) {
 		for (size_t wi = 0; wi < sizeof Ws / sizeof Ws[0]; wi++) {
 			unsigned W = Ws[wi], cnt[16] = {0};
@@ -675,11 +677,8 @@ test_route_spreads_structured_keys(void **st)
 					memcpy(&key, txt, 8);
 				} else if (fam == 50) { /* high 16 bits only */
 					key = (i & 0xffff) << 48 | (i >> 16);
-				} else { /* xorshift64 */
-					rng ^= rng << 13;
-					rng ^= rng >> 7;
-					rng ^= rng << 17;
-					key = rng;
+				} else {
+					key = rnd();
 				}
 				unsigned t = engine_route(key, W);
 				assert_true(t < W);
@@ -729,26 +728,8 @@ breach_poll(void *state, struct engine_ctx *ctx)
 	return ENGINE_POLL_DONE;
 }
 
-static int
-breach_init(struct engine_ctx *ctx, void *arg, void **state)
-{
-	(void)ctx;
-	*state = arg;
-	return 0;
-}
-
-static void
-null_batch(void *state, struct engine_ctx *ctx, unsigned port,
-           const struct engine_batch *b)
-{
-	(void)state;
-	(void)ctx;
-	(void)port;
-	(void)b;
-}
-
-/* Runs the breach in a child process; returns what the child wrote to
- * stderr, and asserts that it aborted. */
+/* Runs the breach in a child process and asserts that it aborted with
+ * `want` in what it wrote to stderr. */
 static void
 expect_abort(enum breach how, unsigned W, int exchange, const char *want)
 {
@@ -761,13 +742,13 @@ expect_abort(enum breach how, unsigned W, int exchange, const char *want)
 		dup2(fd[1], 2);
 		close(fd[0]);
 		const struct engine_op_vtable src = {
-			.init = breach_init, .poll = breach_poll,
+			.init = probe_init, .poll = breach_poll,
 		};
-		const struct engine_op_vtable sink = {.on_batch = null_batch};
+		struct sink_cfg kc = {0};
 		struct engine_graph *g = engine_graph_new();
 		const uint32_t rs[] = {16};
 		int s = engine_graph_add(g, "breach", &src, &how, 0, 1, rs);
-		int k = engine_graph_add(g, "sink", &sink, NULL, 1, 0, NULL);
+		int k = engine_graph_add(g, "sink", &sink_vt, &kc, 1, 0, NULL);
 		engine_graph_connect(g, s, 0, k, 0,
 		                     exchange ? engine_key_first_u64 : NULL, NULL);
 		struct engine_config cfg;
