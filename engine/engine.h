@@ -296,6 +296,10 @@ void engine_source_advance(struct engine_ctx *ctx, uint64_t frontier);
  * us microseconds (default: the engine's own back-off). */
 void engine_source_idle_hint(struct engine_ctx *ctx, uint32_t us);
 
+/* engine_route's mixing multiplier (odd; engine_emit's in-line routing
+ * uses it too, and must agree). */
+#define ENGINE_ROUTE_MIX 0xd6e8feb86659fd93ULL
+
 /* Worker a key is routed to: a 64-bit hash of key reduced to [0, workers). */
 static inline unsigned
 engine_route(uint64_t key, unsigned workers)
@@ -306,7 +310,7 @@ engine_route(uint64_t key, unsigned workers)
 	 * (test_route_spreads_structured_keys). The splitmix64 finaliser used
 	 * before took twice the instructions on every exchanged record and
 	 * spread these no better. */
-	return (unsigned)((((key * 0xd6e8feb86659fd93ULL) >> 32) *
+	return (unsigned)((((key * ENGINE_ROUTE_MIX) >> 32) *
 	                   (uint64_t)workers) >> 32);
 }
 

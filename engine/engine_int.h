@@ -89,6 +89,10 @@ struct eng_outport {
 	uint64_t fast_epoch;
 	struct engine_batch **fast_slot;
 	unsigned fast_W;
+	/* fast_W a power of two: 64 - log2(fast_W), and engine_route is the
+	 * top bits of the mixed key alone (the same worker, one multiply
+	 * less); else 0 */
+	unsigned fast_shift;
 
 	struct engine_batch *pipe;   /* open pipeline batch, or NULL */
 	struct engine_batch **xbuf;  /* [n_xchg * W] open exchange batches */

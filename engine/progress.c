@@ -418,11 +418,16 @@ emit_arm(struct engine_ctx *c, unsigned out, uint64_t epoch)
 		}
 		op->fast_slot = op->xbuf;
 		op->fast_W = W > 1 ? W : 0;
+		/* engine_route for a power-of-two W: Lemire's reduction of
+		 * the high half by 2^k is the top k bits of the product */
+		op->fast_shift = W > 1 && (W & (W - 1)) == 0
+		                     ? 64u - (unsigned)__builtin_ctz(W) : 0;
 	} else {
 		if (op->pipe && op->pipe->count && op->pipe->epoch != epoch)
 			return;
 		op->fast_slot = &op->pipe;
 		op->fast_W = 0;
+		op->fast_shift = 0;
 	}
 	op->fast_max = go->max_recs;
 	op->fast_epoch = epoch;
@@ -479,7 +484,10 @@ engine_emit(struct engine_ctx *c, unsigned out, uint64_t epoch,
 			if (op->fast_W) {
 				uint64_t key;
 				memcpy(&key, rec, sizeof key);
-				t = engine_route(key, op->fast_W);
+				uint64_t h = key * ENGINE_ROUTE_MIX;
+				t = op->fast_shift
+				        ? (unsigned)(h >> op->fast_shift)
+				        : (unsigned)(((h >> 32) * op->fast_W) >> 32);
 			}
 			struct engine_batch *b = op->fast_slot[t];
 			if (__builtin_expect(b == NULL, 0)) {
