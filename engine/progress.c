@@ -346,7 +346,7 @@ pipe_batch(struct engine_ctx *c, unsigned out, uint64_t epoch, uint32_t need)
 	struct eng_outport *op = &c->out[out];
 	struct engine_batch *b = op->pipe;
 	if (b && b->count &&
-	    (b->epoch != epoch || !batch_has_room(b, need, w->e->cfg.batch_records))) {
+	    (b->epoch != epoch || !batch_has_room(b, need, go->max_recs))) {
 		deliver_pipe(c, out);
 		b = op->pipe;
 	}
@@ -376,7 +376,7 @@ xchg_batch(struct engine_ctx *c, const struct g_out *go,
 		b = NULL;
 	} else if (b && b->count &&
 	           (b->epoch != epoch ||
-	            !batch_has_room(b, need, w->e->cfg.batch_records))) {
+	            !batch_has_room(b, need, go->max_recs))) {
 		send_batch(c, ed, t, b);
 		b = NULL;
 	}
@@ -535,7 +535,7 @@ emit_slow(struct engine_ctx *c, unsigned out, uint64_t epoch,
 
 	struct eng_worker *w = c->w;
 	uint32_t need = rec_bytes(go->rec_size, len);
-	uint32_t max_recs = w->e->cfg.batch_records;
+	uint32_t max_recs = go->max_recs;
 
 	if (go->n_pipe) {
 		struct engine_batch *b = pipe_batch(c, out, epoch, need);
@@ -634,7 +634,7 @@ engine_emit_commit(struct engine_ctx *c, unsigned out, uint32_t len)
 	memcpy(b->data + b->used, &len, sizeof len);
 	b->used += rec_bytes(0, len);
 	b->count++;
-	if (b->count < c->w->e->cfg.batch_records)
+	if (b->count < go->max_recs)
 		return;
 	if (go->n_pipe) {
 		deliver_pipe(c, out);
