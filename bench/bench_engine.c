@@ -34,6 +34,9 @@
 #include "engine/engine.h"
 
 #define MAX_EPOCHS 4096
+/* a header or row of the tables: under 96 characters per worker count,
+ * up to the 64 workers the bench runs */
+#define EB_LINE (64u * 96u + 64u)
 
 struct eb_shared {
 	uint64_t per_worker;
@@ -377,12 +380,12 @@ bench_engine_main(int argc, char **argv)
 	    "Engine: records/s through one exchange edge (16-byte records, "
 	    "8-byte keys), median (min-max) of interleaved rounds");
 	bench_table_header(t, "batch records", max_w);
-	char ecols[256] = "batch records";
+	char ecols[EB_LINE] = "batch records";
 	for (unsigned W = 2; W <= max_w; W++) {
 		size_t l = strlen(ecols);
 		snprintf(ecols + l, sizeof ecols - l, "|W=%u speed-up|W=%u efficiency", W, W);
 	}
-	char mcols[256] = "batch records";
+	char mcols[EB_LINE] = "batch records";
 	for (unsigned W = 2; W <= max_w; W++) {
 		size_t l = strlen(mcols);
 		snprintf(mcols + l, sizeof mcols - l,
@@ -396,7 +399,7 @@ bench_engine_main(int argc, char **argv)
 	    "W-worker exchange / independent is what exchange itself costs "
 	    "(medians of same-round ratios)");
 	bench_table_columns(mach, mcols);
-	char ccols[512] = "batch records|W=1 CPU ns/record";
+	char ccols[EB_LINE] = "batch records|W=1 CPU ns/record";
 	for (unsigned W = 2; W <= max_w; W++) {
 		size_t l = strlen(ccols);
 		snprintf(ccols + l, sizeof ccols - l,
@@ -422,7 +425,7 @@ bench_engine_main(int argc, char **argv)
 	double *tmp = calloc((size_t)runs, sizeof *tmp);
 	double *lat = calloc((size_t)runs * MAX_EPOCHS, sizeof *lat);
 	size_t n_lat_all = 0;
-	char buf[1024];
+	char buf[EB_LINE];
 	for (size_t bi = 0; bi < nb; bi++) {
 		uint32_t b = batches[bi];
 		if (only_batch && b != only_batch)
