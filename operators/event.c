@@ -142,7 +142,7 @@ op_event_builder_finish(struct op_event_builder *b, void *out, uint32_t cap,
                         uint32_t *len)
 {
 	uint32_t base = tables_bytes(b);
-	uint32_t size = (base + b->str_len + 7u) & ~7u;
+	uint32_t size = op_event_builder_size(b);
 	uint32_t lim = cap < b->max_record ? cap : b->max_record;
 	if (size > lim)
 		return WEFT_ELIMIT;
