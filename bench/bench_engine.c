@@ -181,6 +181,19 @@ eb_cpu_ns(void)
 	           1000ull;
 }
 
+/* What one engine's sources and sinks share: per_worker records per
+ * source, an epoch closed every epoch_records. NULL: out of memory. */
+static struct eb_shared *
+eb_shared_new(uint64_t per_worker, uint64_t epoch_records)
+{
+	struct eb_shared *sh = calloc(1, sizeof *sh);
+	if (sh) {
+		sh->per_worker = per_worker;
+		sh->epoch_records = epoch_records;
+	}
+	return sh;
+}
+
 /* The graph on W workers, batch records per batch; sh gets the records. */
 static struct engine *
 eb_build(unsigned W, uint32_t batch, struct eb_shared *sh)
@@ -234,11 +247,9 @@ static double
 eb_run(unsigned W, uint32_t batch, uint64_t total, uint64_t epoch_records,
        double *cpu, double *lat, size_t *n_lat)
 {
-	struct eb_shared *sh = calloc(1, sizeof *sh);
+	struct eb_shared *sh = eb_shared_new(total / W, epoch_records);
 	if (!sh)
 		return -1;
-	sh->per_worker = total / W;
-	sh->epoch_records = epoch_records;
 	struct engine *e = eb_build(W, batch, sh);
 	if (!e) {
 		free(sh);
@@ -292,14 +303,12 @@ eb_run_independent(unsigned W, uint32_t batch, uint64_t total,
 	pthread_t th[64];
 	int ok = 1;
 	for (unsigned i = 0; i < W; i++) {
-		sh[i] = calloc(1, sizeof *sh[i]);
+		sh[i] = eb_shared_new(total / W, epoch_records);
 		e[i] = NULL;
 		if (!sh[i]) {
 			ok = 0;
 			continue;
 		}
-		sh[i]->per_worker = total / W;
-		sh[i]->epoch_records = epoch_records;
 		if (!(e[i] = eb_build(1, batch, sh[i])))
 			ok = 0;
 	}
@@ -331,6 +340,31 @@ eb_run_independent(unsigned W, uint32_t batch, uint64_t total,
 	}
 	*cpu = want ? (double)(c1 - c0) / (double)want : 0;
 	return ok ? (double)want / ((double)(t1 - t0) / 1e9) : -1;
+}
+
+/* Samples of W workers' runs: runs consecutive doubles per W, W = 1 first. */
+static const double *
+eb_col(const double *v, unsigned W, int runs)
+{
+	return v + (W - 1) * (size_t)runs;
+}
+
+/* Median of v[0..runs); scratch holds v sorted afterwards (min first). */
+static double
+eb_median(const double *v, int runs, double *scratch)
+{
+	memcpy(scratch, v, (size_t)runs * sizeof *scratch);
+	return bench_median(scratch, (size_t)runs);
+}
+
+/* Median over rounds r of a[r] / (k * b[r]): a same-round ratio. */
+static double
+eb_median_ratio(const double *a, const double *b, double k, int runs,
+                double *scratch)
+{
+	for (int r = 0; r < runs; r++)
+		scratch[r] = a[r] / (k * b[r]);
+	return bench_median(scratch, (size_t)runs);
 }
 
 int
@@ -421,11 +455,16 @@ bench_engine_main(int argc, char **argv)
 	double *indep = calloc((size_t)runs * 64, sizeof *indep);
 	double *cpu = calloc((size_t)runs * 64, sizeof *cpu);
 	double *cpu_ind = calloc((size_t)runs * 64, sizeof *cpu_ind);
-	double *ratio = calloc((size_t)runs, sizeof *ratio);
 	double *tmp = calloc((size_t)runs, sizeof *tmp);
 	double *lat = calloc((size_t)runs * MAX_EPOCHS, sizeof *lat);
+	struct bench_table *lt = NULL;
 	size_t n_lat_all = 0;
 	char buf[EB_LINE];
+	int rc = 1;
+	if (!samples || !indep || !cpu || !cpu_ind || !tmp || !lat) {
+		fprintf(stderr, "bench engine: out of memory\n");
+		goto out;
+	}
 	for (size_t bi = 0; bi < nb; bi++) {
 		uint32_t b = batches[bi];
 		if (only_batch && b != only_batch)
@@ -441,7 +480,7 @@ bench_engine_main(int argc, char **argv)
 				                  want_lat ? lat + n_lat_all : NULL,
 				                  want_lat ? &nl : NULL);
 				if (v < 0)
-					return 1;
+					goto out;
 				samples[at] = v;
 				n_lat_all += nl;
 				if (W < 2)
@@ -449,15 +488,13 @@ bench_engine_main(int argc, char **argv)
 				v = eb_run_independent(W, b, recs, recs / W / 64 + 1,
 				                       &cpu_ind[at]);
 				if (v < 0)
-					return 1;
+					goto out;
 				indep[at] = v;
 			}
 		}
 		int off = snprintf(buf, sizeof buf, "%u", b);
 		for (unsigned W = 1; W <= max_w; W++) {
-			double *v = samples + (W - 1) * (size_t)runs;
-			memcpy(tmp, v, (size_t)runs * sizeof *tmp);
-			double med = bench_median(tmp, (size_t)runs);
+			double med = eb_median(eb_col(samples, W, runs), runs, tmp);
 			off += snprintf(buf + off, sizeof buf - (size_t)off,
 			                "|%.1f M (%.1f-%.1f)", med / 1e6, tmp[0] / 1e6,
 			                tmp[runs - 1] / 1e6);
@@ -465,46 +502,33 @@ bench_engine_main(int argc, char **argv)
 		bench_table_row(t, buf);
 		off = snprintf(buf, sizeof buf, "%u", b);
 		for (unsigned W = 2; W <= max_w; W++) {
-			for (int r = 0; r < runs; r++)
-				ratio[r] = samples[(W - 1) * (size_t)runs + (size_t)r] /
-				           samples[(size_t)r];
-			double sp = bench_median(ratio, (size_t)runs);
+			double sp = eb_median_ratio(eb_col(samples, W, runs), samples,
+			                            1, runs, tmp);
 			off += snprintf(buf + off, sizeof buf - (size_t)off,
 			                "|%.2fx|%.2f", sp, sp / W);
 		}
 		bench_table_row(eff, buf);
 		off = snprintf(buf, sizeof buf, "%u", b);
 		for (unsigned W = 2; W <= max_w; W++) {
-			const double *x = samples + (W - 1) * (size_t)runs,
-			             *y = indep + (W - 1) * (size_t)runs;
-			memcpy(tmp, y, (size_t)runs * sizeof *tmp);
-			double med = bench_median(tmp, (size_t)runs);
-			for (int r = 0; r < runs; r++)
-				ratio[r] = y[r] / (W * samples[(size_t)r]);
-			double cap = bench_median(ratio, (size_t)runs);
-			for (int r = 0; r < runs; r++)
-				ratio[r] = x[r] / y[r];
+			const double *x = eb_col(samples, W, runs),
+			             *y = eb_col(indep, W, runs);
+			double med = eb_median(y, runs, tmp);
+			double share = eb_median_ratio(y, samples, W, runs, tmp);
 			off += snprintf(buf + off, sizeof buf - (size_t)off,
-			                "|%.1f M|%.2f|%.2f", med / 1e6, cap,
-			                bench_median(ratio, (size_t)runs));
+			                "|%.1f M|%.2f|%.2f", med / 1e6, share,
+			                eb_median_ratio(x, y, 1, runs, tmp));
 		}
 		bench_table_row(mach, buf);
-		memcpy(tmp, cpu, (size_t)runs * sizeof *tmp);
 		off = snprintf(buf, sizeof buf, "%u|%.2f", b,
-		               bench_median(tmp, (size_t)runs));
+		               eb_median(cpu, runs, tmp));
 		for (unsigned W = 2; W <= max_w; W++) {
-			const double *x = cpu + (W - 1) * (size_t)runs,
-			             *y = cpu_ind + (W - 1) * (size_t)runs;
-			memcpy(tmp, x, (size_t)runs * sizeof *tmp);
-			double med = bench_median(tmp, (size_t)runs);
-			for (int r = 0; r < runs; r++)
-				ratio[r] = x[r] / cpu[r];
-			double rx = bench_median(ratio, (size_t)runs);
-			for (int r = 0; r < runs; r++)
-				ratio[r] = y[r] / cpu[r];
+			const double *x = eb_col(cpu, W, runs),
+			             *y = eb_col(cpu_ind, W, runs);
+			double med = eb_median(x, runs, tmp);
+			double rx = eb_median_ratio(x, cpu, 1, runs, tmp);
 			off += snprintf(buf + off, sizeof buf - (size_t)off,
 			                "|%.2f|%.2fx|%.2fx", med, rx,
-			                bench_median(ratio, (size_t)runs));
+			                eb_median_ratio(y, cpu, 1, runs, tmp));
 		}
 		bench_table_row(cput, buf);
 	}
@@ -513,7 +537,7 @@ bench_engine_main(int argc, char **argv)
 	if (max_w > 1)
 		bench_table_print(mach, stdout);
 	bench_table_print(cput, stdout);
-	struct bench_table *lt = bench_table_new(
+	lt = bench_table_new(
 	    "Engine: epoch-close latency under full load (batch 1024, widest "
 	    "W): last source advance -> last sink on_epoch_close");
 	bench_table_columns(lt, "epochs measured|p50|p99|max");
@@ -524,13 +548,7 @@ bench_engine_main(int argc, char **argv)
 	         n_lat_all ? lat[n_lat_all - 1] : 0.0);
 	bench_table_row(lt, buf);
 	bench_table_print(lt, stdout);
-	free(samples);
-	free(indep);
-	free(cpu);
-	free(cpu_ind);
-	free(ratio);
-	free(tmp);
-	int rc = 0;
+	rc = 0;
 	if (md) {
 		FILE *f = fopen(md, "w");
 		if (!f) {
@@ -547,6 +565,12 @@ bench_engine_main(int argc, char **argv)
 			fclose(f);
 		}
 	}
+out:
+	free(samples);
+	free(indep);
+	free(cpu);
+	free(cpu_ind);
+	free(tmp);
 	bench_table_free(t);
 	bench_table_free(eff);
 	bench_table_free(mach);
