@@ -65,8 +65,9 @@ kafka_write(struct sim_sink *s, const char *line, size_t len, uint64_t task)
 		    RD_KAFKA_V_RKT(ks->rkt),
 		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 		    RD_KAFKA_V_VALUE((void *)line, len),
-		    RD_KAFKA_V_KEY(ks->key_trace ? key : NULL,
-			ks->key_trace ? 16 : 0),
+		    /* parenthesised: the macro casts its bare argument */
+		    RD_KAFKA_V_KEY((ks->key_trace ? key : NULL),
+			(ks->key_trace ? 16 : 0)),
 		    RD_KAFKA_V_END);
 		if (!err)
 			break;
