@@ -51,14 +51,14 @@ struct asm_build {
 	struct op_trace_edge *edges; /* edge list (Kahn) */
 	uint8_t *removed;
 	uint32_t gen;         /* stamp of the current trace in map and smap */
-	uint64_t map_alloc;   /* slots allocated: pow2 >= 2 x cap_nodes (smap
-	                       * 4 x that), all with gen 0 when allocated */
-	uint64_t map_cap;     /* slots probed for the current trace: pow2 >=
-	                       * 2 x its nodes, so small traces stay compact */
+	uint64_t map_alloc;   /* map slots allocated: pow2 >= 2 x cap_nodes
+	                       * (smap: SMAP_SLOTS(map_alloc)), all with gen 0
+	                       * when allocated */
+	unsigned map_bits;    /* log2 of the map slots probed for the current
+	                       * trace (map_cap(), smap_bits() derive from it):
+	                       * pow2 >= 2 x its nodes, so small traces stay
+	                       * compact */
 	struct bmap_slot *map; /* event id -> node */
-	uint64_t smap_cap;    /* 4 x map_cap: texts per record are at most 3 per
-	                       * node + 2 */
-	unsigned smap_shift;  /* 64 - log2(smap_cap) */
 	struct bmap_slot *smap; /* record text dedupe: sym -> offset */
 	char *str;
 	size_t str_len, str_cap;
@@ -104,6 +104,35 @@ asm_build_free(struct asm_build *b)
 
 #define GROW(p, n) ((p) = realloc((p), (size_t)(n) * sizeof *(p)))
 
+/* The text map has 2^SMAP_EXTRA_BITS (4) times the slots of the id map:
+ * a record's texts are at most 3 per node + 2. */
+#define SMAP_EXTRA_BITS 2
+#define SMAP_SLOTS(map_slots) ((uint64_t)(map_slots) << SMAP_EXTRA_BITS)
+
+/* log2 of the id map's slots for nodes nodes: the least power of two
+ * >= 2 x nodes, 16 at least. */
+static unsigned
+map_bits_for(uint64_t nodes)
+{
+	unsigned bits = 4;
+	while ((1ull << bits) < 2 * nodes)
+		bits++;
+	return bits;
+}
+
+/* Slots probed for the current trace: the id map's, the text map's log2. */
+static inline uint64_t
+map_cap(const struct asm_build *b)
+{
+	return 1ull << b->map_bits;
+}
+
+static inline unsigned
+smap_bits(const struct asm_build *b)
+{
+	return b->map_bits + SMAP_EXTRA_BITS;
+}
+
 static int
 reserve(struct asm_build *b, uint32_t nodes, uint32_t edges)
 {
@@ -114,13 +143,11 @@ reserve(struct asm_build *b, uint32_t nodes, uint32_t edges)
 		    !GROW(b->child_off, c + 1) || !GROW(b->indeg, c) ||
 		    !GROW(b->order, c) || !GROW(b->depth, c))
 			return WEFT_ENOMEM;
-		uint64_t mc = 16;
-		while (mc < 2ull * c)
-			mc <<= 1;
+		uint64_t mc = 1ull << map_bits_for(c);
 		free(b->map);
 		free(b->smap);
 		b->map = calloc(mc, sizeof *b->map);
-		b->smap = calloc(4 * mc, sizeof *b->smap);
+		b->smap = calloc(SMAP_SLOTS(mc), sizeof *b->smap);
 		if (!b->map || !b->smap) {
 			free(b->map);
 			free(b->smap);
@@ -172,7 +199,7 @@ node_of(struct asm_build *b, uint64_t id, int32_t e, uint64_t label,
         uint32_t *n, int *added)
 {
 	struct bmap_slot *t = b->map;
-	uint64_t m = b->map_cap - 1, j = mix64(id) & m;
+	uint64_t m = map_cap(b) - 1, j = mix64(id) & m;
 	while (t[j].gen == b->gen) {
 		if (t[j].key == id) {
 			*added = 0;
@@ -225,8 +252,9 @@ text_off(struct asm_build *b, uint64_t sym, const struct asm_texts *texts,
          const char *s, uint32_t len, uint32_t *off)
 {
 	struct bmap_slot *t = b->smap;
-	uint64_t m = b->smap_cap - 1;
-	uint64_t j = (sym * 0x9e3779b97f4a7c15ULL) >> b->smap_shift;
+	unsigned bits = smap_bits(b);
+	uint64_t m = (1ull << bits) - 1;
+	uint64_t j = (sym * 0x9e3779b97f4a7c15ULL) >> (64 - bits);
 	while (t[j].gen == b->gen) {
 		if (t[j].key == sym) {
 			*off = t[j].val;
@@ -235,6 +263,28 @@ text_off(struct asm_build *b, uint64_t sym, const struct asm_texts *texts,
 		j = (j + 1) & m;
 	}
 	return text_add(b, &t[j], sym, texts, s, len, off);
+}
+
+/* Roots and depth of a trace, taken node by node in a topological order. */
+struct shape {
+	uint32_t roots, depth_max;
+	int32_t root_ev; /* ev index of the first real root, -1: none yet */
+};
+
+/* Node v in the order: d is the largest depth of its parents (0: none),
+ * root says it has no parents. */
+static inline void
+shape_add(struct asm_build *b, struct shape *sh, uint32_t v, uint32_t d,
+          int root)
+{
+	b->depth[v] = d + 1;
+	if (d + 1 > sh->depth_max)
+		sh->depth_max = d + 1;
+	if (root) {
+		sh->roots++;
+		if (sh->root_ev < 0 && b->node_ev[v] >= 0)
+			sh->root_ev = b->node_ev[v];
+	}
 }
 
 /* Kahn's order over the edge list; breaks cycles (see top of file).
@@ -301,19 +351,11 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 		return WEFT_ENOMEM;
 	/* Probe the maps over this trace's share only: a small trace after a
 	 * big one stays in a few cache lines. n + refs <= cap_nodes, so
-	 * map_cap <= map_alloc. */
-	uint64_t mc = 16;
-	unsigned bits = 4;
-	while (mc < 2ull * (n + refs)) {
-		mc <<= 1;
-		bits++;
-	}
-	b->map_cap = mc;
-	b->smap_cap = 4 * mc;
-	b->smap_shift = 64 - (bits + 2);
+	 * map_cap(b) <= map_alloc. */
+	b->map_bits = map_bits_for(n + refs);
 	if (++b->gen == 0) { /* wrapped: stale stamps could match again */
 		memset(b->map, 0, b->map_alloc * sizeof *b->map);
-		memset(b->smap, 0, 4 * b->map_alloc * sizeof *b->smap);
+		memset(b->smap, 0, SMAP_SLOTS(b->map_alloc) * sizeof *b->smap);
 		b->gen = 1;
 	}
 	b->str_len = 0;
@@ -332,12 +374,12 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 	 * turn up unknown; they have no parents of their own, so the loop
 	 * stops at n_real. back: some edge comes from a later real node.
 	 * Until then, index order (missing nodes first) is topological (see
-	 * top of file), so depth and roots are taken on the way; the Kahn
-	 * path below starts them over. */
+	 * top of file), so depth and roots are taken on the way, a missing
+	 * node's (a root) when it is added; the Kahn path below starts them
+	 * over. */
 	const uint32_t n_real = N;
 	int back = 0;
-	uint32_t roots = 0, depth_max = 0;
-	int32_t root_ev = -1;
+	struct shape sh = {0, 0, -1};
 	for (uint32_t c = 0; c < n_real; c++) {
 		const struct asm_ev *x = &ev[b->node_ev[c]];
 		uint32_t d = 0;
@@ -356,7 +398,7 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 				p = node_of(b, pid, -1, CLUSTER_SYM_MISSING, &N, &added);
 				if (added) {
 					missing++;
-					b->depth[p] = 1; /* a root */
+					shape_add(b, &sh, p, 0, 1);
 				}
 			}
 			b->par[E++] = p;
@@ -367,73 +409,59 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 				back = 1;
 			}
 		}
-		b->depth[c] = d + 1;
-		if (d + 1 > depth_max)
-			depth_max = d + 1;
-		if (b->par_off[c] == E) {
-			roots++;
-			if (root_ev < 0)
-				root_ev = b->node_ev[c];
-		}
+		shape_add(b, &sh, c, d, b->par_off[c] == E);
 	}
 	for (uint32_t c = n_real; c <= N; c++)
 		b->par_off[c] = E;
 
-	/* 3. order, roots, depth */
+	/* 3. order, roots, depth. Without a back edge, index order (missing
+	 * nodes first) is topological and step 2 took them already: the
+	 * roots in Kahn's order would be the same, by index, so root_ev is
+	 * the first real one. */
 	uint32_t kept = E, broken = self;
-	if (!back) {
-		/* Missing nodes (roots, depth 1), then the real ones by index:
-		 * every parent came first. The roots in Kahn's order would be
-		 * the same, by index, so root_ev is the first real one. */
-		roots += N - n_real;
-		if (N > n_real && depth_max < 1)
-			depth_max = 1;
-	} else {
+	if (back) {
 		for (uint32_t c = 0; c < n_real; c++)
 			for (uint32_t e = b->par_off[c]; e < b->par_off[c + 1]; e++) {
 				b->edges[e] = (struct op_trace_edge){b->par[e], c};
 				b->removed[e] = 0;
 			}
-		broken += order_nodes(b, N, E);
-		/* parents CSR over kept edges */
-		memset(b->par_off, 0, (N + 1) * sizeof *b->par_off);
-		kept = 0;
-		for (uint32_t e = 0; e < E; e++)
-			if (!b->removed[e]) {
-				b->par_off[b->edges[e].child + 1]++;
-				kept++;
-			}
-		for (uint32_t i = 0; i < N; i++)
-			b->par_off[i + 1] += b->par_off[i];
-		for (uint32_t e = 0; e < E; e++)
-			if (!b->removed[e])
-				b->par[b->par_off[b->edges[e].child]++] = b->edges[e].parent;
-		for (uint32_t i = N; i > 0; i--)
-			b->par_off[i] = b->par_off[i - 1];
-		b->par_off[0] = 0;
-		roots = 0;
-		depth_max = 0;
-		root_ev = -1;
+		uint32_t cut = order_nodes(b, N, E);
+		broken += cut;
+		if (cut) {
+			/* parents CSR over kept edges. With none cut, step 2's
+			 * is it already: the edges are grouped by child in
+			 * index order, as this counting sort would leave them. */
+			memset(b->par_off, 0, (N + 1) * sizeof *b->par_off);
+			kept = 0;
+			for (uint32_t e = 0; e < E; e++)
+				if (!b->removed[e]) {
+					b->par_off[b->edges[e].child + 1]++;
+					kept++;
+				}
+			for (uint32_t i = 0; i < N; i++)
+				b->par_off[i + 1] += b->par_off[i];
+			for (uint32_t e = 0; e < E; e++)
+				if (!b->removed[e])
+					b->par[b->par_off[b->edges[e].child]++] =
+					    b->edges[e].parent;
+			for (uint32_t i = N; i > 0; i--)
+				b->par_off[i] = b->par_off[i - 1];
+			b->par_off[0] = 0;
+		}
+		sh = (struct shape){0, 0, -1};
 		for (uint32_t k = 0; k < N; k++) {
 			uint32_t v = b->order[k], d = 0;
 			for (uint32_t j = b->par_off[v]; j < b->par_off[v + 1]; j++)
 				if (b->depth[b->par[j]] > d)
 					d = b->depth[b->par[j]];
-			b->depth[v] = d + 1;
-			if (d + 1 > depth_max)
-				depth_max = d + 1;
-			if (b->par_off[v] == b->par_off[v + 1]) {
-				roots++;
-				if (root_ev < 0 && b->node_ev[v] >= 0)
-					root_ev = b->node_ev[v];
-			}
+			shape_add(b, &sh, v, d, b->par_off[v] == b->par_off[v + 1]);
 		}
 	}
 
 	/* 4. duration on one host */
 	uint64_t t_start = 0, t_end = 0;
-	if (root_ev >= 0) {
-		const struct asm_ev *r = &ev[root_ev];
+	if (sh.root_ev >= 0) {
+		const struct asm_ev *r = &ev[sh.root_ev];
 		t_start = r->start_ns;
 		t_end = r->start_ns;
 		if (r->flags & OP_TEV_HAS_END) {
@@ -545,8 +573,8 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 		.size = (uint32_t)size,
 		.n_events = N,
 		.n_edges = kept,
-		.n_roots = roots,
-		.depth = depth_max,
+		.n_roots = sh.roots,
+		.depth = sh.depth_max,
 		.repeat_max = cf.repeat_max,
 		.repeat_groups = cf.repeat_groups,
 		.flags = m->flags | (missing ? OP_TRACE_DANGLING : 0) |
