@@ -111,16 +111,18 @@ hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
 }
 
 /*
- * Scans a JSON string whose opening quote j->p points past. With dst, the
- * unescaped bytes are written to dst (at most cap bytes; more is an error:
- * FIELD_TOO_LONG when over field_cap, else RECORD_TOO_LARGE). Sets *n to
- * the decoded length, leaves j->p past the closing quote.
+ * Scans a JSON string from j->p, past its opening quote and past o bytes
+ * of plain text already scanned (0: from the start; with dst, those o
+ * bytes are at dst already). With dst, the unescaped bytes are written to
+ * dst (at most cap bytes; more is an error: FIELD_TOO_LONG when over
+ * field_cap, else RECORD_TOO_LARGE). Sets *n to the decoded length,
+ * leaves j->p past the closing quote.
  */
 static int
-jstr(struct jp *j, char *dst, size_t cap, size_t field_cap, size_t *n)
+jstr(struct jp *j, char *dst, size_t cap, size_t field_cap, size_t o,
+     size_t *n)
 {
 	const unsigned char *p = j->p, *end = j->end;
-	size_t o = 0;
 	for (;;) {
 		/* ASCII run: the common case, copied in one go. Into dst it is
 		 * copied while scanned (scan_plain_copy) as far as blocks of
@@ -284,7 +286,7 @@ jskip(struct jp *j, uint32_t depth)
 	switch (*j->p) {
 	case '"':
 		j->p++;
-		return jstr(j, NULL, SIZE_MAX, SIZE_MAX, &n);
+		return jstr(j, NULL, SIZE_MAX, SIZE_MAX, 0, &n);
 	case 't': return jlit(j, "true", 4);
 	case 'f': return jlit(j, "false", 5);
 	case 'n': return jlit(j, "null", 4);
@@ -304,7 +306,7 @@ jskip(struct jp *j, uint32_t depth)
 				if (j->p >= j->end || *j->p != '"')
 					FAIL(j, OP_REJECT_SYNTAX, j->p);
 				j->p++;
-				if (jstr(j, NULL, SIZE_MAX, SIZE_MAX, &n))
+				if (jstr(j, NULL, SIZE_MAX, SIZE_MAX, 0, &n))
 					return -1;
 				skip_ws(j);
 				if (j->p >= j->end || *j->p != ':')
@@ -353,7 +355,7 @@ jscalar(struct jp *j, const unsigned char **s, const unsigned char **e,
 			const unsigned char *at = j->p;
 			size_t n;
 			j->p++;
-			if (jstr(j, NULL, SIZE_MAX, SIZE_MAX, &n))
+			if (jstr(j, NULL, SIZE_MAX, SIZE_MAX, 0, &n))
 				return -1;
 			FAIL(j, OP_REJECT_BAD_TYPE, at);
 		}
@@ -524,56 +526,82 @@ jparents(struct jp *j)
 	}
 }
 
-/*
- * Any value as text into the string scratch: strings unescaped, scalars as
- * their token, arrays/objects (allow_nested) as raw validated JSON. *null
- * is set for null (nothing stored). This is the general path of jtext.
- */
+/* The room for a text at the end of the string scratch: at most the field
+ * limit, *fcap, and what the scratch has left (less its NUL). */
+static inline size_t
+text_room(const struct jp *j, size_t *fcap)
+{
+	const struct op_event_builder *b = &j->d->b;
+	size_t room = b->str_cap > b->str_len ? b->str_cap - b->str_len - 1 : 0;
+	*fcap = j->d->cfg.max_field_bytes;
+	return room < *fcap ? room : *fcap;
+}
+
+/* Keeps the n bytes written at dst, the end of the string scratch, as
+ * *out. (dst is passed, not taken from b again: the stores of the copy
+ * could alias b->str, which would then have to be read once more.) */
+static inline void
+text_keep(struct op_event_builder *b, struct op_str *out, char *dst, size_t n)
+{
+	dst[n] = '\0';
+	out->off = (uint16_t)b->str_len;
+	out->len = (uint16_t)n;
+	b->str_len += (uint32_t)n + 1;
+}
+
+/* jtext's string past its fast path: j->p inside the string, the o plain
+ * bytes before it already copied to the end of the string scratch. */
 static NOINLINE int
-jtext_general(struct jp *j, struct op_str *out, int allow_nested, int *null)
+jtext_str(struct jp *j, struct op_str *out, size_t o, int *null)
 {
 	struct op_event_builder *b = &j->d->b;
-	size_t room = b->str_cap > b->str_len ? b->str_cap - b->str_len - 1 : 0;
-	size_t fcap = j->d->cfg.max_field_bytes;
-	size_t cap = room < fcap ? room : fcap;
+	size_t fcap, cap = text_room(j, &fcap), n;
 	char *dst = b->str + b->str_len;
-	size_t n;
+	*null = 0;
+	if (jstr(j, dst, cap, fcap, o, &n))
+		return -1;
+	text_keep(b, out, dst, n);
+	return 0;
+}
+
+/* jtext of a value other than a string: scalars as their token,
+ * arrays/objects (allow_nested) as raw validated JSON, null as nothing. */
+static NOINLINE int
+jtext_token(struct jp *j, struct op_str *out, int allow_nested, int *null)
+{
+	struct op_event_builder *b = &j->d->b;
+	size_t fcap, cap = text_room(j, &fcap);
+	char *dst = b->str + b->str_len;
 	*null = 0;
 	if (j->p >= j->end)
 		FAIL(j, OP_REJECT_SYNTAX, j->p);
 	const unsigned char *s = j->p;
 	unsigned c = *s;
-	if (c == '"') {
-		j->p++;
-		if (jstr(j, dst, cap, fcap, &n))
-			return -1;
-	} else {
-		if (c == 'n') {
-			*null = 1;
-			return jlit(j, "null", 4);
-		}
-		if ((c == '[' || c == '{') && !allow_nested)
-			FAIL(j, OP_REJECT_BAD_TYPE, s);
-		if (jskip(j, 0))
-			return -1;
-		n = (size_t)(j->p - s);
-		if (n > cap)
-			FAIL(j, n > fcap ? OP_REJECT_FIELD_TOO_LONG :
-			     OP_REJECT_RECORD_TOO_LARGE, s);
-		memcpy(dst, s, n);
+	if (c == 'n') {
+		*null = 1;
+		return jlit(j, "null", 4);
 	}
-	dst[n] = '\0';
-	out->off = (uint16_t)b->str_len;
-	out->len = (uint16_t)n;
-	b->str_len += (uint32_t)n + 1;
+	if ((c == '[' || c == '{') && !allow_nested)
+		FAIL(j, OP_REJECT_BAD_TYPE, s);
+	if (jskip(j, 0))
+		return -1;
+	size_t n = (size_t)(j->p - s);
+	if (n > cap)
+		FAIL(j, n > fcap ? OP_REJECT_FIELD_TOO_LONG :
+		     OP_REJECT_RECORD_TOO_LARGE, s);
+	memcpy(dst, s, n);
+	text_keep(b, out, dst, n);
 	return 0;
 }
 
 /*
- * jtext_general, with jstr's common case first: a plain string whose
- * closing quote scan_plain_copy finds (see jstr), without the calls.
- * Anything else is done over by the general path from the start (what
- * this wrote past str_len is scratch).
+ * Any value as text into the string scratch: strings unescaped, others as
+ * jtext_token says. *null is set for null (nothing stored). A string's
+ * common case first: plain, its closing quote found by scan_plain_copy
+ * (see jstr), without the calls. Otherwise (an escape, a non-ASCII or
+ * control byte, no block of room or input left) jstr goes on from where
+ * that scan stopped, with what it copied: it would have started with the
+ * very same scan_plain_copy call, so the outcome is the same.
  */
 static inline int
 jtext(struct jp *j, struct op_str *out, int allow_nested, int *null)
@@ -581,25 +609,22 @@ jtext(struct jp *j, struct op_str *out, int allow_nested, int *null)
 	struct op_event_builder *b = &j->d->b;
 	const unsigned char *s = j->p;
 	if (s < j->end && *s == '"') {
-		size_t room = b->str_cap > b->str_len ? b->str_cap - b->str_len - 1 : 0;
-		size_t fcap = j->d->cfg.max_field_bytes;
-		size_t cap = room < fcap ? room : fcap;
+		size_t fcap, cap = text_room(j, &fcap);
 		char *dst = b->str + b->str_len;
 		int hit;
 		const unsigned char *q = scan_plain_copy(
 		    s + 1, j->end, j->start, (unsigned char *)dst, cap, &hit);
+		size_t n = (size_t)(q - s - 1);
 		if (hit && *q == '"') {
-			size_t n = (size_t)(q - s - 1);
 			*null = 0;
 			j->p = q + 1;
-			dst[n] = '\0';
-			out->off = (uint16_t)b->str_len;
-			out->len = (uint16_t)n;
-			b->str_len += (uint32_t)n + 1;
+			text_keep(b, out, dst, n);
 			return 0;
 		}
+		j->p = q;
+		return jtext_str(j, out, n, null);
 	}
-	return jtext_general(j, out, allow_nested, null);
+	return jtext_token(j, out, allow_nested, null);
 }
 
 /* Key of a member: pointer into the line when it has no escapes, else
@@ -617,7 +642,7 @@ jkey(struct jp *j, const char **k, size_t *n)
 		return 0;
 	}
 	size_t cap = j->d->cfg.max_field_bytes;
-	if (jstr(j, j->d->tmp, cap, cap, n))
+	if (jstr(j, j->d->tmp, cap, cap, 0, n))
 		return -1;
 	*k = j->d->tmp;
 	return 0;
@@ -667,7 +692,12 @@ load4(const unsigned char *p)
 /* 1 when p[0..n) equals pat[0..n), 4 <= n <= 32, avail bytes at p (>= n),
  * pat readable to 32 bytes: one block compare when a block of input is
  * there, else two (or four) overlapping word compares — no memcmp call,
- * as the predicted keys are short. */
+ * as the predicted keys are short. pat is a jkeys pattern: its size bounds
+ * n and must hold the 16-byte block, and four words cover no more than 32
+ * bytes. */
+_Static_assert(sizeof ((struct op_decoder *)0)->jkeys.pat[0] >= 16 &&
+               sizeof ((struct op_decoder *)0)->jkeys.pat[0] <= 32,
+               "key_match reads 16 bytes of a pattern and compares <= 32");
 static inline int
 key_match(const unsigned char *p, size_t avail, const unsigned char *pat,
           size_t n)

@@ -9,6 +9,16 @@
 
 #include "operators/decode.h"
 
+/* Sizes of op_decoder.jkeys (decode_json.c's key prediction). Positions:
+ * the first members of a line that are predicted (later ones take the
+ * general path every time); a v4 report has about 15 members, so 24 leave
+ * room for a few unknown keys. Pattern bytes: room for one "Key": — a key
+ * of up to 29 bytes with its quotes and colon (the longest known one,
+ * ParentEventID, takes 16); longer keys are not predicted. key_match needs
+ * 16 to 32 (decode_json.c checks). */
+#define OP_JKEY_POSITIONS 24
+#define OP_JKEY_PAT_BYTES 32
+
 struct op_decoder {
 	enum op_format fmt;
 	struct op_decode_config cfg;
@@ -31,9 +41,9 @@ struct op_decoder {
 	 * (its enum jkey). Real producers write the same keys in the same
 	 * order on every line; see jmember. */
 	struct {
-		uint8_t len[24];
-		uint8_t id[24];
-		unsigned char pat[24][32];
+		uint8_t len[OP_JKEY_POSITIONS];
+		uint8_t id[OP_JKEY_POSITIONS];
+		unsigned char pat[OP_JKEY_POSITIONS][OP_JKEY_PAT_BYTES];
 	} jkeys;
 };
 
