@@ -32,6 +32,7 @@
  * becomes present, at the end of the preceding epoch's close. The finish
  * decision at close(e) thus sees exactly the events of epochs <= e.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,63 @@ mix(uint64_t k)
 	return k;
 }
 
+/* ---- hash tables ---------------------------------------------------------- */
+
+/*
+ * The open-addressing tables here (interned texts, open traces, finished
+ * ids) have one shape: slots of size bytes whose first field is the
+ * uint64_t key, home slot mix(key) & (cap - 1), linear probing, and an
+ * all-zero (calloc'ed) slot is empty. Each marks a slot taken its own way,
+ * which used() reads. Returns a table of ncap slots (a power of two above
+ * the slots taken) holding the entries of old[0..cap), which is freed; or
+ * NULL, old untouched, when out of memory.
+ */
+static void *
+hash_rehash(void *old, uint64_t cap, uint64_t ncap, size_t size,
+            int (*used)(const void *slot))
+{
+	unsigned char *ot = old, *nt = calloc(ncap, size);
+	if (!nt)
+		return NULL;
+	for (uint64_t i = 0; i < cap; i++) {
+		const unsigned char *e = ot + i * size;
+		if (!used(e))
+			continue;
+		uint64_t key;
+		memcpy(&key, e, sizeof key);
+		uint64_t j = mix(key) & (ncap - 1);
+		while (used(nt + j * size))
+			j = (j + 1) & (ncap - 1);
+		memcpy(nt + j * size, e, size);
+	}
+	free(old);
+	return nt;
+}
+
+_Static_assert(offsetof(struct asm_text_slot, sym) == 0, "key first");
+_Static_assert(offsetof(struct asm_slot, trace_id) == 0, "key first");
+_Static_assert(offsetof(struct asm_done, trace_id) == 0, "key first");
+
+/* A slot is empty when all of sym, off, len are 0 (see asm_texts_put). */
+static int
+text_slot_used(const void *slot)
+{
+	const struct asm_text_slot *x = slot;
+	return x->sym || x->off || x->len;
+}
+
+static int
+trace_slot_used(const void *slot)
+{
+	return ((const struct asm_slot *)slot)->t != NULL;
+}
+
+static int
+done_slot_used(const void *slot)
+{
+	return ((const struct asm_done *)slot)->epoch != 0;
+}
+
 /* ---- configuration ------------------------------------------------------ */
 
 void
@@ -187,18 +245,10 @@ asm_texts_put(struct asm_texts *t, uint64_t sym, const char *s, size_t len,
 		if (t->n >= t->max_n)
 			goto lookup_only;
 		uint64_t ncap = t->cap ? t->cap * 2 : 256;
-		struct asm_text_slot *nt = calloc(ncap, sizeof *nt);
+		struct asm_text_slot *nt =
+		    hash_rehash(t->tab, t->cap, ncap, sizeof *nt, text_slot_used);
 		if (!nt)
 			return WEFT_ENOMEM;
-		for (uint64_t i = 0; i < t->cap; i++) {
-			if (!t->tab[i].len && !t->tab[i].off && !t->tab[i].sym)
-				continue;
-			uint64_t j = mix(t->tab[i].sym) & (ncap - 1);
-			while (nt[j].sym || nt[j].off || nt[j].len)
-				j = (j + 1) & (ncap - 1);
-			nt[j] = t->tab[i];
-		}
-		free(t->tab);
 		t->tab = nt;
 		t->cap = ncap;
 	}
@@ -278,18 +328,10 @@ static int
 tab_grow(struct asm_inst *s)
 {
 	uint64_t ncap = s->cap ? s->cap * 2 : 4096;
-	struct asm_slot *nt = calloc(ncap, sizeof *nt);
+	struct asm_slot *nt =
+	    hash_rehash(s->tab, s->cap, ncap, sizeof *nt, trace_slot_used);
 	if (!nt)
 		return WEFT_ENOMEM;
-	for (uint64_t i = 0; i < s->cap; i++) {
-		if (!s->tab[i].t)
-			continue;
-		uint64_t j = mix(s->tab[i].trace_id) & (ncap - 1);
-		while (nt[j].t)
-			j = (j + 1) & (ncap - 1);
-		nt[j] = s->tab[i];
-	}
-	free(s->tab);
 	s->tab = nt;
 	s->cap = ncap;
 	return 0;
@@ -376,19 +418,11 @@ done_expire(struct asm_inst *s, uint64_t epoch, int make_room)
 static int
 done_grow(struct asm_inst *s)
 {
-	uint64_t ncap = s->done_cap * 2, m = ncap - 1;
-	struct asm_done *nt = calloc(ncap, sizeof *nt);
+	uint64_t ncap = s->done_cap * 2;
+	struct asm_done *nt =
+	    hash_rehash(s->done_tab, s->done_cap, ncap, sizeof *nt, done_slot_used);
 	if (!nt)
 		return WEFT_ENOMEM;
-	for (uint64_t i = 0; i < s->done_cap; i++) {
-		if (!s->done_tab[i].epoch)
-			continue;
-		uint64_t j = mix(s->done_tab[i].trace_id) & m;
-		while (nt[j].epoch)
-			j = (j + 1) & m;
-		nt[j] = s->done_tab[i];
-	}
-	free(s->done_tab);
 	s->done_tab = nt;
 	s->done_cap = ncap;
 	return 0;
