@@ -681,6 +681,10 @@ test_good_lines_around_bad_ones_all_come_out(void **state)
 	/* a 10 MB line among good ones, fed in odd-sized chunks */
 	size_t big = 10u << 20;
 	char *in = malloc(big + 4096);
+	if (!in) {
+		fail();
+		return;
+	}
 	size_t o = 0;
 	o += (size_t)sprintf(in + o, "{\"TaskID\":\"1\",\"EventID\":\"1\"}\n");
 	o += (size_t)sprintf(in + o, "{\"TaskID\":\"1\",\"EventID\":\"x\"}\n");
