@@ -4,7 +4,8 @@
 #   2. the same suites under AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. every suite under ThreadSanitizer (the engine's races, and the
 #      operators' shared sinks and counters, end to end through weft);
-#   4. each libFuzzer target for FUZZ_SECONDS (default 60).
+#   4. each libFuzzer target for FUZZ_SECONDS (default 60), then the
+#      whole tree built with clang in that fuzz tree (warnings are errors).
 # Installs its dependencies first (scripts/deps.sh). Build trees live in
 # build-test/, build-asan/, build-tsan/, build-fuzz/ and are reused.
 set -euo pipefail
@@ -43,6 +44,10 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 if [ -x scripts/fuzz.sh ]; then
   echo "== fuzz (${FUZZ_SECONDS:-60} s per target)"
   scripts/fuzz.sh
+  # The fuzz tree is clang's: building all of it there keeps the code
+  # free of clang-only warnings too (GCC builds everything above).
+  echo "== clang build of the whole tree"
+  ninja -C "${FUZZ_BUILD_DIR:-build-fuzz}" >/dev/null
 fi
 # One closing line for CI: test programs run across all stages.
 python3 - build-test build-asan build-tsan <<'PY'
