@@ -140,6 +140,27 @@ op_inline_decoder_unit(struct op_inline_decoder *x, struct engine_ctx *ctx,
 }
 
 void
+op_source_unit(struct engine_ctx *ctx, uint64_t epoch, const struct op_unit *u,
+               uint64_t seq, struct op_inline_decoder *dec, unsigned char *rec)
+{
+	if (dec) {
+		op_inline_decoder_unit(dec, ctx, epoch, u);
+		return;
+	}
+	/* the unit dec_batch() rebuilds from this record */
+	struct op_unit_rec h = {
+		.offset = u->pos.offset,
+		.line = u->pos.line,
+		.seq = seq,
+		.len = (uint32_t)u->len,
+		.flags = u->flags,
+	};
+	memcpy(rec, &h, sizeof h);
+	memcpy(rec + sizeof h, u->data, u->avail);
+	engine_emit(ctx, 0, epoch, rec, (uint32_t)(sizeof h + u->avail));
+}
+
+void
 op_inline_decoder_free(struct op_inline_decoder *x)
 {
 	if (x->d) {

@@ -296,30 +296,15 @@ unit_cb(void *arg, const struct op_unit *u)
 	size_t avail = u->avail;
 	if (avail > cfg->max_unit_bytes)
 		avail = cfg->max_unit_bytes;
-	if (cfg->decode) {
-		/* The same unit, position and flags the decode operator would
-		 * get from the record below. */
-		struct op_unit du = {
-			.data = u->data,
-			.len = u->len > UINT32_MAX ? UINT32_MAX : u->len,
-			.avail = avail,
-			.pos = {.offset = abs, .line = s->begin > 0 ? 0 : u->pos.line},
-			.flags = u->flags,
-		};
-		op_inline_decoder_unit(&s->dec, s->ctx, s->epoch, &du);
-	} else {
-		struct op_unit_rec h = {
-			.offset = abs,
-			.line = s->begin > 0 ? 0 : u->pos.line,
-			.seq = s->units,
-			.len = u->len > UINT32_MAX ? UINT32_MAX : (uint32_t)u->len,
-			.flags = u->flags,
-		};
-		memcpy(s->rec, &h, sizeof h);
-		memcpy(s->rec + sizeof h, u->data, avail);
-		engine_emit(s->ctx, 0, s->epoch, s->rec,
-		            (uint32_t)(sizeof h + avail));
-	}
+	struct op_unit su = {
+		.data = u->data,
+		.len = u->len > UINT32_MAX ? UINT32_MAX : u->len,
+		.avail = avail,
+		.pos = {.offset = abs, .line = s->begin > 0 ? 0 : u->pos.line},
+		.flags = u->flags,
+	};
+	op_source_unit(s->ctx, s->epoch, &su, s->units,
+	               cfg->decode ? &s->dec : NULL, s->rec);
 	s->units++;
 	s->bytes += u->len;
 	return 0;

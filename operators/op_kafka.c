@@ -450,31 +450,16 @@ emit_unit(struct kinst *s, uint64_t epoch, int64_t offset, const char *data,
           size_t len)
 {
 	struct op_kafka_config *cfg = s->cfg;
-	size_t avail = len < cfg->max_unit_bytes ? len : cfg->max_unit_bytes;
-	if (cfg->decode) {
-		/* straight from the message payload; the same unit the decode
-		 * operator would get from the record below */
-		struct op_unit u = {
-			.data = data,
-			.len = len > UINT32_MAX ? UINT32_MAX : len,
-			.avail = avail,
-			.pos = {.offset = (uint64_t)offset, .line = 0},
-			.flags = len > cfg->max_unit_bytes ? OP_UNIT_TOO_LONG : 0,
-		};
-		op_inline_decoder_unit(&s->dec, s->ctx, epoch, &u);
-		s->n_units++;
-		return;
-	}
-	struct op_unit_rec h = {
-		.offset = (uint64_t)offset,
-		.line = 0,
-		.seq = s->seq++,
-		.len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len,
+	struct op_unit u = {
+		.data = data,
+		.len = len > UINT32_MAX ? UINT32_MAX : len,
+		.avail = len < cfg->max_unit_bytes ? len : cfg->max_unit_bytes,
+		.pos = {.offset = (uint64_t)offset, .line = 0},
 		.flags = len > cfg->max_unit_bytes ? OP_UNIT_TOO_LONG : 0,
 	};
-	memcpy(s->rec, &h, sizeof h);
-	memcpy(s->rec + sizeof h, data, avail);
-	engine_emit(s->ctx, 0, epoch, s->rec, (uint32_t)(sizeof h + avail));
+	/* seq numbers the unit records this source emits */
+	op_source_unit(s->ctx, epoch, &u, cfg->decode ? 0 : s->seq++,
+	               cfg->decode ? &s->dec : NULL, s->rec);
 	s->n_units++;
 }
 

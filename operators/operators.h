@@ -156,6 +156,13 @@ void op_inline_decoder_unit(struct op_inline_decoder *x,
                             struct engine_ctx *ctx, uint64_t epoch,
                             const struct op_unit *u);
 void op_inline_decoder_free(struct op_inline_decoder *x);
+/* A unit a source read, at epoch: decoded in line by dec when dec is not
+ * NULL, else emitted on output 0 as an op_unit_rec (header, then u->avail
+ * bytes, built in rec: room for the header and u->avail) with number seq.
+ * u->len must fit 32 bits. */
+void op_source_unit(struct engine_ctx *ctx, uint64_t epoch,
+                    const struct op_unit *u, uint64_t seq,
+                    struct op_inline_decoder *dec, unsigned char *rec);
 /* Exchange key of an event record: its trace id, the record's first 8
  * bytes, so the engine reads it in line (engine_key_first_u64). */
 _Static_assert(offsetof(struct op_event, trace_id) == 0,
