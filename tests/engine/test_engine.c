@@ -180,6 +180,23 @@ key0(const void *rec, uint32_t len, void *arg)
 
 static const uint32_t rec16[] = {16};
 
+/* Runs g on W workers (batch_records 0: the default) to its end and frees
+ * the engine; returns engine_run's result. */
+static int
+run_graph(struct engine_graph *g, unsigned W, uint32_t batch_records)
+{
+	struct engine_config cfg;
+	engine_config_default(&cfg);
+	cfg.workers = W;
+	if (batch_records)
+		cfg.batch_records = batch_records;
+	struct engine *e = engine_new(g, &cfg, NULL, 0);
+	assert_non_null(e);
+	int rc = engine_run(e);
+	engine_free(e);
+	return rc;
+}
+
 /* source -> exchange -> sink */
 static struct engine *
 make_simple(struct src_cfg *sc, struct sink_cfg *kc, unsigned W,
@@ -250,14 +267,8 @@ test_init_failure_stops_every_worker_and_is_reported(void **st)
 	int s = engine_graph_add(g, "src", &src_vt, &sc, 0, 1, rec16);
 	int k = engine_graph_add(g, "sink", &vt, &kc, 1, 0, NULL);
 	engine_graph_connect(g, s, 0, k, 0, key0, NULL);
-	struct engine_config cfg;
-	engine_config_default(&cfg);
-	cfg.workers = 3;
-	struct engine *e = engine_new(g, &cfg, NULL, 0);
-	assert_non_null(e);
-	assert_int_equal(engine_run(e), WEFT_EINVAL);
+	assert_int_equal(run_graph(g, 3, 0), WEFT_EINVAL);
 	assert_int_equal(atomic_load(&kc.records), 0);
-	engine_free(e);
 }
 
 static void
@@ -298,12 +309,7 @@ test_emit_while_closing_reaches_downstream_in_that_epoch(void **st)
 	int k = engine_graph_add(g, "sink", &sink_vt, &kc, 1, 0, NULL);
 	engine_graph_connect(g, s, 0, m, 0, key0, NULL);
 	engine_graph_connect(g, m, 0, k, 0, key0, NULL);
-	struct engine_config cfg;
-	engine_config_default(&cfg);
-	cfg.workers = 3;
-	struct engine *e = engine_new(g, &cfg, NULL, 0);
-	assert_int_equal(engine_run(e), 0);
-	engine_free(e);
+	assert_int_equal(run_graph(g, 3, 0), 0);
 	assert_int_equal(atomic_load(&kc.records), atomic_load(&mid.closes));
 	assert_true(atomic_load(&mid.closes) >= 3 * 10);
 	assert_int_equal(atomic_load(&kc.late), 0);
@@ -324,9 +330,11 @@ test_shutdown_with_data_in_flight_delivers_everything(void **st)
 	assert_int_equal(atomic_load(&kc.flushes), 2);
 }
 
+/* An engine run on a thread of its own, until runner_stop. */
 struct runner {
 	struct engine *e;
 	int rc;
+	pthread_t t;
 };
 
 static void *
@@ -335,6 +343,24 @@ run_thread(void *p)
 	struct runner *r = p;
 	r->rc = engine_run(r->e);
 	return NULL;
+}
+
+static void
+runner_start(struct runner *r, struct engine *e)
+{
+	r->e = e;
+	r->rc = -1;
+	assert_int_equal(pthread_create(&r->t, NULL, run_thread, r), 0);
+}
+
+/* engine_stop, then waits for the run; returns engine_run's result. The
+ * engine is left to the caller to free. */
+static int
+runner_stop(struct runner *r)
+{
+	engine_stop(r->e);
+	pthread_join(r->t, NULL);
+	return r->rc;
 }
 
 static void
@@ -350,17 +376,13 @@ test_stop_finishes_endless_sources_and_loses_nothing(void **st)
 	(void)st;
 	struct src_cfg sc = {.until_stop = 1};
 	struct sink_cfg kc = {0};
-	struct engine *e = make_simple(&sc, &kc, 2, 0);
-	struct runner r = {e, -1};
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, run_thread, &r), 0);
+	struct runner r;
+	runner_start(&r, make_simple(&sc, &kc, 2, 0));
 	while (atomic_load(&sc.emitted) < 100000)
 		sleep_ms(1);
-	engine_stop(e);
-	pthread_join(t, NULL);
-	assert_int_equal(r.rc, 0);
+	assert_int_equal(runner_stop(&r), 0);
 	assert_int_equal(atomic_load(&kc.records), atomic_load(&sc.emitted));
-	engine_free(e);
+	engine_free(r.e);
 }
 
 static void
@@ -396,21 +418,18 @@ test_idle_workers_park_instead_of_spinning(void **st)
 	(void)st;
 	struct src_cfg sc = {.idle_forever = 1};
 	struct sink_cfg kc = {0};
-	struct engine *e = make_simple(&sc, &kc, 4, 0);
-	struct runner r = {e, -1};
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, run_thread, &r), 0);
+	struct runner r;
+	runner_start(&r, make_simple(&sc, &kc, 4, 0));
 	sleep_ms(100); /* let start-up finish */
 	double c0 = cpu_seconds();
 	sleep_ms(1000);
 	double used = cpu_seconds() - c0;
-	engine_stop(e);
-	pthread_join(t, NULL);
-	engine_free(e);
+	int rc = runner_stop(&r);
+	engine_free(r.e);
 	/* Four spinning workers would use ~4 s here (or 2 s on 2 cores); a
 	 * parked engine wakes at most ~100 times a second per worker. */
 	assert_true(used < 0.25);
-	assert_int_equal(r.rc, 0);
+	assert_int_equal(rc, 0);
 }
 
 /* ---- emitting in place ------------------------------------------------- */
@@ -537,14 +556,7 @@ run_vgraph(struct vsrc_cfg *sc, struct vsink_cfg *kc, unsigned W,
 	assert_int_equal(engine_graph_connect(g, s, 0, k, 0,
 	                                      exchange ? engine_key_first_u64
 	                                               : NULL, NULL), 0);
-	struct engine_config cfg;
-	engine_config_default(&cfg);
-	cfg.workers = W;
-	cfg.batch_records = batch_records;
-	struct engine *e = engine_new(g, &cfg, NULL, 0);
-	assert_non_null(e);
-	assert_int_equal(engine_run(e), 0);
-	engine_free(e);
+	assert_int_equal(run_graph(g, W, batch_records), 0);
 }
 
 static void
@@ -649,13 +661,7 @@ test_emit_reserve_refuses_what_it_cannot_place(void **st)
 	assert_int_equal(engine_graph_connect(g, s, 1, b, 0, NULL, NULL), 0);
 	assert_int_equal(engine_graph_connect(g, s, 1, c, 0, key0, NULL), 0);
 	assert_int_equal(engine_graph_connect(g, s, 2, d, 0, key0, NULL), 0);
-	struct engine_config cfg;
-	engine_config_default(&cfg);
-	cfg.workers = 2;
-	struct engine *e = engine_new(g, &cfg, NULL, 0);
-	assert_non_null(e);
-	assert_int_equal(engine_run(e), 0);
-	engine_free(e);
+	assert_int_equal(run_graph(g, 2, 0), 0);
 	for (int i = 0; i < 4; i++)
 		assert_true(ok[i]);
 	/* the last reservation was never committed: nothing arrived */
@@ -867,13 +873,7 @@ test_final_epoch_does_not_depend_on_depth(void **st)
 		                                      i % 2 ? NULL : key0, NULL), 0);
 		prev = n;
 	}
-	struct engine_config cfg;
-	engine_config_default(&cfg);
-	cfg.workers = 2;
-	struct engine *e = engine_new(g, &cfg, NULL, 0);
-	assert_non_null(e);
-	assert_int_equal(engine_run(e), 0);
-	engine_free(e);
+	assert_int_equal(run_graph(g, 2, 0), 0);
 	for (int i = 0; i < 4; i++) {
 		for (unsigned w = 0; w < 2; w++) {
 			/* epochs 0..5 carry data; the source ends at 6 */

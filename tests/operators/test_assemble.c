@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "operators/operators.h"
+#include "test_util.h"
 
 /* ---- a scripted source ------------------------------------------------- */
 struct step {
@@ -97,14 +98,6 @@ struct capture {
 	size_t n;
 };
 
-static int
-cap_init(struct engine_ctx *ctx, void *arg, void **state)
-{
-	(void)ctx;
-	*state = arg;
-	return 0;
-}
-
 static void
 cap_batch(void *state, struct engine_ctx *ctx, unsigned port,
           const struct engine_batch *b)
@@ -127,39 +120,57 @@ cap_batch(void *state, struct engine_ctx *ctx, unsigned port,
 }
 
 static const struct engine_op_vtable cap_vt = {
-	.init = cap_init, .on_batch = cap_batch,
+	.init = state_is_arg_init, .on_batch = cap_batch,
 };
 
-static void
-run(const struct script *sc, struct op_assemble_config *ac, unsigned W,
-    struct capture *cap)
+/* Each test's assembler config (defaults; a test may change them before
+ * it runs) and capture, freed after the test whether it passed or not. */
+struct asm_fx {
+	struct op_assemble_config ac;
+	struct capture cap;
+};
+
+static int
+asm_fx_setup(void **state)
 {
-	memset(cap, 0, sizeof *cap);
-	pthread_mutex_init(&cap->mu, NULL);
+	struct asm_fx *f = calloc(1, sizeof *f);
+	if (!f)
+		return -1;
+	op_assemble_config_init(&f->ac);
+	pthread_mutex_init(&f->cap.mu, NULL);
+	*state = f;
+	return 0;
+}
+
+static int
+asm_fx_teardown(void **state)
+{
+	struct asm_fx *f = *state;
+	for (size_t i = 0; i < f->cap.n; i++)
+		free(f->cap.t[i]);
+	pthread_mutex_destroy(&f->cap.mu);
+	op_assemble_config_destroy(&f->ac);
+	free(f);
+	return 0;
+}
+
+/* script -> exchange(trace) -> assemble -> capture on W workers with the
+ * fixture's config; returns the fixture's capture. Once per test. */
+static struct capture *
+run(struct asm_fx *f, const struct script *sc, unsigned W)
+{
 	char err[256];
-	assert_int_equal(op_assemble_config_check(ac, err, sizeof err), 0);
+	assert_int_equal(op_assemble_config_check(&f->ac, err, sizeof err), 0);
 	struct engine_graph *g = engine_graph_new();
 	const uint32_t var[] = {0};
 	int s = engine_graph_add(g, "script", &src_vt, (void *)sc, 0, 1, var);
-	int a = engine_graph_add(g, "assemble", &op_assemble_vtable, ac, 1, 1, var);
-	int k = engine_graph_add(g, "capture", &cap_vt, cap, 1, 0, NULL);
+	int a = engine_graph_add(g, "assemble", &op_assemble_vtable, &f->ac, 1, 1,
+	                         var);
+	int k = engine_graph_add(g, "capture", &cap_vt, &f->cap, 1, 0, NULL);
 	assert_int_equal(engine_graph_connect(g, s, 0, a, 0, op_event_trace_key, NULL), 0);
 	assert_int_equal(engine_graph_connect(g, a, 0, k, 0, NULL, NULL), 0);
-	struct engine_config cfg;
-	engine_config_default(&cfg);
-	cfg.workers = W;
-	struct engine *e = engine_new(g, &cfg, err, sizeof err);
-	assert_non_null(e);
-	assert_int_equal(engine_run(e), 0);
-	engine_free(e);
-}
-
-static void
-cap_free(struct capture *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		free(c->t[i]);
-	pthread_mutex_destroy(&c->mu);
+	assert_int_equal(run_graph(g, W, NULL), 0);
+	return &f->cap;
 }
 
 static const struct op_trace *
@@ -208,7 +219,7 @@ has_edge(const struct op_trace *t, uint64_t p, uint64_t c)
 static void
 test_children_before_parents_still_build_the_dag(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	/* diamond 1 -> {2,3} -> 4, arriving leaf first */
 	const struct step steps[] = {
 		{0, 7, 4, P(2, 3), "join", NULL},
@@ -217,12 +228,9 @@ test_children_before_parents_still_build_the_dag(void **st)
 		{0, 7, 1, {0}, 0, "root", NULL},
 	};
 	struct script sc = {steps, 4, 10};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	struct capture cap;
-	run(&sc, &ac, 2, &cap);
-	assert_int_equal(cap.n, 1);
-	const struct op_trace *t = cap.t[0];
+	struct capture *cap = run(f, &sc, 2);
+	assert_int_equal(cap->n, 1);
+	const struct op_trace *t = cap->t[0];
 	assert_int_equal(t->n_events, 4);
 	assert_int_equal(t->n_edges, 4);
 	assert_int_equal(t->n_roots, 1);
@@ -232,46 +240,36 @@ test_children_before_parents_still_build_the_dag(void **st)
 	assert_string_equal(op_trace_str(t, op_trace_events(t)[node(t, 4)].label),
 	                    "join");
 	assert_int_equal(t->flags & (OP_TRACE_DANGLING | OP_TRACE_MALFORMED), 0);
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
 }
 
 static void
 test_duplicate_event_kept_once_and_counted(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	const struct step steps[] = {
 		{0, 9, 1, {0}, 0, "a", NULL},
 		{0, 9, 2, P(1), "b", NULL},
 		{0, 9, 2, P(1), "b", NULL},
 	};
 	struct script sc = {steps, 3, 10};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	struct capture cap;
-	run(&sc, &ac, 1, &cap);
-	assert_int_equal(cap.n, 1);
-	assert_int_equal(cap.t[0]->n_events, 2);
-	assert_int_equal(cap.t[0]->duplicates, 1);
-	assert_int_equal(cap.t[0]->events_seen, 3);
-	assert_int_equal(atomic_load(&ac.duplicates), 1);
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
+	struct capture *cap = run(f, &sc, 1);
+	assert_int_equal(cap->n, 1);
+	assert_int_equal(cap->t[0]->n_events, 2);
+	assert_int_equal(cap->t[0]->duplicates, 1);
+	assert_int_equal(cap->t[0]->events_seen, 3);
+	assert_int_equal(atomic_load(&f->ac.duplicates), 1);
 }
 
 static void
 test_parent_that_never_comes_is_a_flagged_missing_node(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	const struct step steps[] = {
 		{0, 5, 2, P(99), "orphan", NULL},
 	};
 	struct script sc = {steps, 1, 10};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	struct capture cap;
-	run(&sc, &ac, 1, &cap);
-	const struct op_trace *t = cap.t[0];
+	struct capture *cap = run(f, &sc, 1);
+	const struct op_trace *t = cap->t[0];
 	assert_int_equal(t->n_events, 2);
 	assert_int_equal(t->missing, 1);
 	assert_true(t->flags & OP_TRACE_DANGLING);
@@ -279,39 +277,32 @@ test_parent_that_never_comes_is_a_flagged_missing_node(void **st)
 	assert_true(m >= 0);
 	assert_true(op_trace_events(t)[m].flags & OP_TEV_MISSING);
 	assert_true(has_edge(t, 99, 2));
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
 }
 
 static void
 test_cycle_is_cut_counted_and_trace_kept(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	const struct step steps[] = {
 		{0, 3, 1, P(2), "a", NULL},
 		{0, 3, 2, P(1), "b", NULL},
 		{0, 3, 4, P(2), "c", NULL},
 	};
 	struct script sc = {steps, 3, 10};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	struct capture cap;
-	run(&sc, &ac, 1, &cap);
-	assert_int_equal(cap.n, 1);
-	const struct op_trace *t = cap.t[0];
+	struct capture *cap = run(f, &sc, 1);
+	assert_int_equal(cap->n, 1);
+	const struct op_trace *t = cap->t[0];
 	assert_int_equal(t->n_events, 3);
 	assert_true(t->flags & OP_TRACE_MALFORMED);
 	assert_int_equal(t->cycle_edges, 1);
 	assert_int_equal(t->n_edges, 2);
 	assert_int_equal(t->n_roots, 1);
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
 }
 
 static void
 test_trace_finishes_after_idle_gap_not_before(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	/* trace 1 active in epochs 0 and 1 (a gap shorter than G keeps it
 	 * open); trace 2 only in epoch 0 */
 	const struct step steps[] = {
@@ -320,72 +311,57 @@ test_trace_finishes_after_idle_gap_not_before(void **st)
 		{1, 1, 2, P(1), "b", NULL},
 	};
 	struct script sc = {steps, 3, 20};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	ac.idle_epochs = 2;
-	struct capture cap;
-	run(&sc, &ac, 2, &cap);
-	const struct op_trace *t1 = find(&cap, 1, 0), *t2 = find(&cap, 2, 0);
+	f->ac.idle_epochs = 2;
+	struct capture *cap = run(f, &sc, 2);
+	const struct op_trace *t1 = find(cap, 1, 0), *t2 = find(cap, 2, 0);
 	assert_non_null(t1);
 	assert_non_null(t2);
 	assert_int_equal(t2->emit_epoch, 2);  /* last 0 + G */
 	assert_int_equal(t1->emit_epoch, 3);  /* last 1 + G */
-	assert_int_equal(count(&cap, 1), 1); /* not split */
+	assert_int_equal(count(cap, 1), 1); /* not split */
 	assert_int_equal(t1->n_events, 2);
 	assert_int_equal(t1->flags & OP_TRACE_FLUSHED, 0);
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
 }
 
 static void
 test_late_event_becomes_an_amendment(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	const struct step steps[] = {
 		{0, 4, 1, {0}, 0, "a", NULL},
 		{6, 4, 2, P(1), "late", NULL}, /* trace 4 emitted at epoch 2 */
 	};
 	struct script sc = {steps, 2, 20};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	struct capture cap;
-	run(&sc, &ac, 1, &cap);
-	assert_int_equal(count(&cap, 4), 2);
-	const struct op_trace *late = find(&cap, 4, OP_TRACE_LATE);
+	struct capture *cap = run(f, &sc, 1);
+	assert_int_equal(count(cap, 4), 2);
+	const struct op_trace *late = find(cap, 4, OP_TRACE_LATE);
 	assert_non_null(late);
 	assert_int_equal(late->n_events, 2); /* the late event + its missing parent */
-	assert_int_equal(atomic_load(&ac.late_events), 1);
-	assert_int_equal(atomic_load(&ac.late_traces), 1);
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
+	assert_int_equal(atomic_load(&f->ac.late_events), 1);
+	assert_int_equal(atomic_load(&f->ac.late_traces), 1);
 }
 
 static void
 test_trace_over_event_limit_is_cut_and_keeps_counting(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	struct step steps[50];
 	for (unsigned i = 0; i < 50; i++)
 		steps[i] = (struct step){0, 8, i + 1, {i}, i ? 1 : 0, "x", NULL};
 	struct script sc = {steps, 50, 10};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	ac.max_trace_events = 20;
-	struct capture cap;
-	run(&sc, &ac, 1, &cap);
-	assert_int_equal(cap.n, 1);
-	assert_true(cap.t[0]->flags & OP_TRACE_TRUNCATED);
-	assert_int_equal(cap.t[0]->n_events, 20);
-	assert_int_equal(cap.t[0]->dropped, 30);
-	assert_int_equal(cap.t[0]->events_seen, 50);
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
+	f->ac.max_trace_events = 20;
+	struct capture *cap = run(f, &sc, 1);
+	assert_int_equal(cap->n, 1);
+	assert_true(cap->t[0]->flags & OP_TRACE_TRUNCATED);
+	assert_int_equal(cap->t[0]->n_events, 20);
+	assert_int_equal(cap->t[0]->dropped, 30);
+	assert_int_equal(cap->t[0]->events_seen, 50);
 }
 
 static void
 test_open_trace_limit_emits_oldest_as_incomplete(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	const struct step steps[] = {
 		{0, 11, 1, {0}, 0, "a", NULL},
 		{1, 12, 1, {0}, 0, "a", NULL},
@@ -393,54 +369,44 @@ test_open_trace_limit_emits_oldest_as_incomplete(void **st)
 		{1, 11, 2, P(1), "b", NULL},
 	};
 	struct script sc = {steps, 4, 10};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	ac.max_open_traces = 2;
-	struct capture cap;
-	run(&sc, &ac, 1, &cap);
-	const struct op_trace *first = find(&cap, 11, OP_TRACE_INCOMPLETE);
+	f->ac.max_open_traces = 2;
+	struct capture *cap = run(f, &sc, 1);
+	const struct op_trace *first = find(cap, 11, OP_TRACE_INCOMPLETE);
 	assert_non_null(first);
 	assert_int_equal(first->n_events, 1);
 	/* its later event is not lost: it comes as an amendment, whose opening
 	 * in turn pushes out the next oldest trace (12) */
-	assert_non_null(find(&cap, 11, OP_TRACE_LATE));
-	assert_non_null(find(&cap, 12, OP_TRACE_INCOMPLETE));
-	assert_null(find(&cap, 13, OP_TRACE_INCOMPLETE));
-	assert_int_equal(atomic_load(&ac.incomplete), 2);
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
+	assert_non_null(find(cap, 11, OP_TRACE_LATE));
+	assert_non_null(find(cap, 12, OP_TRACE_INCOMPLETE));
+	assert_null(find(cap, 13, OP_TRACE_INCOMPLETE));
+	assert_int_equal(atomic_load(&f->ac.incomplete), 2);
 }
 
 static void
 test_end_label_finishes_early_once_parents_arrived(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	const struct step steps[] = {
 		{0, 21, 2, P(1), "done", NULL}, /* end label, parent not there yet */
 		{1, 21, 1, {0}, 0, "start", NULL},
 		{2, 22, 1, {0}, 0, "other", NULL},
 	};
 	struct script sc = {steps, 3, 50};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	ac.idle_epochs = 10;
-	ac.end_label = "done";
-	struct capture cap;
-	run(&sc, &ac, 1, &cap);
-	const struct op_trace *t = find(&cap, 21, 0);
+	f->ac.idle_epochs = 10;
+	f->ac.end_label = "done";
+	struct capture *cap = run(f, &sc, 1);
+	const struct op_trace *t = find(cap, 21, 0);
 	assert_non_null(t);
 	assert_true(t->flags & OP_TRACE_END_LABEL);
 	assert_true(t->emit_epoch < 1 + 10); /* before the idle gap */
 	assert_int_equal(t->n_events, 2);
 	assert_int_equal(t->missing, 0);
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
 }
 
 static void
 test_every_trace_emitted_exactly_once_across_workers(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	enum { T = 300, E = 5 };
 	struct step *steps = calloc(T * E, sizeof *steps);
 	size_t n = 0;
@@ -449,61 +415,52 @@ test_every_trace_emitted_exactly_once_across_workers(void **st)
 			steps[n++] = (struct step){e / 2, 1000 + t, e + 1, {e}, e ? 1 : 0,
 			                           e % 2 ? "odd" : "even", NULL};
 	struct script sc = {steps, n, 30};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	struct capture cap;
-	run(&sc, &ac, 3, &cap);
-	assert_int_equal(cap.n, T);
+	struct capture *cap = run(f, &sc, 3);
+	assert_int_equal(cap->n, T);
 	for (unsigned t = 0; t < T; t++) {
-		assert_int_equal(count(&cap, 1000 + t), 1);
-		const struct op_trace *x = find(&cap, 1000 + t, 0);
+		assert_int_equal(count(cap, 1000 + t), 1);
+		const struct op_trace *x = find(cap, 1000 + t, 0);
 		assert_int_equal(x->n_events, E);
 		assert_int_equal(x->depth, E);
 		/* same shape -> same signature */
-		assert_true(x->signature == cap.t[0]->signature);
+		assert_true(x->signature == cap->t[0]->signature);
 	}
-	assert_int_equal(atomic_load(&ac.events), T * E);
+	assert_int_equal(atomic_load(&f->ac.events), T * E);
 	free(steps);
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
 }
 
 static void
 test_long_label_text_is_cut_to_the_limit(void **st)
 {
-	(void)st;
+	struct asm_fx *f = *st;
 	char label[300];
 	memset(label, 'L', sizeof label - 1);
 	label[sizeof label - 1] = '\0';
 	const struct step steps[] = {{0, 31, 1, {0}, 0, label, NULL}};
 	struct script sc = {steps, 1, 10};
-	struct op_assemble_config ac;
-	op_assemble_config_init(&ac);
-	ac.max_text_bytes = 16;
-	struct capture cap;
-	run(&sc, &ac, 1, &cap);
-	const struct op_trace *t = cap.t[0];
+	f->ac.max_text_bytes = 16;
+	struct capture *cap = run(f, &sc, 1);
+	const struct op_trace *t = cap->t[0];
 	assert_int_equal(strlen(op_trace_str(t, op_trace_events(t)[0].label)), 16);
-	assert_int_equal(atomic_load(&ac.text_truncated), 1);
-	cap_free(&cap);
-	op_assemble_config_destroy(&ac);
+	assert_int_equal(atomic_load(&f->ac.text_truncated), 1);
 }
 
 int
 main(void)
 {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, asm_fx_setup, asm_fx_teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_children_before_parents_still_build_the_dag),
-		cmocka_unit_test(test_duplicate_event_kept_once_and_counted),
-		cmocka_unit_test(test_parent_that_never_comes_is_a_flagged_missing_node),
-		cmocka_unit_test(test_cycle_is_cut_counted_and_trace_kept),
-		cmocka_unit_test(test_trace_finishes_after_idle_gap_not_before),
-		cmocka_unit_test(test_late_event_becomes_an_amendment),
-		cmocka_unit_test(test_trace_over_event_limit_is_cut_and_keeps_counting),
-		cmocka_unit_test(test_open_trace_limit_emits_oldest_as_incomplete),
-		cmocka_unit_test(test_end_label_finishes_early_once_parents_arrived),
-		cmocka_unit_test(test_every_trace_emitted_exactly_once_across_workers),
-		cmocka_unit_test(test_long_label_text_is_cut_to_the_limit),
+		T(test_children_before_parents_still_build_the_dag),
+		T(test_duplicate_event_kept_once_and_counted),
+		T(test_parent_that_never_comes_is_a_flagged_missing_node),
+		T(test_cycle_is_cut_counted_and_trace_kept),
+		T(test_trace_finishes_after_idle_gap_not_before),
+		T(test_late_event_becomes_an_amendment),
+		T(test_trace_over_event_limit_is_cut_and_keeps_counting),
+		T(test_open_trace_limit_emits_oldest_as_incomplete),
+		T(test_end_label_finishes_early_once_parents_arrived),
+		T(test_every_trace_emitted_exactly_once_across_workers),
+		T(test_long_label_text_is_cut_to_the_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

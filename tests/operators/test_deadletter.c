@@ -17,47 +17,39 @@ static void
 test_writes_one_json_line_with_position_and_reason(void **state)
 {
 	(void)state;
-	char *buf = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&buf, &n);
-	struct op_deadletter *dl;
-	assert_int_equal(op_deadletter_new(f, &dl), 0);
+	struct mem_dl dead;
+	mem_dl_open(&dead);
 	struct op_bad_input b = {
 		.source = "src\"1", .pos = {1234, 56}, .at = 7,
 		.reason = OP_REJECT_BAD_UTF8, .data = "a\"b\\c\n\xff", .len = 7,
 		.avail = 7, .max_excerpt = 64,
 	};
-	assert_int_equal(op_deadletter_write(dl, &b), 0);
-	op_deadletter_free(dl);
-	fclose(f);
-	assert_string_equal(buf,
+	assert_int_equal(op_deadletter_write(dead.dl, &b), 0);
+	mem_dl_close(&dead);
+	assert_string_equal(dead.buf,
 	    "{\"source\":\"src\\\"1\",\"offset\":1234,\"line\":56,\"at\":7,"
 	    "\"reason\":\"bad_utf8\",\"len\":7,"
 	    "\"excerpt\":\"a\\\"b\\\\c\\u000a\\u00ff\"}\n");
-	free(buf);
+	free(dead.buf);
 }
 
 static void
 test_excerpt_is_bounded(void **state)
 {
 	(void)state;
-	char *buf = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&buf, &n);
-	struct op_deadletter *dl;
-	assert_int_equal(op_deadletter_new(f, &dl), 0);
+	struct mem_dl dead;
+	mem_dl_open(&dead);
 	static char big[100000];
 	memset(big, 0x01, sizeof big);
 	struct op_bad_input b = {
 		.pos = {0, 1}, .reason = OP_REJECT_TOO_LONG, .data = big,
 		.len = sizeof big, .avail = sizeof big, .max_excerpt = 100,
 	};
-	assert_int_equal(op_deadletter_write(dl, &b), 0);
-	op_deadletter_free(dl);
-	fclose(f);
-	assert_true(n < 1000);
-	assert_non_null(strstr(buf, "\"len\":100000"));
-	free(buf);
+	assert_int_equal(op_deadletter_write(dead.dl, &b), 0);
+	mem_dl_close(&dead);
+	assert_true(dead.len < 1000);
+	assert_non_null(strstr(dead.buf, "\"len\":100000"));
+	free(dead.buf);
 }
 
 static void

@@ -28,18 +28,11 @@ dec(struct fx *f, const char *line)
 	                      sizeof f->rec, &f->len);
 }
 
-static const struct op_event *
-ev(struct fx *f)
-{
-	return (const struct op_event *)(const void *)f->rec;
-}
-
+/* A reject's reason, counted once under it. */
 static enum op_reject
 rej(struct fx *f, const char *line)
 {
-	int rc = dec(f, line);
-	assert_true(rc == WEFT_EFORMAT || rc == WEFT_ELIMIT);
-	enum op_reject r = op_decoder_last_reject(f->d);
+	enum op_reject r = fx_reject(f, dec(f, line));
 	assert_int_equal(op_decoder_stats(f->d)->by_reason[r], 1);
 	return r;
 }
@@ -76,9 +69,9 @@ test_ids_and_times_of_every_digit_count_convert_exactly(void **state)
 				continue;
 			}
 			assert_int_equal(rc, 0);
-			assert_int_equal(ev(f)->event_id, (uint64_t)want);
+			assert_int_equal(fx_ev(f)->event_id, (uint64_t)want);
 			if (form == 0 && n <= 18)
-				assert_int_equal(ev(f)->start_ns, (uint64_t)want);
+				assert_int_equal(fx_ev(f)->start_ns, (uint64_t)want);
 		}
 	}
 }
@@ -88,7 +81,7 @@ test_decodes_every_v4_field(void **state)
 {
 	struct fx *f = *state;
 	assert_int_equal(dec(f, GOOD), 0);
-	const struct op_event *e = ev(f);
+	const struct op_event *e = fx_ev(f);
 	assert_int_equal(op_event_validate(e, f->len), 0);
 	assert_true(e->trace_id == 0x7e1b3b5a2c9d4f10ULL);
 	assert_true(e->event_id == (uint64_t)INT64_C(-4611686018427387904));
@@ -121,7 +114,7 @@ test_accepts_numbers_for_strings_and_strings_for_numbers(void **state)
 	assert_int_equal(dec(f, "{\"TaskID\":-2,\"EventID\":5,\"ParentEventID\":[7,\"8\"],"
 	                        "\"HRT\":\"99\",\"ProcessID\":\"12\",\"Host\":42,"
 	                        "\"Label\":true,\"EndHRT\":150.0}"), 0);
-	const struct op_event *e = ev(f);
+	const struct op_event *e = fx_ev(f);
 	assert_true(e->trace_id == UINT64_MAX - 1);
 	assert_true(e->event_id == 5);
 	assert_true(op_event_parents(e)[1] == 8);
@@ -138,7 +131,7 @@ test_keeps_end_time_and_description(void **state)
 	struct fx *f = *state;
 	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"2\",\"HRT\":10,"
 	                        "\"EndHRT\":25,\"Description\":\"a \\\"q\\\" \\u00e9\\ud83d\\ude00\"}"), 0);
-	const struct op_event *e = ev(f);
+	const struct op_event *e = fx_ev(f);
 	assert_true(e->end_ns == 25 && e->start_ns == 10);
 	assert_string_equal(op_event_kv_find(e, "Description", 11, NULL),
 	                    "a \"q\" \xc3\xa9\xf0\x9f\x98\x80");
@@ -149,8 +142,8 @@ test_timestamp_is_start_when_hrt_absent(void **state)
 {
 	struct fx *f = *state;
 	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Timestamp\":1000}"), 0);
-	assert_true(ev(f)->start_ns == 1000000000ULL);
-	assert_true(ev(f)->flags & OP_EV_HAS_START);
+	assert_true(fx_ev(f)->start_ns == 1000000000ULL);
+	assert_true(fx_ev(f)->flags & OP_EV_HAS_START);
 }
 
 static void
@@ -159,9 +152,9 @@ test_absent_strings_are_empty_not_null(void **state)
 	struct fx *f = *state;
 	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Label\":null}"), 0);
 	size_t n = 9;
-	assert_string_equal(op_event_label(ev(f), &n), "");
+	assert_string_equal(op_event_label(fx_ev(f), &n), "");
 	assert_int_equal(n, 0);
-	assert_true(ev(f)->label_sym == op_symbol("", 0));
+	assert_true(fx_ev(f)->label_sym == op_symbol("", 0));
 }
 
 static void
@@ -169,7 +162,7 @@ test_duplicate_parent_ids_are_merged(void **state)
 {
 	struct fx *f = *state;
 	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"ParentEventID\":[\"3\",\"3\"]}"), 0);
-	assert_int_equal(ev(f)->n_parents, 1);
+	assert_int_equal(fx_ev(f)->n_parents, 1);
 }
 
 static void
@@ -211,17 +204,17 @@ test_task_ids_of_every_length_and_case_convert_exactly(void **state)
 					continue;
 				}
 				assert_int_equal(dec(f, line), 0);
-				assert_true(ev(f)->trace_id == (neg ? 0 - (uint64_t)v : (uint64_t)v));
+				assert_true(fx_ev(f)->trace_id == (neg ? 0 - (uint64_t)v : (uint64_t)v));
 			}
 		}
 	}
 	/* upper, lower and mixed case give the same id */
 	assert_int_equal(dec(f, "{\"TaskID\":\"ABCDEF0123456789\",\"EventID\":\"1\"}"), 0);
-	assert_true(ev(f)->trace_id == 0xABCDEF0123456789ull);
+	assert_true(fx_ev(f)->trace_id == 0xABCDEF0123456789ull);
 	assert_int_equal(dec(f, "{\"TaskID\":\"abcdef0123456789\",\"EventID\":\"1\"}"), 0);
-	assert_true(ev(f)->trace_id == 0xABCDEF0123456789ull);
+	assert_true(fx_ev(f)->trace_id == 0xABCDEF0123456789ull);
 	assert_int_equal(dec(f, "{\"TaskID\":\"aBcDeF0123456789\",\"EventID\":\"1\"}"), 0);
-	assert_true(ev(f)->trace_id == 0xABCDEF0123456789ull);
+	assert_true(fx_ev(f)->trace_id == 0xABCDEF0123456789ull);
 	/* a byte next to the hex ranges, at every position of 16 digits */
 	const char *nonhex = "g/:@`G. ";
 	for (int pos = 0; pos < 16; pos++) {
@@ -235,9 +228,9 @@ test_task_ids_of_every_length_and_case_convert_exactly(void **state)
 	}
 	/* the general path's forms still work after the fast path declines */
 	assert_int_equal(dec(f, "{\"TaskID\":\"0x1F\",\"EventID\":\"1\"}"), 0);
-	assert_true(ev(f)->trace_id == 0x1F);
+	assert_true(fx_ev(f)->trace_id == 0x1F);
 	assert_int_equal(dec(f, "{\"TaskID\":31,\"EventID\":\"1\"}"), 0);
-	assert_true(ev(f)->trace_id == 31);
+	assert_true(fx_ev(f)->trace_id == 31);
 }
 
 /* Times of 19 digits take the fast path when they fit an int64 (the
@@ -247,13 +240,13 @@ test_times_of_nineteen_digits_and_at_the_line_end(void **state)
 {
 	struct fx *f = *state;
 	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":1404236567000000000}"), 0);
-	assert_true(ev(f)->start_ns == 1404236567000000000ull);
+	assert_true(fx_ev(f)->start_ns == 1404236567000000000ull);
 	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":9223372036854775807}"), 0);
-	assert_true(ev(f)->start_ns == (uint64_t)INT64_MAX);
+	assert_true(fx_ev(f)->start_ns == (uint64_t)INT64_MAX);
 	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"EndHRT\":-9223372036854775808}"), 0);
-	assert_true(ev(f)->end_ns == (uint64_t)INT64_MIN);
+	assert_true(fx_ev(f)->end_ns == (uint64_t)INT64_MIN);
 	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":-1234567890123456789}"), 0);
-	assert_true(ev(f)->start_ns == (uint64_t)INT64_C(-1234567890123456789));
+	assert_true(fx_ev(f)->start_ns == (uint64_t)INT64_C(-1234567890123456789));
 	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":9223372036854775808}"),
 	                 WEFT_EFORMAT);
 	assert_int_equal(op_decoder_last_reject(f->d), OP_REJECT_BAD_NUMBER);
@@ -264,7 +257,7 @@ test_times_of_nineteen_digits_and_at_the_line_end(void **state)
 	                 WEFT_EFORMAT);
 	assert_int_equal(op_decoder_last_reject(f->d), OP_REJECT_BAD_NUMBER);
 	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"HRT\":1.5e3}"), 0);
-	assert_true(ev(f)->start_ns == 1500);
+	assert_true(fx_ev(f)->start_ns == 1500);
 	/* every digit count with the number last, so that fewer than 8 bytes
 	 * follow the digits (the per-digit path) or a few more (word path) */
 	char line[128];
@@ -274,11 +267,11 @@ test_times_of_nineteen_digits_and_at_the_line_end(void **state)
 			snprintf(line, sizeof line, "{\"EventID\":\"1\",\"TaskID\":\"2\",\"HRT\":%.*s%*s}",
 			         n, digits, pad, "");
 			assert_int_equal(dec(f, line), 0);
-			assert_true(ev(f)->start_ns == strtoull(strstr(line, "HRT") + 5, NULL, 10));
+			assert_true(fx_ev(f)->start_ns == strtoull(strstr(line, "HRT") + 5, NULL, 10));
 			snprintf(line, sizeof line, "{\"TaskID\":\"2\",\"EventID\":\"%.*s\"%*s}",
 			         n, digits, pad, "");
 			assert_int_equal(dec(f, line), 0);
-			assert_true(ev(f)->event_id == strtoull(strstr(line, "EventID") + 10, NULL, 10));
+			assert_true(fx_ev(f)->event_id == strtoull(strstr(line, "EventID") + 10, NULL, 10));
 		}
 	}
 }
@@ -293,31 +286,31 @@ test_predicted_keys_near_misses_and_duplicates(void **state)
 	const char *base = "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Host\":\"h\",\"Title\":\"t\"}";
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(dec(f, base), 0);
-		assert_string_equal(op_event_host(ev(f), NULL), "h");
-		assert_string_equal(op_event_kv_find(ev(f), "Title", 5, NULL), "t");
+		assert_string_equal(op_event_host(fx_ev(f), NULL), "h");
+		assert_string_equal(op_event_kv_find(fx_ev(f), "Title", 5, NULL), "t");
 	}
 	/* a longer and a shorter key where Host was predicted */
 	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Hostname\":\"h\",\"Title\":\"t\"}"), 0);
-	assert_string_equal(op_event_host(ev(f), NULL), "");
-	assert_string_equal(op_event_kv_find(ev(f), "Hostname", 8, NULL), "h");
+	assert_string_equal(op_event_host(fx_ev(f), NULL), "");
+	assert_string_equal(op_event_kv_find(fx_ev(f), "Hostname", 8, NULL), "h");
 	assert_int_equal(dec(f, base), 0);
 	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Hos\":\"h\",\"Title\":\"t\"}"), 0);
-	assert_string_equal(op_event_host(ev(f), NULL), "");
-	assert_string_equal(op_event_kv_find(ev(f), "Hos", 3, NULL), "h");
+	assert_string_equal(op_event_host(fx_ev(f), NULL), "");
+	assert_string_equal(op_event_kv_find(fx_ev(f), "Hos", 3, NULL), "h");
 	/* another order, then back */
 	assert_int_equal(dec(f, base), 0);
 	assert_int_equal(dec(f, "{\"Title\":\"u\",\"Host\":\"g\",\"EventID\":\"2\",\"TaskID\":\"b\"}"), 0);
-	assert_true(ev(f)->trace_id == 0xb && ev(f)->event_id == 2);
-	assert_string_equal(op_event_host(ev(f), NULL), "g");
-	assert_string_equal(op_event_kv_find(ev(f), "Title", 5, NULL), "u");
+	assert_true(fx_ev(f)->trace_id == 0xb && fx_ev(f)->event_id == 2);
+	assert_string_equal(op_event_host(fx_ev(f), NULL), "g");
+	assert_string_equal(op_event_kv_find(fx_ev(f), "Title", 5, NULL), "u");
 	assert_int_equal(dec(f, base), 0);
-	assert_true(ev(f)->trace_id == 0xa && ev(f)->event_id == 1);
+	assert_true(fx_ev(f)->trace_id == 0xa && fx_ev(f)->event_id == 1);
 	/* an escaped key that reads as a known one, whitespace before the
 	 * colon, and a key cut off by the end of the line */
 	assert_int_equal(dec(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Ho\\u0073t\":\"e\",\"Title\":\"t\"}"), 0);
-	assert_string_equal(op_event_host(ev(f), NULL), "e");
+	assert_string_equal(op_event_host(fx_ev(f), NULL), "e");
 	assert_int_equal(dec(f, "{\"TaskID\" :\"a\",\"EventID\"\t: \"1\",\"Host\" : \"w\",\"Title\":\"t\"}"), 0);
-	assert_string_equal(op_event_host(ev(f), NULL), "w");
+	assert_string_equal(op_event_host(fx_ev(f), NULL), "w");
 	assert_int_equal(dec(f, base), 0);
 	assert_int_equal(rej(f, "{\"TaskID\":\"a\",\"EventID\":\"1\",\"Ho"), OP_REJECT_SYNTAX);
 	/* duplicates after a predicted key (a known key, and one kept as a
@@ -359,7 +352,7 @@ test_many_and_long_keys_are_decoded_every_time(void **state)
 		}
 		o += sprintf(line + o, ",\"Label\":\"z\"}");
 		assert_int_equal(dec(f, line), 0);
-		const struct op_event *e = ev(f);
+		const struct op_event *e = fx_ev(f);
 		assert_int_equal(e->n_kv, 30);
 		assert_true(e->event_id == (uint64_t)round + 1);
 		char want[8];
@@ -399,11 +392,11 @@ test_strings_of_every_length_and_place_are_kept_exactly(void **state)
 				snprintf(line, sizeof line,
 				         "{\"TaskID\":\"1\",\"EventID\":\"1\",\"Description\":\"%s\"}", val);
 				assert_int_equal(dec(f, line), 0);
-				assert_string_equal(op_event_kv_find(ev(f), "Description", 11, NULL), want);
+				assert_string_equal(op_event_kv_find(fx_ev(f), "Description", 11, NULL), want);
 				snprintf(line, sizeof line,
 				         "{\"Label\":\"%s\",\"TaskID\":\"1\",\"EventID\":\"1\"}", val);
 				assert_int_equal(dec(f, line), 0);
-				assert_string_equal(op_event_label(ev(f), NULL), want);
+				assert_string_equal(op_event_label(fx_ev(f), NULL), want);
 				/* a short line: no whole block before the string's end */
 				snprintf(line, sizeof line, "{\"Host\":\"%s\"}", val);
 				assert_int_equal(dec(f, line), WEFT_EFORMAT);
@@ -438,7 +431,7 @@ test_string_limits_hold_at_every_length(void **state)
 				int rc = dec(&g, line);
 				if (n <= lim) {
 					assert_int_equal(rc, 0);
-					assert_string_equal(op_event_label(ev(&g), NULL), val);
+					assert_string_equal(op_event_label(fx_ev(&g), NULL), val);
 				} else {
 					assert_true(rc == WEFT_ELIMIT || rc == WEFT_EFORMAT);
 					assert_int_equal(op_decoder_last_reject(g.d), OP_REJECT_FIELD_TOO_LONG);
@@ -461,7 +454,7 @@ test_string_limits_hold_at_every_length(void **state)
 		snprintf(line, sizeof line, "{\"TaskID\":\"1\",\"EventID\":\"1\",\"Label\":\"%s\"}", val);
 		int rc = dec(&g, line);
 		if (rc == 0) {
-			assert_string_equal(op_event_label(ev(&g), NULL), val);
+			assert_string_equal(op_event_label(fx_ev(&g), NULL), val);
 			ok++;
 		} else {
 			assert_true(rc == WEFT_ELIMIT || rc == WEFT_EFORMAT);
@@ -671,13 +664,10 @@ static void
 test_good_lines_around_bad_ones_all_come_out(void **state)
 {
 	(void)state;
-	char *dlbuf = NULL;
-	size_t dlsize = 0;
-	FILE *mf = open_memstream(&dlbuf, &dlsize);
-	struct op_deadletter *dl;
-	assert_int_equal(op_deadletter_new(mf, &dl), 0);
+	struct mem_dl dead;
+	mem_dl_open(&dead);
 	struct op_decoder *d;
-	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "s.json", dl, &d), 0);
+	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, "s.json", dead.dl, &d), 0);
 	/* a 10 MB line among good ones, fed in odd-sized chunks */
 	size_t big = 10u << 20;
 	char *in = malloc(big + 4096);
@@ -714,16 +704,15 @@ test_good_lines_around_bad_ones_all_come_out(void **state)
 	assert_int_equal(st->by_reason[OP_REJECT_BAD_ID], 1);
 	assert_int_equal(st->by_reason[OP_REJECT_SYNTAX], 1);
 	assert_int_equal(st->units, st->events + st->rejected);
-	assert_int_equal(op_deadletter_count(dl, OP_REJECT_NONE), 3);
+	assert_int_equal(op_deadletter_count(dead.dl, OP_REJECT_NONE), 3);
 	op_decoder_free(d);
-	op_deadletter_free(dl);
-	fclose(mf);
+	mem_dl_close(&dead);
 	/* three dead letters with positions: line 2, line 6 (the big one) */
-	assert_non_null(strstr(dlbuf, "\"line\":2,"));
-	assert_non_null(strstr(dlbuf, "\"line\":6,\"at\":0,\"reason\":\"too_long\""));
-	assert_non_null(strstr(dlbuf, "\"source\":\"s.json\""));
-	assert_true(dlsize < 4096); /* excerpts are bounded */
-	free(dlbuf);
+	assert_non_null(strstr(dead.buf, "\"line\":2,"));
+	assert_non_null(strstr(dead.buf, "\"line\":6,\"at\":0,\"reason\":\"too_long\""));
+	assert_non_null(strstr(dead.buf, "\"source\":\"s.json\""));
+	assert_true(dead.len < 4096); /* excerpts are bounded */
+	free(dead.buf);
 	free(in);
 	collect_free(&c);
 }
@@ -736,8 +725,7 @@ test_cut_last_line_is_rejected_as_truncated(void **state)
 	assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, NULL, NULL, NULL, &d), 0);
 	const char *in = "{\"TaskID\":\"1\",\"EventID\":\"1\"}\n{\"TaskID\":\"1\",\"Eve";
 	struct collect c = {0};
-	assert_int_equal(op_decoder_feed(d, in, strlen(in), collect_fn, &c), 0);
-	assert_int_equal(op_decoder_finish(d, collect_fn, &c), 0);
+	feed_all(d, in, strlen(in), &c);
 	assert_int_equal(c.n, 1);
 	assert_int_equal(op_decoder_stats(d)->by_reason[OP_REJECT_TRUNCATED], 1);
 	op_decoder_free(d);

@@ -25,18 +25,10 @@ dec(struct fx *f, const char *s)
 	                      &f->len);
 }
 
-static const struct op_event *
-ev(struct fx *f)
-{
-	return (const struct op_event *)(const void *)f->rec;
-}
-
 static enum op_reject
 rej(struct fx *f, const char *s)
 {
-	int rc = dec(f, s);
-	assert_true(rc == WEFT_EFORMAT || rc == WEFT_ELIMIT);
-	return op_decoder_last_reject(f->d);
+	return fx_reject(f, dec(f, s));
 }
 
 static void
@@ -46,7 +38,7 @@ test_decodes_a_full_report(void **state)
 	assert_int_equal(dec(f, HDR MD8 "Edge: 0A0B0C0D01020304\nEdge: 00000000000000FF, x\n"
 	                        "Timestamp: 1175645123.123\nHost: node1\nAgent: DataNode\n"
 	                        "Label: writeBlock\nFoo: 1\nFoo: 2\n"), 0);
-	const struct op_event *e = ev(f);
+	const struct op_event *e = fx_ev(f);
 	assert_int_equal(op_event_validate(e, f->len), 0);
 	assert_true(e->trace_id == 0x0102030405060708ULL);
 	assert_true(e->event_id == 0x1122334455667788ULL);
@@ -67,8 +59,8 @@ test_short_ids_are_big_endian_values(void **state)
 	struct fx *f = *state;
 	/* 0x10: version 1, 4-byte task id, 4-byte op id */
 	assert_int_equal(dec(f, HDR "X-Trace: 10DEADBEEF00000042\n"), 0);
-	assert_true(ev(f)->trace_id == 0xDEADBEEF);
-	assert_true(ev(f)->event_id == 0x42);
+	assert_true(fx_ev(f)->trace_id == 0xDEADBEEF);
+	assert_true(fx_ev(f)->event_id == 0x42);
 }
 
 static void
@@ -81,8 +73,8 @@ test_long_task_ids_are_hashed_with_xxh3(void **state)
 	unsigned char id[20];
 	for (int i = 0; i < 20; i++)
 		id[i] = (unsigned char)i;
-	assert_true(ev(f)->trace_id == XXH3_64bits(id, 20));
-	assert_true(ev(f)->event_id == 7);
+	assert_true(fx_ev(f)->trace_id == XXH3_64bits(id, 20));
+	assert_true(fx_ev(f)->event_id == 7);
 }
 
 static void
@@ -114,21 +106,17 @@ static void
 test_good_reports_around_bad_ones_all_come_out(void **state)
 {
 	(void)state;
-	char *dlbuf = NULL;
-	size_t dlsize = 0;
-	FILE *mf = open_memstream(&dlbuf, &dlsize);
-	struct op_deadletter *dl;
-	assert_int_equal(op_deadletter_new(mf, &dl), 0);
+	struct mem_dl dead;
+	mem_dl_open(&dead);
 	struct op_decoder *d;
-	assert_int_equal(op_decoder_new(OP_FORMAT_TEXT, NULL, "r.txt", dl, &d), 0);
+	assert_int_equal(op_decoder_new(OP_FORMAT_TEXT, NULL, "r.txt", dead.dl, &d), 0);
 	const char *in = HDR MD8 "\n"
 	                 HDR "X-Trace: 2901020304050607081122334455667788\n\n"
 	                 HDR "Label: no id\n\n"
 	                 HDR "X-Trace: 1901020304050607080000000000000009\n\n"
 	                 HDR "X-Trace: 19010203";
 	struct collect c = {0};
-	assert_int_equal(op_decoder_feed(d, in, strlen(in), collect_fn, &c), 0);
-	assert_int_equal(op_decoder_finish(d, collect_fn, &c), 0);
+	feed_all(d, in, strlen(in), &c);
 	assert_int_equal(c.n, 2);
 	assert_true(collected(&c, 1)->event_id == 9);
 	const struct op_decode_stats *st = op_decoder_stats(d);
@@ -137,11 +125,10 @@ test_good_reports_around_bad_ones_all_come_out(void **state)
 	assert_int_equal(st->by_reason[OP_REJECT_TRUNCATED], 1);
 	assert_int_equal(st->units, st->events + st->rejected);
 	op_decoder_free(d);
-	op_deadletter_free(dl);
-	fclose(mf);
-	assert_non_null(strstr(dlbuf, "\"line\":4,"));
-	assert_non_null(strstr(dlbuf, "\"reason\":\"bad_version\""));
-	free(dlbuf);
+	mem_dl_close(&dead);
+	assert_non_null(strstr(dead.buf, "\"line\":4,"));
+	assert_non_null(strstr(dead.buf, "\"reason\":\"bad_version\""));
+	free(dead.buf);
 	collect_free(&c);
 }
 
@@ -282,8 +269,7 @@ test_rejects_report_over_limit_in_stream(void **state)
 		o += sprintf(s + o, "K%d: some value\n", i);
 	o += sprintf(s + o, "\n" HDR MD8 "\n");
 	struct collect c = {0};
-	assert_int_equal(op_decoder_feed(d, s, (size_t)o, collect_fn, &c), 0);
-	assert_int_equal(op_decoder_finish(d, collect_fn, &c), 0);
+	feed_all(d, s, (size_t)o, &c);
 	assert_int_equal(c.n, 1);
 	assert_int_equal(op_decoder_stats(d)->by_reason[OP_REJECT_TOO_LONG], 1);
 	op_decoder_free(d);

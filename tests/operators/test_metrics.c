@@ -139,6 +139,24 @@ get_ok(uint16_t port, const char *path, struct http_resp *r)
 	assert_int_equal(http_request(AF_INET, port, req, r), 0);
 }
 
+/* GET path and check the status; the caller checks the rest and frees r. */
+static void
+get_status(uint16_t port, const char *path, int status, struct http_resp *r)
+{
+	get_ok(port, path, r);
+	if (r->status != status)
+		fail_msg("GET %s: status %d, want %d", path, r->status, status);
+}
+
+/* GET path where only the status matters. */
+static void
+expect_status(uint16_t port, const char *path, int status)
+{
+	struct http_resp r;
+	get_status(port, path, status, &r);
+	http_resp_free(&r);
+}
+
 /* ---- render callbacks --------------------------------------------------- */
 
 static int
@@ -175,6 +193,18 @@ static const char fixed_body[] =
     "weft_test_info{path=\"a\\\"b\\\\c\\nd\"} 1\n";
 
 static const char ct_metrics[] = "text/plain; version=0.0.4; charset=utf-8";
+
+/* A scrape's answer: 200, the exposition content type, exactly body (""
+ * for HEAD or an empty render). Frees r. */
+static void
+check_scrape(struct http_resp *r, const char *body)
+{
+	assert_int_equal(r->status, 200);
+	assert_string_equal(r->ctype, ct_metrics);
+	assert_int_equal(r->body_len, strlen(body));
+	assert_string_equal(r->body, body);
+	http_resp_free(r);
+}
 
 static int
 render_fail(void *arg, struct op_buf *out)
@@ -292,25 +322,17 @@ test_scrape(void **st)
 	struct op_metrics_server *s = start_ok(render_fixed, NULL);
 	struct http_resp r;
 	get_ok(op_metrics_port(s), "/metrics", &r);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(r.ctype, ct_metrics);
-	assert_int_equal(r.body_len, strlen(fixed_body));
-	assert_string_equal(r.body, fixed_body);
-	http_resp_free(&r);
+	check_scrape(&r, fixed_body);
 
 	/* a query string does not change the path; a second scrape works */
-	get_ok(op_metrics_port(s), "/metrics?x=1", &r);
-	assert_int_equal(r.status, 200);
+	get_status(op_metrics_port(s), "/metrics?x=1", 200, &r);
 	assert_string_equal(r.body, fixed_body);
 	http_resp_free(&r);
 
 	/* HEAD: headers only */
 	assert_int_equal(http_request(AF_INET, op_metrics_port(s),
 	                              "HEAD /metrics HTTP/1.0\r\n\r\n", &r), 0);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(r.ctype, ct_metrics);
-	assert_int_equal(r.body_len, 0);
-	http_resp_free(&r);
+	check_scrape(&r, "");
 	op_metrics_stop(s);
 }
 
@@ -321,10 +343,7 @@ test_empty_render(void **st)
 	struct op_metrics_server *s = start_ok(render_empty, NULL);
 	struct http_resp r;
 	get_ok(op_metrics_port(s), "/metrics", &r);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(r.ctype, ct_metrics);
-	assert_int_equal(r.body_len, 0);
-	http_resp_free(&r);
+	check_scrape(&r, "");
 	op_metrics_stop(s);
 }
 
@@ -334,8 +353,7 @@ test_healthz(void **st)
 	(void)st;
 	struct op_metrics_server *s = start_ok(render_fail, NULL);
 	struct http_resp r;
-	get_ok(op_metrics_port(s), "/healthz", &r);
-	assert_int_equal(r.status, 200);
+	get_status(op_metrics_port(s), "/healthz", 200, &r);
 	assert_string_equal(r.body, "ok\n");
 	http_resp_free(&r);
 	op_metrics_stop(s);
@@ -347,17 +365,11 @@ test_not_found_and_method(void **st)
 	(void)st;
 	struct op_metrics_server *s = start_ok(render_fixed, NULL);
 	uint16_t port = op_metrics_port(s);
-	struct http_resp r;
-	get_ok(port, "/", &r);
-	assert_int_equal(r.status, 404);
-	http_resp_free(&r);
-	get_ok(port, "/metrics/", &r);
-	assert_int_equal(r.status, 404);
-	http_resp_free(&r);
-	get_ok(port, "/nope", &r);
-	assert_int_equal(r.status, 404);
-	http_resp_free(&r);
+	expect_status(port, "/", 404);
+	expect_status(port, "/metrics/", 404);
+	expect_status(port, "/nope", 404);
 
+	struct http_resp r;
 	assert_int_equal(http_request(AF_INET, port,
 	    "POST /metrics HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc", &r), 0);
 	assert_int_equal(r.status, 405);
@@ -369,9 +381,7 @@ test_not_found_and_method(void **st)
 	http_resp_free(&r);
 
 	/* still serving after all that */
-	get_ok(port, "/metrics", &r);
-	assert_int_equal(r.status, 200);
-	http_resp_free(&r);
+	expect_status(port, "/metrics", 200);
 	op_metrics_stop(s);
 }
 
@@ -381,8 +391,7 @@ test_render_error(void **st)
 	(void)st;
 	struct op_metrics_server *s = start_ok(render_fail, NULL);
 	struct http_resp r;
-	get_ok(op_metrics_port(s), "/metrics", &r);
-	assert_int_equal(r.status, 500);
+	get_status(op_metrics_port(s), "/metrics", 500, &r);
 	assert_null(strstr(r.body, "partial"));
 	http_resp_free(&r);
 	op_metrics_stop(s);
@@ -413,10 +422,7 @@ test_port_in_use(void **st)
 	assert_null(b);
 
 	/* the first one still answers */
-	struct http_resp r;
-	get_ok(port, "/healthz", &r);
-	assert_int_equal(r.status, 200);
-	http_resp_free(&r);
+	expect_status(port, "/healthz", 200);
 	op_metrics_stop(a);
 }
 

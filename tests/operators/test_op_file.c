@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "operators/operators.h"
+#include "test_util.h"
 
 static char tmpdir[256];
 
@@ -167,14 +168,6 @@ struct unit_sum {
 	_Atomic uint64_t units, offsets, lens, too_long;
 };
 
-static int
-us_init(struct engine_ctx *ctx, void *arg, void **state)
-{
-	(void)ctx;
-	*state = arg;
-	return 0;
-}
-
 static void
 us_batch(void *state, struct engine_ctx *ctx, unsigned port,
          const struct engine_batch *b)
@@ -197,7 +190,7 @@ us_batch(void *state, struct engine_ctx *ctx, unsigned port,
 }
 
 static const struct engine_op_vtable us_vt = {
-	.init = us_init, .on_batch = us_batch,
+	.init = state_is_arg_init, .on_batch = us_batch,
 };
 
 static void
@@ -215,15 +208,7 @@ run_source(struct op_file_config *fc, unsigned W, struct unit_sum *sum,
 	                                                             : op_unit_key,
 	                                      NULL),
 	                 0);
-	struct engine_config cfg;
-	engine_config_default(&cfg);
-	cfg.workers = W;
-	struct engine *e = engine_new(g, &cfg, err, sizeof err);
-	assert_non_null(e);
-	assert_int_equal(engine_run(e), 0);
-	if (st)
-		engine_get_stats(e, st);
-	engine_free(e);
+	assert_int_equal(run_graph(g, W, st), 0);
 }
 
 static void
@@ -358,7 +343,7 @@ es_batch(void *state, struct engine_ctx *ctx, unsigned port,
 }
 
 static const struct engine_op_vtable es_vt = {
-	.init = us_init, .on_batch = es_batch,
+	.init = state_is_arg_init, .on_batch = es_batch,
 };
 
 /* file -> [decode] -> exchange(trace) -> ev_sum; the decode operator only
@@ -390,14 +375,7 @@ run_decoding(const char *path, unsigned W, int inline_dec,
 	int k = engine_graph_add(g, "sum", &es_vt, sum, 1, 0, NULL);
 	assert_int_equal(engine_graph_connect(g, d, 0, k, 0, op_event_trace_key,
 	                                      NULL), 0);
-	struct engine_config cfg;
-	engine_config_default(&cfg);
-	cfg.workers = W;
-	struct engine *e = engine_new(g, &cfg, err, sizeof err);
-	assert_non_null(e);
-	int rc = engine_run(e);
-	engine_free(e);
-	return rc;
+	return run_graph(g, W, NULL);
 }
 
 static char *

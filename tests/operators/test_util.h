@@ -1,12 +1,18 @@
 /*
  * test_util.h — helpers shared by the operator tests: collect the events a
- * decoder produces (copied, since callbacks only lend them).
+ * decoder produces (copied, since callbacks only lend them), the decoder
+ * fixture, a dead-letter sink in memory, and running an engine graph.
  */
 #ifndef WEFT_TEST_OP_UTIL_H
 #define WEFT_TEST_OP_UTIL_H
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "engine/engine.h"
 #include "operators/decode.h"
@@ -85,6 +91,86 @@ dec_fx_teardown(void **state)
 	op_decoder_free(f->d);
 	free(f);
 	return 0;
+}
+
+/* The record the fixture's decoder last wrote, as an event. */
+static inline const struct op_event *
+fx_ev(const struct fx *f)
+{
+	return (const struct op_event *)(const void *)f->rec;
+}
+
+/* Checks that decoding gave a reject (rc from the fixture's decode call)
+ * and returns its reason. */
+static inline enum op_reject
+fx_reject(const struct fx *f, int rc)
+{
+	assert_true(rc == WEFT_EFORMAT || rc == WEFT_ELIMIT);
+	return op_decoder_last_reject(f->d);
+}
+
+/* Feeds n bytes of in to d in one piece and finishes the stream; the
+ * events go to c. */
+static inline void
+feed_all(struct op_decoder *d, const char *in, size_t n, struct collect *c)
+{
+	assert_int_equal(op_decoder_feed(d, in, n, collect_fn, c), 0);
+	assert_int_equal(op_decoder_finish(d, collect_fn, c), 0);
+}
+
+/* A dead-letter sink that writes to memory: after mem_dl_close, buf holds
+ * len bytes of dead letters (NUL-terminated; the caller frees buf). */
+struct mem_dl {
+	char *buf;
+	size_t len;
+	FILE *f;
+	struct op_deadletter *dl;
+};
+
+static inline void
+mem_dl_open(struct mem_dl *m)
+{
+	m->buf = NULL;
+	m->len = 0;
+	m->f = open_memstream(&m->buf, &m->len);
+	assert_int_equal(op_deadletter_new(m->f, &m->dl), 0);
+}
+
+static inline void
+mem_dl_close(struct mem_dl *m)
+{
+	op_deadletter_free(m->dl);
+	fclose(m->f);
+}
+
+/* ---- operators in an engine ------------------------------------------- */
+
+/* init of a node whose state is its argument (a sink's results). */
+static inline int
+state_is_arg_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	(void)ctx;
+	*state = arg;
+	return 0;
+}
+
+/* Runs graph g on W workers to its end and frees the engine; returns
+ * engine_run's result. st, when not NULL, gets the engine's stats. */
+static inline int
+run_graph(struct engine_graph *g, unsigned W, struct engine_stats *st)
+{
+	struct engine_config cfg;
+	engine_config_default(&cfg);
+	cfg.workers = W;
+	char err[256] = "";
+	struct engine *e = engine_new(g, &cfg, err, sizeof err);
+	if (!e)
+		fail_msg("engine_new: %s", err);
+	int rc = engine_run(e);
+	if (st)
+		engine_get_stats(e, st);
+	engine_free(e);
+	return rc;
 }
 
 #endif
