@@ -165,7 +165,7 @@ struct cluster_canon_scratch {
 	struct canon_slot *tab;
 	uint32_t tab_all;   /* slots - 1; slots a power of two */
 	uint32_t tab_mask;  /* this trace's share - 1 (a power of two) */
-	uint32_t tab_shift; /* 64 - log2(share) */
+	uint32_t tab_shift; /* 64 - log2(share), set with tab_mask */
 	uint32_t gen;
 };
 
@@ -243,6 +243,17 @@ cluster_canon_scratch_free(struct cluster_canon_scratch *s)
 	free(s);
 }
 
+/* log2 of the table slots for n nodes and e edges: at least twice the
+ * keys, one per node (path step) and one per edge (joins), and 16. */
+static inline uint32_t
+tab_bits(size_t n, size_t e)
+{
+	uint32_t bits = 4;
+	while (((size_t)1 << bits) < 2 * (n + e + 1))
+		bits++;
+	return bits;
+}
+
 /* Grows the scratch to n nodes and e edges; contents are not kept. */
 static int
 scratch_reserve(struct cluster_canon_scratch *s, uint32_t n, uint32_t e)
@@ -256,10 +267,7 @@ scratch_reserve(struct cluster_canon_scratch *s, uint32_t n, uint32_t e)
 	scratch_release(s);
 	memset(s, 0, sizeof(*s));
 	size_t n1 = (size_t)cn + 1;
-	/* Table keys: one per node (path step) and one per edge (joins). */
-	size_t tsz = 16;
-	while (tsz < 2 * ((size_t)cn + ce + 1))
-		tsz <<= 1;
+	size_t tsz = (size_t)1 << tab_bits(cn, ce);
 	s->order = malloc(n1 * sizeof(uint32_t));
 	s->child_off = malloc((n1 + 1) * sizeof(uint32_t));
 	s->child = malloc(((size_t)ce + 1) * sizeof(uint32_t));
@@ -379,15 +387,81 @@ root_up(uint64_t label)
 }
 
 /*
+ * The first loop of order_and_up, from node *pv on: validates each node's
+ * parents, sets its count of parents for the walk, puts the roots in
+ * s->order (from *nroots on) and counts each node's children. With hash
+ * (a constant: one specialised loop each way), also the up hashes; it
+ * stops at the first node with a later parent that is not a root, before
+ * counting its parents, for the loop without hash to go on from there.
+ */
+static inline __attribute__((always_inline)) int
+parents_pass(struct cluster_canon_scratch *s, const struct cluster_dag *g,
+             uint32_t *pv, uint32_t *nroots, const int hash)
+{
+	uint32_t n = g->n_nodes;
+	const uint32_t *off = g->par_off, *par = g->par;
+	const uint64_t *label = g->label;
+	uint32_t *co = s->child_off;
+	struct canon_ud *ud = s->ud;
+	uint32_t roots = *nroots, v = *pv;
+	for (; v < n; v++) {
+		uint32_t lo = off[v], hi = off[v + 1];
+		if (lo > hi)
+			return WEFT_EINVAL;
+		s->nd[v].fill = hi - lo;
+		if (lo == hi) {
+			s->order[roots++] = v;
+			/* Unless a child before it hashed it (co[v + 2] counts
+			 * those). */
+			if (hash && co[v + 2] == 0)
+				ud[v].up = root_up(label[v]);
+			continue;
+		}
+		if (!hash) {
+			for (uint32_t k = lo; k < hi; k++) {
+				uint32_t p = par[k];
+				if (p >= n)
+					return WEFT_EINVAL;
+				co[p + 2]++;
+			}
+			continue;
+		}
+		for (uint32_t k = lo; k < hi; k++) {
+			uint32_t p = par[k];
+			if (p >= n)
+				return WEFT_EINVAL;
+			/* p == v, a self loop, has parents: Kahn finds it */
+			if (p >= v && off[p] != off[p + 1])
+				goto out; /* v's parents not counted yet */
+		}
+		struct canon_acc c = {0, 0, 0};
+		for (uint32_t k = lo; k < hi; k++) {
+			uint32_t p = par[k];
+			/* A root not reached yet: hashed at its first child. */
+			if (p > v && co[p + 2] == 0)
+				ud[p].up = root_up(label[p]);
+			co[p + 2]++;
+			acc_add(&c, ud[p].up);
+		}
+		ud[v].up = acc_hash(&c, label[v], SEED_UP);
+	}
+out:
+	*pv = v;
+	*nroots = roots;
+	return 0;
+}
+
+/*
  * Validates parents, builds the child lists and a topological order, the
  * up hashes, and each node's count of parents for the walk. The roots go
  * to s->order[0 .. *nroots) in index order.
  * While every parent is a root or an earlier node (1), the order is the
  * roots then the others by index, and the up hashes are computed in the
- * same pass (a later parent is a root: its hash needs nothing else);
- * *ordered says so, and the rest of s->order is not filled. Else Kahn's
- * algorithm fills s->order (roots first too) and a pass over it computes
- * the up hashes. Returns 0 or WEFT_EINVAL.
+ * same pass (a later parent is a root: its hash needs nothing else, and
+ * is taken once, at its first child); *ordered says so, and the rest of
+ * s->order is not filled. Else the pass goes on without the up hashes,
+ * Kahn's algorithm fills s->order (roots first too) and a pass over it
+ * computes them. Returns 0 or WEFT_EINVAL.
  */
 static int
 order_and_up(struct cluster_canon_scratch *s, const struct cluster_dag *g,
@@ -400,49 +474,13 @@ order_and_up(struct cluster_canon_scratch *s, const struct cluster_dag *g,
 	struct canon_ud *ud = s->ud;
 	uint32_t roots = 0, v = 0;
 	memset(co, 0, ((size_t)n + 2) * sizeof(uint32_t));
-	for (; v < n; v++) {
-		uint32_t lo = off[v], hi = off[v + 1];
-		if (lo > hi)
-			return WEFT_EINVAL;
-		s->nd[v].fill = hi - lo;
-		if (lo == hi) {
-			s->order[roots++] = v;
-			ud[v].up = root_up(label[v]);
-			continue;
-		}
-		for (uint32_t k = lo; k < hi; k++) {
-			uint32_t p = par[k];
-			if (p >= n)
-				return WEFT_EINVAL;
-			/* p == v, a self loop, has parents: Kahn finds it */
-			if (p >= v && off[p] != off[p + 1])
-				goto unordered; /* v's parents not counted yet */
-		}
-		struct canon_acc c = {0, 0, 0};
-		for (uint32_t k = lo; k < hi; k++) {
-			uint32_t p = par[k];
-			co[p + 2]++;
-			if (p > v) /* a root not reached yet */
-				ud[p].up = root_up(label[p]);
-			acc_add(&c, ud[p].up);
-		}
-		ud[v].up = acc_hash(&c, label[v], SEED_UP);
-	}
-unordered:
-	*ordered = v == n;
-	for (; v < n; v++) {
-		uint32_t lo = off[v], hi = off[v + 1];
-		if (lo > hi)
-			return WEFT_EINVAL;
-		if (lo == hi)
-			s->order[roots++] = v;
-		for (uint32_t k = lo; k < hi; k++) {
-			uint32_t p = par[k];
-			if (p >= n)
-				return WEFT_EINVAL;
-			co[p + 2]++;
-		}
-	}
+	int rc = parents_pass(s, g, &v, &roots, 1);
+	int ord = v == n;
+	if (!rc && !ord)
+		rc = parents_pass(s, g, &v, &roots, 0);
+	if (rc)
+		return rc;
+	*ordered = ord;
 	*nroots = roots;
 	for (uint32_t u = 0; u < n; u++)
 		co[u + 2] += co[u + 1];
@@ -450,13 +488,12 @@ unordered:
 		for (uint32_t k = off[u]; k < off[u + 1]; k++)
 			s->child[co[par[k] + 1]++] = u;
 	/* co[u] .. co[u + 1] are now u's children. */
-	if (*ordered)
+	if (ord)
 		return 0;
-	/* Kahn, from the roots (in index order, as in the ordered case). */
+	/* Kahn, from the roots (in index order, as in the ordered case), on
+	 * the counts of parents that the pass set. */
 	struct canon_node *nd = s->nd;
 	uint32_t head = 0, tail = roots;
-	for (uint32_t u = 0; u < n; u++)
-		nd[u].fill = off[u + 1] - off[u];
 	while (head < tail) {
 		uint32_t u = s->order[head++];
 		for (uint32_t k = co[u]; k < co[u + 1]; k++)
@@ -688,9 +725,7 @@ cluster_canon_compute(struct cluster_canon_scratch *s,
 	/* Probe this trace's share of the table only (at least twice its
 	 * keys): a small trace after a big one stays in a few cache lines.
 	 * Slots past it keep older stamps, which read as free. */
-	uint32_t bits = 4;
-	while (((size_t)1 << bits) < 2 * ((size_t)n + e + 1))
-		bits++;
+	uint32_t bits = tab_bits(n, e);
 	s->tab_mask = (uint32_t)(((size_t)1 << bits) - 1);
 	s->tab_shift = 64 - bits;
 	uint32_t nroots;

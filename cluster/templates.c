@@ -79,7 +79,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -615,13 +614,12 @@ cluster_result_free(struct cluster_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* want, or the online cores for 0 (as the engine counts its workers),
+ * at most TPL_MAX_THREADS. */
 static unsigned
 tpl_threads(unsigned want)
 {
-	if (want == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		want = n > 0 ? (unsigned)n : 1;
-	}
+	want = engine_workers_for(want);
 	return want > TPL_MAX_THREADS ? TPL_MAX_THREADS : want;
 }
 
