@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "operators/assemble_int.h"
+#include "operators/hash_tab.h"
 #include "operators/serve.h"
 
 #define ASM_CHUNK 63u /* events per chunk: 64 B header slot + 63 x 64 B */
@@ -127,48 +128,10 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static inline uint64_t
-mix(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdULL;
-	k ^= k >> 33;
-	return k;
-}
-
 /* ---- hash tables ---------------------------------------------------------- */
 
-/*
- * The open-addressing tables here (interned texts, open traces, finished
- * ids) have one shape: slots of size bytes whose first field is the
- * uint64_t key, home slot mix(key) & (cap - 1), linear probing, and an
- * all-zero (calloc'ed) slot is empty. Each marks a slot taken its own way,
- * which used() reads. Returns a table of ncap slots (a power of two above
- * the slots taken) holding the entries of old[0..cap), which is freed; or
- * NULL, old untouched, when out of memory.
- */
-static void *
-hash_rehash(void *old, uint64_t cap, uint64_t ncap, size_t size,
-            int (*used)(const void *slot))
-{
-	unsigned char *ot = old, *nt = calloc(ncap, size);
-	if (!nt)
-		return NULL;
-	for (uint64_t i = 0; i < cap; i++) {
-		const unsigned char *e = ot + i * size;
-		if (!used(e))
-			continue;
-		uint64_t key;
-		memcpy(&key, e, sizeof key);
-		uint64_t j = mix(key) & (ncap - 1);
-		while (used(nt + j * size))
-			j = (j + 1) & (ncap - 1);
-		memcpy(nt + j * size, e, size);
-	}
-	free(old);
-	return nt;
-}
-
+/* The interned texts, the open traces and the finished ids are
+ * operators/hash_tab.h tables; each marks a slot taken its own way. */
 _Static_assert(offsetof(struct asm_text_slot, sym) == 0, "key first");
 _Static_assert(offsetof(struct asm_slot, trace_id) == 0, "key first");
 _Static_assert(offsetof(struct asm_done, trace_id) == 0, "key first");
@@ -246,7 +209,7 @@ asm_texts_put(struct asm_texts *t, uint64_t sym, const char *s, size_t len,
 			goto lookup_only;
 		uint64_t ncap = t->cap ? t->cap * 2 : 256;
 		struct asm_text_slot *nt =
-		    hash_rehash(t->tab, t->cap, ncap, sizeof *nt, text_slot_used);
+		    hash_tab_rehash(t->tab, t->cap, ncap, sizeof *nt, text_slot_used);
 		if (!nt)
 			return WEFT_ENOMEM;
 		t->tab = nt;
@@ -255,12 +218,10 @@ asm_texts_put(struct asm_texts *t, uint64_t sym, const char *s, size_t len,
 lookup_only:;
 	/* A slot is empty when all of sym, off, len are 0; off starts at 1
 	 * (buf[0] is a NUL for the empty text) so no used slot looks empty. */
-	uint64_t m = t->cap - 1, j = mix(sym) & m;
-	while (t->tab[j].sym || t->tab[j].off || t->tab[j].len) {
-		if (t->tab[j].sym == sym)
-			return 0;
-		j = (j + 1) & m;
-	}
+	uint64_t j = hash_tab_probe(t->tab, t->cap, sizeof *t->tab, sym,
+	                        text_slot_used);
+	if (text_slot_used(&t->tab[j]))
+		return 0;
 	if (t->n >= t->max_n || 2 * (t->n + 1) > t->cap)
 		return 2;
 	int cut = len > max_len;
@@ -289,13 +250,11 @@ const char *
 asm_texts_get(const struct asm_texts *t, uint64_t sym, uint32_t *len)
 {
 	if (t->cap) {
-		uint64_t m = t->cap - 1, j = mix(sym) & m;
-		while (t->tab[j].sym || t->tab[j].off || t->tab[j].len) {
-			if (t->tab[j].sym == sym) {
-				*len = t->tab[j].len;
-				return t->buf + t->tab[j].off;
-			}
-			j = (j + 1) & m;
+		uint64_t j = hash_tab_probe(t->tab, t->cap, sizeof *t->tab, sym,
+		                        text_slot_used);
+		if (text_slot_used(&t->tab[j])) {
+			*len = t->tab[j].len;
+			return t->buf + t->tab[j].off;
 		}
 	}
 	*len = 0;
@@ -315,13 +274,9 @@ asm_texts_free(struct asm_texts *t)
 static struct asm_slot *
 tab_find(struct asm_inst *s, uint64_t id)
 {
-	uint64_t m = s->cap - 1, j = mix(id) & m;
-	while (s->tab[j].t) {
-		if (s->tab[j].trace_id == id)
-			return &s->tab[j];
-		j = (j + 1) & m;
-	}
-	return &s->tab[j]; /* empty slot where id would go */
+	/* id's slot, or the empty one where id would go */
+	return &s->tab[hash_tab_probe(s->tab, s->cap, sizeof *s->tab, id,
+	                          trace_slot_used)];
 }
 
 static int
@@ -329,7 +284,7 @@ tab_grow(struct asm_inst *s)
 {
 	uint64_t ncap = s->cap ? s->cap * 2 : 4096;
 	struct asm_slot *nt =
-	    hash_rehash(s->tab, s->cap, ncap, sizeof *nt, trace_slot_used);
+	    hash_tab_rehash(s->tab, s->cap, ncap, sizeof *nt, trace_slot_used);
 	if (!nt)
 		return WEFT_ENOMEM;
 	s->tab = nt;
@@ -337,25 +292,11 @@ tab_grow(struct asm_inst *s)
 	return 0;
 }
 
-/* Backward-shift deletion keeps probe chains intact without tombstones. */
 static void
 tab_remove(struct asm_inst *s, struct asm_slot *slot)
 {
-	uint64_t m = s->cap - 1, i = (uint64_t)(slot - s->tab), j = i;
-	s->tab[i].t = NULL;
-	for (;;) {
-		j = (j + 1) & m;
-		if (!s->tab[j].t)
-			return;
-		uint64_t home = mix(s->tab[j].trace_id) & m;
-		/* move j back to i if its home is not in (i, j] cyclically */
-		if ((j > i && (home <= i || home > j)) ||
-		    (j < i && (home <= i && home > j))) {
-			s->tab[i] = s->tab[j];
-			s->tab[j].t = NULL;
-			i = j;
-		}
-	}
+	hash_tab_delete(s->tab, s->cap, sizeof *s->tab, (uint64_t)(slot - s->tab),
+	            trace_slot_used);
 }
 
 /* ---- finished-id set ----------------------------------------------------- */
@@ -363,13 +304,9 @@ tab_remove(struct asm_inst *s, struct asm_slot *slot)
 static struct asm_done *
 done_find(struct asm_inst *s, uint64_t id)
 {
-	uint64_t m = s->done_cap - 1, j = mix(id) & m;
-	while (s->done_tab[j].epoch) {
-		if (s->done_tab[j].trace_id == id)
-			return &s->done_tab[j];
-		j = (j + 1) & m;
-	}
-	return &s->done_tab[j];
+	return &s->done_tab[hash_tab_probe(s->done_tab, s->done_cap,
+	                               sizeof *s->done_tab, id,
+	                               done_slot_used)];
 }
 
 static void
@@ -378,21 +315,9 @@ done_remove(struct asm_inst *s, uint64_t id)
 	struct asm_done *d = done_find(s, id);
 	if (!d->epoch)
 		return;
-	uint64_t m = s->done_cap - 1, i = (uint64_t)(d - s->done_tab), j = i;
-	s->done_tab[i].epoch = 0;
+	hash_tab_delete(s->done_tab, s->done_cap, sizeof *s->done_tab,
+	            (uint64_t)(d - s->done_tab), done_slot_used);
 	s->done_n--;
-	for (;;) {
-		j = (j + 1) & m;
-		if (!s->done_tab[j].epoch)
-			return;
-		uint64_t home = mix(s->done_tab[j].trace_id) & m;
-		if ((j > i && (home <= i || home > j)) ||
-		    (j < i && (home <= i && home > j))) {
-			s->done_tab[i] = s->done_tab[j];
-			s->done_tab[j].epoch = 0;
-			i = j;
-		}
-	}
 }
 
 /* Forgets finished ids older than late_epochs (or the oldest when full). */
@@ -420,7 +345,7 @@ done_grow(struct asm_inst *s)
 {
 	uint64_t ncap = s->done_cap * 2;
 	struct asm_done *nt =
-	    hash_rehash(s->done_tab, s->done_cap, ncap, sizeof *nt, done_slot_used);
+	    hash_tab_rehash(s->done_tab, s->done_cap, ncap, sizeof *nt, done_slot_used);
 	if (!nt)
 		return WEFT_ENOMEM;
 	s->done_tab = nt;
@@ -826,22 +751,22 @@ add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
 		const uint64_t m = s->cap - 1;
 		for (unsigned i = 0; i < n; i++) {
 			if (i + 12 < n)
-				__builtin_prefetch(&s->tab[mix(win[i + 12]->trace_id) & m]);
+				__builtin_prefetch(&s->tab[hash_tab_mix(win[i + 12]->trace_id) & m]);
 			if (i + 8 < n) {
 				const struct asm_trace *t =
-				    s->tab[mix(win[i + 8]->trace_id) & m].t;
+				    s->tab[hash_tab_mix(win[i + 8]->trace_id) & m].t;
 				if (t)
 					__builtin_prefetch(t);
 			}
 			if (i + 4 < n) {
 				const struct asm_trace *t =
-				    s->tab[mix(win[i + 4]->trace_id) & m].t;
+				    s->tab[hash_tab_mix(win[i + 4]->trace_id) & m].t;
 				if (t && t->tail)
 					__builtin_prefetch(t->tail);
 			}
 			if (i + 2 < n) {
 				const struct asm_trace *t =
-				    s->tab[mix(win[i + 2]->trace_id) & m].t;
+				    s->tab[hash_tab_mix(win[i + 2]->trace_id) & m].t;
 				if (t && t->tail && t->tail->n < ASM_CHUNK)
 					__builtin_prefetch(&t->tail->ev[t->tail->n], 1);
 			}
