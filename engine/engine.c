@@ -305,11 +305,14 @@ run_loop(struct eng_worker *w)
 		for (unsigned i = 0; i < W; i++) {
 			unsigned s = (rot + i) % W;
 			struct engine_msg m;
+			uint32_t got = 0;
 			for (unsigned k = 0; k < ENG_POP_BUDGET &&
 			                     engine_queue_pop(w->inq[s], &m); k++) {
-				eng_deliver(w, s, &m);
+				got += (uint32_t)eng_deliver(w, s, &m);
 				progress = 1;
 			}
+			if (got)
+				eng_consumed(w, s, got);
 		}
 		rot++;
 

@@ -146,7 +146,8 @@ struct eng_worker {
 	struct eng_stats st;
 	/* Batches this worker sent through exchange and no receiver has
 	 * consumed yet. Incremented by this worker (sender), decremented by
-	 * receivers; the bound on it is the only backpressure. */
+	 * receivers once per loop turn (eng_consumed); the bound on it is the
+	 * only backpressure. */
 	alignas(64) _Atomic uint32_t inflight;
 	/* Parking (an event count): a sleeper reads seq, sets parked, re-checks
 	 * for work, then futex-waits on seq; a waker publishes its work, then
@@ -175,8 +176,14 @@ struct engine_batch *eng_batch_get(struct eng_worker *w, uint64_t epoch,
 void eng_batch_put(struct eng_worker *w, struct engine_batch *b);
 
 /* progress.c */
-void eng_deliver(struct eng_worker *w, unsigned sender,
-                 const struct engine_msg *m);
+/* Hands m from sender to its operator; 1 when it was a data batch, which
+ * the caller then counts consumed with eng_consumed. */
+int eng_deliver(struct eng_worker *w, unsigned sender,
+                const struct engine_msg *m);
+/* n batches from sender were consumed: lowers its in-flight count (one
+ * atomic per loop turn and sender, not one per batch) and wakes it when
+ * that takes it below the bound. */
+void eng_consumed(struct eng_worker *w, unsigned sender, uint32_t n);
 void eng_flush_pipes(struct engine_ctx *c);
 void eng_flush_exchange(struct engine_ctx *c);
 void eng_source_finish(struct engine_ctx *c);

@@ -310,7 +310,7 @@ eng_source_finish(struct engine_ctx *c)
 	announce(c, fin, 1);
 }
 
-void
+int
 eng_deliver(struct eng_worker *w, unsigned sender, const struct engine_msg *m)
 {
 	struct engine_ctx *c = &w->ctx[m->route >> 8];
@@ -319,18 +319,25 @@ eng_deliver(struct eng_worker *w, unsigned sender, const struct engine_msg *m)
 		c->gn->vt->on_batch(c->state, c, port, m->batch);
 		eng_flush_pipes(c);
 		eng_batch_put(w, m->batch);
-		struct eng_worker *sw = &w->e->workers[sender];
-		uint32_t prev = atomic_fetch_sub_explicit(
-		    &sw->inflight, 1, memory_order_seq_cst);
-		/* The sender stops polling its sources at the bound: wake it
-		 * when this decrement took it back below. */
-		if (prev == w->e->cfg.max_inflight_batches && sw != w)
-			eng_wake_worker(sw);
-		return;
+		return 1;
 	}
 	input_note(&c->in[port], sender, m->frontier,
 	           (m->flags & ENGINE_MSG_DONE) != 0);
 	eng_node_update(c);
+	return 0;
+}
+
+void
+eng_consumed(struct eng_worker *w, unsigned sender, uint32_t n)
+{
+	struct eng_worker *sw = &w->e->workers[sender];
+	uint32_t max = w->e->cfg.max_inflight_batches;
+	uint32_t prev =
+	    atomic_fetch_sub_explicit(&sw->inflight, n, memory_order_seq_cst);
+	/* The sender stops polling its sources at the bound: wake it when
+	 * this decrement took it back below. */
+	if (prev >= max && prev - n < max && sw != w)
+		eng_wake_worker(sw);
 }
 
 /* ---- public: inside callbacks ------------------------------------------ */
