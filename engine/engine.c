@@ -345,6 +345,7 @@ run_loop(struct eng_worker *w)
 		}
 		if (throttled)
 			w->st.backpressure_waits++;
+		eng_publish(w);
 		if (progress) {
 			w->idle_backoff_us = 0;
 			last_progress = 0;
@@ -353,6 +354,7 @@ run_loop(struct eng_worker *w)
 		if (w->nodes_done == n_nodes)
 			break;
 		flush_all_exchange(w);
+		eng_publish(w);
 		if (!idle && !throttled && w->idle_backoff_us == 0) {
 			/* Just ran out of work, no source is waiting for input:
 			 * a peer is likely mid-stream. Spin briefly first. */

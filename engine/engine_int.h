@@ -168,6 +168,14 @@ struct engine {
 	int ran;
 };
 
+/* A worker publishes what it queued for another at once when the message
+ * is a punctuation, carries this many bytes of records or this many
+ * messages wait, else at the end of its loop turn: small batches then cost
+ * one store of the queue's tail (and one wake check) per ENG_PUBLISH_MSGS,
+ * not one per batch. */
+#define ENG_PUBLISH_BYTES 4096u
+#define ENG_PUBLISH_MSGS 32u
+
 /* engine.c */
 void eng_wake_worker(struct eng_worker *w);
 /* A batch with room for at least `need` bytes, cap bytes normally. */
@@ -184,6 +192,9 @@ int eng_deliver(struct eng_worker *w, unsigned sender,
  * atomic per loop turn and sender, not one per batch) and wakes it when
  * that takes it below the bound. */
 void eng_consumed(struct eng_worker *w, unsigned sender, uint32_t n);
+/* Publishes every message this worker queued and has not published, and
+ * wakes their receivers if parked. */
+void eng_publish(struct eng_worker *w);
 void eng_flush_pipes(struct engine_ctx *c);
 void eng_flush_exchange(struct engine_ctx *c);
 void eng_source_finish(struct engine_ctx *c);

@@ -125,16 +125,37 @@ eng_flush_pipes(struct engine_ctx *c)
 			deliver_pipe(c, o);
 }
 
+/* Queues m for worker `to`. It becomes visible (the queue's tail is
+ * stored, and `to` woken if parked) at once when it is a punctuation (an
+ * epoch closes no later than it would have), carries at least
+ * ENG_PUBLISH_BYTES of records or ENG_PUBLISH_MSGS wait unpublished; else
+ * at the end of this worker's loop turn (eng_publish). */
 static void
 push_msg(struct eng_worker *w, unsigned to, const struct engine_msg *m)
 {
 	struct engine *e = w->e;
-	if (engine_queue_push(&e->queues[w->id * e->W + to], m) != 0) {
+	struct engine_queue *q = &e->queues[w->id * e->W + to];
+	int pending = engine_queue_put(q, m);
+	if (pending < 0) {
 		fprintf(stderr, "weft engine: out of memory in exchange queue\n");
 		abort();
 	}
-	if (to != w->id)
-		eng_wake_worker(&e->workers[to]);
+	if (!m->batch || (uint32_t)pending >= ENG_PUBLISH_MSGS ||
+	    m->batch->used >= ENG_PUBLISH_BYTES) {
+		engine_queue_publish(q);
+		if (to != w->id)
+			eng_wake_worker(&e->workers[to]);
+	}
+}
+
+void
+eng_publish(struct eng_worker *w)
+{
+	struct engine *e = w->e;
+	for (unsigned to = 0; to < e->W; to++)
+		if (engine_queue_publish(&e->queues[w->id * e->W + to]) &&
+		    to != w->id)
+			eng_wake_worker(&e->workers[to]);
 }
 
 static void

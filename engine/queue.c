@@ -46,13 +46,14 @@ engine_queue_destroy(struct engine_queue *q)
 }
 
 int
-engine_queue_push(struct engine_queue *q, const struct engine_msg *m)
+engine_queue_put(struct engine_queue *q, const struct engine_msg *m)
 {
 	uint64_t k = q->p_count;
 	uint32_t i = (uint32_t)(k & (ENGINE_QUEUE_SEG - 1));
 	if (i == ENGINE_QUEUE_SEG - 1) {
-		/* Last slot of this segment: link the next one before publishing
-		 * item k, so the consumer can always follow the link it reaches. */
+		/* Last slot of this segment: link the next one before item k
+		 * is published, so the consumer can always follow the link it
+		 * reaches. */
 		struct engine_queue_seg *n = atomic_exchange_explicit(
 		    &q->spare, NULL, memory_order_acquire);
 		if (n)
@@ -66,9 +67,28 @@ engine_queue_push(struct engine_queue *q, const struct engine_msg *m)
 		q->p_seg->slot[i] = *m;
 	}
 	q->p_count = k + 1;
+	return (int)(q->p_count - q->p_pub);
+}
+
+int
+engine_queue_publish(struct engine_queue *q)
+{
+	if (q->p_pub == q->p_count)
+		return 0;
+	q->p_pub = q->p_count;
 	/* seq_cst, not just release: the parking handshake (engine.c) needs
 	 * this store ordered before the sender's later load of `parked`. */
-	atomic_store_explicit(&q->tail, k + 1, memory_order_seq_cst);
+	atomic_store_explicit(&q->tail, q->p_pub, memory_order_seq_cst);
+	return 1;
+}
+
+int
+engine_queue_push(struct engine_queue *q, const struct engine_msg *m)
+{
+	int r = engine_queue_put(q, m);
+	if (r < 0)
+		return r;
+	engine_queue_publish(q);
 	return 0;
 }
 

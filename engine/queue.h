@@ -10,17 +10,19 @@
  * The queue is a linked list of fixed-size segments. The producer never
  * blocks and never waits for the consumer: when a segment is full it links
  * a fresh one (taken from a one-slot spare the consumer refills, or from
- * malloc). Only one shared word is written per push — the published count
- * `tail` — so there is no shared head index and no false sharing between the
- * two sides in steady state.
+ * malloc). Only one shared word is written to publish — the published
+ * count `tail` — so there is no shared head index and no false sharing
+ * between the two sides in steady state. The producer may put several
+ * items and publish them with one store (engine_queue_put, then
+ * engine_queue_publish); engine_queue_push does both for one item.
  *
  * Invariants:
  *   - item k (k counted from 0 since creation) lives in segment k / SEG at
  *     slot k % SEG;
- *   - the producer writes slot k, links segment (k+1)/SEG if k+1 is a
- *     boundary, then stores tail = k + 1 with release order; the consumer
- *     loads tail with acquire order, so every slot and link below tail is
- *     visible to it;
+ *   - the producer writes slot k and links segment (k+1)/SEG if k+1 is a
+ *     boundary (put); publishing stores tail = the count put so far, with
+ *     release (in fact seq_cst) order; the consumer loads tail with
+ *     acquire order, so every slot and link below tail is visible to it;
  *   - a segment is handed back (spare or free) only by the consumer, after
  *     it consumed the segment's last slot; the producer no longer touches
  *     a segment once it linked the next one.
@@ -53,7 +55,8 @@ struct engine_queue_seg {
 struct engine_queue {
 	/* producer side */
 	alignas(64) struct engine_queue_seg *p_seg;
-	uint64_t p_count; /* items pushed (producer's private copy of tail) */
+	uint64_t p_count; /* items put */
+	uint64_t p_pub;   /* items published (the producer's copy of tail) */
 	/* shared */
 	alignas(64) _Atomic uint64_t tail;
 	_Atomic(struct engine_queue_seg *) spare;
@@ -68,7 +71,15 @@ int engine_queue_init(struct engine_queue *q);
 /* Frees the segments. Messages still inside are dropped (their batches are
  * the caller's to free before, see engine_queue_pop). */
 void engine_queue_destroy(struct engine_queue *q);
-/* Producer: append m. Returns 0 or WEFT_ENOMEM (the queue is unchanged). */
+/* Producer: append m, not yet visible to the consumer. Returns how many
+ * items are put and not published (m included), or WEFT_ENOMEM (< 0; the
+ * queue is unchanged). */
+int engine_queue_put(struct engine_queue *q, const struct engine_msg *m);
+/* Producer: make every item put so far visible to the consumer (one
+ * seq_cst store of tail). Returns 1 when there was any, else 0. */
+int engine_queue_publish(struct engine_queue *q);
+/* Producer: put and publish m. Returns 0 or WEFT_ENOMEM (the queue is
+ * unchanged). */
 int engine_queue_push(struct engine_queue *q, const struct engine_msg *m);
 /* Consumer: pop into *m; returns 1, or 0 when empty. */
 int engine_queue_pop(struct engine_queue *q, struct engine_msg *m);

@@ -1,7 +1,8 @@
 /*
  * test_engine.c — engine behaviours one at a time: graph validation, init
  * failure, empty epochs, emission while an epoch closes, shutdown with data
- * in flight, engine_stop(), backpressure, idle workers not burning CPU,
+ * in flight, engine_stop(), backpressure, busy workers publishing what
+ * they send without going idle, idle workers not burning CPU,
  * emitting in place (reserve/commit), the emit contract checked on the
  * fast path too, and a final epoch that does not depend on how many
  * operators lie between source and sink.
@@ -401,6 +402,61 @@ test_backpressure_holds_sources_not_exchange(void **st)
 	assert_true(stats.backpressure_waits > 0);
 	assert_int_equal(atomic_load(&kc.records), 40000);
 	assert_int_equal(stats.records_sent, 40000);
+}
+
+/* A source that stays busy: it emits one record in epoch 0, closes the
+ * epoch, then reports data (doing nothing) until epoch 0 has closed at the
+ * sink on every worker, or gives up after busy_limit_s. */
+struct busy_cfg {
+	struct sink_cfg *sink;
+	unsigned workers;
+	_Atomic int gave_up;
+};
+
+static enum engine_poll
+busy_poll(void *state, struct engine_ctx *ctx)
+{
+	struct wstate *s = state;
+	struct busy_cfg *c = s->cfg;
+	if (s->n == 0) {
+		uint64_t rec[2] = {s->worker, 1};
+		engine_emit(ctx, 0, 0, rec, sizeof rec);
+		engine_source_advance(ctx, 1);
+		s->n = 1;
+		s->epoch = (uint64_t)time(NULL);
+	}
+	if (atomic_load(&c->sink->closes) >= c->workers)
+		return ENGINE_POLL_DONE;
+	if ((uint64_t)time(NULL) > s->epoch + 20) { /* hung: report, not hang */
+		atomic_store(&c->gave_up, 1);
+		return ENGINE_POLL_DONE;
+	}
+	return ENGINE_POLL_DATA;
+}
+
+static const struct engine_op_vtable busy_vt = {
+	.init = wstate_init, .poll = busy_poll, .destroy = free,
+};
+
+static void
+test_busy_workers_still_see_each_others_punctuation(void **st)
+{
+	(void)st;
+	/* Workers publish what they queued at the end of every loop turn, not
+	 * only before they park: here no worker ever runs out of work until
+	 * every worker has seen epoch 0 close, which needs the other's
+	 * punctuation (and record). */
+	struct sink_cfg kc = {0};
+	struct busy_cfg bc = {.sink = &kc, .workers = 2};
+	struct engine_graph *g = engine_graph_new();
+	assert_non_null(g);
+	int s = engine_graph_add(g, "busy", &busy_vt, &bc, 0, 1, rec16);
+	int k = engine_graph_add(g, "sink", &sink_vt, &kc, 1, 0, NULL);
+	assert_int_equal(engine_graph_connect(g, s, 0, k, 0, key0, NULL), 0);
+	assert_int_equal(run_graph(g, bc.workers, 0), 0);
+	assert_int_equal(atomic_load(&bc.gave_up), 0);
+	assert_int_equal(atomic_load(&kc.records), 2);
+	assert_int_equal(atomic_load(&kc.late), 0);
 }
 
 static double
@@ -894,6 +950,7 @@ main(void)
 		cmocka_unit_test(test_shutdown_with_data_in_flight_delivers_everything),
 		cmocka_unit_test(test_stop_finishes_endless_sources_and_loses_nothing),
 		cmocka_unit_test(test_backpressure_holds_sources_not_exchange),
+		cmocka_unit_test(test_busy_workers_still_see_each_others_punctuation),
 		cmocka_unit_test(test_idle_workers_park_instead_of_spinning),
 		cmocka_unit_test(test_emit_in_place_delivers_what_was_committed),
 		cmocka_unit_test(test_emit_reserve_refuses_what_it_cannot_place),
