@@ -79,7 +79,7 @@ hash_tab_delete(void *tab, uint64_t cap, size_t size, uint64_t i,
 	}
 }
 
-/* A table of ncap slots (a power of two, more than twice the slots taken)
+/* A table of ncap slots (a power of two, at least twice the slots taken)
  * holding the entries of old[0..cap), which is freed; or NULL, old
  * untouched, when out of memory. */
 static inline void *
