@@ -209,7 +209,8 @@ asm_texts_put(struct asm_texts *t, uint64_t sym, const char *s, size_t len,
 			goto lookup_only;
 		uint64_t ncap = t->cap ? t->cap * 2 : 256;
 		struct asm_text_slot *nt =
-		    hash_tab_rehash(t->tab, t->cap, ncap, sizeof *nt, text_slot_used);
+		    hash_tab_rehash(t->tab, t->cap, ncap, sizeof *nt,
+		                    text_slot_used);
 		if (!nt)
 			return WEFT_ENOMEM;
 		t->tab = nt;
@@ -219,7 +220,7 @@ lookup_only:;
 	/* A slot is empty when all of sym, off, len are 0; off starts at 1
 	 * (buf[0] is a NUL for the empty text) so no used slot looks empty. */
 	uint64_t j = hash_tab_probe(t->tab, t->cap, sizeof *t->tab, sym,
-	                        text_slot_used);
+	                            text_slot_used);
 	if (text_slot_used(&t->tab[j]))
 		return 0;
 	if (t->n >= t->max_n || 2 * (t->n + 1) > t->cap)
@@ -251,7 +252,7 @@ asm_texts_get(const struct asm_texts *t, uint64_t sym, uint32_t *len)
 {
 	if (t->cap) {
 		uint64_t j = hash_tab_probe(t->tab, t->cap, sizeof *t->tab, sym,
-		                        text_slot_used);
+		                            text_slot_used);
 		if (text_slot_used(&t->tab[j])) {
 			*len = t->tab[j].len;
 			return t->buf + t->tab[j].off;
@@ -276,7 +277,7 @@ tab_find(struct asm_inst *s, uint64_t id)
 {
 	/* id's slot, or the empty one where id would go */
 	return &s->tab[hash_tab_probe(s->tab, s->cap, sizeof *s->tab, id,
-	                          trace_slot_used)];
+	                              trace_slot_used)];
 }
 
 static int
@@ -284,7 +285,8 @@ tab_grow(struct asm_inst *s)
 {
 	uint64_t ncap = s->cap ? s->cap * 2 : 4096;
 	struct asm_slot *nt =
-	    hash_tab_rehash(s->tab, s->cap, ncap, sizeof *nt, trace_slot_used);
+	    hash_tab_rehash(s->tab, s->cap, ncap, sizeof *nt,
+	                    trace_slot_used);
 	if (!nt)
 		return WEFT_ENOMEM;
 	s->tab = nt;
@@ -295,8 +297,8 @@ tab_grow(struct asm_inst *s)
 static void
 tab_remove(struct asm_inst *s, struct asm_slot *slot)
 {
-	hash_tab_delete(s->tab, s->cap, sizeof *s->tab, (uint64_t)(slot - s->tab),
-	            trace_slot_used);
+	hash_tab_delete(s->tab, s->cap, sizeof *s->tab,
+	                (uint64_t)(slot - s->tab), trace_slot_used);
 }
 
 /* ---- finished-id set ----------------------------------------------------- */
@@ -305,8 +307,8 @@ static struct asm_done *
 done_find(struct asm_inst *s, uint64_t id)
 {
 	return &s->done_tab[hash_tab_probe(s->done_tab, s->done_cap,
-	                               sizeof *s->done_tab, id,
-	                               done_slot_used)];
+	                                   sizeof *s->done_tab, id,
+	                                   done_slot_used)];
 }
 
 static void
@@ -316,7 +318,7 @@ done_remove(struct asm_inst *s, uint64_t id)
 	if (!d->epoch)
 		return;
 	hash_tab_delete(s->done_tab, s->done_cap, sizeof *s->done_tab,
-	            (uint64_t)(d - s->done_tab), done_slot_used);
+	                (uint64_t)(d - s->done_tab), done_slot_used);
 	s->done_n--;
 }
 
@@ -345,7 +347,8 @@ done_grow(struct asm_inst *s)
 {
 	uint64_t ncap = s->done_cap * 2;
 	struct asm_done *nt =
-	    hash_tab_rehash(s->done_tab, s->done_cap, ncap, sizeof *nt, done_slot_used);
+	    hash_tab_rehash(s->done_tab, s->done_cap, ncap, sizeof *nt,
+	                    done_slot_used);
 	if (!nt)
 		return WEFT_ENOMEM;
 	s->done_tab = nt;
@@ -740,33 +743,34 @@ add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
 {
 	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
 	const struct op_event *win[ASM_WIN];
+	uint64_t hash[ASM_WIN]; /* hash_tab_mix of each trace id, taken once */
 	uint32_t len;
 	for (;;) {
 		unsigned n = 0;
 		const void *r;
-		while (n < ASM_WIN && (r = engine_batch_next(b, &c, &len)))
-			win[n++] = r;
+		while (n < ASM_WIN && (r = engine_batch_next(b, &c, &len))) {
+			win[n] = r;
+			hash[n] = hash_tab_mix(win[n]->trace_id);
+			n++;
+		}
 		if (!n)
 			return;
 		const uint64_t m = s->cap - 1;
 		for (unsigned i = 0; i < n; i++) {
 			if (i + 12 < n)
-				__builtin_prefetch(&s->tab[hash_tab_mix(win[i + 12]->trace_id) & m]);
+				__builtin_prefetch(&s->tab[hash[i + 12] & m]);
 			if (i + 8 < n) {
-				const struct asm_trace *t =
-				    s->tab[hash_tab_mix(win[i + 8]->trace_id) & m].t;
+				const struct asm_trace *t = s->tab[hash[i + 8] & m].t;
 				if (t)
 					__builtin_prefetch(t);
 			}
 			if (i + 4 < n) {
-				const struct asm_trace *t =
-				    s->tab[hash_tab_mix(win[i + 4]->trace_id) & m].t;
+				const struct asm_trace *t = s->tab[hash[i + 4] & m].t;
 				if (t && t->tail)
 					__builtin_prefetch(t->tail);
 			}
 			if (i + 2 < n) {
-				const struct asm_trace *t =
-				    s->tab[hash_tab_mix(win[i + 2]->trace_id) & m].t;
+				const struct asm_trace *t = s->tab[hash[i + 2] & m].t;
 				if (t && t->tail && t->tail->n < ASM_CHUNK)
 					__builtin_prefetch(&t->tail->ev[t->tail->n], 1);
 			}
