@@ -168,14 +168,6 @@ struct engine {
 	int ran;
 };
 
-/* A worker publishes what it queued for another at once when the message
- * is a punctuation, carries this many bytes of records or this many
- * messages wait, else at the end of its loop turn: small batches then cost
- * one store of the queue's tail (and one wake check) per ENG_PUBLISH_MSGS,
- * not one per batch. */
-#define ENG_PUBLISH_BYTES 4096u
-#define ENG_PUBLISH_MSGS 32u
-
 /* engine.c */
 void eng_wake_worker(struct eng_worker *w);
 /* A batch with room for at least `need` bytes, cap bytes normally. */

@@ -125,6 +125,14 @@ eng_flush_pipes(struct engine_ctx *c)
 			deliver_pipe(c, o);
 }
 
+/* A worker publishes what it queued for another at once when the message
+ * is a punctuation, carries this many bytes of records or this many
+ * messages wait, else at the end of its loop turn: small batches then cost
+ * one store of the queue's tail (and one wake check) per ENG_PUBLISH_MSGS,
+ * not one per batch. */
+#define ENG_PUBLISH_BYTES 4096u
+#define ENG_PUBLISH_MSGS 32u
+
 /* Queues m for worker `to`. It becomes visible (the queue's tail is
  * stored, and `to` woken if parked) at once when it is a punctuation (an
  * epoch closes no later than it would have), carries at least
