@@ -29,7 +29,7 @@
 
 #include "bench/bench.h"
 #include "engine/engine.h"
-#include "operators/decode.h"
+#include "operators/ingest/decode.h"
 
 /*
  * jansson and json-c both define json_object_iter, json_object_iter_next,

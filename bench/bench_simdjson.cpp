@@ -36,7 +36,7 @@
 #define _Static_assert static_assert
 #define _Alignof alignof
 extern "C" {
-#include "operators/event.h"
+#include "operators/ingest/event.h"
 }
 #undef _Static_assert
 #undef _Alignof

@@ -68,7 +68,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "engine/engine.h"
+#include "common/common.h"
 
 #define BLOOM_WORDS 8
 #define BLOOM_BLOCK_BYTES 64

@@ -112,7 +112,7 @@
 #include <xxhash.h>
 
 #include "cluster/cluster.h"
-#include "engine/engine.h"
+#include "common/common.h"
 
 /* Reduced-path trie vertex. Invariant: a label occurs at most once on the
  * path from the virtual root (id 0) to any vertex. */

@@ -34,7 +34,7 @@
 #include "cluster/cluster.h"
 #include "cluster/model.h"
 #include "cluster/model_int.h"
-#include "engine/engine.h"
+#include "common/common.h"
 
 #define ALIGN_CELLS (4u << 20) /* 2048 x 2048 symbols: 4 M cells, 16 MB */
 

@@ -73,7 +73,7 @@
 #include <string.h>
 
 #include "cluster/cluster.h"
-#include "engine/engine.h"
+#include "common/common.h"
 
 /* Map slot: key -> Peq row; row 0 marks an empty slot. */
 struct ed_slot {

@@ -46,7 +46,7 @@
 #include "cluster/cluster.h"
 #include "cluster/model.h"
 #include "cluster/model_int.h"
-#include "engine/engine.h"
+#include "common/common.h"
 
 /* ---- llquantize --------------------------------------------------------- */
 

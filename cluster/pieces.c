@@ -31,7 +31,7 @@
 #include "cluster/cluster.h"
 #include "cluster/model.h"
 #include "cluster/model_int.h"
-#include "engine/engine.h"
+#include "common/common.h"
 
 #define PIECE_SEED 0x7069656365ULL /* "piece" */
 

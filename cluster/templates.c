@@ -83,7 +83,7 @@
 #include <xxhash.h>
 
 #include "cluster/cluster.h"
-#include "engine/engine.h"
+#include "common/common.h"
 
 #define TPL_CHUNK 256       /* items per parallel step of a pass */
 #define TPL_CANDS 64        /* medoid candidates per template and round */
@@ -619,7 +619,7 @@ cluster_result_free(struct cluster_result *r)
 static unsigned
 tpl_threads(unsigned want)
 {
-	want = engine_workers_for(want);
+	want = weft_workers_for(want);
 	return want > TPL_MAX_THREADS ? TPL_MAX_THREADS : want;
 }
 

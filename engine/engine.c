@@ -422,15 +422,6 @@ worker_main(void *p)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-unsigned
-engine_workers_for(unsigned workers)
-{
-	if (workers)
-		return workers;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
-}
-
 void
 engine_config_default(struct engine_config *cfg)
 {
@@ -504,7 +495,7 @@ engine_new(struct engine_graph *g, const struct engine_config *cfg,
 	if (!g || g->n_nodes == 0)
 		FAIL("engine: empty graph");
 	e->cfg = *cfg;
-	e->cfg.workers = engine_workers_for(e->cfg.workers);
+	e->cfg.workers = weft_workers_for(e->cfg.workers);
 	if (e->cfg.workers > 1024)
 		FAIL("engine: workers = %u exceeds the limit of 1024", cfg->workers);
 	if (e->cfg.batch_records == 0)

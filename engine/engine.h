@@ -43,32 +43,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/common.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- error codes shared by every part of weft ------------------------- */
-enum {
-	WEFT_OK = 0,
-	WEFT_EINVAL = -1,    /* invalid argument or configuration */
-	WEFT_ENOMEM = -2,    /* allocation failed */
-	WEFT_EIO = -3,       /* I/O error (errno has details) */
-	WEFT_ELIMIT = -4,    /* a configured limit was hit */
-	WEFT_EFORMAT = -5,   /* malformed input */
-	WEFT_ESTATE = -6,    /* call not valid in the current state */
-	WEFT_ENOTFOUND = -7, /* no such thing */
-	WEFT_ETHREAD = -8,   /* thread creation failed */
-	WEFT_ECORRUPT = -9,  /* checksum / version mismatch */
-	WEFT_EKAFKA = -10,   /* Kafka client error */
-};
-
-/* Static string naming a WEFT_E* code; never NULL, never to be freed. */
-const char *weft_strerror(int err);
-
-/* Formats a message into errstr (errlen bytes; nothing when errstr is NULL
- * or errlen 0): the errstr/errlen convention of every part of weft. */
-void weft_errf(char *errstr, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* ---- epochs ----------------------------------------------------------- */
 /* Frontier value of a finished stream: nothing more will ever arrive. */
@@ -207,9 +186,6 @@ struct engine_config {
 };
 
 void engine_config_default(struct engine_config *cfg);
-/* The number of workers an engine configured with `workers` runs: that
- * number, or the online cores for 0 (what engine_new does). */
-unsigned engine_workers_for(unsigned workers);
 
 struct engine;
 

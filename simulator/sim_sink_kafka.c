@@ -21,7 +21,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "operators/kafka_conf.h"
+#include "operators/serve/kafka_conf.h"
 #include "simulator/sim_internal.h"
 #include "simulator/sim_replay.h"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "cluster/cluster.h"
-#include "operators/decode.h"
+#include "operators/ingest/decode.h"
 #include "simulator/simulator.h"
 
 struct ct_trace {

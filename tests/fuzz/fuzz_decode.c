@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
-#include "operators/decode.h"
+#include "operators/ingest/decode.h"
 
 #if FUZZ_TEXT
 #define FUZZ_FORMAT OP_FORMAT_TEXT

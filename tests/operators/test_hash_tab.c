@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "operators/hash_tab.h"
+#include "operators/assemble/hash_tab.h"
 
 #define TEST_RNG_SEED 0x6a7b8c9d0e1f2031ULL
 #include "tests/test_rng.h"

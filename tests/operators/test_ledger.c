@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "operators/serve.h"
+#include "operators/serve/serve.h"
 
 static void
 test_empty(void **st)

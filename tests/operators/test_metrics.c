@@ -21,7 +21,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "operators/operators.h"
+#include "operators/assemble/assemble.h"
+#include "operators/check/check.h"
+#include "operators/ingest/ingest.h"
+#include "operators/output/output.h"
 
 /* ---- a plain HTTP/1.0 client ------------------------------------------ */
 
@@ -160,10 +163,10 @@ expect_status(uint16_t port, const char *path, int status)
 /* ---- render callbacks --------------------------------------------------- */
 
 static int
-render_fixed(void *arg, struct op_buf *out)
+render_fixed(void *arg, struct weft_buf *out)
 {
 	(void)arg;
-	struct op_buf lab = {0};
+	struct weft_buf lab = {0};
 	int rc = op_metrics_family(out, "weft_test_events_total", "counter",
 	                           "Events read, \\ and\nmore.");
 	rc = rc ? rc : op_metrics_sample(out, "weft_test_events_total", NULL, 42);
@@ -173,9 +176,9 @@ render_fixed(void *arg, struct op_buf *out)
 	rc = rc ? rc : op_metrics_sample(out, "weft_test_lag",
 	                                 "topic=\"t\",partition=\"1\"", -7);
 	rc = rc ? rc : op_metrics_family(out, "weft_test_info", "gauge", NULL);
-	rc = rc ? rc : op_buf_printf(&lab, "path=\"");
+	rc = rc ? rc : weft_buf_printf(&lab, "path=\"");
 	rc = rc ? rc : op_metrics_escape(&lab, "a\"b\\c\nd");
-	rc = rc ? rc : op_buf_printf(&lab, "\"");
+	rc = rc ? rc : weft_buf_printf(&lab, "\"");
 	rc = rc ? rc : op_metrics_sample(out, "weft_test_info", lab.p, 1);
 	free(lab.p);
 	return rc;
@@ -207,15 +210,15 @@ check_scrape(struct http_resp *r, const char *body)
 }
 
 static int
-render_fail(void *arg, struct op_buf *out)
+render_fail(void *arg, struct weft_buf *out)
 {
 	(void)arg;
-	op_buf_printf(out, "partial\n");
+	weft_buf_printf(out, "partial\n");
 	return WEFT_EIO;
 }
 
 static int
-render_empty(void *arg, struct op_buf *out)
+render_empty(void *arg, struct weft_buf *out)
 {
 	(void)arg;
 	(void)out;
@@ -228,7 +231,7 @@ static void
 test_escape(void **st)
 {
 	(void)st;
-	struct op_buf b = {0};
+	struct weft_buf b = {0};
 	assert_int_equal(op_metrics_escape(&b, "plain"), 0);
 	assert_int_equal(op_metrics_escape(&b, "|"), 0);
 	assert_int_equal(op_metrics_escape(&b, "q\"b\\n\nx"), 0);
@@ -239,7 +242,7 @@ test_escape(void **st)
 	free(b.p);
 
 	/* UTF-8 passes through untouched */
-	b = (struct op_buf){0};
+	b = (struct weft_buf){0};
 	assert_int_equal(op_metrics_escape(&b, "h\xc3\xa9"), 0);
 	assert_string_equal(b.p, "h\xc3\xa9");
 	free(b.p);
@@ -249,7 +252,7 @@ static void
 test_family(void **st)
 {
 	(void)st;
-	struct op_buf b = {0};
+	struct weft_buf b = {0};
 	assert_int_equal(op_metrics_family(&b, "m", "counter", "Help."), 0);
 	assert_int_equal(op_metrics_family(&b, "m", NULL, NULL), 0);
 	assert_int_equal(op_metrics_family(&b, "g", "gauge", NULL), 0);
@@ -265,7 +268,7 @@ test_family(void **st)
 static void
 check_value(double v, const char *want)
 {
-	struct op_buf b = {0};
+	struct weft_buf b = {0};
 	char line[64];
 	assert_int_equal(op_metrics_sample(&b, "x", NULL, v), 0);
 	snprintf(line, sizeof line, "x %s\n", want);
@@ -292,7 +295,7 @@ test_sample_values(void **st)
 	check_value(INFINITY, "+Inf");
 	check_value(-INFINITY, "-Inf");
 
-	struct op_buf b = {0};
+	struct weft_buf b = {0};
 	assert_int_equal(op_metrics_sample(&b, "y", "", 3), 0);
 	assert_int_equal(op_metrics_sample(&b, "y", "a=\"b\"", 4), 0);
 	assert_string_equal(b.p, "y 3\ny{a=\"b\"} 4\n");
@@ -516,7 +519,7 @@ struct scraper {
 };
 
 static int
-render_counter(void *arg, struct op_buf *out)
+render_counter(void *arg, struct weft_buf *out)
 {
 	struct conc *c = arg;
 	atomic_fetch_add(&c->renders, 1);

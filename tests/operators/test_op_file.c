@@ -15,7 +15,10 @@
 #include <zstd.h>
 #include <cmocka.h>
 
-#include "operators/operators.h"
+#include "operators/assemble/assemble.h"
+#include "operators/check/check.h"
+#include "operators/ingest/ingest.h"
+#include "operators/output/output.h"
 #include "test_util.h"
 
 static char tmpdir[256];

@@ -17,8 +17,8 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
-#include "operators/decode.h"
-#include "operators/rekey.h"
+#include "operators/ingest/decode.h"
+#include "operators/serve/rekey.h"
 #include "tests/kafka_mock_util.h"
 
 #define NIN 3   /* input partitions */

@@ -49,7 +49,11 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "operators/operators.h"
+#include "operators/assemble/assemble.h"
+#include "operators/check/check.h"
+#include "operators/ingest/ingest.h"
+#include "operators/output/output.h"
+#include "cmd/cmd.h"
 #include "tests/kafka_mock_util.h"
 
 #define NBROKER 3

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
-#include "operators/decode.h"
+#include "operators/ingest/decode.h"
 
 #define COLLECT_MAX 64
 

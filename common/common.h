@@ -1,0 +1,100 @@
+/*
+ * common.h — weft's leaf layer: what every part shares and nothing more.
+ *
+ *   - error codes (WEFT_E*), weft_strerror() and the errstr/errlen
+ *     convention (weft_errf());
+ *   - the default worker count (one per online CPU);
+ *   - one growth rule for arrays (weft_grow());
+ *   - a growable text buffer (weft_buf) and a log-linear histogram
+ *     (weft_hist).
+ *
+ * This layer includes nothing of weft and links only libc: bloom/,
+ * cluster/, the decoders and the engine sit on it, never the other way
+ * round (tests/layering.py checks it).
+ */
+#ifndef WEFT_COMMON_H
+#define WEFT_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- error codes shared by every part of weft ------------------------- */
+enum {
+	WEFT_OK = 0,
+	WEFT_EINVAL = -1,    /* invalid argument or configuration */
+	WEFT_ENOMEM = -2,    /* allocation failed */
+	WEFT_EIO = -3,       /* I/O error (errno has details) */
+	WEFT_ELIMIT = -4,    /* a configured limit was hit */
+	WEFT_EFORMAT = -5,   /* malformed input */
+	WEFT_ESTATE = -6,    /* call not valid in the current state */
+	WEFT_ENOTFOUND = -7, /* no such thing */
+	WEFT_ETHREAD = -8,   /* thread creation failed */
+	WEFT_ECORRUPT = -9,  /* checksum / version mismatch */
+	WEFT_EKAFKA = -10,   /* Kafka client error */
+};
+
+/* Static string naming a WEFT_E* code; never NULL, never to be freed. */
+const char *weft_strerror(int err);
+
+/* Formats a message into errstr (errlen bytes; nothing when errstr is NULL
+ * or errlen 0): the errstr/errlen convention of every part of weft. */
+void weft_errf(char *errstr, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- defaults ----------------------------------------------------------- */
+/* workers when non-zero, else the number of online CPUs (at least 1). */
+unsigned weft_workers_for(unsigned workers);
+
+/* ---- growing arrays ----------------------------------------------------- */
+/*
+ * Makes *arr (an array of elem-byte items with *cap slots) hold at least
+ * need items: when it is too small, it is reallocated to the larger of
+ * need, twice *cap and min_cap. On failure *arr and *cap are unchanged and
+ * WEFT_ENOMEM is returned (also when the size would overflow). The caller
+ * owns *arr and frees it with free().
+ */
+int weft_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t min_cap);
+/* The same for a typed pointer p with a size_t (or compatible) capacity. */
+#define WEFT_GROW(p, cap, need, min_cap)                                      \
+	weft_grow_typed((void **)&(p), &(cap), sizeof *(p), (size_t)(need),     \
+	                (size_t)(min_cap), sizeof(cap))
+int weft_grow_typed(void **arr, void *cap, size_t elem, size_t need,
+                    size_t min_cap, size_t cap_size);
+
+/* ---- growable text buffer (buf.c) -------------------------------------- */
+/* Starts empty ({0}); the owner frees p with free(). */
+struct weft_buf {
+	char *p;
+	size_t len, cap;
+};
+/* Appends formatted text / a JSON string literal (quoted, escaped).
+ * 0 or WEFT_ENOMEM. */
+int weft_buf_printf(struct weft_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int weft_buf_str(struct weft_buf *b, const char *s);
+
+/* ---- log-linear histogram (hist.c) ------------------------------------- */
+/*
+ * Values (ns, bytes, ...) in log-linear buckets: 8 per power of two, so a
+ * quantile is within 12.5 % of the truth. Plain counters: one per thread,
+ * merged by the owner.
+ */
+#define WEFT_HIST_BUCKETS (64 * 8)
+struct weft_hist {
+	uint64_t n, max;
+	uint64_t bucket[WEFT_HIST_BUCKETS];
+};
+void weft_hist_add(struct weft_hist *h, uint64_t v);
+void weft_hist_merge(struct weft_hist *into, const struct weft_hist *from);
+/* Upper bound of the bucket holding the q-quantile (0 when empty). */
+uint64_t weft_hist_quantile(const struct weft_hist *h, double q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_COMMON_H */

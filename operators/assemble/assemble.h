@@ -1,0 +1,64 @@
+/*
+ * assemble.h — the assemble room: the operator that gathers a trace's
+ * events (exchanged by trace id) into its DAG and emits it, finished, as an
+ * op_trace record (trace.h). Includes common/, cluster/, engine/ and the
+ * ingest room.
+ */
+#ifndef WEFT_OPERATORS_ASSEMBLE_H
+#define WEFT_OPERATORS_ASSEMBLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/common.h"
+#include "engine/engine.h"
+#include "operators/assemble/trace.h"
+#include "operators/ingest/event.h"
+
+/* ---- assemble operator (op_assemble.c) --------------------------------- */
+/*
+ * Input 0: event records, exchanged by trace id (op_event_trace_key), so a
+ * worker owns the traces that hash to it. Output 0: one struct op_trace
+ * record per finished trace (variable size), in the epoch it finished.
+ *
+ * A trace finishes when it has been idle for idle_epochs epochs (checked
+ * as epochs close), or earlier at the end label once every parent is
+ * there, or under the open-trace limit (oldest first, INCOMPLETE), or at
+ * end of stream (FLUSHED). An event for a trace finished within the last
+ * late_epochs epochs starts an amendment (LATE) instead of a new trace.
+ */
+struct op_assemble_config {
+	uint32_t idle_epochs;        /* G (default 2) */
+	uint32_t max_trace_events;   /* stored per trace (default 100000) */
+	uint64_t max_open_traces;    /* per worker (default 1048576) */
+	uint32_t max_text_bytes;     /* label/host/agent text kept (256) */
+	uint32_t late_epochs;        /* remember finished ids this long (64) */
+	uint64_t max_texts;          /* distinct texts interned per worker (1 M) */
+	const char *end_label;       /* NULL: no early finish */
+	/* Called on the worker's thread when a trace opens, with the worker's
+	 * index and the trace's first epoch (weft serve counts open traces in
+	 * its commit ledger this way); NULL: nothing is called. */
+	void (*on_open)(void *arg, unsigned worker, uint64_t epoch);
+	void *on_open_arg;
+	/* totals, added by each instance when destroyed */
+	_Atomic uint64_t events, traces, late_events, late_traces, duplicates;
+	_Atomic uint64_t missing, cycle_edges, truncated, dropped, incomplete;
+	_Atomic uint64_t end_label_finishes, text_truncated;
+	_Atomic uint64_t peak_open_events; /* sum over workers of each one's peak */
+	_Atomic uint64_t peak_open_traces; /* same, traces */
+	pthread_mutex_t lock;            /* guards the histograms below */
+	struct weft_hist emit_latency_ns;  /* last event -> emission, per trace */
+	struct weft_hist close_ns;         /* time spent in on_epoch_close */
+};
+
+/* Defaults, and the lock. Pair with op_assemble_config_destroy(). */
+void op_assemble_config_init(struct op_assemble_config *cfg);
+void op_assemble_config_destroy(struct op_assemble_config *cfg);
+/* 0 or WEFT_EINVAL with a message naming the key. */
+int op_assemble_config_check(const struct op_assemble_config *cfg,
+                             char *errstr, size_t errlen);
+extern const struct engine_op_vtable op_assemble_vtable; /* arg: op_assemble_config */
+
+
+#endif /* WEFT_OPERATORS_ASSEMBLE_H */

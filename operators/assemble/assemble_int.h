@@ -1,0 +1,76 @@
+/*
+ * assemble_int.h — internals shared by op_assemble.c (open traces, finish
+ * rules) and op_trace_build.c (DAG resolution, canonical form, the output
+ * record). Everything here belongs to one worker thread.
+ */
+#ifndef WEFT_OP_ASSEMBLE_INT_H
+#define WEFT_OP_ASSEMBLE_INT_H
+
+#include <stdint.h>
+
+#include "cluster/cluster.h"
+#include "operators/assemble/assemble.h"
+
+/* An event as an open trace stores it: 64 bytes, no text (texts are
+ * interned per worker by symbol, see asm_texts). The first parent is
+ * inline; more go to the trace's overflow array. */
+struct asm_ev {
+	uint64_t event_id;
+	uint64_t start_ns;
+	uint64_t end_ns;
+	uint64_t label_sym;
+	uint64_t host_sym;
+	uint64_t agent_sym;
+	uint64_t parent0;    /* valid iff n_parents >= 1 */
+	uint16_t n_parents;
+	uint16_t flags;      /* OP_TEV_HAS_END */
+	uint32_t extra;      /* index of parents 2.. in the trace's overflow */
+};
+_Static_assert(sizeof(struct asm_ev) == 64, "asm_ev is one cache line");
+
+/* Interned texts: symbol -> text, per worker. Texts longer than
+ * max_text_bytes are cut; past max_texts entries new symbols get no text
+ * (both counted by the caller through the return value). */
+struct asm_texts {
+	struct asm_text_slot { uint64_t sym; uint32_t off, len; } *tab;
+	uint64_t cap, n, max_n;
+	char *buf;
+	uint64_t buf_len, buf_cap;
+};
+/* 0 stored/known, 1 stored but cut, 2 not stored (table full), <0 ENOMEM. */
+int asm_texts_put(struct asm_texts *t, uint64_t sym, const char *s,
+                  size_t len, uint32_t max_len);
+/* Text of sym ("" when unknown); *len gets its length. */
+const char *asm_texts_get(const struct asm_texts *t, uint64_t sym,
+                          uint32_t *len);
+void asm_texts_free(struct asm_texts *t);
+
+/* What the builder needs to know about a trace besides its events. */
+struct asm_trace_meta {
+	uint64_t trace_id;
+	uint64_t first_epoch, last_epoch, emit_epoch;
+	uint64_t idle_ns;
+	uint64_t last_ns;
+	uint32_t flags;       /* OP_TRACE_* decided by the assembler */
+	uint32_t events_seen;
+	uint32_t dropped;
+};
+
+struct asm_build;
+
+struct asm_build *asm_build_new(void);
+void asm_build_free(struct asm_build *b);
+
+/*
+ * Builds the op_trace record of n events (ev[], with overflow parents in
+ * extra[]): resolves parents by event id (duplicates kept once, unknown
+ * parents become missing nodes), breaks cycles, finds roots, depth and
+ * duration, computes the canonical form. *rec points into the builder
+ * (valid until the next build). Returns 0 or WEFT_ENOMEM.
+ */
+int asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
+                    const struct asm_ev *ev, uint32_t n,
+                    const uint64_t *extra, const struct asm_texts *texts,
+                    const void **rec, uint32_t *len);
+
+#endif

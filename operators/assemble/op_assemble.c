@@ -1,0 +1,974 @@
+/*
+ * op_assemble.c — the assemble operator: per-trace DAGs as epochs close.
+ *
+ * Per worker (events arrive exchanged by trace id, so a trace lives on one
+ * worker):
+ *   - open traces in an open-addressing table (trace id -> struct
+ *     asm_trace, linear probing, backward-shift deletion, load <= 1/2);
+ *   - each trace's events in a list of 64-event-slot chunks taken from a
+ *     per-worker free list: no allocation per event, and a finished trace's
+ *     chunks go back to the free list at once. Chunks are carved from
+ *     2 MiB slabs marked for transparent huge pages: buffered events are
+ *     the bulk of the process's memory, and touching it 4 KiB page by
+ *     page cost one page fault per chunk (7-8 % of a replay's time in
+ *     the profile); a slab costs one;
+ *   - texts interned once per worker by symbol (asm_texts), so an event
+ *     costs 64 bytes plus its share of chunk slack and trace overhead;
+ *   - every open trace on a list sorted by last activity epoch, which
+ *     gives both the exact idle-gap finish (pop from the head while idle
+ *     long enough) and the eviction order under the open-trace limit;
+ *   - a finished-id set (table + FIFO ring, late_epochs long) so that an
+ *     event for a trace already emitted opens an amendment flagged LATE
+ *     instead of silently starting a new, partial trace.
+ * Finishing hands the events to op_trace_build.c, which resolves the DAG
+ * and lays out the op_trace record this operator emits.
+ *
+ * Determinism. Workers run a few epochs apart, so a batch of a later epoch
+ * can arrive before an earlier epoch closes. Applied at once, such an
+ * event would keep its trace open through an idle gap it really had, and
+ * whether a trace is split would depend on thread timing. So only events
+ * of the present epoch (the input frontier) are applied on arrival;
+ * later ones wait in a per-epoch stash and are applied when their epoch
+ * becomes present, at the end of the preceding epoch's close. The finish
+ * decision at close(e) thus sees exactly the events of epochs <= e.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "operators/assemble/assemble_int.h"
+#include "operators/assemble/hash_tab.h"
+
+#define ASM_CHUNK 63u /* events per chunk: 64 B header slot + 63 x 64 B */
+
+struct asm_chunk {
+	struct asm_chunk *next;
+	uint32_t n;
+	uint32_t pad[13]; /* keeps ev[] on a cache-line boundary */
+	struct asm_ev ev[ASM_CHUNK];
+};
+
+_Static_assert(sizeof(struct asm_chunk) == 4096, "a chunk is one page");
+#define ASM_SLAB_BYTES (2u << 20) /* one huge page on x86-64 */
+
+struct asm_trace {
+	uint64_t trace_id;
+	uint64_t first_epoch, last_epoch;
+	uint64_t last_ns;           /* wall time of the last event's batch */
+	struct asm_chunk *head, *tail;
+	struct asm_trace *prev, *next; /* LRU: head = least recently active */
+	uint64_t *extra;            /* overflow parents */
+	uint32_t n_extra, cap_extra;
+	uint32_t n_events, events_seen, dropped;
+	uint32_t flags;             /* OP_TRACE_LATE, TRUNCATED; ASM_END_SEEN */
+};
+#define ASM_END_SEEN 0x10000u
+
+struct asm_slot {
+	uint64_t trace_id;
+	struct asm_trace *t; /* NULL: empty */
+};
+
+struct asm_done { /* finished-id set entry */
+	uint64_t trace_id;
+	uint64_t epoch;
+};
+
+/* Events of one future epoch, copied as [u32 len][pad to 8][bytes]. */
+struct asm_stash {
+	uint64_t epoch;
+	unsigned char *buf;
+	size_t len, cap;
+	int used;
+};
+
+struct asm_inst {
+	struct op_assemble_config *cfg;
+	struct asm_stash *stash; /* grows with the epochs in flight */
+	unsigned n_stash;
+	uint64_t stashed;        /* events waiting in stashes */
+	struct engine_ctx *ctx;
+	unsigned worker;
+	struct asm_slot *tab;
+	uint64_t cap, n_open, open_events;
+	struct asm_trace *lru_head, *lru_tail;
+	struct asm_trace *free_traces;
+	struct asm_chunk *free_chunks;
+	void **slabs;            /* chunk slabs, freed in destroy */
+	uint32_t n_slabs, cap_slabs;
+	struct asm_texts texts;
+	uint64_t known[1024];  /* recently interned symbols (direct-mapped) */
+	struct asm_build *build;
+	struct asm_ev *flat;  /* a trace's events, contiguous, for the builder */
+	uint32_t flat_cap;
+	/* finished ids: open addressing + FIFO ring for expiry */
+	struct asm_done *done_tab, *done_ring;
+	uint64_t done_cap, done_n, ring_cap, ring_head, ring_len;
+	uint64_t end_sym;
+	int has_end;
+	uint64_t *end_ids; /* traces that saw the end label, to re-check */
+	uint32_t n_end, cap_end;
+	uint64_t batch_ns;
+	struct weft_hist emit_latency_ns, close_ns;
+	/* counters */
+	uint64_t events, traces, late_events, late_traces, duplicates, missing;
+	uint64_t cycle_edges, truncated, dropped, incomplete, end_finishes;
+	uint64_t text_truncated, peak_events, peak_traces;
+};
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- hash tables ---------------------------------------------------------- */
+
+/* The interned texts, the open traces and the finished ids are
+ * operators/hash_tab.h tables; each marks a slot taken its own way. */
+_Static_assert(offsetof(struct asm_text_slot, sym) == 0, "key first");
+_Static_assert(offsetof(struct asm_slot, trace_id) == 0, "key first");
+_Static_assert(offsetof(struct asm_done, trace_id) == 0, "key first");
+
+/* A slot is empty when all of sym, off, len are 0 (see asm_texts_put). */
+static int
+text_slot_used(const void *slot)
+{
+	const struct asm_text_slot *x = slot;
+	return x->sym || x->off || x->len;
+}
+
+static int
+trace_slot_used(const void *slot)
+{
+	return ((const struct asm_slot *)slot)->t != NULL;
+}
+
+static int
+done_slot_used(const void *slot)
+{
+	return ((const struct asm_done *)slot)->epoch != 0;
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+void
+op_assemble_config_init(struct op_assemble_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->idle_epochs = 2;
+	cfg->max_trace_events = 100000;
+	cfg->max_open_traces = 1u << 20;
+	cfg->max_text_bytes = 256;
+	cfg->late_epochs = 64;
+	cfg->max_texts = 1u << 20;
+	pthread_mutex_init(&cfg->lock, NULL);
+}
+
+void
+op_assemble_config_destroy(struct op_assemble_config *cfg)
+{
+	pthread_mutex_destroy(&cfg->lock);
+}
+
+int
+op_assemble_config_check(const struct op_assemble_config *c, char *errstr,
+                         size_t errlen)
+{
+	const char *key = NULL, *why = NULL;
+	if (c->idle_epochs == 0)
+		key = "idle_epochs", why = "must be at least 1";
+	else if (c->max_trace_events == 0 || c->max_trace_events > (1u << 26))
+		key = "max_trace_events", why = "must be 1..67108864";
+	else if (c->max_open_traces == 0 || c->max_open_traces > (1ull << 32))
+		key = "max_open_traces", why = "must be 1..2^32";
+	else if (c->max_text_bytes == 0 || c->max_text_bytes > 65535)
+		key = "max_text_bytes", why = "must be 1..65535";
+	else if (c->max_texts == 0)
+		key = "max_texts", why = "must be at least 1";
+	if (!key)
+		return 0;
+	snprintf(errstr, errlen, "assemble config: %s %s", key, why);
+	return WEFT_EINVAL;
+}
+
+/* ---- interned texts ------------------------------------------------------ */
+
+int
+asm_texts_put(struct asm_texts *t, uint64_t sym, const char *s, size_t len,
+              uint32_t max_len)
+{
+	if (2 * (t->n + 1) > t->cap) {
+		if (t->n >= t->max_n)
+			goto lookup_only;
+		uint64_t ncap = t->cap ? t->cap * 2 : 256;
+		struct asm_text_slot *nt =
+		    hash_tab_rehash(t->tab, t->cap, ncap, sizeof *nt,
+		                    text_slot_used);
+		if (!nt)
+			return WEFT_ENOMEM;
+		t->tab = nt;
+		t->cap = ncap;
+	}
+lookup_only:;
+	/* A slot is empty when all of sym, off, len are 0; off starts at 1
+	 * (buf[0] is a NUL for the empty text) so no used slot looks empty. */
+	uint64_t j = hash_tab_probe(t->tab, t->cap, sizeof *t->tab, sym,
+	                            text_slot_used);
+	if (text_slot_used(&t->tab[j]))
+		return 0;
+	if (t->n >= t->max_n || 2 * (t->n + 1) > t->cap)
+		return 2;
+	int cut = len > max_len;
+	if (cut)
+		len = max_len;
+	if (!t->buf_len)
+		t->buf_len = 1; /* offset 0 stays the empty text */
+	if (t->buf_len + len + 1 > t->buf_cap) {
+		uint64_t c = (t->buf_len + len + 1) * 2 + 4096;
+		char *nb = realloc(t->buf, c);
+		if (!nb)
+			return WEFT_ENOMEM;
+		t->buf = nb;
+		t->buf_cap = c;
+		t->buf[0] = '\0';
+	}
+	memcpy(t->buf + t->buf_len, s, len);
+	t->buf[t->buf_len + len] = '\0';
+	t->tab[j] = (struct asm_text_slot){sym, (uint32_t)t->buf_len, (uint32_t)len};
+	t->buf_len += len + 1;
+	t->n++;
+	return cut;
+}
+
+const char *
+asm_texts_get(const struct asm_texts *t, uint64_t sym, uint32_t *len)
+{
+	if (t->cap) {
+		uint64_t j = hash_tab_probe(t->tab, t->cap, sizeof *t->tab, sym,
+		                            text_slot_used);
+		if (text_slot_used(&t->tab[j])) {
+			*len = t->tab[j].len;
+			return t->buf + t->tab[j].off;
+		}
+	}
+	*len = 0;
+	return "";
+}
+
+void
+asm_texts_free(struct asm_texts *t)
+{
+	free(t->tab);
+	free(t->buf);
+	memset(t, 0, sizeof *t);
+}
+
+/* ---- open-trace table -------------------------------------------------- */
+
+static struct asm_slot *
+tab_find(struct asm_inst *s, uint64_t id)
+{
+	/* id's slot, or the empty one where id would go */
+	return &s->tab[hash_tab_probe(s->tab, s->cap, sizeof *s->tab, id,
+	                              trace_slot_used)];
+}
+
+static int
+tab_grow(struct asm_inst *s)
+{
+	uint64_t ncap = s->cap ? s->cap * 2 : 4096;
+	struct asm_slot *nt =
+	    hash_tab_rehash(s->tab, s->cap, ncap, sizeof *nt,
+	                    trace_slot_used);
+	if (!nt)
+		return WEFT_ENOMEM;
+	s->tab = nt;
+	s->cap = ncap;
+	return 0;
+}
+
+static void
+tab_remove(struct asm_inst *s, struct asm_slot *slot)
+{
+	hash_tab_delete(s->tab, s->cap, sizeof *s->tab,
+	                (uint64_t)(slot - s->tab), trace_slot_used);
+}
+
+/* ---- finished-id set ----------------------------------------------------- */
+
+static struct asm_done *
+done_find(struct asm_inst *s, uint64_t id)
+{
+	return &s->done_tab[hash_tab_probe(s->done_tab, s->done_cap,
+	                                   sizeof *s->done_tab, id,
+	                                   done_slot_used)];
+}
+
+static void
+done_remove(struct asm_inst *s, uint64_t id)
+{
+	struct asm_done *d = done_find(s, id);
+	if (!d->epoch)
+		return;
+	hash_tab_delete(s->done_tab, s->done_cap, sizeof *s->done_tab,
+	                (uint64_t)(d - s->done_tab), done_slot_used);
+	s->done_n--;
+}
+
+/* Forgets finished ids older than late_epochs (or the oldest when full). */
+static void
+done_expire(struct asm_inst *s, uint64_t epoch, int make_room)
+{
+	while (s->ring_len) {
+		struct asm_done *r = &s->done_ring[s->ring_head];
+		if (!make_room && r->epoch + s->cfg->late_epochs > epoch)
+			return;
+		struct asm_done *d = done_find(s, r->trace_id);
+		if (d->epoch == r->epoch) /* not re-finished since */
+			done_remove(s, r->trace_id);
+		s->ring_head = (s->ring_head + 1) % s->ring_cap;
+		s->ring_len--;
+		make_room = 0;
+	}
+}
+
+/* Doubles the finished-id table (load stays <= 1/2). It starts small and
+ * grows with the ids actually remembered: sized for the ring's worst case
+ * from the start it was 32 MiB, touched a page per finished trace. */
+static int
+done_grow(struct asm_inst *s)
+{
+	uint64_t ncap = s->done_cap * 2;
+	struct asm_done *nt =
+	    hash_tab_rehash(s->done_tab, s->done_cap, ncap, sizeof *nt,
+	                    done_slot_used);
+	if (!nt)
+		return WEFT_ENOMEM;
+	s->done_tab = nt;
+	s->done_cap = ncap;
+	return 0;
+}
+
+static void
+done_add(struct asm_inst *s, uint64_t id, uint64_t epoch)
+{
+	if (!s->cfg->late_epochs)
+		return;
+	if (s->ring_len == s->ring_cap)
+		done_expire(s, epoch, 1);
+	if (2 * (s->done_n + 1) > s->done_cap && done_grow(s)) {
+		fprintf(stderr, "weft assemble: out of memory\n");
+		abort();
+	}
+	/* epoch + 1 so that a stored epoch is never 0 (0 marks empty) */
+	struct asm_done *d = done_find(s, id);
+	if (!d->epoch)
+		s->done_n++;
+	d->trace_id = id;
+	d->epoch = epoch + 1;
+	s->done_ring[(s->ring_head + s->ring_len) % s->ring_cap] =
+	    (struct asm_done){id, epoch + 1};
+	s->ring_len++;
+}
+
+/* ---- traces --------------------------------------------------------------- */
+
+static void
+lru_unlink(struct asm_inst *s, struct asm_trace *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		s->lru_head = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		s->lru_tail = t->prev;
+	t->prev = t->next = NULL;
+}
+
+/* Inserts t keeping the list sorted by last_epoch (ties: arrival order).
+ * Batches of different epochs interleave only within the few epochs that
+ * workers are apart, so the walk back from the tail is short; sorted
+ * order makes the idle-gap finish exact: every trace with
+ * last_epoch + G <= e goes at close(e), none later. */
+static void
+lru_push(struct asm_inst *s, struct asm_trace *t)
+{
+	struct asm_trace *after = s->lru_tail;
+	while (after && after->last_epoch > t->last_epoch)
+		after = after->prev;
+	t->prev = after;
+	t->next = after ? after->next : s->lru_head;
+	if (t->next)
+		t->next->prev = t;
+	else
+		s->lru_tail = t;
+	if (after)
+		after->next = t;
+	else
+		s->lru_head = t;
+}
+
+/* A new slab's chunks onto the free list, lowest address first out. */
+static int
+slab_add(struct asm_inst *s)
+{
+	if (s->n_slabs == s->cap_slabs) {
+		uint32_t c = s->cap_slabs ? s->cap_slabs * 2 : 16;
+		void **ns = realloc(s->slabs, c * sizeof *ns);
+		if (!ns)
+			return WEFT_ENOMEM;
+		s->slabs = ns;
+		s->cap_slabs = c;
+	}
+	unsigned char *m = aligned_alloc(ASM_SLAB_BYTES, ASM_SLAB_BYTES);
+	if (!m)
+		return WEFT_ENOMEM;
+#ifdef MADV_HUGEPAGE
+	/* Advice only: without huge pages it is 4 KiB pages as before. */
+	(void)madvise(m, ASM_SLAB_BYTES, MADV_HUGEPAGE);
+#endif
+	s->slabs[s->n_slabs++] = m;
+	for (size_t k = ASM_SLAB_BYTES / sizeof(struct asm_chunk); k-- > 0;) {
+		struct asm_chunk *c = (struct asm_chunk *)(void *)(m + k * sizeof *c);
+		c->next = s->free_chunks;
+		s->free_chunks = c;
+	}
+	return 0;
+}
+
+static struct asm_chunk *
+chunk_get(struct asm_inst *s)
+{
+	if (!s->free_chunks && slab_add(s))
+		return NULL;
+	struct asm_chunk *c = s->free_chunks;
+	s->free_chunks = c->next;
+	c->next = NULL;
+	c->n = 0;
+	return c;
+}
+
+static void
+trace_release(struct asm_inst *s, struct asm_trace *t)
+{
+	for (struct asm_chunk *c = t->head, *n; c; c = n) {
+		n = c->next;
+		c->next = s->free_chunks;
+		s->free_chunks = c;
+	}
+	free(t->extra);
+	memset(t, 0, sizeof *t);
+	t->next = s->free_traces;
+	s->free_traces = t;
+}
+
+/* Copies t's events into s->flat (contiguous, for the builder). */
+static uint32_t
+flatten(struct asm_inst *s, const struct asm_trace *t)
+{
+	if (t->n_events > s->flat_cap) {
+		uint32_t c = t->n_events + t->n_events / 2;
+		struct asm_ev *nf = realloc(s->flat, (size_t)c * sizeof *nf);
+		if (!nf) {
+			fprintf(stderr, "weft assemble: out of memory\n");
+			abort();
+		}
+		s->flat = nf;
+		s->flat_cap = c;
+	}
+	uint32_t n = 0;
+	for (const struct asm_chunk *c = t->head; c; c = c->next) {
+		memcpy(s->flat + n, c->ev, c->n * sizeof *c->ev);
+		n += c->n;
+	}
+	return n;
+}
+
+/* Builds and emits the record of t at epoch, then frees t. */
+static void
+finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
+       uint32_t why)
+{
+	struct asm_trace *t = slot->t;
+	uint32_t n = flatten(s, t);
+	uint64_t now = s->batch_ns ? s->batch_ns : now_ns();
+	struct asm_trace_meta m = {
+		.trace_id = t->trace_id,
+		.first_epoch = t->first_epoch,
+		.last_epoch = t->last_epoch,
+		.emit_epoch = epoch,
+		.idle_ns = now > t->last_ns ? now - t->last_ns : 0,
+		.last_ns = t->last_ns,
+		.flags = (t->flags & ~ASM_END_SEEN) | why,
+		.events_seen = t->events_seen,
+		.dropped = t->dropped,
+	};
+	const void *rec;
+	uint32_t len;
+	if (asm_build_trace(s->build, &m, s->flat, n, t->extra, &s->texts,
+	                    &rec, &len)) {
+		fprintf(stderr, "weft assemble: out of memory building a trace\n");
+		abort();
+	}
+	const struct op_trace *ot = rec;
+	s->traces++;
+	s->duplicates += ot->duplicates;
+	s->missing += ot->missing;
+	s->cycle_edges += ot->cycle_edges;
+	if (ot->flags & OP_TRACE_LATE)
+		s->late_traces++;
+	if (ot->flags & OP_TRACE_TRUNCATED)
+		s->truncated++;
+	if (ot->flags & OP_TRACE_INCOMPLETE)
+		s->incomplete++;
+	if (why & OP_TRACE_END_LABEL)
+		s->end_finishes++;
+	weft_hist_add(&s->emit_latency_ns, m.idle_ns);
+	engine_emit(s->ctx, 0, epoch, rec, len);
+	s->open_events -= t->n_events;
+	s->n_open--;
+	lru_unlink(s, t);
+	done_add(s, t->trace_id, epoch);
+	tab_remove(s, slot);
+	trace_release(s, t);
+}
+
+static struct asm_trace *
+trace_open(struct asm_inst *s, struct asm_slot **slotp, uint64_t id,
+           uint64_t epoch)
+{
+	if (s->n_open >= s->cfg->max_open_traces && s->lru_head) {
+		/* Pressure: the least recently active trace goes out now. */
+		finish(s, tab_find(s, s->lru_head->trace_id), epoch,
+		       OP_TRACE_INCOMPLETE);
+		*slotp = tab_find(s, id);
+	}
+	if (2 * (s->n_open + 1) > s->cap) {
+		if (tab_grow(s))
+			return NULL;
+		*slotp = tab_find(s, id);
+	}
+	struct asm_trace *t = s->free_traces;
+	if (t)
+		s->free_traces = t->next;
+	else if (!(t = calloc(1, sizeof *t)))
+		return NULL;
+	memset(t, 0, sizeof *t);
+	t->trace_id = id;
+	t->first_epoch = t->last_epoch = epoch;
+	if (s->done_n && done_find(s, id)->epoch) {
+		t->flags |= OP_TRACE_LATE; /* an amendment to an emitted trace */
+		done_remove(s, id);
+	}
+	(*slotp)->trace_id = id;
+	(*slotp)->t = t;
+	if (s->cfg->on_open)
+		s->cfg->on_open(s->cfg->on_open_arg, s->worker, epoch);
+	s->n_open++;
+	if (s->n_open > s->peak_traces)
+		s->peak_traces = s->n_open;
+	lru_push(s, t);
+	return t;
+}
+
+static void
+add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
+{
+	s->events++;
+	struct asm_slot *slot = tab_find(s, ev->trace_id);
+	struct asm_trace *t = slot->t;
+	if (!t && !(t = trace_open(s, &slot, ev->trace_id, epoch))) {
+		fprintf(stderr, "weft assemble: out of memory\n");
+		abort();
+	}
+	t->events_seen++;
+	if (t->flags & OP_TRACE_LATE)
+		s->late_events++;
+	t->last_ns = s->batch_ns;
+	if (epoch > t->last_epoch) {
+		t->last_epoch = epoch;
+		if (t != s->lru_tail) {
+			lru_unlink(s, t);
+			lru_push(s, t);
+		}
+	}
+	if (t->n_events >= s->cfg->max_trace_events) {
+		t->flags |= OP_TRACE_TRUNCATED;
+		t->dropped++;
+		s->dropped++;
+		return;
+	}
+	if (!t->tail || t->tail->n == ASM_CHUNK) {
+		struct asm_chunk *c = chunk_get(s);
+		if (!c) {
+			fprintf(stderr, "weft assemble: out of memory\n");
+			abort();
+		}
+		if (t->tail)
+			t->tail->next = c;
+		else
+			t->head = c;
+		t->tail = c;
+	}
+	struct asm_ev *x = &t->tail->ev[t->tail->n++];
+	const uint64_t *par = op_event_parents(ev);
+	x->event_id = ev->event_id;
+	x->start_ns = ev->start_ns;
+	x->end_ns = ev->end_ns;
+	x->label_sym = ev->label_sym;
+	x->host_sym = ev->host_sym;
+	x->agent_sym = ev->agent_sym;
+	x->n_parents = ev->n_parents;
+	x->flags = ev->flags & OP_EV_HAS_END ? OP_TEV_HAS_END : 0;
+	x->parent0 = ev->n_parents ? par[0] : 0;
+	x->extra = t->n_extra;
+	if (ev->n_parents > 1) {
+		uint32_t need = t->n_extra + ev->n_parents - 1u;
+		if (need > t->cap_extra) {
+			uint32_t c = need * 2;
+			uint64_t *ne = realloc(t->extra, (size_t)c * sizeof *ne);
+			if (!ne) {
+				fprintf(stderr, "weft assemble: out of memory\n");
+				abort();
+			}
+			t->extra = ne;
+			t->cap_extra = c;
+		}
+		memcpy(t->extra + t->n_extra, par + 1,
+		       (ev->n_parents - 1u) * sizeof *par);
+		t->n_extra = need;
+	}
+	t->n_events++;
+	s->open_events++;
+	if (s->open_events > s->peak_events)
+		s->peak_events = s->open_events;
+	if (s->has_end && ev->label_sym == s->end_sym &&
+	    !(t->flags & ASM_END_SEEN)) {
+		t->flags |= ASM_END_SEEN;
+		if (s->n_end == s->cap_end) {
+			uint32_t c = s->cap_end ? s->cap_end * 2 : 64;
+			uint64_t *ne = realloc(s->end_ids, c * sizeof *ne);
+			if (!ne) {
+				fprintf(stderr, "weft assemble: out of memory\n");
+				abort();
+			}
+			s->end_ids = ne;
+			s->cap_end = c;
+		}
+		s->end_ids[s->n_end++] = t->trace_id;
+	}
+	/* Texts: interned once per symbol per worker; a direct-mapped filter
+	 * of recent symbols skips the table for the usual repeat. */
+	static const enum op_event_field f[3] = {OP_EV_LABEL, OP_EV_HOST, OP_EV_AGENT};
+	const uint64_t sym[3] = {ev->label_sym, ev->host_sym, ev->agent_sym};
+	for (int k = 0; k < 3; k++) {
+		uint64_t *kn = &s->known[sym[k] & 1023u];
+		if (*kn == sym[k])
+			continue;
+		*kn = sym[k];
+		size_t l;
+		const char *txt = op_event_field(ev, f[k], &l);
+		int r = asm_texts_put(&s->texts, sym[k], txt, l,
+		                      s->cfg->max_text_bytes);
+		if (r > 0)
+			s->text_truncated++;
+	}
+}
+
+/* 1 when every parent of t's events is among them: the builder resolves
+ * parents anyway, so ask it (only for traces that saw the end label). */
+static int
+parents_resolved(struct asm_inst *s, const struct asm_trace *t)
+{
+	uint32_t n = flatten(s, t);
+	struct asm_trace_meta m = {.trace_id = t->trace_id};
+	const void *rec;
+	uint32_t len;
+	if (asm_build_trace(s->build, &m, s->flat, n, t->extra, &s->texts,
+	                    &rec, &len))
+		return 0;
+	return ((const struct op_trace *)rec)->missing == 0;
+}
+
+/* ---- operator callbacks --------------------------------------------------- */
+
+static int
+asm_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	struct op_assemble_config *cfg = arg;
+	struct asm_inst *s = calloc(1, sizeof *s);
+	if (!s)
+		return WEFT_ENOMEM;
+	*state = s;
+	s->cfg = cfg;
+	s->ctx = ctx;
+	s->worker = engine_ctx_worker(ctx);
+	s->texts.max_n = cfg->max_texts;
+	s->build = asm_build_new();
+	s->ring_cap = cfg->max_open_traces < (1u << 20) ? cfg->max_open_traces
+	                                                : (1u << 20);
+	s->done_cap = 4096; /* grows with use (done_grow), up to 2 x ring */
+	s->done_tab = calloc(s->done_cap, sizeof *s->done_tab);
+	s->done_ring = calloc(s->ring_cap, sizeof *s->done_ring);
+	if (!s->build || !s->done_tab || !s->done_ring || tab_grow(s))
+		return WEFT_ENOMEM;
+	if (cfg->end_label) {
+		s->has_end = 1;
+		s->end_sym = op_symbol(cfg->end_label, strlen(cfg->end_label));
+	}
+	return 0;
+}
+
+/*
+ * Adds a batch's events, prefetching ahead: each event's trace lives at a
+ * random place (table slot, trace struct, its tail chunk), and those three
+ * cache misses dominated add_event. A window of upcoming events walks the
+ * chain one step per stage — slot at +12, trace at +8, chunk header at
+ * +4, the slot to be written at +2 — so each load finds its line warm.
+ * The walk only reads; a stale guess (probe collision, a trace about to
+ * be created) just wastes a prefetch.
+ */
+#define ASM_WIN 64u
+static void
+add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
+{
+	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
+	const struct op_event *win[ASM_WIN];
+	uint64_t hash[ASM_WIN]; /* hash_tab_mix of each trace id, taken once */
+	uint32_t len;
+	for (;;) {
+		unsigned n = 0;
+		const void *r;
+		while (n < ASM_WIN && (r = engine_batch_next(b, &c, &len))) {
+			win[n] = r;
+			hash[n] = hash_tab_mix(win[n]->trace_id);
+			n++;
+		}
+		if (!n)
+			return;
+		const uint64_t m = s->cap - 1;
+		for (unsigned i = 0; i < n; i++) {
+			if (i + 12 < n)
+				__builtin_prefetch(&s->tab[hash[i + 12] & m]);
+			if (i + 8 < n) {
+				const struct asm_trace *t = s->tab[hash[i + 8] & m].t;
+				if (t)
+					__builtin_prefetch(t);
+			}
+			if (i + 4 < n) {
+				const struct asm_trace *t = s->tab[hash[i + 4] & m].t;
+				if (t && t->tail)
+					__builtin_prefetch(t->tail);
+			}
+			if (i + 2 < n) {
+				const struct asm_trace *t = s->tab[hash[i + 2] & m].t;
+				if (t && t->tail && t->tail->n < ASM_CHUNK)
+					__builtin_prefetch(&t->tail->ev[t->tail->n], 1);
+			}
+			add_event(s, win[i], epoch);
+		}
+	}
+}
+
+/* The stash of a future epoch (found, or claimed: slots are reused, the
+ * array grows with the number of future epochs in flight, which
+ * backpressure bounds). */
+static struct asm_stash *
+stash_for(struct asm_inst *s, uint64_t epoch)
+{
+	struct asm_stash *free_one = NULL;
+	for (unsigned i = 0; i < s->n_stash; i++) {
+		if (s->stash[i].used && s->stash[i].epoch == epoch)
+			return &s->stash[i];
+		if (!s->stash[i].used && !free_one)
+			free_one = &s->stash[i];
+	}
+	if (!free_one) {
+		unsigned n = s->n_stash ? s->n_stash * 2 : 8;
+		struct asm_stash *ns = realloc(s->stash, n * sizeof *ns);
+		if (!ns) {
+			fprintf(stderr, "weft assemble: out of memory\n");
+			abort();
+		}
+		memset(ns + s->n_stash, 0, (n - s->n_stash) * sizeof *ns);
+		free_one = ns + s->n_stash;
+		s->stash = ns;
+		s->n_stash = n;
+	}
+	free_one->used = 1;
+	free_one->epoch = epoch;
+	free_one->len = 0;
+	return free_one;
+}
+
+/* Applies the stashed events of epoch (now the present epoch). */
+static void
+stash_apply(struct asm_inst *s, uint64_t epoch)
+{
+	for (unsigned i = 0; i < s->n_stash; i++) {
+		struct asm_stash *st = &s->stash[i];
+		if (!st->used || st->epoch != epoch)
+			continue;
+		for (size_t off = 0; off < st->len;) {
+			uint32_t len;
+			memcpy(&len, st->buf + off, sizeof len);
+			add_event(s, (const struct op_event *)(const void *)(st->buf + off + 8),
+			          epoch);
+			off += 8 + ((len + 7u) & ~(size_t)7);
+			s->stashed--;
+		}
+		st->used = 0;
+		st->len = 0;
+		return;
+	}
+}
+
+static void
+asm_batch(void *state, struct engine_ctx *ctx, unsigned port,
+          const struct engine_batch *b)
+{
+	(void)port;
+	struct asm_inst *s = state;
+	s->ctx = ctx;
+	s->batch_ns = now_ns(); /* one clock read per batch, not per event */
+	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
+	const void *r;
+	uint32_t len;
+	if (b->epoch <= engine_ctx_frontier(ctx)) {
+		add_events(s, b, b->epoch);
+		return;
+	}
+	struct asm_stash *st = stash_for(s, b->epoch);
+	while ((r = engine_batch_next(b, &c, &len))) {
+		size_t need = 8 + ((len + 7u) & ~(size_t)7);
+		if (st->len + need > st->cap) {
+			size_t cap = (st->len + need) * 2 + 4096;
+			unsigned char *nb = realloc(st->buf, cap);
+			if (!nb) {
+				fprintf(stderr, "weft assemble: out of memory\n");
+				abort();
+			}
+			st->buf = nb;
+			st->cap = cap;
+		}
+		memcpy(st->buf + st->len, &len, sizeof len);
+		memcpy(st->buf + st->len + 8, r, len);
+		st->len += need;
+		s->stashed++;
+	}
+}
+
+static void
+asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
+{
+	struct asm_inst *s = state;
+	uint64_t t0 = now_ns();
+	s->ctx = ctx;
+	s->batch_ns = t0;
+	uint64_t G = s->cfg->idle_epochs;
+	/* The list is sorted by last activity epoch: the expired traces are
+	 * exactly a prefix of it. */
+	while (s->lru_head && s->lru_head->last_epoch + G <= epoch)
+		finish(s, tab_find(s, s->lru_head->trace_id), epoch, 0);
+	/* Traces that saw the end label finish as soon as no parent is
+	 * missing; the others stay pending (the idle gap still applies). */
+	uint32_t keep = 0;
+	for (uint32_t i = 0; i < s->n_end; i++) {
+		struct asm_slot *slot = tab_find(s, s->end_ids[i]);
+		if (!slot->t || !(slot->t->flags & ASM_END_SEEN))
+			continue; /* finished meanwhile (or id reused) */
+		if (parents_resolved(s, slot->t))
+			finish(s, slot, epoch, OP_TRACE_END_LABEL);
+		else
+			s->end_ids[keep++] = s->end_ids[i];
+	}
+	s->n_end = keep;
+	done_expire(s, epoch, 0);
+	/* epoch + 1 is the present epoch now: its early arrivals count */
+	if (s->stashed)
+		stash_apply(s, epoch + 1);
+	weft_hist_add(&s->close_ns, now_ns() - t0);
+}
+
+static void
+asm_flush(void *state, struct engine_ctx *ctx, uint64_t final)
+{
+	struct asm_inst *s = state;
+	s->ctx = ctx;
+	s->batch_ns = now_ns();
+	while (s->stashed) { /* none expected: every epoch closed; in order */
+		uint64_t lo = UINT64_MAX;
+		for (unsigned i = 0; i < s->n_stash; i++)
+			if (s->stash[i].used && s->stash[i].epoch < lo)
+				lo = s->stash[i].epoch;
+		stash_apply(s, lo);
+	}
+	while (s->lru_head)
+		finish(s, tab_find(s, s->lru_head->trace_id), final,
+		       OP_TRACE_FLUSHED);
+}
+
+static void
+asm_destroy(void *state)
+{
+	struct asm_inst *s = state;
+	struct op_assemble_config *cfg = s->cfg;
+	atomic_fetch_add(&cfg->events, s->events);
+	atomic_fetch_add(&cfg->traces, s->traces);
+	atomic_fetch_add(&cfg->late_events, s->late_events);
+	atomic_fetch_add(&cfg->late_traces, s->late_traces);
+	atomic_fetch_add(&cfg->duplicates, s->duplicates);
+	atomic_fetch_add(&cfg->missing, s->missing);
+	atomic_fetch_add(&cfg->cycle_edges, s->cycle_edges);
+	atomic_fetch_add(&cfg->truncated, s->truncated);
+	atomic_fetch_add(&cfg->dropped, s->dropped);
+	atomic_fetch_add(&cfg->incomplete, s->incomplete);
+	atomic_fetch_add(&cfg->end_label_finishes, s->end_finishes);
+	atomic_fetch_add(&cfg->text_truncated, s->text_truncated);
+	atomic_fetch_add(&cfg->peak_open_events, s->peak_events);
+	atomic_fetch_add(&cfg->peak_open_traces, s->peak_traces);
+	pthread_mutex_lock(&cfg->lock);
+	weft_hist_merge(&cfg->emit_latency_ns, &s->emit_latency_ns);
+	weft_hist_merge(&cfg->close_ns, &s->close_ns);
+	pthread_mutex_unlock(&cfg->lock);
+	/* open traces exist only if the run stopped before flushing */
+	for (struct asm_trace *t = s->lru_head, *n; t; t = n) {
+		n = t->next;
+		trace_release(s, t);
+	}
+	while (s->free_traces) {
+		struct asm_trace *t = s->free_traces;
+		s->free_traces = t->next;
+		free(t);
+	}
+	for (uint32_t i = 0; i < s->n_slabs; i++)
+		free(s->slabs[i]);
+	free(s->slabs);
+	asm_texts_free(&s->texts);
+	asm_build_free(s->build);
+	free(s->flat);
+	free(s->end_ids);
+	for (unsigned i = 0; i < s->n_stash; i++)
+		free(s->stash[i].buf);
+	free(s->stash);
+	free(s->tab);
+	free(s->done_tab);
+	free(s->done_ring);
+	free(s);
+}
+
+const struct engine_op_vtable op_assemble_vtable = {
+	.init = asm_init,
+	.on_batch = asm_batch,
+	.on_epoch_close = asm_close,
+	.on_flush = asm_flush,
+	.destroy = asm_destroy,
+};

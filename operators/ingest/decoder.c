@@ -1,0 +1,257 @@
+/*
+ * decoder.c — the decoder object shared by both formats: configuration and
+ * its checks, construction, and the streaming entry points (feed, unit,
+ * finish) that route each unit to the JSON or the text decoder, turning
+ * units the splitter flagged (too long, truncated) into counted rejects.
+ */
+#include "operators/ingest/decode_priv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+
+void
+op_decode_config_default(struct op_decode_config *cfg)
+{
+	cfg->max_line_bytes = 64u << 10;
+	cfg->max_report_bytes = 64u << 10;
+	cfg->max_field_bytes = 4u << 10;
+	cfg->max_parents = 64;
+	cfg->max_kv = 32;
+	cfg->max_record_bytes = 16u << 10;
+	cfg->max_json_depth = 16;
+	cfg->max_excerpt_bytes = 256;
+}
+
+static int
+cfg_err(char *errstr, size_t errlen, const char *key, const char *why)
+{
+	if (errstr && errlen)
+		snprintf(errstr, errlen, "decode config: %s %s", key, why);
+	return WEFT_EINVAL;
+}
+
+int
+op_decode_config_check(const struct op_decode_config *c, char *errstr,
+                       size_t errlen)
+{
+	if (c->max_line_bytes == 0 || c->max_line_bytes > (1u << 30))
+		return cfg_err(errstr, errlen, "max_line_bytes", "must be 1..2^30");
+	if (c->max_report_bytes == 0 || c->max_report_bytes > (1u << 30))
+		return cfg_err(errstr, errlen, "max_report_bytes", "must be 1..2^30");
+	if (c->max_record_bytes < 256 || c->max_record_bytes > OP_EVENT_MAX_BYTES)
+		return cfg_err(errstr, errlen, "max_record_bytes",
+		               "must be 256..65528");
+	if (c->max_field_bytes == 0 || c->max_field_bytes > c->max_record_bytes)
+		return cfg_err(errstr, errlen, "max_field_bytes",
+		               "must be 1..max_record_bytes");
+	if (c->max_parents > 4096)
+		return cfg_err(errstr, errlen, "max_parents", "must be <= 4096");
+	if (c->max_kv > 4096)
+		return cfg_err(errstr, errlen, "max_kv", "must be <= 4096");
+	if (c->max_json_depth > 256)
+		return cfg_err(errstr, errlen, "max_json_depth", "must be <= 256");
+	if (c->max_excerpt_bytes > (1u << 20))
+		return cfg_err(errstr, errlen, "max_excerpt_bytes", "must be <= 1 MiB");
+	return 0;
+}
+
+int
+op_decoder_begin(struct op_decoder *d, const char *unit, size_t n,
+                 const struct op_pos **pos, uint32_t max_bytes)
+{
+	static const struct op_pos nopos = {0, 0};
+	if (!*pos)
+		*pos = &nopos;
+	d->st.units++;
+	if (n > max_bytes)
+		return op_decoder_reject(d, OP_REJECT_TOO_LONG, unit, n, n, *pos,
+		                         max_bytes);
+	return 0;
+}
+
+int
+op_decoder_emit(struct op_decoder *d, const char *unit, size_t n,
+                const struct op_pos *pos, void *out, uint32_t cap,
+                uint32_t *len)
+{
+	if (out == d->rec && d->reserve) {
+		/* The decoder's own buffer stands for "wherever the reserve
+		 * function says": lay the record out there directly. */
+		uint32_t size = op_event_builder_size(&d->b);
+		void *room = size <= cap ? d->reserve(d->reserve_arg,
+		                                      d->b.hdr.trace_id, size)
+		                         : NULL;
+		if (room) {
+			out = room;
+			cap = size;
+		}
+	}
+	d->out = out;
+	int rc = op_event_builder_finish(&d->b, out, cap, len);
+	if (rc)
+		return op_decoder_reject(d, rc == WEFT_EFORMAT ?
+		                         OP_REJECT_SELF_PARENT :
+		                         OP_REJECT_RECORD_TOO_LARGE,
+		                         unit, n, n, pos, 0);
+	d->st.events++;
+	d->last = OP_REJECT_NONE;
+	return 0;
+}
+
+int
+op_decoder_new(enum op_format fmt, const struct op_decode_config *cfg,
+               const char *source, struct op_deadletter *dl,
+               struct op_decoder **out)
+{
+	*out = NULL;
+	if (fmt != OP_FORMAT_JSON_V4 && fmt != OP_FORMAT_TEXT)
+		return WEFT_EINVAL;
+	struct op_decoder *d = calloc(1, sizeof *d);
+	if (!d)
+		return WEFT_ENOMEM;
+	d->fmt = fmt;
+	if (cfg)
+		d->cfg = *cfg;
+	else
+		op_decode_config_default(&d->cfg);
+	int rc = op_decode_config_check(&d->cfg, NULL, 0);
+	if (rc) {
+		free(d);
+		return rc;
+	}
+	d->dl = dl;
+	rc = op_event_builder_init(&d->b, d->cfg.max_record_bytes,
+	                           d->cfg.max_parents, d->cfg.max_kv);
+	if (rc == 0)
+		rc = op_splitter_new(fmt == OP_FORMAT_JSON_V4 ? OP_SPLIT_LINES :
+		                     OP_SPLIT_REPORTS,
+		                     fmt == OP_FORMAT_JSON_V4 ? d->cfg.max_line_bytes :
+		                     d->cfg.max_report_bytes, &d->split);
+	d->source = strdup(source ? source : "");
+	d->rec = aligned_alloc(8, (d->cfg.max_record_bytes + 7u) & ~7u);
+	d->tmp = malloc(d->cfg.max_field_bytes);
+	if (rc == 0 && (!d->source || !d->rec || !d->tmp))
+		rc = WEFT_ENOMEM;
+	if (rc) {
+		op_decoder_free(d);
+		return rc;
+	}
+	*out = d;
+	return 0;
+}
+
+void
+op_decoder_free(struct op_decoder *d)
+{
+	if (!d)
+		return;
+	op_event_builder_free(&d->b);
+	op_splitter_free(d->split);
+	free(d->source);
+	free(d->rec);
+	free(d->tmp);
+	free(d);
+}
+
+/* Splitter callback: one unit to decode (or to reject as too long). */
+static int
+feed_unit(void *arg, const struct op_unit *u)
+{
+	struct op_decoder *d = arg;
+	uint32_t len;
+	int rc;
+	if (u->flags & OP_UNIT_TOO_LONG) {
+		d->st.units++;
+		op_decoder_reject(d, OP_REJECT_TOO_LONG, u->data, u->len, u->avail,
+		                  &u->pos, 0);
+		return 0;
+	}
+	if (d->fmt == OP_FORMAT_JSON_V4) {
+		/* A last line without "\n" is decoded if it is complete; if it
+		 * does not parse, it was cut: that is the reason recorded. */
+		uint32_t at;
+		if ((u->flags & OP_UNIT_TRUNCATED) &&
+		    op_json_syntax_error_at(d, u->data, u->len, &at)) {
+			d->st.units++;
+			op_decoder_reject(d, OP_REJECT_TRUNCATED, u->data, u->len,
+			                  u->avail, &u->pos, at);
+			return 0;
+		}
+		rc = op_decode_json(d, u->data, u->len, &u->pos, d->rec,
+		                    d->cfg.max_record_bytes, &len);
+	} else {
+		if (u->flags & OP_UNIT_TRUNCATED) {
+			d->st.units++;
+			op_decoder_reject(d, OP_REJECT_TRUNCATED, u->data, u->len,
+			                  u->avail, &u->pos, (uint32_t)u->len);
+			return 0;
+		}
+		rc = op_decode_text(d, u->data, u->len, &u->pos, d->rec,
+		                    d->cfg.max_record_bytes, &len);
+	}
+	if (rc)
+		return 0; /* rejected: counted and dead-lettered already */
+	return d->fn ? d->fn(d->fn_arg, d->out, len) : 0;
+}
+
+void
+op_decoder_set_reserve(struct op_decoder *d, op_reserve_fn fn, void *arg)
+{
+	d->reserve = fn;
+	d->reserve_arg = arg;
+}
+
+int
+op_decoder_feed(struct op_decoder *d, const void *buf, size_t n,
+                op_event_fn fn, void *arg)
+{
+	d->fn = fn;
+	d->fn_arg = arg;
+	d->st.bytes += n;
+	int rc = op_splitter_feed(d->split, buf, n, feed_unit, d);
+	d->fn = NULL;
+	return rc;
+}
+
+int
+op_decoder_unit(struct op_decoder *d, const struct op_unit *u,
+                op_event_fn fn, void *arg)
+{
+	d->fn = fn;
+	d->fn_arg = arg;
+	d->st.bytes += u->len;
+	int rc = feed_unit(d, u);
+	d->fn = NULL;
+	return rc;
+}
+
+int
+op_decoder_finish(struct op_decoder *d, op_event_fn fn, void *arg)
+{
+	d->fn = fn;
+	d->fn_arg = arg;
+	int rc = op_splitter_finish(d->split, feed_unit, d);
+	d->fn = NULL;
+	return rc;
+}
+
+enum op_reject
+op_decoder_last_reject(const struct op_decoder *d)
+{
+	return d->last;
+}
+
+const struct op_decode_stats *
+op_decoder_stats(const struct op_decoder *d)
+{
+	return &d->st;
+}
+
+const struct op_decode_config *
+op_decoder_config(const struct op_decoder *d)
+{
+	return &d->cfg;
+}

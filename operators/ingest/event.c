@@ -1,0 +1,244 @@
+/*
+ * event.c — building and checking the relocatable X-Trace event record.
+ *
+ * The builder collects strings in one scratch area whose first byte is a NUL:
+ * an absent field is the reference {0, 0}, which after relocation points at
+ * that shared NUL, so accessors never return NULL and need no branch. When
+ * the event is complete, finish() writes header, parents, key/value table and
+ * the string area in one pass (one memcpy for all strings) and shifts every
+ * reference by the size of the tables in front of the strings. Parent ids
+ * are de-duplicated on insert (a linear scan: events have one or two parents
+ * and the count is bounded by max_parents).
+ */
+#include "operators/ingest/event.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "common/common.h"
+
+uint64_t
+op_symbol(const char *s, size_t len)
+{
+	return XXH3_64bits(s, len);
+}
+
+int
+op_event_builder_init(struct op_event_builder *b, uint32_t max_record,
+                      uint32_t max_parents, uint32_t max_kv)
+{
+	memset(b, 0, sizeof *b);
+	if (max_record < sizeof(struct op_event) + 8 ||
+	    max_record > OP_EVENT_MAX_BYTES || max_parents > UINT16_MAX ||
+	    max_kv > UINT16_MAX)
+		return WEFT_EINVAL;
+	b->parents = malloc(sizeof *b->parents * (max_parents ? max_parents : 1));
+	b->kv = malloc(sizeof *b->kv * (max_kv ? max_kv : 1));
+	b->str = malloc(max_record);
+	if (!b->parents || !b->kv || !b->str) {
+		op_event_builder_free(b);
+		return WEFT_ENOMEM;
+	}
+	b->max_parents = max_parents;
+	b->max_kv = max_kv;
+	b->str_cap = max_record;
+	b->max_record = max_record;
+	op_event_builder_reset(b);
+	return 0;
+}
+
+void
+op_event_builder_free(struct op_event_builder *b)
+{
+	free(b->parents);
+	free(b->kv);
+	free(b->str);
+	memset(b, 0, sizeof *b);
+}
+
+void
+op_event_builder_reset(struct op_event_builder *b)
+{
+	memset(&b->hdr, 0, sizeof b->hdr);
+	b->n_parents = 0;
+	b->n_kv = 0;
+	b->str[0] = '\0'; /* the shared empty string, see top comment */
+	b->str_len = 1;
+}
+
+int
+op_event_builder_add_parent(struct op_event_builder *b, uint64_t id)
+{
+	for (uint32_t i = 0; i < b->n_parents; i++)
+		if (b->parents[i] == id)
+			return 0;
+	if (b->n_parents >= b->max_parents)
+		return WEFT_ELIMIT;
+	b->parents[b->n_parents++] = id;
+	return 0;
+}
+
+int
+op_event_builder_str(struct op_event_builder *b, const char *s, size_t len,
+                     struct op_str *out)
+{
+	if (len >= b->str_cap - b->str_len)
+		return WEFT_ELIMIT;
+	memcpy(b->str + b->str_len, s, len);
+	b->str[b->str_len + len] = '\0';
+	out->off = (uint16_t)b->str_len;
+	out->len = (uint16_t)len;
+	b->str_len += (uint32_t)len + 1;
+	return 0;
+}
+
+int
+op_event_builder_set(struct op_event_builder *b, enum op_event_field f,
+                     const char *s, size_t len)
+{
+	return op_event_builder_str(b, s, len, &b->hdr.str[f]);
+}
+
+int
+op_event_builder_add_kv(struct op_event_builder *b, const char *k,
+                        size_t klen, const char *v, size_t vlen)
+{
+	if (b->n_kv >= b->max_kv)
+		return WEFT_ELIMIT;
+	struct op_kv_ref *r = &b->kv[b->n_kv];
+	int rc = op_event_builder_str(b, k, klen, &r->key);
+	if (rc == 0)
+		rc = op_event_builder_str(b, v, vlen, &r->val);
+	if (rc == 0)
+		b->n_kv++;
+	return rc;
+}
+
+static inline struct op_str
+shift(struct op_str s, uint32_t base)
+{
+	s.off = (uint16_t)(s.off + base);
+	return s;
+}
+
+/* Bytes in front of the strings: header, parents, key/value table. */
+static inline uint32_t
+tables_bytes(const struct op_event_builder *b)
+{
+	return (uint32_t)sizeof(struct op_event) + 8u * b->n_parents +
+	       (uint32_t)sizeof(struct op_kv_ref) * b->n_kv;
+}
+
+uint32_t
+op_event_builder_size(const struct op_event_builder *b)
+{
+	return (tables_bytes(b) + b->str_len + 7u) & ~7u;
+}
+
+int
+op_event_builder_finish(struct op_event_builder *b, void *out, uint32_t cap,
+                        uint32_t *len)
+{
+	uint32_t base = tables_bytes(b);
+	uint32_t size = op_event_builder_size(b);
+	uint32_t lim = cap < b->max_record ? cap : b->max_record;
+	if (size > lim)
+		return WEFT_ELIMIT;
+	for (uint32_t i = 0; i < b->n_parents; i++)
+		if (b->parents[i] == b->hdr.event_id)
+			return WEFT_EFORMAT;
+
+	struct op_event *ev = out;
+	*ev = b->hdr;
+	ev->size = size;
+	ev->n_parents = (uint16_t)b->n_parents;
+	ev->n_kv = (uint16_t)b->n_kv;
+	ev->reserved = 0;
+	ev->reserved2 = 0;
+	for (int f = 0; f < OP_EV_NFIELDS; f++)
+		ev->str[f] = shift(b->hdr.str[f], base);
+	const struct op_str *s = b->hdr.str;
+	ev->label_sym = op_symbol(b->str + s[OP_EV_LABEL].off, s[OP_EV_LABEL].len);
+	ev->host_sym = op_symbol(b->str + s[OP_EV_HOST].off, s[OP_EV_HOST].len);
+	ev->agent_sym = op_symbol(b->str + s[OP_EV_AGENT].off, s[OP_EV_AGENT].len);
+
+	unsigned char *p = (unsigned char *)(ev + 1);
+	memcpy(p, b->parents, 8u * b->n_parents);
+	p += 8u * b->n_parents;
+	struct op_kv_ref *kv = (struct op_kv_ref *)(void *)p;
+	for (uint32_t i = 0; i < b->n_kv; i++) {
+		kv[i].key = shift(b->kv[i].key, base);
+		kv[i].val = shift(b->kv[i].val, base);
+	}
+	memcpy((unsigned char *)out + base, b->str, b->str_len);
+	memset((unsigned char *)out + base + b->str_len, 0,
+	       size - base - b->str_len);
+	*len = size;
+	return 0;
+}
+
+const char *
+op_event_kv_find(const struct op_event *ev, const char *key, size_t klen,
+                 size_t *vlen)
+{
+	const struct op_kv_ref *kv = op_event_kv_table(ev);
+	for (unsigned i = 0; i < ev->n_kv; i++) {
+		if (kv[i].key.len == klen &&
+		    memcmp(op_event_strref(ev, kv[i].key), key, klen) == 0) {
+			if (vlen)
+				*vlen = kv[i].val.len;
+			return op_event_strref(ev, kv[i].val);
+		}
+	}
+	return NULL;
+}
+
+/* A reference is valid when it lies in the string area and is followed by
+ * its NUL terminator. */
+static int
+str_ok(const unsigned char *rec, uint32_t lo, uint32_t size, struct op_str s)
+{
+	uint32_t end = (uint32_t)s.off + s.len;
+	return s.off >= lo && end < size && rec[end] == '\0';
+}
+
+int
+op_event_validate(const void *rec, size_t len)
+{
+	const struct op_event *ev = rec;
+	const unsigned char *b = rec;
+	if (len < sizeof *ev || ((uintptr_t)rec & 7u))
+		return WEFT_ECORRUPT;
+	if (ev->size != len || (ev->size & 7u) || ev->size > OP_EVENT_MAX_BYTES ||
+	    ev->reserved != 0 || ev->reserved2 != 0)
+		return WEFT_ECORRUPT;
+	uint32_t base = (uint32_t)sizeof *ev + 8u * ev->n_parents +
+	                (uint32_t)sizeof(struct op_kv_ref) * ev->n_kv;
+	if (base >= ev->size)
+		return WEFT_ECORRUPT;
+	const uint64_t *par = op_event_parents(ev);
+	for (unsigned i = 0; i < ev->n_parents; i++)
+		if (par[i] == ev->event_id)
+			return WEFT_ECORRUPT;
+	for (int f = 0; f < OP_EV_NFIELDS; f++)
+		if (!str_ok(b, base, ev->size, ev->str[f]))
+			return WEFT_ECORRUPT;
+	const struct op_kv_ref *kv = op_event_kv_table(ev);
+	for (unsigned i = 0; i < ev->n_kv; i++)
+		if (!str_ok(b, base, ev->size, kv[i].key) ||
+		    !str_ok(b, base, ev->size, kv[i].val))
+			return WEFT_ECORRUPT;
+	size_t l;
+	const char *s = op_event_label(ev, &l);
+	if (ev->label_sym != op_symbol(s, l))
+		return WEFT_ECORRUPT;
+	s = op_event_host(ev, &l);
+	if (ev->host_sym != op_symbol(s, l))
+		return WEFT_ECORRUPT;
+	s = op_event_agent(ev, &l);
+	if (ev->agent_sym != op_symbol(s, l))
+		return WEFT_ECORRUPT;
+	return 0;
+}

@@ -1,0 +1,389 @@
+/*
+ * op_file.c — the file source: X-Trace reports from a file or standard
+ * input, plain, gzip or zstd, cut into units (JSON lines or text reports)
+ * and emitted as op_unit_rec records with their byte offset and line.
+ *
+ * Sharding. A plain regular JSON-lines file is cut into stripes of
+ * stripe_bytes; worker w reads stripes w, w + W, w + 2W, ... and owns the
+ * lines whose first byte lies in its stripes. For each stripe it starts
+ * reading one byte early (if that byte is not a newline, the first,
+ * partial, line belongs to the previous stripe) and reads past the end
+ * only to finish its last line. Every line is read by exactly one worker,
+ * and input is not a single-thread bottleneck. Striping, rather than one
+ * contiguous range per worker, keeps the workers at nearly the same
+ * position, hence the same epochs: downstream, events of epochs ahead of
+ * the frontier must wait (see op_assemble.c), and with contiguous halves
+ * the whole second half would. Line numbers are only known for the first
+ * stripe; others report line 0 and the byte offset, which is exact.
+ *
+ * Anything else (compressed data, a pipe, text reports) is read by worker
+ * 0 alone; the graph then spreads units over the workers through an
+ * exchange on op_unit_key so decoding still runs in parallel.
+ *
+ * Inline decoding (cfg->decode): where every reading worker owns what it
+ * reads (one worker, or a sharded file), the source decodes each unit the
+ * moment the splitter cuts it, straight from the read buffer, and emits
+ * the op_event records. This is the decode operator fused in: a unit is
+ * not copied into a record and a batch only to be decoded by the next
+ * operator on the same thread.
+ *
+ * Epochs (the ingest clock): for regular files a unit's byte offset
+ * divided by epoch_bytes (see operators.h: position-based, so identical
+ * for every shard layout); for streams epoch_units units per epoch; or
+ * wall-clock epochs of epoch_ms since op_file_prepare() for live streams,
+ * where quiet periods still close epochs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "operators/ingest/ingest.h"
+
+#define FILE_READ_CAP (256u * 1024u)
+#define FILE_STOP (-1000) /* splitter callback: past the end of our range */
+
+struct file_inst {
+	struct op_file_config *cfg;
+	struct engine_ctx *ctx; /* valid during poll */
+	struct op_reader *rd;
+	struct op_splitter *sp;
+	struct op_inline_decoder dec; /* inline decoding (cfg->decode) */
+	unsigned char *buf;
+	unsigned char *rec; /* header + max_unit_bytes */
+	int active;
+	int sharded;
+	uint64_t base;       /* input offset of the reader's first byte */
+	uint64_t begin, end; /* owned unit starts (current stripe) */
+	uint64_t size;       /* file size (sharded) */
+	uint64_t stripe;     /* current stripe index (sharded) */
+	unsigned workers;
+	uint64_t units, bytes;
+	uint64_t epoch;      /* epoch of the units being emitted */
+	int io_error;
+};
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void
+op_file_config_default(struct op_file_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->path = "-";
+	cfg->format = OP_FORMAT_JSON_V4;
+	cfg->compression = OP_COMP_AUTO;
+	cfg->epoch_units = 65536;
+	cfg->epoch_ms = 0;
+	cfg->max_unit_bytes = 64 * 1024;
+	cfg->shard = 1;
+	cfg->stripe_bytes = 4u << 20;
+}
+
+static int
+count_unit(void *arg, const struct op_unit *u)
+{
+	(void)u;
+	++*(uint64_t *)arg;
+	return 0;
+}
+
+/* epoch_bytes = epoch_units x average unit size over the first MiB. */
+static int
+sample_epoch_bytes(struct op_file_config *cfg, char *errstr, size_t errlen)
+{
+	struct op_reader *r;
+	struct op_splitter *sp;
+	if (op_reader_open(cfg->path, cfg->compression, 0, &r)) {
+		snprintf(errstr, errlen, "input: cannot read '%s'", cfg->path);
+		return WEFT_EIO;
+	}
+	int rc = op_splitter_new(cfg->format == OP_FORMAT_TEXT ? OP_SPLIT_REPORTS
+	                                                       : OP_SPLIT_LINES,
+	                         cfg->max_unit_bytes, &sp);
+	if (rc) {
+		op_reader_free(r);
+		return rc;
+	}
+	char buf[64 * 1024];
+	uint64_t bytes = 0, units = 0;
+	while (bytes < (1u << 20)) {
+		ssize_t n = op_reader_read(r, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		op_splitter_feed(sp, buf, (size_t)n, count_unit, &units);
+		bytes += (uint64_t)n;
+	}
+	op_splitter_finish(sp, count_unit, &units);
+	op_splitter_free(sp);
+	op_reader_free(r);
+	uint64_t avg = units ? bytes / units : (bytes ? bytes : 1);
+	if (avg == 0)
+		avg = 1;
+	cfg->epoch_bytes = cfg->epoch_units * avg;
+	return 0;
+}
+
+int
+op_file_prepare(struct op_file_config *cfg, char *errstr, size_t errlen)
+{
+	if (!cfg->path || !*cfg->path) {
+		snprintf(errstr, errlen, "input: no path given");
+		return WEFT_EINVAL;
+	}
+	if (!cfg->epoch_ms && !cfg->epoch_units) {
+		snprintf(errstr, errlen,
+		         "epoch_units: must be > 0 (or set epoch_ms)");
+		return WEFT_EINVAL;
+	}
+	if (cfg->shard && cfg->stripe_bytes < 4096) {
+		snprintf(errstr, errlen, "stripe_bytes: must be at least 4096");
+		return WEFT_EINVAL;
+	}
+	if (cfg->max_unit_bytes < 64) {
+		snprintf(errstr, errlen, "max_unit_bytes: must be at least 64");
+		return WEFT_EINVAL;
+	}
+	uint64_t size;
+	int regular;
+	enum op_compression comp;
+	if (op_reader_file_info(cfg->path, &size, &regular, &comp)) {
+		snprintf(errstr, errlen, "input: cannot open '%s'", cfg->path);
+		return WEFT_EIO;
+	}
+	cfg->t0_ns = now_ns();
+	cfg->epoch_bytes = 0;
+	if (!cfg->epoch_ms && regular)
+		return sample_epoch_bytes(cfg, errstr, errlen);
+	return 0;
+}
+
+int
+op_file_sharded(const struct op_file_config *cfg, unsigned workers)
+{
+	uint64_t size;
+	int regular;
+	enum op_compression comp;
+	if (!cfg->shard || workers < 2 || cfg->format != OP_FORMAT_JSON_V4 ||
+	    strcmp(cfg->path, "-") == 0)
+		return 0;
+	if (cfg->compression != OP_COMP_AUTO && cfg->compression != OP_COMP_NONE)
+		return 0;
+	if (op_reader_file_info(cfg->path, &size, &regular, &comp))
+		return 0;
+	return regular && comp == OP_COMP_NONE;
+}
+
+int
+op_file_decodes_inline(const struct op_file_config *cfg, unsigned workers)
+{
+	return workers <= 1 || op_file_sharded(cfg, workers);
+}
+
+uint64_t
+op_unit_key(const void *rec, uint32_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	const struct op_unit_rec *u = rec;
+	return u->seq;
+}
+
+/* Opens stripe s->stripe (reader from one byte before it, fresh
+ * splitter). Returns 0, FILE_STOP when the stripe lies past the end of
+ * the file, or a WEFT_E* code. */
+static int
+stripe_open(struct file_inst *s)
+{
+	uint64_t S = s->cfg->stripe_bytes;
+	if (s->stripe * S >= s->size && !(s->stripe == 0 && s->size == 0))
+		return FILE_STOP;
+	op_reader_free(s->rd);
+	op_splitter_free(s->sp);
+	s->rd = NULL;
+	s->sp = NULL;
+	s->begin = s->stripe * S;
+	s->end = s->begin + S < s->size ? s->begin + S : s->size;
+	s->base = s->begin ? s->begin - 1 : 0;
+	int rc = op_reader_open_range(s->cfg->path, s->base, s->size, &s->rd);
+	if (rc == 0)
+		rc = op_splitter_new(OP_SPLIT_LINES, s->cfg->max_unit_bytes, &s->sp);
+	return rc;
+}
+
+static int
+file_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	struct op_file_config *cfg = arg;
+	unsigned w = engine_ctx_worker(ctx), W = engine_ctx_workers(ctx);
+	struct file_inst *s = calloc(1, sizeof *s);
+	if (!s)
+		return WEFT_ENOMEM;
+	*state = s;
+	s->cfg = cfg;
+	s->epoch = cfg->first_epoch;
+	s->sharded = op_file_sharded(cfg, W);
+	s->active = s->sharded || w == 0;
+	if (!s->active)
+		return 0;
+	int rc;
+	s->workers = W;
+	if (s->sharded) {
+		int regular;
+		enum op_compression comp;
+		if (op_reader_file_info(cfg->path, &s->size, &regular, &comp))
+			return WEFT_EIO;
+		s->stripe = w;
+		rc = stripe_open(s);
+		if (rc == FILE_STOP) /* no stripe for this worker: tiny file */
+			s->active = 0;
+		else if (rc)
+			return rc;
+	} else {
+		s->begin = 0;
+		s->end = UINT64_MAX;
+		rc = op_reader_open(cfg->path, cfg->compression,
+		                    cfg->epoch_ms != 0, &s->rd);
+		if (rc)
+			return rc;
+		rc = op_splitter_new(cfg->format == OP_FORMAT_TEXT ? OP_SPLIT_REPORTS
+		                                                   : OP_SPLIT_LINES,
+		                     cfg->max_unit_bytes, &s->sp);
+		if (rc)
+			return rc;
+	}
+	if (cfg->decode) {
+		if (!op_file_decodes_inline(cfg, W))
+			return WEFT_EINVAL; /* the graph needs a decode operator */
+		rc = op_inline_decoder_init(&s->dec, cfg->decode);
+		if (rc)
+			return rc;
+	}
+	s->buf = malloc(FILE_READ_CAP);
+	if (!cfg->decode) /* unit records only when not decoding here */
+		s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
+	if (!s->buf || (!cfg->decode && !s->rec))
+		return WEFT_ENOMEM;
+	return 0;
+}
+
+static int
+unit_cb(void *arg, const struct op_unit *u)
+{
+	struct file_inst *s = arg;
+	const struct op_file_config *cfg = s->cfg;
+	uint64_t abs = s->base + u->pos.offset;
+	if (s->sharded) {
+		if (abs < s->begin)
+			return 0; /* tail of a line the previous shard owns */
+		if (abs >= s->end)
+			return FILE_STOP;
+	}
+	if (!cfg->epoch_ms) {
+		uint64_t e = cfg->first_epoch + (cfg->epoch_bytes
+		                                     ? abs / cfg->epoch_bytes
+		                                     : s->units / cfg->epoch_units);
+		if (e > s->epoch) {
+			engine_source_advance(s->ctx, e);
+			s->epoch = e;
+		}
+	}
+	size_t avail = u->avail;
+	if (avail > cfg->max_unit_bytes)
+		avail = cfg->max_unit_bytes;
+	struct op_unit su = {
+		.data = u->data,
+		.len = u->len > UINT32_MAX ? UINT32_MAX : u->len,
+		.avail = avail,
+		.pos = {.offset = abs, .line = s->begin > 0 ? 0 : u->pos.line},
+		.flags = u->flags,
+	};
+	op_source_unit(s->ctx, s->epoch, &su, s->units,
+	               cfg->decode ? &s->dec : NULL, s->rec);
+	s->units++;
+	s->bytes += u->len;
+	return 0;
+}
+
+/* The current stripe is done: go on with this worker's next one. */
+static enum engine_poll
+next_stripe(struct file_inst *s)
+{
+	s->stripe += s->workers;
+	int rc = stripe_open(s);
+	if (rc == FILE_STOP)
+		return ENGINE_POLL_DONE;
+	if (rc) {
+		s->io_error = 1;
+		fprintf(stderr, "weft: cannot reopen '%s' for the next stripe\n",
+		        s->cfg->path);
+		return ENGINE_POLL_DONE;
+	}
+	return ENGINE_POLL_DATA;
+}
+
+static enum engine_poll
+file_poll(void *state, struct engine_ctx *ctx)
+{
+	struct file_inst *s = state;
+	const struct op_file_config *cfg = s->cfg;
+	if (!s->active || engine_ctx_stopping(ctx))
+		return ENGINE_POLL_DONE;
+	s->ctx = ctx;
+	if (cfg->epoch_ms) {
+		uint64_t e = cfg->first_epoch +
+		             (now_ns() - cfg->t0_ns) / (cfg->epoch_ms * 1000000ull);
+		if (e > s->epoch) {
+			engine_source_advance(ctx, e);
+			s->epoch = e;
+		}
+	}
+	ssize_t n = op_reader_read(s->rd, s->buf, FILE_READ_CAP);
+	if (n == OP_READ_AGAIN) {
+		engine_source_idle_hint(ctx, 1000);
+		return ENGINE_POLL_IDLE;
+	}
+	if (n < 0) {
+		s->io_error = 1;
+		fprintf(stderr, "weft: read error on '%s': %s\n", cfg->path,
+		        n == WEFT_EFORMAT ? "corrupt compressed data"
+		                          : "I/O error");
+	}
+	if (n <= 0) {
+		/* End of input (or an error): a pending unit is emitted or, if
+		 * cut short, flagged truncated for the decoder to dead-letter. */
+		op_splitter_finish(s->sp, unit_cb, s);
+		return s->sharded && n == 0 ? next_stripe(s) : ENGINE_POLL_DONE;
+	}
+	if (op_splitter_feed(s->sp, s->buf, (size_t)n, unit_cb, s) == FILE_STOP)
+		return next_stripe(s);
+	return ENGINE_POLL_DATA;
+}
+
+static void
+file_destroy(void *state)
+{
+	struct file_inst *s = state;
+	if (!s)
+		return;
+	atomic_fetch_add(&s->cfg->units, s->units);
+	atomic_fetch_add(&s->cfg->bytes, s->bytes);
+	atomic_fetch_add(&s->cfg->io_errors, (uint64_t)s->io_error);
+	op_inline_decoder_free(&s->dec);
+	op_reader_free(s->rd);
+	op_splitter_free(s->sp);
+	free(s->buf);
+	free(s->rec);
+	free(s);
+}
+
+const struct engine_op_vtable op_file_vtable = {
+	.init = file_init,
+	.poll = file_poll,
+	.destroy = file_destroy,
+};

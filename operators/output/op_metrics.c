@@ -1,0 +1,305 @@
+/*
+ * op_metrics.c — Prometheus metrics over HTTP: a small libmicrohttpd server
+ * (one internal polling thread) answering GET /metrics with the text
+ * exposition format 0.0.4 and GET /healthz with "ok", plus the helpers
+ * that write the exposition (families, samples, label escaping).
+ *
+ * Every scrape renders into a fresh buffer on the server thread; MHD
+ * copies it into the response, so nothing is shared between scrapes.
+ * Errors met while starting (address in use, bad address) are caught
+ * through MHD's logger on the starting thread and put into errstr; later
+ * messages from the server thread (clients going away) are dropped.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "operators/output/output.h"
+
+#define METRICS_CONN_LIMIT 16
+#define METRICS_CONN_TIMEOUT_S 5
+
+static const char CT_METRICS[] = "text/plain; version=0.0.4; charset=utf-8";
+static const char CT_TEXT[] = "text/plain; charset=utf-8";
+
+struct op_metrics_server {
+	struct MHD_Daemon *daemon;
+	op_metrics_render_fn render;
+	void *arg;
+	uint16_t port;
+	pthread_t starter;  /* the thread in op_metrics_start() */
+	char starterr[256]; /* MHD's first message while starting */
+};
+
+/* ---- exposition helpers ---------------------------------------------- */
+
+/* Appends s, escaping backslash and newline, and also '"' when quote. */
+static int
+append_escaped(struct weft_buf *out, const char *s, int quote)
+{
+	const char *run = s;
+	int rc = 0;
+	for (const char *p = s; !rc && *p; p++) {
+		const char *esc = NULL;
+		if (*p == '\\')
+			esc = "\\\\";
+		else if (*p == '\n')
+			esc = "\\n";
+		else if (*p == '"' && quote)
+			esc = "\\\"";
+		if (!esc)
+			continue;
+		rc = weft_buf_printf(out, "%.*s%s", (int)(p - run), run, esc);
+		run = p + 1;
+	}
+	if (!rc && *run)
+		rc = weft_buf_printf(out, "%s", run);
+	return rc;
+}
+
+int
+op_metrics_escape(struct weft_buf *out, const char *value)
+{
+	if (!out || !value)
+		return WEFT_EINVAL;
+	return append_escaped(out, value, 1);
+}
+
+int
+op_metrics_family(struct weft_buf *out, const char *name, const char *type,
+                  const char *help)
+{
+	if (!out || !name || !*name)
+		return WEFT_EINVAL;
+	int rc = 0;
+	if (help) {
+		rc = weft_buf_printf(out, "# HELP %s ", name);
+		if (!rc)
+			rc = append_escaped(out, help, 0);
+		if (!rc)
+			rc = weft_buf_printf(out, "\n");
+	}
+	if (!rc && type)
+		rc = weft_buf_printf(out, "# TYPE %s %s\n", name, type);
+	return rc;
+}
+
+/* Prometheus spelling of a value: integral values exactly as integers,
+ * others in the shortest of %.15g/%.17g that reads back the same. */
+static void
+format_value(char *s, size_t n, double v)
+{
+	if (isnan(v)) {
+		snprintf(s, n, "NaN");
+	} else if (isinf(v)) {
+		snprintf(s, n, "%cInf", v > 0 ? '+' : '-');
+	} else if (v > -9.2e18 && v < 9.2e18 && (double)(int64_t)v == v) {
+		snprintf(s, n, "%" PRId64, (int64_t)v);
+	} else {
+		snprintf(s, n, "%.15g", v);
+		if (strtod(s, NULL) != v)
+			snprintf(s, n, "%.17g", v);
+	}
+}
+
+int
+op_metrics_sample(struct weft_buf *out, const char *name, const char *labels,
+                  double value)
+{
+	if (!out || !name || !*name)
+		return WEFT_EINVAL;
+	char v[40];
+	format_value(v, sizeof v, value);
+	if (labels && *labels)
+		return weft_buf_printf(out, "%s{%s} %s\n", name, labels, v);
+	return weft_buf_printf(out, "%s %s\n", name, v);
+}
+
+/* ---- HTTP ------------------------------------------------------------- */
+
+static enum MHD_Result
+reply(struct MHD_Connection *conn, unsigned status, const char *ctype,
+      const char *body, size_t len, int allow)
+{
+	struct MHD_Response *resp;
+	if (len)
+		resp = MHD_create_response_from_buffer(len, (void *)body,
+		                                       MHD_RESPMEM_MUST_COPY);
+	else
+		resp = MHD_create_response_from_buffer(0, (void *)"",
+		                                       MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	enum MHD_Result r = MHD_add_response_header(resp,
+	    MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (r == MHD_YES && allow)
+		r = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	if (r == MHD_YES)
+		r = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
+static enum MHD_Result
+reply_text(struct MHD_Connection *conn, unsigned status, const char *text,
+           int allow)
+{
+	return reply(conn, status, CT_TEXT, text, strlen(text), allow);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+           const char *method, const char *version, const char *upload_data,
+           size_t *upload_data_size, void **con_cls)
+{
+	struct op_metrics_server *s = cls;
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)con_cls;
+
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+		                  "method not allowed\n", 1);
+	if (strcmp(url, "/healthz") == 0)
+		return reply_text(conn, MHD_HTTP_OK, "ok\n", 0);
+	if (strcmp(url, "/metrics") != 0)
+		return reply_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", 0);
+
+	struct weft_buf buf = {0};
+	int rc = s->render(s->arg, &buf);
+	enum MHD_Result r;
+	if (rc)
+		r = reply_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+		               "metrics unavailable\n", 0);
+	else
+		r = reply(conn, MHD_HTTP_OK, CT_METRICS, buf.p, buf.len, 0);
+	free(buf.p);
+	return r;
+}
+
+__attribute__((format(printf, 2, 0))) static void
+on_log(void *cls, const char *fmt, va_list ap)
+{
+	struct op_metrics_server *s = cls;
+	/* Only what happens while starting; the server thread stays quiet. */
+	if (!pthread_equal(pthread_self(), s->starter) || s->starterr[0])
+		return;
+	vsnprintf(s->starterr, sizeof s->starterr, fmt, ap);
+	size_t n = strlen(s->starterr);
+	while (n && (s->starterr[n - 1] == '\n' || s->starterr[n - 1] == '\r'))
+		s->starterr[--n] = '\0';
+}
+
+int
+op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn render,
+                 void *arg, struct op_metrics_server **out, char *errstr,
+                 size_t errlen)
+{
+	if (out)
+		*out = NULL;
+	if (!render || !out) {
+		weft_errf(errstr, errlen, "metrics: no render function or result");
+		return WEFT_EINVAL;
+	}
+	if (!addr || !*addr)
+		addr = "127.0.0.1";
+
+	/* A numeric address; IPv6 may come bracketed ("[::1]"). */
+	char host[INET6_ADDRSTRLEN + 2];
+	size_t alen = strlen(addr);
+	if (addr[0] == '[' && alen > 2 && addr[alen - 1] == ']' &&
+	    alen - 2 < sizeof host) {
+		memcpy(host, addr + 1, alen - 2);
+		host[alen - 2] = '\0';
+	} else if (alen < sizeof host) {
+		memcpy(host, addr, alen + 1);
+	} else {
+		host[0] = '\0';
+	}
+	struct sockaddr_in sin = {0};
+	struct sockaddr_in6 sin6 = {0};
+	const struct sockaddr *sa;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+	                 MHD_USE_ERROR_LOG;
+	int v6 = 0;
+	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(port);
+		sa = (const struct sockaddr *)&sin;
+	} else if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
+		sin6.sin6_family = AF_INET6;
+		sin6.sin6_port = htons(port);
+		sa = (const struct sockaddr *)&sin6;
+		flags |= MHD_USE_IPv6;
+		v6 = 1;
+	} else {
+		weft_errf(errstr, errlen,
+		        "metrics: '%s' is not a numeric IPv4 or IPv6 address", addr);
+		return WEFT_EINVAL;
+	}
+
+	struct op_metrics_server *s = calloc(1, sizeof *s);
+	if (!s) {
+		weft_errf(errstr, errlen, "metrics: out of memory");
+		return WEFT_ENOMEM;
+	}
+	s->render = render;
+	s->arg = arg;
+	s->starter = pthread_self();
+
+	errno = 0;
+	s->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
+	    MHD_OPTION_SOCK_ADDR, sa,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONN_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_CONN_TIMEOUT_S,
+	    MHD_OPTION_END);
+	if (!s->daemon) {
+		int e = errno;
+		const char *why = s->starterr[0] ? s->starterr
+		                  : e ? strerror(e) : "cannot start the HTTP server";
+		weft_errf(errstr, errlen, "metrics: cannot listen on %s%s%s:%u: %s",
+		        v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)port, why);
+		free(s);
+		return WEFT_EIO;
+	}
+
+	const union MHD_DaemonInfo *info =
+	    MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info && info->port ? info->port : port;
+	if (!s->port) {
+		weft_errf(errstr, errlen,
+		        "metrics: cannot tell which port %s%s%s:0 was bound to",
+		        v6 ? "[" : "", host, v6 ? "]" : "");
+		MHD_stop_daemon(s->daemon);
+		free(s);
+		return WEFT_EIO;
+	}
+	*out = s;
+	return 0;
+}
+
+uint16_t
+op_metrics_port(const struct op_metrics_server *s)
+{
+	return s ? s->port : 0;
+}
+
+void
+op_metrics_stop(struct op_metrics_server *s)
+{
+	if (!s)
+		return;
+	MHD_stop_daemon(s->daemon);
+	free(s);
+}

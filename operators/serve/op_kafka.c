@@ -1,0 +1,708 @@
+/*
+ * op_kafka.c — the Kafka source of `weft serve`: one consumer per worker in
+ * one consumer group, the ingest clock from message timestamps, and the
+ * per-partition commit of serve.h's rule.
+ *
+ * Per partition the source keeps the epochs it gave out as a list of
+ * (epoch, first offset of that epoch): epochs never go down within a
+ * partition, so the offset to commit for a commit epoch L is the first
+ * offset of the first entry with epoch >= L, or the next offset to consume
+ * when every consumed message is below L. Entries below L are dropped as
+ * they are committed.
+ *
+ * Rebalance: on revocation the revoked partitions are committed (at the
+ * last published commit epoch, synchronously) and forgotten; their traces
+ * still in this process's pipeline are emitted here when they finish, and
+ * the new owner re-reads from the committed offset, so such a trace can be
+ * emitted twice (the second time complete). Outputs carry the trace id so
+ * consumers can de-duplicate. Consumer callbacks (rebalance, errors) run on
+ * the worker's own thread inside the poll.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "operators/serve/kafka_conf.h"
+#include "operators/serve/serve.h"
+
+#define RECOMMIT_MS 500 /* a failed commit is sent again after this */
+
+struct kmark {
+	uint64_t epoch;
+	int64_t offset;
+};
+
+struct kpart {
+	char *topic;
+	const rd_kafka_topic_t *rkt; /* the handle messages carry (cached) */
+	int32_t partition;
+	int64_t next;      /* next offset to consume; -1 until the first message */
+	int64_t committed; /* last offset committed by us; -1 none */
+	int recommit;      /* the commit of `committed` failed: send it again */
+	uint64_t epoch;    /* highest epoch given to a message */
+	int eof;           /* at the partition's end as of the last fetch */
+	struct kmark *map;
+	size_t map_head, map_n, map_cap;
+};
+
+struct kinst {
+	struct op_kafka_config *cfg;
+	struct engine_ctx *ctx;
+	unsigned w;
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *q;
+	struct kpart *parts;
+	size_t n_parts, cap_parts;
+	size_t hit; /* last part found */
+	uint64_t frontier;
+	uint64_t committed_epoch;
+	int recommit;      /* some partition's commit failed */
+	int64_t recommit_ms; /* not before then (a failing group answers at once) */
+	int closing;       /* the final commit is done: none at revocation */
+	rd_kafka_message_t **msgs;
+	unsigned char *rec;
+	struct op_inline_decoder dec; /* cfg->decode */
+	uint64_t seq;
+	int stopping;
+	int64_t stop_at_ms;
+	int64_t stat_ms;
+	/* counters, added to the config's atomics once per poll (a shared
+	 * cache line written per message would cost more than the rest) */
+	uint64_t n_msgs, n_bytes, n_units;
+	uint64_t max_epoch; /* highest epoch this worker gave out */
+};
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+op_kafka_config_init(struct op_kafka_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->group = "weft";
+	cfg->format = OP_FORMAT_JSON_V4;
+	cfg->epoch_ms = 100;
+	cfg->idle_partition_ms = 1000;
+	cfg->drain_epochs = 4;
+	cfg->max_unit_bytes = 64 * 1024;
+	cfg->batch = 1024;
+	return pthread_mutex_init(&cfg->lock, NULL) ? WEFT_ENOMEM : 0;
+}
+
+void
+op_kafka_config_destroy(struct op_kafka_config *cfg)
+{
+	pthread_mutex_destroy(&cfg->lock);
+	free(cfg->parts);
+}
+
+static int
+set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t errlen)
+{
+	return weft_kafka_set(conf, "consumer", k, v, errstr, errlen);
+}
+
+/* The consumer configuration: our defaults, then the user's properties. */
+static rd_kafka_conf_t *
+make_conf(const struct op_kafka_config *cfg, unsigned w, char *errstr, size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char id[96], host[64] = "weft";
+	gethostname(host, sizeof host - 1);
+	snprintf(id, sizeof id, "weft-%s-%ld-w%u", host, (long)getpid(), w);
+	if (!conf ||
+	    set(conf, "bootstrap.servers", cfg->brokers ? cfg->brokers : "", errstr, errlen) ||
+	    set(conf, "group.id", cfg->group, errstr, errlen) ||
+	    set(conf, "client.id", id, errstr, errlen) ||
+	    set(conf, "enable.auto.commit", "false", errstr, errlen) ||
+	    set(conf, "enable.auto.offset.store", "false", errstr, errlen) ||
+	    set(conf, "enable.partition.eof", "true", errstr, errlen) ||
+	    set(conf, "auto.offset.reset", "earliest", errstr, errlen) ||
+	    set(conf, "fetch.wait.max.ms", "100", errstr, errlen) ||
+	    /* big fetches: with the defaults (1 MiB per partition) the
+	     * consumer made twice the round trips for half the events/s
+	     * (bench/serve_bench.py) */
+	    set(conf, "max.partition.fetch.bytes", "8388608", errstr, errlen) ||
+	    set(conf, "fetch.max.bytes", "67108864", errstr, errlen) ||
+	    set(conf, "queued.min.messages", "500000", errstr, errlen))
+		goto fail;
+	for (unsigned i = 0; i < cfg->n_props; i++)
+		if (weft_kafka_set_kv(conf, "consumer", cfg->props[i], errstr, errlen))
+			goto fail;
+	/* Static membership: each worker is its own member, so the id gets
+	 * the worker's number (a restart with the same id takes over its
+	 * partitions at once instead of after the session timeout). */
+	char gi[256];
+	size_t gl = sizeof gi;
+	if (rd_kafka_conf_get(conf, "group.instance.id", gi, &gl) == RD_KAFKA_CONF_OK && gi[0]) {
+		char wid[300];
+		snprintf(wid, sizeof wid, "%s-w%u", gi, w);
+		if (set(conf, "group.instance.id", wid, errstr, errlen))
+			goto fail;
+	}
+	return conf;
+fail:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+int
+op_kafka_conf_check(const struct op_kafka_config *cfg, char *errstr, size_t errlen)
+{
+	if (!cfg->brokers || !*cfg->brokers) {
+		snprintf(errstr, errlen, "brokers: not set");
+		return WEFT_EINVAL;
+	}
+	if (!cfg->n_topics) {
+		snprintf(errstr, errlen, "topics: not set");
+		return WEFT_EINVAL;
+	}
+	if (cfg->epoch_ms < 1) {
+		snprintf(errstr, errlen, "epoch.ms: must be at least 1");
+		return WEFT_EINVAL;
+	}
+	if (cfg->max_unit_bytes < 64) {
+		snprintf(errstr, errlen, "max.line: must be at least 64");
+		return WEFT_EINVAL;
+	}
+	rd_kafka_conf_t *conf = make_conf(cfg, 0, errstr, errlen);
+	if (!conf)
+		return WEFT_EINVAL;
+	rd_kafka_conf_destroy(conf);
+	return 0;
+}
+
+/* ---- partitions --------------------------------------------------------- */
+
+static struct kpart *
+part_find(struct kinst *s, const char *topic, int32_t partition)
+{
+	if (s->hit < s->n_parts && s->parts[s->hit].partition == partition &&
+	    !strcmp(s->parts[s->hit].topic, topic))
+		return &s->parts[s->hit];
+	for (size_t i = 0; i < s->n_parts; i++)
+		if (s->parts[i].partition == partition && !strcmp(s->parts[i].topic, topic)) {
+			s->hit = i;
+			return &s->parts[i];
+		}
+	return NULL;
+}
+
+static void
+part_add(struct kinst *s, const char *topic, int32_t partition)
+{
+	if (part_find(s, topic, partition))
+		return;
+	if (s->n_parts == s->cap_parts) {
+		size_t nc = s->cap_parts ? 2 * s->cap_parts : 8;
+		struct kpart *np = realloc(s->parts, nc * sizeof *np);
+		if (!np)
+			abort();
+		s->parts = np;
+		s->cap_parts = nc;
+	}
+	struct kpart *p = &s->parts[s->n_parts++];
+	memset(p, 0, sizeof *p);
+	if (!(p->topic = strdup(topic)))
+		abort();
+	p->partition = partition;
+	p->next = -1;
+	p->committed = -1;
+	p->epoch = s->frontier;
+}
+
+static void
+part_remove(struct kinst *s, const char *topic, int32_t partition)
+{
+	struct kpart *p = part_find(s, topic, partition);
+	if (!p)
+		return;
+	free(p->topic);
+	free(p->map);
+	*p = s->parts[--s->n_parts];
+	s->hit = 0;
+}
+
+static void
+map_push(struct kpart *p, uint64_t epoch, int64_t offset)
+{
+	if (p->map_n) {
+		struct kmark *last = &p->map[(p->map_head + p->map_n - 1) % p->map_cap];
+		if (last->epoch >= epoch)
+			return;
+	}
+	if (p->map_n == p->map_cap) {
+		size_t nc = p->map_cap ? 2 * p->map_cap : 16;
+		struct kmark *nm = malloc(nc * sizeof *nm);
+		if (!nm)
+			abort();
+		for (size_t i = 0; i < p->map_n; i++)
+			nm[i] = p->map[(p->map_head + i) % p->map_cap];
+		free(p->map);
+		p->map = nm;
+		p->map_cap = nc;
+		p->map_head = 0;
+	}
+	p->map[(p->map_head + p->map_n) % p->map_cap] = (struct kmark){epoch, offset};
+	p->map_n++;
+}
+
+/* The offset below which every consumed message has an epoch < L; drops
+ * the marks below L. -1 when nothing was consumed. */
+static int64_t
+part_commit_offset(struct kpart *p, uint64_t L)
+{
+	while (p->map_n && p->map[p->map_head].epoch < L) {
+		p->map_head = (p->map_head + 1) % p->map_cap;
+		p->map_n--;
+	}
+	if (p->map_n)
+		return p->map[p->map_head].offset;
+	return p->next;
+}
+
+/* Commits every partition (or only those in `only`) at commit epoch L:
+ * those with an offset beyond the last one sent, or whose last commit
+ * failed. */
+static void
+commit_at(struct kinst *s, uint64_t L, const rd_kafka_topic_partition_list_t *only,
+          int async)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(
+	    (int)(s->n_parts ? s->n_parts : 1));
+	for (size_t i = 0; i < s->n_parts; i++) {
+		struct kpart *p = &s->parts[i];
+		if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition))
+			continue;
+		int64_t off = part_commit_offset(p, L);
+		if (off < 0 || (off <= p->committed && !p->recommit))
+			continue;
+		rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = off;
+		p->committed = off;
+		p->recommit = 0;
+	}
+	if (l->cnt) {
+		rd_kafka_resp_err_t err = rd_kafka_commit(s->rk, l, async);
+		if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+			atomic_fetch_add(&s->cfg->commit_errors, 1);
+			serve_log("warn", "worker %u: commit failed: %s", s->w,
+			          rd_kafka_err2str(err));
+			/* not sent, or (synchronous) refused: send these again */
+			for (int i = 0; i < l->cnt; i++) {
+				struct kpart *p = part_find(s, l->elems[i].topic,
+				                            l->elems[i].partition);
+				if (p && p->committed == l->elems[i].offset) {
+					p->recommit = 1;
+					s->recommit = 1;
+					s->recommit_ms = wall_ms() + RECOMMIT_MS;
+				}
+			}
+		} else {
+			atomic_fetch_add(&s->cfg->commits, 1);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* ---- callbacks (worker thread, inside the poll) -------------------------- */
+
+static void
+on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+          rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+	(void)rk;
+	struct kinst *s = opaque;
+	if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+		atomic_fetch_add(&s->cfg->commit_errors, 1);
+		serve_log("warn", "worker %u: offset commit failed: %s", s->w,
+		          rd_kafka_err2str(err));
+		/* Send it again at the next poll, unless a later commit of the
+		 * partition went out meanwhile (it covers this one). */
+		for (int i = 0; offsets && i < offsets->cnt; i++) {
+			const rd_kafka_topic_partition_t *e = &offsets->elems[i];
+			struct kpart *p = part_find(s, e->topic, e->partition);
+			if (p && p->committed == e->offset) {
+				p->recommit = 1;
+				s->recommit = 1;
+				s->recommit_ms = wall_ms() + RECOMMIT_MS;
+			}
+		}
+	}
+}
+
+static void
+on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct kinst *s = opaque;
+	atomic_fetch_add(&s->cfg->errors, 1);
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		char buf[512];
+		rd_kafka_fatal_error(rk, buf, sizeof buf);
+		serve_log("error", "worker %u: fatal consumer error: %s", s->w, buf);
+		atomic_store(&s->cfg->fatal, 1);
+		return;
+	}
+	serve_log("warn", "worker %u: consumer: %s: %s", s->w,
+	          rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void
+on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+             rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct kinst *s = opaque;
+	atomic_fetch_add(&s->cfg->rebalances, 1);
+	int coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		for (int i = 0; i < parts->cnt; i++)
+			part_add(s, parts->elems[i].topic, parts->elems[i].partition);
+		if (coop)
+			rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+		else
+			rd_kafka_assign(rk, parts);
+		serve_log("info", "worker %u: assigned %d partitions (%zu in all)", s->w,
+		          parts->cnt, s->n_parts);
+	} else {
+		/* Commit what the rule allows for the revoked partitions, then
+		 * forget them: the new owner re-reads from there. (When the
+		 * consumer closes, k_destroy has made the final commit.) */
+		if (!s->closing)
+			commit_at(s, atomic_load(&s->cfg->commit_epoch), parts, 0);
+		for (int i = 0; i < parts->cnt; i++)
+			part_remove(s, parts->elems[i].topic, parts->elems[i].partition);
+		if (coop)
+			rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+		else
+			rd_kafka_assign(rk, NULL);
+		serve_log("info", "worker %u: revoked %d partitions (%zu left)", s->w,
+		          parts->cnt, s->n_parts);
+	}
+	s->stat_ms = 0; /* refresh the metrics at the next poll */
+}
+
+/* ---- operator ------------------------------------------------------------ */
+
+static int
+k_init(struct engine_ctx *ctx, void *arg, void **state)
+{
+	struct op_kafka_config *cfg = arg;
+	struct kinst *s = calloc(1, sizeof *s);
+	if (!s)
+		return WEFT_ENOMEM;
+	*state = s;
+	s->cfg = cfg;
+	s->w = engine_ctx_worker(ctx);
+	if (cfg->insts)
+		cfg->insts[s->w] = s;
+	s->msgs = calloc(cfg->batch, sizeof *s->msgs);
+	if (!cfg->decode) /* unit records only when not decoding here */
+		s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
+	if (!s->msgs || (!cfg->decode && !s->rec))
+		return WEFT_ENOMEM;
+	if (cfg->decode) {
+		int rc = op_inline_decoder_init(&s->dec, cfg->decode);
+		if (rc)
+			return rc;
+	}
+	char err[512];
+	rd_kafka_conf_t *conf = make_conf(cfg, s->w, err, sizeof err);
+	if (!conf) {
+		serve_log("error", "worker %u: %s", s->w, err);
+		return WEFT_EINVAL;
+	}
+	rd_kafka_conf_set_opaque(conf, s);
+	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	rd_kafka_conf_set_error_cb(conf, on_error);
+	rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+	rd_kafka_conf_set_log_cb(conf, serve_rdkafka_log);
+	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+	if (!s->rk) {
+		rd_kafka_conf_destroy(conf);
+		serve_log("error", "worker %u: cannot create a consumer: %s", s->w, err);
+		return WEFT_EKAFKA;
+	}
+	rd_kafka_poll_set_consumer(s->rk);
+	s->q = rd_kafka_queue_get_consumer(s->rk);
+	rd_kafka_topic_partition_list_t *topics =
+	    rd_kafka_topic_partition_list_new((int)cfg->n_topics);
+	for (unsigned i = 0; i < cfg->n_topics; i++)
+		rd_kafka_topic_partition_list_add(topics, cfg->topics[i],
+		                                  RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t e = rd_kafka_subscribe(s->rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (e) {
+		serve_log("error", "worker %u: subscribe failed: %s", s->w, rd_kafka_err2str(e));
+		return WEFT_EKAFKA;
+	}
+	return 0;
+}
+
+static void
+emit_unit(struct kinst *s, uint64_t epoch, int64_t offset, const char *data,
+          size_t len)
+{
+	struct op_kafka_config *cfg = s->cfg;
+	struct op_unit u = {
+		.data = data,
+		.len = len > UINT32_MAX ? UINT32_MAX : len,
+		.avail = len < cfg->max_unit_bytes ? len : cfg->max_unit_bytes,
+		.pos = {.offset = (uint64_t)offset, .line = 0},
+		.flags = len > cfg->max_unit_bytes ? OP_UNIT_TOO_LONG : 0,
+	};
+	/* seq numbers the unit records this source emits */
+	op_source_unit(s->ctx, epoch, &u, cfg->decode ? 0 : s->seq++,
+	               cfg->decode ? &s->dec : NULL, s->rec);
+	s->n_units++;
+}
+
+static void
+handle(struct kinst *s, rd_kafka_message_t *m, int64_t now)
+{
+	struct op_kafka_config *cfg = s->cfg;
+	if (m->err) {
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			struct kpart *p = m->rkt ? part_find(s, rd_kafka_topic_name(m->rkt),
+			                                     m->partition) : NULL;
+			if (p)
+				p->eof = 1;
+			return;
+		}
+		atomic_fetch_add(&cfg->errors, 1);
+		serve_log("warn", "worker %u: consume: %s", s->w, rd_kafka_message_errstr(m));
+		return;
+	}
+	struct kpart *p = NULL;
+	if (s->hit < s->n_parts && s->parts[s->hit].rkt == m->rkt &&
+	    s->parts[s->hit].partition == m->partition)
+		p = &s->parts[s->hit];
+	else if ((p = part_find(s, rd_kafka_topic_name(m->rkt), m->partition)))
+		p->rkt = m->rkt;
+	if (!p || s->stopping) {
+		/* revoked meanwhile, or draining: the next owner re-reads it */
+		atomic_fetch_add_explicit(&cfg->skipped, 1, memory_order_relaxed);
+		return;
+	}
+	p->eof = 0;
+	rd_kafka_timestamp_type_t tt;
+	int64_t ts = rd_kafka_message_timestamp(m, &tt);
+	if (ts <= 0)
+		ts = now;
+	int64_t t0 = atomic_load(&cfg->t0_ms);
+	if (!t0) {
+		int64_t zero = 0;
+		if (atomic_compare_exchange_strong(&cfg->t0_ms, &zero, ts))
+			t0 = ts;
+		else
+			t0 = zero;
+	}
+	uint64_t e = ts > t0 ? (uint64_t)(ts - t0) / cfg->epoch_ms : 0;
+	uint64_t wall = now > t0 ? (uint64_t)(now - t0) / cfg->epoch_ms + 1 : 1;
+	if (e > wall)
+		e = wall; /* a producer clock ahead of ours */
+	if (e < p->epoch)
+		e = p->epoch;
+	if (e < s->frontier)
+		e = s->frontier;
+	p->epoch = e;
+	if (e > s->max_epoch)
+		s->max_epoch = e;
+	map_push(p, e, m->offset);
+	p->next = m->offset + 1;
+	s->n_msgs++;
+	s->n_bytes += m->len;
+	const char *d = m->payload;
+	size_t n = d ? m->len : 0;
+	if (cfg->format == OP_FORMAT_TEXT) {
+		if (n)
+			emit_unit(s, e, m->offset, d, n);
+		return;
+	}
+	while (n) { /* JSON lines: a message may carry several */
+		const char *nl = memchr(d, '\n', n);
+		size_t l = nl ? (size_t)(nl - d) : n;
+		size_t ll = l;
+		if (ll && d[ll - 1] == '\r')
+			ll--;
+		if (ll)
+			emit_unit(s, e, m->offset, d, ll);
+		if (!nl)
+			break;
+		d += l + 1;
+		n -= l + 1;
+	}
+}
+
+/* Publishes this worker's partitions for the metrics endpoint. */
+static void
+publish_stats(struct kinst *s)
+{
+	struct op_kafka_config *cfg = s->cfg;
+	pthread_mutex_lock(&cfg->lock);
+	size_t keep = 0;
+	for (size_t i = 0; i < cfg->n_parts; i++)
+		if (cfg->parts[i].worker != s->w)
+			cfg->parts[keep++] = cfg->parts[i];
+	cfg->n_parts = keep;
+	if (cfg->n_parts + s->n_parts > cfg->cap_parts) {
+		size_t nc = cfg->n_parts + s->n_parts + 16;
+		struct op_kafka_part_stat *np = realloc(cfg->parts, nc * sizeof *np);
+		if (!np) {
+			pthread_mutex_unlock(&cfg->lock);
+			return;
+		}
+		cfg->parts = np;
+		cfg->cap_parts = nc;
+	}
+	for (size_t i = 0; i < s->n_parts; i++) {
+		struct kpart *p = &s->parts[i];
+		struct op_kafka_part_stat *st = &cfg->parts[cfg->n_parts++];
+		memset(st, 0, sizeof *st);
+		snprintf(st->topic, sizeof st->topic, "%s", p->topic);
+		st->partition = p->partition;
+		st->worker = s->w;
+		int64_t lo = -1, hi = -1;
+		rd_kafka_get_watermark_offsets(s->rk, p->topic, p->partition, &lo, &hi);
+		st->position = p->next;
+		st->eof = p->eof;
+		st->high = hi;
+		st->committed = p->committed;
+		st->epoch = p->epoch;
+	}
+	pthread_mutex_unlock(&cfg->lock);
+}
+
+static enum engine_poll
+k_poll(void *state, struct engine_ctx *ctx)
+{
+	struct kinst *s = state;
+	struct op_kafka_config *cfg = s->cfg;
+	s->ctx = ctx;
+	int64_t now = wall_ms();
+	if (!s->stopping && (engine_ctx_stopping(ctx) || atomic_load(&cfg->fatal))) {
+		s->stopping = 1;
+		s->stop_at_ms = now + (int64_t)cfg->drain_epochs * cfg->epoch_ms;
+		serve_log("info", "worker %u: stopping: draining %u epochs", s->w,
+		          cfg->drain_epochs);
+	}
+	ssize_t n = rd_kafka_consume_batch_queue(s->q, 0, s->msgs, cfg->batch);
+	for (ssize_t i = 0; i < n; i++) {
+		handle(s, s->msgs[i], now);
+		rd_kafka_message_destroy(s->msgs[i]);
+	}
+	if (s->max_epoch > atomic_load_explicit(&cfg->seen_epoch, memory_order_relaxed)) {
+		uint64_t cur = atomic_load_explicit(&cfg->seen_epoch, memory_order_relaxed);
+		while (s->max_epoch > cur &&
+		       !atomic_compare_exchange_weak(&cfg->seen_epoch, &cur, s->max_epoch))
+			;
+		atomic_store_explicit(&cfg->seen_ms, now, memory_order_relaxed);
+	}
+	if (s->n_msgs) {
+		atomic_fetch_add_explicit(&cfg->messages, s->n_msgs, memory_order_relaxed);
+		atomic_fetch_add_explicit(&cfg->bytes, s->n_bytes, memory_order_relaxed);
+		atomic_fetch_add_explicit(&cfg->units, s->n_units, memory_order_relaxed);
+		s->n_msgs = s->n_bytes = s->n_units = 0;
+	}
+	/* The frontier: min over partitions; quiet ones follow the ingest clock. */
+	int64_t t0 = atomic_load(&cfg->t0_ms);
+	uint64_t F = s->frontier;
+	if (t0) {
+		/* The ingest clock keeps ticking in real time from the newest
+		 * epoch any worker gave out (not from the wall clock: replaying
+		 * an old backlog must not jump quiet partitions to today). */
+		int64_t lag = s->stopping ? 0 : (int64_t)cfg->idle_partition_ms;
+		uint64_t seen = atomic_load_explicit(&cfg->seen_epoch, memory_order_relaxed);
+		int64_t seen_ms = atomic_load_explicit(&cfg->seen_ms, memory_order_relaxed);
+		int64_t clock_ms = seen_ms ? (int64_t)seen * cfg->epoch_ms + (now - seen_ms) - lag : 0;
+		uint64_t idle = clock_ms > 0 ? (uint64_t)clock_ms / cfg->epoch_ms : 0;
+		uint64_t f = UINT64_MAX;
+		for (size_t i = 0; i < s->n_parts; i++) {
+			struct kpart *p = &s->parts[i];
+			uint64_t c = p->epoch;
+			if ((p->eof || s->stopping) && idle > c)
+				c = idle;
+			if (c < f)
+				f = c;
+		}
+		if (f == UINT64_MAX)
+			f = idle;
+		if (f > F)
+			F = f;
+	}
+	if (F > s->frontier) {
+		s->frontier = F;
+		engine_source_advance(ctx, F);
+		if (cfg->frontiers)
+			atomic_store_explicit(&cfg->frontiers[s->w], F, memory_order_relaxed);
+	}
+	uint64_t L = atomic_load(&cfg->commit_epoch);
+	if (L > s->committed_epoch || (s->recommit && now >= s->recommit_ms)) {
+		s->recommit = 0;
+		commit_at(s, L, NULL, 1);
+		s->committed_epoch = L;
+	}
+	if (now - s->stat_ms >= 1000) {
+		s->stat_ms = now;
+		publish_stats(s);
+	}
+	if (s->stopping && (now >= s->stop_at_ms || !t0))
+		return ENGINE_POLL_DONE;
+	if (n > 0)
+		return ENGINE_POLL_DATA;
+	engine_source_idle_hint(ctx, 5000);
+	return ENGINE_POLL_IDLE;
+}
+
+void
+op_kafka_final_commit(struct op_kafka_config *cfg, unsigned workers)
+{
+	uint64_t L = atomic_load(&cfg->commit_epoch);
+	for (unsigned w = 0; cfg->insts && w < workers; w++) {
+		struct kinst *s = cfg->insts[w];
+		if (!s || !s->rk || !(L > s->committed_epoch || s->recommit))
+			continue;
+		s->recommit = 0;
+		commit_at(s, L, NULL, 0);
+		s->committed_epoch = L;
+	}
+}
+
+static void
+k_destroy(void *state)
+{
+	struct kinst *s = state;
+	if (s->rk) {
+		/* the committer's final round ran before the engine was freed */
+		uint64_t L = atomic_load(&s->cfg->commit_epoch);
+		if (L > s->committed_epoch || s->recommit)
+			commit_at(s, L, NULL, 0);
+		s->closing = 1;
+		publish_stats(s);
+		if (s->q)
+			rd_kafka_queue_destroy(s->q);
+		rd_kafka_consumer_close(s->rk);
+		rd_kafka_destroy(s->rk);
+	}
+	for (size_t i = 0; i < s->n_parts; i++) {
+		free(s->parts[i].topic);
+		free(s->parts[i].map);
+	}
+	free(s->parts);
+	free(s->msgs);
+	op_inline_decoder_free(&s->dec);
+	free(s->rec);
+	free(s);
+}
+
+const struct engine_op_vtable op_kafka_vtable = {
+	.init = k_init,
+	.poll = k_poll,
+	.destroy = k_destroy,
+};
