@@ -52,16 +52,24 @@ unsigned weft_workers_for(unsigned workers);
 /* ---- growing arrays ----------------------------------------------------- */
 /*
  * Makes *arr (an array of elem-byte items with *cap slots) hold at least
- * need items: when it is too small, it is reallocated to the larger of
- * need, twice *cap and min_cap. On failure *arr and *cap are unchanged and
- * WEFT_ENOMEM is returned (also when the size would overflow). The caller
- * owns *arr and frees it with free().
+ * need items: when need <= *cap nothing happens (0); else *arr is
+ * reallocated to the larger of need, twice *cap and min_cap slots (cut to
+ * the most that SIZE_MAX bytes hold) and *cap set to that. On failure
+ * *arr and *cap are unchanged and WEFT_ENOMEM is returned (also when need
+ * items would overflow size_t). The caller owns *arr and frees it with
+ * free(). Call it where the array is full, not per item on a hot path.
  */
 int weft_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t min_cap);
-/* The same for a typed pointer p with a size_t (or compatible) capacity. */
+/* The same for a typed pointer p whose capacity cap is a size_t (or an
+ * integer of its size) or a 32-bit unsigned integer; any other size does
+ * not compile. A 32-bit capacity never grows past UINT32_MAX slots: a
+ * need beyond that is WEFT_ENOMEM, nothing changed. */
 #define WEFT_GROW(p, cap, need, min_cap)                                      \
 	weft_grow_typed((void **)&(p), &(cap), sizeof *(p), (size_t)(need),     \
-	                (size_t)(min_cap), sizeof(cap))
+	                (size_t)(min_cap),                                      \
+	                sizeof(cap) + 0 * sizeof(char[sizeof(cap) == 4 ||         \
+	                                               sizeof(cap) == sizeof(size_t) \
+	                                               ? 1 : -1]))
 int weft_grow_typed(void **arr, void *cap, size_t elem, size_t need,
                     size_t min_cap, size_t cap_size);
 

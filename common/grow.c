@@ -10,19 +10,29 @@
 
 #include "common/common.h"
 
-int
-weft_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t min_cap)
+/* weft_grow under a ceiling of max_cap slots (need included): the new
+ * count is max(need, 2 x cap, min_cap) cut to the ceiling and to what
+ * SIZE_MAX bytes hold, so it never wraps and never exceeds what the
+ * capacity's type can record. */
+static int
+grow_to(void **arr, size_t *cap, size_t need, size_t elem, size_t min_cap,
+        size_t max_cap)
 {
 	if (need <= *cap)
 		return 0;
-	size_t c = *cap > SIZE_MAX / 2 ? need : *cap * 2;
+	size_t lim = elem ? SIZE_MAX / elem : SIZE_MAX;
+	if (lim > max_cap)
+		lim = max_cap;
+	if (need > lim)
+		return WEFT_ENOMEM;
+	size_t c = *cap > lim / 2 ? lim : *cap * 2;
 	if (c < need)
 		c = need;
 	if (c < min_cap)
 		c = min_cap;
-	if (elem && c > SIZE_MAX / elem)
-		return WEFT_ENOMEM;
-	void *p = realloc(*arr, c * elem);
+	if (c > lim)
+		c = lim;
+	void *p = realloc(*arr, elem ? c * elem : 1);
 	if (!p)
 		return WEFT_ENOMEM;
 	*arr = p;
@@ -31,32 +41,31 @@ weft_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t min_cap)
 }
 
 int
+weft_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t min_cap)
+{
+	return grow_to(arr, cap, need, elem, min_cap, SIZE_MAX);
+}
+
+int
 weft_grow_typed(void **arr, void *cap, size_t elem, size_t need,
                 size_t min_cap, size_t cap_size)
 {
-	size_t c;
 	if (cap_size == sizeof(uint32_t)) {
 		uint32_t v;
 		memcpy(&v, cap, sizeof v);
-		c = v;
-		if (need > UINT32_MAX)
-			return WEFT_ENOMEM;
-		if (min_cap > UINT32_MAX)
-			min_cap = UINT32_MAX;
-	} else {
-		memcpy(&c, cap, sizeof c);
-	}
-	size_t was = c;
-	int rc = weft_grow(arr, &c, need, elem, min_cap);
-	if (rc || c == was)
-		return rc;
-	if (cap_size == sizeof(uint32_t)) {
-		uint32_t v = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+		size_t c = v;
+		int rc = grow_to(arr, &c, need, elem, min_cap, UINT32_MAX);
+		v = (uint32_t)c; /* grow_to kept c <= UINT32_MAX */
 		memcpy(cap, &v, sizeof v);
-	} else {
-		memcpy(cap, &c, sizeof c);
+		return rc;
 	}
-	return 0;
+	if (cap_size != sizeof(size_t))
+		return WEFT_EINVAL; /* WEFT_GROW refuses such a capacity at compile time */
+	size_t c;
+	memcpy(&c, cap, sizeof c);
+	int rc = grow_to(arr, &c, need, elem, min_cap, SIZE_MAX);
+	memcpy(cap, &c, sizeof c);
+	return rc;
 }
 
 unsigned
