@@ -85,14 +85,8 @@ engine_graph_add(struct engine_graph *g, const char *name,
 			return WEFT_EINVAL;
 	if (g->n_nodes >= ENG_MAX_NODES)
 		return WEFT_ELIMIT;
-	if (g->n_nodes == g->cap_nodes) {
-		unsigned cap = g->cap_nodes ? g->cap_nodes * 2 : 8;
-		struct g_node *nn = realloc(g->nodes, cap * sizeof *nn);
-		if (!nn)
-			return WEFT_ENOMEM;
-		g->nodes = nn;
-		g->cap_nodes = cap;
-	}
+	if (WEFT_GROW(g->nodes, g->cap_nodes, g->n_nodes + 1, 8))
+		return WEFT_ENOMEM;
 	struct g_node *n = &g->nodes[g->n_nodes];
 	memset(n, 0, sizeof *n);
 	n->name = strdup(name);

@@ -420,14 +420,9 @@ lru_push(struct asm_inst *s, struct asm_trace *t)
 static int
 slab_add(struct asm_inst *s)
 {
-	if (s->n_slabs == s->cap_slabs) {
-		uint32_t c = s->cap_slabs ? s->cap_slabs * 2 : 16;
-		void **ns = realloc(s->slabs, c * sizeof *ns);
-		if (!ns)
-			return WEFT_ENOMEM;
-		s->slabs = ns;
-		s->cap_slabs = c;
-	}
+	if (s->n_slabs == s->cap_slabs &&
+	    WEFT_GROW(s->slabs, s->cap_slabs, s->n_slabs + 1, 16))
+		return WEFT_ENOMEM;
 	unsigned char *m = aligned_alloc(ASM_SLAB_BYTES, ASM_SLAB_BYTES);
 	if (!m)
 		return WEFT_ENOMEM;
@@ -653,15 +648,10 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 	if (s->has_end && ev->label_sym == s->end_sym &&
 	    !(t->flags & ASM_END_SEEN)) {
 		t->flags |= ASM_END_SEEN;
-		if (s->n_end == s->cap_end) {
-			uint32_t c = s->cap_end ? s->cap_end * 2 : 64;
-			uint64_t *ne = realloc(s->end_ids, c * sizeof *ne);
-			if (!ne) {
-				fprintf(stderr, "weft assemble: out of memory\n");
-				abort();
-			}
-			s->end_ids = ne;
-			s->cap_end = c;
+		if (s->n_end == s->cap_end &&
+		    WEFT_GROW(s->end_ids, s->cap_end, s->n_end + 1, 64)) {
+			fprintf(stderr, "weft assemble: out of memory\n");
+			abort();
 		}
 		s->end_ids[s->n_end++] = t->trace_id;
 	}
@@ -792,16 +782,14 @@ stash_for(struct asm_inst *s, uint64_t epoch)
 			free_one = &s->stash[i];
 	}
 	if (!free_one) {
-		unsigned n = s->n_stash ? s->n_stash * 2 : 8;
-		struct asm_stash *ns = realloc(s->stash, n * sizeof *ns);
-		if (!ns) {
+		/* every slot in use: the array grows, the new slots free */
+		unsigned was = s->n_stash;
+		if (WEFT_GROW(s->stash, s->n_stash, was + 1, 8)) {
 			fprintf(stderr, "weft assemble: out of memory\n");
 			abort();
 		}
-		memset(ns + s->n_stash, 0, (n - s->n_stash) * sizeof *ns);
-		free_one = ns + s->n_stash;
-		s->stash = ns;
-		s->n_stash = n;
+		memset(s->stash + was, 0, (s->n_stash - was) * sizeof *s->stash);
+		free_one = s->stash + was;
 	}
 	free_one->used = 1;
 	free_one->epoch = epoch;

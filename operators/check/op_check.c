@@ -333,14 +333,8 @@ heat_cell(struct check_inst *s, uint32_t tmpl, uint64_t epoch)
 			return &s->cells[s->hk[j].cell];
 		j = (j + 1) & (s->cap_hk - 1);
 	}
-	if (s->n_cells == s->cap_cells) {
-		size_t nc = s->cap_cells ? s->cap_cells * 2 : 16;
-		struct op_heat_cell *c = realloc(s->cells, nc * sizeof *c);
-		if (!c)
-			return NULL;
-		s->cells = c;
-		s->cap_cells = nc;
-	}
+	if (WEFT_GROW(s->cells, s->cap_cells, s->n_cells + 1, 16))
+		return NULL;
 	struct op_heat_cell *c = &s->cells[s->n_cells];
 	memset(c, 0, sizeof *c);
 	c->tmpl = tmpl;
@@ -564,14 +558,8 @@ collect(struct op_check_config *cfg, const struct op_trace *t, unsigned verdict,
 	if (i < r->n_top) {
 		r->top[i].n++;
 	} else {
-		if (r->n_top == r->cap_top) {
-			size_t nc = r->cap_top ? r->cap_top * 2 : 16;
-			struct op_check_top *nt = realloc(r->top, nc * sizeof *nt);
-			if (!nt)
-				return;
-			r->top = nt;
-			r->cap_top = nc;
-		}
+		if (WEFT_GROW(r->top, r->cap_top, r->n_top + 1, 16))
+			return;
 		char *k = strdup(key);
 		if (!k)
 			return;
@@ -591,14 +579,8 @@ collect(struct op_check_config *cfg, const struct op_trace *t, unsigned verdict,
 		free(r->items[worst].explanation);
 		r->items[worst] = r->items[--r->n_items];
 	}
-	if (r->n_items == r->cap_items) {
-		size_t nc = r->cap_items ? r->cap_items * 2 : 8;
-		struct op_report_item *ni = realloc(r->items, nc * sizeof *ni);
-		if (!ni)
-			return;
-		r->items = ni;
-		r->cap_items = nc;
-	}
+	if (WEFT_GROW(r->items, r->cap_items, r->n_items + 1, 8))
+		return;
 	struct op_report_item *it = &r->items[r->n_items];
 	memset(it, 0, sizeof *it);
 	it->trace = malloc(t->size);
@@ -740,14 +722,8 @@ check_destroy(void *state)
 			    r->cells[j].epoch == s->cells[i].epoch)
 				break;
 		if (j == r->n_cells) {
-			if (r->n_cells == r->cap_cells) {
-				size_t nc = r->cap_cells ? r->cap_cells * 2 : 64;
-				struct op_heat_cell *ncs = realloc(r->cells, nc * sizeof *ncs);
-				if (!ncs)
-					break;
-				r->cells = ncs;
-				r->cap_cells = nc;
-			}
+			if (WEFT_GROW(r->cells, r->cap_cells, r->n_cells + 1, 64))
+				break;
 			r->cells[r->n_cells++] = s->cells[i];
 			continue;
 		}

@@ -31,6 +31,7 @@ struct sample_inst {
 	uint64_t cap, seen, rng;
 	struct op_trace **keep;
 	uint64_t n;
+	size_t cap_keep; /* slots of keep */
 };
 
 static uint64_t
@@ -87,15 +88,10 @@ sample_batch(void *state, struct engine_ctx *ctx, unsigned port,
 		}
 		memcpy(copy, t, len);
 		if (slot == s->n) {
-			if ((s->n & (s->n - 1)) == 0 || !s->keep) {
-				size_t nc = s->n ? s->n * 2 : 64;
-				struct op_trace **nk = realloc(s->keep, nc * sizeof *nk);
-				if (!nk) {
-					free(copy);
-					atomic_fetch_add(&s->cfg->errors, 1);
-					continue;
-				}
-				s->keep = nk;
+			if (WEFT_GROW(s->keep, s->cap_keep, s->n + 1, 64)) {
+				free(copy);
+				atomic_fetch_add(&s->cfg->errors, 1);
+				continue;
 			}
 			s->keep[s->n++] = copy;
 		} else {
