@@ -2,8 +2,8 @@
  * model.h — the model of normal traces: structural pieces, templates,
  * latency profiles, the Bloom filter, the model file, and the check that
  * turns a finished trace into a verdict with an explanation. Part of
- * cluster.h (included from there); the pieces are in cluster/model.c,
- * cluster/pieces.c and cluster/check.c.
+ * cluster.h (included from there); the pieces are in cluster/llq.c,
+ * cluster/model*.c, cluster/pieces.c and cluster/check.c.
  *
  * What the model knows (cluster_trainer_build):
  *   - pieces: for every node of every training trace, the hash of its

@@ -1,6 +1,7 @@
 /*
- * model_int.h — the model's insides, shared by model.c (build, file) and
- * check.c (verdicts). Not part of the public API.
+ * model_int.h — the model's insides, shared by model.c (the object),
+ * model_labels.c (map, label maxima), model_train.c (build), model_file.c
+ * (file) and check.c (verdicts). Not part of the public API.
  *
  * Invariants kept by build and checked by decode:
  *   - labels, exact_map, sig_map, every profile's lab[] are sorted by their
