@@ -6,6 +6,7 @@
  * NM_* folder under $WEFT_SOURCE_ROOT (or the current directory).
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,66 +72,107 @@ learn_default(struct sim_model *m)
 	return rc;
 }
 
+/* `weft sim generate` options; defaults from gen_opts_init(). */
+struct gen_opts {
+	struct sim_gen_cfg cfg;
+	const char *out, *truth;
+	const char *kinds;       /* checked by sim_inject_parse_kinds() */
+	const char *from[32];
+	size_t nfrom;
+};
+
+/* --from: one more learning source. */
 static int
-gen_usage(const char *flag)
+gen_from(void *target, const char *v, char *err, size_t errlen)
 {
-	fprintf(stderr, "weft sim generate: bad or missing argument: %s\n"
-	    "usage: weft sim generate -o OUT.jsonl [--from DIR_OR_JSONL ...] "
-	    "[--traces N] [--concurrent C] [--seed S] [--truth TRUTH.tsv] "
-	    "[--blocks K] [--title TITLE] [--inject-rate P --kinds "
-	    "drop,exception,swap,delay,truncate]\n", flag);
-	return 2;
+	struct gen_opts *o = target;
+	if (o->nfrom == sizeof(o->from) / sizeof(o->from[0])) {
+		weft_errf(err, errlen, "at most %zu sources",
+		    sizeof(o->from) / sizeof(o->from[0]));
+		return WEFT_EINVAL;
+	}
+	o->from[o->nfrom++] = v;
+	return 0;
+}
+
+#define GO(f) offsetof(struct gen_opts, f)
+static const struct weft_opt gen_opts_tab[] = {
+	{.name = "out", .kind = WEFT_OPT_STR, .off = GO(out),
+	 .meta = "OUT.jsonl", .help = "the JSON lines, - for stdout "
+	 "(-o OUT.jsonl too; needed)"},
+	{.name = "from", .kind = WEFT_OPT_FN, .meta = "DIR_OR_JSONL",
+	 .fn = gen_from, .help = "learn from this TraceBench run folder or "
+	 "JSONL file (repeatable; default: data/tracebench/NM_*)"},
+	{.name = "traces", .kind = WEFT_OPT_U64, .off = GO(cfg.traces),
+	 .meta = "N", .help = "traces to generate"},
+	{.name = "concurrent", .kind = WEFT_OPT_U64, .off = GO(cfg.concurrent),
+	 .meta = "C", .help = "traces open at a time", .lo = 1},
+	{.name = "seed", .kind = WEFT_OPT_U64, .off = GO(cfg.seed), .meta = "S",
+	 .help = "random seed (same seed and sources: same output)"},
+	{.name = "truth", .kind = WEFT_OPT_STR, .off = GO(truth),
+	 .meta = "TRUTH.tsv", .help = "also write the ground truth"},
+	{.name = "blocks", .kind = WEFT_OPT_U64, .off = GO(cfg.blocks),
+	 .meta = "K", .help = "force this repetition count (0: as learned)",
+	 .hi = 100000},
+	{.name = "title", .kind = WEFT_OPT_STR, .off = GO(cfg.title),
+	 .meta = "TITLE", .help = "only templates with this title"},
+	{.name = "inject-rate", .kind = WEFT_OPT_DOUBLE,
+	 .off = GO(cfg.inject_rate), .meta = "P", .help = "probability that "
+	 "a trace gets one anomaly", .dlo = 0, .dhi = 1},
+	{.name = "kinds", .kind = WEFT_OPT_STR, .off = GO(kinds),
+	 .meta = "K1,K2..", .help = "anomaly kinds to inject, of drop, "
+	 "exception, swap, delay, truncate"},
+	{0},
+};
+static const struct weft_cmd gen_cmd = {
+	.name = "weft sim generate",
+	.usage = "--out OUT.jsonl [options]",
+	.about = "Learns a model of HDFS-like traces from recorded runs and "
+	    "writes a synthetic\nworkload from it, optionally with injected "
+	    "anomalies (--inject-rate).",
+	.opts = gen_opts_tab,
+};
+
+static void
+gen_opts_init(struct gen_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	sim_gen_defaults(&o->cfg);
+	o->kinds = "drop,exception,swap,delay,truncate";
+}
+
+/* -1 and cfg filled, or the exit status of a usage error or --help. */
+static int
+gen_parse(int argc, char **argv, struct gen_opts *o)
+{
+	_Static_assert(sizeof(o->cfg.blocks) == sizeof(uint64_t),
+	    "--blocks is read as a uint64_t");
+	gen_opts_init(o);
+	int npos = 0;
+	int rc = sim_opt_run(&gen_cmd, o, argc, argv, NULL, &npos);
+	if (rc >= 0)
+		return rc;
+	char badk[64];
+	if (sim_inject_parse_kinds(o->kinds, &o->cfg.kinds, badk, sizeof(badk)))
+		return sim_usage_error(&gen_cmd, "--kinds: '%s' is not one of "
+		    "drop, exception, swap, delay, truncate", badk);
+	if (!o->out)
+		return sim_usage_error(&gen_cmd, "--out (-o) is needed");
+	return -1;
 }
 
 int
 sim_cmd_generate(int argc, char **argv)
 {
-	struct sim_gen_cfg cfg;
+	struct gen_opts o;
 	struct sim_model m;
-	const char *out = NULL, *truth = NULL;
-	const char *from[32];
-	size_t nfrom = 0;
-	sim_gen_defaults(&cfg);
-	cfg.kinds = SIM_INJ_DROP | SIM_INJ_EXCEPTION | SIM_INJ_SWAP |
-	    SIM_INJ_DELAY | SIM_INJ_TRUNCATE;
-	for (int i = 2; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		uint64_t u;
-		int bad = 0;
-		if (!v)
-			return gen_usage(a);
-		i++;
-		if (!strcmp(a, "-o"))
-			out = v;
-		else if (!strcmp(a, "--truth"))
-			truth = v;
-		else if (!strcmp(a, "--from") && nfrom < 32)
-			from[nfrom++] = v;
-		else if (!strcmp(a, "--title"))
-			cfg.title = v;
-		else if (!strcmp(a, "--traces"))
-			bad = sim_arg_u64(v, &cfg.traces);
-		else if (!strcmp(a, "--concurrent"))
-			bad = sim_arg_u64(v, &cfg.concurrent) || !cfg.concurrent;
-		else if (!strcmp(a, "--seed"))
-			bad = sim_arg_u64(v, &cfg.seed);
-		else if (!strcmp(a, "--blocks"))
-			bad = sim_arg_u64(v, &u) || u > 100000,
-			cfg.blocks = (int64_t)u;
-		else if (!strcmp(a, "--inject-rate"))
-			bad = sim_arg_double(v, &cfg.inject_rate) ||
-			    cfg.inject_rate < 0 || cfg.inject_rate > 1;
-		else if (!strcmp(a, "--kinds")) {
-			char badk[64];
-			if (sim_inject_parse_kinds(v, &cfg.kinds, badk, sizeof(badk)))
-				return gen_usage(badk);
-		} else
-			return gen_usage(a);
-		if (bad)
-			return gen_usage(a);
-	}
-	if (!out)
-		return gen_usage("-o");
+	int urc = gen_parse(argc, argv, &o);
+	if (urc >= 0)
+		return urc;
+	struct sim_gen_cfg cfg = o.cfg;
+	const char *out = o.out, *truth = o.truth;
+	const char *const *from = o.from;
+	size_t nfrom = o.nfrom;
 	memset(&m, 0, sizeof(m));
 	int rc = 0;
 	for (size_t i = 0; i < nfrom && !rc; i++)

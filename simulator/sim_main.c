@@ -1,62 +1,91 @@
 /*
  * sim_main.c — `weft sim SUBCOMMAND ...`: argument parsing only.
  *
- * Each subcommand parses its flags into its module's config struct and
- * calls the module; nothing here exits the process, everything returns an
- * exit status (0 ok, 1 runtime failure, 2 usage). A bad flag is named in
- * the usage message.
+ * The verbs are a struct weft_verb table run by weft_verb_run(); each verb
+ * describes its options in its own table (common/opt.h), parses them into
+ * its module's config struct and calls the module; nothing here exits the
+ * process, everything returns an exit status (0 ok, 1 runtime failure, 2
+ * usage). A bad option is named in the usage message.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/opt.h"
 #include "simulator/sim_internal.h"
 #include "simulator/sim_ops.h"
 #include "simulator/simulator.h"
 
-static void
-usage(FILE *f)
+static const struct weft_opt *
+long_opt(const struct weft_opt *opts, const char *arg)
 {
-	fputs(
-"usage: weft sim import-tracebench DIR [-o OUT.jsonl] [--truth TRUTH.tsv]\n"
-"       weft sim replay IN.jsonl [-o OUT|-] [--rate EV_PER_S | --speedup X]\n"
-"                [--jitter-ms J] [--reorder-window N] [--dup-rate P]\n"
-"                [--late-rate P --late-delay N] [--seed S]\n"
-"                [--to kafka --brokers HOST:PORT --topic T [-X K=V].. [--key trace|none]]\n"
-"       weft sim generate -o OUT.jsonl [--from DIR_OR_JSONL ...] [--traces N]\n"
-"                [--concurrent C] [--seed S] [--truth TRUTH.tsv]\n"
-"                [--inject-rate P --kinds drop,exception,swap,delay,truncate]\n",
-	    f);
+	if (strncmp(arg, "--", 2))
+		return NULL;
+	arg += 2;
+	size_t n = strcspn(arg, "=");
+	for (const struct weft_opt *o = opts; o && o->name; o++)
+		if (!(o->flags & WEFT_OPT_CONF_ONLY) && strlen(o->name) == n &&
+		    !memcmp(o->name, arg, n))
+			return o;
+	return NULL;
 }
 
-static int
-bad_usage(const char *what, const char *arg)
-{
-	fprintf(stderr, "weft sim: %s%s%s\n", what, arg ? ": " : "",
-	    arg ? arg : "");
-	usage(stderr);
-	return 2;
-}
-
-/* Numeric flag values: the whole string must parse. */
+/*
+ * The shared parser reads --long options only; the sim verbs have always
+ * taken -o OUT and -X KEY=VALUE too (scripts and docs use them). Each
+ * becomes its long form, where the verb's table has that, before the
+ * parser reads argv; a value of an option (--title -o) stays as it is.
+ */
 int
-sim_arg_double(const char *s, double *v)
+sim_opt_run(const struct weft_cmd *cmd, void *target, int argc, char **argv,
+    char **pos, int *npos)
 {
-	char *end;
-	errno = 0;
-	*v = strtod(s, &end);
-	return (errno || end == s || *end) ? WEFT_EINVAL : 0;
+	static char out_l[] = "--out", prop_l[] = "--producer-X";
+	static const struct {
+		const char *s;
+		char *l;
+	} alias[] = {{"-o", out_l}, {"-X", prop_l}};
+	char **av = calloc(2 * (size_t)argc + 1, sizeof(*av));
+	if (!av) {
+		fprintf(stderr, "%s: out of memory\n", cmd->name);
+		return 1;
+	}
+	char **all = av + argc + 1; /* the parser's room for positionals */
+	int value = 0, rest = 0;
+	for (int i = 0; i < argc; i++) {
+		av[i] = argv[i];
+		if (i == 0 || value || rest) {
+			value = 0;
+			continue;
+		}
+		rest = !strcmp(argv[i], "--");
+		for (size_t k = 0; k < sizeof(alias) / sizeof(alias[0]); k++)
+			if (!strcmp(argv[i], alias[k].s) &&
+			    long_opt(cmd->opts, alias[k].l))
+				av[i] = alias[k].l;
+		const struct weft_opt *o = long_opt(cmd->opts, av[i]);
+		value = o && !strchr(av[i], '=') && o->kind != WEFT_OPT_FLAG &&
+		    !(o->kind == WEFT_OPT_FN && !o->meta);
+	}
+	int rc = weft_opt_run(cmd, target, argc, av, all, npos);
+	for (int i = 0; rc < 0 && i < *npos; i++)
+		pos[i] = all[i];
+	free(av);
+	return rc;
 }
 
 int
-sim_arg_u64(const char *s, uint64_t *v)
+sim_usage_error(const struct weft_cmd *cmd, const char *fmt, ...)
 {
-	char *end;
-	errno = 0;
-	if (*s == '-')
-		return WEFT_EINVAL;
-	*v = strtoull(s, &end, 10);
-	return (errno || end == s || *end) ? WEFT_EINVAL : 0;
+	va_list ap;
+	fprintf(stderr, "%s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(%s --help lists the options)\n", cmd->name);
+	return WEFT_OPT_EXIT_USAGE;
 }
 
 static void
@@ -78,23 +107,47 @@ print_stats(const char *dir, const struct sim_import_stats *s)
 	    s->orphan_tids, s->no_root, s->disconnected);
 }
 
+/* `weft sim import-tracebench` options; defaults from import_opts_init(). */
+struct import_opts {
+	const char *out, *truth;
+};
+
+#define IO(f) offsetof(struct import_opts, f)
+static const struct weft_opt import_opts_tab[] = {
+	{.name = "out", .kind = WEFT_OPT_STR, .off = IO(out), .meta = "OUT.jsonl",
+	 .help = "the JSON lines (-o OUT.jsonl too), - for stdout"},
+	{.name = "truth", .kind = WEFT_OPT_STR, .off = IO(truth),
+	 .meta = "TRUTH.tsv", .help = "also write the ground truth, one line "
+	 "per trace: task, label, kind, title"},
+	{0},
+};
+static const struct weft_cmd import_cmd = {
+	.name = "weft sim import-tracebench",
+	.usage = "DIR [--out OUT.jsonl] [--truth TRUTH.tsv]",
+	.about = "Converts one TraceBench run folder (trace.csv, event.csv, "
+	    "edge.csv) into\nX-Trace v4 JSON lines and ground truth "
+	    "(docs/TRACEBENCH.md); prints the\nimport statistics to stderr.",
+	.opts = import_opts_tab, .min_pos = 1, .max_pos = 1,
+};
+
+static void
+import_opts_init(struct import_opts *o)
+{
+	o->out = "-";
+	o->truth = NULL;
+}
+
 static int
 cmd_import(int argc, char **argv)
 {
-	const char *dir = NULL, *out = "-", *truth = NULL;
-	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "-o") && i + 1 < argc)
-			out = argv[++i];
-		else if (!strcmp(argv[i], "--truth") && i + 1 < argc)
-			truth = argv[++i];
-		else if (argv[i][0] == '-' || dir)
-			return bad_usage("bad argument to import-tracebench",
-			    argv[i]);
-		else
-			dir = argv[i];
-	}
-	if (!dir)
-		return bad_usage("import-tracebench needs DIR", NULL);
+	struct import_opts o;
+	char *pos[1];
+	int npos = 0;
+	import_opts_init(&o);
+	int urc = sim_opt_run(&import_cmd, &o, argc, argv, pos, &npos);
+	if (urc >= 0)
+		return urc;
+	const char *dir = pos[0], *out = o.out, *truth = o.truth;
 	struct sim_run r;
 	struct sim_import_stats st;
 	char err[256];
@@ -118,19 +171,20 @@ cmd_import(int argc, char **argv)
 	return 0;
 }
 
+static const struct weft_verb sim_verbs[] = {
+	{"import-tracebench", "TraceBench run -> X-Trace v4 JSON lines + "
+	    "ground truth", cmd_import},
+	{"replay", "stream events at a rate, reordered, duplicated, late "
+	    "(--to kafka: into a topic)", sim_cmd_replay},
+	{"generate", "synthetic HDFS-like workload learned from recorded "
+	    "traces", sim_cmd_generate},
+	{NULL, NULL, NULL},
+};
+
 int
 sim_main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
-	}
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "import-tracebench"))
-		return cmd_import(argc, argv);
-	if (!strcmp(cmd, "replay"))
-		return sim_cmd_replay(argc, argv);
-	if (!strcmp(cmd, "generate"))
-		return sim_cmd_generate(argc, argv);
-	return bad_usage("unknown subcommand", cmd);
+	return weft_verb_run("weft sim", "Imports recorded traces, replays "
+	    "them with perturbations, generates\nworkloads.", sim_verbs, argc,
+	    argv);
 }

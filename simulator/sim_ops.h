@@ -4,13 +4,22 @@
 
 #include <stdint.h>
 
-/* `weft sim replay ...` / `weft sim generate ...`; argv[1] is the
- * subcommand. Return a process exit status (2: usage). */
+#include "common/opt.h"
+
+/* `weft sim replay ...` / `weft sim generate ...`; argv[0] is the
+ * subcommand (as struct weft_verb's main gets it). Return a process exit
+ * status (2: usage). */
 int sim_cmd_replay(int argc, char **argv);
 int sim_cmd_generate(int argc, char **argv);
 
-/* Parse a whole string as a number; 0 or WEFT_EINVAL. */
-int sim_arg_double(const char *s, double *v);
-int sim_arg_u64(const char *s, uint64_t *v);
+/* weft_opt_run() for a sim verb, which also takes -o and -X for --out
+ * and --producer-X where its table has them. pos has room for
+ * cmd->max_pos arguments. -1: go on; else the exit status to return. */
+int sim_opt_run(const struct weft_cmd *cmd, void *target, int argc,
+    char **argv, char **pos, int *npos);
+/* A usage error found after parsing: prints "NAME: message" and the
+ * --help hint to stderr; returns WEFT_OPT_EXIT_USAGE. */
+int sim_usage_error(const struct weft_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -316,99 +317,145 @@ out:
 	return rc;
 }
 
-static int
-replay_usage(const char *flag)
-{
-	fprintf(stderr, "weft sim replay: bad or missing argument: %s\n"
-	    "usage: weft sim replay IN.jsonl [-o OUT|-] [--rate EV_PER_S | "
-	    "--speedup X] [--jitter-ms J] [--reorder-window N] [--dup-rate P] "
-	    "[--late-rate P --late-delay N] [--seed S]\n"
-	    "       weft sim replay IN.jsonl --to kafka --brokers "
-	    "HOST:PORT[,..] --topic NAME [-X KEY=VALUE].. [--key trace|none] "
-	    "[pacing and perturbation options as above]\n"
-	    "  --to kafka: one message per line (without its newline); "
-	    "--key trace (default): key = trace id as 16 lowercase hex digits, "
-	    "none: no key; -X: any librdkafka producer property (repeatable; "
-	    "applied after the defaults enable.idempotence=true, "
-	    "linger.ms=5)\n", flag);
-	return 2;
-}
+/* ---- the command line -------------------------------------------------- */
 
 #define MAX_PROPS 64
+
+static const char *const replay_to[] = {"file", "kafka", NULL};
+static const char *const replay_key[] = {"trace", "none", NULL};
+
+/* `weft sim replay` options; defaults from replay_opts_init(). */
+struct replay_opts {
+	struct sim_replay_cfg cfg;
+	const char *out;           /* NULL: stdout */
+	int to;                    /* index in replay_to */
+	int key;                   /* index in replay_key */
+	const char *brokers, *topic;
+	const char *props[MAX_PROPS];
+	size_t nprops;
+};
+
+static void
+replay_opts_init(struct replay_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	sim_replay_defaults(&o->cfg);
+}
+
+/* -X / --producer-X: one more librdkafka property (the sink checks it). */
+static int
+replay_prop(void *target, const char *v, char *err, size_t errlen)
+{
+	struct replay_opts *o = target;
+	if (o->nprops == MAX_PROPS) {
+		weft_errf(err, errlen, "at most %d properties", MAX_PROPS);
+		return WEFT_EINVAL;
+	}
+	o->props[o->nprops++] = v;
+	return 0;
+}
+
+_Static_assert(sizeof(size_t) == sizeof(uint64_t),
+    "--reorder-window and --late-delay are read as uint64_t");
+
+#define RO(f) offsetof(struct replay_opts, f)
+static const struct weft_opt replay_opts_tab[] = {
+	{.name = "out", .kind = WEFT_OPT_STR, .off = RO(out), .meta = "OUT",
+	 .help = "write the lines here, - for stdout (-o OUT too; default: "
+	 "stdout)"},
+	{.name = "rate", .kind = WEFT_OPT_DOUBLE, .off = RO(cfg.rate),
+	 .meta = "EV_PER_S", .help = "pace: events per second (0: unpaced)",
+	 .dlo = 0, .dhi = 1e12},
+	{.name = "speedup", .kind = WEFT_OPT_DOUBLE, .off = RO(cfg.speedup),
+	 .meta = "X", .help = "pace: recorded Timestamps divided by X (0: "
+	 "unpaced; not with --rate)", .dlo = 0, .dhi = 1e9},
+	{.name = "jitter-ms", .kind = WEFT_OPT_DOUBLE, .off = RO(cfg.jitter_ms),
+	 .meta = "J", .help = "add uniform [0, J] ms to each event's slot",
+	 .dlo = 0, .dhi = 86400000},
+	{.name = "reorder-window", .kind = WEFT_OPT_U64,
+	 .off = RO(cfg.reorder_window), .meta = "N", .help = "reorder within "
+	 "N events (each moves fewer than N places; 0 or 1: in order)",
+	 .hi = 1u << 24},
+	{.name = "dup-rate", .kind = WEFT_OPT_DOUBLE, .off = RO(cfg.dup_rate),
+	 .meta = "P", .help = "probability that an event is sent twice",
+	 .dlo = 0, .dhi = 1},
+	{.name = "late-rate", .kind = WEFT_OPT_DOUBLE, .off = RO(cfg.late_rate),
+	 .meta = "P", .help = "probability that an event is held back "
+	 "--late-delay events", .dlo = 0, .dhi = 1},
+	{.name = "late-delay", .kind = WEFT_OPT_U64, .off = RO(cfg.late_delay),
+	 .meta = "N", .help = "events a late event is held back",
+	 .hi = UINT32_MAX},
+	{.name = "seed", .kind = WEFT_OPT_U64, .off = RO(cfg.seed), .meta = "S",
+	 .help = "random seed of every perturbation"},
+	{.name = "to", .kind = WEFT_OPT_CHOICE, .off = RO(to), .meta = "SINK",
+	 .help = "where the lines go", .choices = replay_to},
+	{.name = "brokers", .kind = WEFT_OPT_STR, .off = RO(brokers),
+	 .meta = "HOST:PORT[,..]", .help = "Kafka bootstrap servers (--to kafka)"},
+	{.name = "topic", .kind = WEFT_OPT_STR, .off = RO(topic), .meta = "NAME",
+	 .help = "Kafka topic (--to kafka)"},
+	{.name = "key", .kind = WEFT_OPT_CHOICE, .off = RO(key), .meta = "KEY",
+	 .help = "message key (--to kafka)", .choices = replay_key},
+	{.name = "producer-X", .kind = WEFT_OPT_FN, .meta = "KEY=VALUE",
+	 .fn = replay_prop, .help = "a librdkafka producer property (-X "
+	 "KEY=VALUE too; repeatable)"},
+	{0},
+};
+static const struct weft_cmd replay_cmd = {
+	.name = "weft sim replay",
+	.usage = "IN.jsonl [--out OUT|-] [--to kafka --brokers HOST:PORT "
+	    "--topic NAME] [options]",
+	.about = "Streams recorded JSON lines (IN.jsonl, gzip or plain, - for "
+	    "stdin) in recorded\norder at a target pace, with optional "
+	    "reordering, duplicates and late events.",
+	.opts = replay_opts_tab, .min_pos = 1, .max_pos = 1,
+	.epilog = "--to kafka: one message per line (without its newline); "
+	    "--key trace: key = trace id\nas 16 lowercase hex digits, none: no "
+	    "key; -X: any librdkafka producer property,\napplied after the "
+	    "defaults enable.idempotence=true, linger.ms=5.",
+};
+
+/* -1 and o filled (*in the input), or the exit status of a usage error or
+ * --help. */
+static int
+replay_parse(int argc, char **argv, struct replay_opts *o, const char **in)
+{
+	char *pos[1];
+	int npos = 0;
+	replay_opts_init(o);
+	int rc = sim_opt_run(&replay_cmd, o, argc, argv, pos, &npos);
+	if (rc >= 0)
+		return rc;
+	*in = pos[0];
+	int kafka = o->to == 1;
+	if (o->cfg.rate > 0 && o->cfg.speedup > 0)
+		return sim_usage_error(&replay_cmd, "--rate and --speedup are "
+		    "exclusive");
+	if (kafka && o->out)
+		return sim_usage_error(&replay_cmd, "--out (-o) and --to kafka "
+		    "are exclusive");
+	if (kafka && (!o->brokers || !o->topic))
+		return sim_usage_error(&replay_cmd, "--to kafka needs %s",
+		    o->brokers ? "--topic" : "--brokers");
+	if (!kafka && (o->brokers || o->topic || o->nprops || o->key))
+		return sim_usage_error(&replay_cmd, "--brokers, --topic, -X and "
+		    "--key need --to kafka");
+	return -1;
+}
 
 int
 sim_cmd_replay(int argc, char **argv)
 {
-	struct sim_replay_cfg cfg;
-	sim_replay_defaults(&cfg);
-	const char *in = NULL, *out = NULL;
-	const char *props[MAX_PROPS];
+	struct replay_opts o;
+	const char *in = NULL;
+	int urc = replay_parse(argc, argv, &o, &in);
+	if (urc >= 0)
+		return urc;
+	struct sim_replay_cfg cfg = o.cfg;
 	struct sim_kafka_stats kst = {0, 0};
-	struct sim_kafka_cfg kc = {NULL, NULL, props, 0, 1, &kst};
-	int kafka = 0;
-	for (int i = 2; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		uint64_t u;
-		int bad = 0;
-		if (a[0] != '-' || !strcmp(a, "-")) {
-			if (in)
-				return replay_usage(a);
-			in = a;
-			continue;
-		}
-		if (!v)
-			return replay_usage(a);
-		i++;
-		if (!strcmp(a, "-o"))
-			out = v;
-		else if (!strcmp(a, "--to"))
-			bad = strcmp(v, "kafka") && strcmp(v, "file"),
-			kafka = !strcmp(v, "kafka");
-		else if (!strcmp(a, "--brokers"))
-			kc.brokers = v;
-		else if (!strcmp(a, "--topic"))
-			kc.topic = v;
-		else if (!strcmp(a, "--key"))
-			bad = strcmp(v, "trace") && strcmp(v, "none"),
-			kc.key_trace = !strcmp(v, "trace");
-		else if (!strcmp(a, "-X") && kc.nprops < MAX_PROPS)
-			props[kc.nprops++] = v; /* checked by the sink */
-		else if (!strcmp(a, "--rate"))
-			bad = sim_arg_double(v, &cfg.rate) || cfg.rate <= 0;
-		else if (!strcmp(a, "--speedup"))
-			bad = sim_arg_double(v, &cfg.speedup) || cfg.speedup <= 0;
-		else if (!strcmp(a, "--jitter-ms"))
-			bad = sim_arg_double(v, &cfg.jitter_ms) || cfg.jitter_ms < 0;
-		else if (!strcmp(a, "--dup-rate"))
-			bad = sim_arg_double(v, &cfg.dup_rate) ||
-			    cfg.dup_rate < 0 || cfg.dup_rate > 1;
-		else if (!strcmp(a, "--late-rate"))
-			bad = sim_arg_double(v, &cfg.late_rate) ||
-			    cfg.late_rate < 0 || cfg.late_rate > 1;
-		else if (!strcmp(a, "--reorder-window"))
-			bad = sim_arg_u64(v, &u) || u > (1u << 24),
-			cfg.reorder_window = (size_t)u;
-		else if (!strcmp(a, "--late-delay"))
-			bad = sim_arg_u64(v, &u), cfg.late_delay = (size_t)u;
-		else if (!strcmp(a, "--seed"))
-			bad = sim_arg_u64(v, &cfg.seed);
-		else
-			return replay_usage(a);
-		if (bad)
-			return replay_usage(a);
-	}
-	if (!in)
-		return replay_usage("IN.jsonl");
-	if (cfg.rate > 0 && cfg.speedup > 0)
-		return replay_usage("--rate and --speedup are exclusive");
-	if (kafka && out)
-		return replay_usage("-o and --to kafka are exclusive");
-	if (kafka && (!kc.brokers || !kc.topic))
-		return replay_usage(kc.brokers ? "--topic" : "--brokers");
-	if (!kafka && (kc.brokers || kc.topic || kc.nprops || !kc.key_trace))
-		return replay_usage("--brokers, --topic, -X and --key need "
-		    "--to kafka");
-	out = out ? out : "-";
+	struct sim_kafka_cfg kc = {o.brokers, o.topic, o.props, o.nprops,
+	    o.key == 0, &kst};
+	int kafka = o.to == 1;
+	const char *out = o.out ? o.out : "-";
 	/* A Kafka sink first: a bad property fails before any reading. */
 	struct sim_sink *sink = NULL;
 	if (kafka) {

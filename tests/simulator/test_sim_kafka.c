@@ -124,7 +124,7 @@ test_replay_to_kafka_keys_by_trace(void **state)
 		fprintf(f, "%s\n", buf);
 	}
 	assert_int_equal(fclose(f), 0);
-	char *argv[] = {"sim", "replay", path, "--to", "kafka", "--brokers",
+	char *argv[] = {"replay", path, "--to", "kafka", "--brokers",
 	    (char *)m.bootstraps, "--topic", "replay", "--key", "trace",
 	    "-X", "message.timeout.ms=30000"};
 	assert_int_equal(sim_cmd_replay((int)(sizeof(argv) / sizeof(argv[0])),
@@ -142,22 +142,22 @@ test_bad_property_is_a_usage_error(void **state)
 	static const char *bad[] = {"no.such.property=1", "linger.ms=soon",
 	    "linger.ms", "=1"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		char *argv[] = {"sim", "replay", "/nonexistent/in.jsonl", "--to",
+		char *argv[] = {"replay", "/nonexistent/in.jsonl", "--to",
 		    "kafka", "--brokers", "127.0.0.1:1", "--topic", "t", "-X",
 		    (char *)bad[i]};
-		assert_int_equal(sim_cmd_replay(11, argv), 2);
+		assert_int_equal(sim_cmd_replay(10, argv), 2);
 	}
 	/* Kafka options without --to kafka, -o with it, missing --topic */
-	char *a1[] = {"sim", "replay", "in", "--topic", "t"};
-	assert_int_equal(sim_cmd_replay(5, a1), 2);
-	char *a2[] = {"sim", "replay", "in", "--to", "kafka", "--brokers", "b",
+	char *a1[] = {"replay", "in", "--topic", "t"};
+	assert_int_equal(sim_cmd_replay(4, a1), 2);
+	char *a2[] = {"replay", "in", "--to", "kafka", "--brokers", "b",
 	    "--topic", "t", "-o", "x"};
-	assert_int_equal(sim_cmd_replay(11, a2), 2);
-	char *a3[] = {"sim", "replay", "in", "--to", "kafka", "--brokers", "b"};
-	assert_int_equal(sim_cmd_replay(7, a3), 2);
-	char *a4[] = {"sim", "replay", "in", "--to", "kafka", "--brokers", "b",
+	assert_int_equal(sim_cmd_replay(10, a2), 2);
+	char *a3[] = {"replay", "in", "--to", "kafka", "--brokers", "b"};
+	assert_int_equal(sim_cmd_replay(6, a3), 2);
+	char *a4[] = {"replay", "in", "--to", "kafka", "--brokers", "b",
 	    "--topic", "t", "--key", "span"};
-	assert_int_equal(sim_cmd_replay(11, a4), 2);
+	assert_int_equal(sim_cmd_replay(10, a4), 2);
 }
 
 static void
