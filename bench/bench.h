@@ -13,8 +13,21 @@
 
 /* `weft bench ...`: argv[0] == "bench". Returns a process exit status. */
 int bench_main(int argc, char **argv);
-/* `weft bench engine ...` (argv[0] == "engine"). */
+/* `weft bench engine ...` (argv[0] == "engine"). Returns a process exit
+ * status. */
 int bench_engine_main(int argc, char **argv);
+
+/* Every bench verb reads its options from its own table (common/opt.h). */
+struct weft_cmd;
+/* weft_opt_run() for a verb without positional arguments: -1 to go on,
+ * else the exit status to return (0 after --help, 2 after a usage
+ * error). */
+int bench_opt_run(const struct weft_cmd *cmd, void *target, int argc,
+                  char **argv);
+/* A usage error found after parsing: prints "NAME: message" and the
+ * --help hint to stderr; returns WEFT_OPT_EXIT_USAGE. */
+int bench_usage_error(const struct weft_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 uint64_t bench_now_ns(void);
 /* Sorts v in place and returns its median (0 for n == 0). */

@@ -18,6 +18,7 @@
 #include "bench/bench_bloom.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@
 
 #include "bench/bench.h"
 #include "bloom/bloom.h"
+#include "common/common.h"
+#include "common/opt.h"
 #include "engine/engine.h"
 
 #define BB_CHUNK 1024
@@ -214,45 +217,93 @@ bb_print(FILE *f, const struct bench_table *tp, const struct bench_table *tf,
 	bench_table_print(tf, f);
 }
 
+/* `weft bench bloom` options; defaults from bb_opts_init(). */
+struct bb_opts {
+	uint64_t sizes[BB_MAX_SIZES];
+	unsigned nsizes, given, rounds;
+	double fpr;
+	uint64_t probes;
+	const char *md;
+};
+
+/* --keys: one more filter size; the first replaces the defaults. The
+ * number is read by the shared parser, through a table of one. */
+static int
+bb_keys(void *target, const char *v, char *err, size_t errlen)
+{
+	static const struct weft_opt one[] = {
+		{.name = "N", .kind = WEFT_OPT_U64, .lo = 1, .hi = BB_NONMEMBER - 1},
+		{0},
+	};
+	struct bb_opts *o = target;
+	uint64_t x;
+	char e[200];
+	if (weft_opt_set(one, &x, "N", v, 0, e, sizeof e)) {
+		weft_errf(err, errlen, "%s", e + 3); /* after "N: " */
+		return WEFT_EINVAL;
+	}
+	if (o->given == BB_MAX_SIZES) {
+		weft_errf(err, errlen, "at most %d sizes", BB_MAX_SIZES);
+		return WEFT_EINVAL;
+	}
+	o->sizes[o->given++] = x;
+	o->nsizes = o->given;
+	return 0;
+}
+
+#define BO(f) offsetof(struct bb_opts, f)
+static const struct weft_opt bb_opts_tab[] = {
+	{.name = "keys", .kind = WEFT_OPT_FN, .meta = "N", .fn = bb_keys,
+	 .help = "a filter of N keys (repeatable; default: 10000, 200000, "
+	 "1000000 and 50000000)"},
+	{.name = "fpr", .kind = WEFT_OPT_DOUBLE, .off = BO(fpr), .meta = "P",
+	 .help = "target false-positive rate", .dlo = 1e-12, .dhi = 0.999},
+	{.name = "rounds", .kind = WEFT_OPT_UINT, .off = BO(rounds), .meta = "R",
+	 .help = "timed rounds (median and range reported)", .lo = 1,
+	 .hi = 100},
+	{.name = "probes", .kind = WEFT_OPT_U64, .off = BO(probes), .meta = "N",
+	 .help = "probes per stream and round", .lo = 1, .hi = 1ull << 30},
+	{.name = "markdown", .kind = WEFT_OPT_STR, .off = BO(md), .meta = "FILE",
+	 .help = "also write the tables to FILE, with the command and the "
+	 "machine"},
+	{0},
+};
+static const struct weft_cmd bb_cmd = {
+	.name = "weft bench bloom",
+	.usage = "[options]",
+	.about = "Probes per second per core of the split-block Bloom filter "
+	    "for filters that fit\nin L1, L2, the last-level cache and far "
+	    "beyond it, hit-heavy and miss-heavy\nstreams, bloom_probe() in a "
+	    "loop and bloom_probe_batch(); the measured false-\npositive rate "
+	    "against bloom_fpr_theory().",
+	.opts = bb_opts_tab,
+};
+
+static void
+bb_opts_init(struct bb_opts *o)
+{
+	static const uint64_t def[] = {10000, 200000, 1000000, 50000000};
+	memset(o, 0, sizeof *o);
+	memcpy(o->sizes, def, sizeof def);
+	o->nsizes = 4;
+	o->rounds = 5;
+	o->fpr = 0.01;
+	o->probes = 4000000;
+}
+
 int
 bench_bloom_main(int argc, char **argv)
 {
-	uint64_t sizes[BB_MAX_SIZES] = {10000, 200000, 1000000, 50000000};
-	unsigned nsizes = 4, given = 0, rounds = 5;
-	double fpr = 0.01;
-	size_t probes = 4000000;
-	const char *md = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--keys") && i + 1 < argc &&
-		    given < BB_MAX_SIZES)
-			sizes[given++] = strtoull(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--fpr") && i + 1 < argc)
-			fpr = strtod(argv[++i], NULL);
-		else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
-			rounds = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--probes") && i + 1 < argc)
-			probes = (size_t)strtoull(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--markdown") && i + 1 < argc)
-			md = argv[++i];
-		else {
-			fprintf(stderr, "usage: weft bench bloom [--keys N]... "
-			        "[--fpr P] [--rounds R] [--probes N] "
-			        "[--markdown FILE]\n");
-			return 2;
-		}
-	}
-	if (given)
-		nsizes = given;
-	for (unsigned i = 0; i < nsizes; i++)
-		if (sizes[i] == 0 || sizes[i] >= BB_NONMEMBER) {
-			fprintf(stderr, "bench bloom: --keys must be 1..2^62\n");
-			return 2;
-		}
-	if (rounds == 0 || rounds > 100 || probes == 0 || !(fpr > 0 && fpr < 1)) {
-		fprintf(stderr, "bench bloom: --rounds must be 1..100, --probes "
-		        "> 0, --fpr in (0, 1)\n");
-		return 2;
-	}
+	struct bb_opts o;
+	bb_opts_init(&o);
+	int urc = bench_opt_run(&bb_cmd, &o, argc, argv);
+	if (urc >= 0)
+		return urc;
+	const uint64_t *sizes = o.sizes;
+	unsigned nsizes = o.nsizes, rounds = o.rounds;
+	double fpr = o.fpr;
+	size_t probes = (size_t)o.probes;
+	const char *md = o.md;
 	int status = 1;
 	uint64_t *hit_keys = malloc(probes * sizeof *hit_keys);
 	uint64_t *miss_keys = malloc(probes * sizeof *miss_keys);

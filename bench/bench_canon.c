@@ -13,6 +13,7 @@
 #include "bench/bench_canon.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 
 #include "bench/bench.h"
 #include "cluster/cluster.h"
+#include "common/common.h"
+#include "common/opt.h"
 #include "engine/engine.h"
 #include "simulator/simulator.h"
 
@@ -364,34 +367,73 @@ base_name(const char *p)
 	return b;
 }
 
+/* `weft bench canon` options; defaults from bc_opts_init(). */
+struct bc_opts {
+	unsigned runs, traces;
+	const char *md;
+	const char *dirs[16];
+	unsigned ndirs;
+};
+
+/* --tracebench: one more recorded run. */
+static int
+bc_dir(void *target, const char *v, char *err, size_t errlen)
+{
+	struct bc_opts *o = target;
+	if (o->ndirs == sizeof(o->dirs) / sizeof(o->dirs[0])) {
+		weft_errf(err, errlen, "at most %zu runs",
+		    sizeof(o->dirs) / sizeof(o->dirs[0]));
+		return WEFT_EINVAL;
+	}
+	o->dirs[o->ndirs++] = v;
+	return 0;
+}
+
+#define CO(f) offsetof(struct bc_opts, f)
+static const struct weft_opt bc_opts_tab[] = {
+	{.name = "runs", .kind = WEFT_OPT_UINT, .off = CO(runs), .meta = "R",
+	 .help = "timed passes (the median is reported)", .lo = 1, .hi = 100},
+	{.name = "traces", .kind = WEFT_OPT_UINT, .off = CO(traces), .meta = "N",
+	 .help = "generated HDFS write traces", .lo = 1, .hi = 10000000},
+	{.name = "tracebench", .kind = WEFT_OPT_FN, .meta = "DIR", .fn = bc_dir,
+	 .help = "a recorded TraceBench run (repeatable; default: two bundled "
+	 "NM_CL_* runs in data/tracebench)"},
+	{.name = "markdown", .kind = WEFT_OPT_STR, .off = CO(md), .meta = "FILE",
+	 .help = "also write the tables to FILE, with the command and the "
+	 "machine"},
+	{0},
+};
+static const struct weft_cmd bc_cmd = {
+	.name = "weft bench canon",
+	.usage = "[options]",
+	.about = "Cost of the canonical form (cluster_canon_compute) per trace "
+	    "and per node, on\ngenerated HDFS-shaped DAGs and on recorded "
+	    "TraceBench runs; distinct signatures\nand exact shapes per Title "
+	    "of each recorded run.",
+	.opts = bc_opts_tab,
+};
+
+static void
+bc_opts_init(struct bc_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->runs = 7;
+	o->traces = 20000;
+}
+
 int
 bench_canon_main(int argc, char **argv)
 {
-	unsigned runs = 7, ntraces = 20000;
-	const char *md = NULL;
-	const char *dirs[16];
-	unsigned ndirs = 0;
+	struct bc_opts o;
+	bc_opts_init(&o);
+	int urc = bench_opt_run(&bc_cmd, &o, argc, argv);
+	if (urc >= 0)
+		return urc;
+	unsigned runs = o.runs, ntraces = o.traces;
+	const char *md = o.md;
+	const char **dirs = o.dirs;
+	unsigned ndirs = o.ndirs;
 	static char defaults[2][4096];
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-			runs = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--traces") && i + 1 < argc)
-			ntraces = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--tracebench") && i + 1 < argc &&
-		    ndirs < 16)
-			dirs[ndirs++] = argv[++i];
-		else if (!strcmp(argv[i], "--markdown") && i + 1 < argc)
-			md = argv[++i];
-		else {
-			fprintf(stderr, "usage: weft bench canon [--runs R] "
-			    "[--traces N] [--tracebench DIR]... [--markdown FILE]\n");
-			return 2;
-		}
-	}
-	if (runs == 0 || runs > 100 || ntraces == 0) {
-		fprintf(stderr, "bench canon: --runs must be 1..100, --traces > 0\n");
-		return 2;
-	}
 	if (ndirs == 0) {
 		const char *root = getenv("WEFT_SOURCE_ROOT");
 		static const char *const nm[2] = {

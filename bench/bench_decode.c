@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "bench/bench.h"
+#include "common/opt.h"
 #include "engine/engine.h"
 #include "operators/ingest/decode.h"
 
@@ -383,26 +385,125 @@ corpus_free(struct corpus *c)
 	free(c->len);
 }
 
+/* ---- the command -------------------------------------------------------- */
+
+/* `weft bench decode` options; defaults from bd_opts_init(). */
+struct bd_opts {
+	unsigned lines, runs;
+	const char *md;
+};
+
+#define BO(f) offsetof(struct bd_opts, f)
+static const struct weft_opt bd_opts_tab[] = {
+	{.name = "lines", .kind = WEFT_OPT_UINT, .off = BO(lines), .meta = "N",
+	 .help = "reports per decoder and round", .lo = 1, .hi = 2000000},
+	{.name = "runs", .kind = WEFT_OPT_UINT, .off = BO(runs), .meta = "R",
+	 .help = "interleaved rounds (medians over them)", .lo = 1, .hi = 100},
+	{.name = "markdown", .kind = WEFT_OPT_STR, .off = BO(md), .meta = "FILE",
+	 .help = "also write the table to FILE, with the command and the "
+	 "machine"},
+	{0},
+};
+static const struct weft_cmd bd_cmd = {
+	.name = "weft bench decode",
+	.usage = "[options]",
+	.about = "Decodes the same generated X-Trace v4 JSON lines with weft's "
+	    "decoder, json-c,\njansson and simdjson into the same event record, "
+	    "and text reports with weft's\ntext decoder; one thread, so rates "
+	    "are per core.",
+	.opts = bd_opts_tab,
+};
+
+static void
+bd_opts_init(struct bd_opts *o)
+{
+	o->lines = 100000;
+	o->runs = 7;
+	o->md = NULL;
+}
+
+/* Rows: 0 weft JSON, 1 json-c, 2 jansson, 3 simdjson, 4 weft text. */
+enum { NDEC = 4 + 1, W_SIMDJSON = 3, W_TEXT = 4 };
+
+/* Why each row has no figures (NULL: it runs); names simdjson's row. */
+static void
+bd_skips(const char **skip, char *sj_name, size_t sj_cap)
+{
+	if (jn_load() != 0)
+		skip[2] = "libjansson.so.4 not found";
+#ifdef WEFT_HAVE_SIMDJSON
+	snprintf(sj_name, sj_cap, "simdjson %s (On-Demand, C++ shim)",
+	         bench_simdjson_version());
+#ifdef WEFT_SIMDJSON_HASWELL
+	__builtin_cpu_init();
+	/* LZCNT by CPUID (leaf 0x80000001, ECX bit 5): clang's
+	 * __builtin_cpu_supports does not know "lzcnt" */
+	unsigned ca, cb, cc = 0, cd;
+	int lzcnt = __get_cpuid(0x80000001u, &ca, &cb, &cc, &cd) &&
+	            (cc & bit_LZCNT);
+	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("bmi") ||
+	    !__builtin_cpu_supports("pclmul") || !lzcnt)
+		skip[W_SIMDJSON] = "shim built for AVX2/BMI/PCLMUL/LZCNT, CPU lacks them";
+#endif
+#else
+	(void)sj_name;
+	(void)sj_cap;
+	skip[W_SIMDJSON] = "not built (needs a C++ compiler and libsimdjson-dev)";
+#endif
+}
+
+/* The rows of t from rate[which * runs + r]; tmp has room for runs. */
+static void
+bd_rows(struct bench_table *t, const char *const *names,
+        const char *const *skip, const struct corpus *cj,
+        const struct corpus *ct, const double *rate, const unsigned *ok,
+        unsigned runs, double *tmp)
+{
+	static const char *const fmts[NDEC] = {"v4 JSON", "v4 JSON", "v4 JSON",
+	                                       "v4 JSON", "text"};
+	unsigned nlines = cj->n;
+	for (int which = 0; which < NDEC; which++) {
+		char row[512];
+		if (skip[which]) {
+			snprintf(row, sizeof row, "%s|%s|%s||||", names[which],
+			         fmts[which], skip[which]);
+			bench_table_row(t, row);
+			continue;
+		}
+		const struct corpus *c = which == W_TEXT ? ct : cj;
+		memcpy(tmp, rate + which * runs, runs * sizeof *tmp);
+		double ev_s = bench_median(tmp, runs);
+		double mb_s = ev_s * ((double)c->bytes / nlines) / 1e6;
+		char ratio[32] = "-";
+		if (which >= 1 && which <= W_SIMDJSON) {
+			for (unsigned r = 0; r < runs; r++)
+				tmp[r] = rate[r] / rate[which * runs + r];
+			double rm = bench_median(tmp, runs);
+			if (rm < 10) /* close calls (simdjson) get two decimals */
+				snprintf(ratio, sizeof ratio, "%.2fx", rm);
+			else
+				snprintf(ratio, sizeof ratio, "%.1fx", rm);
+		}
+		snprintf(row, sizeof row, "%s|%s|%.2f M|%.0f|%.0f|%u/%u|%s",
+		         names[which], fmts[which], ev_s / 1e6, mb_s, 1e9 / ev_s,
+		         ok[which], nlines, ratio);
+		bench_table_row(t, row);
+		if (ok[which] != nlines)
+			fprintf(stderr, "bench decode: %s decoded only %u of %u\n",
+			        names[which], ok[which], nlines);
+	}
+}
+
 int
 bench_decode_main(int argc, char **argv)
 {
-	unsigned nlines = 100000, runs = 7;
-	const char *md = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--lines") && i + 1 < argc)
-			nlines = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-			runs = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--markdown") && i + 1 < argc)
-			md = argv[++i];
-		else {
-			fprintf(stderr, "usage: weft bench decode [--lines N] [--runs R] "
-			                "[--markdown FILE]\n");
-			return WEFT_EINVAL;
-		}
-	}
-	if (nlines == 0 || runs == 0 || runs > 100)
-		return WEFT_EINVAL;
+	struct bd_opts o;
+	bd_opts_init(&o);
+	int urc = bench_opt_run(&bd_cmd, &o, argc, argv);
+	if (urc >= 0)
+		return urc;
+	unsigned nlines = o.lines, runs = o.runs;
+	const char *md = o.md;
 	struct corpus cj = {0}, ct = {0};
 	uint64_t *rec = aligned_alloc(8, 16384);
 	struct op_event_builder b;
@@ -424,34 +525,12 @@ bench_decode_main(int argc, char **argv)
 	         (double)(ct.bytes - nlines) / nlines);
 	t = bench_table_new(title);
 	bench_table_columns(t, "decoder|format|events/s|MB/s|ns/event|decoded|weft JSON faster by (same-round ratio)");
-	/* Rows: 0 weft JSON, 1 json-c, 2 jansson, 3 simdjson, 4 weft text. */
-	enum { NDEC = 4 + 1, W_SIMDJSON = 3, W_TEXT = 4 };
 	char sj_name[96] = "simdjson (On-Demand, C++ shim)";
 	const char *names[NDEC] = {"weft (hand-written)", "json-c 0.16",
 	                           "jansson 2.14", sj_name, "weft (hand-written)"};
-	static const char *const fmts[NDEC] = {"v4 JSON", "v4 JSON", "v4 JSON",
-	                                       "v4 JSON", "text"};
 	/* Why a row has no figures, or NULL when it runs. */
 	const char *skip[NDEC] = {NULL};
-	if (jn_load() != 0)
-		skip[2] = "libjansson.so.4 not found";
-#ifdef WEFT_HAVE_SIMDJSON
-	snprintf(sj_name, sizeof sj_name, "simdjson %s (On-Demand, C++ shim)",
-	         bench_simdjson_version());
-#ifdef WEFT_SIMDJSON_HASWELL
-	__builtin_cpu_init();
-	/* LZCNT by CPUID (leaf 0x80000001, ECX bit 5): clang's
-	 * __builtin_cpu_supports does not know "lzcnt" */
-	unsigned ca, cb, cc = 0, cd;
-	int lzcnt = __get_cpuid(0x80000001u, &ca, &cb, &cc, &cd) &&
-	            (cc & bit_LZCNT);
-	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("bmi") ||
-	    !__builtin_cpu_supports("pclmul") || !lzcnt)
-		skip[W_SIMDJSON] = "shim built for AVX2/BMI/PCLMUL/LZCNT, CPU lacks them";
-#endif
-#else
-	skip[W_SIMDJSON] = "not built (needs a C++ compiler and libsimdjson-dev)";
-#endif
+	bd_skips(skip, sj_name, sizeof sj_name);
 	/* Rounds interleave the decoders so each round's ratios compare runs
 	 * made under the same machine state (see bench_engine.c). */
 	double *rate = calloc((size_t)runs * NDEC, sizeof *rate);
@@ -485,36 +564,7 @@ bench_decode_main(int argc, char **argv)
 			rate[which * runs + r] = (double)nlines / ((double)(t1 - t0) / 1e9);
 		}
 	}
-	for (int which = 0; which < NDEC; which++) {
-		char row[512];
-		if (skip[which]) {
-			snprintf(row, sizeof row, "%s|%s|%s||||", names[which],
-			         fmts[which], skip[which]);
-			bench_table_row(t, row);
-			continue;
-		}
-		const struct corpus *c = which == W_TEXT ? &ct : &cj;
-		memcpy(tmp, rate + which * runs, runs * sizeof *tmp);
-		double ev_s = bench_median(tmp, runs);
-		double mb_s = ev_s * ((double)c->bytes / nlines) / 1e6;
-		char ratio[32] = "-";
-		if (which >= 1 && which <= W_SIMDJSON) {
-			for (unsigned r = 0; r < runs; r++)
-				tmp[r] = rate[r] / rate[which * runs + r];
-			double rm = bench_median(tmp, runs);
-			if (rm < 10) /* close calls (simdjson) get two decimals */
-				snprintf(ratio, sizeof ratio, "%.2fx", rm);
-			else
-				snprintf(ratio, sizeof ratio, "%.1fx", rm);
-		}
-		snprintf(row, sizeof row, "%s|%s|%.2f M|%.0f|%.0f|%u/%u|%s",
-		         names[which], fmts[which], ev_s / 1e6, mb_s, 1e9 / ev_s,
-		         ok[which], nlines, ratio);
-		bench_table_row(t, row);
-		if (ok[which] != nlines)
-			fprintf(stderr, "bench decode: %s decoded only %u of %u\n",
-			        names[which], ok[which], nlines);
-	}
+	bd_rows(t, names, skip, &cj, &ct, rate, ok, runs, tmp);
 	free(rate);
 	free(tmp);
 	bench_table_print(t, stdout);
@@ -539,5 +589,7 @@ out_nob:
 	free(rec);
 	corpus_free(&cj);
 	corpus_free(&ct);
-	return rc;
+	if (rc && rc != WEFT_EIO)
+		fprintf(stderr, "bench decode: %s\n", weft_strerror(rc));
+	return rc ? 1 : 0;
 }

@@ -5,8 +5,9 @@
 #ifndef WEFT_BENCH_DECODE_H
 #define WEFT_BENCH_DECODE_H
 
-/* Runs the benchmark; options: --lines N (100000), --runs R (7).
- * Prints a Markdown table on stdout. Returns 0 or a WEFT_E* code. */
+/* Runs the benchmark; options: --lines N (100000), --runs R (7),
+ * --markdown FILE (`weft bench decode --help`). Prints a Markdown table on
+ * stdout. Returns a process exit status. */
 int bench_decode_main(int argc, char **argv);
 
 #endif

@@ -27,6 +27,7 @@
 #include "bench/bench_ed.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 
 #include "bench/bench.h"
 #include "cluster/cluster.h"
+#include "common/opt.h"
 #include "engine/engine.h"
 
 static uint64_t
@@ -223,26 +225,39 @@ be_fmt_ns(char *out, size_t n, double ns)
 		snprintf(out, n, "%.0f ns", ns);
 }
 
+/* `weft bench ed` options; the defaults are bench_ed_main()'s initializer. */
+struct be_opts {
+	unsigned runs;
+	const char *md;
+};
+
+#define EDO(f) offsetof(struct be_opts, f)
+static const struct weft_opt be_opts_tab[] = {
+	{.name = "runs", .kind = WEFT_OPT_UINT, .off = EDO(runs), .meta = "R",
+	 .help = "timed passes (the median is reported)", .lo = 1, .hi = 100},
+	{.name = "markdown", .kind = WEFT_OPT_STR, .off = EDO(md),
+	 .meta = "FILE", .help = "also write the tables to FILE, with the "
+	 "command and the machine"},
+	{0},
+};
+static const struct weft_cmd be_cmd = {
+	.name = "weft bench ed",
+	.usage = "[options]",
+	.about = "Edit distance pairs per second: the bit-parallel distance "
+	    "(Myers/Hyyro, with\nand without the cutoff) against the plain "
+	    "DP, on near and far pairs of 64 to\n5000 symbols.",
+	.opts = be_opts_tab,
+};
+
 int
 bench_ed_main(int argc, char **argv)
 {
-	unsigned runs = 5;
-	const char *md = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-			runs = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--markdown") && i + 1 < argc)
-			md = argv[++i];
-		else {
-			fprintf(stderr, "usage: weft bench ed [--runs R] "
-			    "[--markdown FILE]\n");
-			return 2;
-		}
-	}
-	if (runs == 0 || runs > 100) {
-		fprintf(stderr, "bench ed: --runs must be 1..100\n");
-		return 2;
-	}
+	struct be_opts o = {.runs = 5, .md = NULL};
+	int urc = bench_opt_run(&be_cmd, &o, argc, argv);
+	if (urc >= 0)
+		return urc;
+	unsigned runs = o.runs;
+	const char *md = o.md;
 	static const uint32_t lens[] = {64, 350, 1000, 5000};
 	static const char *const mname[BE_NMETHODS] = {
 		"DP, two rows", "Myers/Hyyro, no cutoff",
@@ -460,34 +475,50 @@ bc_free(struct bc_set *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* `weft bench cluster` options; the defaults are bench_cluster_main()'s
+ * initializer. */
+struct bcl_opts {
+	unsigned runs, threads;
+	uint32_t items, len;
+	const char *md;
+};
+
+#define CLO(f) offsetof(struct bcl_opts, f)
+static const struct weft_opt bcl_opts_tab[] = {
+	{.name = "items", .kind = WEFT_OPT_U32, .off = CLO(items), .meta = "N",
+	 .help = "traces to cluster", .lo = 1, .hi = 10000000},
+	{.name = "len", .kind = WEFT_OPT_U32, .off = CLO(len), .meta = "L",
+	 .help = "symbols per trace (about)", .lo = 64, .hi = 100000},
+	{.name = "threads", .kind = WEFT_OPT_UINT, .off = CLO(threads),
+	 .meta = "T", .help = "clustering threads (0: 1 and the cores)",
+	 .hi = 1024},
+	{.name = "runs", .kind = WEFT_OPT_UINT, .off = CLO(runs), .meta = "R",
+	 .help = "timed runs (the median is reported)", .lo = 1, .hi = 100},
+	{.name = "markdown", .kind = WEFT_OPT_STR, .off = CLO(md),
+	 .meta = "FILE", .help = "also write the table to FILE, with the "
+	 "command and the machine"},
+	{0},
+};
+static const struct weft_cmd bcl_cmd = {
+	.name = "weft bench cluster",
+	.usage = "[options]",
+	.about = "Seconds to cluster traces into templates (cluster_templates), "
+	    "with duplicates\n(as a training run has them) and when all are "
+	    "distinct shapes (the worst case).",
+	.opts = bcl_opts_tab,
+};
+
 int
 bench_cluster_main(int argc, char **argv)
 {
-	unsigned runs = 3, threads = 0;
-	uint32_t items = 10000, len = 350;
-	const char *md = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-			runs = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--items") && i + 1 < argc)
-			items = (uint32_t)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--len") && i + 1 < argc)
-			len = (uint32_t)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-			threads = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--markdown") && i + 1 < argc)
-			md = argv[++i];
-		else {
-			fprintf(stderr, "usage: weft bench cluster [--items N] "
-			    "[--len L] [--threads T] [--runs R] [--markdown FILE]\n");
-			return 2;
-		}
-	}
-	if (runs == 0 || runs > 100 || items == 0 || len < 64 || len > 100000) {
-		fprintf(stderr, "bench cluster: --runs 1..100, --items > 0, "
-		    "--len 64..100000\n");
-		return 2;
-	}
+	struct bcl_opts o = {.runs = 3, .threads = 0, .items = 10000, .len = 350,
+	    .md = NULL};
+	int urc = bench_opt_run(&bcl_cmd, &o, argc, argv);
+	if (urc >= 0)
+		return urc;
+	unsigned runs = o.runs, threads = o.threads;
+	uint32_t items = o.items, len = o.len;
+	const char *md = o.md;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned tl[2] = {1, cores > 1 ? (unsigned)cores : 1}, ntl = 2;
 	if (threads) {

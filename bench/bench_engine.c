@@ -22,6 +22,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "common/opt.h"
 #include "engine/engine.h"
 
 #define MAX_EPOCHS 4096
@@ -367,215 +369,328 @@ eb_median_ratio(const double *a, const double *b, double k, int runs,
 	return bench_median(scratch, (size_t)runs);
 }
 
-int
-bench_engine_main(int argc, char **argv)
+/* ---- the command -------------------------------------------------------- */
+
+static const uint32_t eb_batches[] = {1, 4, 16, 64, 256, 1024, 4096};
+
+/* `weft bench engine` options; defaults from eb_opts_init(). */
+struct eb_opts {
+	int runs;
+	uint64_t records;
+	unsigned max_w;
+	uint32_t inflight; /* 0: the engine's default */
+	uint32_t batch;    /* 0: every size of eb_batches */
+	const char *md;
+};
+
+#define EO(f) offsetof(struct eb_opts, f)
+static const struct weft_opt eb_opts_tab[] = {
+	{.name = "runs", .kind = WEFT_OPT_INT, .off = EO(runs), .meta = "N",
+	 .help = "interleaved rounds (medians over them)", .slo = 1,
+	 .shi = 1000},
+	{.name = "records", .kind = WEFT_OPT_U64, .off = EO(records),
+	 .meta = "N", .help = "records per run (a tenth of them for batches "
+	 "under 64)", .lo = 1000, .hi = 1ull << 40},
+	{.name = "max-workers", .kind = WEFT_OPT_UINT, .off = EO(max_w),
+	 .meta = "W", .help = "measure W = 1..this (default: the cores, at "
+	 "most 64)", .lo = 1, .hi = 64},
+	{.name = "inflight", .kind = WEFT_OPT_U32, .off = EO(inflight),
+	 .meta = "BATCHES", .help = "in-flight batches per edge (0: the "
+	 "engine's default)", .hi = 1u << 20},
+	{.name = "batch", .kind = WEFT_OPT_U32, .off = EO(batch),
+	 .meta = "RECORDS", .help = "only this batch size, one of 1, 4, 16, "
+	 "64, 256, 1024, 4096 (0: all)", .hi = 4096},
+	{.name = "markdown", .kind = WEFT_OPT_STR, .off = EO(md), .meta = "FILE",
+	 .help = "also write the tables to FILE, with the command and the "
+	 "machine"},
+	{0},
+};
+static const struct weft_cmd eb_cmd = {
+	.name = "weft bench engine",
+	.usage = "[options]",
+	.about = "Records/s through one exchange edge (source -> exchange(key) "
+	    "-> counting sink)\nfor W = 1..--max-workers workers and batch "
+	    "sizes 1..4096, against W independent\nengines; CPU per record; "
+	    "epoch-close latency under full load. WEFT_BENCH_STATS=1\nprints "
+	    "the engine's counters per run.",
+	.opts = eb_opts_tab,
+};
+
+static void
+eb_opts_init(struct eb_opts *o)
 {
-	unsigned max_w = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	int runs = 5;
-	uint64_t total = 20000000;
-	uint32_t only_batch = 0; /* --batch: that batch size only */
-	const char *md = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-			runs = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--records") && i + 1 < argc)
-			total = strtoull(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--max-workers") && i + 1 < argc)
-			max_w = (unsigned)atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--markdown") && i + 1 < argc)
-			md = argv[++i];
-		else if (!strcmp(argv[i], "--inflight") && i + 1 < argc)
-			eb_inflight = (uint32_t)atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
-			only_batch = (uint32_t)atoi(argv[++i]);
-		else {
-			fprintf(stderr,
-			        "usage: weft bench engine [--runs N] [--records N] "
-			        "[--max-workers W] [--inflight BATCHES] [--batch RECORDS] "
-			        "[--markdown FILE]\n"
-			        "unknown argument: %s\n", argv[i]);
-			return 2;
-		}
-	}
-	if (runs < 1 || max_w < 1 || total < 1000) {
-		fprintf(stderr, "bench engine: bad --runs/--records/--max-workers\n");
-		return 2;
-	}
-	static const uint32_t batches[] = {1, 4, 16, 64, 256, 1024, 4096};
-	const size_t nb = sizeof batches / sizeof batches[0];
-	if (max_w > 64)
-		max_w = 64;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	memset(o, 0, sizeof *o);
+	o->runs = 5;
+	o->records = 20000000;
+	o->max_w = cores < 1 ? 1 : cores > 64 ? 64 : (unsigned)cores;
+}
+
+/* -1 and o filled, or the exit status of a usage error or --help. */
+static int
+eb_parse(int argc, char **argv, struct eb_opts *o)
+{
+	eb_opts_init(o);
+	int rc = bench_opt_run(&eb_cmd, o, argc, argv);
+	if (rc >= 0)
+		return rc;
+	int known = !o->batch;
+	for (size_t i = 0; i < sizeof eb_batches / sizeof *eb_batches; i++)
+		known |= eb_batches[i] == o->batch;
+	if (!known)
+		return bench_usage_error(&eb_cmd, "--batch: %u is not one of 1, 4, "
+		                         "16, 64, 256, 1024, 4096 (or 0: all)",
+		                         o->batch);
+	return -1;
+}
+
+/* The result tables. */
+struct eb_tabs {
+	struct bench_table *t, *eff, *mach, *cput, *lt;
+};
+
+static void
+eb_tabs_free(struct eb_tabs *x)
+{
+	bench_table_free(x->t);
+	bench_table_free(x->eff);
+	bench_table_free(x->mach);
+	bench_table_free(x->cput);
+	bench_table_free(x->lt);
+}
+
+static void
+eb_tabs_new(struct eb_tabs *x, unsigned max_w)
+{
 	/* Rounds interleave W = 1..max_w, so every W of a round meets the
 	 * same machine state: on a shared VM absolute speed drifts by tens
 	 * of percent between seconds, and ratios within a round are what is
 	 * stable. Throughput: median (min-max) over rounds. Efficiency:
 	 * median over rounds of tp(W) / (W x tp(1)) from the same round. */
-	struct bench_table *t = bench_table_new(
+	x->t = bench_table_new(
 	    "Engine: records/s through one exchange edge (16-byte records, "
 	    "8-byte keys), median (min-max) of interleaved rounds");
-	bench_table_header(t, "batch records", max_w);
-	char ecols[EB_LINE] = "batch records";
+	bench_table_header(x->t, "batch records", max_w);
+	char cols[EB_LINE] = "batch records";
 	for (unsigned W = 2; W <= max_w; W++) {
-		size_t l = strlen(ecols);
-		snprintf(ecols + l, sizeof ecols - l, "|W=%u speed-up|W=%u efficiency", W, W);
+		size_t l = strlen(cols);
+		snprintf(cols + l, sizeof cols - l, "|W=%u speed-up|W=%u efficiency",
+		         W, W);
 	}
-	char mcols[EB_LINE] = "batch records";
+	x->eff = bench_table_new(
+	    "Engine: parallel efficiency, median over rounds of throughput(W) / "
+	    "(W x throughput(W=1)) measured in the same round");
+	bench_table_columns(x->eff, cols);
+	snprintf(cols, sizeof cols, "batch records");
 	for (unsigned W = 2; W <= max_w; W++) {
-		size_t l = strlen(mcols);
-		snprintf(mcols + l, sizeof mcols - l,
+		size_t l = strlen(cols);
+		snprintf(cols + l, sizeof cols - l,
 		         "|%u independent engines|their share of %u x W=1|"
 		         "W=%u exchange / independent", W, W, W);
 	}
-	struct bench_table *mach = bench_table_new(
+	x->mach = bench_table_new(
 	    "Engine against the machine: W independent single-worker engines "
 	    "in this process at once (no exchange between them), same rounds; "
 	    "their share of W x the W=1 rate is what the VM gave W threads, and "
 	    "W-worker exchange / independent is what exchange itself costs "
 	    "(medians of same-round ratios)");
-	bench_table_columns(mach, mcols);
-	char ccols[EB_LINE] = "batch records|W=1 CPU ns/record";
+	bench_table_columns(x->mach, cols);
+	snprintf(cols, sizeof cols, "batch records|W=1 CPU ns/record");
 	for (unsigned W = 2; W <= max_w; W++) {
-		size_t l = strlen(ccols);
-		snprintf(ccols + l, sizeof ccols - l,
+		size_t l = strlen(cols);
+		snprintf(cols + l, sizeof cols - l,
 		         "|W=%u exchange CPU ns/record|vs W=1|%u independent, vs W=1",
 		         W, W);
 	}
-	struct bench_table *cput = bench_table_new(
+	x->cput = bench_table_new(
 	    "Engine: CPU time per record (all threads, getrusage), median over "
 	    "rounds; 'vs W=1' is the median same-round ratio. Where exchange "
 	    "costs more CPU per record than one worker, W=2 can reach at most "
 	    "1 / that ratio of efficiency; the independent engines' ratio is "
 	    "what running two busy threads at once costs on this machine");
-	bench_table_columns(cput, ccols);
-	struct bench_table *eff = bench_table_new(
-	    "Engine: parallel efficiency, median over rounds of throughput(W) / "
-	    "(W x throughput(W=1)) measured in the same round");
-	bench_table_columns(eff, ecols);
-	double *samples = calloc((size_t)runs * 64, sizeof *samples);
-	double *indep = calloc((size_t)runs * 64, sizeof *indep);
-	double *cpu = calloc((size_t)runs * 64, sizeof *cpu);
-	double *cpu_ind = calloc((size_t)runs * 64, sizeof *cpu_ind);
-	double *tmp = calloc((size_t)runs, sizeof *tmp);
-	double *lat = calloc((size_t)runs * MAX_EPOCHS, sizeof *lat);
-	struct bench_table *lt = NULL;
-	size_t n_lat_all = 0;
-	char buf[EB_LINE];
-	int rc = 1;
-	if (!samples || !indep || !cpu || !cpu_ind || !tmp || !lat) {
-		fprintf(stderr, "bench engine: out of memory\n");
-		goto out;
-	}
-	for (size_t bi = 0; bi < nb; bi++) {
-		uint32_t b = batches[bi];
-		if (only_batch && b != only_batch)
-			continue;
-		/* small batches are slow: fewer records keep the run short */
-		uint64_t recs = b < 64 ? total / 10 : total;
-		for (int r = 0; r < runs; r++) {
-			for (unsigned W = 1; W <= max_w; W++) {
-				size_t nl = 0;
-				int want_lat = b == 1024 && W == max_w;
-				size_t at = (W - 1) * (size_t)runs + (size_t)r;
-				double v = eb_run(W, b, recs, recs / W / 64 + 1, &cpu[at],
-				                  want_lat ? lat + n_lat_all : NULL,
-				                  want_lat ? &nl : NULL);
-				if (v < 0)
-					goto out;
-				samples[at] = v;
-				n_lat_all += nl;
-				if (W < 2)
-					continue;
-				v = eb_run_independent(W, b, recs, recs / W / 64 + 1,
-				                       &cpu_ind[at]);
-				if (v < 0)
-					goto out;
-				indep[at] = v;
-			}
-		}
-		int off = snprintf(buf, sizeof buf, "%u", b);
-		for (unsigned W = 1; W <= max_w; W++) {
-			double med = eb_median(eb_col(samples, W, runs), runs, tmp);
-			off += snprintf(buf + off, sizeof buf - (size_t)off,
-			                "|%.1f M (%.1f-%.1f)", med / 1e6, tmp[0] / 1e6,
-			                tmp[runs - 1] / 1e6);
-		}
-		bench_table_row(t, buf);
-		off = snprintf(buf, sizeof buf, "%u", b);
-		for (unsigned W = 2; W <= max_w; W++) {
-			double sp = eb_median_ratio(eb_col(samples, W, runs), samples,
-			                            1, runs, tmp);
-			off += snprintf(buf + off, sizeof buf - (size_t)off,
-			                "|%.2fx|%.2f", sp, sp / W);
-		}
-		bench_table_row(eff, buf);
-		off = snprintf(buf, sizeof buf, "%u", b);
-		for (unsigned W = 2; W <= max_w; W++) {
-			const double *x = eb_col(samples, W, runs),
-			             *y = eb_col(indep, W, runs);
-			double med = eb_median(y, runs, tmp);
-			double share = eb_median_ratio(y, samples, W, runs, tmp);
-			off += snprintf(buf + off, sizeof buf - (size_t)off,
-			                "|%.1f M|%.2f|%.2f", med / 1e6, share,
-			                eb_median_ratio(x, y, 1, runs, tmp));
-		}
-		bench_table_row(mach, buf);
-		off = snprintf(buf, sizeof buf, "%u|%.2f", b,
-		               eb_median(cpu, runs, tmp));
-		for (unsigned W = 2; W <= max_w; W++) {
-			const double *x = eb_col(cpu, W, runs),
-			             *y = eb_col(cpu_ind, W, runs);
-			double med = eb_median(x, runs, tmp);
-			double rx = eb_median_ratio(x, cpu, 1, runs, tmp);
-			off += snprintf(buf + off, sizeof buf - (size_t)off,
-			                "|%.2f|%.2fx|%.2fx", med, rx,
-			                eb_median_ratio(y, cpu, 1, runs, tmp));
-		}
-		bench_table_row(cput, buf);
-	}
-	bench_table_print(t, stdout);
-	bench_table_print(eff, stdout);
-	if (max_w > 1)
-		bench_table_print(mach, stdout);
-	bench_table_print(cput, stdout);
-	lt = bench_table_new(
+	bench_table_columns(x->cput, cols);
+	x->lt = bench_table_new(
 	    "Engine: epoch-close latency under full load (batch 1024, widest "
 	    "W): last source advance -> last sink on_epoch_close");
-	bench_table_columns(lt, "epochs measured|p50|p99|max");
-	bench_sort(lat, n_lat_all);
-	snprintf(buf, sizeof buf, "%zu|%.1f us|%.1f us|%.1f us", n_lat_all,
-	         bench_quantile(lat, n_lat_all, 0.5),
-	         bench_quantile(lat, n_lat_all, 0.99),
-	         n_lat_all ? lat[n_lat_all - 1] : 0.0);
-	bench_table_row(lt, buf);
-	bench_table_print(lt, stdout);
+	bench_table_columns(x->lt, "epochs measured|p50|p99|max");
+}
+
+/* Per-run figures: runs consecutive values per W (see eb_col), and the
+ * epoch-close latencies of the runs that measure them. */
+struct eb_data {
+	double *samples, *indep, *cpu, *cpu_ind, *tmp, *lat;
+	size_t n_lat;
+};
+
+static void
+eb_data_free(struct eb_data *d)
+{
+	free(d->samples);
+	free(d->indep);
+	free(d->cpu);
+	free(d->cpu_ind);
+	free(d->tmp);
+	free(d->lat);
+}
+
+static int
+eb_data_new(struct eb_data *d, int runs)
+{
+	memset(d, 0, sizeof *d);
+	d->samples = calloc((size_t)runs * 64, sizeof *d->samples);
+	d->indep = calloc((size_t)runs * 64, sizeof *d->indep);
+	d->cpu = calloc((size_t)runs * 64, sizeof *d->cpu);
+	d->cpu_ind = calloc((size_t)runs * 64, sizeof *d->cpu_ind);
+	d->tmp = calloc((size_t)runs, sizeof *d->tmp);
+	d->lat = calloc((size_t)runs * MAX_EPOCHS, sizeof *d->lat);
+	if (d->samples && d->indep && d->cpu && d->cpu_ind && d->tmp && d->lat)
+		return 0;
+	fprintf(stderr, "bench engine: out of memory\n");
+	eb_data_free(d);
+	return -1;
+}
+
+/* Every round of batch size b: W-worker runs and, for W >= 2, W
+ * independent engines. Returns 0 or -1. */
+static int
+eb_measure(const struct eb_opts *o, uint32_t b, struct eb_data *d)
+{
+	/* small batches are slow: fewer records keep the run short */
+	uint64_t recs = b < 64 ? o->records / 10 : o->records;
+	for (int r = 0; r < o->runs; r++) {
+		for (unsigned W = 1; W <= o->max_w; W++) {
+			size_t nl = 0;
+			int want_lat = b == 1024 && W == o->max_w;
+			size_t at = (W - 1) * (size_t)o->runs + (size_t)r;
+			double v = eb_run(W, b, recs, recs / W / 64 + 1, &d->cpu[at],
+			                  want_lat ? d->lat + d->n_lat : NULL,
+			                  want_lat ? &nl : NULL);
+			if (v < 0)
+				return -1;
+			d->samples[at] = v;
+			d->n_lat += nl;
+			if (W < 2)
+				continue;
+			v = eb_run_independent(W, b, recs, recs / W / 64 + 1,
+			                       &d->cpu_ind[at]);
+			if (v < 0)
+				return -1;
+			d->indep[at] = v;
+		}
+	}
+	return 0;
+}
+
+/* The rows of batch size b in every table but the latency one. */
+static void
+eb_rows(struct eb_tabs *x, struct eb_data *d, uint32_t b, unsigned max_w,
+        int runs)
+{
+	char buf[EB_LINE];
+	double *tmp = d->tmp;
+	int off = snprintf(buf, sizeof buf, "%u", b);
+	for (unsigned W = 1; W <= max_w; W++) {
+		double med = eb_median(eb_col(d->samples, W, runs), runs, tmp);
+		off += snprintf(buf + off, sizeof buf - (size_t)off,
+		                "|%.1f M (%.1f-%.1f)", med / 1e6, tmp[0] / 1e6,
+		                tmp[runs - 1] / 1e6);
+	}
+	bench_table_row(x->t, buf);
+	off = snprintf(buf, sizeof buf, "%u", b);
+	for (unsigned W = 2; W <= max_w; W++) {
+		double sp = eb_median_ratio(eb_col(d->samples, W, runs), d->samples,
+		                            1, runs, tmp);
+		off += snprintf(buf + off, sizeof buf - (size_t)off,
+		                "|%.2fx|%.2f", sp, sp / W);
+	}
+	bench_table_row(x->eff, buf);
+	off = snprintf(buf, sizeof buf, "%u", b);
+	for (unsigned W = 2; W <= max_w; W++) {
+		const double *xs = eb_col(d->samples, W, runs),
+		             *ys = eb_col(d->indep, W, runs);
+		double med = eb_median(ys, runs, tmp);
+		double share = eb_median_ratio(ys, d->samples, W, runs, tmp);
+		off += snprintf(buf + off, sizeof buf - (size_t)off,
+		                "|%.1f M|%.2f|%.2f", med / 1e6, share,
+		                eb_median_ratio(xs, ys, 1, runs, tmp));
+	}
+	bench_table_row(x->mach, buf);
+	off = snprintf(buf, sizeof buf, "%u|%.2f", b,
+	               eb_median(d->cpu, runs, tmp));
+	for (unsigned W = 2; W <= max_w; W++) {
+		const double *xs = eb_col(d->cpu, W, runs),
+		             *ys = eb_col(d->cpu_ind, W, runs);
+		double med = eb_median(xs, runs, tmp);
+		double rx = eb_median_ratio(xs, d->cpu, 1, runs, tmp);
+		off += snprintf(buf + off, sizeof buf - (size_t)off,
+		                "|%.2f|%.2fx|%.2fx", med, rx,
+		                eb_median_ratio(ys, d->cpu, 1, runs, tmp));
+	}
+	bench_table_row(x->cput, buf);
+}
+
+/* The latency row, over every measured epoch. */
+static void
+eb_latency_row(struct eb_tabs *x, struct eb_data *d)
+{
+	char buf[256];
+	size_t n = d->n_lat;
+	bench_sort(d->lat, n);
+	snprintf(buf, sizeof buf, "%zu|%.1f us|%.1f us|%.1f us", n,
+	         bench_quantile(d->lat, n, 0.5), bench_quantile(d->lat, n, 0.99),
+	         n ? d->lat[n - 1] : 0.0);
+	bench_table_row(x->lt, buf);
+}
+
+static void
+eb_print(const struct eb_tabs *x, unsigned max_w, FILE *f)
+{
+	bench_table_print(x->t, f);
+	bench_table_print(x->eff, f);
+	if (max_w > 1)
+		bench_table_print(x->mach, f);
+	bench_table_print(x->cput, f);
+	bench_table_print(x->lt, f);
+}
+
+int
+bench_engine_main(int argc, char **argv)
+{
+	struct eb_opts o;
+	int rc = eb_parse(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	eb_inflight = o.inflight;
+	struct eb_data d;
+	if (eb_data_new(&d, o.runs))
+		return 1;
+	struct eb_tabs x;
+	eb_tabs_new(&x, o.max_w);
+	rc = 1;
+	for (size_t bi = 0; bi < sizeof eb_batches / sizeof *eb_batches; bi++) {
+		uint32_t b = eb_batches[bi];
+		if (o.batch && b != o.batch)
+			continue;
+		if (eb_measure(&o, b, &d))
+			goto out;
+		eb_rows(&x, &d, b, o.max_w, o.runs);
+	}
+	eb_latency_row(&x, &d);
+	eb_print(&x, o.max_w, stdout);
 	rc = 0;
-	if (md) {
-		FILE *f = fopen(md, "w");
+	if (o.md) {
+		FILE *f = fopen(o.md, "w");
 		if (!f) {
-			perror(md);
+			perror(o.md);
 			rc = 1;
 		} else {
 			bench_write_preamble(f, "weft bench engine", argc, argv);
-			bench_table_print(t, f);
-			bench_table_print(eff, f);
-			if (max_w > 1)
-				bench_table_print(mach, f);
-			bench_table_print(cput, f);
-			bench_table_print(lt, f);
+			eb_print(&x, o.max_w, f);
 			fclose(f);
 		}
 	}
 out:
-	free(samples);
-	free(indep);
-	free(cpu);
-	free(cpu_ind);
-	free(tmp);
-	bench_table_free(t);
-	bench_table_free(eff);
-	bench_table_free(mach);
-	bench_table_free(cput);
-	bench_table_free(lt);
-	free(lat);
+	eb_data_free(&d);
+	eb_tabs_free(&x);
 	return rc;
 }

@@ -2,6 +2,7 @@
  * bench_main.c — `weft bench` dispatcher and the shared toolkit (clock,
  * statistics, Markdown tables, machine description).
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +13,7 @@
 #include "bench/bench_canon.h"
 #include "bench/bench_decode.h"
 #include "bench/bench_ed.h"
+#include "common/opt.h"
 
 uint64_t
 bench_now_ns(void)
@@ -205,27 +207,54 @@ bench_write_preamble(FILE *f, const char *what, int argc, char **argv)
 }
 
 int
+bench_opt_run(const struct weft_cmd *cmd, void *target, int argc,
+              char **argv)
+{
+	/* the parser stores positional arguments before counting them */
+	char **pos = calloc((size_t)argc + 1, sizeof *pos);
+	int npos = 0;
+	if (!pos) {
+		fprintf(stderr, "%s: out of memory\n", cmd->name);
+		return 1;
+	}
+	int rc = weft_opt_run(cmd, target, argc, argv, pos, &npos);
+	free(pos);
+	return rc;
+}
+
+int
+bench_usage_error(const struct weft_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(%s --help lists the options)\n", cmd->name);
+	return WEFT_OPT_EXIT_USAGE;
+}
+
+static const struct weft_verb bench_verbs[] = {
+	{"engine", "records/s through an exchange, epoch-close latency",
+	 bench_engine_main},
+	{"decode", "X-Trace decoders vs json-c, jansson and simdjson",
+	 bench_decode_main},
+	{"canon", "canonical signatures: traces/s, ns/node, shapes per title",
+	 bench_canon_main},
+	{"ed", "edit distance: pairs/s, Myers/Hyyro vs plain DP, with and "
+	 "without cutoff", bench_ed_main},
+	{"cluster", "clustering 10k traces of ~350 events into templates: "
+	 "seconds", bench_cluster_main},
+	{"bloom", "Bloom filter: probes/s per core, measured vs theoretical FPR",
+	 bench_bloom_main},
+	{NULL, NULL, NULL},
+};
+
+int
 bench_main(int argc, char **argv)
 {
-	if (argc >= 2 && !strcmp(argv[1], "bloom"))
-		return bench_bloom_main(argc - 1, argv + 1) ? 1 : 0;
-	if (argc >= 2 && !strcmp(argv[1], "canon"))
-		return bench_canon_main(argc - 1, argv + 1) ? 1 : 0;
-	if (argc >= 2 && !strcmp(argv[1], "decode"))
-		return bench_decode_main(argc - 1, argv + 1) ? 1 : 0;
-	if (argc >= 2 && !strcmp(argv[1], "ed"))
-		return bench_ed_main(argc - 1, argv + 1) ? 1 : 0;
-	if (argc >= 2 && !strcmp(argv[1], "cluster"))
-		return bench_cluster_main(argc - 1, argv + 1) ? 1 : 0;
-	if (argc >= 2 && !strcmp(argv[1], "engine"))
-		return bench_engine_main(argc - 1, argv + 1);
-	fprintf(stderr,
-	        "usage: weft bench <what> [options]\n"
-	        "  engine    records/s through an exchange, epoch-close latency\n"
-	        "  decode    X-Trace decoders vs json-c and jansson\n"
-	        "  canon     canonical signatures: traces/s, ns/node, shapes per title\n"
-	        "  ed        edit distance: pairs/s, Myers/Hyyro vs plain DP, with and without cutoff\n"
-	        "  cluster   clustering 10k traces of ~350 events into templates: seconds\n"
-	        "  bloom     Bloom filter: probes/s per core, measured vs theoretical FPR\n");
-	return 2;
+	return weft_verb_run("weft bench", "Benchmarks; each prints Markdown "
+	                     "tables on stdout (--markdown FILE: also\nto FILE, "
+	                     "with the command and the machine).",
+	                     bench_verbs, argc, argv);
 }
