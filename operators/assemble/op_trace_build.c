@@ -338,15 +338,25 @@ order_nodes(struct asm_build *b, uint32_t N, uint32_t E)
 	}
 }
 
-int
-asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
-                const struct asm_ev *ev, uint32_t n, const uint64_t *extra,
-                const struct asm_texts *texts, const void **rec,
-                uint32_t *len)
+/* What the steps of asm_build_trace learn about the trace, step by step.
+ * Passed by pointer to static helpers that are each called once, so the
+ * compiler inlines them and keeps the fields in registers. */
+struct build_state {
+	uint32_t N, E;   /* nodes (real, then missing) and parent edges */
+	uint32_t n_real; /* nodes of events */
+	uint32_t dup, missing;
+	uint32_t kept;   /* edges in the record (E less those cut) */
+	uint32_t broken; /* self edges and edges cut from cycles */
+	int back;        /* some edge comes from a later real node */
+	struct shape sh;
+	uint64_t t_start, t_end;
+};
+
+/* Scratch for n events with refs parent references, and a fresh stamp
+ * for the maps. */
+static inline int
+build_begin(struct asm_build *b, uint32_t n, uint32_t refs)
 {
-	uint32_t refs = 0;
-	for (uint32_t i = 0; i < n; i++)
-		refs += ev[i].n_parents;
 	if (reserve(b, n + refs, refs))
 		return WEFT_ENOMEM;
 	/* Probe the maps over this trace's share only: a small trace after a
@@ -359,35 +369,45 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 		b->gen = 1;
 	}
 	b->str_len = 0;
+	return 0;
+}
 
-	/* 1. events -> nodes */
-	uint32_t N = 0, E = 0, dup = 0, missing = 0, self = 0;
+/* Step 1: events -> nodes (a repeated id keeps its first event). */
+static inline void
+index_events(struct asm_build *b, const struct asm_ev *ev, uint32_t n,
+             struct build_state *st)
+{
 	int added;
 	for (uint32_t i = 0; i < n; i++) {
-		node_of(b, ev[i].event_id, (int32_t)i, ev[i].label_sym, &N, &added);
+		node_of(b, ev[i].event_id, (int32_t)i, ev[i].label_sym, &st->N, &added);
 		if (!added)
-			dup++;
+			st->dup++;
 	}
-	/* 2. parents -> edges (only from the kept copy of each event), straight
-	 * into the parents' CSR: node c's parents are par[par_off[c] ..
-	 * par_off[c + 1]). Missing nodes are appended past n_real as parents
-	 * turn up unknown; they have no parents of their own, so the loop
-	 * stops at n_real. back: some edge comes from a later real node.
-	 * Until then, index order (missing nodes first) is topological (see
-	 * top of file), so depth and roots are taken on the way, a missing
-	 * node's (a root) when it is added; the Kahn path below starts them
-	 * over. */
-	const uint32_t n_real = N;
-	int back = 0;
-	struct shape sh = {0, 0, -1};
+	st->n_real = st->N;
+}
+
+/* Step 2: parents -> edges (only from the kept copy of each event),
+ * straight into the parents' CSR: node c's parents are par[par_off[c] ..
+ * par_off[c + 1]). Missing nodes are appended past n_real as parents turn
+ * up unknown; they have no parents of their own, so the loop stops at
+ * n_real. back: some edge comes from a later real node. Until then,
+ * index order (missing nodes first) is topological (see top of file), so
+ * depth and roots are taken on the way, a missing node's (a root) when it
+ * is added; order_kahn starts them over when back is set. */
+static inline void
+resolve_parents(struct asm_build *b, const struct asm_ev *ev,
+                const uint64_t *extra, struct build_state *st)
+{
+	const uint32_t n_real = st->n_real;
+	int added;
 	for (uint32_t c = 0; c < n_real; c++) {
 		const struct asm_ev *x = &ev[b->node_ev[c]];
 		uint32_t d = 0;
-		b->par_off[c] = E;
+		b->par_off[c] = st->E;
 		for (uint32_t k = 0; k < x->n_parents; k++) {
 			uint64_t pid = k == 0 ? x->parent0 : extra[x->extra + k - 1];
 			if (pid == x->event_id) {
-				self++;
+				st->broken++; /* a self edge */
 				continue;
 			}
 			uint32_t p;
@@ -395,114 +415,119 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 				/* most often the event just before: no probe */
 				p = c - 1;
 			} else {
-				p = node_of(b, pid, -1, CLUSTER_SYM_MISSING, &N, &added);
+				p = node_of(b, pid, -1, CLUSTER_SYM_MISSING, &st->N, &added);
 				if (added) {
-					missing++;
-					shape_add(b, &sh, p, 0, 1);
+					st->missing++;
+					shape_add(b, &st->sh, p, 0, 1);
 				}
 			}
-			b->par[E++] = p;
+			b->par[st->E++] = p;
 			if (p < c || p >= n_real) {
 				if (b->depth[p] > d)
 					d = b->depth[p];
 			} else {
-				back = 1;
+				st->back = 1;
 			}
 		}
-		shape_add(b, &sh, c, d, b->par_off[c] == E);
+		shape_add(b, &st->sh, c, d, b->par_off[c] == st->E);
 	}
-	for (uint32_t c = n_real; c <= N; c++)
-		b->par_off[c] = E;
+	for (uint32_t c = n_real; c <= st->N; c++)
+		b->par_off[c] = st->E;
+}
 
-	/* 3. order, roots, depth. Without a back edge, index order (missing
-	 * nodes first) is topological and step 2 took them already: the
-	 * roots in Kahn's order would be the same, by index, so root_ev is
-	 * the first real one. */
-	uint32_t kept = E, broken = self;
-	if (back) {
-		for (uint32_t c = 0; c < n_real; c++)
-			for (uint32_t e = b->par_off[c]; e < b->par_off[c + 1]; e++) {
-				b->edges[e] = (struct op_trace_edge){b->par[e], c};
-				b->removed[e] = 0;
-			}
-		uint32_t cut = order_nodes(b, N, E);
-		broken += cut;
-		if (cut) {
-			/* parents CSR over kept edges. With none cut, step 2's
-			 * is it already: the edges are grouped by child in
-			 * index order, as this counting sort would leave them. */
-			memset(b->par_off, 0, (N + 1) * sizeof *b->par_off);
-			kept = 0;
-			for (uint32_t e = 0; e < E; e++)
-				if (!b->removed[e]) {
-					b->par_off[b->edges[e].child + 1]++;
-					kept++;
-				}
-			for (uint32_t i = 0; i < N; i++)
-				b->par_off[i + 1] += b->par_off[i];
-			for (uint32_t e = 0; e < E; e++)
-				if (!b->removed[e])
-					b->par[b->par_off[b->edges[e].child]++] =
-					    b->edges[e].parent;
-			for (uint32_t i = N; i > 0; i--)
-				b->par_off[i] = b->par_off[i - 1];
-			b->par_off[0] = 0;
+/* The parents' CSR again, over the edges order_nodes kept (a counting
+ * sort by child, so grouped by child in index order as step 2 leaves
+ * them). Returns the edges kept. */
+static uint32_t
+rebuild_parents(struct asm_build *b, uint32_t N, uint32_t E)
+{
+	memset(b->par_off, 0, (N + 1) * sizeof *b->par_off);
+	uint32_t kept = 0;
+	for (uint32_t e = 0; e < E; e++)
+		if (!b->removed[e]) {
+			b->par_off[b->edges[e].child + 1]++;
+			kept++;
 		}
-		sh = (struct shape){0, 0, -1};
-		for (uint32_t k = 0; k < N; k++) {
-			uint32_t v = b->order[k], d = 0;
-			for (uint32_t j = b->par_off[v]; j < b->par_off[v + 1]; j++)
-				if (b->depth[b->par[j]] > d)
-					d = b->depth[b->par[j]];
-			shape_add(b, &sh, v, d, b->par_off[v] == b->par_off[v + 1]);
+	for (uint32_t i = 0; i < N; i++)
+		b->par_off[i + 1] += b->par_off[i];
+	for (uint32_t e = 0; e < E; e++)
+		if (!b->removed[e])
+			b->par[b->par_off[b->edges[e].child]++] = b->edges[e].parent;
+	for (uint32_t i = N; i > 0; i--)
+		b->par_off[i] = b->par_off[i - 1];
+	b->par_off[0] = 0;
+	return kept;
+}
+
+/* Step 3 when some edge goes back (else index order is topological and
+ * step 2 took roots and depth already; the roots in Kahn's order would be
+ * the same, by index, so root_ev is the first real one): Kahn's order,
+ * cycles broken, the parents' CSR rebuilt when an edge was cut, roots and
+ * depth taken again in the new order. */
+static void
+order_kahn(struct asm_build *b, struct build_state *st)
+{
+	const uint32_t N = st->N, E = st->E;
+	for (uint32_t c = 0; c < st->n_real; c++)
+		for (uint32_t e = b->par_off[c]; e < b->par_off[c + 1]; e++) {
+			b->edges[e] = (struct op_trace_edge){b->par[e], c};
+			b->removed[e] = 0;
 		}
+	uint32_t cut = order_nodes(b, N, E);
+	st->broken += cut;
+	/* With none cut, step 2's CSR is already what rebuild_parents
+	 * would leave. */
+	if (cut)
+		st->kept = rebuild_parents(b, N, E);
+	st->sh = (struct shape){0, 0, -1};
+	for (uint32_t k = 0; k < N; k++) {
+		uint32_t v = b->order[k], d = 0;
+		for (uint32_t j = b->par_off[v]; j < b->par_off[v + 1]; j++)
+			if (b->depth[b->par[j]] > d)
+				d = b->depth[b->par[j]];
+		shape_add(b, &st->sh, v, d, b->par_off[v] == b->par_off[v + 1]);
 	}
+}
 
-	/* 4. duration on one host */
-	uint64_t t_start = 0, t_end = 0;
-	if (sh.root_ev >= 0) {
-		const struct asm_ev *r = &ev[sh.root_ev];
-		t_start = r->start_ns;
-		t_end = r->start_ns;
-		if (r->flags & OP_TEV_HAS_END) {
-			t_end = r->end_ns;
-		} else {
-			for (uint32_t c = 0; c < N; c++) {
-				if (b->node_ev[c] < 0)
-					continue;
-				const struct asm_ev *x = &ev[b->node_ev[c]];
-				if (x->host_sym != r->host_sym)
-					continue;
-				if (x->start_ns < t_start)
-					t_start = x->start_ns;
-				uint64_t end = x->flags & OP_TEV_HAS_END ? x->end_ns : x->start_ns;
-				if (end > t_end)
-					t_end = end;
-			}
-		}
+/* Step 4: the duration on one host: the first real root's span, or when
+ * it has no end, the span of the events on its host (trace.h on clocks). */
+static inline void
+host_duration(const struct asm_build *b, const struct asm_ev *ev,
+              struct build_state *st)
+{
+	st->t_start = st->t_end = 0;
+	if (st->sh.root_ev < 0)
+		return;
+	const struct asm_ev *r = &ev[st->sh.root_ev];
+	st->t_start = r->start_ns;
+	st->t_end = r->start_ns;
+	if (r->flags & OP_TEV_HAS_END) {
+		st->t_end = r->end_ns;
+		return;
 	}
+	for (uint32_t c = 0; c < st->N; c++) {
+		if (b->node_ev[c] < 0)
+			continue;
+		const struct asm_ev *x = &ev[b->node_ev[c]];
+		if (x->host_sym != r->host_sym)
+			continue;
+		if (x->start_ns < st->t_start)
+			st->t_start = x->start_ns;
+		uint64_t end = x->flags & OP_TEV_HAS_END ? x->end_ns : x->start_ns;
+		if (end > st->t_end)
+			st->t_end = end;
+	}
+}
 
-	/* 5. canonical form */
-	struct cluster_dag dag = {N, b->label, b->par_off, b->par};
-	struct cluster_canon cf;
-	memset(&cf, 0, sizeof cf);
-	if (cluster_canon_compute(b->canon, &dag, &cf) != 0)
-		memset(&cf, 0, sizeof cf);
-
-	/* 6. the record. Everything before the strings has a size known now,
-	 * so the events are written with their texts' offsets as the texts
-	 * are met (in node order: label, host, agent), and the strings are
-	 * appended last. Every byte is written once, no clearing pass first:
-	 * each event as a whole struct (a missing node's absent fields are
-	 * zeros; trace.h pins its size, so there is no padding), the symbols
-	 * (zeros when the canonical form failed), the tail padding. */
-	size_t off_ev = sizeof(struct op_trace);
-	size_t off_edges = off_ev + (size_t)N * sizeof(struct op_trace_event);
-	size_t off_sym = off_edges + (size_t)kept * sizeof(struct op_trace_edge);
-	size_t off_str = off_sym + (size_t)N * 8;
-	if (off_str > UINT32_MAX || rec_reserve(b, off_str))
-		return WEFT_ENOMEM;
-	struct op_trace_event *te = (struct op_trace_event *)(void *)(b->rec + off_ev);
+/* Step 6a: the events of the record, each as a whole struct (a missing
+ * node's absent fields are zeros; trace.h pins its size, so there is no
+ * padding), their texts' offsets taken as the texts are met (in node
+ * order: label, host, agent). 0 or WEFT_ENOMEM. */
+static inline int
+write_events(struct asm_build *b, const struct asm_ev *ev,
+             const struct asm_texts *texts, uint32_t N, size_t off_str,
+             struct op_trace_event *te)
+{
 	for (uint32_t c = 0; c < N; c++) {
 		uint32_t lbl, hst, agt;
 		if (b->node_ev[c] < 0) {
@@ -537,16 +562,108 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 			.flags = x->flags & OP_TEV_HAS_END,
 		};
 	}
-	struct op_trace_edge *te2 = (struct op_trace_edge *)(void *)(b->rec + off_edges);
-	if (!back) {
-		for (uint32_t c = 0; c < n_real; c++)
+	return 0;
+}
+
+/* Step 6b: the record's edges (parent, child), grouped by child: from
+ * the parents' CSR when no edge went back, else the edge list less the
+ * edges cut. */
+static inline void
+write_edges(const struct asm_build *b, const struct build_state *st,
+            struct op_trace_edge *te)
+{
+	if (!st->back) {
+		for (uint32_t c = 0; c < st->n_real; c++)
 			for (uint32_t e = b->par_off[c]; e < b->par_off[c + 1]; e++)
-				te2[e] = (struct op_trace_edge){b->par[e], c};
+				te[e] = (struct op_trace_edge){b->par[e], c};
 	} else {
-		for (uint32_t e = 0, k = 0; e < E; e++)
+		for (uint32_t e = 0, k = 0; e < st->E; e++)
 			if (!b->removed[e])
-				te2[k++] = b->edges[e];
+				te[k++] = b->edges[e];
 	}
+}
+
+/* Step 6, last: the record's header. */
+static inline void
+write_header(struct asm_build *b, const struct asm_trace_meta *m,
+             const struct build_state *st, const struct cluster_canon *cf,
+             size_t size)
+{
+	struct op_trace *t = (struct op_trace *)(void *)b->rec;
+	memset(t, 0, sizeof *t); /* in case a field ever leaves padding */
+	*t = (struct op_trace){
+		.trace_id = m->trace_id,
+		.signature = cf->signature,
+		.exact = cf->exact,
+		.start_ns = st->t_start,
+		.end_ns = st->t_end,
+		.duration_ns = st->t_end >= st->t_start ? st->t_end - st->t_start : 0,
+		.first_epoch = m->first_epoch,
+		.last_epoch = m->last_epoch,
+		.emit_epoch = m->emit_epoch,
+		.idle_ns = m->idle_ns,
+		.last_ns = m->last_ns,
+		.size = (uint32_t)size,
+		.n_events = st->N,
+		.n_edges = st->kept,
+		.n_roots = st->sh.roots,
+		.depth = st->sh.depth_max,
+		.repeat_max = cf->repeat_max,
+		.repeat_groups = cf->repeat_groups,
+		.flags = m->flags | (st->missing ? OP_TRACE_DANGLING : 0) |
+		         (st->broken ? OP_TRACE_MALFORMED : 0),
+		.events_seen = m->events_seen,
+		.duplicates = st->dup,
+		.missing = st->missing,
+		.cycle_edges = st->broken,
+		.dropped = m->dropped,
+		.str_bytes = (uint32_t)b->str_len,
+	};
+}
+
+int
+asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
+                const struct asm_ev *ev, uint32_t n, const uint64_t *extra,
+                const struct asm_texts *texts, const void **rec,
+                uint32_t *len)
+{
+	uint32_t refs = 0;
+	for (uint32_t i = 0; i < n; i++)
+		refs += ev[i].n_parents;
+	if (build_begin(b, n, refs))
+		return WEFT_ENOMEM;
+	struct build_state st = {.sh = {0, 0, -1}};
+	index_events(b, ev, n, &st);                /* 1. events -> nodes */
+	resolve_parents(b, ev, extra, &st);         /* 2. parents -> edges */
+	st.kept = st.E;
+	if (st.back)                                /* 3. order, roots, depth */
+		order_kahn(b, &st);
+	host_duration(b, ev, &st);                  /* 4. duration on one host */
+
+	/* 5. canonical form */
+	struct cluster_dag dag = {st.N, b->label, b->par_off, b->par};
+	struct cluster_canon cf;
+	memset(&cf, 0, sizeof cf);
+	if (cluster_canon_compute(b->canon, &dag, &cf) != 0)
+		memset(&cf, 0, sizeof cf);
+
+	/* 6. the record. Everything before the strings has a size known now,
+	 * so the events are written with their texts' offsets as the texts
+	 * are met, and the strings are appended last. Every byte is written
+	 * once, no clearing pass first: the events, the edges, the symbols
+	 * (zeros when the canonical form failed), the tail padding, the
+	 * header. */
+	const uint32_t N = st.N;
+	size_t off_ev = sizeof(struct op_trace);
+	size_t off_edges = off_ev + (size_t)N * sizeof(struct op_trace_event);
+	size_t off_sym = off_edges + (size_t)st.kept * sizeof(struct op_trace_edge);
+	size_t off_str = off_sym + (size_t)N * 8;
+	if (off_str > UINT32_MAX || rec_reserve(b, off_str))
+		return WEFT_ENOMEM;
+	if (write_events(b, ev, texts, N, off_str,
+	                 (struct op_trace_event *)(void *)(b->rec + off_ev)))
+		return WEFT_ENOMEM;
+	write_edges(b, &st, (struct op_trace_edge *)(void *)(b->rec + off_edges));
 	if (cf.symbols && cf.n_symbols == N)
 		memcpy(b->rec + off_sym, cf.symbols, (size_t)N * 8);
 	else
@@ -556,36 +673,7 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 		return WEFT_ENOMEM;
 	memcpy(b->rec + off_str, b->str, b->str_len);
 	memset(b->rec + off_str + b->str_len, 0, size - off_str - b->str_len);
-	struct op_trace *t = (struct op_trace *)(void *)b->rec;
-	memset(t, 0, sizeof *t); /* in case a field ever leaves padding */
-	*t = (struct op_trace){
-		.trace_id = m->trace_id,
-		.signature = cf.signature,
-		.exact = cf.exact,
-		.start_ns = t_start,
-		.end_ns = t_end,
-		.duration_ns = t_end >= t_start ? t_end - t_start : 0,
-		.first_epoch = m->first_epoch,
-		.last_epoch = m->last_epoch,
-		.emit_epoch = m->emit_epoch,
-		.idle_ns = m->idle_ns,
-		.last_ns = m->last_ns,
-		.size = (uint32_t)size,
-		.n_events = N,
-		.n_edges = kept,
-		.n_roots = sh.roots,
-		.depth = sh.depth_max,
-		.repeat_max = cf.repeat_max,
-		.repeat_groups = cf.repeat_groups,
-		.flags = m->flags | (missing ? OP_TRACE_DANGLING : 0) |
-		         (broken ? OP_TRACE_MALFORMED : 0),
-		.events_seen = m->events_seen,
-		.duplicates = dup,
-		.missing = missing,
-		.cycle_edges = broken,
-		.dropped = m->dropped,
-		.str_bytes = (uint32_t)b->str_len,
-	};
+	write_header(b, m, &st, &cf, size);
 	*rec = b->rec;
 	*len = (uint32_t)size;
 	return 0;
