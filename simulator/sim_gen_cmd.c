@@ -1,9 +1,12 @@
 /*
  * sim_gen_cmd.c — `weft sim generate` flags and learning sources.
  *
- * --from takes TraceBench run folders or JSONL files (repeatable). Without
- * it the model learns from the bundled normal runs: every data/tracebench/
- * NM_* folder under $WEFT_SOURCE_ROOT (or the current directory).
+ * --from takes TraceBench run folders or X-Trace JSON-lines files
+ * (repeatable; the files are read through weft's ingest decoder, see
+ * sim_run.c, and a line it rejects stops generate with its line number and
+ * reason). Without it the model learns from the bundled normal runs: every
+ * data/tracebench/NM_* folder under $WEFT_SOURCE_ROOT (or the current
+ * directory).
  */
 #include <dirent.h>
 #include <stddef.h>
@@ -20,19 +23,19 @@ learn_path(struct sim_model *m, const char *path)
 {
 	struct sim_run r;
 	struct stat sb;
-	char err[256];
+	char err[256] = "";
 	int rc;
 	sim_run_init(&r);
 	if (!stat(path, &sb) && S_ISDIR(sb.st_mode))
 		rc = sim_tracebench_import(path, &r, NULL, err, sizeof(err));
 	else
-		rc = sim_run_read_jsonl(&r, path);
+		rc = sim_run_read_jsonl(&r, path, err, sizeof(err));
 	if (!rc)
 		rc = sim_model_learn(m, &r);
 	sim_run_free(&r);
 	if (rc)
-		fprintf(stderr, "weft sim generate: %s: %s\n", path,
-		    weft_strerror(rc));
+		fprintf(stderr, "weft sim generate: %s: %s%s%s\n", path,
+		    weft_strerror(rc), err[0] ? ": " : "", err);
 	return rc;
 }
 

@@ -24,6 +24,18 @@ uint64_t sim_rng_below(struct sim_rng *g, uint64_t n);
 /* Uniform in [0, 1). */
 double sim_rng_unit(struct sim_rng *g);
 
+/* ---- X-Trace JSON in --------------------------------------------------- */
+/*
+ * A JSON-lines decoder (operators/ingest/decode.h) with the simulator's
+ * limits: the widest the decoder allows (records up to OP_EVENT_MAX_BYTES,
+ * lines up to 1 MiB, 4096 parents and key/value pairs), since a recorded
+ * file is input we chose. No dead-letter sink: rejects are only counted.
+ * source names the input. Returns 0 or WEFT_ENOMEM; free with
+ * op_decoder_free(). (sim_run.c)
+ */
+struct op_decoder;
+int sim_decoder_new(const char *source, struct op_decoder **out);
+
 /* ---- parsing helpers ----------------------------------------------------- */
 int sim_parse_hex64(const char *s, size_t n, uint64_t *out);
 int sim_parse_i64(const char *s, size_t n, int64_t *out);

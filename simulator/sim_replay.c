@@ -8,9 +8,10 @@
  * any clock. Then the lines are written in that order through a sink,
  * paced by slot: the k-th line sent goes out at the time of the k-th slot,
  * where slot k is k/rate seconds (--rate), or the k-th input event's
- * recorded Timestamp divided by the speed-up (--speedup), plus jitter.
- * Perturbations therefore move events between slots; the slot clock itself
- * stays the recorded one.
+ * recorded Timestamp divided by the speed-up (--speedup), plus jitter
+ * (sim_replay_slots, as clock-free as the schedule). Perturbations
+ * therefore move events between slots; the slot clock itself stays the
+ * recorded one.
  *
  * Clock caveat: Timestamp in imported TraceBench data is an estimate (per-
  * host clocks are not synchronized; see docs/TRACEBENCH.md), anchored to
@@ -19,7 +20,9 @@
  * in time (a running maximum), so out-of-order Timestamps do not stall.
  *
  * Lines are copied verbatim (a duplicate is byte-identical, as a re-sent
- * report would be). The input is held in memory: one buffer plus offsets.
+ * report would be), bad ones included. The input is held in memory: one
+ * buffer plus offsets. Only --speedup (Timestamp) and a Kafka key (TaskID)
+ * look inside a line, through weft's ingest decoder (fields_of).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +33,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "operators/ingest/decode.h"
 #include "simulator/sim_internal.h"
 #include "simulator/sim_ops.h"
 #include "simulator/sim_replay.h"
@@ -193,35 +197,38 @@ read_lines(const char *path, struct lines *L)
 	return rc;
 }
 
-/* Integer value of "key": in a line, or def when absent. */
-static int64_t
-field_int(const char *p, size_t len, const char *key, int64_t def)
+/*
+ * What replay reads inside a line: TaskID (the Kafka key) and Timestamp
+ * (--speedup), read by the ingest decoder like every line the simulator
+ * reads, and only when needed (a plain replay never looks inside a line).
+ * A line the decoder rejects is still sent, verbatim: its task is 0 and
+ * it has no Timestamp.
+ */
+struct line_fields {
+	uint64_t task;
+	int64_t ts_ms;
+	int has_ts;
+};
+
+static int
+on_fields(void *arg, const struct op_event *ev, uint32_t len)
 {
-	size_t kl = strlen(key);
-	for (size_t i = 0; i + kl < len; i++) {
-		if (p[i] != '"' || memcmp(p + i, key, kl))
-			continue;
-		size_t j = i + kl, s;
-		while (j < len && (p[j] == ' ' || p[j] == ':' || p[j] == '"'))
-			j++;
-		s = j;
-		while (j < len && (p[j] == '-' || (p[j] >= '0' && p[j] <= '9')))
-			j++;
-		int64_t v;
-		return sim_parse_i64(p + s, j - s, &v) ? def : v;
-	}
-	return def;
+	struct line_fields *f = arg;
+	(void)len;
+	f->task = ev->trace_id;
+	f->ts_ms = ev->wall_ms;
+	f->has_ts = (ev->flags & OP_EV_HAS_WALL) != 0;
+	return 0;
 }
 
-static uint64_t
-field_task(const char *p, size_t len)
+/* Fields of line p[0..len) (with its '\n'). */
+static struct line_fields
+fields_of(struct op_decoder *d, const char *p, size_t len)
 {
-	static const char key[] = "\"TaskID\":\"";
-	const char *k = memmem(p, len, key, sizeof(key) - 1);
-	uint64_t v = 0;
-	if (k && (size_t)(k - p) + sizeof(key) - 1 + 16 <= len)
-		sim_parse_hex64(k + sizeof(key) - 1, 16, &v);
-	return v;
+	struct line_fields f = {0, 0, 0};
+	struct op_unit u = {.data = p, .len = len - 1, .avail = len - 1};
+	op_decoder_unit(d, &u, on_fields, &f);
+	return f;
 }
 
 static double
@@ -256,32 +263,27 @@ progress(size_t k, size_t n, double t0)
 	    el > 0 ? (double)k / el : 0.0);
 }
 
-static int
-run_replay(const struct sim_replay_cfg *cfg, const struct lines *L,
-    struct sim_sink *sink, struct sim_replay_stats *st)
+int
+sim_replay_slots(const struct sim_replay_cfg *cfg, const char *text,
+    const size_t *off, size_t n, double *slot)
 {
-	uint32_t *order = malloc((2 * L->n + 1) * sizeof(*order));
-	double *slot = malloc((L->n + 1) * sizeof(*slot));
-	size_t nout = 0;
-	int rc = 0;
-	if (!order || !slot) {
-		rc = WEFT_ENOMEM;
-		goto out;
-	}
-	if ((rc = sim_replay_schedule(cfg, L->n, order, &nout, st)))
-		goto out;
-	/* slot times in seconds from the start; running maximum */
+	struct op_decoder *d = NULL;
+	int rc;
+	if (cfg->speedup > 0 && cfg->rate <= 0 &&
+	    (rc = sim_decoder_new("replay", &d)))
+		return rc;
 	struct sim_rng gj;
 	stream(&gj, cfg->seed, STREAM_JITTER);
 	int64_t ts0 = 0;
 	double last = 0;
-	for (size_t i = 0; i < L->n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		double t = 0;
 		if (cfg->rate > 0) {
 			t = (double)i / cfg->rate;
-		} else if (cfg->speedup > 0) {
-			int64_t ts = field_int(L->text.p + L->off[i],
-			    L->off[i + 1] - L->off[i], "\"Timestamp\"", ts0);
+		} else if (d) {
+			struct line_fields f = fields_of(d, text + off[i],
+			    off[i + 1] - off[i]);
+			int64_t ts = f.has_ts ? f.ts_ms : ts0;
 			if (i == 0)
 				ts0 = ts;
 			t = (double)(ts - ts0) / 1000.0 / cfg->speedup;
@@ -291,6 +293,28 @@ run_replay(const struct sim_replay_cfg *cfg, const struct lines *L,
 		last = t > last ? t : last;
 		slot[i] = last;
 	}
+	op_decoder_free(d);
+	return 0;
+}
+
+/* need_task: the sink uses write()'s task (a Kafka key). */
+static int
+run_replay(const struct sim_replay_cfg *cfg, const struct lines *L,
+    struct sim_sink *sink, int need_task, struct sim_replay_stats *st)
+{
+	uint32_t *order = malloc((2 * L->n + 1) * sizeof(*order));
+	double *slot = malloc((L->n + 1) * sizeof(*slot));
+	struct op_decoder *d = NULL;
+	size_t nout = 0;
+	int rc = 0;
+	if (!order || !slot) {
+		rc = WEFT_ENOMEM;
+		goto out;
+	}
+	if ((need_task && (rc = sim_decoder_new("replay", &d))) ||
+	    (rc = sim_replay_schedule(cfg, L->n, order, &nout, st)) ||
+	    (rc = sim_replay_slots(cfg, L->text.p, L->off, L->n, slot)))
+		goto out;
 	int paced = cfg->rate > 0 || cfg->speedup > 0 || cfg->jitter_ms > 0;
 	int tty = isatty(2);
 	double t0 = now_s(), next_bar = 0;
@@ -303,7 +327,8 @@ run_replay(const struct sim_replay_cfg *cfg, const struct lines *L,
 		}
 		const char *p = L->text.p + L->off[order[k]];
 		size_t len = L->off[order[k] + 1] - L->off[order[k]];
-		rc = sink->write(sink, p, len, field_task(p, len));
+		rc = sink->write(sink, p, len,
+		    need_task ? fields_of(d, p, len).task : 0);
 		if (tty && (k % 1024 == 0 || k + 1 == nout) && now_s() >= next_bar) {
 			progress(k + 1, nout, t0);
 			next_bar = now_s() + 0.25;
@@ -312,6 +337,7 @@ run_replay(const struct sim_replay_cfg *cfg, const struct lines *L,
 	if (tty)
 		fputc('\n', stderr);
 out:
+	op_decoder_free(d);
 	free(order);
 	free(slot);
 	return rc;
@@ -484,7 +510,7 @@ sim_cmd_replay(int argc, char **argv)
 		fprintf(stderr, "weft sim replay: %s: %s\n", out, strerror(errno));
 		rc = WEFT_EIO;
 	} else {
-		rc = run_replay(&cfg, &L, sink, &st);
+		rc = run_replay(&cfg, &L, sink, kafka && kc.key_trace, &st);
 		int crc = sink->close(sink);
 		rc = rc ? rc : crc;
 	}

@@ -33,6 +33,18 @@ int sim_replay_schedule(const struct sim_replay_cfg *cfg, size_t n,
     uint32_t *out, size_t *nout, struct sim_replay_stats *st);
 
 /*
+ * The pacing clock: slot[i] is when the i-th line sent goes out, in
+ * seconds from the start: i / rate (--rate), or line i's recorded
+ * Timestamp less line 0's, divided by the speed-up (--speedup; read by
+ * the ingest decoder; a line without one, or one it rejects, counts as
+ * line 0's), plus uniform jitter; then a running maximum, so that slots
+ * never go back. Line i is text[off[i] .. off[i + 1]), '\n' included.
+ * Deterministic for cfg->seed. Returns 0 or WEFT_ENOMEM.
+ */
+int sim_replay_slots(const struct sim_replay_cfg *cfg, const char *text,
+    const size_t *off, size_t n, double *slot);
+
+/*
  * Output side: one line (with its '\n') per call; task is the trace id, for
  * sinks that partition by trace (Kafka). A sink owns whatever it opened and
  * releases it in close(), which also frees the sink.

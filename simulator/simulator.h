@@ -5,8 +5,9 @@
  * A run (struct sim_run) is the simulator's in-memory model of a trace
  * stream: events with their parents, grouped into traces with a title and
  * a ground-truth label, strings pooled in one buffer. TraceBench runs are
- * imported into it (docs/TRACEBENCH.md); it is written and read as X-Trace
- * v4 JSON lines. Other parts use it to load recorded traces (the
+ * imported into it (docs/TRACEBENCH.md); it is written as X-Trace v4 JSON
+ * lines (sim_json.c) and read back through weft's ingest decoder
+ * (sim_run.c). Other parts use it to load recorded traces (the
  * canonical-signature tests and benchmark do).
  */
 #ifndef WEFT_SIMULATOR_H
@@ -96,16 +97,16 @@ int sim_run_write_jsonl(const struct sim_run *r, const char *path);
 int sim_run_write_truth(const struct sim_run *r, const char *path);
 
 /*
- * Parse one JSON line in the format sim_json_event writes (keys in any
- * order, unknown keys skipped) and append it to r, creating the trace entry
- * on first sight of its TaskID (tmap is the caller's lookup scratch).
+ * Read an X-Trace v4 JSON-lines file (plain or gzip) into r, appending;
+ * a trace entry is created on the first sight of its TaskID. Lines are
+ * decoded by weft's ingest decoder (operators/ingest/decode.h), so this
+ * reads whatever `weft replay` ingests, sim_json_event's lines included.
+ * Returns 0, WEFT_EIO, WEFT_ENOMEM, WEFT_ELIMIT, or WEFT_EFORMAT at the
+ * first line the decoder rejects: err (may be NULL) then says
+ * "line N: reason" (op_reject_name), and r holds the events before it.
  */
-struct sim_taskmap;
-int sim_json_parse_event(struct sim_run *r, struct sim_taskmap **tmap,
-    const char *line, size_t len);
-void sim_taskmap_free(struct sim_taskmap *m);
-/* Read a JSONL file into r (appending). */
-int sim_run_read_jsonl(struct sim_run *r, const char *path);
+int sim_run_read_jsonl(struct sim_run *r, const char *path, char *err,
+    size_t errlen);
 
 /* ---- TraceBench import ------------------------------------------------ */
 struct sim_import_stats {

@@ -59,7 +59,7 @@ gen(const struct sim_gen_cfg *c, const char *out, const char *truth,
 {
 	uint64_t ev;
 	assert_int_equal(sim_generate(&g_m, c, out, truth, &ev), 0);
-	assert_int_equal(sim_run_read_jsonl(r, out), 0);
+	assert_int_equal(sim_run_read_jsonl(r, out, NULL, 0), 0);
 	assert_int_equal(r->nev, ev);
 }
 

@@ -1,6 +1,7 @@
 /*
  * test_sim_replay.c — replay's emission schedule: reorder bound,
- * determinism, duplicate and late counts. No clocks involved.
+ * determinism, duplicate and late counts; its slot clock from recorded
+ * Timestamps. No clocks involved.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,6 +143,49 @@ test_late_events_held_back_by_delay(void **state)
 	free(o);
 }
 
+/* --speedup: each line's Timestamp, read by the ingest decoder (as a
+ * number or a string, wherever the key sits; not a "Timestamp" text in
+ * another field), less the first line's, over the speed-up; a line without
+ * one, or not decodable, counts as the first line's; slots never go back.
+ * --rate: i / rate. */
+static void
+test_slots_follow_recorded_timestamps(void **state)
+{
+	(void)state;
+	static const char *const lines[] = {
+	    "{\"TaskID\":\"1\",\"EventID\":\"1\",\"Timestamp\":1000}",
+	    "{\"EventID\":\"2\",\"Timestamp\":3000,\"TaskID\":\"1\"}",
+	    "not json",
+	    "{\"TaskID\":\"1\",\"EventID\":\"3\",\"Timestamp\":\"5000\"}",
+	    "{\"TaskID\":\"1\",\"EventID\":\"4\",\"HRT\":9}",
+	    "{\"TaskID\":\"1\",\"EventID\":\"5\",\"Timestamp\":2000}",
+	    "{\"TaskID\":\"1\",\"Label\":\"Timestamp\",\"EventID\":\"6\","
+	    "\"Timestamp\":7000}",
+	};
+	static const double want[] = {0, 1, 1, 2, 2, 2, 3};
+	enum { NL = sizeof(lines) / sizeof(lines[0]) };
+	char text[1024];
+	size_t off[NL + 1], len = 0;
+	for (size_t i = 0; i < NL; i++) {
+		off[i] = len;
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n",
+		    lines[i]);
+	}
+	off[NL] = len;
+	struct sim_replay_cfg c;
+	double slot[NL];
+	sim_replay_defaults(&c);
+	c.speedup = 2;
+	assert_int_equal(sim_replay_slots(&c, text, off, NL, slot), 0);
+	for (size_t i = 0; i < NL; i++)
+		assert_true(slot[i] == want[i]);
+	sim_replay_defaults(&c);
+	c.rate = 4;
+	assert_int_equal(sim_replay_slots(&c, text, off, NL, slot), 0);
+	for (size_t i = 0; i < NL; i++)
+		assert_true(slot[i] == (double)i / 4);
+}
+
 int
 main(void)
 {
@@ -151,6 +195,7 @@ main(void)
 		cmocka_unit_test(test_same_seed_same_schedule_other_seed_differs),
 		cmocka_unit_test(test_duplicates_counted_and_adjacent),
 		cmocka_unit_test(test_late_events_held_back_by_delay),
+		cmocka_unit_test(test_slots_follow_recorded_timestamps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

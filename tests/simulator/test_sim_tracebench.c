@@ -188,31 +188,6 @@ test_golden_counts_all_bundled_runs(void **state)
 	check_golden(SIM_RUN_RO, 66, 10776, 1);
 }
 
-static void
-test_json_roundtrip(void **state)
-{
-	(void)state;
-	struct sim_buf b = {0};
-	struct sim_run back;
-	struct sim_taskmap *tm = NULL;
-	sim_run_init(&back);
-	for (size_t i = 0; i < 200; i++) {
-		b.len = 0;
-		assert_int_equal(sim_json_event(&b, &g_rpc, &g_rpc.ev[i]), 0);
-		assert_int_equal(sim_json_parse_event(&back, &tm, b.p, b.len - 1),
-		    0);
-		const struct sim_event *x = &g_rpc.ev[i], *y = &back.ev[i];
-		assert_true(x->id == y->id && x->task == y->task);
-		assert_true(x->hrt == y->hrt && x->ts_ms == y->ts_ms);
-		assert_int_equal(x->npar, y->npar);
-		assert_string_equal(sim_str(&g_rpc, x->desc),
-		    sim_str(&back, y->desc));
-	}
-	sim_taskmap_free(tm);
-	sim_run_free(&back);
-	sim_buf_free(&b);
-}
-
 int
 main(void)
 {
@@ -221,7 +196,6 @@ main(void)
 		cmocka_unit_test(test_touchz_trace_parents),
 		cmocka_unit_test(test_shared_start_innermost_father),
 		cmocka_unit_test(test_golden_counts_all_bundled_runs),
-		cmocka_unit_test(test_json_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
