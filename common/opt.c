@@ -269,6 +269,35 @@ parse_long(const struct weft_cmd *cmd, void *target, int argc, char **argv,
 	return apply(o, target, label, v, err, errlen);
 }
 
+/* One "-x VALUE" (or a flag "-x") at argv[*i]. */
+static int
+parse_short(const struct weft_cmd *cmd, void *target, int argc, char **argv,
+            int *i, char *err, size_t errlen)
+{
+	const char *a = argv[*i];
+	const struct weft_opt *o = NULL;
+	if (!a[2])
+		for (const struct weft_opt *x = cmd->opts; x && x->name; x++)
+			if (x->alias == a[1] && !(x->flags & WEFT_OPT_CONF_ONLY))
+				o = x;
+	if (!o) {
+		weft_errf(err, errlen, "unknown option %s", a);
+		return WEFT_EINVAL;
+	}
+	char label[96];
+	snprintf(label, sizeof label, "-%c (--%s)", o->alias, o->name);
+	const char *v = NULL;
+	if (takes_value(o)) {
+		if (*i + 1 >= argc) {
+			weft_errf(err, errlen, "%s needs a value (%s)", label,
+			          o->meta ? o->meta : "VALUE");
+			return WEFT_EINVAL;
+		}
+		v = argv[++*i];
+	}
+	return apply(o, target, label, v, err, errlen);
+}
+
 int
 weft_opt_parse(const struct weft_cmd *cmd, void *target, int argc,
                char **argv, char **pos, int *npos, char *err, size_t errlen)
@@ -289,8 +318,10 @@ weft_opt_parse(const struct weft_cmd *cmd, void *target, int argc,
 			return WEFT_OPT_HELP;
 		}
 		if (a[1] != '-') {
-			weft_errf(err, errlen, "unknown option %s (options are --long)", a);
-			return WEFT_EINVAL;
+			int rc = parse_short(cmd, target, argc, argv, &i, err, errlen);
+			if (rc)
+				return rc;
+			continue;
 		}
 		int rc = parse_long(cmd, target, argc, argv, &i, err, errlen);
 		if (rc)
@@ -389,7 +420,10 @@ weft_opt_help(const struct weft_cmd *cmd, const void *target, FILE *f)
 		if (o->flags & WEFT_OPT_CONF_ONLY)
 			continue;
 		char head[96], cur[160];
-		snprintf(head, sizeof head, "--%s%s%s", o->name, o->meta ? " " : "",
+		char al[8] = "";
+		if (o->alias)
+			snprintf(al, sizeof al, "-%c, ", o->alias);
+		snprintf(head, sizeof head, "%s--%s%s%s", al, o->name, o->meta ? " " : "",
 		         o->meta ? o->meta : "");
 		current(o, target, cur, sizeof cur);
 		fprintf(f, "  %-26s %s", head, o->help ? o->help : "");

@@ -17,7 +17,8 @@
  *
  * Conventions the parser enforces for every command:
  *   --name value and --name=value mean the same; "--" ends the options;
- *   "-" alone is a positional argument (standard input);
+ *   "-" alone is a positional argument (standard input); an option may
+ *   have a one-letter alias, used as -x VALUE (no bundling, no -xVALUE);
  *   a flag takes no value, or =1/0/true/false/yes/no with '=';
  *   an unknown option, a missing or bad value, or a wrong number of
  *   positional arguments is a usage error naming the option: the command
@@ -69,6 +70,7 @@ struct weft_opt {
 	int (*fn)(void *target, const char *value, char *err, size_t errlen);
 	const char *key;   /* configuration-file key (NULL: none) */
 	unsigned flags;    /* WEFT_OPT_* flags above */
+	char alias;        /* a one-letter form: -x VALUE (0: none) */
 };
 
 /* A command: its name as typed ("weft replay"), what follows the name in

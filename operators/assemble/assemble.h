@@ -27,6 +27,18 @@
  * there, or under the open-trace limit (oldest first, INCOMPLETE), or at
  * end of stream (FLUSHED). An event for a trace finished within the last
  * late_epochs epochs starts an amendment (LATE) instead of a new trace.
+ * With max_age_epochs, a trace open that long is emitted INCOMPLETE|AGED
+ * (checked every max(1, max_age_epochs / 8) epochs, so it goes out at
+ * most 1/8 of the limit late).
+ *
+ * Sources that can lose a partition (weft serve) tag each event with
+ * op_event.src = OP_SRC(slot, gen) and keep src_gen[slot], bumped (release)
+ * when the slot is revoked, then bump *revocations. A trace remembers the
+ * tag of its first event; once its slot's generation moved on it is
+ * handed over: emitted FLUSHED|HANDED_OVER (not as finished: the new owner
+ * re-reads it whole), at its next event or at the next epoch close. An
+ * event whose tag's generation is not current is dropped and counted
+ * (stale: read before the revocation, re-read by the new owner).
  */
 struct op_assemble_config {
 	uint32_t idle_epochs;        /* G (default 2) */
@@ -36,15 +48,26 @@ struct op_assemble_config {
 	uint32_t late_epochs;        /* remember finished ids this long (64) */
 	uint64_t max_texts;          /* distinct texts interned per worker (1 M) */
 	const char *end_label;       /* NULL: no early finish */
+	uint64_t max_age_epochs;     /* 0: no age limit (default) */
 	/* Called on the worker's thread when a trace opens, with the worker's
-	 * index and the trace's first epoch (weft serve counts open traces in
-	 * its commit ledger this way); NULL: nothing is called. */
-	void (*on_open)(void *arg, unsigned worker, uint64_t epoch);
+	 * index, its first event's source tag and its first epoch; on_retag
+	 * when a second source shows up in it (from src to OP_TRACE_SRC_MANY).
+	 * The emitted record carries the last tag (op_trace.src). weft serve
+	 * counts open traces per source in its commit ledger this way. NULL:
+	 * nothing is called. */
+	void (*on_open)(void *arg, unsigned worker, uint32_t src, uint64_t epoch);
+	void (*on_retag)(void *arg, unsigned worker, uint32_t from, uint32_t to,
+	                 uint64_t epoch);
 	void *on_open_arg;
+	/* Revocations (see above; NULL: none): n_src slots. */
+	const _Atomic uint32_t *src_gen;
+	uint32_t n_src;
+	const _Atomic uint64_t *revocations;
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t events, traces, late_events, late_traces, duplicates;
 	_Atomic uint64_t missing, cycle_edges, truncated, dropped, incomplete;
 	_Atomic uint64_t end_label_finishes, text_truncated;
+	_Atomic uint64_t aged, handed_over, stale_events;
 	_Atomic uint64_t peak_open_events; /* sum over workers of each one's peak */
 	_Atomic uint64_t peak_open_traces; /* same, traces */
 	pthread_mutex_t lock;            /* guards the histograms below */

@@ -28,6 +28,35 @@ struct asm_ev {
 };
 _Static_assert(sizeof(struct asm_ev) == 64, "asm_ev is one cache line");
 
+/* Events of an open trace, in chunks of 3, 15, then 63 events (a 64-byte
+ * header, then the events on cache lines); see asm_mem.c. */
+struct asm_chunk {
+	struct asm_chunk *next;
+	uint32_t n, cap;    /* events held, room */
+	uint32_t pad[12];   /* keeps ev[] on a cache-line boundary */
+	struct asm_ev ev[];
+};
+_Static_assert(sizeof(struct asm_chunk) == 64, "the chunk header is one line");
+
+#define ASM_SLAB_BYTES (2u << 20) /* one huge page on x86-64 */
+#define ASM_CLASSES 3
+
+struct asm_slab;
+/* Per worker: slabs with free chunks per size, and what is in use. */
+struct asm_mem {
+	struct asm_slab *partial[ASM_CLASSES];
+	uint64_t chunk_bytes;     /* bytes of chunks handed out */
+	uint64_t slab_bytes;      /* bytes of slabs mapped now */
+	uint64_t peak_slab_bytes;
+};
+/* The size class of a trace's k-th chunk (0-based). */
+uint32_t asm_chunk_class(uint32_t k);
+/* An empty chunk of class cls (n = 0, cap set); NULL when out of memory. */
+struct asm_chunk *asm_chunk_get(struct asm_mem *m, uint32_t cls);
+void asm_chunk_put(struct asm_mem *m, struct asm_chunk *c);
+/* Unmaps what is left; every chunk must have been put back. */
+void asm_mem_free(struct asm_mem *m);
+
 /* Interned texts: symbol -> text, per worker. Texts longer than
  * max_text_bytes are cut; past max_texts entries new symbols get no text
  * (both counted by the caller through the return value). */
@@ -54,6 +83,7 @@ struct asm_trace_meta {
 	uint32_t flags;       /* OP_TRACE_* decided by the assembler */
 	uint32_t events_seen;
 	uint32_t dropped;
+	uint32_t src;         /* op_trace.src */
 };
 
 struct asm_build;

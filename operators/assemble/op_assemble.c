@@ -42,17 +42,9 @@
 #include "operators/assemble/assemble_int.h"
 #include "operators/assemble/hash_tab.h"
 
-#define ASM_CHUNK 63u /* events per chunk: 64 B header slot + 63 x 64 B */
-
-struct asm_chunk {
-	struct asm_chunk *next;
-	uint32_t n;
-	uint32_t pad[13]; /* keeps ev[] on a cache-line boundary */
-	struct asm_ev ev[ASM_CHUNK];
-};
-
-_Static_assert(sizeof(struct asm_chunk) == 4096, "a chunk is one page");
-#define ASM_SLAB_BYTES (2u << 20) /* one huge page on x86-64 */
+/* Trace structs kept for reuse; past this they are freed (a burst of open
+ * traces gives its memory back). */
+#define ASM_FREE_TRACES 4096u
 
 struct asm_trace {
 	uint64_t trace_id;
@@ -64,6 +56,8 @@ struct asm_trace {
 	uint32_t n_extra, cap_extra;
 	uint32_t n_events, events_seen, dropped;
 	uint32_t flags;             /* OP_TRACE_LATE, TRUNCATED; ASM_END_SEEN */
+	uint32_t src;               /* first event's tag; OP_TRACE_SRC_MANY */
+	uint32_t n_chunks;
 };
 #define ASM_END_SEEN 0x10000u
 
@@ -95,10 +89,11 @@ struct asm_inst {
 	struct asm_slot *tab;
 	uint64_t cap, n_open, open_events;
 	struct asm_trace *lru_head, *lru_tail;
-	struct asm_trace *free_traces;
-	struct asm_chunk *free_chunks;
-	void **slabs;            /* chunk slabs, freed in destroy */
-	uint32_t n_slabs, cap_slabs;
+	struct asm_trace *free_traces; /* at most ASM_FREE_TRACES kept */
+	uint32_t n_free_traces;
+	struct asm_mem mem;      /* the open events' chunks (asm_mem.c) */
+	uint64_t budget;         /* bytes this worker's open traces may hold */
+	uint64_t open_bytes_published;
 	struct asm_texts texts;
 	uint64_t known[1024];  /* recently interned symbols (direct-mapped) */
 	struct asm_build *build;
@@ -117,6 +112,9 @@ struct asm_inst {
 	uint64_t events, traces, late_events, late_traces, duplicates, missing;
 	uint64_t cycle_edges, truncated, dropped, incomplete, end_finishes;
 	uint64_t text_truncated, peak_events, peak_traces;
+	uint64_t aged, handed_over, stale_events, budget_evictions;
+	uint64_t next_age_scan;  /* epoch of the next age-limit scan */
+	uint64_t revocations;    /* *cfg->revocations last handled */
 };
 
 static uint64_t
@@ -129,19 +127,11 @@ now_ns(void)
 
 /* ---- hash tables ---------------------------------------------------------- */
 
-/* The interned texts, the open traces and the finished ids are
- * operators/hash_tab.h tables; each marks a slot taken its own way. */
-_Static_assert(offsetof(struct asm_text_slot, sym) == 0, "key first");
+/* The open traces and the finished ids are operators/hash_tab.h tables
+ * (as are the interned texts, asm_texts.c); each marks a slot taken its
+ * own way. */
 _Static_assert(offsetof(struct asm_slot, trace_id) == 0, "key first");
 _Static_assert(offsetof(struct asm_done, trace_id) == 0, "key first");
-
-/* A slot is empty when all of sym, off, len are 0 (see asm_texts_put). */
-static int
-text_slot_used(const void *slot)
-{
-	const struct asm_text_slot *x = slot;
-	return x->sym || x->off || x->len;
-}
 
 static int
 trace_slot_used(const void *slot)
@@ -195,78 +185,6 @@ op_assemble_config_check(const struct op_assemble_config *c, char *errstr,
 		return 0;
 	snprintf(errstr, errlen, "assemble config: %s %s", key, why);
 	return WEFT_EINVAL;
-}
-
-/* ---- interned texts ------------------------------------------------------ */
-
-int
-asm_texts_put(struct asm_texts *t, uint64_t sym, const char *s, size_t len,
-              uint32_t max_len)
-{
-	if (2 * (t->n + 1) > t->cap) {
-		if (t->n >= t->max_n)
-			goto lookup_only;
-		uint64_t ncap = t->cap ? t->cap * 2 : 256;
-		struct asm_text_slot *nt =
-		    hash_tab_rehash(t->tab, t->cap, ncap, sizeof *nt,
-		                    text_slot_used);
-		if (!nt)
-			return WEFT_ENOMEM;
-		t->tab = nt;
-		t->cap = ncap;
-	}
-lookup_only:;
-	/* A slot is empty when all of sym, off, len are 0; off starts at 1
-	 * (buf[0] is a NUL for the empty text) so no used slot looks empty. */
-	uint64_t j = hash_tab_probe(t->tab, t->cap, sizeof *t->tab, sym,
-	                            text_slot_used);
-	if (text_slot_used(&t->tab[j]))
-		return 0;
-	if (t->n >= t->max_n || 2 * (t->n + 1) > t->cap)
-		return 2;
-	int cut = len > max_len;
-	if (cut)
-		len = max_len;
-	if (!t->buf_len)
-		t->buf_len = 1; /* offset 0 stays the empty text */
-	if (t->buf_len + len + 1 > t->buf_cap) {
-		uint64_t c = (t->buf_len + len + 1) * 2 + 4096;
-		char *nb = realloc(t->buf, c);
-		if (!nb)
-			return WEFT_ENOMEM;
-		t->buf = nb;
-		t->buf_cap = c;
-		t->buf[0] = '\0';
-	}
-	memcpy(t->buf + t->buf_len, s, len);
-	t->buf[t->buf_len + len] = '\0';
-	t->tab[j] = (struct asm_text_slot){sym, (uint32_t)t->buf_len, (uint32_t)len};
-	t->buf_len += len + 1;
-	t->n++;
-	return cut;
-}
-
-const char *
-asm_texts_get(const struct asm_texts *t, uint64_t sym, uint32_t *len)
-{
-	if (t->cap) {
-		uint64_t j = hash_tab_probe(t->tab, t->cap, sizeof *t->tab, sym,
-		                            text_slot_used);
-		if (text_slot_used(&t->tab[j])) {
-			*len = t->tab[j].len;
-			return t->buf + t->tab[j].off;
-		}
-	}
-	*len = 0;
-	return "";
-}
-
-void
-asm_texts_free(struct asm_texts *t)
-{
-	free(t->tab);
-	free(t->buf);
-	memset(t, 0, sizeof *t);
 }
 
 /* ---- open-trace table -------------------------------------------------- */
@@ -416,53 +334,22 @@ lru_push(struct asm_inst *s, struct asm_trace *t)
 		s->lru_head = t;
 }
 
-/* A new slab's chunks onto the free list, lowest address first out. */
-static int
-slab_add(struct asm_inst *s)
-{
-	if (s->n_slabs == s->cap_slabs &&
-	    WEFT_GROW(s->slabs, s->cap_slabs, s->n_slabs + 1, 16))
-		return WEFT_ENOMEM;
-	unsigned char *m = aligned_alloc(ASM_SLAB_BYTES, ASM_SLAB_BYTES);
-	if (!m)
-		return WEFT_ENOMEM;
-#ifdef MADV_HUGEPAGE
-	/* Advice only: without huge pages it is 4 KiB pages as before. */
-	(void)madvise(m, ASM_SLAB_BYTES, MADV_HUGEPAGE);
-#endif
-	s->slabs[s->n_slabs++] = m;
-	for (size_t k = ASM_SLAB_BYTES / sizeof(struct asm_chunk); k-- > 0;) {
-		struct asm_chunk *c = (struct asm_chunk *)(void *)(m + k * sizeof *c);
-		c->next = s->free_chunks;
-		s->free_chunks = c;
-	}
-	return 0;
-}
-
-static struct asm_chunk *
-chunk_get(struct asm_inst *s)
-{
-	if (!s->free_chunks && slab_add(s))
-		return NULL;
-	struct asm_chunk *c = s->free_chunks;
-	s->free_chunks = c->next;
-	c->next = NULL;
-	c->n = 0;
-	return c;
-}
-
 static void
 trace_release(struct asm_inst *s, struct asm_trace *t)
 {
 	for (struct asm_chunk *c = t->head, *n; c; c = n) {
 		n = c->next;
-		c->next = s->free_chunks;
-		s->free_chunks = c;
+		asm_chunk_put(&s->mem, c);
 	}
 	free(t->extra);
+	if (s->n_free_traces >= ASM_FREE_TRACES) {
+		free(t);
+		return;
+	}
 	memset(t, 0, sizeof *t);
 	t->next = s->free_traces;
 	s->free_traces = t;
+	s->n_free_traces++;
 }
 
 /* Copies t's events into s->flat (contiguous, for the builder). */
@@ -505,6 +392,7 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
 		.flags = (t->flags & ~ASM_END_SEEN) | why,
 		.events_seen = t->events_seen,
 		.dropped = t->dropped,
+		.src = t->src,
 	};
 	const void *rec;
 	uint32_t len;
@@ -526,19 +414,24 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
 		s->incomplete++;
 	if (why & OP_TRACE_END_LABEL)
 		s->end_finishes++;
+	if (why & OP_TRACE_AGED)
+		s->aged++;
+	if (why & OP_TRACE_HANDED_OVER)
+		s->handed_over++;
 	weft_hist_add(&s->emit_latency_ns, m.idle_ns);
 	engine_emit(s->ctx, 0, epoch, rec, len);
 	s->open_events -= t->n_events;
 	s->n_open--;
 	lru_unlink(s, t);
-	done_add(s, t->trace_id, epoch);
+	if (!(why & OP_TRACE_HANDED_OVER)) /* the new owner's copy is no amendment */
+		done_add(s, t->trace_id, epoch);
 	tab_remove(s, slot);
 	trace_release(s, t);
 }
 
 static struct asm_trace *
 trace_open(struct asm_inst *s, struct asm_slot **slotp, uint64_t id,
-           uint64_t epoch)
+           uint32_t src, uint64_t epoch)
 {
 	if (s->n_open >= s->cfg->max_open_traces && s->lru_head) {
 		/* Pressure: the least recently active trace goes out now. */
@@ -552,12 +445,14 @@ trace_open(struct asm_inst *s, struct asm_slot **slotp, uint64_t id,
 		*slotp = tab_find(s, id);
 	}
 	struct asm_trace *t = s->free_traces;
-	if (t)
+	if (t) {
 		s->free_traces = t->next;
-	else if (!(t = calloc(1, sizeof *t)))
+		s->n_free_traces--;
+	} else if (!(t = calloc(1, sizeof *t)))
 		return NULL;
 	memset(t, 0, sizeof *t);
 	t->trace_id = id;
+	t->src = src;
 	t->first_epoch = t->last_epoch = epoch;
 	if (s->done_n && done_find(s, id)->epoch) {
 		t->flags |= OP_TRACE_LATE; /* an amendment to an emitted trace */
@@ -566,12 +461,36 @@ trace_open(struct asm_inst *s, struct asm_slot **slotp, uint64_t id,
 	(*slotp)->trace_id = id;
 	(*slotp)->t = t;
 	if (s->cfg->on_open)
-		s->cfg->on_open(s->cfg->on_open_arg, s->worker, epoch);
+		s->cfg->on_open(s->cfg->on_open_arg, s->worker, src, epoch);
 	s->n_open++;
 	if (s->n_open > s->peak_traces)
 		s->peak_traces = s->n_open;
 	lru_push(s, t);
 	return t;
+}
+
+/* 1 when tag src was given out before its slot's latest revocation. */
+static int
+src_stale(const struct asm_inst *s, uint32_t src)
+{
+	if (!s->cfg->src_gen || !src || src == OP_TRACE_SRC_MANY ||
+	    OP_SRC_SLOT(src) >= s->cfg->n_src)
+		return 0;
+	/* acquire pairs with the source's release when it revoked the slot;
+	 * an event read after that carries the new generation */
+	uint32_t g = atomic_load_explicit(&s->cfg->src_gen[OP_SRC_SLOT(src)],
+	                                  memory_order_acquire);
+	return OP_SRC_GEN(src) != (g & 0xfffu);
+}
+
+/* A second source in t: it is held by every partition from now on. */
+static void
+retag(struct asm_inst *s, struct asm_trace *t)
+{
+	if (s->cfg->on_retag)
+		s->cfg->on_retag(s->cfg->on_open_arg, s->worker, t->src,
+		                 OP_TRACE_SRC_MANY, t->first_epoch);
+	t->src = OP_TRACE_SRC_MANY;
 }
 
 static void
@@ -580,10 +499,23 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 	s->events++;
 	struct asm_slot *slot = tab_find(s, ev->trace_id);
 	struct asm_trace *t = slot->t;
-	if (!t && !(t = trace_open(s, &slot, ev->trace_id, epoch))) {
+	if (s->cfg->src_gen) {
+		if (src_stale(s, ev->src)) {
+			s->stale_events++; /* its partition's new owner re-reads it */
+			return;
+		}
+		if (t && src_stale(s, t->src)) {
+			finish(s, slot, epoch, OP_TRACE_FLUSHED | OP_TRACE_HANDED_OVER);
+			slot = tab_find(s, ev->trace_id);
+			t = NULL;
+		}
+	}
+	if (!t && !(t = trace_open(s, &slot, ev->trace_id, ev->src, epoch))) {
 		fprintf(stderr, "weft assemble: out of memory\n");
 		abort();
 	}
+	if (t->src != ev->src && t->src != OP_TRACE_SRC_MANY)
+		retag(s, t);
 	t->events_seen++;
 	if (t->flags & OP_TRACE_LATE)
 		s->late_events++;
@@ -601,8 +533,8 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 		s->dropped++;
 		return;
 	}
-	if (!t->tail || t->tail->n == ASM_CHUNK) {
-		struct asm_chunk *c = chunk_get(s);
+	if (!t->tail || t->tail->n == t->tail->cap) {
+		struct asm_chunk *c = asm_chunk_get(&s->mem, asm_chunk_class(t->n_chunks++));
 		if (!c) {
 			fprintf(stderr, "weft assemble: out of memory\n");
 			abort();
@@ -760,7 +692,7 @@ add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
 			}
 			if (i + 2 < n) {
 				const struct asm_trace *t = s->tab[hash[i + 2] & m].t;
-				if (t && t->tail && t->tail->n < ASM_CHUNK)
+				if (t && t->tail && t->tail->n < t->tail->cap)
 					__builtin_prefetch(&t->tail->ev[t->tail->n], 1);
 			}
 			add_event(s, win[i], epoch);
@@ -854,6 +786,36 @@ asm_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	}
 }
 
+/* Hands over every open trace whose partition was revoked (a scan of the
+ * open traces, once per revocation). */
+static void
+hand_over_stale(struct asm_inst *s, uint64_t epoch)
+{
+	for (struct asm_trace *t = s->lru_head, *n; t; t = n) {
+		n = t->next;
+		if (src_stale(s, t->src))
+			finish(s, tab_find(s, t->trace_id), epoch,
+			       OP_TRACE_FLUSHED | OP_TRACE_HANDED_OVER);
+	}
+}
+
+/* Emits every trace open for max_age_epochs or more, INCOMPLETE|AGED. The
+ * open list is sorted by last activity, not by age, so this is a scan;
+ * it runs every max(1, limit / 8) epochs, which bounds both its cost and
+ * how late an aged trace goes out. */
+static void
+finish_aged(struct asm_inst *s, uint64_t epoch)
+{
+	uint64_t max = s->cfg->max_age_epochs;
+	s->next_age_scan = epoch + (max / 8 ? max / 8 : 1);
+	for (struct asm_trace *t = s->lru_head, *n; t; t = n) {
+		n = t->next;
+		if (t->first_epoch + max <= epoch)
+			finish(s, tab_find(s, t->trace_id), epoch,
+			       OP_TRACE_INCOMPLETE | OP_TRACE_AGED);
+	}
+}
+
 static void
 asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 {
@@ -866,6 +828,16 @@ asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 	 * exactly a prefix of it. */
 	while (s->lru_head && s->lru_head->last_epoch + G <= epoch)
 		finish(s, tab_find(s, s->lru_head->trace_id), epoch, 0);
+	if (s->cfg->revocations) {
+		uint64_t r = atomic_load_explicit(s->cfg->revocations,
+		                                  memory_order_acquire);
+		if (r != s->revocations) {
+			s->revocations = r;
+			hand_over_stale(s, epoch);
+		}
+	}
+	if (s->cfg->max_age_epochs && epoch >= s->next_age_scan)
+		finish_aged(s, epoch);
 	/* Traces that saw the end label finish as soon as no parent is
 	 * missing; the others stay pending (the idle gap still applies). */
 	uint32_t keep = 0;
@@ -921,6 +893,9 @@ asm_destroy(void *state)
 	atomic_fetch_add(&cfg->incomplete, s->incomplete);
 	atomic_fetch_add(&cfg->end_label_finishes, s->end_finishes);
 	atomic_fetch_add(&cfg->text_truncated, s->text_truncated);
+	atomic_fetch_add(&cfg->aged, s->aged);
+	atomic_fetch_add(&cfg->handed_over, s->handed_over);
+	atomic_fetch_add(&cfg->stale_events, s->stale_events);
 	atomic_fetch_add(&cfg->peak_open_events, s->peak_events);
 	atomic_fetch_add(&cfg->peak_open_traces, s->peak_traces);
 	pthread_mutex_lock(&cfg->lock);
@@ -937,9 +912,7 @@ asm_destroy(void *state)
 		s->free_traces = t->next;
 		free(t);
 	}
-	for (uint32_t i = 0; i < s->n_slabs; i++)
-		free(s->slabs[i]);
-	free(s->slabs);
+	asm_mem_free(&s->mem);
 	asm_texts_free(&s->texts);
 	asm_build_free(s->build);
 	free(s->flat);

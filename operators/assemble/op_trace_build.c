@@ -617,6 +617,7 @@ write_header(struct asm_build *b, const struct asm_trace_meta *m,
 		.missing = st->missing,
 		.cycle_edges = st->broken,
 		.dropped = m->dropped,
+		.src = m->src,
 		.str_bytes = (uint32_t)b->str_len,
 	};
 }

@@ -31,6 +31,9 @@
 #define OP_TRACE_DANGLING   0x10u /* some parents never arrived (missing nodes) */
 #define OP_TRACE_END_LABEL  0x20u /* finished early on the configured end label */
 #define OP_TRACE_FLUSHED    0x40u /* finished by the end of the stream */
+#define OP_TRACE_AGED       0x80u /* with INCOMPLETE: open longer than the age limit */
+#define OP_TRACE_HANDED_OVER 0x100u /* with FLUSHED: its partition was revoked;
+                                     * the new owner re-reads it whole */
 
 struct op_trace {
 	uint64_t trace_id;
@@ -61,7 +64,11 @@ struct op_trace {
 	uint32_t str_bytes;
 	uint32_t verdict;       /* enum op_verdict; 0 until the check operator ran */
 	int32_t tmpl;           /* model template (valid with a verdict; -1: none) */
+	uint32_t src;           /* source tag of its events (op_event.src; 0: a
+	                         * file; OP_TRACE_SRC_MANY: several sources) */
+	uint32_t reserved;      /* zero */
 };
+#define OP_TRACE_SRC_MANY UINT32_MAX
 
 /* op_trace_event.flags */
 #define OP_TEV_MISSING 0x1u /* referenced as a parent, never received */

@@ -63,6 +63,10 @@ struct op_check_config {
 	unsigned top_max;         /* explanations ranked in the summary (10) */
 	int no_report;            /* keep no report data, no summary ranking
 	                           * (long-running service: bounded memory) */
+	int skip_flushed;         /* traces flagged FLUSHED get no verdict and
+	                           * no anomaly (weft serve: a flushed trace
+	                           * was cut by a stop or a revocation and is
+	                           * re-read; at the end of a file it is whole) */
 	/* When set, anomaly lines go here instead of to `anomalies`: called on
 	 * the worker's thread, outside the lock, with the line and its '\n'.
 	 * Returns 0 or an error (counted in write_errors). */

@@ -629,7 +629,11 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 		memset(&cv, 0, sizeof cv);
 		cv.tmpl = -1;
 		unsigned verdict;
-		if (t->flags & OP_TRACE_LATE) {
+		if ((t->flags & OP_TRACE_FLUSHED) && cfg->skip_flushed) {
+			/* cut short by a stop or a revocation, not finished: its
+			 * partition is re-read, and that copy gets the verdict */
+			verdict = OP_VERDICT_NONE;
+		} else if (t->flags & OP_TRACE_LATE) {
 			verdict = OP_VERDICT_LATE;
 		} else if (t->flags & (OP_TRACE_INCOMPLETE | OP_TRACE_TRUNCATED)) {
 			verdict = OP_VERDICT_INCOMPLETE;

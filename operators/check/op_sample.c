@@ -10,8 +10,9 @@
  * traces cut by a limit) are not sampled: they would teach the model
  * shapes that are not whole traces.
  *
- * File: "WEFTSMP2", then per trace a u32 length and the op_trace record
- * (relocatable bytes, as the engine carries it), padded to 8 bytes.
+ * File: "WEFTSMP3" (3 since op_trace gained its source tag), then per
+ * trace a u32 length and the op_trace record (relocatable bytes, as the
+ * engine carries it), padded to 8 bytes.
  * Records are written when the workers finish (under the config's lock),
  * so a sample file is complete only after the run.
  *
@@ -24,7 +25,7 @@
 #include "operators/check/check.h"
 
 /* '2': op_trace gained last_ns; files of version 1 are refused by name. */
-static const char SMP_MAGIC[8] = {'W', 'E', 'F', 'T', 'S', 'M', 'P', '2'};
+static const char SMP_MAGIC[8] = {'W', 'E', 'F', 'T', 'S', 'M', 'P', '3'};
 
 struct sample_inst {
 	struct op_sample_config *cfg;

@@ -60,6 +60,10 @@ struct op_deadletter {
 	int owns_file;
 	int (*writer)(void *arg, const char *line, size_t len);
 	void *writer_arg;
+	/* names where a unit with pos.src != 0 came from (set before any
+	 * write, then read-only: called outside the lock) */
+	int (*namer)(void *arg, uint32_t src, char *buf, size_t cap);
+	void *namer_arg;
 	uint64_t count[OP_REJECT__COUNT]; /* [0] = total */
 };
 
@@ -146,7 +150,11 @@ op_deadletter_write(struct op_deadletter *dl, const struct op_bad_input *b)
 	size_t quote = b->avail < b->max_excerpt ? b->avail : b->max_excerpt;
 	const char *src = b->source ? b->source : "";
 	size_t srclen = strnlen(src, 256);
-	size_t cap = 256 + 6 * (quote + srclen);
+	char where[400] = "";
+	if (b->pos.src && dl->namer &&
+	    dl->namer(dl->namer_arg, b->pos.src, where, sizeof where) < 0)
+		where[0] = 0;
+	size_t cap = 256 + sizeof where + 6 * (quote + srclen);
 	char stackbuf[2048];
 	char *buf = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
 	int rc = 0;
@@ -154,8 +162,10 @@ op_deadletter_write(struct op_deadletter *dl, const struct op_bad_input *b)
 	if (buf) {
 		o = (size_t)snprintf(buf, cap, "{\"source\":\"");
 		put_escaped(buf, cap, &o, src, srclen);
+		o += (size_t)snprintf(buf + o, cap - o, "\"%s%s", where[0] ? "," : "",
+		                      where);
 		o += (size_t)snprintf(buf + o, cap - o,
-		                      "\",\"offset\":%llu,\"line\":%llu,\"at\":%u,"
+		                      ",\"offset\":%llu,\"line\":%llu,\"at\":%u,"
 		                      "\"reason\":\"%s\",\"len\":%llu,\"excerpt\":\"",
 		                      (unsigned long long)b->pos.offset,
 		                      (unsigned long long)b->pos.line, b->at,
@@ -189,6 +199,17 @@ op_deadletter_count(struct op_deadletter *dl, enum op_reject r)
 	uint64_t v = dl->count[r];
 	pthread_mutex_unlock(&dl->lock);
 	return v;
+}
+
+void
+op_deadletter_set_namer(struct op_deadletter *dl,
+                        int (*fn)(void *arg, uint32_t src, char *buf, size_t cap),
+                        void *arg)
+{
+	pthread_mutex_lock(&dl->lock);
+	dl->namer = fn;
+	dl->namer_arg = arg;
+	pthread_mutex_unlock(&dl->lock);
 }
 
 void

@@ -101,13 +101,20 @@ struct op_decode_stats {
 struct op_pos {
 	uint64_t offset; /* byte offset of the unit's first byte in the stream */
 	uint64_t line;   /* 1-based line number of the unit's first line */
+	uint32_t src;    /* where the unit came from: 0 a file or stream, else
+	                  * OP_SRC(slot, gen) (weft serve: a Kafka partition
+	                  * and how often this process had it revoked);
+	                  * copied into op_event.src */
 };
+
 
 /* ---- dead letters ------------------------------------------------------ */
 /*
  * A dead-letter sink writes one JSON object per rejected unit:
  *   {"source":"s","offset":N,"line":N,"at":N,"reason":"name",
  *    "len":N,"excerpt":"..."}
+ * and, for a unit whose pos.src is set, the fields its namer gives after
+ * "source" (weft serve: "topic":"t","partition":N).
  * at = byte offset inside the unit where the problem was found; excerpt =
  * the first max_excerpt_bytes of the unit, JSON-escaped; bytes that are not
  * printable ASCII are written as \u00XX of the byte value, so the line is
@@ -157,6 +164,16 @@ int op_deadletter_flush(struct op_deadletter *dl);
 void op_deadletter_set_writer(struct op_deadletter *dl,
                               int (*fn)(void *arg, const char *line, size_t len),
                               void *arg);
+
+/* Names where units with pos.src != 0 came from: fn writes JSON object
+ * members (no braces, e.g. "topic":"t","partition":3) into buf (cap
+ * bytes, NUL-terminated) and returns >= 0, or < 0 to add nothing. fn is
+ * called from any worker thread, outside the sink's lock. Call before any
+ * write. */
+void op_deadletter_set_namer(struct op_deadletter *dl,
+                             int (*fn)(void *arg, uint32_t src, char *buf,
+                                       size_t cap),
+                             void *arg);
 
 /* ---- stream splitter ------------------------------------------------- */
 /*

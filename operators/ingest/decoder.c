@@ -194,6 +194,7 @@ feed_unit(void *arg, const struct op_unit *u)
 	}
 	if (rc)
 		return 0; /* rejected: counted and dead-lettered already */
+	((struct op_event *)d->out)->src = u->pos.src;
 	return d->fn ? d->fn(d->fn_arg, d->out, len) : 0;
 }
 

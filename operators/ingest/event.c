@@ -156,7 +156,7 @@ op_event_builder_finish(struct op_event_builder *b, void *out, uint32_t cap,
 	ev->n_parents = (uint16_t)b->n_parents;
 	ev->n_kv = (uint16_t)b->n_kv;
 	ev->reserved = 0;
-	ev->reserved2 = 0;
+	ev->src = 0; /* the decoder sets it from the unit's position */
 	for (int f = 0; f < OP_EV_NFIELDS; f++)
 		ev->str[f] = shift(b->hdr.str[f], base);
 	const struct op_str *s = b->hdr.str;
@@ -212,7 +212,7 @@ op_event_validate(const void *rec, size_t len)
 	if (len < sizeof *ev || ((uintptr_t)rec & 7u))
 		return WEFT_ECORRUPT;
 	if (ev->size != len || (ev->size & 7u) || ev->size > OP_EVENT_MAX_BYTES ||
-	    ev->reserved != 0 || ev->reserved2 != 0)
+	    ev->reserved != 0)
 		return WEFT_ECORRUPT;
 	uint32_t base = (uint32_t)sizeof *ev + 8u * ev->n_parents +
 	                (uint32_t)sizeof(struct op_kv_ref) * ev->n_kv;

@@ -56,6 +56,15 @@ enum op_event_field {
 #define OP_EV_HAS_START 0x0002u /* start_ns came from the report */
 #define OP_EV_HAS_WALL  0x0004u /* wall_ms came from the report */
 
+/* A source tag: slot + 1 in the low 20 bits, a generation (mod 4096) in
+ * the high 12. The generation of a slot changes when its partition is
+ * revoked, so an event or a trace from before a revocation is told apart
+ * from one read after the partition came back. */
+#define OP_SRC_SLOTS ((1u << 20) - 1)
+#define OP_SRC(slot, gen) ((((uint32_t)(gen) & 0xfffu) << 20) | ((uint32_t)(slot) + 1u))
+#define OP_SRC_SLOT(src) (((src) & 0xfffffu) - 1u) /* valid when src != 0 */
+#define OP_SRC_GEN(src) ((uint32_t)(src) >> 20)
+
 /* A string inside the record: bytes [off, off + len), NUL at off + len. */
 struct op_str {
 	uint16_t off;
@@ -90,7 +99,7 @@ struct op_event {
 	uint16_t flags;      /* OP_EV_* */
 	uint16_t reserved;   /* zero */
 	struct op_str str[OP_EV_NFIELDS];
-	uint32_t reserved2;  /* zero; pads the header to 8 bytes */
+	uint32_t src;        /* op_pos.src of its unit: 0 a file, else OP_SRC() */
 };
 
 _Static_assert(sizeof(struct op_event) == 112, "op_event header layout");

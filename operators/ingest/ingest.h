@@ -110,6 +110,8 @@ struct op_unit_rec {
 	uint64_t seq;    /* unit number on its reading worker */
 	uint32_t len;    /* full length of the unit */
 	uint32_t flags;  /* OP_UNIT_TOO_LONG, OP_UNIT_TRUNCATED */
+	uint32_t src;    /* op_pos.src */
+	uint32_t reserved;
 	/* followed by min(len, max_unit_bytes) bytes */
 };
 

@@ -64,7 +64,7 @@ dec_batch(void *state, struct engine_ctx *ctx, unsigned port,
 			.data = (const char *)r + sizeof h,
 			.len = h.len,
 			.avail = len - sizeof h,
-			.pos = {.offset = h.offset, .line = h.line},
+			.pos = {.offset = h.offset, .line = h.line, .src = h.src},
 			.flags = h.flags,
 		};
 		op_decoder_unit(s->d, &u, emit_event, s);
@@ -151,6 +151,7 @@ op_source_unit(struct engine_ctx *ctx, uint64_t epoch, const struct op_unit *u,
 	struct op_unit_rec h = {
 		.offset = u->pos.offset,
 		.line = u->pos.line,
+		.src = u->pos.src,
 		.seq = seq,
 		.len = (uint32_t)u->len,
 		.flags = u->flags,

@@ -24,8 +24,11 @@
 
 #include "operators/output/output.h"
 
-#define METRICS_CONN_LIMIT 16
-#define METRICS_CONN_TIMEOUT_S 5
+/* Enough room that idle or half-open connections cannot starve a scrape:
+ * they are dropped after METRICS_CONN_TIMEOUT_S, and a scraper needs one
+ * slot for well under a second. */
+#define METRICS_CONN_LIMIT 256
+#define METRICS_CONN_TIMEOUT_S 2
 
 static const char CT_METRICS[] = "text/plain; version=0.0.4; charset=utf-8";
 static const char CT_TEXT[] = "text/plain; charset=utf-8";
@@ -35,6 +38,7 @@ struct op_metrics_server {
 	op_metrics_render_fn render;
 	void *arg;
 	uint16_t port;
+	char url[96];       /* http://HOST:PORT as bound */
 	pthread_t starter;  /* the thread in op_metrics_start() */
 	char starterr[256]; /* MHD's first message while starting */
 };
@@ -285,8 +289,16 @@ op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn render,
 		free(s);
 		return WEFT_EIO;
 	}
+	snprintf(s->url, sizeof s->url, "http://%s%s%s:%u", v6 ? "[" : "", host,
+	         v6 ? "]" : "", (unsigned)s->port);
 	*out = s;
 	return 0;
+}
+
+const char *
+op_metrics_url(const struct op_metrics_server *s)
+{
+	return s ? s->url : "";
 }
 
 uint16_t

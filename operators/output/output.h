@@ -80,6 +80,8 @@ int op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn rende
                      void *arg, struct op_metrics_server **out, char *errstr,
                      size_t errlen);
 uint16_t op_metrics_port(const struct op_metrics_server *s);
+/* "http://HOST:PORT" as bound (the address given, or 127.0.0.1). */
+const char *op_metrics_url(const struct op_metrics_server *s);
 void op_metrics_stop(struct op_metrics_server *s);
 /* Exposition helpers: "# HELP", "# TYPE" (once per family: pass help/type
  * NULL for further samples of the same family) and one sample line.

@@ -1,23 +1,34 @@
 /*
  * op_kafka.c — the Kafka source of `weft serve`: one consumer per worker in
- * one consumer group, the ingest clock from message timestamps, and the
- * per-partition commit of serve.h's rule.
+ * one consumer group, the ingest clock from message timestamps, idle time
+ * only on evidence, and the per-partition commit of serve.h's rule.
  *
  * Per partition the source keeps the epochs it gave out as a list of
  * (epoch, first offset of that epoch): epochs never go down within a
  * partition, so the offset to commit for a commit epoch L is the first
  * offset of the first entry with epoch >= L, or the next offset to consume
  * when every consumed message is below L. Entries below L are dropped as
- * they are committed.
+ * they are committed. Each partition's L is its own (its slot's commit
+ * epoch): only traces with events in it hold it back.
  *
- * Rebalance: on revocation the revoked partitions are committed (at the
- * last published commit epoch, synchronously) and forgotten; their traces
- * still in this process's pipeline are emitted here when they finish, and
- * the new owner re-reads from the committed offset, so such a trace can be
- * emitted twice (the second time complete). Outputs carry the trace id so
- * consumers can de-duplicate. Consumer callbacks (rebalance, errors) run on
- * the worker's own thread inside the poll.
+ * Evidence: a partition's idle clock moves only up to the last healthy
+ * moment it was confirmed at its end (serve.h). The prober thread asks the
+ * brokers for every owned partition's high watermark each probe_ms, with
+ * its own client (it never joins the group); it also keeps the healthy
+ * clock: time it could not reach the brokers, or did not run (its rounds
+ * came late: the process was paused), is added to stall_ms and so never
+ * counts as idle time. Outages are logged once when they start and once
+ * when they end.
+ *
+ * Rebalance: on revocation the revoked partitions are committed (at their
+ * slots' commit epochs, synchronously), their slots' generations bumped
+ * (release) and the partitions forgotten: the assembler hands their open
+ * traces over (flushed, not emitted) and drops their events still in
+ * flight, and the new owner re-reads them whole from the committed offset.
+ * Consumer callbacks (rebalance, errors) run on the worker's own thread
+ * inside the poll; the error callback may also run on librdkafka's.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +49,16 @@ struct kpart {
 	char *topic;
 	const rd_kafka_topic_t *rkt; /* the handle messages carry (cached) */
 	int32_t partition;
+	uint32_t slot;     /* cfg->slots index; UINT32_MAX: none (overflow) */
+	uint32_t src;      /* OP_SRC(slot, generation at assignment), or 0 */
 	int64_t next;      /* next offset to consume; -1 until the first message */
+	int64_t eof_off;   /* offset of the last partition-EOF (-1: none) */
 	int64_t committed; /* last offset committed by us; -1 none */
+	uint64_t committed_epoch; /* the commit epoch it was committed at */
 	int recommit;      /* the commit of `committed` failed: send it again */
 	uint64_t epoch;    /* highest epoch given to a message */
 	int eof;           /* at the partition's end as of the last fetch */
+	int64_t ev_h;      /* healthy time it was last confirmed at its end */
 	struct kmark *map;
 	size_t map_head, map_n, map_cap;
 };
@@ -57,7 +73,6 @@ struct kinst {
 	size_t n_parts, cap_parts;
 	size_t hit; /* last part found */
 	uint64_t frontier;
-	uint64_t committed_epoch;
 	int recommit;      /* some partition's commit failed */
 	int64_t recommit_ms; /* not before then (a failing group answers at once) */
 	int closing;       /* the final commit is done: none at revocation */
@@ -93,7 +108,25 @@ op_kafka_config_init(struct op_kafka_config *cfg)
 	cfg->drain_epochs = 4;
 	cfg->max_unit_bytes = 64 * 1024;
 	cfg->batch = 1024;
+	cfg->probe_ms = 500;
+	cfg->settle_ms = 10000;
+	cfg->max_slots = OP_KAFKA_MAX_SLOTS_DEFAULT;
 	return pthread_mutex_init(&cfg->lock, NULL) ? WEFT_ENOMEM : 0;
+}
+
+/* The slot table, sized by max_slots (from k_init: the config is final). */
+static int
+slots_alloc(struct op_kafka_config *cfg)
+{
+	if (cfg->slots)
+		return 0;
+	uint32_t n = cfg->max_slots ? cfg->max_slots : 1;
+	if (n > OP_SRC_SLOTS)
+		n = cfg->max_slots = OP_SRC_SLOTS;
+	cfg->slots = calloc(n, sizeof *cfg->slots);
+	cfg->gens = calloc(n, sizeof *cfg->gens);
+	cfg->low_scratch = calloc(n, sizeof *cfg->low_scratch);
+	return cfg->slots && cfg->gens && cfg->low_scratch ? 0 : WEFT_ENOMEM;
 }
 
 void
@@ -101,6 +134,60 @@ op_kafka_config_destroy(struct op_kafka_config *cfg)
 {
 	pthread_mutex_destroy(&cfg->lock);
 	free(cfg->parts);
+	for (uint32_t i = 0; cfg->slots && i < atomic_load(&cfg->n_slots); i++)
+		free(cfg->slots[i].topic);
+	free(cfg->slots);
+	free((void *)cfg->gens);
+	free(cfg->low_scratch);
+}
+
+/* The slot of (topic, partition), registered on first use: an index, or
+ * UINT32_MAX when the table is full (counted). Any worker thread. */
+static uint32_t
+slot_of(struct op_kafka_config *cfg, const char *topic, int32_t partition)
+{
+	pthread_mutex_lock(&cfg->lock);
+	uint32_t n = atomic_load_explicit(&cfg->n_slots, memory_order_relaxed);
+	uint32_t i;
+	for (i = 0; i < n; i++)
+		if (cfg->slots[i].partition == partition &&
+		    !strcmp(cfg->slots[i].topic, topic))
+			break;
+	if (i == n) {
+		char *t = n < cfg->max_slots ? strdup(topic) : NULL;
+		if (!t) {
+			pthread_mutex_unlock(&cfg->lock);
+			atomic_fetch_add(&cfg->slots_overflow, 1);
+			serve_log("error", "partition %s/%d gets no slot (max.partitions %u "
+			          "reached): it holds every partition's commits back",
+			          topic, partition, cfg->max_slots);
+			return UINT32_MAX;
+		}
+		cfg->slots[i].topic = t;
+		cfg->slots[i].partition = partition;
+		/* release: the prober and the committer read n_slots first */
+		atomic_store_explicit(&cfg->n_slots, n + 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&cfg->lock);
+	return i;
+}
+
+int
+op_kafka_src_name(void *arg, uint32_t src, char *buf, size_t cap)
+{
+	struct op_kafka_config *cfg = arg;
+	uint32_t i = OP_SRC_SLOT(src);
+	if (!src || i >= atomic_load_explicit(&cfg->n_slots, memory_order_acquire))
+		return -1;
+	return snprintf(buf, cap, "\"topic\":\"%s\",\"partition\":%d",
+	                cfg->slots[i].topic, (int)cfg->slots[i].partition);
+}
+
+/* The healthy clock: wall time less the time that did not count. */
+static int64_t
+healthy_ms(const struct op_kafka_config *cfg, int64_t wall)
+{
+	return wall - atomic_load_explicit(&cfg->stall_ms, memory_order_acquire);
 }
 
 static int
@@ -116,7 +203,10 @@ make_conf(const struct op_kafka_config *cfg, unsigned w, char *errstr, size_t er
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char id[96], host[64] = "weft";
 	gethostname(host, sizeof host - 1);
-	snprintf(id, sizeof id, "weft-%s-%ld-w%u", host, (long)getpid(), w);
+	if (w == UINT32_MAX) /* the prober: asks for watermarks, never joins */
+		snprintf(id, sizeof id, "weft-%s-%ld-probe", host, (long)getpid());
+	else
+		snprintf(id, sizeof id, "weft-%s-%ld-w%u", host, (long)getpid(), w);
 	if (!conf ||
 	    set(conf, "bootstrap.servers", cfg->brokers ? cfg->brokers : "", errstr, errlen) ||
 	    set(conf, "group.id", cfg->group, errstr, errlen) ||
@@ -215,8 +305,18 @@ part_add(struct kinst *s, const char *topic, int32_t partition)
 		abort();
 	p->partition = partition;
 	p->next = -1;
+	p->eof_off = -1;
 	p->committed = -1;
 	p->epoch = s->frontier;
+	p->slot = slot_of(s->cfg, topic, partition);
+	if (p->slot != UINT32_MAX) {
+		struct op_kafka_slot *sl = &s->cfg->slots[p->slot];
+		uint32_t g = atomic_load_explicit(&s->cfg->gens[p->slot],
+		                                  memory_order_relaxed);
+		p->src = OP_SRC(p->slot, g);
+		p->committed_epoch = atomic_load(&sl->commit_epoch);
+		atomic_store(&sl->owned, 1);
+	}
 }
 
 static void
@@ -225,6 +325,14 @@ part_remove(struct kinst *s, const char *topic, int32_t partition)
 	struct kpart *p = part_find(s, topic, partition);
 	if (!p)
 		return;
+	if (p->slot != UINT32_MAX) {
+		/* Hand its traces over: events tagged with the old generation
+		 * are stale from now on (release: an assembler that sees an
+		 * event read after this sees the new generation too). */
+		atomic_store(&s->cfg->slots[p->slot].owned, 0);
+		atomic_fetch_add_explicit(&s->cfg->gens[p->slot], 1, memory_order_release);
+		atomic_fetch_add_explicit(&s->cfg->revocations, 1, memory_order_release);
+	}
 	free(p->topic);
 	free(p->map);
 	*p = s->parts[--s->n_parts];
@@ -269,11 +377,21 @@ part_commit_offset(struct kpart *p, uint64_t L)
 	return p->next;
 }
 
-/* Commits every partition (or only those in `only`) at commit epoch L:
+/* A partition's commit epoch: its slot's (or, without a slot, the
+ * lowest of all). */
+static uint64_t
+part_L(const struct kinst *s, const struct kpart *p)
+{
+	if (p->slot == UINT32_MAX)
+		return atomic_load(&s->cfg->commit_epoch);
+	return atomic_load(&s->cfg->slots[p->slot].commit_epoch);
+}
+
+/* Commits every partition (or only those in `only`) at its commit epoch:
  * those with an offset beyond the last one sent, or whose last commit
  * failed. */
 static void
-commit_at(struct kinst *s, uint64_t L, const rd_kafka_topic_partition_list_t *only,
+commit_at(struct kinst *s, const rd_kafka_topic_partition_list_t *only,
           int async)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(
@@ -282,6 +400,8 @@ commit_at(struct kinst *s, uint64_t L, const rd_kafka_topic_partition_list_t *on
 		struct kpart *p = &s->parts[i];
 		if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition))
 			continue;
+		uint64_t L = part_L(s, p);
+		p->committed_epoch = L;
 		int64_t off = part_commit_offset(p, L);
 		if (off < 0 || (off <= p->committed && !p->recommit))
 			continue;
@@ -350,6 +470,20 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		atomic_store(&s->cfg->fatal, 1);
 		return;
 	}
+	if (err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+	    err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+	    err == RD_KAFKA_RESP_ERR__RESOLVE) {
+		/* an outage: logged once, by whoever notices first (the prober
+		 * logs its end); the rest is counted */
+		int zero = 0;
+		if (!atomic_compare_exchange_strong(&s->cfg->outage, &zero, 1))
+			return;
+		atomic_fetch_add(&s->cfg->outages, 1);
+		serve_log("warn", "brokers unreachable (%s: %s); idle time stops "
+		          "counting until they answer again",
+		          rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+		return;
+	}
 	serve_log("warn", "worker %u: consumer: %s: %s", s->w,
 	          rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
@@ -375,7 +509,7 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		 * forget them: the new owner re-reads from there. (When the
 		 * consumer closes, k_destroy has made the final commit.) */
 		if (!s->closing)
-			commit_at(s, atomic_load(&s->cfg->commit_epoch), parts, 0);
+			commit_at(s, parts, 0);
 		for (int i = 0; i < parts->cnt; i++)
 			part_remove(s, parts->elems[i].topic, parts->elems[i].partition);
 		if (coop)
@@ -390,6 +524,8 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- operator ------------------------------------------------------------ */
 
+static int prober_start(struct op_kafka_config *cfg);
+
 static int
 k_init(struct engine_ctx *ctx, void *arg, void **state)
 {
@@ -402,6 +538,13 @@ k_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->w = engine_ctx_worker(ctx);
 	if (cfg->insts)
 		cfg->insts[s->w] = s;
+	pthread_mutex_lock(&cfg->lock);
+	int rc0 = slots_alloc(cfg);
+	pthread_mutex_unlock(&cfg->lock);
+	if (rc0)
+		return rc0;
+	if (s->w == 0 && (rc0 = prober_start(cfg)))
+		return rc0;
 	s->msgs = calloc(cfg->batch, sizeof *s->msgs);
 	if (!cfg->decode) /* unit records only when not decoding here */
 		s->rec = malloc(sizeof(struct op_unit_rec) + cfg->max_unit_bytes + 8);
@@ -446,15 +589,15 @@ k_init(struct engine_ctx *ctx, void *arg, void **state)
 }
 
 static void
-emit_unit(struct kinst *s, uint64_t epoch, int64_t offset, const char *data,
-          size_t len)
+emit_unit(struct kinst *s, const struct kpart *p, uint64_t epoch, int64_t offset,
+          const char *data, size_t len)
 {
 	struct op_kafka_config *cfg = s->cfg;
 	struct op_unit u = {
 		.data = data,
 		.len = len > UINT32_MAX ? UINT32_MAX : len,
 		.avail = len < cfg->max_unit_bytes ? len : cfg->max_unit_bytes,
-		.pos = {.offset = (uint64_t)offset, .line = 0},
+		.pos = {.offset = (uint64_t)offset, .line = 0, .src = p->src},
 		.flags = len > cfg->max_unit_bytes ? OP_UNIT_TOO_LONG : 0,
 	};
 	/* seq numbers the unit records this source emits */
@@ -471,8 +614,13 @@ handle(struct kinst *s, rd_kafka_message_t *m, int64_t now)
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			struct kpart *p = m->rkt ? part_find(s, rd_kafka_topic_name(m->rkt),
 			                                     m->partition) : NULL;
-			if (p)
+			if (p) {
 				p->eof = 1;
+				p->eof_off = m->offset;
+				int64_t h = healthy_ms(cfg, now);
+				if (h > p->ev_h)
+					p->ev_h = h;
+			}
 			return;
 		}
 		atomic_fetch_add(&cfg->errors, 1);
@@ -485,8 +633,8 @@ handle(struct kinst *s, rd_kafka_message_t *m, int64_t now)
 		p = &s->parts[s->hit];
 	else if ((p = part_find(s, rd_kafka_topic_name(m->rkt), m->partition)))
 		p->rkt = m->rkt;
-	if (!p || s->stopping) {
-		/* revoked meanwhile, or draining: the next owner re-reads it */
+	if (!p) {
+		/* revoked meanwhile: the next owner re-reads it */
 		atomic_fetch_add_explicit(&cfg->skipped, 1, memory_order_relaxed);
 		return;
 	}
@@ -522,7 +670,7 @@ handle(struct kinst *s, rd_kafka_message_t *m, int64_t now)
 	size_t n = d ? m->len : 0;
 	if (cfg->format == OP_FORMAT_TEXT) {
 		if (n)
-			emit_unit(s, e, m->offset, d, n);
+			emit_unit(s, p, e, m->offset, d, n);
 		return;
 	}
 	while (n) { /* JSON lines: a message may carry several */
@@ -532,7 +680,7 @@ handle(struct kinst *s, rd_kafka_message_t *m, int64_t now)
 		if (ll && d[ll - 1] == '\r')
 			ll--;
 		if (ll)
-			emit_unit(s, e, m->offset, d, ll);
+			emit_unit(s, p, e, m->offset, d, ll);
 		if (!nl)
 			break;
 		d += l + 1;
@@ -579,6 +727,80 @@ publish_stats(struct kinst *s)
 	pthread_mutex_unlock(&cfg->lock);
 }
 
+/* Publishes the newest epoch any worker gave out and when (healthy time):
+ * the origin of the ingest clock that quiet partitions follow. The first
+ * message sets it even at epoch 0, so a burst within the first epoch is
+ * finished like any other. */
+static void
+note_seen(struct kinst *s, int64_t h)
+{
+	struct op_kafka_config *cfg = s->cfg;
+	uint64_t cur = atomic_load_explicit(&cfg->seen_epoch, memory_order_relaxed);
+	int first = !atomic_load_explicit(&cfg->seen_h, memory_order_relaxed);
+	if (s->max_epoch <= cur && !first)
+		return;
+	while (s->max_epoch > cur &&
+	       !atomic_compare_exchange_weak(&cfg->seen_epoch, &cur, s->max_epoch))
+		;
+	atomic_store_explicit(&cfg->seen_h, h > 0 ? h : 1, memory_order_relaxed);
+}
+
+/* The ingest clock at healthy time h: the newest epoch seen, running on
+ * in real time, less the idle allowance. 0 before anything was seen. */
+static uint64_t
+clock_at(const struct op_kafka_config *cfg, int64_t h)
+{
+	int64_t seen_h = atomic_load_explicit(&cfg->seen_h, memory_order_relaxed);
+	if (!seen_h || !h)
+		return 0;
+	uint64_t seen = atomic_load_explicit(&cfg->seen_epoch, memory_order_relaxed);
+	int64_t ms = (int64_t)seen * cfg->epoch_ms + (h - seen_h) -
+	             (int64_t)cfg->idle_partition_ms;
+	return ms > 0 ? (uint64_t)ms / cfg->epoch_ms : 0;
+}
+
+/* Evidence from the prober: the partition's high watermark, asked at a
+ * healthy time, was reached by the consumer's position. */
+static void
+probe_evidence(struct kinst *s, struct kpart *p)
+{
+	if (p->slot == UINT32_MAX)
+		return;
+	struct op_kafka_slot *sl = &s->cfg->slots[p->slot];
+	int64_t h = atomic_load_explicit(&sl->probe_h, memory_order_acquire);
+	if (h <= p->ev_h)
+		return;
+	int64_t hi = atomic_load_explicit(&sl->probe_hi, memory_order_relaxed);
+	int64_t pos = p->next >= 0 ? p->next : p->eof_off;
+	if (pos >= 0 && pos >= hi)
+		p->ev_h = h;
+}
+
+/* The worker's frontier: min over partitions of their epochs, a partition
+ * at its end counting as the ingest clock at its last evidence. */
+static uint64_t
+frontier(struct kinst *s, int64_t now)
+{
+	struct op_kafka_config *cfg = s->cfg;
+	if (!atomic_load(&cfg->t0_ms))
+		return s->frontier;
+	uint64_t f = UINT64_MAX;
+	for (size_t i = 0; i < s->n_parts; i++) {
+		struct kpart *p = &s->parts[i];
+		probe_evidence(s, p);
+		uint64_t c = p->epoch;
+		uint64_t idle = clock_at(cfg, p->ev_h);
+		if (idle > c)
+			c = idle;
+		if (c < f)
+			f = c;
+	}
+	if (f == UINT64_MAX) /* no partition: nothing to wait for here */
+		f = atomic_load(&cfg->outage) ? s->frontier
+		                              : clock_at(cfg, healthy_ms(cfg, now));
+	return f > s->frontier ? f : s->frontier;
+}
+
 static enum engine_poll
 k_poll(void *state, struct engine_ctx *ctx)
 {
@@ -597,62 +819,33 @@ k_poll(void *state, struct engine_ctx *ctx)
 		handle(s, s->msgs[i], now);
 		rd_kafka_message_destroy(s->msgs[i]);
 	}
-	if (s->max_epoch > atomic_load_explicit(&cfg->seen_epoch, memory_order_relaxed)) {
-		uint64_t cur = atomic_load_explicit(&cfg->seen_epoch, memory_order_relaxed);
-		while (s->max_epoch > cur &&
-		       !atomic_compare_exchange_weak(&cfg->seen_epoch, &cur, s->max_epoch))
-			;
-		atomic_store_explicit(&cfg->seen_ms, now, memory_order_relaxed);
-	}
+	if (s->max_epoch || n > 0)
+		note_seen(s, healthy_ms(cfg, now));
 	if (s->n_msgs) {
 		atomic_fetch_add_explicit(&cfg->messages, s->n_msgs, memory_order_relaxed);
 		atomic_fetch_add_explicit(&cfg->bytes, s->n_bytes, memory_order_relaxed);
 		atomic_fetch_add_explicit(&cfg->units, s->n_units, memory_order_relaxed);
 		s->n_msgs = s->n_bytes = s->n_units = 0;
 	}
-	/* The frontier: min over partitions; quiet ones follow the ingest clock. */
-	int64_t t0 = atomic_load(&cfg->t0_ms);
-	uint64_t F = s->frontier;
-	if (t0) {
-		/* The ingest clock keeps ticking in real time from the newest
-		 * epoch any worker gave out (not from the wall clock: replaying
-		 * an old backlog must not jump quiet partitions to today). */
-		int64_t lag = s->stopping ? 0 : (int64_t)cfg->idle_partition_ms;
-		uint64_t seen = atomic_load_explicit(&cfg->seen_epoch, memory_order_relaxed);
-		int64_t seen_ms = atomic_load_explicit(&cfg->seen_ms, memory_order_relaxed);
-		int64_t clock_ms = seen_ms ? (int64_t)seen * cfg->epoch_ms + (now - seen_ms) - lag : 0;
-		uint64_t idle = clock_ms > 0 ? (uint64_t)clock_ms / cfg->epoch_ms : 0;
-		uint64_t f = UINT64_MAX;
-		for (size_t i = 0; i < s->n_parts; i++) {
-			struct kpart *p = &s->parts[i];
-			uint64_t c = p->epoch;
-			if ((p->eof || s->stopping) && idle > c)
-				c = idle;
-			if (c < f)
-				f = c;
-		}
-		if (f == UINT64_MAX)
-			f = idle;
-		if (f > F)
-			F = f;
-	}
+	uint64_t F = frontier(s, now);
 	if (F > s->frontier) {
 		s->frontier = F;
 		engine_source_advance(ctx, F);
 		if (cfg->frontiers)
 			atomic_store_explicit(&cfg->frontiers[s->w], F, memory_order_relaxed);
 	}
-	uint64_t L = atomic_load(&cfg->commit_epoch);
-	if (L > s->committed_epoch || (s->recommit && now >= s->recommit_ms)) {
+	int due = s->recommit && now >= s->recommit_ms;
+	for (size_t i = 0; !due && i < s->n_parts; i++)
+		due = part_L(s, &s->parts[i]) > s->parts[i].committed_epoch;
+	if (due) {
 		s->recommit = 0;
-		commit_at(s, L, NULL, 1);
-		s->committed_epoch = L;
+		commit_at(s, NULL, 1);
 	}
 	if (now - s->stat_ms >= 1000) {
 		s->stat_ms = now;
 		publish_stats(s);
 	}
-	if (s->stopping && (now >= s->stop_at_ms || !t0))
+	if (s->stopping && now >= s->stop_at_ms)
 		return ENGINE_POLL_DONE;
 	if (n > 0)
 		return ENGINE_POLL_DATA;
@@ -663,26 +856,191 @@ k_poll(void *state, struct engine_ctx *ctx)
 void
 op_kafka_final_commit(struct op_kafka_config *cfg, unsigned workers)
 {
-	uint64_t L = atomic_load(&cfg->commit_epoch);
 	for (unsigned w = 0; cfg->insts && w < workers; w++) {
 		struct kinst *s = cfg->insts[w];
-		if (!s || !s->rk || !(L > s->committed_epoch || s->recommit))
+		if (!s || !s->rk)
 			continue;
 		s->recommit = 0;
-		commit_at(s, L, NULL, 0);
-		s->committed_epoch = L;
+		commit_at(s, NULL, 0);
 	}
+}
+
+/* ---- the committer's per-slot lows ----------------------------------------- */
+
+void
+op_kafka_read_lows(struct op_kafka_config *cfg, const struct op_ledger *l)
+{
+	uint32_t n = cfg->slots ? atomic_load_explicit(&cfg->n_slots, memory_order_acquire) : 0;
+	for (uint32_t i = 0; i < n; i++)
+		cfg->low_scratch[i] = op_ledger_low_slot(l, i);
+}
+
+void
+op_kafka_publish_lows(struct op_kafka_config *cfg, uint64_t global_low)
+{
+	uint32_t n = cfg->slots ? atomic_load_explicit(&cfg->n_slots, memory_order_acquire) : 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t L = cfg->low_scratch[i];
+		if (L != UINT64_MAX && L > atomic_load(&cfg->slots[i].commit_epoch))
+			atomic_store(&cfg->slots[i].commit_epoch, L);
+	}
+	if (global_low != UINT64_MAX && global_low > atomic_load(&cfg->commit_epoch))
+		atomic_store(&cfg->commit_epoch, global_low);
+}
+
+/* ---- the prober ---------------------------------------------------------------- */
+
+struct prober {
+	struct op_kafka_config *cfg;
+	rd_kafka_t *rk;
+	int64_t last_ok;     /* wall time of the last round with an answer */
+	int64_t down_since;  /* wall time the last answer-less round began (0: up) */
+	uint64_t failed;     /* queries that got no answer in this outage */
+};
+
+/* One round: every owned partition's high watermark. 1 if any answered,
+ * 0 if none did, -1 if there was nothing to ask. */
+static int
+probe_round(struct prober *pr, int64_t h)
+{
+	struct op_kafka_config *cfg = pr->cfg;
+	uint32_t n = atomic_load_explicit(&cfg->n_slots, memory_order_acquire);
+	int asked = 0, answered = 0;
+	int timeout = (int)(cfg->probe_ms > 200 ? cfg->probe_ms : 200) * 2;
+	for (uint32_t i = 0; i < n && !atomic_load(&cfg->prober_stop); i++) {
+		struct op_kafka_slot *sl = &cfg->slots[i];
+		if (!atomic_load(&sl->owned))
+			continue;
+		asked++;
+		int64_t lo, hi;
+		if (rd_kafka_query_watermark_offsets(pr->rk, sl->topic, sl->partition,
+		                                     &lo, &hi, timeout)) {
+			pr->failed++;
+			continue;
+		}
+		answered++;
+		atomic_store_explicit(&sl->probe_hi, hi, memory_order_relaxed);
+		atomic_store_explicit(&sl->probe_h, h, memory_order_release);
+	}
+	return asked ? answered > 0 : -1;
+}
+
+/* Time that must not count as idle: an outage (plus settle_ms for the
+ * clients to reconnect), or a round that came much later than asked (the
+ * process did not run). */
+static void
+stall(struct op_kafka_config *cfg, int64_t ms)
+{
+	if (ms <= 0)
+		return;
+	atomic_fetch_add(&cfg->stall_ms, ms);
+	atomic_fetch_add(&cfg->stalled_ms_total, (uint64_t)ms);
+}
+
+static void *
+prober_main(void *arg)
+{
+	struct prober *pr = arg;
+	struct op_kafka_config *cfg = pr->cfg;
+	int64_t period = cfg->probe_ms ? cfg->probe_ms : 500;
+	int64_t prev = wall_ms();
+	while (!atomic_load(&cfg->prober_stop)) {
+		for (int64_t t = 0; t < period && !atomic_load(&cfg->prober_stop); t += 50)
+			usleep(50 * 1000);
+		int64_t t0 = wall_ms();
+		/* a round far later than asked: the process (or its host) did
+		 * not run; that gap is no evidence of anything */
+		int64_t late = t0 - prev - period;
+		if (late > period + 1000) {
+			stall(cfg, late);
+			atomic_fetch_add(&cfg->stalls, 1);
+			serve_log("warn", "the process did not run for %.1f s: that time "
+			          "does not count as idle", (double)late / 1000);
+		}
+		prev = t0;
+		int r = probe_round(pr, healthy_ms(cfg, t0));
+		int64_t t1 = wall_ms();
+		if (r == 0 && !pr->down_since) {
+			pr->down_since = t0;
+			int zero = 0;
+			if (atomic_compare_exchange_strong(&cfg->outage, &zero, 1)) {
+				atomic_fetch_add(&cfg->outages, 1);
+				serve_log("warn", "brokers unreachable: no partition's end "
+				          "offsets could be read; idle time stops counting");
+			}
+		} else if (r != 0 && (pr->down_since || atomic_load(&cfg->outage))) {
+			int64_t since = pr->down_since ? pr->down_since : pr->last_ok;
+			int64_t down = since ? t0 - since : 0;
+			stall(cfg, down + (int64_t)cfg->settle_ms);
+			atomic_store(&cfg->outage, 0);
+			serve_log("info", "brokers answer again after %.1f s (%" PRIu64
+			          " queries unanswered); idle time counts again in %.1f s",
+			          (double)down / 1000, pr->failed,
+			          (double)cfg->settle_ms / 1000);
+			pr->down_since = 0;
+			pr->failed = 0;
+		}
+		if (r != 0)
+			pr->last_ok = t0;
+		prev += t1 - t0; /* the round's own time is not lateness */
+	}
+	return NULL;
+}
+
+static int
+prober_start(struct op_kafka_config *cfg)
+{
+	char err[512];
+	struct prober *pr = calloc(1, sizeof *pr);
+	if (!pr)
+		return WEFT_ENOMEM;
+	pr->cfg = cfg;
+	rd_kafka_conf_t *conf = make_conf(cfg, UINT32_MAX, err, sizeof err);
+	if (!conf) {
+		free(pr);
+		serve_log("error", "prober: %s", err);
+		return WEFT_EINVAL;
+	}
+	rd_kafka_conf_set_log_cb(conf, serve_rdkafka_log);
+	if (!(pr->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
+		rd_kafka_conf_destroy(conf);
+		free(pr);
+		serve_log("error", "prober: cannot create a client: %s", err);
+		return WEFT_EKAFKA;
+	}
+	atomic_store(&cfg->prober_stop, 0);
+	if (pthread_create(&cfg->prober, NULL, prober_main, pr)) {
+		rd_kafka_destroy(pr->rk);
+		free(pr);
+		return WEFT_ETHREAD;
+	}
+	cfg->prober_arg = pr;
+	cfg->prober_on = 1;
+	return 0;
+}
+
+static void
+prober_stop(struct op_kafka_config *cfg)
+{
+	if (!cfg->prober_on)
+		return;
+	atomic_store(&cfg->prober_stop, 1);
+	pthread_join(cfg->prober, NULL);
+	struct prober *pr = cfg->prober_arg;
+	rd_kafka_destroy(pr->rk);
+	free(pr);
+	cfg->prober_on = 0;
 }
 
 static void
 k_destroy(void *state)
 {
 	struct kinst *s = state;
+	if (s->w == 0)
+		prober_stop(s->cfg);
 	if (s->rk) {
 		/* the committer's final round ran before the engine was freed */
-		uint64_t L = atomic_load(&s->cfg->commit_epoch);
-		if (L > s->committed_epoch || s->recommit)
-			commit_at(s, L, NULL, 0);
+		commit_at(s, NULL, 0);
 		s->closing = 1;
 		publish_stats(s);
 		if (s->q)

@@ -64,7 +64,7 @@ static const struct weft_opt opts[] = {
 	{.name = "format", .kind = WEFT_OPT_CHOICE, .off = OFF(fmt), .meta = "F",
 	 .help = "a format", .choices = fmts},
 	{.name = "out", .kind = WEFT_OPT_STR, .off = OFF(out), .meta = "PATH",
-	 .help = "a path", .flags = WEFT_OPT_CLI_ONLY, .key = "out"},
+	 .help = "a path", .flags = WEFT_OPT_CLI_ONLY, .key = "out", .alias = 'o'},
 	{.name = "dot", .kind = WEFT_OPT_FN, .off = 0, .meta = "ID",
 	 .help = "repeatable", .fn = count_fn},
 	{.name = "secret", .kind = WEFT_OPT_STR, .off = OFF(out), .meta = "S",
@@ -129,7 +129,13 @@ test_unknown_option_is_named_even_last(void **state)
 	assert_int_equal(parse(&x, "--bogus=3", "F", NULL), WEFT_EINVAL);
 	assert_non_null(strstr(err, "unknown option --bogus"));
 	assert_int_equal(parse(&x, "-x", "F", NULL), WEFT_EINVAL);
-	assert_non_null(strstr(err, "-x"));
+	assert_non_null(strstr(err, "unknown option -x"));
+	/* an alias is the option itself; -oVALUE is not a form */
+	assert_int_equal(parse(&x, "-o", "p", "F", NULL), 0);
+	assert_string_equal(x.out, "p");
+	assert_int_equal(parse(&x, "-op", "F", NULL), WEFT_EINVAL);
+	assert_int_equal(parse(&x, "F", "-o", NULL), WEFT_EINVAL);
+	assert_non_null(strstr(err, "-o (--out) needs a value"));
 }
 
 static void

@@ -27,7 +27,26 @@ struct step {
 	unsigned n_parents;
 	const char *label;
 	const char *host;
+	uint32_t src;         /* op_event.src of the event */
+	int revoke;           /* k > 0: no event; revoke slot k - 1 instead */
+	int wait_opens;       /* first wait until this many traces opened */
 };
+
+/* The revocation table the source bumps and the assembler reads, and the
+ * traces opened so far (count_open, the assembler's on_open hook). */
+static _Atomic uint32_t g_gens[4];
+static _Atomic uint64_t g_revocations;
+static _Atomic int g_opens;
+
+static void
+count_open(void *arg, unsigned w, uint32_t src, uint64_t epoch)
+{
+	(void)arg;
+	(void)w;
+	(void)src;
+	(void)epoch;
+	atomic_fetch_add(&g_opens, 1);
+}
 
 struct script {
 	const struct step *steps;
@@ -64,8 +83,16 @@ src_poll(void *state, struct engine_ctx *ctx)
 		engine_source_advance(ctx, s->sc->final_epoch);
 		return ENGINE_POLL_DONE;
 	}
-	const struct step *st = &s->sc->steps[s->i++];
+	const struct step *st = &s->sc->steps[s->i];
+	if (st->wait_opens && atomic_load(&g_opens) < st->wait_opens)
+		return ENGINE_POLL_IDLE; /* the assembler runs meanwhile */
+	s->i++;
 	engine_source_advance(ctx, st->epoch);
+	if (st->revoke) {
+		atomic_fetch_add_explicit(&g_gens[st->revoke - 1], 1, memory_order_release);
+		atomic_fetch_add_explicit(&g_revocations, 1, memory_order_release);
+		return ENGINE_POLL_DATA;
+	}
 	op_event_builder_reset(&s->b);
 	s->b.hdr.trace_id = st->trace;
 	s->b.hdr.event_id = st->id;
@@ -77,8 +104,10 @@ src_poll(void *state, struct engine_ctx *ctx)
 	op_event_builder_set(&s->b, OP_EV_LABEL, label, strlen(label));
 	op_event_builder_set(&s->b, OP_EV_HOST, host, strlen(host));
 	uint32_t len;
-	if (op_event_builder_finish(&s->b, s->rec, sizeof s->rec, &len) == 0)
+	if (op_event_builder_finish(&s->b, s->rec, sizeof s->rec, &len) == 0) {
+		((struct op_event *)(void *)s->rec)->src = st->src;
 		engine_emit(ctx, 0, st->epoch, s->rec, len);
+	}
 	return ENGINE_POLL_DATA;
 }
 
@@ -141,6 +170,10 @@ asm_fx_setup(void **state)
 		return -1;
 	op_assemble_config_init(&f->ac);
 	pthread_mutex_init(&f->cap.mu, NULL);
+	for (int i = 0; i < 4; i++)
+		atomic_store(&g_gens[i], 0);
+	atomic_store(&g_revocations, 0);
+	atomic_store(&g_opens, 0);
 	*state = f;
 	return 0;
 }
@@ -448,6 +481,155 @@ test_long_label_text_is_cut_to_the_limit(void **st)
 	assert_int_equal(atomic_load(&f->ac.text_truncated), 1);
 }
 
+static void
+test_trace_older_than_age_limit_is_emitted_incomplete_aged(void **st)
+{
+	struct asm_fx *f = *st;
+	/* trace 21 never goes idle: one event per epoch for 41 epochs */
+	struct step steps[41];
+	for (unsigned i = 0; i < 41; i++)
+		steps[i] = (struct step){i, 21, i + 1, {i}, i ? 1 : 0, "tick", NULL};
+	struct script sc = {steps, 41, 60};
+	f->ac.max_age_epochs = 16; /* scanned every 2 epochs */
+	struct capture *cap = run(f, &sc, 2);
+	const struct op_trace *aged = find(cap, 21, OP_TRACE_AGED);
+	assert_non_null(aged);
+	assert_true(aged->flags & OP_TRACE_INCOMPLETE);
+	assert_int_equal(aged->first_epoch, 0);
+	assert_in_range(aged->emit_epoch, 16, 18);
+	assert_int_equal(aged->events_seen, aged->emit_epoch + 1);
+	/* nothing lost: the rest comes as amendments, counted */
+	uint64_t seen = 0;
+	for (size_t k = 0; k < cap->n; k++)
+		if (cap->t[k]->trace_id == 21)
+			seen += cap->t[k]->events_seen;
+	assert_int_equal(seen, 41);
+	assert_int_equal(atomic_load(&f->ac.aged), 2); /* the amendment aged too */
+	assert_null(find(cap, 21, OP_TRACE_FLUSHED));
+}
+
+static void
+test_revoked_partition_hands_its_traces_over(void **st)
+{
+	struct asm_fx *f = *st;
+	const struct step steps[] = {
+		{0, 31, 1, {0}, 0, "a", NULL, OP_SRC(0, 0)},
+		{0, 32, 1, {0}, 0, "a", NULL, OP_SRC(1, 0)},
+		{1, 31, 2, P(1), "b", NULL, OP_SRC(0, 0)},
+		{1, 32, 2, P(1), "b", NULL, OP_SRC(1, 0)},
+		{2, 0, 0, {0}, 0, NULL, NULL, 0, 1},         /* slot 0 revoked */
+		{2, 31, 3, P(2), "c", NULL, OP_SRC(0, 0)},   /* in flight: stale */
+		{2, 31, 1, {0}, 0, "a", NULL, OP_SRC(0, 1)}, /* re-read, new owner */
+		{2, 31, 2, P(1), "b", NULL, OP_SRC(0, 1)},
+		{2, 31, 3, P(2), "c", NULL, OP_SRC(0, 1)},
+	};
+	struct script sc = {steps, 9, 20};
+	uint32_t n = 4;
+	f->ac.src_gen = g_gens;
+	f->ac.n_src = n;
+	f->ac.revocations = &g_revocations;
+	struct capture *cap = run(f, &sc, 2);
+	/* Where the old copy goes depends on when the assembler sees the
+	 * revocation (at the next epoch close or at the re-read event): its
+	 * events either leave in it or are dropped as stale, never both. */
+	const struct op_trace *gone = find(cap, 31, OP_TRACE_HANDED_OVER);
+	assert_non_null(gone);
+	assert_true(gone->flags & OP_TRACE_FLUSHED);
+	assert_int_equal(gone->src, OP_SRC(0, 0));
+	assert_int_equal(gone->events_seen + atomic_load(&f->ac.stale_events), 3);
+	/* the re-read copy is whole, is no amendment, and is the only other */
+	assert_int_equal(count(cap, 31), 2);
+	const struct op_trace *whole = NULL;
+	for (size_t k = 0; k < cap->n; k++)
+		if (cap->t[k]->trace_id == 31 && cap->t[k] != gone)
+			whole = cap->t[k];
+	assert_non_null(whole);
+	assert_int_equal(whole->n_events, 3);
+	assert_int_equal(whole->flags & (OP_TRACE_LATE | OP_TRACE_FLUSHED), 0);
+	assert_int_equal(whole->src, OP_SRC(0, 1));
+	/* the other partition's trace is untouched */
+	const struct op_trace *t32 = find(cap, 32, 0);
+	assert_int_equal(count(cap, 32), 1);
+	assert_int_equal(t32->n_events, 2);
+	assert_int_equal(t32->flags & OP_TRACE_FLUSHED, 0);
+	assert_int_equal(atomic_load(&f->ac.handed_over), 1);
+}
+
+static void
+test_revocation_hands_over_at_close_without_new_events(void **st)
+{
+	struct asm_fx *f = *st;
+	const struct step steps[] = {
+		{0, 41, 1, {0}, 0, "a", NULL, OP_SRC(2, 0)},
+		/* slot 2 revoked once trace 41 is open */
+		{1, 0, 0, {0}, 0, NULL, NULL, 0, 3, 1},
+	};
+	struct script sc = {steps, 2, 20};
+	f->ac.idle_epochs = 10;
+	f->ac.on_open = count_open;
+	f->ac.src_gen = g_gens;
+	f->ac.n_src = 4;
+	f->ac.revocations = &g_revocations;
+	struct capture *cap = run(f, &sc, 1);
+	assert_int_equal(cap->n, 1);
+	const struct op_trace *t = cap->t[0];
+	assert_true(t->flags & OP_TRACE_HANDED_OVER);
+	assert_true(t->flags & OP_TRACE_FLUSHED);
+	assert_true(t->emit_epoch < 10); /* before its idle gap ran out */
+}
+
+struct retags {
+	int n;
+	uint32_t from, to;
+	uint64_t epoch;
+	int opens;
+};
+
+static void
+on_open(void *arg, unsigned w, uint32_t src, uint64_t epoch)
+{
+	(void)w;
+	(void)src;
+	(void)epoch;
+	((struct retags *)arg)->opens++;
+}
+
+static void
+on_retag(void *arg, unsigned w, uint32_t from, uint32_t to, uint64_t epoch)
+{
+	(void)w;
+	struct retags *r = arg;
+	r->n++;
+	r->from = from;
+	r->to = to;
+	r->epoch = epoch;
+}
+
+static void
+test_trace_from_two_partitions_is_held_by_all(void **st)
+{
+	struct asm_fx *f = *st;
+	const struct step steps[] = {
+		{3, 51, 1, {0}, 0, "a", NULL, OP_SRC(0, 0)},
+		{3, 51, 2, P(1), "b", NULL, OP_SRC(1, 0)},
+		{4, 51, 3, P(2), "c", NULL, OP_SRC(0, 0)},
+	};
+	struct script sc = {steps, 3, 20};
+	struct retags r = {0};
+	f->ac.on_open = on_open;
+	f->ac.on_retag = on_retag;
+	f->ac.on_open_arg = &r;
+	struct capture *cap = run(f, &sc, 1);
+	assert_int_equal(cap->n, 1);
+	assert_int_equal(cap->t[0]->src, OP_TRACE_SRC_MANY);
+	assert_int_equal(cap->t[0]->n_events, 3);
+	assert_int_equal(r.opens, 1);
+	assert_int_equal(r.n, 1); /* once, however many sources follow */
+	assert_int_equal(r.from, OP_SRC(0, 0));
+	assert_int_equal(r.to, OP_TRACE_SRC_MANY);
+	assert_int_equal(r.epoch, 3);
+}
+
 int
 main(void)
 {
@@ -464,6 +646,10 @@ main(void)
 		T(test_end_label_finishes_early_once_parents_arrived),
 		T(test_every_trace_emitted_exactly_once_across_workers),
 		T(test_long_label_text_is_cut_to_the_limit),
+		T(test_trace_older_than_age_limit_is_emitted_incomplete_aged),
+		T(test_revoked_partition_hands_its_traces_over),
+		T(test_revocation_hands_over_at_close_without_new_events),
+		T(test_trace_from_two_partitions_is_held_by_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,174 @@
+/*
+ * asm_mem.c — the memory of open traces' events: chunks in three sizes,
+ * carved from 2 MiB slabs, and slabs given back when they empty.
+ *
+ * A trace's first chunk holds 3 events (256 bytes), its second 15
+ * (1 KiB), every later one 63 (4 KiB), so a one-event trace costs 256
+ * bytes, not a page, while a long trace still gets page-sized chunks
+ * (HDFS traces run to hundreds of events). Each chunk starts with a
+ * 64-byte header so its events sit on cache lines.
+ *
+ * Slabs: 2 MiB, aligned to 2 MiB and advised for transparent huge pages
+ * (touching buffered events page by page cost a page fault per chunk,
+ * 7-8 % of a replay; a huge page costs one per slab). A slab serves one
+ * size; its first unit is its header (free list, counts, links), found
+ * from any chunk by masking the address. Slabs with free chunks are on
+ * their size's list; a chunk is taken from the first. When a slab's last
+ * chunk comes back and its size has another slab with room, the slab is
+ * unmapped at once: after a burst of open traces, the memory goes back to
+ * the system as the traces finish, instead of staying with the worker.
+ *
+ * Everything here belongs to one worker thread.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "operators/assemble/assemble_int.h"
+
+struct asm_slab {
+	struct asm_slab *prev, *next; /* on its class's list while it has room */
+	struct asm_chunk *free;       /* free chunks of this slab */
+	uint32_t n_free, n_total;
+	uint32_t cls;
+	int listed;
+};
+_Static_assert(sizeof(struct asm_slab) <= 256, "the header fits the smallest unit");
+
+static const uint32_t class_bytes[ASM_CLASSES] = {256, 1024, 4096};
+
+uint32_t
+asm_chunk_class(uint32_t k)
+{
+	return k < ASM_CLASSES ? k : ASM_CLASSES - 1;
+}
+
+static struct asm_slab *
+slab_of(const struct asm_chunk *c)
+{
+	return (struct asm_slab *)((uintptr_t)c & ~(uintptr_t)(ASM_SLAB_BYTES - 1));
+}
+
+static void
+list_add(struct asm_mem *m, struct asm_slab *sl)
+{
+	struct asm_slab **head = &m->partial[sl->cls];
+	sl->prev = NULL;
+	sl->next = *head;
+	if (*head)
+		(*head)->prev = sl;
+	*head = sl;
+	sl->listed = 1;
+}
+
+static void
+list_del(struct asm_mem *m, struct asm_slab *sl)
+{
+	if (sl->prev)
+		sl->prev->next = sl->next;
+	else
+		m->partial[sl->cls] = sl->next;
+	if (sl->next)
+		sl->next->prev = sl->prev;
+	sl->prev = sl->next = NULL;
+	sl->listed = 0;
+}
+
+/* A 2 MiB-aligned mapping: map twice the size, trim both ends. */
+static void *
+map_aligned(void)
+{
+	size_t len = 2 * (size_t)ASM_SLAB_BYTES;
+	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	uintptr_t a = ((uintptr_t)p + ASM_SLAB_BYTES - 1) & ~(uintptr_t)(ASM_SLAB_BYTES - 1);
+	size_t head = a - (uintptr_t)p;
+	if (head)
+		munmap(p, head);
+	size_t tail = len - head - ASM_SLAB_BYTES;
+	if (tail)
+		munmap((unsigned char *)a + ASM_SLAB_BYTES, tail);
+#ifdef MADV_HUGEPAGE
+	/* advice only: without huge pages it is 4 KiB pages */
+	(void)madvise((void *)a, ASM_SLAB_BYTES, MADV_HUGEPAGE);
+#endif
+	return (void *)a;
+}
+
+static struct asm_slab *
+slab_new(struct asm_mem *m, uint32_t cls)
+{
+	unsigned char *base = map_aligned();
+	if (!base)
+		return NULL;
+	uint32_t unit = class_bytes[cls];
+	struct asm_slab *sl = (struct asm_slab *)(void *)base;
+	memset(sl, 0, sizeof *sl);
+	sl->cls = cls;
+	/* the first unit is the header; free chunks lowest address first */
+	for (uint32_t k = ASM_SLAB_BYTES / unit; k-- > 1;) {
+		struct asm_chunk *c = (struct asm_chunk *)(void *)(base + (size_t)k * unit);
+		c->next = sl->free;
+		sl->free = c;
+		sl->n_total++;
+	}
+	sl->n_free = sl->n_total;
+	list_add(m, sl);
+	m->slab_bytes += ASM_SLAB_BYTES;
+	if (m->slab_bytes > m->peak_slab_bytes)
+		m->peak_slab_bytes = m->slab_bytes;
+	return sl;
+}
+
+struct asm_chunk *
+asm_chunk_get(struct asm_mem *m, uint32_t cls)
+{
+	struct asm_slab *sl = m->partial[cls];
+	if (!sl && !(sl = slab_new(m, cls)))
+		return NULL;
+	struct asm_chunk *c = sl->free;
+	sl->free = c->next;
+	if (--sl->n_free == 0)
+		list_del(m, sl);
+	c->next = NULL;
+	c->n = 0;
+	c->cap = (class_bytes[cls] - (uint32_t)sizeof *c) / (uint32_t)sizeof(struct asm_ev);
+	m->chunk_bytes += class_bytes[cls];
+	return c;
+}
+
+void
+asm_chunk_put(struct asm_mem *m, struct asm_chunk *c)
+{
+	struct asm_slab *sl = slab_of(c);
+	m->chunk_bytes -= class_bytes[sl->cls];
+	c->next = sl->free;
+	sl->free = c;
+	sl->n_free++;
+	if (!sl->listed)
+		list_add(m, sl);
+	if (sl->n_free == sl->n_total &&
+	    (m->partial[sl->cls] != sl || sl->next)) {
+		/* empty, and its size has another slab with room: give it back */
+		list_del(m, sl);
+		munmap(sl, ASM_SLAB_BYTES);
+		m->slab_bytes -= ASM_SLAB_BYTES;
+	}
+}
+
+void
+asm_mem_free(struct asm_mem *m)
+{
+	for (uint32_t k = 0; k < ASM_CLASSES; k++)
+		while (m->partial[k]) {
+			struct asm_slab *sl = m->partial[k];
+			list_del(m, sl);
+			munmap(sl, ASM_SLAB_BYTES);
+		}
+	/* slabs with no free chunk are off the lists: a caller frees all
+	 * chunks (every open trace) before this, so none is left */
+	memset(m, 0, sizeof *m);
+}
