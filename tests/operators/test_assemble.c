@@ -508,10 +508,11 @@ test_trace_older_than_age_limit_is_emitted_incomplete_aged(void **st)
 	assert_null(find(cap, 21, OP_TRACE_FLUSHED));
 }
 
+/* by_close: the assembler also watches the revocation count (it hands
+ * over at an epoch close); without it, only the next event can. */
 static void
-test_revoked_partition_hands_its_traces_over(void **st)
+revoked_partition_hands_its_traces_over(struct asm_fx *f, int by_close)
 {
-	struct asm_fx *f = *st;
 	const struct step steps[] = {
 		{0, 31, 1, {0}, 0, "a", NULL, OP_SRC(0, 0)},
 		{0, 32, 1, {0}, 0, "a", NULL, OP_SRC(1, 0)},
@@ -527,7 +528,7 @@ test_revoked_partition_hands_its_traces_over(void **st)
 	uint32_t n = 4;
 	f->ac.src_gen = g_gens;
 	f->ac.n_src = n;
-	f->ac.revocations = &g_revocations;
+	f->ac.revocations = by_close ? &g_revocations : NULL;
 	struct capture *cap = run(f, &sc, 2);
 	/* Where the old copy goes depends on when the assembler sees the
 	 * revocation (at the next epoch close or at the re-read event): its
@@ -553,6 +554,18 @@ test_revoked_partition_hands_its_traces_over(void **st)
 	assert_int_equal(t32->n_events, 2);
 	assert_int_equal(t32->flags & OP_TRACE_FLUSHED, 0);
 	assert_int_equal(atomic_load(&f->ac.handed_over), 1);
+}
+
+static void
+test_revoked_partition_hands_its_traces_over(void **st)
+{
+	revoked_partition_hands_its_traces_over(*st, 1);
+}
+
+static void
+test_revoked_trace_is_handed_over_at_its_next_event(void **st)
+{
+	revoked_partition_hands_its_traces_over(*st, 0);
 }
 
 static void
@@ -648,6 +661,7 @@ main(void)
 		T(test_long_label_text_is_cut_to_the_limit),
 		T(test_trace_older_than_age_limit_is_emitted_incomplete_aged),
 		T(test_revoked_partition_hands_its_traces_over),
+		T(test_revoked_trace_is_handed_over_at_its_next_event),
 		T(test_revocation_hands_over_at_close_without_new_events),
 		T(test_trace_from_two_partitions_is_held_by_all),
 	};
