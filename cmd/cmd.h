@@ -1,6 +1,7 @@
 /*
- * cmd.h — the command layer: one main per `weft` command. Only this
- * layer includes bench/ and simulator/.
+ * cmd.h — the command layer: one main per `weft` command, each with its
+ * option table (common/opt.h), and the graph wiring replay and serve
+ * share. Only this layer includes bench/ and simulator/.
  */
 #ifndef WEFT_CMD_H
 #define WEFT_CMD_H
@@ -23,12 +24,57 @@ int cmd_replay_main(int argc, char **argv);
 int cmd_signals_install(struct engine *e, struct op_check_config *check);
 void cmd_signals_restore(void);
 
-/* `weft serve`: the Kafka consumer service (operators/serve/op_serve.c). */
-int op_serve_main(int argc, char **argv);
+/* `weft serve`: the Kafka consumer service (serve.c; the service itself
+ * is operators/serve/). */
+int cmd_serve_main(int argc, char **argv);
+/* The old name, until tests/operators/test_serve_mock.c calls
+ * cmd_serve_main. */
+#define op_serve_main cmd_serve_main
 
 /* `weft rekey`: consume a topic, re-produce each report keyed by its trace
- * id into a repartition topic (operators/serve/op_rekey.c). */
-int op_rekey_main(int argc, char **argv);
+ * id into a repartition topic (rekey.c; the loop is op_rekey_run). */
+int cmd_rekey_main(int argc, char **argv);
 
+/* ---- the graph replay and serve share (graph.c) ------------------------- */
+/*
+ *   source [-> exchange(unit) -> decode] -> exchange(trace id) -> assemble
+ *       [-> check] -> sink, [assemble -> sample]
+ * or, with count: source [-> decode] -> exchange(trace id) -> count.
+ */
+struct op_assemble_config;
+struct op_sample_config;
+struct op_count;
+struct cmd_graph {
+	const char *src_name;
+	const struct engine_op_vtable *src_vt;
+	void *src_arg;
+	/* Non-NULL: a decode operator (op_decode_vtable) after the source,
+	 * which then emits units; NULL: the source decodes inline. */
+	void *dec_arg;
+	struct op_count *count; /* non-NULL: ingest only, nothing below */
+	struct op_assemble_config *as;
+	struct op_check_config *check;   /* NULL: no check */
+	struct op_sample_config *sample; /* NULL: no sample */
+	const char *sink_name;
+	const struct engine_op_vtable *sink_vt;
+	void *sink_arg;
+};
+/* The graph, or NULL (allocation failure or a bad node). */
+struct engine_graph *cmd_graph_build(const struct cmd_graph *spec);
+
+/* ---- helpers the commands share (util.c) -------------------------------- */
+/* A copy of argv (freed by the caller with free()) where every argument
+ * equal to alias[i][0] is alias[i][1] (an alias list ends with {NULL}):
+ * the one-dash spellings the option parser does not take ("-o" for
+ * "--out", "-X" for "--X"). Arguments after "--" are left as they are.
+ * NULL on allocation failure. */
+char **cmd_argv_alias(int argc, char **argv, const char *const (*alias)[2]);
+/* Whether a file can be written at path without creating it: an existing
+ * file must be writable and not a directory; otherwise its directory must
+ * be a writable directory. "-" (standard output) passes. 0, or -1 with a
+ * message naming the path in err. */
+int cmd_check_writable(const char *path, char *err, size_t errlen);
+/* Whether path is an existing, writable directory. 0 or -1 with a message. */
+int cmd_check_dir(const char *path, char *err, size_t errlen);
 
 #endif /* WEFT_CMD_H */

@@ -15,6 +15,7 @@
  * of the model file) swaps in a new model at an epoch boundary.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,61 +27,8 @@
 #include "operators/check/check.h"
 #include "operators/ingest/ingest.h"
 #include "operators/output/output.h"
+#include "common/opt.h"
 #include "cmd/cmd.h"
-
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	        "usage: weft replay [options] [FILE|-]\n"
-	        "  Reads X-Trace reports (plain, gzip or zstd; '-' or no FILE: stdin),\n"
-	        "  assembles each trace's DAG as epochs close and writes finished traces\n"
-	        "  as JSON lines (summary; --full adds nodes and edges). Counters on stderr.\n"
-	        "options:\n"
-	        "  --format json|text      X-Trace v4 JSON lines (default) or text reports\n"
-	        "  --workers N             worker threads (default: cores)\n"
-	        "  --epoch-events N        units per epoch from files (default 65536)\n"
-	        "  --epoch-ms MS           wall-clock epochs instead (live streams)\n"
-	        "  --compression C         auto (default), none, gzip, zstd\n"
-	        "  --dead-letters PATH     where rejected reports go (default: stderr count only)\n"
-	        "  --out PATH              finished traces as JSON lines (default: stdout; - too)\n"
-	        "  --no-out                count only, write no traces\n"
-	        "  --full                  include nodes and edges in each line\n"
-	        "  --dot TRACE_ID          also draw this trace (hex id) as Graphviz DOT; repeatable\n"
-	        "  --dot-dir DIR           where DOT files go (default .)\n"
-	        "  --idle-epochs G         a trace is finished after G idle epochs (default 2)\n"
-	        "  --end-label LABEL       finish a trace early at this label once complete\n"
-	        "  --max-trace-events N    events kept per trace; more are counted, trace truncated (100000)\n"
-	        "  --max-open-traces N     open traces per worker; oldest emitted incomplete (1048576)\n"
-	        "  --late-epochs N         remember emitted traces this long for late events (64)\n"
-	        "  --max-line BYTES        longest JSON line / text report (default 65536)\n"
-	        "  --no-shard              read plain files with one worker\n"
-	        "model (weft train):\n"
-	        "  --model MODEL           check every finished trace against MODEL; SIGHUP\n"
-	        "                          or a change of the file swaps it in without stopping\n"
-	        "  --anomalies PATH        unknown_structure and slow traces as JSON lines ('-': stdout)\n"
-	        "  --report PATH           HTML report: anomalous DAGs next to their templates,\n"
-	        "                          latency heatmaps per template\n"
-	        "  --sample PATH           write a uniform sample of finished traces for weft train\n"
-	        "  --sample-size N         traces in the sample (default 10000; 0 = all)\n"
-	        "  --ingest-only           stop after the exchange: decode -> exchange -> count\n"
-	        "                          (measures ingest alone; no traces are assembled)\n");
-}
-
-static int
-parse_u64(const char *flag, const char *v, uint64_t min, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(v, &end, 10);
-	if (errno || *end || end == v || x < min || v[0] == '-') {
-		fprintf(stderr, "weft replay: %s: expected an integer >= %llu, got '%s'\n",
-		        flag, (unsigned long long)min, v);
-		return -1;
-	}
-	*out = x;
-	return 0;
-}
 
 #define MAX_DOT 64
 
@@ -96,151 +44,187 @@ struct replay_opts {
 	int ingest_only;
 	unsigned workers;
 	const char *dead_path, *out_path;
-	int no_out;
+	int no_out, no_shard;
+	int format, compression; /* indexes into formats[], compressions[] */
+	uint32_t max_line;
+	const char *default_dot_dir;
 	uint64_t dot_ids[MAX_DOT];
 };
 
+/* in the order of enum op_format and enum op_compression */
+static const char *const formats[] = {"json", "text", NULL};
+static const char *const compressions[] = {"auto", "none", "gzip", "zstd", NULL};
+
+static int
+add_dot(void *target, const char *v, char *err, size_t errlen)
+{
+	struct replay_opts *o = target;
+	char *end;
+	errno = 0;
+	unsigned long long id = strtoull(v, &end, 16);
+	if (errno || *end || end == v || v[0] == '-' || v[0] == '+') {
+		weft_errf(err, errlen, "'%s' is not a hex trace id", v);
+		return WEFT_EINVAL;
+	}
+	if (o->sink.n_dot == MAX_DOT) {
+		weft_errf(err, errlen, "at most %d traces", MAX_DOT);
+		return WEFT_EINVAL;
+	}
+	o->dot_ids[o->sink.n_dot++] = id;
+	return 0;
+}
+
+#define R(f) offsetof(struct replay_opts, f)
+static const struct weft_opt replay_table[] = {
+	{.name = "format", .kind = WEFT_OPT_CHOICE, .off = R(format), .meta = "F",
+	 .help = "X-Trace v4 JSON lines or text reports", .choices = formats},
+	{.name = "workers", .kind = WEFT_OPT_UINT, .off = R(workers), .meta = "N",
+	 .help = "worker threads (default: cores)", .lo = 1, .hi = 1024,
+	 .flags = WEFT_OPT_NO_DEFAULT},
+	{.name = "epoch-events", .kind = WEFT_OPT_U64, .off = R(file.epoch_units),
+	 .meta = "N", .help = "units per epoch from files", .lo = 1},
+	{.name = "epoch-ms", .kind = WEFT_OPT_U32, .off = R(file.epoch_ms),
+	 .meta = "MS", .help = "wall-clock epochs instead (live streams)", .lo = 1,
+	 .hi = 3600000, .flags = WEFT_OPT_NO_DEFAULT},
+	{.name = "compression", .kind = WEFT_OPT_CHOICE, .off = R(compression),
+	 .meta = "C", .help = "input compression (auto: by magic bytes)",
+	 .choices = compressions},
+	{.name = "dead-letters", .kind = WEFT_OPT_STR, .off = R(dead_path),
+	 .meta = "PATH", .help = "where rejected reports go (default: counted only)"},
+	{.name = "out", .kind = WEFT_OPT_STR, .off = R(out_path), .meta = "PATH",
+	 .help = "finished traces as JSON lines (default: stdout; - too)"},
+	{.name = "no-out", .kind = WEFT_OPT_FLAG, .off = R(no_out),
+	 .help = "count only, write no traces"},
+	{.name = "full", .kind = WEFT_OPT_FLAG, .off = R(sink.full),
+	 .help = "include nodes and edges in each line"},
+	{.name = "dot", .kind = WEFT_OPT_FN, .meta = "TRACE_ID", .fn = add_dot,
+	 .help = "also draw this trace (hex id) as Graphviz DOT; repeatable"},
+	{.name = "dot-dir", .kind = WEFT_OPT_STR, .off = R(sink.dot_dir),
+	 .meta = "DIR", .help = "where DOT files go (an existing directory)"},
+	{.name = "idle-epochs", .kind = WEFT_OPT_U32, .off = R(as.idle_epochs),
+	 .meta = "G", .help = "a trace is finished after G idle epochs", .lo = 1},
+	{.name = "end-label", .kind = WEFT_OPT_STR, .off = R(as.end_label),
+	 .meta = "LABEL", .help = "finish a trace early at this label once complete"},
+	{.name = "max-trace-events", .kind = WEFT_OPT_U32,
+	 .off = R(as.max_trace_events), .meta = "N", .lo = 1,
+	 .help = "events kept per trace; more are counted, trace truncated"},
+	{.name = "max-open-traces", .kind = WEFT_OPT_U64,
+	 .off = R(as.max_open_traces), .meta = "N", .lo = 1,
+	 .help = "open traces per worker; oldest emitted incomplete"},
+	{.name = "late-epochs", .kind = WEFT_OPT_U32, .off = R(as.late_epochs),
+	 .meta = "N", .help = "remember emitted traces this long for late events"},
+	{.name = "max-line", .kind = WEFT_OPT_U32, .off = R(max_line),
+	 .meta = "BYTES", .help = "longest JSON line / text report", .lo = 64,
+	 .hi = OP_EVENT_MAX_BYTES * 1024ull},
+	{.name = "no-shard", .kind = WEFT_OPT_FLAG, .off = R(no_shard),
+	 .help = "read plain files with one worker"},
+	{.name = "model", .kind = WEFT_OPT_STR, .off = R(model_path),
+	 .meta = "MODEL", .help = "check every finished trace against MODEL (weft "
+	 "train); SIGHUP or a change of the file swaps it in without stopping"},
+	{.name = "anomalies", .kind = WEFT_OPT_STR, .off = R(anomalies_path),
+	 .meta = "PATH", .help = "unknown_structure and slow traces as JSON lines "
+	 "('-': stdout; needs --model)"},
+	{.name = "report", .kind = WEFT_OPT_STR, .off = R(report_path),
+	 .meta = "PATH", .help = "HTML report: anomalous DAGs next to their "
+	 "templates, latency heatmaps per template (needs --model)"},
+	{.name = "sample", .kind = WEFT_OPT_STR, .off = R(sample_path),
+	 .meta = "PATH", .help = "write a uniform sample of finished traces for "
+	 "weft train"},
+	{.name = "sample-size", .kind = WEFT_OPT_U64, .off = R(sample.size),
+	 .meta = "N", .help = "traces in the sample (0 = all)"},
+	{.name = "ingest-only", .kind = WEFT_OPT_FLAG, .off = R(ingest_only),
+	 .help = "stop after the exchange: decode -> exchange -> count (measures "
+	 "ingest alone; no traces are assembled)"},
+	{0},
+};
+#undef R
+
+static const struct weft_cmd replay_cmd = {
+	.name = "weft replay",
+	.usage = "[options] [FILE|-]",
+	.about = "Reads X-Trace reports (plain, gzip or zstd; '-' or no FILE: stdin),\n"
+	         "assembles each trace's DAG as epochs close and writes finished traces\n"
+	         "as JSON lines (summary; --full adds nodes and edges). Counters on stderr.",
+	.opts = replay_table,
+	.min_pos = 0,
+	.max_pos = 1,
+};
+
+/* The defaults, which --help shows. */
+static void
+replay_opts_init(struct replay_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->sample.size = 10000;
+	o->sample.seed = 1;
+	op_file_config_default(&o->file);
+	op_decode_config_default(&o->dec.decode);
+	op_assemble_config_init(&o->as);
+	op_trace_sink_config_init(&o->sink);
+	o->sink.dot_ids = o->dot_ids;
+	o->default_dot_dir = o->sink.dot_dir;
+	o->format = (int)o->file.format;
+	o->compression = (int)o->file.compression;
+	o->max_line = o->file.max_unit_bytes;
+}
+
+/* Reads argv into o: -1 to go on, else the exit status. */
 static int
 parse_args(int argc, char **argv, struct replay_opts *o)
 {
-	const char *path = NULL;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		uint64_t x;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 1;
-		}
-		if (a[0] != '-' || !strcmp(a, "-")) {
-			if (path) {
-				fprintf(stderr, "weft replay: one input only ('%s')\n", a);
-				return -1;
-			}
-			path = a;
-			continue;
-		}
-		if (!strcmp(a, "--no-shard")) {
-			o->file.shard = 0;
-			continue;
-		}
-		if (!strcmp(a, "--no-out")) {
-			o->no_out = 1;
-			continue;
-		}
-		if (!strcmp(a, "--ingest-only")) {
-			o->ingest_only = 1;
-			continue;
-		}
-		if (!strcmp(a, "--full")) {
-			o->sink.full = 1;
-			continue;
-		}
-		if (!v) {
-			fprintf(stderr, "weft replay: %s needs a value\n", a);
-			return -1;
-		}
-		i++;
-		if (!strcmp(a, "--format")) {
-			if (!strcmp(v, "json"))
-				o->file.format = OP_FORMAT_JSON_V4;
-			else if (!strcmp(v, "text"))
-				o->file.format = OP_FORMAT_TEXT;
-			else {
-				fprintf(stderr, "weft replay: --format: json or text, not '%s'\n", v);
-				return -1;
-			}
-		} else if (!strcmp(a, "--workers")) {
-			if (parse_u64(a, v, 1, &x) || x > 1024)
-				return -1;
-			o->workers = (unsigned)x;
-		} else if (!strcmp(a, "--epoch-events")) {
-			if (parse_u64(a, v, 1, &o->file.epoch_units))
-				return -1;
-		} else if (!strcmp(a, "--epoch-ms")) {
-			if (parse_u64(a, v, 1, &x) || x > 3600000)
-				return -1;
-			o->file.epoch_ms = (uint32_t)x;
-		} else if (!strcmp(a, "--compression")) {
-			if (!strcmp(v, "auto"))
-				o->file.compression = OP_COMP_AUTO;
-			else if (!strcmp(v, "none"))
-				o->file.compression = OP_COMP_NONE;
-			else if (!strcmp(v, "gzip"))
-				o->file.compression = OP_COMP_GZIP;
-			else if (!strcmp(v, "zstd"))
-				o->file.compression = OP_COMP_ZSTD;
-			else {
-				fprintf(stderr, "weft replay: --compression: auto, none, gzip or zstd, not '%s'\n", v);
-				return -1;
-			}
-		} else if (!strcmp(a, "--model")) {
-			o->model_path = v;
-		} else if (!strcmp(a, "--anomalies")) {
-			o->anomalies_path = v;
-		} else if (!strcmp(a, "--report")) {
-			o->report_path = v;
-		} else if (!strcmp(a, "--sample")) {
-			o->sample_path = v;
-		} else if (!strcmp(a, "--sample-size")) {
-			if (parse_u64(a, v, 0, &o->sample.size))
-				return -1;
-		} else if (!strcmp(a, "--dead-letters")) {
-			o->dead_path = v;
-		} else if (!strcmp(a, "--out")) {
-			o->out_path = v;
-		} else if (!strcmp(a, "--dot")) {
-			char *end;
-			errno = 0;
-			unsigned long long id = strtoull(v, &end, 16);
-			if (errno || *end || end == v || o->sink.n_dot == MAX_DOT) {
-				fprintf(stderr, "weft replay: --dot: a hex trace id (at most %d), not '%s'\n",
-				        MAX_DOT, v);
-				return -1;
-			}
-			o->dot_ids[o->sink.n_dot++] = id;
-		} else if (!strcmp(a, "--dot-dir")) {
-			o->sink.dot_dir = v;
-		} else if (!strcmp(a, "--idle-epochs")) {
-			if (parse_u64(a, v, 1, &x) || x > UINT32_MAX)
-				return -1;
-			o->as.idle_epochs = (uint32_t)x;
-		} else if (!strcmp(a, "--end-label")) {
-			o->as.end_label = v;
-		} else if (!strcmp(a, "--max-trace-events")) {
-			if (parse_u64(a, v, 1, &x) || x > UINT32_MAX)
-				return -1;
-			o->as.max_trace_events = (uint32_t)x;
-		} else if (!strcmp(a, "--max-open-traces")) {
-			if (parse_u64(a, v, 1, &o->as.max_open_traces))
-				return -1;
-		} else if (!strcmp(a, "--late-epochs")) {
-			if (parse_u64(a, v, 0, &x) || x > UINT32_MAX)
-				return -1;
-			o->as.late_epochs = (uint32_t)x;
-		} else if (!strcmp(a, "--max-line")) {
-			if (parse_u64(a, v, 64, &x) || x > OP_EVENT_MAX_BYTES * 1024ull)
-				return -1;
-			o->file.max_unit_bytes = (uint32_t)x;
-			o->dec.decode.max_line_bytes = (uint32_t)x;
-			o->dec.decode.max_report_bytes = (uint32_t)x;
-		} else {
-			fprintf(stderr, "weft replay: unknown option '%s'\n", a);
-			usage(stderr);
-			return -1;
-		}
-	}
-	if ((o->anomalies_path || o->report_path) && !o->model_path) {
-		fprintf(stderr, "weft replay: --anomalies and --report need --model\n");
-		return -1;
-	}
-	if (o->ingest_only && (o->model_path || o->sample_path)) {
-		fprintf(stderr, "weft replay: --ingest-only assembles nothing to check or sample\n");
-		return -1;
+	char **pos = calloc((size_t)argc + 1, sizeof *pos);
+	int npos = 0;
+	if (!pos)
+		return 1;
+	int rc = weft_opt_run(&replay_cmd, o, argc, argv, pos, &npos);
+	const char *path = npos ? pos[0] : NULL;
+	free(pos);
+	if (rc >= 0)
+		return rc;
+	const char *usage_err = NULL;
+	if ((o->anomalies_path || o->report_path) && !o->model_path)
+		usage_err = "--anomalies and --report need --model";
+	else if (o->ingest_only && (o->model_path || o->sample_path))
+		usage_err = "--ingest-only assembles nothing to check or sample";
+	if (usage_err) {
+		fprintf(stderr, "weft replay: %s\n", usage_err);
+		return WEFT_OPT_EXIT_USAGE;
 	}
 	o->file.path = path ? path : "-";
+	o->file.format = (enum op_format)o->format;
+	o->file.compression = (enum op_compression)o->compression;
+	o->file.shard = !o->no_shard;
+	o->file.max_unit_bytes = o->max_line;
+	o->dec.decode.max_line_bytes = o->max_line;
+	o->dec.decode.max_report_bytes = o->max_line;
 	o->dec.format = o->file.format;
 	o->dec.source_name = o->file.path;
+	return -1;
+}
+
+/* Every output path can be written (before anything is read or created):
+ * 0, or -1 after a message naming the path. */
+static int
+check_outputs(const struct replay_opts *o)
+{
+	char err[4400];
+	if ((o->sink.n_dot || o->sink.dot_dir != o->default_dot_dir) &&
+	    cmd_check_dir(o->sink.dot_dir, err, sizeof err)) {
+		fprintf(stderr, "weft replay: --dot-dir: %s\n", err);
+		return -1;
+	}
+	const char *paths[][2] = {
+		{"--out", o->no_out || o->ingest_only ? NULL : o->out_path},
+		{"--dead-letters", o->dead_path},
+		{"--anomalies", o->anomalies_path},
+		{"--report", o->report_path},
+		{"--sample", o->sample_path},
+	};
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+		if (paths[i][1] && cmd_check_writable(paths[i][1], err, sizeof err)) {
+			fprintf(stderr, "weft replay: %s: %s\n", paths[i][0], err);
+			return -1;
+		}
 	return 0;
 }
 
@@ -331,189 +315,198 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        secs > 0 ? (double)events / secs / 1e6 : 0.0);
 }
 
-int
-cmd_replay_main(int argc, char **argv)
-{
-	struct replay_opts o;
-	memset(&o, 0, sizeof o);
-	o.sample.size = 10000;
-	o.sample.seed = 1;
-	op_file_config_default(&o.file);
-	op_decode_config_default(&o.dec.decode);
-	op_assemble_config_init(&o.as);
-	op_trace_sink_config_init(&o.sink);
-	o.sink.dot_ids = o.dot_ids;
-	int rc = parse_args(argc, argv, &o);
-	if (rc) {
-		op_assemble_config_destroy(&o.as);
-		op_trace_sink_config_destroy(&o.sink);
-		return rc > 0 ? 0 : 2;
-	}
-	char err[512];
-	struct op_deadletter *dl = NULL;
-	FILE *out = NULL, *anom = NULL;
-	int have_check = 0, have_sample = 0;
-	struct engine *e = NULL;
-	int status = 1;
-	if (op_decode_config_check(&o.dec.decode, err, sizeof err) ||
-	    op_assemble_config_check(&o.as, err, sizeof err) ||
-	    op_file_prepare(&o.file, err, sizeof err)) {
-		fprintf(stderr, "weft replay: %s\n", err);
-		status = 2;
-		goto out;
-	}
-	if (o.dead_path ? op_deadletter_open(o.dead_path, &dl)
-	                : op_deadletter_new(NULL, &dl)) {
-		fprintf(stderr, "weft replay: cannot open dead-letter file '%s'\n",
-		        o.dead_path);
-		goto out;
-	}
-	o.dec.deadletter = dl;
-	if (o.model_path) {
-		have_check = 1;
-		if (op_check_config_init(&o.check, o.model_path, err, sizeof err)) {
-			fprintf(stderr, "weft replay: %s\n", err);
-			status = 2;
-			goto out;
-		}
-		if (o.anomalies_path && !strcmp(o.anomalies_path, "-")) {
-			o.check.anomalies = stdout;
-		} else if (o.anomalies_path) {
-			if (!(anom = fopen(o.anomalies_path, "w"))) {
-				fprintf(stderr, "weft replay: cannot write '%s'\n", o.anomalies_path);
-				goto out;
-			}
-			o.check.anomalies = anom;
-		}
-	}
-	if (o.sample_path) {
-		have_sample = 1;
-		if (op_sample_open(&o.sample, o.sample_path)) {
-			fprintf(stderr, "weft replay: cannot write sample file '%s'\n", o.sample_path);
-			goto out;
-		}
-	}
-	if (!o.no_out && !o.ingest_only) {
-		if (!o.out_path || !strcmp(o.out_path, "-")) {
-			o.sink.out = stdout;
-		} else if (!(out = fopen(o.out_path, "w"))) {
-			fprintf(stderr, "weft replay: cannot write '%s'\n", o.out_path);
-			goto out;
-		} else {
-			o.sink.out = out;
-		}
-	}
+/* What a run holds, let go of by finish(). */
+struct replay_run {
+	struct op_deadletter *dl;
+	FILE *out, *anom;
+	int have_check, have_sample;
+	struct engine *e;
+};
 
+/* Checks the configuration and the input, loads the model and opens every
+ * output. -1 to go on, else the exit status. */
+static int
+prepare(struct replay_opts *o, struct replay_run *r)
+{
+	char err[512];
+	if (op_decode_config_check(&o->dec.decode, err, sizeof err) ||
+	    op_assemble_config_check(&o->as, err, sizeof err)) {
+		fprintf(stderr, "weft replay: %s\n", err);
+		return WEFT_OPT_EXIT_USAGE;
+	}
+	if (check_outputs(o))
+		return 1;
+	int rc = op_file_prepare(&o->file, err, sizeof err);
+	if (rc) {
+		fprintf(stderr, "weft replay: %s\n", err);
+		return rc == WEFT_EINVAL ? WEFT_OPT_EXIT_USAGE : 1;
+	}
+	if (o->dead_path ? op_deadletter_open(o->dead_path, &r->dl)
+	                 : op_deadletter_new(NULL, &r->dl)) {
+		fprintf(stderr, "weft replay: cannot open dead-letter file '%s'\n",
+		        o->dead_path);
+		return 1;
+	}
+	o->dec.deadletter = r->dl;
+	if (o->model_path) {
+		r->have_check = 1;
+		if (op_check_config_init(&o->check, o->model_path, err, sizeof err)) {
+			fprintf(stderr, "weft replay: %s\n", err);
+			return 1;
+		}
+		if (o->anomalies_path && !strcmp(o->anomalies_path, "-")) {
+			o->check.anomalies = stdout;
+		} else if (o->anomalies_path) {
+			if (!(r->anom = fopen(o->anomalies_path, "w"))) {
+				fprintf(stderr, "weft replay: cannot write '%s'\n", o->anomalies_path);
+				return 1;
+			}
+			o->check.anomalies = r->anom;
+		}
+	}
+	if (o->sample_path) {
+		r->have_sample = 1;
+		if (op_sample_open(&o->sample, o->sample_path)) {
+			fprintf(stderr, "weft replay: cannot write sample file '%s'\n", o->sample_path);
+			return 1;
+		}
+	}
+	if (!o->no_out && !o->ingest_only) {
+		if (!o->out_path || !strcmp(o->out_path, "-")) {
+			o->sink.out = stdout;
+		} else if (!(r->out = fopen(o->out_path, "w"))) {
+			fprintf(stderr, "weft replay: cannot write '%s'\n", o->out_path);
+			return 1;
+		} else {
+			o->sink.out = r->out;
+		}
+	}
+	return -1;
+}
+
+/* Builds the graph, runs it and prints the summary: the exit status. */
+static int
+run(struct replay_opts *o, struct replay_run *r)
+{
+	char err[512];
 	struct engine_config cfg;
 	engine_config_default(&cfg);
-	cfg.workers = o.workers;
-	o.file.first_epoch = cfg.first_epoch;
-	struct engine_graph *g = engine_graph_new();
-	if (!g)
-		goto out;
-	const uint32_t var[] = {0};
-	unsigned W = weft_workers_for(o.workers);
+	cfg.workers = o->workers;
+	o->file.first_epoch = cfg.first_epoch;
+	unsigned W = weft_workers_for(o->workers);
 	/* Where each reading worker owns its input, the source decodes what
 	 * it reads (op_file.c): no decode operator, no unit records. */
-	int inline_dec = op_file_decodes_inline(&o.file, W);
+	int inline_dec = op_file_decodes_inline(&o->file, W);
 	if (inline_dec)
-		o.file.decode = &o.dec;
-	int src = engine_graph_add(g, "file", &op_file_vtable, &o.file, 0, 1, var);
-	int dec = inline_dec ? src : engine_graph_add(g, "decode", &op_decode_vtable,
-	                                              &o.dec, 1, 1, var);
-	int asm_, snk, chk = -1, smp = -1;
-	if (o.ingest_only) { /* decode -> exchange -> count */
-		asm_ = engine_graph_add(g, "count", &op_count_vtable, &o.count, 1, 0, NULL);
-		snk = asm_;
-	} else {
-		asm_ = engine_graph_add(g, "assemble", &op_assemble_vtable, &o.as, 1, 1, var);
-		if (have_check)
-			chk = engine_graph_add(g, "check", &op_check_vtable, &o.check, 1, 1, var);
-		if (have_sample)
-			smp = engine_graph_add(g, "sample", &op_sample_vtable, &o.sample, 1, 0, NULL);
-		snk = engine_graph_add(g, "traces", &op_trace_sink_vtable, &o.sink, 1, 0, NULL);
-	}
-	if (src < 0 || dec < 0 || asm_ < 0 || snk < 0 ||
-	    (!inline_dec &&
-	     engine_graph_connect(g, src, 0, dec, 0, op_unit_key, NULL)) ||
-	    engine_graph_connect(g, dec, 0, asm_, 0, op_event_trace_key, NULL) ||
-	    (have_check && chk < 0) || (have_sample && smp < 0) ||
-	    (have_check && engine_graph_connect(g, asm_, 0, chk, 0, NULL, NULL)) ||
-	    (have_sample && engine_graph_connect(g, asm_, 0, smp, 0, NULL, NULL)) ||
-	    (!o.ingest_only &&
-	     engine_graph_connect(g, have_check ? chk : asm_, 0, snk, 0, NULL, NULL))) {
-		engine_graph_free(g);
+		o->file.decode = &o->dec;
+	struct cmd_graph spec = {
+		.src_name = "file", .src_vt = &op_file_vtable, .src_arg = &o->file,
+		.dec_arg = inline_dec ? NULL : &o->dec,
+		.count = o->ingest_only ? &o->count : NULL,
+		.as = &o->as,
+		.check = r->have_check ? &o->check : NULL,
+		.sample = r->have_sample ? &o->sample : NULL,
+		.sink_name = "traces", .sink_vt = &op_trace_sink_vtable,
+		.sink_arg = &o->sink,
+	};
+	struct engine_graph *g = cmd_graph_build(&spec);
+	if (!g) {
 		fprintf(stderr, "weft replay: cannot build the dataflow graph\n");
-		goto out;
+		return 1;
 	}
-	e = engine_new(g, &cfg, err, sizeof err);
-	if (!e) {
+	r->e = engine_new(g, &cfg, err, sizeof err);
+	if (!r->e) {
 		fprintf(stderr, "weft replay: %s\n", err);
-		goto out;
+		return 1;
 	}
-	if (cmd_signals_install(e, have_check ? &o.check : NULL))
+	if (cmd_signals_install(r->e, r->have_check ? &o->check : NULL))
 		fprintf(stderr, "weft replay: cannot start the model watcher; SIGHUP and file changes are ignored\n");
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = engine_run(e);
+	int rc = engine_run(r->e);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cmd_signals_restore();
 	if (rc) {
 		fprintf(stderr, "weft replay: engine start failed: %s\n",
 		        weft_strerror(rc));
-		goto out;
+		return 1;
 	}
 	/* Operator totals are added when instances are destroyed, so take
 	 * the engine's counters, free it, then report. */
 	struct engine_stats st;
-	engine_get_stats(e, &st);
-	unsigned workers = engine_workers(e);
-	engine_free(e);
-	e = NULL;
+	engine_get_stats(r->e, &st);
+	unsigned workers = engine_workers(r->e);
+	engine_free(r->e);
+	r->e = NULL;
 	double secs = (double)(t1.tv_sec - t0.tv_sec) +
 	              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	print_summary(&o, &st, workers, secs);
-	status = atomic_load(&o.file.io_errors) || atomic_load(&o.sink.write_errors) ? 1 : 0;
-	if (have_check) {
-		op_check_print_summary(&o.check, stderr);
-		if (atomic_load(&o.check.write_errors))
+	print_summary(o, &st, workers, secs);
+	int status = atomic_load(&o->file.io_errors) || atomic_load(&o->sink.write_errors) ? 1 : 0;
+	if (r->have_check) {
+		op_check_print_summary(&o->check, stderr);
+		if (atomic_load(&o->check.write_errors))
 			status = 1;
-		if (o.report_path) {
-			if (op_check_write_report(&o.check, o.report_path)) {
-				fprintf(stderr, "weft replay: cannot write report '%s'\n", o.report_path);
+		if (o->report_path) {
+			if (op_check_write_report(&o->check, o->report_path)) {
+				fprintf(stderr, "weft replay: cannot write report '%s'\n", o->report_path);
 				status = 1;
 			} else {
-				fprintf(stderr, "  report            %s\n", o.report_path);
+				fprintf(stderr, "  report            %s\n", o->report_path);
 			}
 		}
 	}
-	if (have_sample) {
+	if (r->have_sample) {
 		fprintf(stderr, "  sample            %llu of %llu finished traces -> %s\n",
-		        (unsigned long long)atomic_load(&o.sample.written),
-		        (unsigned long long)atomic_load(&o.sample.seen), o.sample_path);
+		        (unsigned long long)atomic_load(&o->sample.written),
+		        (unsigned long long)atomic_load(&o->sample.seen), o->sample_path);
 	}
-out:
-	engine_free(e);
-	if (out && fclose(out) != 0) {
-		fprintf(stderr, "weft replay: error writing '%s'\n", o.out_path);
-		status = 1;
-	}
-	if (o.sink.out == stdout)
-		fflush(stdout);
-	if (anom && fclose(anom) != 0) {
-		fprintf(stderr, "weft replay: error writing '%s'\n", o.anomalies_path);
-		status = 1;
-	}
-	if (o.check.anomalies == stdout)
-		fflush(stdout);
-	if (have_check)
-		op_check_config_destroy(&o.check);
-	if (have_sample && op_sample_close(&o.sample)) {
-		fprintf(stderr, "weft replay: error writing sample file '%s'\n", o.sample_path);
-		status = 1;
-	}
-	op_deadletter_free(dl);
-	op_assemble_config_destroy(&o.as);
-	op_trace_sink_config_destroy(&o.sink);
 	return status;
+}
+
+/* Closes what prepare() and run() opened; the final exit status. */
+static int
+finish(struct replay_opts *o, struct replay_run *r, int status)
+{
+	engine_free(r->e);
+	if (r->out && fclose(r->out) != 0) {
+		fprintf(stderr, "weft replay: error writing '%s'\n", o->out_path);
+		status = 1;
+	}
+	if (o->sink.out == stdout)
+		fflush(stdout);
+	if (r->anom && fclose(r->anom) != 0) {
+		fprintf(stderr, "weft replay: error writing '%s'\n", o->anomalies_path);
+		status = 1;
+	}
+	if (o->check.anomalies == stdout)
+		fflush(stdout);
+	if (r->have_check)
+		op_check_config_destroy(&o->check);
+	if (r->have_sample && op_sample_close(&o->sample)) {
+		fprintf(stderr, "weft replay: error writing sample file '%s'\n", o->sample_path);
+		status = 1;
+	}
+	op_deadletter_free(r->dl);
+	op_assemble_config_destroy(&o->as);
+	op_trace_sink_config_destroy(&o->sink);
+	return status;
+}
+
+int
+cmd_replay_main(int argc, char **argv)
+{
+	struct replay_opts o;
+	replay_opts_init(&o);
+	int status = parse_args(argc, argv, &o);
+	if (status >= 0) {
+		op_assemble_config_destroy(&o.as);
+		op_trace_sink_config_destroy(&o.sink);
+		return status;
+	}
+	struct replay_run r;
+	memset(&r, 0, sizeof r);
+	status = prepare(&o, &r);
+	if (status < 0)
+		status = run(&o, &r);
+	return finish(&o, &r, status);
 }

@@ -11,8 +11,8 @@
  * (multi-threaded, deterministic for a seed), builds latency profiles and
  * the Bloom filter. A progress bar goes to stderr when it is a terminal.
  */
-#include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,26 +21,8 @@
 
 #include "cluster/cluster.h"
 #include "operators/check/check.h"
+#include "common/opt.h"
 #include "cmd/cmd.h"
-
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	        "usage: weft train [options] SAMPLE... -o MODEL\n"
-	        "  Learns what normal traces look like from sample files written by\n"
-	        "  `weft replay --sample FILE` and writes a model for `weft replay --model`.\n"
-	        "options:\n"
-	        "  -o, --out MODEL          model file to write (required)\n"
-	        "  --threshold D            normalised edit distance to join a template (0.15)\n"
-	        "  --fpr P                  Bloom filter false-positive rate (0.0001)\n"
-	        "  --slow-quantile Q        latency profile quantile compared with (0.99)\n"
-	        "  --slow-factor F          slow above F x that quantile (2)\n"
-	        "  --slow-min-samples N     fewer samples: model-wide label profile (20)\n"
-	        "  --slow-floor-ms MS       never slow below this (10)\n"
-	        "  --seed S                 clustering order and sampling seed (1)\n"
-	        "  --threads N              clustering threads (default: cores)\n");
-}
 
 struct train_ctx {
 	struct cluster_trainer *tr;
@@ -79,98 +61,100 @@ progress(void *arg, uint64_t done, uint64_t total)
 		fputc('\n', stderr);
 }
 
+struct train_opts {
+	struct cluster_model_params p;
+	const char *out;
+	double slow_floor_ms;
+};
+
+#define T(f) offsetof(struct train_opts, f)
+static const struct weft_opt train_table[] = {
+	{.name = "out", .kind = WEFT_OPT_STR, .off = T(out), .meta = "MODEL",
+	 .help = "model file to write (required; -o MODEL too)"},
+	{.name = "threshold", .kind = WEFT_OPT_DOUBLE, .off = T(p.threshold),
+	 .meta = "D", .help = "normalised edit distance to join a template",
+	 .dlo = 0, .dhi = 1},
+	{.name = "fpr", .kind = WEFT_OPT_DOUBLE, .off = T(p.bloom_fpr), .meta = "P",
+	 .help = "Bloom filter false-positive rate", .dlo = 1e-12, .dhi = 0.5},
+	{.name = "slow-quantile", .kind = WEFT_OPT_DOUBLE, .off = T(p.slow_quantile),
+	 .meta = "Q", .help = "latency profile quantile compared with", .dlo = 0.5,
+	 .dhi = 1},
+	{.name = "slow-factor", .kind = WEFT_OPT_DOUBLE, .off = T(p.slow_factor),
+	 .meta = "F", .help = "slow above F x that quantile", .dlo = 1, .dhi = 1000},
+	{.name = "slow-min-samples", .kind = WEFT_OPT_U32,
+	 .off = T(p.slow_min_samples), .meta = "N", .lo = 1, .hi = 1000000000,
+	 .help = "fewer samples: model-wide label profile"},
+	{.name = "slow-floor-ms", .kind = WEFT_OPT_DOUBLE, .off = T(slow_floor_ms),
+	 .meta = "MS", .help = "never slow below this", .dlo = 0, .dhi = 1e9},
+	{.name = "seed", .kind = WEFT_OPT_U64, .off = T(p.seed), .meta = "S",
+	 .help = "clustering order and sampling seed", .hi = 1000000000000000000ull},
+	{.name = "threads", .kind = WEFT_OPT_UINT, .off = T(p.threads), .meta = "N",
+	 .help = "clustering threads (default: cores)", .lo = 1, .hi = 1024,
+	 .flags = WEFT_OPT_NO_DEFAULT},
+	{0},
+};
+#undef T
+
+#define MAX_SAMPLES 256
+
+static const struct weft_cmd train_cmd = {
+	.name = "weft train",
+	.usage = "[options] SAMPLE... -o MODEL",
+	.about = "Learns what normal traces look like from sample files written by\n"
+	         "`weft replay --sample FILE` and writes a model for `weft replay --model`.",
+	.opts = train_table,
+	.min_pos = 1,
+	.max_pos = MAX_SAMPLES,
+};
+
+/* Reads argv: -1 to go on, else the exit status. */
 static int
-parse_double(const char *flag, const char *v, double lo, double hi, double *out)
+parse_args(int argc, char **argv, struct train_opts *o, char **inputs, int *n_in)
 {
-	char *end;
-	errno = 0;
-	double x = strtod(v, &end);
-	if (errno || *end || end == v || !(x >= lo && x <= hi)) {
-		fprintf(stderr, "weft train: %s: expected a number in [%g, %g], got '%s'\n", flag,
-		        lo, hi, v);
-		return -1;
+	static const char *const alias[][2] = {{"-o", "--out"}, {NULL, NULL}};
+	char **args = cmd_argv_alias(argc, argv, alias);
+	char **pos = calloc((size_t)argc + 1, sizeof *pos);
+	int npos = 0, rc = 1;
+	if (args && pos)
+		rc = weft_opt_run(&train_cmd, o, argc, args, pos, &npos);
+	for (int i = 0; i < npos && i < MAX_SAMPLES; i++)
+		inputs[i] = pos[i];
+	*n_in = npos;
+	free(pos);
+	free(args);
+	if (rc >= 0)
+		return rc;
+	if (!o->out) {
+		fprintf(stderr, "weft train: -o MODEL is required\n"
+		        "(weft train --help lists the options)\n");
+		return WEFT_OPT_EXIT_USAGE;
 	}
-	*out = x;
-	return 0;
+	o->p.slow_floor_ns = (uint64_t)(o->slow_floor_ms * 1e6);
+	return -1;
 }
 
 int
 cmd_train_main(int argc, char **argv)
 {
-	struct cluster_model_params p;
-	cluster_model_params_default(&p);
-	const char *out = NULL;
-	const char *inputs[256];
+	struct train_opts o;
+	memset(&o, 0, sizeof o);
+	cluster_model_params_default(&o.p);
+	o.slow_floor_ms = (double)o.p.slow_floor_ns / 1e6;
+	char *inputs[MAX_SAMPLES];
 	int n_in = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		double d;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		}
-		if (a[0] != '-') {
-			if (n_in == 256) {
-				fprintf(stderr, "weft train: at most 256 sample files\n");
-				return 2;
-			}
-			inputs[n_in++] = a;
-			continue;
-		}
-		if (!v) {
-			fprintf(stderr, "weft train: %s needs a value\n", a);
-			return 2;
-		}
-		i++;
-		if (!strcmp(a, "-o") || !strcmp(a, "--out")) {
-			out = v;
-		} else if (!strcmp(a, "--threshold")) {
-			if (parse_double(a, v, 0, 1, &p.threshold))
-				return 2;
-		} else if (!strcmp(a, "--fpr")) {
-			if (parse_double(a, v, 1e-12, 0.5, &p.bloom_fpr))
-				return 2;
-		} else if (!strcmp(a, "--slow-quantile")) {
-			if (parse_double(a, v, 0.5, 1, &p.slow_quantile))
-				return 2;
-		} else if (!strcmp(a, "--slow-factor")) {
-			if (parse_double(a, v, 1, 1000, &p.slow_factor))
-				return 2;
-		} else if (!strcmp(a, "--slow-min-samples")) {
-			if (parse_double(a, v, 1, 1e9, &d))
-				return 2;
-			p.slow_min_samples = (uint32_t)d;
-		} else if (!strcmp(a, "--slow-floor-ms")) {
-			if (parse_double(a, v, 0, 1e9, &d))
-				return 2;
-			p.slow_floor_ns = (uint64_t)(d * 1e6);
-		} else if (!strcmp(a, "--seed")) {
-			if (parse_double(a, v, 0, 1e18, &d))
-				return 2;
-			p.seed = (uint64_t)d;
-		} else if (!strcmp(a, "--threads")) {
-			if (parse_double(a, v, 1, 1024, &d))
-				return 2;
-			p.threads = (unsigned)d;
-		} else {
-			fprintf(stderr, "weft train: unknown option '%s'\n", a);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!out || !n_in) {
-		fprintf(stderr, "weft train: %s\n", !out ? "-o MODEL is required" : "no sample file");
-		usage(stderr);
-		return 2;
-	}
+	int rc = parse_args(argc, argv, &o, inputs, &n_in);
+	if (rc >= 0)
+		return rc;
+	struct cluster_model_params p = o.p;
+	const char *out = o.out;
 	if (isatty(2))
 		p.progress = progress;
 	struct train_ctx c;
 	memset(&c, 0, sizeof c);
-	int rc = cluster_trainer_new(&p, &c.tr);
+	rc = cluster_trainer_new(&p, &c.tr);
 	if (rc) {
 		fprintf(stderr, "weft train: %s\n", weft_strerror(rc));
-		return 2;
+		return 1;
 	}
 	char err[512];
 	int status = 1;

@@ -1,62 +1,55 @@
 /*
  * weft_main.c — the `weft` binary: one program, one subcommand per use.
- * Each part owns its subcommands' code; this file only dispatches.
+ * Each command is a file of cmd/ (or, for sim and bench, their group's
+ * main); this file only dispatches (common/opt.h's weft_verb_run).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench/bench.h"
+#include "common/opt.h"
 #include "engine/engine.h"
 #include "cmd/cmd.h"
 #include "simulator/simulator.h"
 
-static void
-usage(FILE *f)
+static const struct weft_cmd version_cmd = {
+	.name = "weft version",
+	.usage = "",
+	.about = "Prints the version.",
+};
+
+static int
+version_main(int argc, char **argv)
 {
-	fprintf(f,
-	        "usage: weft <command> [options]\n"
-	        "\n"
-	        "commands:\n"
-	        "  replay    run recorded X-Trace reports through the engine\n"
-	        "  serve     the Kafka consumer service (consume, assemble, check, produce)\n"
-	        "  rekey     re-produce a topic's reports keyed by trace id\n"
-	        "  train     learn a model of normal traces from replay samples\n"
-	        "  sim       recorded-trace import, workload generation, replay\n"
-	        "  bench     benchmarks (weft bench engine, ...)\n"
-	        "  version   print the version\n"
-	        "\n"
-	        "Run `weft <command> --help` for a command's options.\n");
+	if (argc > 1) {
+		char **pos = calloc((size_t)argc, sizeof *pos);
+		int npos = 0;
+		int rc = pos ? weft_opt_run(&version_cmd, NULL, argc, argv, pos, &npos) : 1;
+		free(pos);
+		if (rc >= 0)
+			return rc;
+	}
+	printf("weft %s\n", WEFT_VERSION);
+	return 0;
 }
+
+static const struct weft_verb verbs[] = {
+	{"replay", "run recorded X-Trace reports through the engine", cmd_replay_main},
+	{"serve", "the Kafka consumer service (consume, assemble, check, produce)",
+	 cmd_serve_main},
+	{"rekey", "re-produce a topic's reports keyed by trace id", cmd_rekey_main},
+	{"train", "learn a model of normal traces from replay samples", cmd_train_main},
+	{"sim", "recorded-trace import, workload generation, replay", sim_main},
+	{"bench", "benchmarks (weft bench engine, ...)", bench_main},
+	{"version", "print the version", version_main},
+	{NULL, NULL, NULL},
+};
 
 int
 main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
-	const char *cmd = argv[1];
-	if (!strcmp(cmd, "sim"))
-		return sim_main(argc - 1, argv + 1);
-	if (!strcmp(cmd, "train"))
-		return cmd_train_main(argc - 1, argv + 1);
-	if (!strcmp(cmd, "replay"))
-		return cmd_replay_main(argc - 1, argv + 1);
-	if (!strcmp(cmd, "serve"))
-		return op_serve_main(argc - 1, argv + 1);
-	if (!strcmp(cmd, "rekey"))
-		return op_rekey_main(argc - 1, argv + 1);
-	if (!strcmp(cmd, "bench"))
-		return bench_main(argc - 1, argv + 1);
-	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-		printf("weft %s\n", WEFT_VERSION);
-		return 0;
-	}
-	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-		usage(stdout);
-		return 0;
-	}
-	fprintf(stderr, "weft: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return 2;
+	if (argc == 2 && !strcmp(argv[1], "--version"))
+		return version_main(1, argv + 1);
+	return weft_verb_run("weft", NULL, verbs, argc, argv);
 }

@@ -1,7 +1,8 @@
 /*
- * op_rekey.c — `weft rekey`: consume a topic of X-Trace reports and
- * re-produce each one keyed by its trace id into a repartition topic, so
- * that Kafka's partitioner puts every event of a trace in one partition.
+ * op_rekey.c — the loop of `weft rekey` (its command is cmd/rekey.c):
+ * consume a topic of X-Trace reports and re-produce each one keyed by its
+ * trace id into a repartition topic, so that Kafka's partitioner puts
+ * every event of a trace in one partition.
  *
  *   consumer (group) -> decode (trace id) -> idempotent producer
  *                                         \-> dead-letter topic (rejects)
@@ -22,7 +23,6 @@
  * idempotent producer has retried it until message.timeout.ms) stops the
  * process with an error, and nothing is committed past that point.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,11 +37,9 @@
 #include "operators/output/output.h"
 #include "operators/serve/kafka_conf.h"
 #include "operators/serve/rekey.h"
-#include "cmd/cmd.h"
 
 #define FINAL_FLUSH_MS 60000
 #define PERIOD_FLUSH_MS 30000
-#define MAX_PROPS 64
 
 /* Delivery-report opaques: which topic a message went to. */
 #define KIND_OUT ((void *)1)
@@ -547,143 +545,4 @@ op_rekey_print_stats(FILE *f, const struct op_rekey_stats *st)
 	        "  failed        %" PRIu64 "\n"
 	        "  commits       %" PRIu64 "\n",
 	        st->dead_lettered, st->failed, st->commits);
-}
-
-/* ---- the command ------------------------------------------------------- */
-
-static volatile sig_atomic_t g_stop;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	g_stop = 1;
-}
-
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	        "usage: weft rekey --brokers HOST:PORT[,..] --topic IN --to-topic OUT [options]\n"
-	        "  Consumes IN (a consumer group) and produces every message's value\n"
-	        "  unchanged into OUT, keyed by the trace id of the X-Trace report it holds\n"
-	        "  (16 lowercase hex digits), so each trace lands in one partition.\n"
-	        "  Offsets are committed only after the output of everything below them\n"
-	        "  was delivered. SIGINT/SIGTERM: stop, flush, commit, exit 0. Counters on\n"
-	        "  stderr.\n"
-	        "options:\n"
-	        "  --group NAME              consumer group (default weft-rekey)\n"
-	        "  --format json|text        one X-Trace v4 JSON line (default) or one text\n"
-	        "                            report per message\n"
-	        "  --dead-letter-topic NAME  reports that do not decode go there unchanged,\n"
-	        "                            with a 'weft-error' header naming the reason\n"
-	        "                            (default: counted only)\n"
-	        "  -X KEY=VALUE              librdkafka property for both clients (repeatable)\n"
-	        "  --consumer-X KEY=VALUE    ... for the consumer only\n"
-	        "  --producer-X KEY=VALUE    ... for the producer only\n"
-	        "  --commit-ms MS            flush + commit period (default 500)\n"
-	        "  --exit-at-eof             exit once every assigned partition is at its end\n");
-}
-
-int
-op_rekey_main(int argc, char **argv)
-{
-	struct op_rekey_config cfg;
-	op_rekey_config_default(&cfg);
-	const char *props[MAX_PROPS], *cprops[MAX_PROPS], *pprops[MAX_PROPS];
-	cfg.props = props;
-	cfg.consumer_props = cprops;
-	cfg.producer_props = pprops;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!strcmp(a, "--exit-at-eof")) {
-			cfg.exit_at_eof = 1;
-			continue;
-		}
-		static const char *const with_value[] = {
-			"--brokers", "--topic", "--to-topic", "--group",
-			"--dead-letter-topic", "--format", "--commit-ms", "-X",
-			"--consumer-X", "--producer-X", NULL,
-		};
-		size_t k = 0;
-		while (with_value[k] && strcmp(a, with_value[k]))
-			k++;
-		if (!with_value[k]) {
-			fprintf(stderr, "weft rekey: unknown option '%s'\n", a);
-			usage(stderr);
-			return 2;
-		}
-		if (!v) {
-			fprintf(stderr, "weft rekey: %s needs a value\n", a);
-			return 2;
-		}
-		i++;
-		if (!strcmp(a, "--brokers")) {
-			cfg.brokers = v;
-		} else if (!strcmp(a, "--topic")) {
-			cfg.topic = v;
-		} else if (!strcmp(a, "--to-topic")) {
-			cfg.to_topic = v;
-		} else if (!strcmp(a, "--group")) {
-			cfg.group = v;
-		} else if (!strcmp(a, "--dead-letter-topic")) {
-			cfg.dead_letter_topic = v;
-		} else if (!strcmp(a, "--format")) {
-			if (!strcmp(v, "json")) {
-				cfg.format = OP_FORMAT_JSON_V4;
-			} else if (!strcmp(v, "text")) {
-				cfg.format = OP_FORMAT_TEXT;
-			} else {
-				fprintf(stderr, "weft rekey: --format: json or text, not '%s'\n", v);
-				return 2;
-			}
-		} else if (!strcmp(a, "--commit-ms")) {
-			char *end;
-			errno = 0;
-			unsigned long x = strtoul(v, &end, 10);
-			if (errno || *end || end == v || v[0] == '-' || !x || x > 3600000) {
-				fprintf(stderr, "weft rekey: --commit-ms: 1..3600000, not '%s'\n", v);
-				return 2;
-			}
-			cfg.commit_ms = (uint32_t)x;
-		} else if (!strcmp(a, "-X") || !strcmp(a, "--consumer-X") ||
-		           !strcmp(a, "--producer-X")) {
-			const char **list = a[1] == 'X' ? props : a[2] == 'c' ? cprops : pprops;
-			size_t *n = a[1] == 'X' ? &cfg.n_props : a[2] == 'c' ?
-			            &cfg.n_consumer_props : &cfg.n_producer_props;
-			if (*n == MAX_PROPS) {
-				fprintf(stderr, "weft rekey: %s: at most %d\n", a, MAX_PROPS);
-				return 2;
-			}
-			list[(*n)++] = v;
-		}
-	}
-	if (!cfg.brokers || !cfg.topic || !cfg.to_topic) {
-		fprintf(stderr, "weft rekey: --brokers, --topic and --to-topic are needed\n");
-		usage(stderr);
-		return 2;
-	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	cfg.stop = &g_stop;
-
-	struct op_rekey_stats st;
-	char err[1024];
-	int rc = op_rekey_run(&cfg, &st, err, sizeof err);
-	if (rc != WEFT_EINVAL)
-		op_rekey_print_stats(stderr, &st);
-	if (rc) {
-		fprintf(stderr, "weft rekey: %s\n", err[0] ? err : weft_strerror(rc));
-		return rc == WEFT_EINVAL ? 2 : 1;
-	}
-	return 0;
 }

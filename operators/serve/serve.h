@@ -1,6 +1,8 @@
 /*
- * serve.h — private to `weft serve`: the commit ledger, the Kafka source
- * operator and the output producer (op_ledger.c, op_kafka.c, op_serve.c).
+ * serve.h — the serve room, private to `weft serve` (its command is
+ * cmd/serve.c): the commit ledger, the Kafka source operator, the output
+ * producer, the serve sink, the committer and the metrics (op_ledger.c,
+ * op_kafka.c, op_serve.c).
  *
  * The commit rule. Kafka offsets may be committed, per partition, only below
  * the first event whose trace has not been emitted (and whose outputs have
@@ -23,6 +25,7 @@
 #define WEFT_SERVE_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -76,6 +79,96 @@ struct serve_out;
  * while the producer queue is full. */
 int serve_out_produce(struct serve_out *o, unsigned slot, enum serve_topic t,
                       int has_key, uint64_t key_id, const char *value, size_t len);
+/* The producer, with our defaults and then props ("key=value", in order),
+ * for the output topics names[t] (NULL: that output is off), with `slots`
+ * writer slots. Checks that every output topic exists: a metadata request,
+ * so it needs the brokers (up to 10 s per topic). NULL with a message in
+ * err. The names must outlive it. */
+struct serve_out *serve_out_new(const char *brokers, const char *const *props,
+                                unsigned n_props,
+                                const char *const names[SERVE_T__COUNT],
+                                unsigned slots, char *err, size_t errlen);
+/* Waits up to 10 s for what is still queued, then frees (NULL: nothing). */
+void serve_out_free(struct serve_out *o);
+uint64_t serve_out_delivered(const struct serve_out *o);
+/* A delivery or produce failed: the service stops without committing. */
+int serve_out_failed(const struct serve_out *o);
+
+/* The check operator's anomaly writer (op_check_config.anomaly_write;
+ * arg: the serve_out): each line to the anomalies topic, keyed. */
+int serve_anomaly_write(void *arg, unsigned worker, uint64_t trace_id,
+                        const char *line, size_t len);
+/* The dead-letter sink's writer (op_deadletter_set_writer; arg: a
+ * serve_dl_writer): dead letters have their own writer slot, used under
+ * the dead-letter lock. */
+struct serve_dl_writer {
+	struct serve_out *out;
+	unsigned slot;
+};
+int serve_dead_write(void *arg, const char *line, size_t len);
+
+/* ---- the serve sink (op_serve.c) --------------------------------------- */
+/* The last operator: produces each finished trace to the traces topic
+ * (when there is one), counts it out of the ledger and publishes the
+ * ledger's lows at each epoch close. Traces still open at shutdown
+ * (flushed) are counted as re-read and left uncommitted. */
+struct serve_sink_config {
+	struct serve_out *out;
+	struct op_ledger *ledger;
+	int full;
+	_Atomic uint64_t by_verdict[OP_VERDICT__COUNT];
+	_Atomic uint64_t traces, events, reread, write_errors;
+};
+extern const struct engine_op_vtable serve_sink_vtable; /* arg: serve_sink_config */
+/* The assembler's hooks (op_assemble_config.on_open / on_retag; arg: the
+ * ledger): a trace opened on worker w in epoch e holds the ledger's low at
+ * e until it leaves the pipeline. */
+void serve_ledger_on_open(void *arg, unsigned w, uint64_t e);
+
+/* ---- the committer (op_serve.c) ---------------------------------------- */
+/* A thread that polls the producer and, every interval_ms, publishes the
+ * commit epoch once everything produced before it read the ledger is
+ * delivered; on a delivery failure, or a consumer's fatal error, it stops
+ * the engine. The caller sets the first five fields. */
+struct serve_committer {
+	struct serve_out *out;
+	struct op_ledger *ledger;
+	struct op_kafka_config *k;
+	struct engine *engine;
+	uint32_t interval_ms;
+	/* private */
+	pthread_t th;
+	int started;
+	_Atomic int stop;
+	uint64_t *snap;
+};
+/* 0 or WEFT_ENOMEM (thread or memory). */
+int serve_committer_start(struct serve_committer *c);
+/* Stops and joins the thread (nothing when it is not running). */
+void serve_committer_stop(struct serve_committer *c);
+/* The last round, after the engine ran: waits (up to 60 s) until every
+ * output is delivered and publishes the commit epoch. 0, or -1 when an
+ * output failed or did not arrive in time. */
+int serve_committer_final(struct serve_committer *c);
+/* Stops it and frees what it holds. */
+void serve_committer_destroy(struct serve_committer *c);
+
+/* ---- metrics (op_serve.c) ---------------------------------------------- */
+/* The /metrics exposition (op_metrics_render_fn; arg: serve_metrics). The
+ * endpoint may listen before the service runs: until `ready` is set
+ * (release, once every pointer is), it reports weft_up 0 and nothing
+ * else. */
+struct serve_metrics {
+	struct op_kafka_config *k;
+	struct serve_sink_config *sink;
+	struct serve_out *out;
+	struct op_ledger *ledger;
+	struct op_check_config *check; /* NULL without a model */
+	struct op_deadletter *dl;
+	unsigned workers;
+	_Atomic int ready;
+};
+int serve_metrics_render(void *arg, struct weft_buf *b);
 
 /* ---- Kafka source (op_kafka.c) ----------------------------------------- */
 /*
