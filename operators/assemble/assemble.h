@@ -49,6 +49,11 @@ struct op_assemble_config {
 	uint64_t max_texts;          /* distinct texts interned per worker (1 M) */
 	const char *end_label;       /* NULL: no early finish */
 	uint64_t max_age_epochs;     /* 0: no age limit (default) */
+	/* Bytes the open traces' events and records may hold in the whole
+	 * process (each worker gets its share); past it the least recently
+	 * active traces go out INCOMPLETE, as under max_open_traces, counted
+	 * in budget_evictions. 0: none. Default 768 MiB. */
+	uint64_t max_open_bytes;
 	/* Called on the worker's thread when a trace opens, with the worker's
 	 * index, its first event's source tag and its first epoch; on_retag
 	 * when a second source shows up in it (from src to OP_TRACE_SRC_MANY).
@@ -67,7 +72,9 @@ struct op_assemble_config {
 	_Atomic uint64_t events, traces, late_events, late_traces, duplicates;
 	_Atomic uint64_t missing, cycle_edges, truncated, dropped, incomplete;
 	_Atomic uint64_t end_label_finishes, text_truncated;
-	_Atomic uint64_t aged, handed_over, stale_events;
+	_Atomic uint64_t aged, handed_over, stale_events, budget_evictions;
+	_Atomic uint64_t open_bytes;       /* now, over the workers (at closes) */
+	_Atomic uint64_t peak_mapped_bytes; /* sum of each worker's peak slabs */
 	_Atomic uint64_t peak_open_events; /* sum over workers of each one's peak */
 	_Atomic uint64_t peak_open_traces; /* same, traces */
 	pthread_mutex_t lock;            /* guards the histograms below */

@@ -157,6 +157,7 @@ op_assemble_config_init(struct op_assemble_config *cfg)
 	cfg->max_text_bytes = 256;
 	cfg->late_epochs = 64;
 	cfg->max_texts = 1u << 20;
+	cfg->max_open_bytes = 768ull << 20;
 	pthread_mutex_init(&cfg->lock, NULL);
 }
 
@@ -429,6 +430,28 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
 	trace_release(s, t);
 }
 
+/* Bytes this worker's open traces hold: their chunks and records. */
+static uint64_t
+open_bytes(const struct asm_inst *s)
+{
+	return s->mem.chunk_bytes + s->n_open * (uint64_t)sizeof(struct asm_trace);
+}
+
+/* Under the memory budget: the least recently active traces go out
+ * INCOMPLETE until `more` bytes fit (never `keep`, the trace being
+ * added to). */
+static void
+fit_budget(struct asm_inst *s, uint64_t more, const struct asm_trace *keep,
+           uint64_t epoch)
+{
+	while (s->budget && open_bytes(s) + more > s->budget && s->lru_head &&
+	       s->lru_head != keep) {
+		s->budget_evictions++;
+		finish(s, tab_find(s, s->lru_head->trace_id), epoch,
+		       OP_TRACE_INCOMPLETE);
+	}
+}
+
 static struct asm_trace *
 trace_open(struct asm_inst *s, struct asm_slot **slotp, uint64_t id,
            uint32_t src, uint64_t epoch)
@@ -437,6 +460,10 @@ trace_open(struct asm_inst *s, struct asm_slot **slotp, uint64_t id,
 		/* Pressure: the least recently active trace goes out now. */
 		finish(s, tab_find(s, s->lru_head->trace_id), epoch,
 		       OP_TRACE_INCOMPLETE);
+		*slotp = tab_find(s, id);
+	}
+	if (s->budget && open_bytes(s) + 512 > s->budget) {
+		fit_budget(s, 512, NULL, epoch);
 		*slotp = tab_find(s, id);
 	}
 	if (2 * (s->n_open + 1) > s->cap) {
@@ -534,6 +561,8 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 		return;
 	}
 	if (!t->tail || t->tail->n == t->tail->cap) {
+		if (s->budget)
+			fit_budget(s, 4096, t, epoch);
 		struct asm_chunk *c = asm_chunk_get(&s->mem, asm_chunk_class(t->n_chunks++));
 		if (!c) {
 			fprintf(stderr, "weft assemble: out of memory\n");
@@ -634,6 +663,7 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->ctx = ctx;
 	s->worker = engine_ctx_worker(ctx);
 	s->texts.max_n = cfg->max_texts;
+	s->budget = cfg->max_open_bytes / engine_ctx_workers(ctx);
 	s->build = asm_build_new();
 	s->ring_cap = cfg->max_open_traces < (1u << 20) ? cfg->max_open_traces
 	                                                : (1u << 20);
@@ -786,6 +816,36 @@ asm_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	}
 }
 
+/* After a burst, tables at most 1/8 full shrink (not below 4,096 slots),
+ * so the memory of the burst goes back; growth happens at 1/2, so a
+ * table does not swing between the two. */
+static void
+tables_shrink(struct asm_inst *s)
+{
+	uint64_t c = s->cap;
+	while (c > 4096 && 8 * s->n_open < c)
+		c /= 2;
+	if (c != s->cap) {
+		struct asm_slot *nt = hash_tab_rehash(s->tab, s->cap, c, sizeof *nt,
+		                                      trace_slot_used);
+		if (nt) {
+			s->tab = nt;
+			s->cap = c;
+		}
+	}
+	c = s->done_cap;
+	while (c > 4096 && 8 * s->done_n < c)
+		c /= 2;
+	if (c != s->done_cap) {
+		struct asm_done *nd = hash_tab_rehash(s->done_tab, s->done_cap, c,
+		                                      sizeof *nd, done_slot_used);
+		if (nd) {
+			s->done_tab = nd;
+			s->done_cap = c;
+		}
+	}
+}
+
 /* Hands over every open trace whose partition was revoked (a scan of the
  * open traces, once per revocation). */
 static void
@@ -855,6 +915,11 @@ asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 	/* epoch + 1 is the present epoch now: its early arrivals count */
 	if (s->stashed)
 		stash_apply(s, epoch + 1);
+	tables_shrink(s);
+	uint64_t ob = open_bytes(s);
+	atomic_fetch_add_explicit(&s->cfg->open_bytes, ob - s->open_bytes_published,
+	                          memory_order_relaxed);
+	s->open_bytes_published = ob;
 	weft_hist_add(&s->close_ns, now_ns() - t0);
 }
 
@@ -896,6 +961,9 @@ asm_destroy(void *state)
 	atomic_fetch_add(&cfg->aged, s->aged);
 	atomic_fetch_add(&cfg->handed_over, s->handed_over);
 	atomic_fetch_add(&cfg->stale_events, s->stale_events);
+	atomic_fetch_add(&cfg->budget_evictions, s->budget_evictions);
+	atomic_fetch_sub(&cfg->open_bytes, s->open_bytes_published);
+	atomic_fetch_add(&cfg->peak_mapped_bytes, s->mem.peak_slab_bytes);
 	atomic_fetch_add(&cfg->peak_open_events, s->peak_events);
 	atomic_fetch_add(&cfg->peak_open_traces, s->peak_traces);
 	pthread_mutex_lock(&cfg->lock);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "operators/assemble/assemble.h"
+#include "operators/assemble/assemble_int.h"
 #include "operators/check/check.h"
 #include "operators/ingest/ingest.h"
 #include "operators/output/output.h"
@@ -643,6 +644,65 @@ test_trace_from_two_partitions_is_held_by_all(void **st)
 	assert_int_equal(r.epoch, 3);
 }
 
+/* A burst of open traces gives its memory back: chunks of each size come
+ * from slabs that are unmapped as they empty, all but one per size. */
+static void
+test_chunk_memory_is_returned_after_a_burst(void **st)
+{
+	(void)st;
+	enum { N = 20000 };
+	static struct asm_chunk *c[N];
+	struct asm_mem m = {0};
+	for (uint32_t k = 0; k < 3; k++)
+		assert_int_equal(asm_chunk_class(k), k);
+	assert_int_equal(asm_chunk_class(9), ASM_CLASSES - 1);
+	for (int i = 0; i < N; i++) {
+		c[i] = asm_chunk_get(&m, (uint32_t)i % ASM_CLASSES);
+		assert_non_null(c[i]);
+		assert_int_equal(c[i]->n, 0);
+		/* 256 B: 3 events, 1 KiB: 15, 4 KiB: 63 */
+		static const uint32_t cap[3] = {3, 15, 63};
+		assert_int_equal(c[i]->cap, cap[i % ASM_CLASSES]);
+		c[i]->ev[c[i]->cap - 1].event_id = (uint64_t)i; /* writable to the end */
+	}
+	uint64_t want = 0;
+	for (int i = 0; i < N; i++)
+		want += i % 3 == 0 ? 256 : i % 3 == 1 ? 1024 : 4096;
+	assert_int_equal(m.chunk_bytes, want);
+	assert_true(m.slab_bytes >= want);
+	uint64_t peak = m.slab_bytes;
+	assert_true(peak >= 17 * (uint64_t)ASM_SLAB_BYTES); /* 35.8 MB of chunks */
+	for (int i = 0; i < N; i++)
+		asm_chunk_put(&m, c[i]);
+	assert_int_equal(m.chunk_bytes, 0);
+	assert_true(m.slab_bytes <= ASM_CLASSES * (uint64_t)ASM_SLAB_BYTES);
+	assert_int_equal(m.peak_slab_bytes, peak);
+	asm_mem_free(&m);
+}
+
+static void
+test_memory_budget_emits_oldest_as_incomplete(void **st)
+{
+	struct asm_fx *f = *st;
+	/* 2,000 one-event traces in epoch 0..9 against a budget for about
+	 * 200 (a trace: one 256-byte chunk and its record) */
+	enum { N = 2000 };
+	static struct step steps[N];
+	for (unsigned i = 0; i < N; i++)
+		steps[i] = (struct step){i / 200, 1000 + i, 1, {0}, 0, "a", NULL};
+	struct script sc = {steps, N, 40};
+	f->ac.max_open_bytes = 200 * (256 + 512);
+	struct capture *cap = run(f, &sc, 1);
+	assert_int_equal(cap->n, N); /* nothing lost */
+	uint64_t ev = atomic_load(&f->ac.budget_evictions);
+	assert_true(ev > N / 2);
+	assert_int_equal(atomic_load(&f->ac.incomplete), ev);
+	/* the first trace went out early, incomplete; the last one idled out */
+	assert_non_null(find(cap, 1000, OP_TRACE_INCOMPLETE));
+	assert_null(find(cap, 1000 + N - 1, OP_TRACE_INCOMPLETE));
+	assert_int_equal(atomic_load(&f->ac.open_bytes), 0);
+}
+
 int
 main(void)
 {
@@ -664,6 +724,8 @@ main(void)
 		T(test_revoked_trace_is_handed_over_at_its_next_event),
 		T(test_revocation_hands_over_at_close_without_new_events),
 		T(test_trace_from_two_partitions_is_held_by_all),
+		T(test_chunk_memory_is_returned_after_a_burst),
+		T(test_memory_budget_emits_oldest_as_incomplete),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
