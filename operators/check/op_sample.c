@@ -224,7 +224,7 @@ op_sample_read(const char *path,
 		for (uint32_t i = 0; i < t->n_edges && !rc; i++)
 			if (ed[i].parent >= t->n_events || ed[i].child >= t->n_events)
 				rc = WEFT_EFORMAT;
-		if (!rc && len && buf[len - 1] != 0 && t->str_bytes)
+		if (!rc && len && buf[len - 1] != 0)
 			rc = WEFT_EFORMAT; /* texts must end in NUL within the record */
 		if (rc)
 			break;

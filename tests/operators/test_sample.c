@@ -430,6 +430,11 @@ test_corrupt_or_foreign_file_is_refused_with_a_message(void **st)
 	FRESH(); /* texts not ending in NUL within the record */
 	b[off[1] + 4 + size1 - 1] = 'x';
 	expect_refused(b, len, 1, "record #2");
+	FRESH(); /* the same with str_bytes 0: a reader would run off the end */
+	b[off[1] + 4 + size1 - 1] = 'x';
+	u = 0;
+	memcpy(REC_FIELD(b, off, 1, str_bytes), &u, 4);
+	expect_refused(b, len, 1, "record #2");
 #undef FRESH
 
 	/* a file that is not there; a callback that stops the read */
