@@ -63,12 +63,6 @@ struct cmd_graph {
 struct engine_graph *cmd_graph_build(const struct cmd_graph *spec);
 
 /* ---- helpers the commands share (util.c) -------------------------------- */
-/* A copy of argv (freed by the caller with free()) where every argument
- * equal to alias[i][0] is alias[i][1] (an alias list ends with {NULL}):
- * the one-dash spellings the option parser does not take ("-o" for
- * "--out", "-X" for "--X"). Arguments after "--" are left as they are.
- * NULL on allocation failure. */
-char **cmd_argv_alias(int argc, char **argv, const char *const (*alias)[2]);
 /* Whether a file can be written at path without creating it: an existing
  * file must be writable and not a directory; otherwise its directory must
  * be a writable directory. "-" (standard output) passes. 0, or -1 with a

@@ -74,9 +74,9 @@ static const struct weft_opt rekey_table[] = {
 	 .off = K(cfg.dead_letter_topic), .meta = "NAME",
 	 .help = "reports that do not decode go there unchanged, with a "
 	 "'weft-error' header naming the reason (default: counted only)"},
-	{.name = "X", .kind = WEFT_OPT_FN, .meta = "KEY=VALUE", .fn = prop_both,
-	 .help = "librdkafka property for both clients (-X KEY=VALUE too; "
-	 "repeatable)"},
+	{.name = "X", .alias = 'X', .kind = WEFT_OPT_FN, .meta = "KEY=VALUE",
+	 .fn = prop_both, .help = "librdkafka property for both clients "
+	 "(repeatable)"},
 	{.name = "consumer-X", .kind = WEFT_OPT_FN, .meta = "KEY=VALUE",
 	 .fn = prop_consumer, .help = "... for the consumer only"},
 	{.name = "producer-X", .kind = WEFT_OPT_FN, .meta = "KEY=VALUE",
@@ -114,14 +114,11 @@ on_signal(int sig)
 static int
 parse_args(int argc, char **argv, struct rekey_opts *o)
 {
-	static const char *const alias[][2] = {{"-X", "--X"}, {NULL, NULL}};
-	char **args = cmd_argv_alias(argc, argv, alias);
 	char **pos = calloc((size_t)argc + 1, sizeof *pos);
 	int npos = 0, rc = 1;
-	if (args && pos)
-		rc = weft_opt_run(&rekey_cmd, o, argc, args, pos, &npos);
+	if (pos)
+		rc = weft_opt_run(&rekey_cmd, o, argc, argv, pos, &npos);
 	free(pos);
-	free(args);
 	if (rc >= 0)
 		return rc;
 	if (!o->cfg.brokers || !o->cfg.topic || !o->cfg.to_topic) {

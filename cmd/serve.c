@@ -13,7 +13,7 @@
  * keys kafka.PROP, consumer.PROP and producer.PROP are prefixes, which the
  * parser does not know: the configuration loader and a rewrite of argv
  * turn them into the table's kafka.PROP / consumer.PROP / producer.PROP
- * entries with the value "PROP=VALUE"; -X PROP=VALUE is --X.
+ * entries with the value "PROP=VALUE"; -X PROP=VALUE is the X entry.
  *
  * Before Kafka: the options (exit 2), the model file, the metrics
  * endpoint (it binds and listens, answering weft_up 0 until the service
@@ -240,8 +240,8 @@ static const struct weft_opt serve_table[] = {
 	 .fn = prop_consumer, .help = "a librdkafka property for the consumer only"},
 	{KEY("producer.PROP"), .kind = WEFT_OPT_FN, .meta = "VALUE",
 	 .fn = prop_producer, .help = "a librdkafka property for the producer only"},
-	{.name = "X", .kind = WEFT_OPT_FN, .meta = "PROP=VALUE", .fn = prop_both,
-	 .help = "same as --kafka.PROP VALUE (-X PROP=VALUE too)",
+	{.name = "X", .alias = 'X', .kind = WEFT_OPT_FN, .meta = "PROP=VALUE",
+	 .fn = prop_both, .help = "same as --kafka.PROP VALUE",
 	 .flags = WEFT_OPT_CLI_ONLY},
 	{0},
 };
@@ -375,9 +375,9 @@ load_file(struct serve_opts *o, struct strs *keep_in, const char *path)
 	return status;
 }
 
-/* argv with the one-dash -X as --X and every --kafka.P V, --consumer.P V,
- * --producer.P V (or =V) as the table's entry and "P=V". NULL on a
- * missing value (message printed; *argc_out 0) or out of memory. */
+/* argv with every --kafka.P V, --consumer.P V, --producer.P V (or =V) as
+ * the table's entry and "P=V". NULL on a missing value (message printed;
+ * *argc_out 0) or out of memory. */
 static char **
 rewrite_argv(int argc, char **argv, struct strs *keep_in, int *argc_out)
 {
@@ -389,7 +389,7 @@ rewrite_argv(int argc, char **argv, struct strs *keep_in, int *argc_out)
 		int kind = i && !only_pos && !strncmp(a, "--", 2) ? prop_kind(a + 2, &prop) : -1;
 		only_pos |= i && !strcmp(a, "--");
 		if (kind < 0) {
-			out[n++] = i && !only_pos && !strcmp(a, "-X") ? "--X" : argv[i];
+			out[n++] = argv[i];
 			continue;
 		}
 		const char *eq = strchr(prop, '=');

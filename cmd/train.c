@@ -69,8 +69,8 @@ struct train_opts {
 
 #define T(f) offsetof(struct train_opts, f)
 static const struct weft_opt train_table[] = {
-	{.name = "out", .kind = WEFT_OPT_STR, .off = T(out), .meta = "MODEL",
-	 .help = "model file to write (required; -o MODEL too)"},
+	{.name = "out", .alias = 'o', .kind = WEFT_OPT_STR, .off = T(out),
+	 .meta = "MODEL", .help = "model file to write (required)"},
 	{.name = "threshold", .kind = WEFT_OPT_DOUBLE, .off = T(p.threshold),
 	 .meta = "D", .help = "normalised edit distance to join a template",
 	 .dlo = 0, .dhi = 1},
@@ -111,17 +111,14 @@ static const struct weft_cmd train_cmd = {
 static int
 parse_args(int argc, char **argv, struct train_opts *o, char **inputs, int *n_in)
 {
-	static const char *const alias[][2] = {{"-o", "--out"}, {NULL, NULL}};
-	char **args = cmd_argv_alias(argc, argv, alias);
 	char **pos = calloc((size_t)argc + 1, sizeof *pos);
 	int npos = 0, rc = 1;
-	if (args && pos)
-		rc = weft_opt_run(&train_cmd, o, argc, args, pos, &npos);
+	if (pos)
+		rc = weft_opt_run(&train_cmd, o, argc, argv, pos, &npos);
 	for (int i = 0; i < npos && i < MAX_SAMPLES; i++)
 		inputs[i] = pos[i];
 	*n_in = npos;
 	free(pos);
-	free(args);
 	if (rc >= 0)
 		return rc;
 	if (!o->out) {

@@ -1,8 +1,7 @@
 /*
- * util.c — what several commands need around the option parser: the
- * one-dash aliases it does not take, and checks that an output can be
- * written, made before a run starts so a bad path fails at once (exit 1)
- * rather than as a write error at the end.
+ * util.c — checks that an output can be written, made before a run
+ * starts so a bad path fails at once (exit 1) rather than as a write
+ * error at the end.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,28 +12,6 @@
 
 #include "common/common.h"
 #include "cmd/cmd.h"
-
-char **
-cmd_argv_alias(int argc, char **argv, const char *const (*alias)[2])
-{
-	char **out = calloc((size_t)argc + 1, sizeof *out);
-	if (!out)
-		return NULL;
-	int only_pos = 0;
-	for (int i = 0; i < argc; i++) {
-		out[i] = argv[i];
-		if (!i || only_pos)
-			continue;
-		if (!strcmp(argv[i], "--")) {
-			only_pos = 1;
-			continue;
-		}
-		for (size_t k = 0; alias[k][0]; k++)
-			if (!strcmp(argv[i], alias[k][0]))
-				out[i] = (char *)alias[k][1];
-	}
-	return out;
-}
 
 int
 cmd_check_dir(const char *path, char *err, size_t errlen)
