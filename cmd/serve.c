@@ -51,7 +51,8 @@ struct serve_opts {
 	int format; /* index into formats[] */
 	uint32_t epoch_ms, idle_epochs, idle_partition_ms, commit_ms;
 	uint32_t late_epochs, max_trace_events, max_line;
-	uint64_t max_open_traces;
+	uint64_t max_open_traces, max_open_bytes, max_trace_age_ms;
+	uint32_t probe_ms, settle_ms, max_partitions, shutdown_ms;
 	const char *end_label;
 	/* outputs */
 	const char *model;
@@ -212,6 +213,27 @@ static const struct weft_opt serve_table[] = {
 	{KEY("max.open.traces"), .kind = WEFT_OPT_U64, .off = S(max_open_traces),
 	 .meta = "N", .help = "open traces per worker; the oldest is emitted "
 	 "incomplete", .lo = 1, .hi = UINT32_MAX},
+	{KEY("max.open.bytes"), .kind = WEFT_OPT_BYTES, .off = S(max_open_bytes),
+	 .meta = "SIZE", .help = "memory open traces may hold in the process (k/m/g); "
+	 "past it the least recently active are emitted incomplete (0: no limit)"},
+	{KEY("max.trace.age.ms"), .kind = WEFT_OPT_U64, .off = S(max_trace_age_ms),
+	 .meta = "MS", .help = "a trace open this long is emitted incomplete "
+	 "(flag aged), so one that never ends cannot hold commits back (0: no limit)",
+	 .hi = 7ull * 24 * 3600 * 1000},
+	{KEY("max.partitions"), .kind = WEFT_OPT_U32, .off = S(max_partitions),
+	 .meta = "N", .help = "partitions one process may be assigned over its life; "
+	 "past it a partition's commits wait for every trace (counted)", .lo = 1,
+	 .hi = OP_SRC_SLOTS},
+	{KEY("probe.ms"), .kind = WEFT_OPT_U32, .off = S(probe_ms), .meta = "MS",
+	 .help = "how often each partition's end offset is asked for (evidence that "
+	 "a quiet partition is at its end)", .lo = 50, .hi = 60000},
+	{KEY("settle.ms"), .kind = WEFT_OPT_U32, .off = S(settle_ms), .meta = "MS",
+	 .help = "after a broker outage, idle time starts counting again this much "
+	 "later (producers reconnect with back-off)", .hi = 3600000},
+	{KEY("shutdown.timeout.ms"), .kind = WEFT_OPT_U32, .off = S(shutdown_ms),
+	 .meta = "MS", .help = "at a stop, how long to wait for outputs to be "
+	 "delivered before exiting without the last commit", .lo = 100,
+	 .hi = 3600000},
 	{KEY("max.line"), .kind = WEFT_OPT_U32, .off = S(max_line), .meta = "BYTES",
 	 .help = "longest JSON line / text report", .lo = 64,
 	 .hi = OP_EVENT_MAX_BYTES * 16u},
@@ -276,6 +298,12 @@ opts_init(struct serve_opts *o)
 	o->late_epochs = as.late_epochs;
 	o->max_trace_events = as.max_trace_events;
 	o->max_open_traces = as.max_open_traces;
+	o->max_open_bytes = as.max_open_bytes;
+	o->max_trace_age_ms = 600000;
+	o->max_partitions = OP_KAFKA_MAX_SLOTS_DEFAULT;
+	o->probe_ms = 500;
+	o->settle_ms = 10000;
+	o->shutdown_ms = 10000;
 	o->max_line = dec.max_line_bytes;
 	o->end_label = as.end_label;
 	o->anomalies_topic = "weft-anomalies";
@@ -545,6 +573,7 @@ configure(struct serve_run *r)
 	as->late_epochs = o->late_epochs;
 	as->max_trace_events = o->max_trace_events;
 	as->max_open_traces = o->max_open_traces;
+	as->max_open_bytes = o->max_open_bytes;
 	as->end_label = o->end_label;
 	struct op_kafka_config *k = &r->k;
 	k->brokers = o->brokers;
@@ -558,6 +587,19 @@ configure(struct serve_run *r)
 	k->idle_partition_ms = o->idle_partition_ms;
 	k->drain_epochs = as->idle_epochs + 2;
 	k->max_unit_bytes = o->max_line;
+	k->probe_ms = o->probe_ms;
+	k->settle_ms = o->settle_ms;
+	k->max_slots = o->max_partitions;
+	if (o->max_trace_age_ms) {
+		uint64_t e = o->max_trace_age_ms / o->epoch_ms;
+		as->max_age_epochs = e > as->idle_epochs ? e : (uint64_t)as->idle_epochs + 1;
+	}
+	if (op_kafka_slots_alloc(k))
+		return 1;
+	/* revocations hand a partition's open traces over (assemble.h) */
+	as->src_gen = k->gens;
+	as->n_src = k->max_slots;
+	as->revocations = &k->revocations;
 	r->dec.decode.max_line_bytes = o->max_line;
 	r->dec.decode.max_report_bytes = o->max_line;
 	r->dec.format = k->format;
@@ -588,6 +630,7 @@ prepare_local(struct serve_run *r)
 		}
 		r->have_check = 1;
 		r->check.no_report = 1;
+		r->check.skip_flushed = 1; /* cut by a stop: re-read, judged then */
 	}
 	if (strcmp(o->metrics, "off")) {
 		const char *colon = strrchr(o->metrics, ':');
@@ -600,16 +643,17 @@ prepare_local(struct serve_run *r)
 			fprintf(stderr, "weft serve: %s\n", err);
 			return rc == WEFT_EINVAL ? WEFT_OPT_EXIT_USAGE : 1;
 		}
-		serve_log("info", "metrics on http://%s:%u/metrics", addr, op_metrics_port(r->ms));
+		serve_log("info", "metrics on %s/metrics", op_metrics_url(r->ms));
 	}
 	if (!o->model && !o->traces_topic)
 		serve_log("warn", "no model and no traces.topic: traces are assembled and counted only");
 	struct op_kafka_config *k = &r->k;
 	if (!(k->frontiers = calloc(r->W, sizeof *k->frontiers)) ||
 	    !(k->insts = calloc(r->W, sizeof *k->insts)) ||
-	    !(r->ledger = op_ledger_new(r->W, 0)))
+	    !(r->ledger = op_ledger_new(r->W, k->max_slots, 0)))
 		return 1;
 	r->as.on_open = serve_ledger_on_open;
+	r->as.on_retag = serve_ledger_on_retag;
 	r->as.on_open_arg = r->ledger;
 	k->ledger = r->ledger;
 	return -1;
@@ -635,6 +679,7 @@ connect_and_build(struct serve_run *r)
 	r->dlw.out = r->out;
 	r->dlw.slot = r->W;
 	op_deadletter_set_writer(r->dl, serve_dead_write, &r->dlw);
+	op_deadletter_set_namer(r->dl, op_kafka_src_name, &r->k);
 	r->dec.deadletter = r->dl;
 	if (r->have_check) {
 		r->check.anomaly_write = serve_anomaly_write;
@@ -671,6 +716,7 @@ connect_and_build(struct serve_run *r)
 	m->ledger = r->ledger;
 	m->check = r->have_check ? &r->check : NULL;
 	m->dl = r->dl;
+	m->as = &r->as;
 	m->workers = r->W;
 	atomic_store_explicit(&m->ready, 1, memory_order_release);
 	return -1;
@@ -688,6 +734,7 @@ run(struct serve_run *r)
 	cm->k = k;
 	cm->engine = r->e;
 	cm->interval_ms = o->commit_ms;
+	cm->final_timeout_ms = o->shutdown_ms;
 	if (serve_committer_start(cm))
 		return 1;
 	if (cmd_signals_install(r->e, r->have_check ? &r->check : NULL))
@@ -712,7 +759,8 @@ run(struct serve_run *r)
 	serve_log("info",
 	          "stopped: %" PRIu64 " messages, %" PRIu64 " traces (%" PRIu64 " normal, %" PRIu64
 	          " unknown_structure, %" PRIu64 " slow, %" PRIu64 " incomplete, %" PRIu64
-	          " late), %" PRIu64 " left for re-read, %" PRIu64 " dead letters, %" PRIu64
+	          " late), %" PRIu64 " left for re-read, %" PRIu64 " handed over, %" PRIu64
+	          " aged, %" PRIu64 " dead letters, %" PRIu64
 	          " delivered, %" PRIu64 " commits, commit epoch %" PRIu64,
 	          atomic_load(&k->messages), atomic_load(&sink->traces),
 	          atomic_load(&sink->by_verdict[OP_VERDICT_NORMAL]),
@@ -720,6 +768,7 @@ run(struct serve_run *r)
 	          atomic_load(&sink->by_verdict[OP_VERDICT_SLOW]),
 	          atomic_load(&sink->by_verdict[OP_VERDICT_INCOMPLETE]),
 	          atomic_load(&sink->by_verdict[OP_VERDICT_LATE]), atomic_load(&sink->reread),
+	          atomic_load(&sink->handed_over), atomic_load(&r->as.aged),
 	          op_deadletter_count(r->dl, OP_REJECT_NONE), serve_out_delivered(r->out),
 	          atomic_load(&k->commits), atomic_load(&k->commit_epoch));
 	if (op_ledger_anomalies(r->ledger))

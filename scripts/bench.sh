@@ -39,8 +39,8 @@ scripts/deps.sh
 if [ ! -f build-release/build.ninja ]; then
   meson setup build-release -Dbuildtype=release >/dev/null
 fi
-ninja -C build-release cmd/weft >/dev/null
-WEFT=build-release/cmd/weft
+ninja -C build-release weft >/dev/null
+WEFT=build-release/weft
 RUNS=${RUNS:-5}
 CORES=$(nproc)
 RES=bench/results

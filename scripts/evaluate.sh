@@ -23,7 +23,7 @@ if [ ! -f build-release/build.ninja ]; then
   meson setup build-release -Dbuildtype=release >/dev/null
 fi
 ninja -C build-release >/dev/null
-WEFT=$PWD/build-release/cmd/weft
+WEFT=$PWD/build-release/weft
 W=build-release/eval
 rm -rf "$W"
 mkdir -p "$W"

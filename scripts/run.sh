@@ -24,7 +24,7 @@ if [ ! -f build-release/build.ninja ]; then
   meson setup build-release -Dbuildtype=release >/dev/null
 fi
 ninja -C build-release >/dev/null
-WEFT=build-release/cmd/weft
+WEFT=build-release/weft
 OUT=build-release/replay
 mkdir -p "$OUT"
 : > "$OUT/all.jsonl"

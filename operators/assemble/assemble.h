@@ -72,6 +72,7 @@ struct op_assemble_config {
 	_Atomic uint64_t events, traces, late_events, late_traces, duplicates;
 	_Atomic uint64_t missing, cycle_edges, truncated, dropped, incomplete;
 	_Atomic uint64_t end_label_finishes, text_truncated;
+	/* counted as they happen (rare; weft serve shows them live) */
 	_Atomic uint64_t aged, handed_over, stale_events, budget_evictions;
 	_Atomic uint64_t open_bytes;       /* now, over the workers (at closes) */
 	_Atomic uint64_t peak_mapped_bytes; /* sum of each worker's peak slabs */

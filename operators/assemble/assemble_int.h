@@ -57,6 +57,33 @@ void asm_chunk_put(struct asm_mem *m, struct asm_chunk *c);
 /* Unmaps what is left; every chunk must have been put back. */
 void asm_mem_free(struct asm_mem *m);
 
+/*
+ * The finished-id set (asm_done.c): ids of traces emitted within the last
+ * late_epochs epochs, so an event for one opens an amendment (LATE)
+ * instead of a new, partial trace. A hash table over a FIFO ring of
+ * (id, epoch) in emission order; expiry pops the ring.
+ */
+struct asm_done {
+	uint64_t trace_id;
+	uint64_t epoch;  /* emission epoch + 1 (0 marks an empty slot) */
+};
+struct asm_doneset {
+	struct asm_done *tab, *ring;
+	uint64_t cap, n, ring_cap, ring_head, ring_len;
+	uint32_t late_epochs;
+};
+/* 0 or WEFT_ENOMEM; ring_cap ids at most (the oldest go first). */
+int asm_done_init(struct asm_doneset *d, uint64_t ring_cap, uint32_t late_epochs);
+void asm_done_free(struct asm_doneset *d);
+/* Remembers id, emitted in epoch (nothing when late_epochs is 0). */
+void asm_done_add(struct asm_doneset *d, uint64_t id, uint64_t epoch);
+/* 1 if id is remembered, which it then forgets (its amendment opens). */
+int asm_done_take(struct asm_doneset *d, uint64_t id);
+/* Forgets ids emitted late_epochs or more before epoch. */
+void asm_done_expire(struct asm_doneset *d, uint64_t epoch);
+/* Halves the table while it is at most 1/8 full (not below 4,096). */
+void asm_done_shrink(struct asm_doneset *d);
+
 /* Interned texts: symbol -> text, per worker. Texts longer than
  * max_text_bytes are cut; past max_texts entries new symbols get no text
  * (both counted by the caller through the return value). */

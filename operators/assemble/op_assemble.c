@@ -5,21 +5,23 @@
  * worker):
  *   - open traces in an open-addressing table (trace id -> struct
  *     asm_trace, linear probing, backward-shift deletion, load <= 1/2);
- *   - each trace's events in a list of 64-event-slot chunks taken from a
- *     per-worker free list: no allocation per event, and a finished trace's
- *     chunks go back to the free list at once. Chunks are carved from
- *     2 MiB slabs marked for transparent huge pages: buffered events are
- *     the bulk of the process's memory, and touching it 4 KiB page by
- *     page cost one page fault per chunk (7-8 % of a replay's time in
- *     the profile); a slab costs one;
- *   - texts interned once per worker by symbol (asm_texts), so an event
- *     costs 64 bytes plus its share of chunk slack and trace overhead;
+ *   - each trace's events in a list of chunks (3, 15, then 63 events)
+ *     from per-worker slabs (asm_mem.c): no allocation per event, a
+ *     finished trace's chunks go back at once, and slabs that empty are
+ *     given back to the system, so a burst's memory does not stay;
+ *   - texts interned once per worker by symbol (asm_texts.c), so an
+ *     event costs 64 bytes plus its share of chunk slack and trace
+ *     overhead;
  *   - every open trace on a list sorted by last activity epoch, which
  *     gives both the exact idle-gap finish (pop from the head while idle
- *     long enough) and the eviction order under the open-trace limit;
- *   - a finished-id set (table + FIFO ring, late_epochs long) so that an
- *     event for a trace already emitted opens an amendment flagged LATE
- *     instead of silently starting a new, partial trace.
+ *     long enough) and the eviction order under the open-trace limit and
+ *     the memory budget;
+ *   - a finished-id set (asm_done.c, late_epochs long) so that an event
+ *     for a trace already emitted opens an amendment flagged LATE
+ *     instead of silently starting a new, partial trace;
+ *   - with a source that can lose partitions (weft serve), each trace's
+ *     source tag: a revoked partition's traces are handed over, not
+ *     emitted as finished (assemble.h).
  * Finishing hands the events to op_trace_build.c, which resolves the DAG
  * and lays out the op_trace record this operator emits.
  *
@@ -66,11 +68,6 @@ struct asm_slot {
 	struct asm_trace *t; /* NULL: empty */
 };
 
-struct asm_done { /* finished-id set entry */
-	uint64_t trace_id;
-	uint64_t epoch;
-};
-
 /* Events of one future epoch, copied as [u32 len][pad to 8][bytes]. */
 struct asm_stash {
 	uint64_t epoch;
@@ -100,8 +97,7 @@ struct asm_inst {
 	struct asm_ev *flat;  /* a trace's events, contiguous, for the builder */
 	uint32_t flat_cap;
 	/* finished ids: open addressing + FIFO ring for expiry */
-	struct asm_done *done_tab, *done_ring;
-	uint64_t done_cap, done_n, ring_cap, ring_head, ring_len;
+	struct asm_doneset done;  /* finished ids (asm_done.c) */
 	uint64_t end_sym;
 	int has_end;
 	uint64_t *end_ids; /* traces that saw the end label, to re-check */
@@ -112,7 +108,6 @@ struct asm_inst {
 	uint64_t events, traces, late_events, late_traces, duplicates, missing;
 	uint64_t cycle_edges, truncated, dropped, incomplete, end_finishes;
 	uint64_t text_truncated, peak_events, peak_traces;
-	uint64_t aged, handed_over, stale_events, budget_evictions;
 	uint64_t next_age_scan;  /* epoch of the next age-limit scan */
 	uint64_t revocations;    /* *cfg->revocations last handled */
 };
@@ -127,11 +122,10 @@ now_ns(void)
 
 /* ---- hash tables ---------------------------------------------------------- */
 
-/* The open traces and the finished ids are operators/hash_tab.h tables
- * (as are the interned texts, asm_texts.c); each marks a slot taken its
- * own way. */
+/* The open traces are an operators/hash_tab.h table (as are the finished
+ * ids, asm_done.c, and the interned texts, asm_texts.c); each marks a
+ * slot taken its own way. */
 _Static_assert(offsetof(struct asm_slot, trace_id) == 0, "key first");
-_Static_assert(offsetof(struct asm_done, trace_id) == 0, "key first");
 
 static int
 trace_slot_used(const void *slot)
@@ -139,11 +133,6 @@ trace_slot_used(const void *slot)
 	return ((const struct asm_slot *)slot)->t != NULL;
 }
 
-static int
-done_slot_used(const void *slot)
-{
-	return ((const struct asm_done *)slot)->epoch != 0;
-}
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -217,83 +206,6 @@ tab_remove(struct asm_inst *s, struct asm_slot *slot)
 {
 	hash_tab_delete(s->tab, s->cap, sizeof *s->tab,
 	                (uint64_t)(slot - s->tab), trace_slot_used);
-}
-
-/* ---- finished-id set ----------------------------------------------------- */
-
-static struct asm_done *
-done_find(struct asm_inst *s, uint64_t id)
-{
-	return &s->done_tab[hash_tab_probe(s->done_tab, s->done_cap,
-	                                   sizeof *s->done_tab, id,
-	                                   done_slot_used)];
-}
-
-static void
-done_remove(struct asm_inst *s, uint64_t id)
-{
-	struct asm_done *d = done_find(s, id);
-	if (!d->epoch)
-		return;
-	hash_tab_delete(s->done_tab, s->done_cap, sizeof *s->done_tab,
-	                (uint64_t)(d - s->done_tab), done_slot_used);
-	s->done_n--;
-}
-
-/* Forgets finished ids older than late_epochs (or the oldest when full). */
-static void
-done_expire(struct asm_inst *s, uint64_t epoch, int make_room)
-{
-	while (s->ring_len) {
-		struct asm_done *r = &s->done_ring[s->ring_head];
-		if (!make_room && r->epoch + s->cfg->late_epochs > epoch)
-			return;
-		struct asm_done *d = done_find(s, r->trace_id);
-		if (d->epoch == r->epoch) /* not re-finished since */
-			done_remove(s, r->trace_id);
-		s->ring_head = (s->ring_head + 1) % s->ring_cap;
-		s->ring_len--;
-		make_room = 0;
-	}
-}
-
-/* Doubles the finished-id table (load stays <= 1/2). It starts small and
- * grows with the ids actually remembered: sized for the ring's worst case
- * from the start it was 32 MiB, touched a page per finished trace. */
-static int
-done_grow(struct asm_inst *s)
-{
-	uint64_t ncap = s->done_cap * 2;
-	struct asm_done *nt =
-	    hash_tab_rehash(s->done_tab, s->done_cap, ncap, sizeof *nt,
-	                    done_slot_used);
-	if (!nt)
-		return WEFT_ENOMEM;
-	s->done_tab = nt;
-	s->done_cap = ncap;
-	return 0;
-}
-
-static void
-done_add(struct asm_inst *s, uint64_t id, uint64_t epoch)
-{
-	if (!s->cfg->late_epochs)
-		return;
-	if (s->ring_len == s->ring_cap)
-		done_expire(s, epoch, 1);
-	if (2 * (s->done_n + 1) > s->done_cap && done_grow(s)) {
-		fprintf(stderr, "weft assemble: out of memory\n");
-		abort();
-	}
-	/* epoch + 1 so that a stored epoch is never 0 (0 marks empty) */
-	struct asm_done *d = done_find(s, id);
-	if (!d->epoch)
-		s->done_n++;
-	d->trace_id = id;
-	d->epoch = epoch + 1;
-	s->done_ring[(s->ring_head + s->ring_len) % s->ring_cap] =
-	    (struct asm_done){id, epoch + 1};
-	s->ring_len++;
 }
 
 /* ---- traces --------------------------------------------------------------- */
@@ -415,17 +327,18 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
 		s->incomplete++;
 	if (why & OP_TRACE_END_LABEL)
 		s->end_finishes++;
+	/* rare, and wanted live (weft serve's metrics): counted at once */
 	if (why & OP_TRACE_AGED)
-		s->aged++;
+		atomic_fetch_add_explicit(&s->cfg->aged, 1, memory_order_relaxed);
 	if (why & OP_TRACE_HANDED_OVER)
-		s->handed_over++;
+		atomic_fetch_add_explicit(&s->cfg->handed_over, 1, memory_order_relaxed);
 	weft_hist_add(&s->emit_latency_ns, m.idle_ns);
 	engine_emit(s->ctx, 0, epoch, rec, len);
 	s->open_events -= t->n_events;
 	s->n_open--;
 	lru_unlink(s, t);
 	if (!(why & OP_TRACE_HANDED_OVER)) /* the new owner's copy is no amendment */
-		done_add(s, t->trace_id, epoch);
+		asm_done_add(&s->done, t->trace_id, epoch);
 	tab_remove(s, slot);
 	trace_release(s, t);
 }
@@ -446,7 +359,8 @@ fit_budget(struct asm_inst *s, uint64_t more, const struct asm_trace *keep,
 {
 	while (s->budget && open_bytes(s) + more > s->budget && s->lru_head &&
 	       s->lru_head != keep) {
-		s->budget_evictions++;
+		atomic_fetch_add_explicit(&s->cfg->budget_evictions, 1,
+		                          memory_order_relaxed);
 		finish(s, tab_find(s, s->lru_head->trace_id), epoch,
 		       OP_TRACE_INCOMPLETE);
 	}
@@ -481,10 +395,8 @@ trace_open(struct asm_inst *s, struct asm_slot **slotp, uint64_t id,
 	t->trace_id = id;
 	t->src = src;
 	t->first_epoch = t->last_epoch = epoch;
-	if (s->done_n && done_find(s, id)->epoch) {
+	if (asm_done_take(&s->done, id))
 		t->flags |= OP_TRACE_LATE; /* an amendment to an emitted trace */
-		done_remove(s, id);
-	}
 	(*slotp)->trace_id = id;
 	(*slotp)->t = t;
 	if (s->cfg->on_open)
@@ -528,7 +440,9 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 	struct asm_trace *t = slot->t;
 	if (s->cfg->src_gen) {
 		if (src_stale(s, ev->src)) {
-			s->stale_events++; /* its partition's new owner re-reads it */
+			/* its partition's new owner re-reads it */
+			atomic_fetch_add_explicit(&s->cfg->stale_events, 1,
+			                          memory_order_relaxed);
 			return;
 		}
 		if (t && src_stale(s, t->src)) {
@@ -665,12 +579,10 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->texts.max_n = cfg->max_texts;
 	s->budget = cfg->max_open_bytes / engine_ctx_workers(ctx);
 	s->build = asm_build_new();
-	s->ring_cap = cfg->max_open_traces < (1u << 20) ? cfg->max_open_traces
-	                                                : (1u << 20);
-	s->done_cap = 4096; /* grows with use (done_grow), up to 2 x ring */
-	s->done_tab = calloc(s->done_cap, sizeof *s->done_tab);
-	s->done_ring = calloc(s->ring_cap, sizeof *s->done_ring);
-	if (!s->build || !s->done_tab || !s->done_ring || tab_grow(s))
+	uint64_t ring = cfg->max_open_traces < (1u << 20) ? cfg->max_open_traces
+	                                                  : (1u << 20);
+	if (!s->build || asm_done_init(&s->done, ring, cfg->late_epochs) ||
+	    tab_grow(s))
 		return WEFT_ENOMEM;
 	if (cfg->end_label) {
 		s->has_end = 1;
@@ -833,17 +745,7 @@ tables_shrink(struct asm_inst *s)
 			s->cap = c;
 		}
 	}
-	c = s->done_cap;
-	while (c > 4096 && 8 * s->done_n < c)
-		c /= 2;
-	if (c != s->done_cap) {
-		struct asm_done *nd = hash_tab_rehash(s->done_tab, s->done_cap, c,
-		                                      sizeof *nd, done_slot_used);
-		if (nd) {
-			s->done_tab = nd;
-			s->done_cap = c;
-		}
-	}
+	asm_done_shrink(&s->done);
 }
 
 /* Hands over every open trace whose partition was revoked (a scan of the
@@ -911,7 +813,7 @@ asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 			s->end_ids[keep++] = s->end_ids[i];
 	}
 	s->n_end = keep;
-	done_expire(s, epoch, 0);
+	asm_done_expire(&s->done, epoch);
 	/* epoch + 1 is the present epoch now: its early arrivals count */
 	if (s->stashed)
 		stash_apply(s, epoch + 1);
@@ -958,10 +860,6 @@ asm_destroy(void *state)
 	atomic_fetch_add(&cfg->incomplete, s->incomplete);
 	atomic_fetch_add(&cfg->end_label_finishes, s->end_finishes);
 	atomic_fetch_add(&cfg->text_truncated, s->text_truncated);
-	atomic_fetch_add(&cfg->aged, s->aged);
-	atomic_fetch_add(&cfg->handed_over, s->handed_over);
-	atomic_fetch_add(&cfg->stale_events, s->stale_events);
-	atomic_fetch_add(&cfg->budget_evictions, s->budget_evictions);
 	atomic_fetch_sub(&cfg->open_bytes, s->open_bytes_published);
 	atomic_fetch_add(&cfg->peak_mapped_bytes, s->mem.peak_slab_bytes);
 	atomic_fetch_add(&cfg->peak_open_events, s->peak_events);
@@ -989,8 +887,7 @@ asm_destroy(void *state)
 		free(s->stash[i].buf);
 	free(s->stash);
 	free(s->tab);
-	free(s->done_tab);
-	free(s->done_ring);
+	asm_done_free(&s->done);
 	free(s);
 }
 

@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #include "operators/serve/kafka_conf.h"
-#include "operators/serve/serve.h"
+#include "operators/serve/kafka_int.h"
 
 #define RECOMMIT_MS 500 /* a failed commit is sent again after this */
 
@@ -89,8 +89,8 @@ struct kinst {
 	uint64_t max_epoch; /* highest epoch this worker gave out */
 };
 
-static int64_t
-wall_ms(void)
+int64_t
+op_kafka_wall_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -114,21 +114,6 @@ op_kafka_config_init(struct op_kafka_config *cfg)
 	return pthread_mutex_init(&cfg->lock, NULL) ? WEFT_ENOMEM : 0;
 }
 
-/* The slot table, sized by max_slots (from k_init: the config is final). */
-static int
-slots_alloc(struct op_kafka_config *cfg)
-{
-	if (cfg->slots)
-		return 0;
-	uint32_t n = cfg->max_slots ? cfg->max_slots : 1;
-	if (n > OP_SRC_SLOTS)
-		n = cfg->max_slots = OP_SRC_SLOTS;
-	cfg->slots = calloc(n, sizeof *cfg->slots);
-	cfg->gens = calloc(n, sizeof *cfg->gens);
-	cfg->low_scratch = calloc(n, sizeof *cfg->low_scratch);
-	return cfg->slots && cfg->gens && cfg->low_scratch ? 0 : WEFT_ENOMEM;
-}
-
 void
 op_kafka_config_destroy(struct op_kafka_config *cfg)
 {
@@ -141,51 +126,8 @@ op_kafka_config_destroy(struct op_kafka_config *cfg)
 	free(cfg->low_scratch);
 }
 
-/* The slot of (topic, partition), registered on first use: an index, or
- * UINT32_MAX when the table is full (counted). Any worker thread. */
-static uint32_t
-slot_of(struct op_kafka_config *cfg, const char *topic, int32_t partition)
-{
-	pthread_mutex_lock(&cfg->lock);
-	uint32_t n = atomic_load_explicit(&cfg->n_slots, memory_order_relaxed);
-	uint32_t i;
-	for (i = 0; i < n; i++)
-		if (cfg->slots[i].partition == partition &&
-		    !strcmp(cfg->slots[i].topic, topic))
-			break;
-	if (i == n) {
-		char *t = n < cfg->max_slots ? strdup(topic) : NULL;
-		if (!t) {
-			pthread_mutex_unlock(&cfg->lock);
-			atomic_fetch_add(&cfg->slots_overflow, 1);
-			serve_log("error", "partition %s/%d gets no slot (max.partitions %u "
-			          "reached): it holds every partition's commits back",
-			          topic, partition, cfg->max_slots);
-			return UINT32_MAX;
-		}
-		cfg->slots[i].topic = t;
-		cfg->slots[i].partition = partition;
-		/* release: the prober and the committer read n_slots first */
-		atomic_store_explicit(&cfg->n_slots, n + 1, memory_order_release);
-	}
-	pthread_mutex_unlock(&cfg->lock);
-	return i;
-}
-
-int
-op_kafka_src_name(void *arg, uint32_t src, char *buf, size_t cap)
-{
-	struct op_kafka_config *cfg = arg;
-	uint32_t i = OP_SRC_SLOT(src);
-	if (!src || i >= atomic_load_explicit(&cfg->n_slots, memory_order_acquire))
-		return -1;
-	return snprintf(buf, cap, "\"topic\":\"%s\",\"partition\":%d",
-	                cfg->slots[i].topic, (int)cfg->slots[i].partition);
-}
-
-/* The healthy clock: wall time less the time that did not count. */
-static int64_t
-healthy_ms(const struct op_kafka_config *cfg, int64_t wall)
+int64_t
+op_kafka_healthy_ms(const struct op_kafka_config *cfg, int64_t wall)
 {
 	return wall - atomic_load_explicit(&cfg->stall_ms, memory_order_acquire);
 }
@@ -197,8 +139,8 @@ set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t er
 }
 
 /* The consumer configuration: our defaults, then the user's properties. */
-static rd_kafka_conf_t *
-make_conf(const struct op_kafka_config *cfg, unsigned w, char *errstr, size_t errlen)
+rd_kafka_conf_t *
+op_kafka_client_conf(const struct op_kafka_config *cfg, unsigned w, char *errstr, size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	char id[96], host[64] = "weft";
@@ -263,7 +205,7 @@ op_kafka_conf_check(const struct op_kafka_config *cfg, char *errstr, size_t errl
 		snprintf(errstr, errlen, "max.line: must be at least 64");
 		return WEFT_EINVAL;
 	}
-	rd_kafka_conf_t *conf = make_conf(cfg, 0, errstr, errlen);
+	rd_kafka_conf_t *conf = op_kafka_client_conf(cfg, 0, errstr, errlen);
 	if (!conf)
 		return WEFT_EINVAL;
 	rd_kafka_conf_destroy(conf);
@@ -308,7 +250,7 @@ part_add(struct kinst *s, const char *topic, int32_t partition)
 	p->eof_off = -1;
 	p->committed = -1;
 	p->epoch = s->frontier;
-	p->slot = slot_of(s->cfg, topic, partition);
+	p->slot = op_kafka_slot_of(s->cfg, topic, partition);
 	if (p->slot != UINT32_MAX) {
 		struct op_kafka_slot *sl = &s->cfg->slots[p->slot];
 		uint32_t g = atomic_load_explicit(&s->cfg->gens[p->slot],
@@ -422,7 +364,7 @@ commit_at(struct kinst *s, const rd_kafka_topic_partition_list_t *only,
 				if (p && p->committed == l->elems[i].offset) {
 					p->recommit = 1;
 					s->recommit = 1;
-					s->recommit_ms = wall_ms() + RECOMMIT_MS;
+					s->recommit_ms = op_kafka_wall_ms() + RECOMMIT_MS;
 				}
 			}
 		} else {
@@ -452,7 +394,7 @@ on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			if (p && p->committed == e->offset) {
 				p->recommit = 1;
 				s->recommit = 1;
-				s->recommit_ms = wall_ms() + RECOMMIT_MS;
+				s->recommit_ms = op_kafka_wall_ms() + RECOMMIT_MS;
 			}
 		}
 	}
@@ -524,7 +466,6 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- operator ------------------------------------------------------------ */
 
-static int prober_start(struct op_kafka_config *cfg);
 
 static int
 k_init(struct engine_ctx *ctx, void *arg, void **state)
@@ -539,11 +480,11 @@ k_init(struct engine_ctx *ctx, void *arg, void **state)
 	if (cfg->insts)
 		cfg->insts[s->w] = s;
 	pthread_mutex_lock(&cfg->lock);
-	int rc0 = slots_alloc(cfg);
+	int rc0 = op_kafka_slots_alloc(cfg);
 	pthread_mutex_unlock(&cfg->lock);
 	if (rc0)
 		return rc0;
-	if (s->w == 0 && (rc0 = prober_start(cfg)))
+	if (s->w == 0 && (rc0 = op_kafka_prober_start(cfg)))
 		return rc0;
 	s->msgs = calloc(cfg->batch, sizeof *s->msgs);
 	if (!cfg->decode) /* unit records only when not decoding here */
@@ -556,7 +497,7 @@ k_init(struct engine_ctx *ctx, void *arg, void **state)
 			return rc;
 	}
 	char err[512];
-	rd_kafka_conf_t *conf = make_conf(cfg, s->w, err, sizeof err);
+	rd_kafka_conf_t *conf = op_kafka_client_conf(cfg, s->w, err, sizeof err);
 	if (!conf) {
 		serve_log("error", "worker %u: %s", s->w, err);
 		return WEFT_EINVAL;
@@ -617,7 +558,7 @@ handle(struct kinst *s, rd_kafka_message_t *m, int64_t now)
 			if (p) {
 				p->eof = 1;
 				p->eof_off = m->offset;
-				int64_t h = healthy_ms(cfg, now);
+				int64_t h = op_kafka_healthy_ms(cfg, now);
 				if (h > p->ev_h)
 					p->ev_h = h;
 			}
@@ -797,7 +738,7 @@ frontier(struct kinst *s, int64_t now)
 	}
 	if (f == UINT64_MAX) /* no partition: nothing to wait for here */
 		f = atomic_load(&cfg->outage) ? s->frontier
-		                              : clock_at(cfg, healthy_ms(cfg, now));
+		                              : clock_at(cfg, op_kafka_healthy_ms(cfg, now));
 	return f > s->frontier ? f : s->frontier;
 }
 
@@ -807,7 +748,7 @@ k_poll(void *state, struct engine_ctx *ctx)
 	struct kinst *s = state;
 	struct op_kafka_config *cfg = s->cfg;
 	s->ctx = ctx;
-	int64_t now = wall_ms();
+	int64_t now = op_kafka_wall_ms();
 	if (!s->stopping && (engine_ctx_stopping(ctx) || atomic_load(&cfg->fatal))) {
 		s->stopping = 1;
 		s->stop_at_ms = now + (int64_t)cfg->drain_epochs * cfg->epoch_ms;
@@ -820,7 +761,7 @@ k_poll(void *state, struct engine_ctx *ctx)
 		rd_kafka_message_destroy(s->msgs[i]);
 	}
 	if (s->max_epoch || n > 0)
-		note_seen(s, healthy_ms(cfg, now));
+		note_seen(s, op_kafka_healthy_ms(cfg, now));
 	if (s->n_msgs) {
 		atomic_fetch_add_explicit(&cfg->messages, s->n_msgs, memory_order_relaxed);
 		atomic_fetch_add_explicit(&cfg->bytes, s->n_bytes, memory_order_relaxed);
@@ -865,179 +806,12 @@ op_kafka_final_commit(struct op_kafka_config *cfg, unsigned workers)
 	}
 }
 
-/* ---- the committer's per-slot lows ----------------------------------------- */
-
-void
-op_kafka_read_lows(struct op_kafka_config *cfg, const struct op_ledger *l)
-{
-	uint32_t n = cfg->slots ? atomic_load_explicit(&cfg->n_slots, memory_order_acquire) : 0;
-	for (uint32_t i = 0; i < n; i++)
-		cfg->low_scratch[i] = op_ledger_low_slot(l, i);
-}
-
-void
-op_kafka_publish_lows(struct op_kafka_config *cfg, uint64_t global_low)
-{
-	uint32_t n = cfg->slots ? atomic_load_explicit(&cfg->n_slots, memory_order_acquire) : 0;
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t L = cfg->low_scratch[i];
-		if (L != UINT64_MAX && L > atomic_load(&cfg->slots[i].commit_epoch))
-			atomic_store(&cfg->slots[i].commit_epoch, L);
-	}
-	if (global_low != UINT64_MAX && global_low > atomic_load(&cfg->commit_epoch))
-		atomic_store(&cfg->commit_epoch, global_low);
-}
-
-/* ---- the prober ---------------------------------------------------------------- */
-
-struct prober {
-	struct op_kafka_config *cfg;
-	rd_kafka_t *rk;
-	int64_t last_ok;     /* wall time of the last round with an answer */
-	int64_t down_since;  /* wall time the last answer-less round began (0: up) */
-	uint64_t failed;     /* queries that got no answer in this outage */
-};
-
-/* One round: every owned partition's high watermark. 1 if any answered,
- * 0 if none did, -1 if there was nothing to ask. */
-static int
-probe_round(struct prober *pr, int64_t h)
-{
-	struct op_kafka_config *cfg = pr->cfg;
-	uint32_t n = atomic_load_explicit(&cfg->n_slots, memory_order_acquire);
-	int asked = 0, answered = 0;
-	int timeout = (int)(cfg->probe_ms > 200 ? cfg->probe_ms : 200) * 2;
-	for (uint32_t i = 0; i < n && !atomic_load(&cfg->prober_stop); i++) {
-		struct op_kafka_slot *sl = &cfg->slots[i];
-		if (!atomic_load(&sl->owned))
-			continue;
-		asked++;
-		int64_t lo, hi;
-		if (rd_kafka_query_watermark_offsets(pr->rk, sl->topic, sl->partition,
-		                                     &lo, &hi, timeout)) {
-			pr->failed++;
-			continue;
-		}
-		answered++;
-		atomic_store_explicit(&sl->probe_hi, hi, memory_order_relaxed);
-		atomic_store_explicit(&sl->probe_h, h, memory_order_release);
-	}
-	return asked ? answered > 0 : -1;
-}
-
-/* Time that must not count as idle: an outage (plus settle_ms for the
- * clients to reconnect), or a round that came much later than asked (the
- * process did not run). */
-static void
-stall(struct op_kafka_config *cfg, int64_t ms)
-{
-	if (ms <= 0)
-		return;
-	atomic_fetch_add(&cfg->stall_ms, ms);
-	atomic_fetch_add(&cfg->stalled_ms_total, (uint64_t)ms);
-}
-
-static void *
-prober_main(void *arg)
-{
-	struct prober *pr = arg;
-	struct op_kafka_config *cfg = pr->cfg;
-	int64_t period = cfg->probe_ms ? cfg->probe_ms : 500;
-	int64_t prev = wall_ms();
-	while (!atomic_load(&cfg->prober_stop)) {
-		for (int64_t t = 0; t < period && !atomic_load(&cfg->prober_stop); t += 50)
-			usleep(50 * 1000);
-		int64_t t0 = wall_ms();
-		/* a round far later than asked: the process (or its host) did
-		 * not run; that gap is no evidence of anything */
-		int64_t late = t0 - prev - period;
-		if (late > period + 1000) {
-			stall(cfg, late);
-			atomic_fetch_add(&cfg->stalls, 1);
-			serve_log("warn", "the process did not run for %.1f s: that time "
-			          "does not count as idle", (double)late / 1000);
-		}
-		prev = t0;
-		int r = probe_round(pr, healthy_ms(cfg, t0));
-		int64_t t1 = wall_ms();
-		if (r == 0 && !pr->down_since) {
-			pr->down_since = t0;
-			int zero = 0;
-			if (atomic_compare_exchange_strong(&cfg->outage, &zero, 1)) {
-				atomic_fetch_add(&cfg->outages, 1);
-				serve_log("warn", "brokers unreachable: no partition's end "
-				          "offsets could be read; idle time stops counting");
-			}
-		} else if (r != 0 && (pr->down_since || atomic_load(&cfg->outage))) {
-			int64_t since = pr->down_since ? pr->down_since : pr->last_ok;
-			int64_t down = since ? t0 - since : 0;
-			stall(cfg, down + (int64_t)cfg->settle_ms);
-			atomic_store(&cfg->outage, 0);
-			serve_log("info", "brokers answer again after %.1f s (%" PRIu64
-			          " queries unanswered); idle time counts again in %.1f s",
-			          (double)down / 1000, pr->failed,
-			          (double)cfg->settle_ms / 1000);
-			pr->down_since = 0;
-			pr->failed = 0;
-		}
-		if (r != 0)
-			pr->last_ok = t0;
-		prev += t1 - t0; /* the round's own time is not lateness */
-	}
-	return NULL;
-}
-
-static int
-prober_start(struct op_kafka_config *cfg)
-{
-	char err[512];
-	struct prober *pr = calloc(1, sizeof *pr);
-	if (!pr)
-		return WEFT_ENOMEM;
-	pr->cfg = cfg;
-	rd_kafka_conf_t *conf = make_conf(cfg, UINT32_MAX, err, sizeof err);
-	if (!conf) {
-		free(pr);
-		serve_log("error", "prober: %s", err);
-		return WEFT_EINVAL;
-	}
-	rd_kafka_conf_set_log_cb(conf, serve_rdkafka_log);
-	if (!(pr->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
-		rd_kafka_conf_destroy(conf);
-		free(pr);
-		serve_log("error", "prober: cannot create a client: %s", err);
-		return WEFT_EKAFKA;
-	}
-	atomic_store(&cfg->prober_stop, 0);
-	if (pthread_create(&cfg->prober, NULL, prober_main, pr)) {
-		rd_kafka_destroy(pr->rk);
-		free(pr);
-		return WEFT_ETHREAD;
-	}
-	cfg->prober_arg = pr;
-	cfg->prober_on = 1;
-	return 0;
-}
-
-static void
-prober_stop(struct op_kafka_config *cfg)
-{
-	if (!cfg->prober_on)
-		return;
-	atomic_store(&cfg->prober_stop, 1);
-	pthread_join(cfg->prober, NULL);
-	struct prober *pr = cfg->prober_arg;
-	rd_kafka_destroy(pr->rk);
-	free(pr);
-	cfg->prober_on = 0;
-}
-
 static void
 k_destroy(void *state)
 {
 	struct kinst *s = state;
 	if (s->w == 0)
-		prober_stop(s->cfg);
+		op_kafka_prober_stop(s->cfg);
 	if (s->rk) {
 		/* the committer's final round ran before the engine was freed */
 		commit_at(s, NULL, 0);

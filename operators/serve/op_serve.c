@@ -58,10 +58,34 @@ serve_log(const char *level, const char *fmt, ...)
 	free(b.p);
 }
 
-/* librdkafka's own log lines, as structured lines too. */
+/* librdkafka's own log lines, as structured lines too. While the brokers
+ * are down every client repeats its connection failures; those (facility
+ * FAIL, or a broker-state line) are logged at most once per 30 s, with
+ * the count of those held back. The outage itself is logged once when it
+ * starts and once when it ends (op_kafka.c). */
+#define RDK_QUIET_MS 30000
+static _Atomic int64_t rdk_quiet_until;
+static _Atomic uint64_t rdk_held;
+
 void
 serve_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
+	if (!strcmp(fac, "FAIL") || !strcmp(fac, "BROKERFAIL") || !strcmp(fac, "STATE")) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		int64_t until = atomic_load(&rdk_quiet_until);
+		if (now < until || !atomic_compare_exchange_strong(&rdk_quiet_until, &until,
+		                                                   now + RDK_QUIET_MS)) {
+			atomic_fetch_add(&rdk_held, 1);
+			return;
+		}
+		uint64_t held = atomic_exchange(&rdk_held, 0);
+		serve_log(level <= 3 ? "error" : "warn",
+		          "%s: %s: %s (%" PRIu64 " such lines held back; at most one per %d s)",
+		          rd_kafka_name(rk), fac, buf, held, RDK_QUIET_MS / 1000);
+		return;
+	}
 	serve_log(level <= 3 ? "error" : level <= 4 ? "warn" : "info", "%s: %s: %s",
 	          rd_kafka_name(rk), fac, buf);
 }
@@ -203,8 +227,16 @@ sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	uint32_t len;
 	/* counted here, added to the shared atomics once per batch */
 	uint64_t by_verdict[OP_VERDICT__COUNT] = {0}, traces = 0, events = 0, reread = 0;
+	uint64_t handed = 0;
 	while ((r = engine_batch_next(b, &cur, &len))) {
 		const struct op_trace *t = r;
+		if (t->flags & OP_TRACE_HANDED_OVER) {
+			/* its partition was committed below it at the revocation
+			 * and its new owner re-reads it whole: not ours to hold */
+			handed++;
+			op_ledger_close(c->ledger, s->w, t->src, t->first_epoch);
+			continue;
+		}
 		if (t->flags & OP_TRACE_FLUSHED) {
 			reread++; /* still open at shutdown: left uncommitted, re-read next run */
 			continue;
@@ -219,7 +251,7 @@ sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
 		by_verdict[t->verdict < OP_VERDICT__COUNT ? t->verdict : 0]++;
 		traces++;
 		events += t->events_seen;
-		op_ledger_close(c->ledger, s->w, t->first_epoch);
+		op_ledger_close(c->ledger, s->w, t->src, t->first_epoch);
 	}
 	for (unsigned v = 0; v < OP_VERDICT__COUNT; v++)
 		if (by_verdict[v])
@@ -228,6 +260,8 @@ sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	atomic_fetch_add_explicit(&c->events, events, memory_order_relaxed);
 	if (reread)
 		atomic_fetch_add_explicit(&c->reread, reread, memory_order_relaxed);
+	if (handed)
+		atomic_fetch_add_explicit(&c->handed_over, handed, memory_order_relaxed);
 }
 
 static void
@@ -270,6 +304,7 @@ static int
 commit_round(struct serve_committer *c, int final)
 {
 	uint64_t L = op_ledger_low(c->ledger);
+	op_kafka_read_lows(c->k, c->ledger); /* every partition's, before the snapshot */
 	struct serve_out *o = c->out;
 	for (unsigned i = 0; i < o->n_slots; i++)
 		c->snap[i] = atomic_load_explicit(&o->slots[i].next, memory_order_acquire);
@@ -283,8 +318,10 @@ commit_round(struct serve_committer *c, int final)
 			break;
 		if (atomic_load(&o->failed) || (!final && atomic_load(&c->stop)))
 			return -1;
-		if (final && waited > 60000) {
-			serve_log("error", "outputs not delivered after 60 s; not committing");
+		uint32_t limit = c->final_timeout_ms ? c->final_timeout_ms : 10000;
+		if (final && waited > limit) {
+			serve_log("error", "outputs not delivered after %.1f s (shutdown.timeout.ms);"
+			          " not committing: the next run re-reads them", limit / 1000.0);
 			return -1;
 		}
 		rd_kafka_poll(o->rk, 50);
@@ -292,8 +329,7 @@ commit_round(struct serve_committer *c, int final)
 	}
 	if (atomic_load(&o->failed))
 		return -1;
-	if (L != UINT64_MAX && L > atomic_load(&c->k->commit_epoch))
-		atomic_store(&c->k->commit_epoch, L);
+	op_kafka_publish_lows(c->k, L);
 	return 0;
 }
 
@@ -436,6 +472,38 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 	rc |= FAM("weft_reread_traces_total", "counter",
 	          "traces still open at shutdown, left uncommitted for the next run");
 	rc |= VAL("weft_reread_traces_total", atomic_load(&st->sink->reread));
+	rc |= FAM("weft_handed_over_traces_total", "counter",
+	          "open traces of revoked partitions, left to their new owner");
+	rc |= VAL("weft_handed_over_traces_total", atomic_load(&st->sink->handed_over));
+	rc |= FAM("weft_broker_outage", "gauge", "1 while the brokers cannot be reached");
+	rc |= VAL("weft_broker_outage", atomic_load(&k->outage));
+	rc |= FAM("weft_broker_outages_total", "counter", "times the brokers became unreachable");
+	rc |= VAL("weft_broker_outages_total", atomic_load(&k->outages));
+	rc |= FAM("weft_process_stalls_total", "counter",
+	          "times the process did not run for much longer than asked (a pause)");
+	rc |= VAL("weft_process_stalls_total", atomic_load(&k->stalls));
+	rc |= FAM("weft_not_idle_seconds_total", "counter",
+	          "time not counted as idle: outages (plus settle.ms) and pauses");
+	rc |= VAL("weft_not_idle_seconds_total", atomic_load(&k->stalled_ms_total) / 1000.0);
+	rc |= FAM("weft_partition_slots_overflow_total", "counter",
+	          "partitions that got no slot (max.partitions reached)");
+	rc |= VAL("weft_partition_slots_overflow_total", atomic_load(&k->slots_overflow));
+	if (st->as) {
+		rc |= FAM("weft_aged_traces_total", "counter",
+		          "traces emitted incomplete at max.trace.age.ms (their own, then their amendments)");
+		rc |= VAL("weft_aged_traces_total", atomic_load(&st->as->aged));
+		rc |= FAM("weft_stale_events_total", "counter",
+		          "events of revoked partitions dropped in flight (their new owner re-reads them)");
+		rc |= VAL("weft_stale_events_total", atomic_load(&st->as->stale_events));
+		rc |= FAM("weft_open_trace_bytes", "gauge",
+		          "bytes held by open traces' events and records (at epoch closes)");
+		rc |= VAL("weft_open_trace_bytes", atomic_load(&st->as->open_bytes));
+		rc |= FAM("weft_open_trace_budget_bytes", "gauge", "max.open.bytes");
+		rc |= VAL("weft_open_trace_budget_bytes", st->as->max_open_bytes);
+		rc |= FAM("weft_budget_evictions_total", "counter",
+		          "traces emitted incomplete because open traces reached max.open.bytes");
+		rc |= VAL("weft_budget_evictions_total", atomic_load(&st->as->budget_evictions));
+	}
 	if (st->check) {
 		rc |= FAM("weft_model_reloads_total", "counter", "model swaps (refused ones apart)");
 		rc |= VAL("weft_model_reloads_total", atomic_load(&st->check->reloads));
@@ -606,7 +674,13 @@ serve_out_failed(const struct serve_out *o)
 /* The assembler's on_open hook: a trace opened on worker w in epoch e
  * holds the ledger's low at e until it leaves the pipeline. */
 void
-serve_ledger_on_open(void *arg, unsigned w, uint64_t e)
+serve_ledger_on_open(void *arg, unsigned w, uint32_t src, uint64_t e)
 {
-	op_ledger_open(arg, w, e);
+	op_ledger_open(arg, w, src, e);
+}
+
+void
+serve_ledger_on_retag(void *arg, unsigned w, uint32_t from, uint32_t to, uint64_t e)
+{
+	op_ledger_retag(arg, w, from, to, e);
 }

@@ -41,21 +41,38 @@ void serve_log(const char *level, const char *fmt, ...)
 void serve_rdkafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 
 /* ---- ledger (op_ledger.c) ---------------------------------------------- */
+/*
+ * Pending traces per worker, by the epoch they opened in and by the source
+ * slot (Kafka partition) of their events: a partition's commit epoch is
+ * the lowest first epoch among pending traces with events in it (or in
+ * several partitions), and never above what every worker has closed.
+ * Tags are op_event.src values (OP_SRC; 0 or OP_TRACE_SRC_MANY: every
+ * slot); the generation bits are ignored.
+ */
 struct op_ledger;
 
-/* A ledger for `workers` workers, every low starting at first_epoch.
- * NULL on allocation failure. */
-struct op_ledger *op_ledger_new(unsigned workers, uint64_t first_epoch);
+/* A ledger for `workers` workers and n_slots source slots, every low
+ * starting at first_epoch. NULL on allocation failure. */
+struct op_ledger *op_ledger_new(unsigned workers, uint32_t n_slots,
+                                uint64_t first_epoch);
 void op_ledger_free(struct op_ledger *l);
-/* Worker w's thread only. A trace opened in epoch `epoch`: counted in. */
-void op_ledger_open(struct op_ledger *l, unsigned w, uint64_t epoch);
-/* Worker w's thread only. The trace opened in `epoch` left the pipeline. */
-void op_ledger_close(struct op_ledger *l, unsigned w, uint64_t epoch);
+/* Worker w's thread only. A trace with tag src opened in `epoch`. */
+void op_ledger_open(struct op_ledger *l, unsigned w, uint32_t src, uint64_t epoch);
+/* Worker w's thread only. The trace (tag src, opened in `epoch`) left the
+ * pipeline. */
+void op_ledger_close(struct op_ledger *l, unsigned w, uint32_t src, uint64_t epoch);
+/* Worker w's thread only. The trace opened in `epoch` is now tagged `to`. */
+void op_ledger_retag(struct op_ledger *l, unsigned w, uint32_t from, uint32_t to,
+                     uint64_t epoch);
 /* Worker w's thread only: every trace emitted in epochs below
- * closed_below has been handled; publishes low_w (release). */
+ * closed_below has been handled; publishes the lows (release). */
 void op_ledger_publish(struct op_ledger *l, unsigned w, uint64_t closed_below);
 /* Any thread: min over workers of the published lows (acquire). */
 uint64_t op_ledger_low(const struct op_ledger *l);
+/* Any thread: the commit epoch of source slot `slot` (0-based): min over
+ * workers of their closed epoch and the lowest pending epoch of the slot
+ * and of traces from several slots. */
+uint64_t op_ledger_low_slot(const struct op_ledger *l, uint32_t slot);
 /* Any thread: traces pending in all workers (approximate while running). */
 uint64_t op_ledger_pending(const struct op_ledger *l);
 /* Opens below a worker's published floor (a broken invariant; 0 expected). */
@@ -118,12 +135,16 @@ struct serve_sink_config {
 	int full;
 	_Atomic uint64_t by_verdict[OP_VERDICT__COUNT];
 	_Atomic uint64_t traces, events, reread, write_errors;
+	_Atomic uint64_t handed_over; /* traces of revoked partitions (re-read
+	                               * by their new owner; not produced) */
 };
 extern const struct engine_op_vtable serve_sink_vtable; /* arg: serve_sink_config */
 /* The assembler's hooks (op_assemble_config.on_open / on_retag; arg: the
  * ledger): a trace opened on worker w in epoch e holds the ledger's low at
  * e until it leaves the pipeline. */
-void serve_ledger_on_open(void *arg, unsigned w, uint64_t e);
+void serve_ledger_on_open(void *arg, unsigned w, uint32_t src, uint64_t e);
+void serve_ledger_on_retag(void *arg, unsigned w, uint32_t from, uint32_t to,
+                           uint64_t e);
 
 /* ---- the committer (op_serve.c) ---------------------------------------- */
 /* A thread that polls the producer and, every interval_ms, publishes the
@@ -136,6 +157,7 @@ struct serve_committer {
 	struct op_kafka_config *k;
 	struct engine *engine;
 	uint32_t interval_ms;
+	uint32_t final_timeout_ms;  /* the last round waits this long (10000) */
 	/* private */
 	pthread_t th;
 	int started;
@@ -165,6 +187,7 @@ struct serve_metrics {
 	struct op_ledger *ledger;
 	struct op_check_config *check; /* NULL without a model */
 	struct op_deadletter *dl;
+	struct op_assemble_config *as;
 	unsigned workers;
 	_Atomic int ready;
 };
@@ -174,9 +197,15 @@ int serve_metrics_render(void *arg, struct weft_buf *b);
 /*
  * One consumer per worker, all in one consumer group (so W workers in each
  * of N processes are N x W group members: give the topics at least that
- * many partitions). Each emits op_unit_rec records (offset = the Kafka
- * offset, line = 0) followed by the bytes of one line (JSON: a message may
- * hold several lines) or one text report (a message is a report).
+ * many partitions). Each decodes the lines (JSON: a message may hold
+ * several) or text reports of its messages in line and emits the events,
+ * each tagged with its partition's source slot (op_event.src).
+ *
+ * Slots: every partition this process is assigned gets a slot for the
+ * process's life (at most max_slots; past that a partition's events get
+ * no slot and hold every partition's commit back, counted in
+ * slots_overflow). A slot's generation is bumped when its partition is
+ * revoked, which hands its traces over (see assemble.h).
  *
  * Epochs: the message timestamp (CreateTime or LogAppendTime; receive time
  * when absent) minus t0, the timestamp of the first message any worker saw,
@@ -184,17 +213,36 @@ int serve_metrics_render(void *arg, struct weft_buf *b);
  * (a skewed producer clock cannot run the frontier ahead) and to at least
  * the partition's previous epoch and the worker's frontier (so epochs never
  * go down within a partition). A worker's frontier is the minimum over its
- * assigned partitions of their epochs; a partition at its end (partition
- * EOF) counts instead as at the ingest clock running on in real time from
- * the newest epoch any worker gave out, minus idle_partition_ms, so one
- * quiet partition does not stall the frontier (and an old backlog does not
- * make it jump to today); with no partition at all the worker follows the
- * same clock.
+ * partitions of their epochs.
  *
- * On engine_stop the source stops consuming and follows the wall clock for
- * drain_epochs more epochs before it finishes, so traces idle by then are
- * emitted; the rest are left uncommitted for the next run to re-read.
+ * Idle time counts only on evidence. A partition with nothing more to read
+ * moves on with the ingest clock (running on in real time from the newest
+ * epoch any worker gave out, minus idle_partition_ms) only up to the last
+ * moment it was confirmed at its end: a partition-EOF from a fetch, or the
+ * prober thread's high-watermark query answered while the consumer's
+ * position had reached it. While the brokers cannot be reached, or the
+ * process did not run (a pause: the prober's rounds came late), that
+ * time does not count: it is taken off a "healthy" clock on which every
+ * evidence is kept, and after an outage settle_ms more (producers and the
+ * consumers reconnect with back-off) before idle time counts again. So a
+ * trace is finished only because its events stopped arriving.
+ *
+ * On engine_stop the source goes on consuming, with the same rule, for
+ * drain_epochs more epochs and then finishes; traces still open are
+ * flushed, which the serve sink leaves uncommitted for the next owner to
+ * re-read whole.
  */
+#define OP_KAFKA_MAX_SLOTS_DEFAULT 4096u
+
+struct op_kafka_slot {
+	char *topic;                  /* set once when registered, then read-only */
+	int32_t partition;
+	_Atomic int owned;            /* a worker of this process has it now */
+	_Atomic uint64_t commit_epoch; /* published by the committer */
+	_Atomic int64_t probe_hi;     /* the prober's high watermark ... */
+	_Atomic int64_t probe_h;      /* ... asked at this healthy time (0: none) */
+};
+
 struct op_kafka_config {
 	const char *brokers;
 	const char *group;
@@ -208,22 +256,40 @@ struct op_kafka_config {
 	uint32_t drain_epochs;      /* after stop (default: idle_epochs + 2) */
 	uint32_t max_unit_bytes;
 	uint32_t batch;             /* messages per poll (default 1024) */
+	uint32_t probe_ms;          /* prober period (default 500) */
+	uint32_t settle_ms;         /* idle time not counted after an outage (10000) */
+	uint32_t max_slots;         /* partitions per process life (4096) */
 	/* Non-NULL: each consumer decodes its units itself and emits op_event
 	 * records (op_inline_decoder) instead of unit records. */
 	struct op_decode_op_config *decode;
 	struct op_ledger *ledger;
-	_Atomic uint64_t commit_epoch; /* published by the committer */
+	_Atomic uint64_t commit_epoch; /* min over slots (metrics) */
 	_Atomic int64_t t0_ms;         /* 0 until the first message */
 	_Atomic uint64_t seen_epoch;   /* newest epoch any worker gave out */
-	_Atomic int64_t seen_ms;       /* wall time it was seen */
+	_Atomic int64_t seen_h;        /* healthy time it was seen (0: never) */
+	_Atomic int64_t stall_ms;      /* wall time not counted as healthy */
+	_Atomic int outage;            /* the brokers cannot be reached now */
 	_Atomic int fatal;             /* a consumer hit a fatal error */
+	/* source slots: slots[i] and its generation gens[i] (the array the
+	 * assembler reads); n_slots registered, under lock */
+	struct op_kafka_slot *slots;
+	_Atomic uint32_t *gens;
+	_Atomic uint32_t n_slots;
+	_Atomic uint64_t revocations;
+	uint64_t *low_scratch;          /* the committer's per-slot lows */
 	/* live counters (metrics) */
 	_Atomic uint64_t messages, bytes, units, errors, commits, commit_errors;
-	_Atomic uint64_t skipped; /* messages of revoked partitions, or while draining */
-	_Atomic uint64_t rebalances;
+	_Atomic uint64_t skipped; /* messages of revoked partitions */
+	_Atomic uint64_t rebalances, slots_overflow, outages, stalls;
+	_Atomic uint64_t stalled_ms_total; /* same as stall_ms, for metrics */
 	_Atomic uint64_t *frontiers;   /* per worker (caller allocates; may be NULL) */
 	void **insts;                  /* per worker, set by the source's init
 	                                * (caller allocates; may be NULL) */
+	/* prober thread (started by worker 0's source, stopped in its destroy) */
+	pthread_t prober;
+	void *prober_arg;
+	int prober_on;
+	_Atomic int prober_stop;
 	/* per-partition state for metrics, under lock */
 	pthread_mutex_t lock;
 	struct op_kafka_part_stat *parts;
@@ -239,17 +305,31 @@ struct op_kafka_part_stat {
 	int eof;
 };
 
+/* Defaults and the lock. Pair with destroy. 0 or WEFT_ENOMEM. */
 int op_kafka_config_init(struct op_kafka_config *cfg);
+/* The slot table, sized by max_slots (once it is final; before the
+ * engine starts, so the assembler can be given cfg->gens). 0 or
+ * WEFT_ENOMEM. */
+int op_kafka_slots_alloc(struct op_kafka_config *cfg);
 void op_kafka_config_destroy(struct op_kafka_config *cfg);
 /* Builds a consumer configuration (for checks before the engine starts):
  * 0 or WEFT_EINVAL with a message naming the property. */
 int op_kafka_conf_check(const struct op_kafka_config *cfg, char *errstr, size_t errlen);
 extern const struct engine_op_vtable op_kafka_vtable; /* arg: op_kafka_config */
+/* The committer's round, in two steps around its wait for the outputs:
+ * read_lows takes every slot's commit epoch from the ledger (before the
+ * outputs produced so far are waited for), publish_lows makes them the
+ * slots' commit epochs (never lower than before). Committer thread only. */
+void op_kafka_read_lows(struct op_kafka_config *cfg, const struct op_ledger *l);
+void op_kafka_publish_lows(struct op_kafka_config *cfg, uint64_t global_low);
 /* After engine_run() returned and the committer's final round published
- * the commit epoch: every worker's consumer commits (synchronously) at it,
+ * the commit epochs: every worker's consumer commits (synchronously),
  * before any consumer leaves the group (a member leaving starts a
  * rebalance, during which the coordinator refuses the others' commits).
  * Needs cfg->insts. */
 void op_kafka_final_commit(struct op_kafka_config *cfg, unsigned workers);
+/* A dead-letter namer (op_deadletter_set_namer) for tags of this source:
+ * "topic":"t","partition":N. arg: the op_kafka_config. */
+int op_kafka_src_name(void *arg, uint32_t src, char *buf, size_t cap);
 
 #endif
