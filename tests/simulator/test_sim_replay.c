@@ -159,8 +159,7 @@ test_slots_follow_recorded_timestamps(void **state)
 	    "{\"TaskID\":\"1\",\"EventID\":\"3\",\"Timestamp\":\"5000\"}",
 	    "{\"TaskID\":\"1\",\"EventID\":\"4\",\"HRT\":9}",
 	    "{\"TaskID\":\"1\",\"EventID\":\"5\",\"Timestamp\":2000}",
-	    "{\"TaskID\":\"1\",\"Label\":\"Timestamp\",\"EventID\":\"6\","
-	    "\"Timestamp\":7000}",
+	    "{\"TaskID\":\"1\",\"Label\":\"Timestamp\",\"EventID\":\"6\",\"Timestamp\":7000}",
 	};
 	static const double want[] = {0, 1, 1, 2, 2, 2, 3};
 	enum { NL = sizeof(lines) / sizeof(lines[0]) };
