@@ -17,17 +17,8 @@ int bench_main(int argc, char **argv);
  * status. */
 int bench_engine_main(int argc, char **argv);
 
-/* Every bench verb reads its options from its own table (common/opt.h). */
-struct weft_cmd;
-/* weft_opt_run() for a verb without positional arguments: -1 to go on,
- * else the exit status to return (0 after --help, 2 after a usage
- * error). */
-int bench_opt_run(const struct weft_cmd *cmd, void *target, int argc,
-                  char **argv);
-/* A usage error found after parsing: prints "NAME: message" and the
- * --help hint to stderr; returns WEFT_OPT_EXIT_USAGE. */
-int bench_usage_error(const struct weft_cmd *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Every bench verb reads its options from its own table (common/opt.h:
+ * weft_opt_run, weft_opt_usage). */
 
 uint64_t bench_now_ns(void);
 /* Sorts v in place and returns its median (0 for n == 0). */

@@ -296,7 +296,7 @@ bench_bloom_main(int argc, char **argv)
 {
 	struct bb_opts o;
 	bb_opts_init(&o);
-	int urc = bench_opt_run(&bb_cmd, &o, argc, argv);
+	int urc = weft_opt_run(&bb_cmd, &o, argc, argv, NULL, NULL);
 	if (urc >= 0)
 		return urc;
 	const uint64_t *sizes = o.sizes;

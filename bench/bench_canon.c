@@ -426,7 +426,7 @@ bench_canon_main(int argc, char **argv)
 {
 	struct bc_opts o;
 	bc_opts_init(&o);
-	int urc = bench_opt_run(&bc_cmd, &o, argc, argv);
+	int urc = weft_opt_run(&bc_cmd, &o, argc, argv, NULL, NULL);
 	if (urc >= 0)
 		return urc;
 	unsigned runs = o.runs, ntraces = o.traces;

@@ -499,7 +499,7 @@ bench_decode_main(int argc, char **argv)
 {
 	struct bd_opts o;
 	bd_opts_init(&o);
-	int urc = bench_opt_run(&bd_cmd, &o, argc, argv);
+	int urc = weft_opt_run(&bd_cmd, &o, argc, argv, NULL, NULL);
 	if (urc >= 0)
 		return urc;
 	unsigned nlines = o.lines, runs = o.runs;

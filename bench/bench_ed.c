@@ -253,7 +253,7 @@ int
 bench_ed_main(int argc, char **argv)
 {
 	struct be_opts o = {.runs = 5, .md = NULL};
-	int urc = bench_opt_run(&be_cmd, &o, argc, argv);
+	int urc = weft_opt_run(&be_cmd, &o, argc, argv, NULL, NULL);
 	if (urc >= 0)
 		return urc;
 	unsigned runs = o.runs;
@@ -513,7 +513,7 @@ bench_cluster_main(int argc, char **argv)
 {
 	struct bcl_opts o = {.runs = 3, .threads = 0, .items = 10000, .len = 350,
 	    .md = NULL};
-	int urc = bench_opt_run(&bcl_cmd, &o, argc, argv);
+	int urc = weft_opt_run(&bcl_cmd, &o, argc, argv, NULL, NULL);
 	if (urc >= 0)
 		return urc;
 	unsigned runs = o.runs, threads = o.threads;

@@ -431,14 +431,14 @@ static int
 eb_parse(int argc, char **argv, struct eb_opts *o)
 {
 	eb_opts_init(o);
-	int rc = bench_opt_run(&eb_cmd, o, argc, argv);
+	int rc = weft_opt_run(&eb_cmd, o, argc, argv, NULL, NULL);
 	if (rc >= 0)
 		return rc;
 	int known = !o->batch;
 	for (size_t i = 0; i < sizeof eb_batches / sizeof *eb_batches; i++)
 		known |= eb_batches[i] == o->batch;
 	if (!known)
-		return bench_usage_error(&eb_cmd, "--batch: %u is not one of 1, 4, "
+		return weft_opt_usage(&eb_cmd, "--batch: %u is not one of 1, 4, "
 		                         "16, 64, 256, 1024, 4096 (or 0: all)",
 		                         o->batch);
 	return -1;

@@ -206,34 +206,6 @@ bench_write_preamble(FILE *f, const char *what, int argc, char **argv)
 	        date);
 }
 
-int
-bench_opt_run(const struct weft_cmd *cmd, void *target, int argc,
-              char **argv)
-{
-	/* the parser stores positional arguments before counting them */
-	char **pos = calloc((size_t)argc + 1, sizeof *pos);
-	int npos = 0;
-	if (!pos) {
-		fprintf(stderr, "%s: out of memory\n", cmd->name);
-		return 1;
-	}
-	int rc = weft_opt_run(cmd, target, argc, argv, pos, &npos);
-	free(pos);
-	return rc;
-}
-
-int
-bench_usage_error(const struct weft_cmd *cmd, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "%s: ", cmd->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(%s --help lists the options)\n", cmd->name);
-	return WEFT_OPT_EXIT_USAGE;
-}
-
 static const struct weft_verb bench_verbs[] = {
 	{"engine", "records/s through an exchange, epoch-close latency",
 	 bench_engine_main},

@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,10 +304,15 @@ weft_opt_parse(const struct weft_cmd *cmd, void *target, int argc,
                char **argv, char **pos, int *npos, char *err, size_t errlen)
 {
 	int np = 0, only_pos = 0;
+	const char *extra = NULL; /* the first positional past max_pos */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (only_pos || a[0] != '-' || !a[1]) {
-			pos[np++] = argv[i];
+			if ((unsigned)np < cmd->max_pos)
+				pos[np] = argv[i];
+			else if (!extra)
+				extra = argv[i];
+			np++;
 			continue;
 		}
 		if (!strcmp(a, "--")) {
@@ -333,10 +339,22 @@ weft_opt_parse(const struct weft_cmd *cmd, void *target, int argc,
 		return WEFT_EINVAL;
 	}
 	if ((unsigned)np > cmd->max_pos) {
-		weft_errf(err, errlen, "unexpected argument '%s'", pos[cmd->max_pos]);
+		weft_errf(err, errlen, "unexpected argument '%s'", extra);
 		return WEFT_EINVAL;
 	}
 	return 0;
+}
+
+int
+weft_opt_usage(const struct weft_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(%s --help lists the options)\n", cmd->name);
+	return WEFT_OPT_EXIT_USAGE;
 }
 
 int
@@ -344,14 +362,23 @@ weft_opt_run(const struct weft_cmd *cmd, void *target, int argc, char **argv,
              char **pos, int *npos)
 {
 	char err[512];
+	char **own = NULL;
+	int own_n = 0;
+	if (!pos) {
+		if (!(own = calloc((size_t)cmd->max_pos + 1, sizeof *own))) {
+			fprintf(stderr, "%s: out of memory\n", cmd->name);
+			return 1;
+		}
+		pos = own;
+	}
+	if (!npos)
+		npos = &own_n;
 	int rc = weft_opt_parse(cmd, target, argc, argv, pos, npos, err, sizeof err);
+	free(own);
 	if (rc == WEFT_OPT_HELP)
 		return 0;
-	if (rc) {
-		fprintf(stderr, "%s: %s\n(%s --help lists the options)\n", cmd->name,
-		        err, cmd->name);
-		return WEFT_OPT_EXIT_USAGE;
-	}
+	if (rc)
+		return weft_opt_usage(cmd, "%s", err);
 	return -1;
 }
 

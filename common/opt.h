@@ -90,8 +90,8 @@ struct weft_cmd {
 
 /*
  * Parses argv[1..argc-1] (argv[0] is the command's name) into target.
- * Positional arguments are stored, in order, into pos (room for argc
- * pointers) and counted in *npos. Returns 0; WEFT_OPT_HELP after printing
+ * Positional arguments are stored, in order, into pos (room for
+ * cmd->max_pos pointers) and counted in *npos. Returns 0; WEFT_OPT_HELP after printing
  * the help to stdout; or WEFT_EINVAL with a message naming the option in
  * err (the command prints "NAME: err" and exits WEFT_OPT_EXIT_USAGE).
  */
@@ -99,9 +99,16 @@ int weft_opt_parse(const struct weft_cmd *cmd, void *target, int argc,
                    char **argv, char **pos, int *npos, char *err,
                    size_t errlen);
 
+/* A usage error found after parsing (options that conflict, ...): prints
+ * "NAME: message" and the --help hint to stderr; returns
+ * WEFT_OPT_EXIT_USAGE. */
+int weft_opt_usage(const struct weft_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /*
  * Like weft_opt_parse(), and on a usage error prints "NAME: err" and a
- * hint to stderr. Returns -1 when the command should go on, else the exit
+ * hint to stderr. pos may be NULL when the caller wants no positional
+ * arguments back (npos too); the parser then keeps its own room. Returns -1 when the command should go on, else the exit
  * status for the caller to return at once: 0 after --help,
  * WEFT_OPT_EXIT_USAGE after a usage error.
  */

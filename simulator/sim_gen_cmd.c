@@ -100,7 +100,7 @@ gen_from(void *target, const char *v, char *err, size_t errlen)
 
 #define GO(f) offsetof(struct gen_opts, f)
 static const struct weft_opt gen_opts_tab[] = {
-	{.name = "out", .kind = WEFT_OPT_STR, .off = GO(out),
+	{.name = "out", .alias = 'o', .kind = WEFT_OPT_STR, .off = GO(out),
 	 .meta = "OUT.jsonl", .help = "the JSON lines, - for stdout "
 	 "(-o OUT.jsonl too; needed)"},
 	{.name = "from", .kind = WEFT_OPT_FN, .meta = "DIR_OR_JSONL",
@@ -152,15 +152,15 @@ gen_parse(int argc, char **argv, struct gen_opts *o)
 	    "--blocks is read as a uint64_t");
 	gen_opts_init(o);
 	int npos = 0;
-	int rc = sim_opt_run(&gen_cmd, o, argc, argv, NULL, &npos);
+	int rc = weft_opt_run(&gen_cmd, o, argc, argv, NULL, &npos);
 	if (rc >= 0)
 		return rc;
 	char badk[64];
 	if (sim_inject_parse_kinds(o->kinds, &o->cfg.kinds, badk, sizeof(badk)))
-		return sim_usage_error(&gen_cmd, "--kinds: '%s' is not one of "
+		return weft_opt_usage(&gen_cmd, "--kinds: '%s' is not one of "
 		    "drop, exception, swap, delay, truncate", badk);
 	if (!o->out)
-		return sim_usage_error(&gen_cmd, "--out (-o) is needed");
+		return weft_opt_usage(&gen_cmd, "--out (-o) is needed");
 	return -1;
 }
 

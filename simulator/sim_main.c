@@ -18,76 +18,6 @@
 #include "simulator/sim_ops.h"
 #include "simulator/simulator.h"
 
-static const struct weft_opt *
-long_opt(const struct weft_opt *opts, const char *arg)
-{
-	if (strncmp(arg, "--", 2))
-		return NULL;
-	arg += 2;
-	size_t n = strcspn(arg, "=");
-	for (const struct weft_opt *o = opts; o && o->name; o++)
-		if (!(o->flags & WEFT_OPT_CONF_ONLY) && strlen(o->name) == n &&
-		    !memcmp(o->name, arg, n))
-			return o;
-	return NULL;
-}
-
-/*
- * The shared parser reads --long options only; the sim verbs have always
- * taken -o OUT and -X KEY=VALUE too (scripts and docs use them). Each
- * becomes its long form, where the verb's table has that, before the
- * parser reads argv; a value of an option (--title -o) stays as it is.
- */
-int
-sim_opt_run(const struct weft_cmd *cmd, void *target, int argc, char **argv,
-    char **pos, int *npos)
-{
-	static char out_l[] = "--out", prop_l[] = "--producer-X";
-	static const struct {
-		const char *s;
-		char *l;
-	} alias[] = {{"-o", out_l}, {"-X", prop_l}};
-	char **av = calloc(2 * (size_t)argc + 1, sizeof(*av));
-	if (!av) {
-		fprintf(stderr, "%s: out of memory\n", cmd->name);
-		return 1;
-	}
-	char **all = av + argc + 1; /* the parser's room for positionals */
-	int value = 0, rest = 0;
-	for (int i = 0; i < argc; i++) {
-		av[i] = argv[i];
-		if (i == 0 || value || rest) {
-			value = 0;
-			continue;
-		}
-		rest = !strcmp(argv[i], "--");
-		for (size_t k = 0; k < sizeof(alias) / sizeof(alias[0]); k++)
-			if (!strcmp(argv[i], alias[k].s) &&
-			    long_opt(cmd->opts, alias[k].l))
-				av[i] = alias[k].l;
-		const struct weft_opt *o = long_opt(cmd->opts, av[i]);
-		value = o && !strchr(av[i], '=') && o->kind != WEFT_OPT_FLAG &&
-		    !(o->kind == WEFT_OPT_FN && !o->meta);
-	}
-	int rc = weft_opt_run(cmd, target, argc, av, all, npos);
-	for (int i = 0; rc < 0 && i < *npos; i++)
-		pos[i] = all[i];
-	free(av);
-	return rc;
-}
-
-int
-sim_usage_error(const struct weft_cmd *cmd, const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "%s: ", cmd->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(%s --help lists the options)\n", cmd->name);
-	return WEFT_OPT_EXIT_USAGE;
-}
-
 static void
 print_stats(const char *dir, const struct sim_import_stats *s)
 {
@@ -114,7 +44,8 @@ struct import_opts {
 
 #define IO(f) offsetof(struct import_opts, f)
 static const struct weft_opt import_opts_tab[] = {
-	{.name = "out", .kind = WEFT_OPT_STR, .off = IO(out), .meta = "OUT.jsonl",
+	{.name = "out", .alias = 'o', .kind = WEFT_OPT_STR, .off = IO(out),
+	 .meta = "OUT.jsonl",
 	 .help = "the JSON lines (-o OUT.jsonl too), - for stdout"},
 	{.name = "truth", .kind = WEFT_OPT_STR, .off = IO(truth),
 	 .meta = "TRUTH.tsv", .help = "also write the ground truth, one line "
@@ -144,7 +75,7 @@ cmd_import(int argc, char **argv)
 	char *pos[1];
 	int npos = 0;
 	import_opts_init(&o);
-	int urc = sim_opt_run(&import_cmd, &o, argc, argv, pos, &npos);
+	int urc = weft_opt_run(&import_cmd, &o, argc, argv, pos, &npos);
 	if (urc >= 0)
 		return urc;
 	const char *dir = pos[0], *out = o.out, *truth = o.truth;

@@ -386,7 +386,7 @@ _Static_assert(sizeof(size_t) == sizeof(uint64_t),
 
 #define RO(f) offsetof(struct replay_opts, f)
 static const struct weft_opt replay_opts_tab[] = {
-	{.name = "out", .kind = WEFT_OPT_STR, .off = RO(out), .meta = "OUT",
+	{.name = "out", .alias = 'o', .kind = WEFT_OPT_STR, .off = RO(out), .meta = "OUT",
 	 .help = "write the lines here, - for stdout (-o OUT too; default: "
 	 "stdout)"},
 	{.name = "rate", .kind = WEFT_OPT_DOUBLE, .off = RO(cfg.rate),
@@ -421,7 +421,7 @@ static const struct weft_opt replay_opts_tab[] = {
 	 .help = "Kafka topic (--to kafka)"},
 	{.name = "key", .kind = WEFT_OPT_CHOICE, .off = RO(key), .meta = "KEY",
 	 .help = "message key (--to kafka)", .choices = replay_key},
-	{.name = "producer-X", .kind = WEFT_OPT_FN, .meta = "KEY=VALUE",
+	{.name = "producer-X", .alias = 'X', .kind = WEFT_OPT_FN, .meta = "KEY=VALUE",
 	 .fn = replay_prop, .help = "a librdkafka producer property (-X "
 	 "KEY=VALUE too; repeatable)"},
 	{0},
@@ -448,22 +448,22 @@ replay_parse(int argc, char **argv, struct replay_opts *o, const char **in)
 	char *pos[1];
 	int npos = 0;
 	replay_opts_init(o);
-	int rc = sim_opt_run(&replay_cmd, o, argc, argv, pos, &npos);
+	int rc = weft_opt_run(&replay_cmd, o, argc, argv, pos, &npos);
 	if (rc >= 0)
 		return rc;
 	*in = pos[0];
 	int kafka = o->to == 1;
 	if (o->cfg.rate > 0 && o->cfg.speedup > 0)
-		return sim_usage_error(&replay_cmd, "--rate and --speedup are "
+		return weft_opt_usage(&replay_cmd, "--rate and --speedup are "
 		    "exclusive");
 	if (kafka && o->out)
-		return sim_usage_error(&replay_cmd, "--out (-o) and --to kafka "
+		return weft_opt_usage(&replay_cmd, "--out (-o) and --to kafka "
 		    "are exclusive");
 	if (kafka && (!o->brokers || !o->topic))
-		return sim_usage_error(&replay_cmd, "--to kafka needs %s",
+		return weft_opt_usage(&replay_cmd, "--to kafka needs %s",
 		    o->brokers ? "--topic" : "--brokers");
 	if (!kafka && (o->brokers || o->topic || o->nprops || o->key))
-		return sim_usage_error(&replay_cmd, "--brokers, --topic, -X and "
+		return weft_opt_usage(&replay_cmd, "--brokers, --topic, -X and "
 		    "--key need --to kafka");
 	return -1;
 }

@@ -201,6 +201,17 @@ test_positional_arguments(void **state)
 	assert_int_equal(npos, 2);
 	assert_string_equal(pos[0], "-");
 	assert_string_equal(pos[1], "--n");
+	/* pos needs room for max_pos only, however many are given (ASan
+	 * would see a write past this array) */
+	char *small[2];
+	char *many[] = {"t", "p1", "p2", "p3", "p4", "p5"};
+	int n = -1;
+	memset(&x, 0, sizeof x);
+	assert_int_equal(weft_opt_parse(&cmd, &x, 6, many, small, &n, err, sizeof err),
+	                 WEFT_EINVAL);
+	assert_non_null(strstr(err, "'p3'"));
+	/* no room asked for: the parser keeps its own */
+	assert_int_equal(weft_opt_run(&cmd, &x, 3, many, NULL, NULL), -1);
 	/* a config-only key is no command-line option */
 	assert_int_equal(parse(&x, "--secret=s", "F", NULL), WEFT_EINVAL);
 }
