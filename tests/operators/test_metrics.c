@@ -4,6 +4,7 @@
  * socket client (status, content type, body, 404/405/500, port in use,
  * IPv6, concurrent scrapes against a counter being updated).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -339,6 +340,65 @@ test_scrape(void **st)
 	op_metrics_stop(s);
 }
 
+/* Slow clients (requests begun and fed a byte at a time, never finished)
+ * must not keep a scraper out: with 40 of them open and kept alive, a
+ * scrape still gets its answer (with room for only 16 connections it
+ * waited in the listen queue until its own 10 s receive limit). The
+ * server also says where it listens. */
+struct scrape_job {
+	uint16_t port;
+	struct http_resp r;
+	int rc;
+	_Atomic int done;
+};
+
+static void *
+scrape_thread(void *arg)
+{
+	struct scrape_job *j = arg;
+	j->rc = http_request(AF_INET, j->port, "GET /metrics HTTP/1.0\r\n\r\n", &j->r);
+	atomic_store(&j->done, 1);
+	return NULL;
+}
+
+static void
+test_slow_clients_do_not_starve_a_scrape(void **st)
+{
+	(void)st;
+	struct op_metrics_server *s = start_ok(render_fixed, NULL);
+	uint16_t port = op_metrics_port(s);
+	char want[64];
+	snprintf(want, sizeof want, "http://127.0.0.1:%u", (unsigned)port);
+	assert_string_equal(op_metrics_url(s), want);
+	enum { SLOW = 40 };
+	int fds[SLOW];
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < SLOW; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(connect(fds[i], (const struct sockaddr *)&sin, sizeof sin), 0);
+		assert_int_equal(send(fds[i], "GET /metrics HTTP/1.0\r\nX-Slow: ", 32,
+		                      MSG_NOSIGNAL), 32);
+	}
+	struct scrape_job j = {.port = port};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, scrape_thread, &j), 0);
+	/* keep the slow ones alive (a byte each, every 200 ms) until the
+	 * scrape is answered or gives up (its receive limit is 10 s) */
+	for (int k = 0; k < 100 && !atomic_load(&j.done); k++) {
+		for (int i = 0; i < SLOW; i++)
+			(void)send(fds[i], "x", 1, MSG_NOSIGNAL);
+		usleep(200 * 1000);
+	}
+	pthread_join(th, NULL);
+	assert_int_equal(j.rc, 0);
+	check_scrape(&j.r, fixed_body);
+	for (int i = 0; i < SLOW; i++)
+		close(fds[i]);
+	op_metrics_stop(s);
+}
+
 static void
 test_empty_render(void **st)
 {
@@ -618,6 +678,7 @@ main(void)
 		cmocka_unit_test(test_family),
 		cmocka_unit_test(test_sample_values),
 		cmocka_unit_test(test_scrape),
+		cmocka_unit_test(test_slow_clients_do_not_starve_a_scrape),
 		cmocka_unit_test(test_empty_render),
 		cmocka_unit_test(test_healthz),
 		cmocka_unit_test(test_not_found_and_method),
