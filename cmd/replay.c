@@ -111,6 +111,14 @@ static const struct weft_opt replay_table[] = {
 	{.name = "max-open-traces", .kind = WEFT_OPT_U64,
 	 .off = R(as.max_open_traces), .meta = "N", .lo = 1,
 	 .help = "open traces per worker; oldest emitted incomplete"},
+	{.name = "max-open-bytes", .kind = WEFT_OPT_BYTES,
+	 .off = R(as.max_open_bytes), .meta = "SIZE",
+	 .help = "memory open traces may hold, all workers (k/m/g; 0: no limit); "
+	 "past it the least recently active are emitted incomplete"},
+	{.name = "max-trace-age", .kind = WEFT_OPT_U64,
+	 .off = R(as.max_age_epochs), .meta = "EPOCHS",
+	 .help = "a trace open this many epochs is emitted incomplete, flagged "
+	 "aged (0: no limit)"},
 	{.name = "late-epochs", .kind = WEFT_OPT_U32, .off = R(as.late_epochs),
 	 .meta = "N", .help = "remember emitted traces this long for late events"},
 	{.name = "max-line", .kind = WEFT_OPT_U32, .off = R(max_line),
@@ -276,7 +284,7 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        "  late events       %llu (in %llu amendments)\n"
 	        "  cycle edges cut   %llu\n"
 	        "  truncated traces  %llu (%llu events beyond the limit)\n"
-	        "  incomplete traces %llu (open-trace limit)\n"
+	        "  incomplete traces %llu (%llu by the memory budget, %llu aged)\n"
 	        "  end-label finish  %llu\n"
 	        "  peak open         %llu traces, %llu events\n"
 	        "  peak RSS          %llu KiB (%.0f bytes per peak open event)\n"
@@ -295,6 +303,8 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        (unsigned long long)atomic_load(&as->truncated),
 	        (unsigned long long)atomic_load(&as->dropped),
 	        (unsigned long long)atomic_load(&as->incomplete),
+	        (unsigned long long)atomic_load(&as->budget_evictions),
+	        (unsigned long long)atomic_load(&as->aged),
 	        (unsigned long long)atomic_load(&as->end_label_finishes),
 	        (unsigned long long)atomic_load(&as->peak_open_traces),
 	        (unsigned long long)atomic_load(&as->peak_open_events),

@@ -20,6 +20,10 @@
 #   memory    peak RSS against traces in flight: the generated workload
 #             with C = MEM_LEVELS (default 500 1000 3000 6000) concurrent
 #             traces through weft replay --no-out, W = 1 and W = cores
+#   burst     a burst of BURST (default 1,000,000) one-event traces, all
+#             open at once, through weft replay --epoch-ms from a pipe:
+#             peak RSS, and RSS once they were all emitted
+#             (bench/burst_memory.py); min(RUNS, 3) rounds
 #   profile   perf record -g of weft replay --workers 1 on the pipeline's
 #             workload: the top functions by self time (callgrind on a
 #             smaller input where perf cannot run)
@@ -294,6 +298,33 @@ plot_py record --part memory --out "$RES/memory.json" --rows "$work/memory.tsv" 
   --machine "$machine" --cores "$CORES" --runs "$RUNS" --meta levels="$levels"
 fi
 
+if want burst; then
+echo "== burst" >&2
+burst=${BURST:-1000000}
+burst_runs=$(( RUNS < 3 ? RUNS : 3 ))
+burst_cmd="bench/burst_memory.py build-release/weft --burst $burst --workers $CORES --quiet 15"
+{
+  echo "Command: \`PARTS=burst scripts/bench.sh\` (\`$burst_cmd\`, $burst_runs rounds)  "
+  echo "Machine: $machine"
+  echo
+  echo "$burst one-event traces, each with its own trace id, are written to \`weft replay --epoch-ms 100 --idle-epochs 10 -\` as fast as the pipe takes them, so they are all open at once; then nothing for 15 s while epochs keep closing, so every one is emitted. Resident memory is sampled every 50 ms."
+  echo
+  echo "| round | burst written in | RSS before | peak RSS | RSS 15 s later | bytes per open trace at the peak |"
+  echo "|---|---|---|---|---|---|"
+  for r in $(seq 1 "$burst_runs"); do
+    python3 bench/burst_memory.py "$WEFT" --burst "$burst" --workers "$CORES" --quiet 15 > "$work/burst.json"
+    python3 - "$work/burst.json" "$r" "$burst" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+n = int(sys.argv[3])
+print(f"| {sys.argv[2]} | {d['burst_seconds']:.2f} s | {d['rss_before_kib'] / 1024:.0f} MiB "
+      f"| {d['rss_peak_kib'] / 1024:.0f} MiB | {d['rss_after_quiet_kib'] / 1024:.0f} MiB "
+      f"| {(d['rss_peak_kib'] - d['rss_before_kib']) * 1024 / n:.0f} |")
+PY
+  done
+} > "$RES/burst.md"
+fi
+
 if want profile; then
 echo "== profile" >&2
 gen_hdfs
@@ -398,6 +429,12 @@ frag() { if [ -f "$RES/$1" ]; then cat "$RES/$1"; fi; }
     echo
     cat "$RES/memory.md"
     img memory.svg "peak RSS and bytes per buffered event against traces in flight"
+  fi
+  if [ -f "$RES/burst.md" ]; then
+    echo "## Memory: a burst of open traces, and after it"
+    echo
+    cat "$RES/burst.md"
+    echo
   fi
   if [ -f "$RES/serve.md" ]; then
     echo "## Kafka service (weft serve)"

@@ -6,10 +6,12 @@
  * a FIFO ring of the same pairs in emission order. Expiry pops the ring
  * from the oldest and removes its id unless the id was emitted again
  * since (its table entry then holds a newer epoch). The ring is bounded
- * (the oldest ids go first when it is full); the table starts at 4,096
- * slots, doubles at load 1/2 and halves again below 1/8, so it follows
- * the ids actually remembered: sized for the ring's worst case from the
- * start it was 32 MiB, touched a page per finished trace.
+ * (the oldest ids go first when it is full at its limit). Both follow
+ * the ids actually remembered: the table starts at 4,096 slots, doubles
+ * at load 1/2 and halves below 1/8; the ring starts at 4,096 entries,
+ * doubles when full (up to its limit) and halves below 1/8 full. Sized
+ * for the worst case from the start they were 48 MiB per worker, and
+ * after a burst of finished traces the memory would stay.
  *
  * Everything here belongs to one worker thread.
  */
@@ -34,11 +36,28 @@ int
 asm_done_init(struct asm_doneset *d, uint64_t ring_cap, uint32_t late_epochs)
 {
 	d->late_epochs = late_epochs;
-	d->ring_cap = ring_cap ? ring_cap : 1;
+	d->ring_max = ring_cap ? ring_cap : 1;
+	d->ring_cap = d->ring_max < DONE_MIN_CAP ? d->ring_max : DONE_MIN_CAP;
 	d->cap = DONE_MIN_CAP;
 	d->tab = calloc(d->cap, sizeof *d->tab);
 	d->ring = calloc(d->ring_cap, sizeof *d->ring);
 	return d->tab && d->ring ? 0 : WEFT_ENOMEM;
+}
+
+/* Lays the ring's entries out from 0 in a ring of ncap (>= ring_len). */
+static int
+ring_resize(struct asm_doneset *d, uint64_t ncap)
+{
+	struct asm_done *nr = malloc(ncap * sizeof *nr);
+	if (!nr)
+		return WEFT_ENOMEM;
+	for (uint64_t i = 0; i < d->ring_len; i++)
+		nr[i] = d->ring[(d->ring_head + i) % d->ring_cap];
+	free(d->ring);
+	d->ring = nr;
+	d->ring_cap = ncap;
+	d->ring_head = 0;
+	return 0;
 }
 
 void
@@ -106,8 +125,11 @@ asm_done_add(struct asm_doneset *d, uint64_t id, uint64_t epoch)
 {
 	if (!d->late_epochs)
 		return;
-	if (d->ring_len == d->ring_cap)
-		expire(d, epoch, 1);
+	if (d->ring_len == d->ring_cap &&
+	    (d->ring_cap == d->ring_max ||
+	     ring_resize(d, d->ring_cap * 2 < d->ring_max ? d->ring_cap * 2
+	                                                  : d->ring_max)))
+		expire(d, epoch, 1); /* at its limit (or out of memory) */
 	if (2 * (d->n + 1) > d->cap && rehash(d, d->cap * 2)) {
 		fprintf(stderr, "weft assemble: out of memory\n");
 		abort();
@@ -139,4 +161,9 @@ asm_done_shrink(struct asm_doneset *d)
 		c /= 2;
 	if (c != d->cap)
 		(void)rehash(d, c); /* out of memory: stays as it is */
+	c = d->ring_cap;
+	while (c > DONE_MIN_CAP && 8 * d->ring_len < c)
+		c /= 2;
+	if (c != d->ring_cap)
+		(void)ring_resize(d, c);
 }

@@ -6,7 +6,10 @@
  * (1 KiB), every later one 63 (4 KiB), so a one-event trace costs 256
  * bytes, not a page, while a long trace still gets page-sized chunks
  * (HDFS traces run to hundreds of events). Each chunk starts with a
- * 64-byte header so its events sit on cache lines.
+ * 64-byte header so its events sit on cache lines. The open traces'
+ * records (struct asm_trace, up to 128 bytes) come from slabs of their
+ * own size, so they go back with the chunks after a burst (from malloc,
+ * the few still in use pinned many of the allocator's pages).
  *
  * Slabs: 2 MiB, aligned to 2 MiB and advised for transparent huge pages
  * (touching buffered events page by page cost a page fault per chunk,
@@ -34,9 +37,9 @@ struct asm_slab {
 	uint32_t cls;
 	int listed;
 };
-_Static_assert(sizeof(struct asm_slab) <= 256, "the header fits the smallest unit");
+_Static_assert(sizeof(struct asm_slab) <= 128, "the header fits the smallest unit");
 
-static const uint32_t class_bytes[ASM_CLASSES] = {256, 1024, 4096};
+static const uint32_t class_bytes[ASM_MEM_CLASSES] = {256, 1024, 4096, 128};
 
 uint32_t
 asm_chunk_class(uint32_t k)
@@ -123,26 +126,42 @@ slab_new(struct asm_mem *m, uint32_t cls)
 	return sl;
 }
 
-struct asm_chunk *
-asm_chunk_get(struct asm_mem *m, uint32_t cls)
+void *
+asm_mem_get(struct asm_mem *m, uint32_t cls)
 {
 	struct asm_slab *sl = m->partial[cls];
 	if (!sl && !(sl = slab_new(m, cls)))
 		return NULL;
-	struct asm_chunk *c = sl->free;
+	struct asm_chunk *c = sl->free; /* a free unit's first word links it */
 	sl->free = c->next;
 	if (--sl->n_free == 0)
 		list_del(m, sl);
+	m->chunk_bytes += class_bytes[cls];
+	return c;
+}
+
+struct asm_chunk *
+asm_chunk_get(struct asm_mem *m, uint32_t cls)
+{
+	struct asm_chunk *c = asm_mem_get(m, cls);
+	if (!c)
+		return NULL;
 	c->next = NULL;
 	c->n = 0;
 	c->cap = (class_bytes[cls] - (uint32_t)sizeof *c) / (uint32_t)sizeof(struct asm_ev);
-	m->chunk_bytes += class_bytes[cls];
 	return c;
 }
 
 void
 asm_chunk_put(struct asm_mem *m, struct asm_chunk *c)
 {
+	asm_mem_put(m, c);
+}
+
+void
+asm_mem_put(struct asm_mem *m, void *p)
+{
+	struct asm_chunk *c = p;
 	struct asm_slab *sl = slab_of(c);
 	m->chunk_bytes -= class_bytes[sl->cls];
 	c->next = sl->free;
@@ -162,7 +181,7 @@ asm_chunk_put(struct asm_mem *m, struct asm_chunk *c)
 void
 asm_mem_free(struct asm_mem *m)
 {
-	for (uint32_t k = 0; k < ASM_CLASSES; k++)
+	for (uint32_t k = 0; k < ASM_MEM_CLASSES; k++)
 		while (m->partial[k]) {
 			struct asm_slab *sl = m->partial[k];
 			list_del(m, sl);

@@ -39,13 +39,15 @@ struct asm_chunk {
 _Static_assert(sizeof(struct asm_chunk) == 64, "the chunk header is one line");
 
 #define ASM_SLAB_BYTES (2u << 20) /* one huge page on x86-64 */
-#define ASM_CLASSES 3
+#define ASM_CLASSES 3           /* chunk sizes */
+#define ASM_MEM_RECORD 3        /* the class of open-trace records (128 B) */
+#define ASM_MEM_CLASSES 4
 
 struct asm_slab;
-/* Per worker: slabs with free chunks per size, and what is in use. */
+/* Per worker: slabs with free units per size, and what is in use. */
 struct asm_mem {
-	struct asm_slab *partial[ASM_CLASSES];
-	uint64_t chunk_bytes;     /* bytes of chunks handed out */
+	struct asm_slab *partial[ASM_MEM_CLASSES];
+	uint64_t chunk_bytes;     /* bytes of chunks and records handed out */
 	uint64_t slab_bytes;      /* bytes of slabs mapped now */
 	uint64_t peak_slab_bytes;
 };
@@ -54,6 +56,10 @@ uint32_t asm_chunk_class(uint32_t k);
 /* An empty chunk of class cls (n = 0, cap set); NULL when out of memory. */
 struct asm_chunk *asm_chunk_get(struct asm_mem *m, uint32_t cls);
 void asm_chunk_put(struct asm_mem *m, struct asm_chunk *c);
+/* A unit of class cls (uninitialised; ASM_MEM_RECORD: 128 bytes, 64-byte
+ * aligned), and back. NULL when out of memory. */
+void *asm_mem_get(struct asm_mem *m, uint32_t cls);
+void asm_mem_put(struct asm_mem *m, void *p);
 /* Unmaps what is left; every chunk must have been put back. */
 void asm_mem_free(struct asm_mem *m);
 
@@ -69,7 +75,7 @@ struct asm_done {
 };
 struct asm_doneset {
 	struct asm_done *tab, *ring;
-	uint64_t cap, n, ring_cap, ring_head, ring_len;
+	uint64_t cap, n, ring_cap, ring_max, ring_head, ring_len;
 	uint32_t late_epochs;
 };
 /* 0 or WEFT_ENOMEM; ring_cap ids at most (the oldest go first). */

@@ -44,11 +44,10 @@
 #include "operators/assemble/assemble_int.h"
 #include "operators/assemble/hash_tab.h"
 
-/* Trace structs kept for reuse; past this they are freed (a burst of open
- * traces gives its memory back). */
-#define ASM_FREE_TRACES 4096u
+/* A future epoch's stash buffer up to this size is kept for reuse. */
+#define ASM_STASH_KEEP (1u << 20)
 
-struct asm_trace {
+struct asm_trace { /* from asm_mem.c's 128-byte units */
 	uint64_t trace_id;
 	uint64_t first_epoch, last_epoch;
 	uint64_t last_ns;           /* wall time of the last event's batch */
@@ -61,6 +60,7 @@ struct asm_trace {
 	uint32_t src;               /* first event's tag; OP_TRACE_SRC_MANY */
 	uint32_t n_chunks;
 };
+_Static_assert(sizeof(struct asm_trace) <= 128, "a record fits its slab unit");
 #define ASM_END_SEEN 0x10000u
 
 struct asm_slot {
@@ -86,8 +86,6 @@ struct asm_inst {
 	struct asm_slot *tab;
 	uint64_t cap, n_open, open_events;
 	struct asm_trace *lru_head, *lru_tail;
-	struct asm_trace *free_traces; /* at most ASM_FREE_TRACES kept */
-	uint32_t n_free_traces;
 	struct asm_mem mem;      /* the open events' chunks (asm_mem.c) */
 	uint64_t budget;         /* bytes this worker's open traces may hold */
 	uint64_t open_bytes_published;
@@ -255,14 +253,7 @@ trace_release(struct asm_inst *s, struct asm_trace *t)
 		asm_chunk_put(&s->mem, c);
 	}
 	free(t->extra);
-	if (s->n_free_traces >= ASM_FREE_TRACES) {
-		free(t);
-		return;
-	}
-	memset(t, 0, sizeof *t);
-	t->next = s->free_traces;
-	s->free_traces = t;
-	s->n_free_traces++;
+	asm_mem_put(&s->mem, t);
 }
 
 /* Copies t's events into s->flat (contiguous, for the builder). */
@@ -347,7 +338,7 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
 static uint64_t
 open_bytes(const struct asm_inst *s)
 {
-	return s->mem.chunk_bytes + s->n_open * (uint64_t)sizeof(struct asm_trace);
+	return s->mem.chunk_bytes; /* chunks and records alike */
 }
 
 /* Under the memory budget: the least recently active traces go out
@@ -385,11 +376,8 @@ trace_open(struct asm_inst *s, struct asm_slot **slotp, uint64_t id,
 			return NULL;
 		*slotp = tab_find(s, id);
 	}
-	struct asm_trace *t = s->free_traces;
-	if (t) {
-		s->free_traces = t->next;
-		s->n_free_traces--;
-	} else if (!(t = calloc(1, sizeof *t)))
+	struct asm_trace *t = asm_mem_get(&s->mem, ASM_MEM_RECORD);
+	if (!t)
 		return NULL;
 	memset(t, 0, sizeof *t);
 	t->trace_id = id;
@@ -689,6 +677,12 @@ stash_apply(struct asm_inst *s, uint64_t epoch)
 		}
 		st->used = 0;
 		st->len = 0;
+		if (st->cap > ASM_STASH_KEEP) {
+			/* a burst's stash goes back; small ones are reused */
+			free(st->buf);
+			st->buf = NULL;
+			st->cap = 0;
+		}
 		return;
 	}
 }
@@ -872,11 +866,6 @@ asm_destroy(void *state)
 	for (struct asm_trace *t = s->lru_head, *n; t; t = n) {
 		n = t->next;
 		trace_release(s, t);
-	}
-	while (s->free_traces) {
-		struct asm_trace *t = s->free_traces;
-		s->free_traces = t->next;
-		free(t);
 	}
 	asm_mem_free(&s->mem);
 	asm_texts_free(&s->texts);
