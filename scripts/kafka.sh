@@ -16,6 +16,17 @@
 #                                         wait until every partition has a
 #                                         leader
 #   scripts/kafka.sh fetch                only download the jars (warm cache)
+#   scripts/kafka.sh kill DIR             crash the broker: SIGKILL at once,
+#                                         no clean shutdown; keeps DIR (its
+#                                         data and ports); idempotent
+#   scripts/kafka.sh restart DIR          start DIR's broker again on the
+#                                         same ports with the same data
+#                                         (stopping it first if it runs);
+#                                         prints "127.0.0.1:PORT" once every
+#                                         partition has a leader again
+#   scripts/kafka.sh offsets DIR GROUP    the group's committed offsets, one
+#                                         "TOPIC PARTITION OFFSET END" line
+#                                         per partition (OFFSET - if none)
 #
 # e.g.  bs=$(scripts/kafka.sh start /tmp/k) && scripts/kafka.sh topic /tmp/k spans 3
 #       ... kcat -b "$bs" ... ; scripts/kafka.sh stop /tmp/k --clean
@@ -29,8 +40,9 @@
 # DIR holds server.properties, log4j2*.properties, data/ (the log dirs),
 # format.log (the storage tool's output),
 # broker.log (the JVM's output), kafka.pid and port (the broker port;
-# controller.port has the controller's). Only stdout's one line of `start`
-# and `bootstrap` is meant for callers; every message goes to stderr.
+# controller.port has the controller's). Only stdout (the one line of
+# `start`, `restart` and `bootstrap`, the lines of `offsets`) is meant for
+# callers; every message goes to stderr.
 #
 # Environment:
 #   WEFT_KAFKA_VERSION    Kafka version (default: KAFKA_VERSION below; 4.x,
@@ -278,15 +290,20 @@ on_start_exit() {
   exit $rc
 }
 
-# Starts the JVM on fresh ports and waits until it answers metadata. Sets
-# RETRY=1 when it died because one of its ports was taken meanwhile (the
-# caller then tries other ports); dies on any other failure.
+# Starts the JVM on fresh ports (or on PORT and CPORT, as `restart` does)
+# and waits until it answers metadata. Sets RETRY=1 when it died because one
+# of its ports was taken meanwhile (the caller then tries other ports, or
+# the same ones again); dies on any other failure.
 RETRY=0
-start_once() { # DIR
+start_once() { # DIR [PORT CPORT]
   local dir=$1 port cport deadline out pid i
   RETRY=0
-  port=$(free_port)
-  cport=$(free_port "$port")
+  if [ $# -eq 3 ]; then
+    port=$2 cport=$3
+  else
+    port=$(free_port)
+    cport=$(free_port "$port")
+  fi
   write_properties "$dir" "$port" "$cport"
   echo "$port" >"$dir/port"
   echo "$cport" >"$dir/controller.port"
@@ -365,6 +382,80 @@ cmd_start() {
   die "could not bind free ports in 3 attempts"
 }
 
+cmd_kill() {
+  [ $# -eq 1 ] || usage
+  local dir pid i
+  [ -d "$1" ] || return 0
+  dir=$(cd "$1" && pwd)
+  if pid=$(pid_of "$dir"); then
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    log "broker pid $pid in $dir killed (SIGKILL)"
+  fi
+  rm -f "$dir/kafka.pid"
+}
+
+# Waits (up to 60 s) until every partition of every topic has a leader:
+# after a crash the broker answers metadata before its logs are recovered.
+wait_leaders() { # bootstrap
+  local deadline=$((SECONDS + 60)) out
+  while :; do
+    out=$(kcat -b "$1" -L -m 2 2>/dev/null) || out=""
+    if grep -q "broker 1 at $1" <<<"$out" && ! grep -qE 'leader -1|Broker: |err: ' <<<"$out"; then
+      return 0
+    fi
+    [ $SECONDS -lt "$deadline" ] ||
+      die "partitions without leaders 60 s after the restart: $(grep -E 'leader -1|Broker: |err: ' <<<"$out" | head -3)"
+    sleep 0.2
+  done
+}
+
+cmd_restart() {
+  [ $# -eq 1 ] || usage
+  ensure_cmds java kcat
+  check_java
+  fetch_jars
+  local dir port cport attempt
+  [ -d "$1" ] || die "no broker directory $1"
+  dir=$(cd "$1" && pwd)
+  [ -f "$dir/data/meta.properties" ] && [ -f "$dir/port" ] && [ -f "$dir/controller.port" ] ||
+    die "no broker was started in $dir (use start)"
+  port=$(cat "$dir/port")
+  cport=$(cat "$dir/controller.port")
+  kill_jvm "$dir" 20
+  START_DIR=$dir
+  trap on_start_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  SECONDS=0
+  # the previous run's log, for whoever looks into an outage
+  [ ! -f "$dir/broker.log" ] || cat "$dir/broker.log" >>"$dir/broker.log.before-restart"
+  # The same ports: the old JVM's sockets may hold them for a moment.
+  for attempt in $(seq 1 20); do
+    start_once "$dir" "$port" "$cport"
+    [ "$RETRY" -eq 0 ] && break
+    [ "$attempt" -lt 20 ] || die "ports $port and $cport stay taken"
+    sleep 1
+  done
+  wait_leaders "127.0.0.1:$port"
+  START_OK=1
+  log "broker restarted in $dir (pid $(cat "$dir/kafka.pid"), ${SECONDS}s)"
+  echo "127.0.0.1:$port"
+}
+
+cmd_offsets() {
+  [ $# -eq 2 ] || usage
+  local dir bs out
+  dir=$(cd "$1" 2>/dev/null && pwd) || die "no broker directory $1"
+  bs=$(cmd_bootstrap "$dir")
+  jars_ready || die "no Kafka jars in $LIBS (run: scripts/kafka.sh fetch)"
+  out=$(java_tool "$dir" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+          --bootstrap-server "$bs" --describe --group "$2" 2>&1) ||
+    die "describing group $2 failed: $out"
+  # GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG ...
+  awk -v g="$2" '$1 == g && $3 ~ /^[0-9]+$/ { print $2, $3, $4, $5 }' <<<"$out"
+}
+
 cmd_stop() {
   local dir="" clean=0 a
   for a in "$@"; do
@@ -432,6 +523,9 @@ case $cmd in
   bootstrap) cmd_bootstrap "$@" ;;
   topic)     cmd_topic "$@" ;;
   fetch)     cmd_fetch "$@" ;;
+  kill)      cmd_kill "$@" ;;
+  restart)   cmd_restart "$@" ;;
+  offsets)   cmd_offsets "$@" ;;
   -h|--help|help) usage ;;
   *) usage ;;
 esac
