@@ -52,7 +52,7 @@ struct serve_opts {
 	uint32_t epoch_ms, idle_epochs, idle_partition_ms, commit_ms;
 	uint32_t late_epochs, max_trace_events, max_line;
 	uint64_t max_open_traces, max_open_bytes, max_trace_age_ms;
-	uint32_t probe_ms, settle_ms, max_partitions, shutdown_ms;
+	uint32_t probe_ms, settle_ms, max_partitions, shutdown_ms, lookback_ms;
 	const char *end_label;
 	/* outputs */
 	const char *model;
@@ -230,6 +230,10 @@ static const struct weft_opt serve_table[] = {
 	{KEY("settle.ms"), .kind = WEFT_OPT_U32, .off = S(settle_ms), .meta = "MS",
 	 .help = "after a broker outage, idle time starts counting again this much "
 	 "later (producers reconnect with back-off)", .hi = 3600000},
+	{KEY("reread.lookback.ms"), .kind = WEFT_OPT_U32, .off = S(lookback_ms),
+	 .meta = "MS", .help = "a new owner of a partition reads again from this "
+	 "far below the committed offset, so traces reaching past it come out "
+	 "whole (those that do not are not emitted again)", .hi = 86400000},
 	{KEY("shutdown.timeout.ms"), .kind = WEFT_OPT_U32, .off = S(shutdown_ms),
 	 .meta = "MS", .help = "at a stop, how long to wait for outputs to be "
 	 "delivered before exiting without the last commit", .lo = 100,
@@ -304,6 +308,7 @@ opts_init(struct serve_opts *o)
 	o->probe_ms = 500;
 	o->settle_ms = 10000;
 	o->shutdown_ms = 10000;
+	o->lookback_ms = 60000;
 	o->max_line = dec.max_line_bytes;
 	o->end_label = as.end_label;
 	o->anomalies_topic = "weft-anomalies";
@@ -590,6 +595,7 @@ configure(struct serve_run *r)
 	k->probe_ms = o->probe_ms;
 	k->settle_ms = o->settle_ms;
 	k->max_slots = o->max_partitions;
+	k->lookback_ms = o->lookback_ms;
 	if (o->max_trace_age_ms) {
 		uint64_t e = o->max_trace_age_ms / o->epoch_ms;
 		as->max_age_epochs = e > as->idle_epochs ? e : (uint64_t)as->idle_epochs + 1;

@@ -39,6 +39,11 @@
  * re-reads it whole), at its next event or at the next epoch close. An
  * event whose tag's generation is not current is dropped and counted
  * (stale: read before the revocation, re-read by the new owner).
+ *
+ * Re-reading after a restart or a rebalance starts some way below the
+ * committed offset, so that traces reaching past it are assembled whole
+ * again; those events carry OP_SRC_PRE. A trace made only of them was
+ * emitted before: it goes out FLUSHED|REPLAYED (not as finished).
  */
 struct op_assemble_config {
 	uint32_t idle_epochs;        /* G (default 2) */
@@ -74,6 +79,7 @@ struct op_assemble_config {
 	_Atomic uint64_t end_label_finishes, text_truncated;
 	/* counted as they happen (rare; weft serve shows them live) */
 	_Atomic uint64_t aged, handed_over, stale_events, budget_evictions;
+	_Atomic uint64_t replayed;         /* traces only of OP_SRC_PRE events */
 	_Atomic uint64_t open_bytes;       /* now, over the workers (at closes) */
 	_Atomic uint64_t peak_mapped_bytes; /* sum of each worker's peak slabs */
 	_Atomic uint64_t peak_open_events; /* sum over workers of each one's peak */

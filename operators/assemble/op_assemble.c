@@ -62,6 +62,8 @@ struct asm_trace { /* from asm_mem.c's 128-byte units */
 };
 _Static_assert(sizeof(struct asm_trace) <= 128, "a record fits its slab unit");
 #define ASM_END_SEEN 0x10000u
+#define ASM_PRE_ONLY 0x20000u /* every event so far was read again below the
+                               * committed offset (OP_SRC_PRE) */
 
 struct asm_slot {
 	uint64_t trace_id;
@@ -284,6 +286,8 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
        uint32_t why)
 {
 	struct asm_trace *t = slot->t;
+	if (t->flags & ASM_PRE_ONLY) /* emitted before the re-read: not again */
+		why |= OP_TRACE_FLUSHED | OP_TRACE_REPLAYED;
 	uint32_t n = flatten(s, t);
 	uint64_t now = s->batch_ns ? s->batch_ns : now_ns();
 	struct asm_trace_meta m = {
@@ -293,7 +297,7 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
 		.emit_epoch = epoch,
 		.idle_ns = now > t->last_ns ? now - t->last_ns : 0,
 		.last_ns = t->last_ns,
-		.flags = (t->flags & ~ASM_END_SEEN) | why,
+		.flags = (t->flags & ~(ASM_END_SEEN | ASM_PRE_ONLY)) | why,
 		.events_seen = t->events_seen,
 		.dropped = t->dropped,
 		.src = t->src,
@@ -323,12 +327,15 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
 		atomic_fetch_add_explicit(&s->cfg->aged, 1, memory_order_relaxed);
 	if (why & OP_TRACE_HANDED_OVER)
 		atomic_fetch_add_explicit(&s->cfg->handed_over, 1, memory_order_relaxed);
+	if (why & OP_TRACE_REPLAYED)
+		atomic_fetch_add_explicit(&s->cfg->replayed, 1, memory_order_relaxed);
 	weft_hist_add(&s->emit_latency_ns, m.idle_ns);
 	engine_emit(s->ctx, 0, epoch, rec, len);
 	s->open_events -= t->n_events;
 	s->n_open--;
 	lru_unlink(s, t);
-	if (!(why & OP_TRACE_HANDED_OVER)) /* the new owner's copy is no amendment */
+	if (!(why & (OP_TRACE_HANDED_OVER | OP_TRACE_REPLAYED)))
+		/* the new owner's copy (or the replayed trace) is no amendment */
 		asm_done_add(&s->done, t->trace_id, epoch);
 	tab_remove(s, slot);
 	trace_release(s, t);
@@ -407,7 +414,7 @@ src_stale(const struct asm_inst *s, uint32_t src)
 	 * an event read after that carries the new generation */
 	uint32_t g = atomic_load_explicit(&s->cfg->src_gen[OP_SRC_SLOT(src)],
 	                                  memory_order_acquire);
-	return OP_SRC_GEN(src) != (g & 0xfffu);
+	return OP_SRC_GEN(src) != (g & OP_SRC_GEN_MASK);
 }
 
 /* A second source in t: it is held by every partition from now on. */
@@ -439,11 +446,18 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 			t = NULL;
 		}
 	}
-	if (!t && !(t = trace_open(s, &slot, ev->trace_id, ev->src, epoch))) {
-		fprintf(stderr, "weft assemble: out of memory\n");
-		abort();
+	uint32_t src = ev->src & ~OP_SRC_PRE;
+	if (!t) {
+		if (!(t = trace_open(s, &slot, ev->trace_id, src, epoch))) {
+			fprintf(stderr, "weft assemble: out of memory\n");
+			abort();
+		}
+		if (ev->src & OP_SRC_PRE)
+			t->flags |= ASM_PRE_ONLY;
 	}
-	if (t->src != ev->src && t->src != OP_TRACE_SRC_MANY)
+	if (!(ev->src & OP_SRC_PRE))
+		t->flags &= ~ASM_PRE_ONLY;
+	if (t->src != src && t->src != OP_TRACE_SRC_MANY)
 		retag(s, t);
 	t->events_seen++;
 	if (t->flags & OP_TRACE_LATE)

@@ -34,6 +34,9 @@
 #define OP_TRACE_AGED       0x80u /* with INCOMPLETE: open longer than the age limit */
 #define OP_TRACE_HANDED_OVER 0x100u /* with FLUSHED: its partition was revoked;
                                      * the new owner re-reads it whole */
+#define OP_TRACE_REPLAYED   0x200u /* with FLUSHED: made only of events read
+                                     * again below the committed offset: it
+                                     * was emitted before */
 
 struct op_trace {
 	uint64_t trace_id;

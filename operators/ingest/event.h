@@ -56,14 +56,19 @@ enum op_event_field {
 #define OP_EV_HAS_START 0x0002u /* start_ns came from the report */
 #define OP_EV_HAS_WALL  0x0004u /* wall_ms came from the report */
 
-/* A source tag: slot + 1 in the low 20 bits, a generation (mod 4096) in
- * the high 12. The generation of a slot changes when its partition is
+/* A source tag: slot + 1 in the low 20 bits, a generation (mod 2048) in
+ * the next 11, and OP_SRC_PRE on top. The generation of a slot changes when its partition is
  * revoked, so an event or a trace from before a revocation is told apart
  * from one read after the partition came back. */
 #define OP_SRC_SLOTS ((1u << 20) - 1)
-#define OP_SRC(slot, gen) ((((uint32_t)(gen) & 0xfffu) << 20) | ((uint32_t)(slot) + 1u))
+#define OP_SRC(slot, gen) ((((uint32_t)(gen) & 0x7ffu) << 20) | ((uint32_t)(slot) + 1u))
 #define OP_SRC_SLOT(src) (((src) & 0xfffffu) - 1u) /* valid when src != 0 */
-#define OP_SRC_GEN(src) ((uint32_t)(src) >> 20)
+#define OP_SRC_GEN(src) (((uint32_t)(src) >> 20) & 0x7ffu)
+/* The top bit: the event was read again below the partition's committed
+ * offset, only to complete traces that reach past it (a trace made only
+ * of such events was emitted before; see assemble.h). */
+#define OP_SRC_PRE 0x80000000u
+#define OP_SRC_GEN_MASK 0x7ffu
 
 /* A string inside the record: bytes [off, off + len), NUL at off + len. */
 struct op_str {

@@ -12,8 +12,6 @@
 
 /* Wall clock, ms. */
 int64_t op_kafka_wall_ms(void);
-/* The healthy clock at wall time `wall`: less what did not count. */
-int64_t op_kafka_healthy_ms(const struct op_kafka_config *cfg, int64_t wall);
 /* A client configuration: our defaults, then the user's properties; w is
  * the worker (its client id), UINT32_MAX the prober. NULL with a message. */
 rd_kafka_conf_t *op_kafka_client_conf(const struct op_kafka_config *cfg,

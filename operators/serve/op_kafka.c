@@ -11,14 +11,12 @@
  * they are committed. Each partition's L is its own (its slot's commit
  * epoch): only traces with events in it hold it back.
  *
- * Evidence: a partition's idle clock moves only up to the last healthy
- * moment it was confirmed at its end (serve.h). The prober thread asks the
- * brokers for every owned partition's high watermark each probe_ms, with
- * its own client (it never joins the group); it also keeps the healthy
- * clock: time it could not reach the brokers, or did not run (its rounds
- * came late: the process was paused), is added to stall_ms and so never
- * counts as idle time. Outages are logged once when they start and once
- * when they end.
+ * Evidence: a partition's idle clock moves only up to the last moment it
+ * was confirmed at its end (serve.h). The prober thread asks the brokers
+ * for every owned partition's high watermark each probe_ms, with its own
+ * client (it never joins the group); when the brokers cannot be reached
+ * it holds evidence back until settle_ms after they answer again.
+ * Outages are logged once when they start and once when they end.
  *
  * Rebalance: on revocation the revoked partitions are committed (at their
  * slots' commit epochs, synchronously), their slots' generations bumped
@@ -53,12 +51,13 @@ struct kpart {
 	uint32_t src;      /* OP_SRC(slot, generation at assignment), or 0 */
 	int64_t next;      /* next offset to consume; -1 until the first message */
 	int64_t eof_off;   /* offset of the last partition-EOF (-1: none) */
+	int64_t pre_end;   /* offsets below this are read again (OP_SRC_PRE) */
 	int64_t committed; /* last offset committed by us; -1 none */
 	uint64_t committed_epoch; /* the commit epoch it was committed at */
 	int recommit;      /* the commit of `committed` failed: send it again */
 	uint64_t epoch;    /* highest epoch given to a message */
 	int eof;           /* at the partition's end as of the last fetch */
-	int64_t ev_h;      /* healthy time it was last confirmed at its end */
+	int64_t ev_ms;     /* wall time it was last confirmed at its end */
 	struct kmark *map;
 	size_t map_head, map_n, map_cap;
 };
@@ -83,6 +82,9 @@ struct kinst {
 	int stopping;
 	int64_t stop_at_ms;
 	int64_t stat_ms;
+	/* wall time of the last poll that drained the consumer queue: an
+	 * event in this poll's batch was fetched after it */
+	int64_t drained_ms;
 	/* counters, added to the config's atomics once per poll (a shared
 	 * cache line written per message would cost more than the rest) */
 	uint64_t n_msgs, n_bytes, n_units;
@@ -111,6 +113,7 @@ op_kafka_config_init(struct op_kafka_config *cfg)
 	cfg->probe_ms = 500;
 	cfg->settle_ms = 10000;
 	cfg->max_slots = OP_KAFKA_MAX_SLOTS_DEFAULT;
+	cfg->lookback_ms = 60000;
 	return pthread_mutex_init(&cfg->lock, NULL) ? WEFT_ENOMEM : 0;
 }
 
@@ -126,11 +129,6 @@ op_kafka_config_destroy(struct op_kafka_config *cfg)
 	free(cfg->low_scratch);
 }
 
-int64_t
-op_kafka_healthy_ms(const struct op_kafka_config *cfg, int64_t wall)
-{
-	return wall - atomic_load_explicit(&cfg->stall_ms, memory_order_acquire);
-}
 
 static int
 set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t errlen)
@@ -248,6 +246,7 @@ part_add(struct kinst *s, const char *topic, int32_t partition)
 	p->partition = partition;
 	p->next = -1;
 	p->eof_off = -1;
+	p->pre_end = -1;
 	p->committed = -1;
 	p->epoch = s->frontier;
 	p->slot = op_kafka_slot_of(s->cfg, topic, partition);
@@ -305,18 +304,58 @@ map_push(struct kpart *p, uint64_t epoch, int64_t offset)
 	p->map_n++;
 }
 
-/* The offset below which every consumed message has an epoch < L; drops
- * the marks below L. -1 when nothing was consumed. */
+/* The offset below which every consumed message has an epoch < L (-1
+ * when nothing was consumed), and in *from the first offset of epoch
+ * L - back or later: where a new owner starts reading again so that the
+ * traces reaching past the commit come out whole. Drops the marks below
+ * L - back. */
 static int64_t
-part_commit_offset(struct kpart *p, uint64_t L)
+part_commit_offset(struct kpart *p, uint64_t L, uint64_t back, int64_t *from)
 {
-	while (p->map_n && p->map[p->map_head].epoch < L) {
+	uint64_t lo = L > back ? L - back : 0;
+	while (p->map_n && p->map[p->map_head].epoch < lo) {
 		p->map_head = (p->map_head + 1) % p->map_cap;
 		p->map_n--;
 	}
-	if (p->map_n)
-		return p->map[p->map_head].offset;
+	*from = p->map_n ? p->map[p->map_head].offset : p->next;
+	for (size_t i = 0; i < p->map_n; i++) {
+		const struct kmark *m = &p->map[(p->map_head + i) % p->map_cap];
+		if (m->epoch >= L)
+			return m->offset;
+	}
 	return p->next;
+}
+
+/* Commit metadata: where to start reading again (see above). */
+#define REREAD_META "weft1 from="
+
+static void
+set_from(rd_kafka_topic_partition_t *e, int64_t from)
+{
+	char buf[64];
+	int n = snprintf(buf, sizeof buf, REREAD_META "%lld", (long long)from);
+	char *m = malloc((size_t)n);
+	if (!m)
+		return; /* no look-back: only the tails of traces risk coming twice */
+	memcpy(m, buf, (size_t)n);
+	e->metadata = m;     /* the list frees it */
+	e->metadata_size = (size_t)n;
+}
+
+/* The look-back a committed offset carries: its from, or -1. */
+static int64_t
+get_from(const rd_kafka_topic_partition_t *e)
+{
+	size_t n = strlen(REREAD_META);
+	if (!e->metadata || e->metadata_size <= n || e->metadata_size > 40 ||
+	    memcmp(e->metadata, REREAD_META, n))
+		return -1;
+	char buf[48];
+	memcpy(buf, (const char *)e->metadata + n, e->metadata_size - n);
+	buf[e->metadata_size - n] = 0;
+	char *end;
+	long long v = strtoll(buf, &end, 10);
+	return *end || v < 0 ? -1 : (int64_t)v;
 }
 
 /* A partition's commit epoch: its slot's (or, without a slot, the
@@ -344,10 +383,16 @@ commit_at(struct kinst *s, const rd_kafka_topic_partition_list_t *only,
 			continue;
 		uint64_t L = part_L(s, p);
 		p->committed_epoch = L;
-		int64_t off = part_commit_offset(p, L);
+		int64_t from;
+		int64_t off = part_commit_offset(p, L, s->cfg->lookback_ms / s->cfg->epoch_ms,
+		                                 &from);
 		if (off < 0 || (off <= p->committed && !p->recommit))
 			continue;
-		rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = off;
+		rd_kafka_topic_partition_t *e =
+		    rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+		e->offset = off;
+		if (from >= 0 && from < off)
+			set_from(e, from);
 		p->committed = off;
 		p->recommit = 0;
 	}
@@ -430,6 +475,36 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	          rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
+/* Newly assigned partitions start at their committed offset's look-back
+ * (its metadata), if it has one: the messages below the committed offset
+ * are read again to complete the traces that reach past it, and tagged
+ * OP_SRC_PRE; nothing is ever committed below the committed offset. */
+static void
+start_below_commits(struct kinst *s, rd_kafka_t *rk,
+                    rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(parts);
+	if (!c)
+		return;
+	rd_kafka_resp_err_t e = rd_kafka_committed(rk, c, 10000);
+	for (int i = 0; !e && i < c->cnt; i++) {
+		const rd_kafka_topic_partition_t *x = &c->elems[i];
+		int64_t from = get_from(x);
+		struct kpart *p = part_find(s, x->topic, x->partition);
+		if (!p || x->offset < 0)
+			continue;
+		p->committed = x->offset; /* never below it */
+		if (from < 0 || from >= x->offset)
+			continue;
+		p->pre_end = x->offset;
+		parts->elems[i].offset = from;
+	}
+	if (e)
+		serve_log("warn", "worker %u: committed offsets unknown (%s): reading from "
+		          "them without a look-back", s->w, rd_kafka_err2str(e));
+	rd_kafka_topic_partition_list_destroy(c);
+}
+
 static void
 on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
              rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -440,6 +515,7 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		for (int i = 0; i < parts->cnt; i++)
 			part_add(s, parts->elems[i].topic, parts->elems[i].partition);
+		start_below_commits(s, rk, parts);
 		if (coop)
 			rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
 		else
@@ -538,7 +614,8 @@ emit_unit(struct kinst *s, const struct kpart *p, uint64_t epoch, int64_t offset
 		.data = data,
 		.len = len > UINT32_MAX ? UINT32_MAX : len,
 		.avail = len < cfg->max_unit_bytes ? len : cfg->max_unit_bytes,
-		.pos = {.offset = (uint64_t)offset, .line = 0, .src = p->src},
+		.pos = {.offset = (uint64_t)offset, .line = 0,
+		        .src = p->src | (offset < p->pre_end ? OP_SRC_PRE : 0)},
 		.flags = len > cfg->max_unit_bytes ? OP_UNIT_TOO_LONG : 0,
 	};
 	/* seq numbers the unit records this source emits */
@@ -558,9 +635,15 @@ handle(struct kinst *s, rd_kafka_message_t *m, int64_t now)
 			if (p) {
 				p->eof = 1;
 				p->eof_off = m->offset;
-				int64_t h = op_kafka_healthy_ms(cfg, now);
-				if (h > p->ev_h)
-					p->ev_h = h;
+				/* the fetch that reached the end came after the last
+				 * poll that drained the queue, not necessarily just
+				 * now: an EOF that waited out a pause in the queue
+				 * must not vouch for the pause */
+				int64_t at = s->drained_ms ? s->drained_ms : now;
+				if (at > p->ev_ms &&
+				    at >= atomic_load_explicit(&cfg->evidence_floor,
+				                               memory_order_relaxed))
+					p->ev_ms = at;
 			}
 			return;
 		}
@@ -668,53 +751,56 @@ publish_stats(struct kinst *s)
 	pthread_mutex_unlock(&cfg->lock);
 }
 
-/* Publishes the newest epoch any worker gave out and when (healthy time):
+/* Publishes the newest epoch any worker gave out and when (wall time):
  * the origin of the ingest clock that quiet partitions follow. The first
  * message sets it even at epoch 0, so a burst within the first epoch is
  * finished like any other. */
 static void
-note_seen(struct kinst *s, int64_t h)
+note_seen(struct kinst *s, int64_t now)
 {
 	struct op_kafka_config *cfg = s->cfg;
 	uint64_t cur = atomic_load_explicit(&cfg->seen_epoch, memory_order_relaxed);
-	int first = !atomic_load_explicit(&cfg->seen_h, memory_order_relaxed);
+	int first = !atomic_load_explicit(&cfg->seen_ms, memory_order_relaxed);
 	if (s->max_epoch <= cur && !first)
 		return;
 	while (s->max_epoch > cur &&
 	       !atomic_compare_exchange_weak(&cfg->seen_epoch, &cur, s->max_epoch))
 		;
-	atomic_store_explicit(&cfg->seen_h, h > 0 ? h : 1, memory_order_relaxed);
+	atomic_store_explicit(&cfg->seen_ms, now > 0 ? now : 1, memory_order_relaxed);
 }
 
-/* The ingest clock at healthy time h: the newest epoch seen, running on
- * in real time, less the idle allowance. 0 before anything was seen. */
+/* The ingest clock at wall time t: the newest epoch seen, running on in
+ * real time from when it was seen (not the wall clock itself: an old
+ * backlog's epochs are its messages' times, and producers' clocks may
+ * differ from ours), less the idle allowance. 0 before anything was
+ * seen. */
 static uint64_t
-clock_at(const struct op_kafka_config *cfg, int64_t h)
+clock_at(const struct op_kafka_config *cfg, int64_t t)
 {
-	int64_t seen_h = atomic_load_explicit(&cfg->seen_h, memory_order_relaxed);
-	if (!seen_h || !h)
+	int64_t seen_ms = atomic_load_explicit(&cfg->seen_ms, memory_order_relaxed);
+	if (!seen_ms || !t)
 		return 0;
 	uint64_t seen = atomic_load_explicit(&cfg->seen_epoch, memory_order_relaxed);
-	int64_t ms = (int64_t)seen * cfg->epoch_ms + (h - seen_h) -
+	int64_t ms = (int64_t)seen * cfg->epoch_ms + (t - seen_ms) -
 	             (int64_t)cfg->idle_partition_ms;
 	return ms > 0 ? (uint64_t)ms / cfg->epoch_ms : 0;
 }
 
 /* Evidence from the prober: the partition's high watermark, asked at a
- * healthy time, was reached by the consumer's position. */
+ * wall time, was reached by the consumer's position. */
 static void
 probe_evidence(struct kinst *s, struct kpart *p)
 {
 	if (p->slot == UINT32_MAX)
 		return;
 	struct op_kafka_slot *sl = &s->cfg->slots[p->slot];
-	int64_t h = atomic_load_explicit(&sl->probe_h, memory_order_acquire);
-	if (h <= p->ev_h)
+	int64_t at = atomic_load_explicit(&sl->probe_at, memory_order_acquire);
+	if (at <= p->ev_ms)
 		return;
 	int64_t hi = atomic_load_explicit(&sl->probe_hi, memory_order_relaxed);
 	int64_t pos = p->next >= 0 ? p->next : p->eof_off;
 	if (pos >= 0 && pos >= hi)
-		p->ev_h = h;
+		p->ev_ms = at;
 }
 
 /* The worker's frontier: min over partitions of their epochs, a partition
@@ -730,15 +816,19 @@ frontier(struct kinst *s, int64_t now)
 		struct kpart *p = &s->parts[i];
 		probe_evidence(s, p);
 		uint64_t c = p->epoch;
-		uint64_t idle = clock_at(cfg, p->ev_h);
+		uint64_t idle = clock_at(cfg, p->ev_ms);
 		if (idle > c)
 			c = idle;
 		if (c < f)
 			f = c;
 	}
-	if (f == UINT64_MAX) /* no partition: nothing to wait for here */
-		f = atomic_load(&cfg->outage) ? s->frontier
-		                              : clock_at(cfg, op_kafka_healthy_ms(cfg, now));
+	/* no partition here: nothing to wait for, unless evidence is held
+	 * back (an outage and its settle time) */
+	if (f == UINT64_MAX)
+		f = atomic_load(&cfg->outage) ||
+		            now < atomic_load(&cfg->evidence_floor)
+		        ? s->frontier
+		        : clock_at(cfg, now);
 	return f > s->frontier ? f : s->frontier;
 }
 
@@ -760,8 +850,10 @@ k_poll(void *state, struct engine_ctx *ctx)
 		handle(s, s->msgs[i], now);
 		rd_kafka_message_destroy(s->msgs[i]);
 	}
+	if (n < (ssize_t)cfg->batch)
+		s->drained_ms = now; /* what comes next was fetched after now */
 	if (s->max_epoch || n > 0)
-		note_seen(s, op_kafka_healthy_ms(cfg, now));
+		note_seen(s, now);
 	if (s->n_msgs) {
 		atomic_fetch_add_explicit(&cfg->messages, s->n_msgs, memory_order_relaxed);
 		atomic_fetch_add_explicit(&cfg->bytes, s->n_bytes, memory_order_relaxed);

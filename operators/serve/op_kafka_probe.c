@@ -2,12 +2,13 @@
  * op_kafka_probe.c — the Kafka source's partitions as this process sees
  * them: their slots (for the life of the process, so source tags stay
  * meaningful), the prober thread that gives a quiet partition evidence of
- * being at its end and keeps the healthy clock, and the committer's
+ * being at its end (and holds evidence back after an outage), and the
+ * committer's
  * per-partition commit epochs. serve.h says why each exists.
  *
  * Threads: slots are registered under the config's lock by workers and
  * read without it by everyone once n_slots (release) covers them; the
- * prober thread writes each slot's probe_hi/probe_h (release); the
+ * prober thread writes each slot's probe_hi/probe_at (release); the
  * committer thread reads the ledger's lows and writes each slot's
  * commit_epoch, which the workers read.
  */
@@ -101,6 +102,11 @@ op_kafka_publish_lows(struct op_kafka_config *cfg, uint64_t global_low)
 
 /* ---- the prober ---------------------------------------------------------------- */
 
+/* A round later than this (beyond its period) means the process did not
+ * run (a pause): counted and logged. Nothing else is needed: a pause
+ * leaves no evidence for its own duration (serve.h). */
+#define PROBE_LATE_MS 1000
+
 struct prober {
 	struct op_kafka_config *cfg;
 	rd_kafka_t *rk;
@@ -109,10 +115,11 @@ struct prober {
 	uint64_t failed;     /* queries that got no answer in this outage */
 };
 
-/* One round: every owned partition's high watermark. 1 if any answered,
- * 0 if none did, -1 if there was nothing to ask. */
+/* One round, its questions sent at wall time `at`: every owned
+ * partition's high watermark. 1 if any answered, 0 if none did, -1 if
+ * there was nothing to ask. */
 static int
-probe_round(struct prober *pr, int64_t h)
+probe_round(struct prober *pr, int64_t at)
 {
 	struct op_kafka_config *cfg = pr->cfg;
 	uint32_t n = atomic_load_explicit(&cfg->n_slots, memory_order_acquire);
@@ -131,21 +138,11 @@ probe_round(struct prober *pr, int64_t h)
 		}
 		answered++;
 		atomic_store_explicit(&sl->probe_hi, hi, memory_order_relaxed);
-		atomic_store_explicit(&sl->probe_h, h, memory_order_release);
+		/* no evidence in an outage's settle time */
+		if (at >= atomic_load_explicit(&cfg->evidence_floor, memory_order_relaxed))
+			atomic_store_explicit(&sl->probe_at, at, memory_order_release);
 	}
 	return asked ? answered > 0 : -1;
-}
-
-/* Time that must not count as idle: an outage (plus settle_ms for the
- * clients to reconnect), or a round that came much later than asked (the
- * process did not run). */
-static void
-stall(struct op_kafka_config *cfg, int64_t ms)
-{
-	if (ms <= 0)
-		return;
-	atomic_fetch_add(&cfg->stall_ms, ms);
-	atomic_fetch_add(&cfg->stalled_ms_total, (uint64_t)ms);
 }
 
 static void *
@@ -156,20 +153,21 @@ prober_main(void *arg)
 	int64_t period = cfg->probe_ms ? cfg->probe_ms : 500;
 	int64_t prev = op_kafka_wall_ms();
 	while (!atomic_load(&cfg->prober_stop)) {
-		for (int64_t t = 0; t < period && !atomic_load(&cfg->prober_stop); t += 50)
-			usleep(50 * 1000);
+		/* sleep by the clock, not by counted naps */
+		while (op_kafka_wall_ms() - prev < period && !atomic_load(&cfg->prober_stop))
+			usleep(20 * 1000);
 		int64_t t0 = op_kafka_wall_ms();
 		/* a round far later than asked: the process (or its host) did
-		 * not run; that gap is no evidence of anything */
+		 * not run */
 		int64_t late = t0 - prev - period;
-		if (late > period + 1000) {
-			stall(cfg, late);
+		if (late > PROBE_LATE_MS) {
 			atomic_fetch_add(&cfg->stalls, 1);
-			serve_log("warn", "the process did not run for %.1f s: that time "
-			          "does not count as idle", (double)late / 1000);
+			atomic_fetch_add(&cfg->stalled_ms_total, (uint64_t)late);
+			serve_log("warn", "the process did not run for %.1f s; no "
+			          "partition is taken as idle for that time", (double)late / 1000);
 		}
 		prev = t0;
-		int r = probe_round(pr, op_kafka_healthy_ms(cfg, t0));
+		int r = probe_round(pr, t0);
 		int64_t t1 = op_kafka_wall_ms();
 		if (r == 0 && !pr->down_since) {
 			pr->down_since = t0;
@@ -182,7 +180,11 @@ prober_main(void *arg)
 		} else if (r != 0 && (pr->down_since || atomic_load(&cfg->outage))) {
 			int64_t since = pr->down_since ? pr->down_since : pr->last_ok;
 			int64_t down = since ? t0 - since : 0;
-			stall(cfg, down + (int64_t)cfg->settle_ms);
+			/* producers and consumers reconnect with back-off and then
+			 * deliver what they kept: no evidence until they have */
+			atomic_store(&cfg->evidence_floor, t1 + (int64_t)cfg->settle_ms);
+			atomic_fetch_add(&cfg->stalled_ms_total,
+			                 (uint64_t)(down + (int64_t)cfg->settle_ms));
 			atomic_store(&cfg->outage, 0);
 			serve_log("info", "brokers answer again after %.1f s (%" PRIu64
 			          " queries unanswered); idle time counts again in %.1f s",

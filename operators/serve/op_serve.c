@@ -230,10 +230,13 @@ sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	uint64_t handed = 0;
 	while ((r = engine_batch_next(b, &cur, &len))) {
 		const struct op_trace *t = r;
-		if (t->flags & OP_TRACE_HANDED_OVER) {
-			/* its partition was committed below it at the revocation
-			 * and its new owner re-reads it whole: not ours to hold */
-			handed++;
+		if (t->flags & (OP_TRACE_HANDED_OVER | OP_TRACE_REPLAYED)) {
+			/* handed over: its partition was committed below it at
+			 * the revocation and its new owner re-reads it whole;
+			 * replayed: read again only to complete traces reaching
+			 * past the committed offset, it was emitted before */
+			if (t->flags & OP_TRACE_HANDED_OVER)
+				handed++;
 			op_ledger_close(c->ledger, s->w, t->src, t->first_epoch);
 			continue;
 		}
@@ -483,7 +486,7 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 	          "times the process did not run for much longer than asked (a pause)");
 	rc |= VAL("weft_process_stalls_total", atomic_load(&k->stalls));
 	rc |= FAM("weft_not_idle_seconds_total", "counter",
-	          "time not counted as idle: outages (plus settle.ms) and pauses");
+	          "time no partition could be taken as idle: outages (plus settle.ms) and pauses");
 	rc |= VAL("weft_not_idle_seconds_total", atomic_load(&k->stalled_ms_total) / 1000.0);
 	rc |= FAM("weft_partition_slots_overflow_total", "counter",
 	          "partitions that got no slot (max.partitions reached)");
@@ -492,7 +495,10 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 		rc |= FAM("weft_aged_traces_total", "counter",
 		          "traces emitted incomplete at max.trace.age.ms (their own, then their amendments)");
 		rc |= VAL("weft_aged_traces_total", atomic_load(&st->as->aged));
-		rc |= FAM("weft_stale_events_total", "counter",
+		rc |= FAM("weft_replayed_traces_total", "counter",
+		          "traces read again below the committed offset and not emitted again");
+		rc |= VAL("weft_replayed_traces_total", atomic_load(&st->as->replayed));
+	rc |= FAM("weft_stale_events_total", "counter",
 		          "events of revoked partitions dropped in flight (their new owner re-reads them)");
 		rc |= VAL("weft_stale_events_total", atomic_load(&st->as->stale_events));
 		rc |= FAM("weft_open_trace_bytes", "gauge",

@@ -216,16 +216,21 @@ int serve_metrics_render(void *arg, struct weft_buf *b);
  * partitions of their epochs.
  *
  * Idle time counts only on evidence. A partition with nothing more to read
- * moves on with the ingest clock (running on in real time from the newest
- * epoch any worker gave out, minus idle_partition_ms) only up to the last
- * moment it was confirmed at its end: a partition-EOF from a fetch, or the
- * prober thread's high-watermark query answered while the consumer's
- * position had reached it. While the brokers cannot be reached, or the
- * process did not run (a pause: the prober's rounds came late), that
- * time does not count: it is taken off a "healthy" clock on which every
- * evidence is kept, and after an outage settle_ms more (producers and the
- * consumers reconnect with back-off) before idle time counts again. So a
- * trace is finished only because its events stopped arriving.
+ * moves on with the ingest clock (running on in real time from the
+ * newest epoch any worker gave out, minus idle_partition_ms) only up to
+ * the last moment it was confirmed at its end: a partition-EOF from a
+ * fetch (stamped with the last poll that drained the queue before it, so
+ * an EOF that waited out a pause in the queue vouches for nothing after
+ * that poll), or the prober thread's high-watermark query (stamped when
+ * it was sent) answered while the consumer's position had reached it.
+ * A pause of the process therefore leaves no evidence for its duration,
+ * and the partitions whose producers wrote meanwhile are behind their
+ * high watermark until the backlog is read. While the brokers cannot be
+ * reached there is no evidence either; when they answer again, no
+ * evidence is taken for settle_ms more (producers reconnect with back-off
+ * and deliver what they kept meanwhile), so time in the outage counts as
+ * idle only for traces that got no event from it. Outages are logged
+ * once when they start and once when they end.
  *
  * On engine_stop the source goes on consuming, with the same rule, for
  * drain_epochs more epochs and then finishes; traces still open are
@@ -240,7 +245,7 @@ struct op_kafka_slot {
 	_Atomic int owned;            /* a worker of this process has it now */
 	_Atomic uint64_t commit_epoch; /* published by the committer */
 	_Atomic int64_t probe_hi;     /* the prober's high watermark ... */
-	_Atomic int64_t probe_h;      /* ... asked at this healthy time (0: none) */
+	_Atomic int64_t probe_at;     /* ... asked at this wall time (0: none) */
 };
 
 struct op_kafka_config {
@@ -259,6 +264,7 @@ struct op_kafka_config {
 	uint32_t probe_ms;          /* prober period (default 500) */
 	uint32_t settle_ms;         /* idle time not counted after an outage (10000) */
 	uint32_t max_slots;         /* partitions per process life (4096) */
+	uint32_t lookback_ms;       /* re-read this far below a commit (60000) */
 	/* Non-NULL: each consumer decodes its units itself and emits op_event
 	 * records (op_inline_decoder) instead of unit records. */
 	struct op_decode_op_config *decode;
@@ -266,8 +272,9 @@ struct op_kafka_config {
 	_Atomic uint64_t commit_epoch; /* min over slots (metrics) */
 	_Atomic int64_t t0_ms;         /* 0 until the first message */
 	_Atomic uint64_t seen_epoch;   /* newest epoch any worker gave out */
-	_Atomic int64_t seen_h;        /* healthy time it was seen (0: never) */
-	_Atomic int64_t stall_ms;      /* wall time not counted as healthy */
+	_Atomic int64_t seen_ms;       /* wall time it was seen (0: never) */
+	_Atomic int64_t evidence_floor; /* no evidence before this wall time is
+	                                 * taken (an outage's settle time) */
 	_Atomic int outage;            /* the brokers cannot be reached now */
 	_Atomic int fatal;             /* a consumer hit a fatal error */
 	/* source slots: slots[i] and its generation gens[i] (the array the
@@ -281,7 +288,7 @@ struct op_kafka_config {
 	_Atomic uint64_t messages, bytes, units, errors, commits, commit_errors;
 	_Atomic uint64_t skipped; /* messages of revoked partitions */
 	_Atomic uint64_t rebalances, slots_overflow, outages, stalls;
-	_Atomic uint64_t stalled_ms_total; /* same as stall_ms, for metrics */
+	_Atomic uint64_t stalled_ms_total; /* outages and settle time, pauses */
 	_Atomic uint64_t *frontiers;   /* per worker (caller allocates; may be NULL) */
 	void **insts;                  /* per worker, set by the source's init
 	                                * (caller allocates; may be NULL) */
