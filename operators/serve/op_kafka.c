@@ -89,6 +89,7 @@ struct kinst {
 	 * cache line written per message would cost more than the rest) */
 	uint64_t n_msgs, n_bytes, n_units;
 	uint64_t max_epoch; /* highest epoch this worker gave out */
+	int saw;            /* a message was given an epoch in this poll */
 };
 
 int64_t
@@ -391,7 +392,9 @@ commit_at(struct kinst *s, const rd_kafka_topic_partition_list_t *only,
 		rd_kafka_topic_partition_t *e =
 		    rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
 		e->offset = off;
-		if (from >= 0 && from < off)
+		/* a look-back only when something was consumed at or past the
+		 * commit: else no trace can reach past it (a clean stop) */
+		if (from >= 0 && from < off && off < p->next)
 			set_from(e, from);
 		p->committed = off;
 		p->recommit = 0;
@@ -684,6 +687,7 @@ handle(struct kinst *s, rd_kafka_message_t *m, int64_t now)
 	if (e < s->frontier)
 		e = s->frontier;
 	p->epoch = e;
+	s->saw = 1;
 	if (e > s->max_epoch)
 		s->max_epoch = e;
 	map_push(p, e, m->offset);
@@ -852,8 +856,10 @@ k_poll(void *state, struct engine_ctx *ctx)
 	}
 	if (n < (ssize_t)cfg->batch)
 		s->drained_ms = now; /* what comes next was fetched after now */
-	if (s->max_epoch || n > 0)
+	if (s->saw) { /* messages only: an EOF or an error is no news of time */
 		note_seen(s, now);
+		s->saw = 0;
+	}
 	if (s->n_msgs) {
 		atomic_fetch_add_explicit(&cfg->messages, s->n_msgs, memory_order_relaxed);
 		atomic_fetch_add_explicit(&cfg->bytes, s->n_bytes, memory_order_relaxed);
