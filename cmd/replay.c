@@ -359,11 +359,11 @@ prepare(struct replay_opts *o, struct replay_run *r)
 	}
 	o->dec.deadletter = r->dl;
 	if (o->model_path) {
-		r->have_check = 1;
 		if (op_check_config_init(&o->check, o->model_path, err, sizeof err)) {
 			fprintf(stderr, "weft replay: %s\n", err);
 			return 1;
 		}
+		r->have_check = 1;
 		if (o->anomalies_path && !strcmp(o->anomalies_path, "-")) {
 			o->check.anomalies = stdout;
 		} else if (o->anomalies_path) {

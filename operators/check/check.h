@@ -90,7 +90,8 @@ struct op_check_config {
 	struct op_check_report *report;
 };
 /* Loads the model (0 or WEFT_E* with a message naming the file and the
- * problem). Pair with op_check_config_destroy(). */
+ * problem; nothing to destroy then). Pair a success with
+ * op_check_config_destroy(). */
 int op_check_config_init(struct op_check_config *cfg, const char *model_path,
                          char *errstr, size_t errlen);
 void op_check_config_destroy(struct op_check_config *cfg);

@@ -124,11 +124,17 @@ op_check_config_init(struct op_check_config *cfg, const char *model_path,
 	cfg->report_max = 24;
 	cfg->top_max = 10;
 	cfg->report = calloc(1, sizeof *cfg->report);
-	if (!cfg->report) {
-		snprintf(errstr, errlen, "out of memory");
-		return WEFT_ENOMEM;
+	int rc = cfg->report ? cluster_model_load(model_path, &cfg->model, errstr, errlen)
+	                     : WEFT_ENOMEM;
+	if (rc) {
+		/* nothing to destroy after a failure */
+		if (!cfg->report)
+			snprintf(errstr, errlen, "out of memory");
+		free(cfg->report);
+		cfg->report = NULL;
+		pthread_mutex_destroy(&cfg->lock);
 	}
-	return cluster_model_load(model_path, &cfg->model, errstr, errlen);
+	return rc;
 }
 
 static void
