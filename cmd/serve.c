@@ -293,22 +293,27 @@ opts_init(struct serve_opts *o)
 	op_assemble_config_init(&as);
 	struct op_decode_config dec;
 	op_decode_config_default(&dec);
+	/* the Kafka source's own defaults (one place sets each) */
+	struct op_kafka_config k;
+	if (op_kafka_config_init(&k) == 0) {
+		o->epoch_ms = k.epoch_ms;
+		o->idle_partition_ms = k.idle_partition_ms;
+		o->max_partitions = k.max_slots;
+		o->probe_ms = k.probe_ms;
+		o->settle_ms = k.settle_ms;
+		o->lookback_ms = k.lookback_ms;
+		op_kafka_config_destroy(&k);
+	}
 	o->group = "weft";
 	o->format = OP_FORMAT_JSON_V4;
-	o->epoch_ms = 100;
 	o->idle_epochs = 30;
-	o->idle_partition_ms = 1000;
 	o->commit_ms = 1000;
 	o->late_epochs = as.late_epochs;
 	o->max_trace_events = as.max_trace_events;
 	o->max_open_traces = as.max_open_traces;
 	o->max_open_bytes = as.max_open_bytes;
 	o->max_trace_age_ms = 600000;
-	o->max_partitions = OP_KAFKA_MAX_SLOTS_DEFAULT;
-	o->probe_ms = 500;
-	o->settle_ms = 10000;
 	o->shutdown_ms = 10000;
-	o->lookback_ms = 60000;
 	o->max_line = dec.max_line_bytes;
 	o->end_label = as.end_label;
 	o->anomalies_topic = "weft-anomalies";
