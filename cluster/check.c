@@ -45,6 +45,7 @@ struct cluster_check_scratch {
 	size_t cap_pieces;
 	struct cluster_edit *edits; /* non-match edits of the last alignment */
 	struct cluster_label_max lmax; /* per trace */
+	int no_latency;                /* structure only */
 };
 
 struct cluster_check_scratch *
@@ -60,6 +61,12 @@ cluster_check_scratch_new(void)
 		return NULL;
 	}
 	return s;
+}
+
+void
+cluster_check_scratch_latency(struct cluster_check_scratch *s, int latency)
+{
+	s->no_latency = !latency;
 }
 
 void
@@ -238,7 +245,7 @@ cluster_check(const struct cluster_model *m, struct cluster_check_scratch *s,
 			return 0;
 		}
 	}
-	if (v->tmpl >= 0 && (rc = latency(m, s, tr, v)))
+	if (v->tmpl >= 0 && !s->no_latency && (rc = latency(m, s, tr, v)))
 		return rc;
 	return 0;
 }

@@ -149,6 +149,10 @@ struct cluster_template_view {
 };
 int cluster_model_template(const struct cluster_model *m, uint32_t t,
                            struct cluster_template_view *out);
+/* Median of the label's longest event per training trace, over every
+ * template (the upper bound of its llquantize bucket); 0 when the label
+ * was not learned or m is NULL. */
+uint64_t cluster_model_label_median(const struct cluster_model *m, uint64_t sym);
 /* Text of a label symbol seen in training; NULL if unknown. */
 const char *cluster_model_label(const struct cluster_model *m, uint64_t sym);
 
@@ -204,6 +208,10 @@ struct cluster_verdict {
 struct cluster_check_scratch;
 struct cluster_check_scratch *cluster_check_scratch_new(void);
 void cluster_check_scratch_free(struct cluster_check_scratch *s);
+/* latency 0: the check judges structure only and never says slow (the
+ * caller judges latency otherwise, e.g. against peers); 1 (the default):
+ * against the template's thresholds. */
+void cluster_check_scratch_latency(struct cluster_check_scratch *s, int latency);
 /* Checks tr against m. 0, WEFT_EINVAL or WEFT_ENOMEM. */
 int cluster_check(const struct cluster_model *m, struct cluster_check_scratch *s,
                   const struct cluster_trace_in *tr, struct cluster_verdict *out);

@@ -129,3 +129,12 @@ cluster_label_max_free(struct cluster_label_max *lm)
 	cluster_map_free(&lm->ix);
 	memset(lm, 0, sizeof *lm);
 }
+
+/* ---- learned label medians (the peer check's load-aware fallback) ------ */
+
+uint64_t
+cluster_model_label_median(const struct cluster_model *m, uint64_t sym)
+{
+	const struct cluster_lprof *l = m ? cluster_profile_find(&m->global, sym) : NULL;
+	return l ? cluster_llq_quantile(&l->h, 0.5) : 0;
+}

@@ -40,6 +40,7 @@ struct replay_opts {
 	struct op_count count;
 	struct op_check_config check;
 	struct op_sample_config sample;
+	struct op_peer_config peer; /* into check after its init */
 	const char *model_path, *anomalies_path, *report_path, *sample_path;
 	int ingest_only;
 	unsigned workers;
@@ -135,6 +136,21 @@ static const struct weft_opt replay_table[] = {
 	{.name = "report", .kind = WEFT_OPT_STR, .off = R(report_path),
 	 .meta = "PATH", .help = "HTML report: anomalous DAGs next to their "
 	 "templates, latency heatmaps per template (needs --model)"},
+	{.name = "peers", .kind = WEFT_OPT_FLAG, .off = R(peer.enabled),
+	 .help = "judge latency against the other hosts doing the same operation "
+	 "now, and report host anomalies (=0: against the model's thresholds)"},
+	{.name = "peer-ratio", .kind = WEFT_OPT_DOUBLE, .off = R(peer.ratio),
+	 .meta = "X", .help = "a host is slow at X times its peers' median", .dlo = 1.1,
+	 .dhi = 1000},
+	{.name = "peer-window", .kind = WEFT_OPT_U32, .off = R(peer.window),
+	 .meta = "N", .help = "recent durations kept per operation and host", .lo = 4,
+	 .hi = 4096},
+	{.name = "peer-min-samples", .kind = WEFT_OPT_U32, .off = R(peer.min_samples),
+	 .meta = "N", .help = "durations a host needs before it is judged", .lo = 1,
+	 .hi = 4096},
+	{.name = "peer-min-peers", .kind = WEFT_OPT_U32, .off = R(peer.min_peers),
+	 .meta = "N", .help = "other hosts an operation needs to be judged against "
+	 "peers", .lo = 1, .hi = 100000},
 	{.name = "sample", .kind = WEFT_OPT_STR, .off = R(sample_path),
 	 .meta = "PATH", .help = "write a uniform sample of finished traces for "
 	 "weft train"},
@@ -169,6 +185,7 @@ replay_opts_init(struct replay_opts *o)
 	op_decode_config_default(&o->dec.decode);
 	op_assemble_config_init(&o->as);
 	op_trace_sink_config_init(&o->sink);
+	op_peer_config_default(&o->peer);
 	o->sink.dot_ids = o->dot_ids;
 	o->default_dot_dir = o->sink.dot_dir;
 	o->format = (int)o->file.format;
@@ -364,6 +381,7 @@ prepare(struct replay_opts *o, struct replay_run *r)
 			return 1;
 		}
 		r->have_check = 1;
+		o->check.peer = o->peer;
 		if (o->anomalies_path && !strcmp(o->anomalies_path, "-")) {
 			o->check.anomalies = stdout;
 		} else if (o->anomalies_path) {

@@ -58,6 +58,7 @@ struct serve_opts {
 	const char *model;
 	const char *anomalies_topic, *traces_topic, *dead_topic;
 	int traces_full; /* index into bools[] */
+	struct op_peer_config peer; /* peers: index into bools[] */
 	const char *metrics; /* "addr:port" or "off" */
 };
 
@@ -246,6 +247,23 @@ static const struct weft_opt serve_table[] = {
 	{KEY("model"), .kind = WEFT_OPT_STR, .off = S(model), .meta = "PATH",
 	 .help = "model file from weft train; SIGHUP, or a change to the file, "
 	 "swaps it in at an epoch boundary"},
+	{KEY("peers"), .kind = WEFT_OPT_CHOICE, .off = S(peer.enabled),
+	 .meta = "false|true", .help = "judge latency against the other hosts doing "
+	 "the same operation now, and produce host anomalies (false: against the "
+	 "model's thresholds)", .choices = bools},
+	{KEY("peer.ratio"), .kind = WEFT_OPT_DOUBLE, .off = S(peer.ratio), .meta = "X",
+	 .help = "a host is slow at X times its peers' median", .dlo = 1.1, .dhi = 1000},
+	{KEY("peer.window"), .kind = WEFT_OPT_U32, .off = S(peer.window), .meta = "N",
+	 .help = "recent durations kept per operation and host", .lo = 4, .hi = 4096},
+	{KEY("peer.min.samples"), .kind = WEFT_OPT_U32, .off = S(peer.min_samples),
+	 .meta = "N", .help = "durations a host needs before it is judged", .lo = 1,
+	 .hi = 4096},
+	{KEY("peer.min.peers"), .kind = WEFT_OPT_U32, .off = S(peer.min_peers),
+	 .meta = "N", .help = "other hosts an operation needs to be judged against "
+	 "peers", .lo = 1, .hi = 100000},
+	{KEY("peer.idle.epochs"), .kind = WEFT_OPT_U64, .off = S(peer.idle_epochs),
+	 .meta = "N", .help = "a host without durations this many epochs is no peer "
+	 "(its anomalies close)", .lo = 1},
 	{KEY("anomalies.topic"), .kind = WEFT_OPT_STR, .off = S(anomalies_topic),
 	 .meta = "T", .help = "anomaly JSON lines, keyed by trace id ('': off)"},
 	{KEY("traces.topic"), .kind = WEFT_OPT_STR, .off = S(traces_topic),
@@ -289,6 +307,7 @@ static void
 opts_init(struct serve_opts *o)
 {
 	memset(o, 0, sizeof *o);
+	op_peer_config_default(&o->peer);
 	struct op_assemble_config as;
 	op_assemble_config_init(&as);
 	struct op_decode_config dec;
@@ -640,6 +659,7 @@ prepare_local(struct serve_run *r)
 			return 1;
 		}
 		r->have_check = 1;
+		r->check.peer = o->peer;
 		r->check.no_report = 1;
 		r->check.skip_flushed = 1; /* cut by a stop: re-read, judged then */
 	}

@@ -18,6 +18,7 @@
 #include "common/common.h"
 #include "engine/engine.h"
 #include "operators/assemble/trace.h"
+#include "operators/check/peer.h"
 
 /* ---- model check (op_check.c) ----------------------------------------- */
 /*
@@ -88,6 +89,11 @@ struct op_check_config {
 	struct weft_hist verdict_latency_ns; /* last event -> verdict (under lock,
 	                                    * merged as workers finish) */
 	struct op_check_report *report;
+	/* latency against peers (peer.h): set peer after init, before the
+	 * engine starts; the first worker creates the store */
+	struct op_peer_config peer;
+	struct op_peer_store *peers;
+	_Atomic uint64_t host_records; /* host anomaly records written */
 };
 /* Loads the model (0 or WEFT_E* with a message naming the file and the
  * problem; nothing to destroy then). Pair a success with

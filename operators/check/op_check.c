@@ -121,6 +121,7 @@ op_check_config_init(struct op_check_config *cfg, const char *model_path,
 	memset(cfg, 0, sizeof *cfg);
 	pthread_mutex_init(&cfg->lock, NULL);
 	cfg->model_path = model_path;
+	op_peer_config_default(&cfg->peer);
 	cfg->report_max = 24;
 	cfg->top_max = 10;
 	cfg->report = calloc(1, sizeof *cfg->report);
@@ -162,6 +163,8 @@ op_check_config_destroy(struct op_check_config *cfg)
 	cfg->model = NULL;
 	report_free(cfg->report);
 	cfg->report = NULL;
+	op_peer_store_free(cfg->peers);
+	cfg->peers = NULL;
 	pthread_mutex_destroy(&cfg->lock);
 }
 
@@ -289,6 +292,8 @@ struct check_inst {
 	size_t n_cells, cap_cells;
 	struct heat_key *hk; /* open addressing, cap_hk a power of two */
 	size_t cap_hk;
+	struct op_peer_hit hit;    /* what made the current trace slow (peers) */
+	struct weft_buf host_recs; /* host anomaly records of an epoch close */
 };
 
 static int
@@ -300,14 +305,17 @@ check_init(struct engine_ctx *ctx, void *arg, void **state)
 		return WEFT_ENOMEM;
 	*state = s;
 	s->cfg = arg;
+	s->hit.node = -1;
 	if (!(s->cs = cluster_check_scratch_new()))
 		return WEFT_ENOMEM;
 	pthread_mutex_lock(&s->cfg->lock);
 	s->model = s->cfg->model;
 	cluster_model_ref(s->model);
 	s->gen = atomic_load(&s->cfg->generation);
+	int rc = op_check_peer_init(s->cfg);
 	pthread_mutex_unlock(&s->cfg->lock);
-	return 0;
+	cluster_check_scratch_latency(s->cs, !s->cfg->peer.enabled);
+	return rc;
 }
 
 static struct op_heat_cell *
@@ -529,7 +537,9 @@ format_anomaly(struct check_inst *s, const struct cluster_model *m,
 		rc = rc ? rc : weft_buf_str(b, host);
 		rc = rc ? rc : weft_buf_printf(b, ",\"value_ns\":%" PRIu64 ",\"threshold_ns\":%" PRIu64 "}",
 		                             cv->slow_value_ns, cv->slow_thr_ns);
-		if (cv->slow_is_duration)
+		if (s->hit.node >= 0)
+			rc = rc ? rc : op_peer_format(b, x, t, &s->hit);
+		else if (cv->slow_is_duration)
 			rc = rc ? rc : weft_buf_printf(x, "slow: trace took %.1f ms, template %d threshold %.1f ms",
 			                             (double)cv->slow_value_ns / 1e6, (int)cv->tmpl,
 			                             (double)cv->slow_thr_ns / 1e6);
@@ -648,6 +658,11 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 			s->errors++;
 			verdict = OP_VERDICT_NONE;
 		} else {
+			s->hit.node = -1;
+			if (cv.kind == CLUSTER_NORMAL && cfg->peers &&
+			    op_check_peer_judge(cfg, engine_ctx_worker(ctx), t, b->epoch, m, &cv,
+			                        &s->hit, &s->host_recs) < 0)
+				s->errors++;
 			verdict = cv.kind == CLUSTER_NORMAL ? OP_VERDICT_NORMAL
 			          : cv.kind == CLUSTER_SLOW ? OP_VERDICT_SLOW
 			                                    : OP_VERDICT_UNKNOWN_STRUCTURE;
@@ -693,12 +708,13 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 static void
 check_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 {
-	(void)ctx;
 	struct check_inst *s = state;
 	struct op_check_config *cfg = s->cfg;
 	uint64_t mc = atomic_load(&cfg->max_closed);
 	while (epoch > mc && !atomic_compare_exchange_weak(&cfg->max_closed, &mc, epoch))
 		;
+	if (cfg->peers)
+		op_check_peer_close(cfg, engine_ctx_worker(ctx), epoch, s->model, &s->host_recs);
 	if (atomic_load(&cfg->generation) == s->gen ||
 	    epoch + 1 < atomic_load(&cfg->swap_epoch))
 		return;
@@ -748,6 +764,7 @@ check_destroy(void *state)
 	free(s->line.p);
 	free(s->out.p);
 	free(s->expl.p);
+	free(s->host_recs.p);
 	free(s->rec);
 	free(s->cells);
 	free(s->hk);
@@ -806,6 +823,7 @@ op_check_print_summary(struct op_check_config *cfg, FILE *f)
 	if (atomic_load(&cfg->reloads) || atomic_load(&cfg->reload_errors))
 		fprintf(f, "  model reloads     %" PRIu64 " (%" PRIu64 " refused)\n",
 		        atomic_load(&cfg->reloads), atomic_load(&cfg->reload_errors));
+	op_check_peer_summary(cfg, f);
 	if (atomic_load(&cfg->check_errors))
 		fprintf(f, "  check errors      %" PRIu64 "\n", atomic_load(&cfg->check_errors));
 	struct op_check_report *r = cfg->report;

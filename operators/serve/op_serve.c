@@ -515,6 +515,13 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 		rc |= VAL("weft_model_reloads_total", atomic_load(&st->check->reloads));
 		rc |= FAM("weft_model_reload_errors_total", "counter", "model files refused");
 		rc |= VAL("weft_model_reload_errors_total", atomic_load(&st->check->reload_errors));
+		/* host anomalies (operators/check/op_peer.c); the first worker
+		 * creates the store under the lock */
+		pthread_mutex_lock(&st->check->lock);
+		struct op_peer_store *peers = st->check->peers;
+		pthread_mutex_unlock(&st->check->lock);
+		if (peers)
+			rc |= op_peer_metrics(peers, b);
 	}
 	rc |= FAM("weft_resident_memory_bytes", "gauge", "resident set size");
 	rc |= VAL("weft_resident_memory_bytes", rss_bytes());

@@ -72,7 +72,12 @@ for f in "$TMP"/AN_*.jsonl; do
 import json, sys
 ts = {json.loads(l)["trace_id"]: json.loads(l) for l in open(sys.argv[1])}
 truth = {l.split("\t")[0].lower(): l.split("\t")[1] for l in open(sys.argv[2])}
-anom = [json.loads(l) for l in open(sys.argv[3])]
+recs = [json.loads(l) for l in open(sys.argv[3])]
+anom = [a for a in recs if a.get("type") != "host_anomaly"]
+for h in recs:
+    if h.get("type") == "host_anomaly":
+        assert h["schema_version"] == 1 and h["state"] in ("open", "update", "close"), h
+        assert h["host"] and h["label"] and h["host_median_ns"] > 0 and h["explanation"], h
 fails = [t for t in ts if truth[t] == "failure"]
 for t in fails:
     assert ts[t]["verdict"] == "unknown_structure", (t, ts[t]["verdict"])
@@ -87,10 +92,39 @@ for a in anom:
         assert a["new_pieces"] >= 1 and a["new"] and a["new"][0]["label"]
         assert a["explanation"].startswith("new '")
     else:
-        assert a["verdict"] == "slow" and a["slow"]["value_ns"] > a["slow"]["threshold_ns"] > 0
+        assert a["verdict"] == "slow" and a["slow"]["value_ns"] >= a["slow"]["threshold_ns"] > 0
+        # judged against the peers: names the host, the operation and their figure
+        sb = a["slow_by"]
+        assert sb["host"] == a["slow"]["host"] and sb["label"] == a["slow"]["what"], a
+        assert sb["host_median_ns"] > sb["peers_median_ns"] > 0 and sb["n_peers"] >= 3, a
 PY
   grep -q "<svg" "$TMP/$n.html" || fail "$n: report without drawings"
 done
+
+# latency against peers: the run with one slowed DataNode names that node,
+# and only it, in its host anomalies and in its slow traces; the runs of the
+# same 30-client load without a slowed node and the held-out normal runs
+# get (nearly) no slow verdict
+python3 - "$TMP" <<'PY' || fail "peer latency verdicts"
+import glob, json, os, sys
+w = sys.argv[1]
+def slow(n):
+    return sum(json.loads(l).get("verdict") == "slow" for l in open(f"{w}/{n}.traces"))
+def count(n):
+    return sum(1 for _ in open(f"{w}/{n}.traces"))
+one = os.path.basename(glob.glob(f"{w}/AN_Net_slowDN_w_20ms_01FDN_*.traces")[0])[:-7]
+recs = [json.loads(l) for l in open(f"{w}/{one}.anom")]
+hosts = {r["host"] for r in recs if r.get("type") == "host_anomaly"}
+assert hosts == {"datanode001"}, hosts
+named = {r["slow_by"]["host"] for r in recs if r.get("verdict") == "slow"}
+assert named == {"datanode001"}, named
+s1 = slow(one)
+assert s1 >= 10, s1
+ctrl = [os.path.basename(f)[:-7] for f in glob.glob(f"{w}/AN_*.traces") if "slowDN" not in f]
+cs, cn = sum(slow(n) for n in ctrl), sum(count(n) for n in ctrl)
+assert cs * count(one) * 5 <= s1 * cn, (cs, cn, s1)
+assert slow("hold") <= count("hold") // 100, slow("hold")
+PY
 
 # a corrupt model is refused at start
 head -c 1000 "$TMP/m.model" > "$TMP/bad.model"

@@ -402,6 +402,7 @@ test_report_of_a_run_with_anomalies(void **st)
 	size_t anom_len = 0;
 	if (op_check_config_init(&cfg, G.model_a, err, sizeof err))
 		fail_msg("%s", err);
+	cfg.peer.enabled = 0; /* the learned thresholds: no peers in this plan */
 	cfg.anomalies = open_memstream(&anom, &anom_len);
 	struct swap_ctl ctl = {.cfg = &cfg};
 	struct capture cap;

@@ -1,0 +1,222 @@
+/*
+ * test_peer.c — latency against peers (operators/check/op_peer.c): a host
+ * slowed alone opens one host anomaly naming it, its traces are slow and
+ * name it with the peers' figure, and the others' are not; load that
+ * slows every host together opens nothing and flags nothing; an anomaly
+ * closes when its host is back among its peers; too few peers judge
+ * nothing; the (label, host) limit is counted.
+ */
+#include "test_util.h"
+#include "test_traces.h"
+#include "operators/check/peer.h"
+
+enum { HOSTS = 6 };
+static const char *const hosts[HOSTS] = {"dn1", "dn2", "dn3", "dn4", "dn5", "dn6"};
+
+/* A write: the client's root, the DataNode's writeBlock taking ms. */
+static struct op_trace *
+write_on(unsigned h, uint64_t ms)
+{
+	const struct ev_step steps[] = {
+		{1, 0, "write", "client1", 1000, 1000 + ms * 1000000ull + 5000000ull},
+		{2, 1, "writeBlock", hosts[h], 5000, 5000 + ms * 1000000ull},
+	};
+	return make_trace(steps, 2);
+}
+
+struct fixture {
+	struct op_trace *normal[HOSTS], *slow1, *busy[HOSTS];
+};
+static struct fixture F;
+
+static int
+setup(void **st)
+{
+	(void)st;
+	for (unsigned h = 0; h < HOSTS; h++) {
+		F.normal[h] = write_on(h, 10);
+		F.busy[h] = write_on(h, 30); /* everyone 3x slower */
+	}
+	F.slow1 = write_on(0, 100);
+	return 0;
+}
+
+static int
+teardown(void **st)
+{
+	(void)st;
+	for (unsigned h = 0; h < HOSTS; h++) {
+		free(F.normal[h]);
+		free(F.busy[h]);
+	}
+	free(F.slow1);
+	return 0;
+}
+
+static struct op_peer_store *
+store(void)
+{
+	struct op_peer_config c;
+	op_peer_config_default(&c);
+	c.window = 8;
+	c.min_samples = 4;
+	c.refresh_traces = 1;
+	struct op_peer_store *s = op_peer_store_new(&c);
+	assert_non_null(s);
+	return s;
+}
+
+static size_t
+count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; p && (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* One round: a trace on every host (host 0's is t0). Returns how many
+ * were slow; records into out; the last hit of host 0 into hit0. */
+static int
+round_of(struct op_peer_store *s, struct op_trace *const *on, struct op_trace *t0,
+         struct weft_buf *out, struct op_peer_hit *hit0)
+{
+	int slow = 0;
+	for (unsigned h = 0; h < HOSTS; h++) {
+		struct op_peer_hit hit;
+		int r = op_peer_observe(s, h ? on[h] : t0, 1, NULL, &hit, out);
+		assert_true(r == 0 || r == 1);
+		slow += r;
+		if (!h)
+			*hit0 = hit;
+	}
+	return slow;
+}
+
+static void
+test_a_slowed_host_is_named_and_its_traces_are_slow(void **st)
+{
+	(void)st;
+	struct op_peer_store *s = store();
+	struct weft_buf out = {0};
+	struct op_peer_hit hit;
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(round_of(s, F.normal, F.normal[0], &out, &hit), 0);
+	assert_int_equal(out.len, 0);
+	/* dn1 slowed alone: 10x its peers */
+	int slow = 0, named = 0;
+	for (int i = 0; i < 8; i++) {
+		int k = round_of(s, F.normal, F.slow1, &out, &hit);
+		slow += k;
+		named += k == 1 && hit.node >= 0;
+		if (k) {
+			assert_int_equal(hit.value_ns, 100000000ull);
+			assert_int_equal(hit.peers_median_ns, 10000000ull);
+			assert_int_equal(hit.n_peers, HOSTS - 1);
+		}
+	}
+	/* opens once its lower quartile too is slow (6 of the 8 in its
+	 * window), refreshed after each trace: the 7th and 8th are slow */
+	assert_int_equal(slow, 2);
+	assert_int_equal(named, slow);
+	assert_int_equal(count_of(out.p, "\"type\":\"host_anomaly\""), 1);
+	assert_int_equal(count_of(out.p, "\"state\":\"open\",\"host\":\"dn1\",\"label\":\"writeBlock\""), 1);
+	assert_int_equal(count_of(out.p, "\"n_peers\":5"), 1);
+	/* the trace's slow_by names the host, the label and the peers' figure */
+	struct weft_buf b = {0}, x = {0};
+	assert_int_equal(op_peer_format(&b, &x, F.slow1, &hit), 0);
+	assert_non_null(strstr(b.p, ",\"slow_by\":{\"host\":\"dn1\",\"label\":\"writeBlock\","
+	                            "\"value_ns\":100000000,\"host_median_ns\":100000000,"
+	                            "\"peers_median_ns\":10000000,\"n_peers\":5}"));
+	assert_non_null(strstr(x.p, "on dn1"));
+	assert_non_null(strstr(x.p, "against 10.0 ms on 5 peers"));
+	struct weft_buf mt = {0};
+	assert_int_equal(op_peer_metrics(s, &mt), 0);
+	assert_non_null(strstr(mt.p, "weft_host_anomalies_open 1\n"));
+	assert_non_null(strstr(mt.p, "weft_host_anomaly_ratio{host=\"dn1\",label=\"writeBlock\"} 10.000\n"));
+	/* dn1 back among its peers: closes once its median is */
+	out.len = 0;
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(round_of(s, F.normal, F.normal[0], &out, &hit), 0);
+	assert_int_equal(count_of(out.p, "\"state\":\"close\",\"host\":\"dn1\""), 1);
+	struct op_peer_stats ps;
+	op_peer_stats(s, &ps);
+	assert_int_equal(ps.opened, 1);
+	assert_int_equal(ps.closed, 1);
+	assert_int_equal(ps.open_now, 0);
+	free(b.p);
+	free(x.p);
+	free(mt.p);
+	free(out.p);
+	op_peer_store_free(s);
+}
+
+static void
+test_load_that_slows_every_host_flags_nothing(void **st)
+{
+	(void)st;
+	struct op_peer_store *s = store();
+	struct weft_buf out = {0};
+	struct op_peer_hit hit;
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(round_of(s, F.normal, F.normal[0], &out, &hit), 0);
+	/* the whole cluster 3x slower, and then back */
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(round_of(s, F.busy, F.busy[0], &out, &hit), 0);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(round_of(s, F.normal, F.normal[0], &out, &hit), 0);
+	assert_int_equal(out.len, 0);
+	free(out.p);
+	op_peer_store_free(s);
+}
+
+static void
+test_too_few_peers_judge_nothing(void **st)
+{
+	(void)st;
+	struct op_peer_store *s = store();
+	struct weft_buf out = {0};
+	struct op_peer_hit hit;
+	/* dn1 10x slower than dn2 and dn3: only two peers (min_peers 3) */
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(op_peer_observe(s, F.slow1, 1, NULL, &hit, &out), 0);
+		assert_int_equal(op_peer_observe(s, F.normal[1], 1, NULL, &hit, &out), 0);
+		assert_int_equal(op_peer_observe(s, F.normal[2], 1, NULL, &hit, &out), 0);
+	}
+	assert_int_equal(out.len, 0);
+	free(out.p);
+	op_peer_store_free(s);
+}
+
+static void
+test_the_pair_limit_is_counted(void **st)
+{
+	(void)st;
+	struct op_peer_config c;
+	op_peer_config_default(&c);
+	c.max_cells = 3; /* write@client1, writeBlock@dn1, writeBlock@dn2 */
+	struct op_peer_store *s = op_peer_store_new(&c);
+	assert_non_null(s);
+	struct weft_buf out = {0};
+	struct op_peer_hit hit;
+	for (unsigned h = 0; h < HOSTS; h++)
+		assert_int_equal(op_peer_observe(s, F.normal[h], 1, NULL, &hit, &out), 0);
+	struct op_peer_stats ps;
+	op_peer_stats(s, &ps);
+	assert_int_equal(ps.cells, 3);
+	assert_int_equal(ps.cells_dropped, HOSTS - 2);
+	free(out.p);
+	op_peer_store_free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_a_slowed_host_is_named_and_its_traces_are_slow),
+		cmocka_unit_test(test_load_that_slows_every_host_flags_nothing),
+		cmocka_unit_test(test_too_few_peers_judge_nothing),
+		cmocka_unit_test(test_the_pair_limit_is_counted),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
