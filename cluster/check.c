@@ -38,6 +38,13 @@
 
 #define ALIGN_CELLS (4u << 20) /* 2048 x 2048 symbols: 4 M cells, 16 MB */
 
+/* A node whose piece is new, while choosing which ones to name. */
+struct new_piece {
+	uint64_t label, piece;
+	const char *text; /* NULL: sort by symbol */
+	uint32_t node, pad;
+};
+
 struct cluster_check_scratch {
 	struct cluster_pieces_scratch *ps;
 	struct cluster_ed_scratch *es;
@@ -46,6 +53,8 @@ struct cluster_check_scratch {
 	struct cluster_edit *edits; /* non-match edits of the last alignment */
 	struct cluster_label_max lmax; /* per trace */
 	int no_latency;                /* structure only */
+	struct new_piece *np;          /* the new nodes of the last check */
+	size_t cap_np;
 };
 
 struct cluster_check_scratch *
@@ -78,6 +87,7 @@ cluster_check_scratch_free(struct cluster_check_scratch *s)
 	cluster_ed_scratch_free(s->es);
 	free(s->pieces);
 	free(s->edits);
+	free(s->np);
 	cluster_label_max_free(&s->lmax);
 	free(s);
 }
@@ -202,6 +212,44 @@ latency(const struct cluster_model *m, struct cluster_check_scratch *s,
 	return 0;
 }
 
+static int
+cmp_by_label_piece(const void *a, const void *b)
+{
+	const struct new_piece *x = a, *y = b;
+	if (x->label != y->label)
+		return x->label < y->label ? -1 : 1;
+	if (x->piece != y->piece)
+		return x->piece < y->piece ? -1 : 1;
+	return x->node < y->node ? -1 : x->node > y->node;
+}
+
+static int
+cmp_by_text(const void *a, const void *b)
+{
+	const struct new_piece *x = a, *y = b;
+	int c = x->text && y->text ? strcmp(x->text, y->text) : 0;
+	if (c)
+		return c;
+	return x->label < y->label ? -1 : x->label > y->label;
+}
+
+/* Names the new pieces: one node per distinct label (the one with the
+ * smallest piece hash, so the same whatever the nodes' order), sorted by
+ * label text; the first CLUSTER_MAX_NEW into v, their count exact. */
+static void
+name_new(struct cluster_check_scratch *s, size_t n, struct cluster_verdict *v)
+{
+	qsort(s->np, n, sizeof *s->np, cmp_by_label_piece);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!k || s->np[i].label != s->np[k - 1].label)
+			s->np[k++] = s->np[i];
+	qsort(s->np, k, sizeof *s->np, cmp_by_text);
+	v->n_new_labels = (uint32_t)k;
+	for (size_t i = 0; i < k && i < CLUSTER_MAX_NEW; i++)
+		v->new_node[i] = s->np[i].node;
+}
+
 int
 cluster_check(const struct cluster_model *m, struct cluster_check_scratch *s,
               const struct cluster_trace_in *tr, struct cluster_verdict *v)
@@ -224,15 +272,23 @@ cluster_check(const struct cluster_model *m, struct cluster_check_scratch *s,
 			s->pieces = p;
 			s->cap_pieces = g->n_nodes;
 		}
+		if (s->cap_np < g->n_nodes) {
+			struct new_piece *p = realloc(s->np, (size_t)g->n_nodes * sizeof *p);
+			if (!p)
+				return WEFT_ENOMEM;
+			s->np = p;
+			s->cap_np = g->n_nodes;
+		}
 		if ((rc = cluster_pieces(s->ps, g, s->pieces)))
 			return rc;
 		for (uint32_t i = 0; i < g->n_nodes; i++) {
 			if (bloom_probe(m->bloom, s->pieces[i]))
 				continue;
-			if (v->n_new < CLUSTER_MAX_NEW)
-				v->new_node[v->n_new] = i;
-			v->n_new++;
+			s->np[v->n_new++] = (struct new_piece){
+				g->label[i], s->pieces[i], tr->label_text ? tr->label_text[i] : NULL, i, 0};
 		}
+		if (v->n_new)
+			name_new(s, v->n_new, v);
 		v->probes += g->n_nodes;
 		if (!v->n_new)
 			v->tmpl = map_find(m->sig_map, m->n_sig, tr->signature);

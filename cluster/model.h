@@ -193,7 +193,11 @@ struct cluster_verdict {
 	uint32_t distance;      /* edit distance to the template (0 if known shape) */
 	double norm_distance;   /* distance / longer string length */
 	uint32_t n_new;         /* nodes whose piece is new (count, all of them) */
-	uint32_t new_node[CLUSTER_MAX_NEW]; /* the first of them, node indices */
+	uint32_t n_new_labels;  /* distinct labels among them (all of them) */
+	/* one node per distinct label (the smallest piece hash), sorted by
+	 * label text (symbol without texts): the first CLUSTER_MAX_NEW, node
+	 * indices; the same whatever order the trace's nodes came in */
+	uint32_t new_node[CLUSTER_MAX_NEW];
 	/* aligned edits template -> trace, when unknown_structure and the pair
 	 * is small enough to align (scratch-owned, valid until the next check) */
 	const struct cluster_edit *edits;

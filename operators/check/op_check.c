@@ -456,17 +456,12 @@ format_anomaly(struct check_inst *s, const struct cluster_model *m,
 	    t->duration_ns, t->emit_epoch, t->signature, t->exact);
 	if (verdict == OP_VERDICT_UNKNOWN_STRUCTURE) {
 		rc = rc ? rc : weft_buf_printf(b, ",\"new_pieces\":%u,\"new\":[", cv->n_new);
-		uint32_t shown = cv->n_new < CLUSTER_MAX_NEW ? cv->n_new : CLUSTER_MAX_NEW;
+		/* one per distinct new label, sorted (cluster_check); the count of
+		 * those not in the explanation is exact */
+		uint32_t shown = cv->n_new_labels < CLUSTER_MAX_NEW ? cv->n_new_labels : CLUSTER_MAX_NEW;
 		unsigned listed = 0;
 		for (uint32_t k = 0; k < shown && !rc; k++) {
 			uint32_t node = cv->new_node[k];
-			/* one entry per distinct label among the new nodes */
-			int dup = 0;
-			for (uint32_t j = 0; j < k; j++)
-				if (v->label[cv->new_node[j]] == v->label[node])
-					dup = 1;
-			if (dup)
-				continue;
 			rc = weft_buf_printf(b, "%s{\"label\":", listed ? "," : "");
 			rc = rc ? rc : weft_buf_str(b, v->text[node]);
 			if (!rc && listed < 3)
@@ -485,8 +480,8 @@ format_anomaly(struct check_inst *s, const struct cluster_model *m,
 				snprintf(keybuf, keylen, "%.*s", (int)x->len, x->p ? x->p : "");
 			listed++;
 		}
-		if (!rc && cv->n_new > 0 && listed > 3)
-			rc = weft_buf_printf(x, "; %u more new", listed - 3);
+		if (!rc && cv->n_new_labels > 3)
+			rc = weft_buf_printf(x, "; %u more new", cv->n_new_labels - 3);
 		rc = rc ? rc : weft_buf_printf(b, "],\"edits_total\":%u,\"edits\":[", cv->n_edits);
 		struct cluster_template_view tv;
 		int have_t = cv->tmpl >= 0 && !cluster_model_template(m, (uint32_t)cv->tmpl, &tv);
@@ -610,7 +605,7 @@ collect(struct op_check_config *cfg, const struct op_trace *t, unsigned verdict,
 	it->verdict = verdict;
 	it->tmpl = cv->tmpl;
 	it->distance = cv->distance;
-	it->n_new = cv->n_new < CLUSTER_MAX_NEW ? cv->n_new : CLUSTER_MAX_NEW;
+	it->n_new = cv->n_new_labels < CLUSTER_MAX_NEW ? cv->n_new_labels : CLUSTER_MAX_NEW;
 	memcpy(it->new_node, cv->new_node, sizeof it->new_node);
 	it->slow_node = cv->kind == CLUSTER_SLOW && !cv->slow_is_duration ? cv->slow_node : -1;
 	r->n_items++;

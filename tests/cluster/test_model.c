@@ -367,6 +367,108 @@ test_file_round_trip_and_refusal(void **state)
 	cluster_model_unref(m);
 }
 
+/* The same trace with its nodes in reverse order (parents renumbered). */
+static struct ct_trace
+reversed(const struct ct_trace *t)
+{
+	struct ct_trace r = *t;
+	uint32_t n = t->n, ne = t->par_off[n];
+	r.label = malloc(n * sizeof *r.label);
+	r.par_off = malloc((n + 1) * sizeof *r.par_off);
+	r.par = malloc((ne + 1) * sizeof *r.par);
+	assert_true(r.label && r.par_off && r.par);
+	uint32_t k = 0;
+	for (uint32_t j = 0; j < n; j++) {
+		uint32_t i = n - 1 - j;
+		r.label[j] = t->label[i];
+		r.par_off[j] = k;
+		for (uint32_t e = t->par_off[i]; e < t->par_off[i + 1]; e++)
+			r.par[k++] = n - 1 - t->par[e];
+	}
+	r.par_off[n] = k;
+	return r;
+}
+
+/* Issue 22: "N more new" counted only distinct labels among the first 16
+ * new nodes, and which were listed followed the nodes' arrival order. */
+static void
+test_new_pieces_counted_exactly_and_named_in_order(void **state)
+{
+	(void)state;
+	const struct ct_run *runs[] = {&g_w};
+	struct cluster_model *m = train(runs, 1, 1, 0);
+	/* every piece the model was trained with */
+	struct cluster_pieces_scratch *ps = cluster_pieces_scratch_new();
+	uint64_t *known = NULL;
+	size_t nk = 0, big = 0;
+	for (size_t i = 0; i < g_w.ntr; i++) {
+		struct cluster_dag g;
+		ct_dag(&g_w.tr[i], &g);
+		known = realloc(known, (nk + g.n_nodes) * sizeof *known);
+		assert_non_null(known);
+		assert_int_equal(cluster_pieces(ps, &g, known + nk), 0);
+		nk += g.n_nodes;
+		if (g_w.tr[i].n > g_w.tr[big].n)
+			big = i;
+	}
+	qsort(known, nk, sizeof *known, cmp_u64);
+	/* the largest trace with 40 nodes relabelled with 20 new labels */
+	struct ct_trace t = g_w.tr[big];
+	assert_true(t.n > 200);
+	uint64_t *lab = malloc(t.n * sizeof *lab);
+	memcpy(lab, t.label, t.n * sizeof *lab);
+	for (uint32_t k = 0; k < 40; k++) {
+		char name[16];
+		int len = snprintf(name, sizeof name, "new-%02u", k % 20);
+		lab[(k * 5 + 3) % t.n] = XXH3_64bits(name, (size_t)len);
+	}
+	t.label = lab;
+	/* expected: the nodes whose piece training never saw, their labels */
+	struct cluster_dag g;
+	ct_dag(&t, &g);
+	uint64_t *pc = malloc(t.n * sizeof *pc), *labs = malloc(t.n * sizeof *labs);
+	assert_int_equal(cluster_pieces(ps, &g, pc), 0);
+	uint32_t want_nodes = 0, want_labels = 0;
+	for (uint32_t i = 0; i < t.n; i++)
+		if (!bsearch(&pc[i], known, nk, sizeof *known, cmp_u64))
+			labs[want_nodes++] = t.label[i];
+	qsort(labs, want_nodes, sizeof *labs, cmp_u64);
+	for (uint32_t i = 0; i < want_nodes; i++)
+		if (!i || labs[i] != labs[i - 1])
+			labs[want_labels++] = labs[i];
+	assert_true(want_labels > CLUSTER_MAX_NEW);
+	struct cluster_check_scratch *s = cluster_check_scratch_new();
+	struct cluster_verdict v;
+	assert_int_equal(check_one(m, s, &t, &v), CLUSTER_UNKNOWN_STRUCTURE);
+	assert_int_equal(v.n_new, want_nodes);
+	assert_int_equal(v.n_new_labels, want_labels);
+	/* named: one node per label, the smallest labels first (no texts:
+	 * by symbol) */
+	uint64_t listed[CLUSTER_MAX_NEW];
+	for (uint32_t k = 0; k < CLUSTER_MAX_NEW; k++) {
+		listed[k] = t.label[v.new_node[k]];
+		assert_int_equal(listed[k], labs[k]);
+	}
+	/* the same trace with its nodes in another order: the same count and
+	 * the same labels named, in the same order */
+	struct ct_trace r = reversed(&t);
+	assert_int_equal(check_one(m, s, &r, &v), CLUSTER_UNKNOWN_STRUCTURE);
+	assert_int_equal(v.n_new, want_nodes);
+	assert_int_equal(v.n_new_labels, want_labels);
+	for (uint32_t k = 0; k < CLUSTER_MAX_NEW; k++)
+		assert_int_equal(r.label[v.new_node[k]], listed[k]);
+	free(r.label);
+	free(r.par_off);
+	free(r.par);
+	free(pc);
+	free(labs);
+	free(lab);
+	free(known);
+	cluster_pieces_scratch_free(ps);
+	cluster_check_scratch_free(s);
+	cluster_model_unref(m);
+}
+
 static void
 test_deterministic(void **state)
 {
@@ -394,6 +496,7 @@ main(void)
 	    cmocka_unit_test(test_train_and_check),
 	    cmocka_unit_test(test_held_out_half),
 	    cmocka_unit_test(test_file_round_trip_and_refusal),
+	    cmocka_unit_test(test_new_pieces_counted_exactly_and_named_in_order),
 	    cmocka_unit_test(test_deterministic),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
