@@ -179,52 +179,42 @@ cell_get(struct op_peer_store *s, const struct op_trace *t, const struct op_trac
 	return c;
 }
 
-static const struct peer_cell *
-cell_find(const struct op_peer_store *s, uint64_t label, uint64_t host)
-{
-	if (!s->cap_ix)
-		return NULL;
-	size_t j = slot_of(label, host, s->cap_ix);
-	while (s->ix[j]) {
-		const struct peer_cell *c = &s->cells[s->ix[j] - 1];
-		if (c->label == label && c->host == host)
-			return c;
-		j = (j + 1) & (s->cap_ix - 1);
-	}
-	return NULL;
-}
-
-/* First index in a[0..n) whose value is >= v. */
+/* How many of a[0..n) are below v: a branch-free count, no mispredicted
+ * branches on a window this small (a binary search was the hot spot). */
 static uint32_t
-lower_bound(const uint64_t *a, uint32_t n, uint64_t v)
+rank_of(const uint64_t *a, uint32_t n, uint64_t v)
 {
-	uint32_t lo = 0, hi = n;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (a[mid] < v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n; i++)
+		k += a[i] < v;
+	return k;
 }
 
 /* Adds d to the cell's window, evicting the oldest when full: the ring
- * and its sorted copy stay the same multiset. */
+ * and its sorted copy stay the same multiset. A full window moves only
+ * the values between the old one's place and the new one's. */
 static void
 cell_add(struct peer_cell *c, uint32_t window, uint64_t d)
 {
+	uint64_t *a = c->sorted;
 	if (c->n == window) {
-		uint32_t k = lower_bound(c->sorted, c->n, c->ring[c->pos]);
-		memmove(c->sorted + k, c->sorted + k + 1, (c->n - k - 1) * sizeof *c->sorted);
-		c->n--;
+		uint64_t old = c->ring[c->pos];
+		uint32_t p = rank_of(a, c->n, old); /* where old sits (the first equal) */
+		uint32_t q = rank_of(a, c->n, d) - (old < d); /* d's place without old */
+		if (q >= p)
+			memmove(a + p, a + p + 1, (size_t)(q - p) * sizeof *a);
+		else
+			memmove(a + q + 1, a + q, (size_t)(p - q) * sizeof *a);
+		a[q] = d;
+	} else {
+		uint32_t q = rank_of(a, c->n, d);
+		memmove(a + q + 1, a + q, (size_t)(c->n - q) * sizeof *a);
+		a[q] = d;
+		c->n++;
 	}
-	uint32_t k = lower_bound(c->sorted, c->n, d);
-	memmove(c->sorted + k + 1, c->sorted + k, (c->n - k) * sizeof *c->sorted);
-	c->sorted[k] = d;
-	c->n++;
 	c->ring[c->pos] = d;
-	c->pos = (c->pos + 1) % window;
+	if (++c->pos == window)
+		c->pos = 0;
 }
 
 static uint64_t
@@ -483,31 +473,28 @@ op_peer_observe(struct op_peer_store *s, const struct op_trace *t, uint64_t epoc
 	int rc = 0;
 	hit->node = -1;
 	pthread_mutex_lock(&s->lock);
-	/* judge first, against the state of the last refresh */
+	/* each event is judged against the state of the last refresh (its
+	 * own duration goes in after): only while some anomaly is open */
+	int judge = s->st.opened > s->st.closed;
 	for (uint32_t i = 0; i < t->n_events; i++) {
 		if (!(ev[i].flags & OP_TEV_HAS_END) || ev[i].end_ns < ev[i].start_ns)
 			continue;
 		uint64_t d = ev[i].end_ns - ev[i].start_ns;
-		const struct peer_cell *c = cell_find(s, ev[i].label_sym, ev[i].host_sym);
-		if (!c || !c->anom || !c->ref || d < c->ref + s->c.floor_ns ||
-		    (double)d < s->c.ratio * (double)c->ref)
-			continue;
-		double r = (double)d / (double)c->ref;
-		if (r > best) {
-			best = r;
-			*hit = (struct op_peer_hit){(int32_t)i, d, c->med, c->ref, c->n_peers, c->n};
-		}
-	}
-	for (uint32_t i = 0; i < t->n_events; i++) {
-		if (!(ev[i].flags & OP_TEV_HAS_END) || ev[i].end_ns < ev[i].start_ns)
-			continue;
 		struct peer_cell *c = cell_get(s, t, &ev[i], epoch);
 		if (!c) {
 			if (s->n < s->c.max_cells)
 				rc = WEFT_ENOMEM;
 			continue;
 		}
-		cell_add(c, s->c.window, ev[i].end_ns - ev[i].start_ns);
+		if (judge && c->anom && c->ref && d >= c->ref + s->c.floor_ns &&
+		    (double)d >= s->c.ratio * (double)c->ref) {
+			double r = (double)d / (double)c->ref;
+			if (r > best) {
+				best = r;
+				*hit = (struct op_peer_hit){(int32_t)i, d, c->med, c->ref, c->n_peers, c->n};
+			}
+		}
+		cell_add(c, s->c.window, d);
 		if (epoch > c->last_epoch)
 			c->last_epoch = epoch;
 	}
