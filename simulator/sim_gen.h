@@ -61,6 +61,10 @@ struct sim_gen_cfg {
 	double inject_rate;   /* P(a trace gets one anomaly) */
 	unsigned kinds;       /* bit set of SIM_INJ_* */
 	int64_t start_ms;     /* Timestamp of the first trace */
+	double load;          /* every duration and gap x load: a busier
+	                       * cluster slows all hosts together (1) */
+	uint64_t slow_hosts;  /* the first N learned DataNodes are slowed (0) */
+	double slow_factor;   /* their events' durations x this (4) */
 };
 void sim_gen_defaults(struct sim_gen_cfg *c);
 
@@ -96,6 +100,11 @@ struct sim_gtrace {
 /* Apply one anomaly of a kind drawn from bits; returns the kind's bit. */
 unsigned sim_inject(struct sim_model *m, struct sim_gtrace *t,
     unsigned bits, struct sim_rng *g);
+
+/* Load and slowed hosts (cfg->load, slow_hosts, slow_factor) applied to
+ * a built trace (sim_inject.c). */
+void sim_apply_load(const struct sim_model *m, const struct sim_gen_cfg *cfg,
+    struct sim_gtrace *t);
 
 /* Intern a string into the model's arena (one copy per distinct text). */
 int sim_model_intern(struct sim_model *m, const char *s, uint32_t *off);

@@ -122,6 +122,15 @@ static const struct weft_opt gen_opts_tab[] = {
 	{.name = "inject-rate", .kind = WEFT_OPT_DOUBLE,
 	 .off = GO(cfg.inject_rate), .meta = "P", .help = "probability that "
 	 "a trace gets one anomaly", .dlo = 0, .dhi = 1},
+	{.name = "load", .kind = WEFT_OPT_DOUBLE, .off = GO(cfg.load), .meta = "F",
+	 .help = "a busier cluster: every duration and gap x F", .dlo = 0.01,
+	 .dhi = 1000},
+	{.name = "slow-hosts", .kind = WEFT_OPT_U64, .off = GO(cfg.slow_hosts),
+	 .meta = "N", .help = "slow the first N learned DataNodes against their "
+	 "peers (named on stderr)", .hi = 100000},
+	{.name = "slow-factor", .kind = WEFT_OPT_DOUBLE, .off = GO(cfg.slow_factor),
+	 .meta = "X", .help = "durations of the slowed DataNodes' events x X",
+	 .dlo = 0.01, .dhi = 1000},
 	{.name = "kinds", .kind = WEFT_OPT_STR, .off = GO(kinds),
 	 .meta = "K1,K2..", .help = "anomaly kinds to inject, of drop, "
 	 "exception, swap, delay, truncate"},
@@ -193,6 +202,9 @@ sim_cmd_generate(int argc, char **argv)
 		    "%.3f s (%.0f events/s), %zu templates\n",
 		    (unsigned long long)cfg.traces, (unsigned long long)ev, s,
 		    s > 0 ? (double)ev / s : 0.0, m.ntmpl);
+		for (uint64_t h = 0; h < cfg.slow_hosts && h < m.ndn; h++)
+			fprintf(stderr, "weft sim generate: slowed host %s (x %.2f)\n",
+			    m.strs_run.strs.p + m.dn_hosts[h], cfg.slow_factor);
 	} else if (rc) {
 		fprintf(stderr, "weft sim generate: %s\n", weft_strerror(rc));
 	}

@@ -7,7 +7,9 @@
  * recorded counts (or --blocks), rebuild PREFIX + BODY x (k'-1) + LAST with
  * fresh DataNode hosts per block, sample each event's duration from its
  * label's recorded durations, keep the recorded start gaps. Optionally one
- * anomaly is injected (sim_inject.c). Events are then sorted by start.
+ * anomaly is injected (sim_inject.c), the whole cluster is made busier
+ * (--load: every duration and gap longer) and some DataNodes slower than
+ * their peers (--slow-hosts). Events are then sorted by start.
  *
  * Interleaving: C traces are open at once; a heap over the open traces,
  * keyed by each one's next event time, emits events in global time order.
@@ -36,6 +38,8 @@ sim_gen_defaults(struct sim_gen_cfg *c)
 	c->concurrent = 100;
 	c->seed = 1;
 	c->start_ms = 1700000000000LL;
+	c->load = 1.0;
+	c->slow_factor = 4.0;
 }
 
 static uint64_t
@@ -206,6 +210,7 @@ open_trace(struct gen *G, struct slot *s, int64_t start_ns, FILE *truth)
 	if (G->cfg->inject_rate > 0 && G->cfg->kinds &&
 	    sim_rng_unit(&G->g) < G->cfg->inject_rate)
 		kind = sim_inject(m, &s->t, G->cfg->kinds, &G->g);
+	sim_apply_load(m, G->cfg, &s->t);
 	for (size_t i = 0; i < s->t.len; i++)
 		s->t.n[i].id = (int64_t)mix64(~G->idbase + G->nevent++);
 	if ((rc = sim_grow((void **)&s->order, &s->ocap, s->t.len,

@@ -150,3 +150,24 @@ sim_inject(struct sim_model *m, struct sim_gtrace *t, unsigned bits,
 	}
 	return kind;
 }
+
+/* A busier cluster stretches a whole trace (gaps and durations alike); a
+ * slowed DataNode stretches only the events it runs (their parents are
+ * not lengthened: a simplification, the recorded slowed runs show both). */
+void
+sim_apply_load(const struct sim_model *m, const struct sim_gen_cfg *cfg,
+    struct sim_gtrace *t)
+{
+	uint64_t ns = cfg->slow_hosts < m->ndn ? cfg->slow_hosts : m->ndn;
+	if (cfg->load == 1.0 && (!ns || cfg->slow_factor == 1.0))
+		return;
+	for (size_t i = 0; i < t->len; i++) {
+		struct sim_gnode *n = &t->n[i];
+		n->off_ns = (int64_t)((double)n->off_ns * cfg->load);
+		double f = cfg->load;
+		for (uint64_t h = 0; h < ns; h++)
+			if (n->host == m->dn_hosts[h])
+				f *= cfg->slow_factor;
+		n->dur_ns = (int64_t)((double)n->dur_ns * f);
+	}
+}

@@ -1,6 +1,7 @@
 /*
  * test_sim_generate.c — generate: determinism for a seed, unique ids,
- * parents before children, block counts, injection labels in the truth.
+ * parents before children, block counts, injection labels in the truth,
+ * load and slowed DataNodes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -186,6 +187,58 @@ test_injected_traces_labelled_with_kind(void **state)
 	sim_run_free(&r);
 }
 
+/* --slow-hosts: the events of the first learned DataNode last slow_factor
+ * times as long and nothing else changes; --load stretches every event. */
+static void
+test_slowed_hosts_and_load_stretch_durations(void **state)
+{
+	(void)state;
+	struct sim_gen_cfg c;
+	sim_gen_defaults(&c);
+	c.traces = 200;
+	c.concurrent = 20;
+	c.seed = 5;
+	struct sim_run a, b, l;
+	sim_run_init(&a);
+	sim_run_init(&b);
+	sim_run_init(&l);
+	gen(&c, "gen_plain.jsonl", NULL, &a);
+	c.slow_hosts = 1;
+	c.slow_factor = 4.0;
+	gen(&c, "gen_slow.jsonl", NULL, &b);
+	c.slow_hosts = 0;
+	c.load = 2.0;
+	gen(&c, "gen_load.jsonl", NULL, &l);
+	const char *slowed = g_m.strs_run.strs.p + g_m.dn_hosts[0];
+	assert_int_equal(a.nev, b.nev);
+	size_t on_slowed = 0;
+	for (size_t i = 0; i < a.nev; i++) {
+		assert_int_equal(a.ev[i].id, b.ev[i].id);
+		int64_t da = a.ev[i].end_hrt - a.ev[i].hrt, db = b.ev[i].end_hrt - b.ev[i].hrt;
+		if (!strcmp(sim_str(&b, b.ev[i].host), slowed)) {
+			on_slowed++;
+			assert_true(db >= 4 * da - 4 && db <= 4 * da + 4);
+		} else {
+			assert_int_equal(db, da);
+		}
+	}
+	assert_true(on_slowed > 0 && on_slowed < a.nev / 4);
+	/* load 2: the same traces, every duration doubled */
+	int64_t sa = 0, sl = 0;
+	for (size_t i = 0; i < a.nev; i++)
+		sa += a.ev[i].end_hrt - a.ev[i].hrt;
+	for (size_t i = 0; i < l.nev; i++)
+		sl += l.ev[i].end_hrt - l.ev[i].hrt;
+	assert_int_equal(a.nev, l.nev);
+	assert_true(sl >= 2 * sa - (int64_t)a.nev && sl <= 2 * sa + (int64_t)a.nev);
+	sim_run_free(&a);
+	sim_run_free(&b);
+	sim_run_free(&l);
+	remove("gen_plain.jsonl");
+	remove("gen_slow.jsonl");
+	remove("gen_load.jsonl");
+}
+
 int
 main(void)
 {
@@ -194,6 +247,7 @@ main(void)
 		cmocka_unit_test(test_same_seed_same_output_unique_ids),
 		cmocka_unit_test(test_forced_blocks_scale_trace_size),
 		cmocka_unit_test(test_injected_traces_labelled_with_kind),
+		cmocka_unit_test(test_slowed_hosts_and_load_stretch_durations),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
