@@ -25,6 +25,7 @@ struct peer_cell {
 	uint64_t med, ref;       /* at the last refresh; 0: not enough samples */
 	uint32_t n_peers;
 	uint32_t n, pos;         /* ring fill and next slot */
+	uint32_t adds;           /* durations added since the last refresh */
 	int anom;                /* an open host anomaly */
 	uint64_t since_epoch, reported_epoch;
 	uint64_t since_trace, reported_trace; /* traces observed by then */
@@ -51,6 +52,7 @@ struct op_peer_store {
 	uint64_t refreshed;      /* last epoch refreshed + 1 (0: none) */
 	uint64_t traces;         /* traces observed */
 	uint32_t since_refresh;  /* of them since the last refresh */
+	uint32_t stride;         /* every stride-th trace feeds the windows */
 	struct op_peer_stats st;
 };
 
@@ -70,6 +72,7 @@ op_peer_config_default(struct op_peer_config *c)
 		.refresh_traces = 8,
 		.update_traces = 1000,
 		.max_cells = 65536,
+		.max_stride = 16,
 		.load_fallback = 1,
 	};
 }
@@ -85,6 +88,9 @@ op_peer_store_new(const struct op_peer_config *c)
 		s->c.window = 1;
 	if (s->c.refresh_traces < 1)
 		s->c.refresh_traces = 1;
+	if (s->c.max_stride < 1)
+		s->c.max_stride = 1;
+	s->stride = 1;
 	pthread_mutex_init(&s->lock, NULL);
 	return s;
 }
@@ -117,6 +123,21 @@ slot_of(uint64_t label, uint64_t host, size_t cap)
 {
 	uint64_t h = (label ^ (host * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
 	return (size_t)(h >> 17) & (cap - 1);
+}
+
+static struct peer_cell *
+cell_find(struct op_peer_store *s, uint64_t label, uint64_t host)
+{
+	if (!s->cap_ix)
+		return NULL;
+	size_t j = slot_of(label, host, s->cap_ix);
+	while (s->ix[j]) {
+		struct peer_cell *c = &s->cells[s->ix[j] - 1];
+		if (c->label == label && c->host == host)
+			return c;
+		j = (j + 1) & (s->cap_ix - 1);
+	}
+	return NULL;
 }
 
 static int
@@ -402,6 +423,31 @@ references(struct op_peer_store *s, size_t live, const struct cluster_model *m)
 	}
 }
 
+/* At high rates a window refills many times between refreshes and
+ * feeding every trace buys nothing: when most windows took in more than a
+ * quarter of their size since the last refresh, only every stride-th trace
+ * feeds them (stride doubles, up to max_stride); below a sixteenth it
+ * halves again. Every trace is still judged while an anomaly is open. */
+static void
+adapt_stride(struct op_peer_store *s)
+{
+	size_t fed = 0, full = 0, thin = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		struct peer_cell *c = &s->cells[i];
+		if (!c->adds)
+			continue;
+		fed++;
+		full += c->adds * 4 >= s->c.window;
+		thin += c->adds * 16 < s->c.window;
+		c->adds = 0;
+	}
+	if (fed && full * 2 > fed && s->stride < s->c.max_stride)
+		s->stride *= 2;
+	else if ((!fed || thin * 2 > fed) && s->stride > 1)
+		s->stride /= 2;
+	s->st.stride = s->stride;
+}
+
 /* Under the lock: medians, references, anomalies opened / updated /
  * closed (their records appended to out). */
 static int
@@ -417,6 +463,7 @@ refresh(struct op_peer_store *s, uint64_t epoch, const struct cluster_model *m,
 	s->order = o;
 	size_t live = medians(s);
 	references(s, live, m);
+	adapt_stride(s);
 	for (size_t i = 0; i < s->n; i++) {
 		struct peer_cell *c = &s->cells[i];
 		/* shifted as a whole, not a few long requests: its lower
@@ -476,13 +523,17 @@ op_peer_observe(struct op_peer_store *s, const struct op_trace *t, uint64_t epoc
 	/* each event is judged against the state of the last refresh (its
 	 * own duration goes in after): only while some anomaly is open */
 	int judge = s->st.opened > s->st.closed;
-	for (uint32_t i = 0; i < t->n_events; i++) {
+	int feed = s->traces % s->stride == 0;
+	if (!feed)
+		s->st.skipped_traces++;
+	for (uint32_t i = 0; i < t->n_events && (feed || judge); i++) {
 		if (!(ev[i].flags & OP_TEV_HAS_END) || ev[i].end_ns < ev[i].start_ns)
 			continue;
 		uint64_t d = ev[i].end_ns - ev[i].start_ns;
-		struct peer_cell *c = cell_get(s, t, &ev[i], epoch);
+		struct peer_cell *c = feed ? cell_get(s, t, &ev[i], epoch)
+		                           : cell_find(s, ev[i].label_sym, ev[i].host_sym);
 		if (!c) {
-			if (s->n < s->c.max_cells)
+			if (feed && s->n < s->c.max_cells)
 				rc = WEFT_ENOMEM;
 			continue;
 		}
@@ -494,7 +545,10 @@ op_peer_observe(struct op_peer_store *s, const struct op_trace *t, uint64_t epoc
 				*hit = (struct op_peer_hit){(int32_t)i, d, c->med, c->ref, c->n_peers, c->n};
 			}
 		}
+		if (!feed)
+			continue;
 		cell_add(c, s->c.window, d);
+		c->adds++;
 		if (epoch > c->last_epoch)
 			c->last_epoch = epoch;
 	}
@@ -612,10 +666,15 @@ op_peer_metrics(struct op_peer_store *s, struct weft_buf *b)
 	    "weft_peer_cells_dropped_total %" PRIu64 "\n"
 	    "# TYPE weft_peer_load_factor gauge\n"
 	    "weft_peer_load_factor %.3f\n"
+	    "# HELP weft_peer_stride Every stride-th trace feeds the windows (high rates)\n"
+	    "# TYPE weft_peer_stride gauge\n"
+	    "weft_peer_stride %u\n"
+	    "# TYPE weft_peer_skipped_traces_total counter\n"
+	    "weft_peer_skipped_traces_total %" PRIu64 "\n"
 	    "# HELP weft_host_anomaly_ratio Open host anomalies: host median over its peers'\n"
 	    "# TYPE weft_host_anomaly_ratio gauge\n",
 	    st.opened, st.closed, st.open_now, st.slow_traces, st.cells, st.cells_dropped,
-	    st.load_factor);
+	    st.load_factor, st.stride ? st.stride : 1, st.skipped_traces);
 	struct metrics_arg a = {b, rc};
 	if (!rc)
 		op_peer_each_open(s, metric_open, &a);

@@ -71,6 +71,8 @@ struct op_peer_config {
 	uint32_t refresh_traces;/* medians refreshed every this many traces (8)
 	                         * and at every epoch close */
 	uint32_t max_cells;     /* (label, host) pairs tracked (65536), counted */
+	uint32_t max_stride;    /* at high rates every stride-th trace feeds the
+	                         * windows, stride <= this (16; 1: every trace) */
 	int load_fallback;      /* no peers: learned median x load factor (1) */
 };
 void op_peer_config_default(struct op_peer_config *c);
@@ -87,6 +89,8 @@ struct op_peer_hit {
 
 struct op_peer_stats {
 	uint64_t cells, cells_dropped, opened, closed, open_now, slow_traces, refreshes;
+	uint64_t skipped_traces; /* judged but not fed (stride > 1) */
+	uint32_t stride;
 	double load_factor;      /* 0: not known */
 };
 

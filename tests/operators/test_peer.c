@@ -209,6 +209,39 @@ test_the_pair_limit_is_counted(void **st)
 	op_peer_store_free(s);
 }
 
+/* At a high rate (windows refilled between refreshes) only every
+ * stride-th trace feeds them, counted; a host slowed then is still named
+ * and its traces judged slow. */
+static void
+test_high_rate_feeds_a_sample_and_still_names_the_host(void **st)
+{
+	(void)st;
+	struct op_peer_config c;
+	op_peer_config_default(&c);
+	c.window = 8;
+	c.min_samples = 4;
+	c.refresh_traces = 24; /* 4 rounds of 6: 4 durations per window */
+	struct op_peer_store *s = op_peer_store_new(&c);
+	assert_non_null(s);
+	struct weft_buf out = {0};
+	struct op_peer_hit hit;
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(round_of(s, F.normal, F.normal[0], &out, &hit), 0);
+	struct op_peer_stats ps;
+	op_peer_stats(s, &ps);
+	/* 4 durations per window per refresh at stride 1: the stride grows
+	 * (how far depends on how it aliases with this round-robin) */
+	assert_true(ps.stride >= 2 && ps.stride <= 16);
+	assert_true(ps.skipped_traces > 0);
+	int slow = 0;
+	for (int i = 0; i < 160; i++)
+		slow += round_of(s, F.normal, F.slow1, &out, &hit);
+	assert_int_equal(count_of(out.p, "\"state\":\"open\",\"host\":\"dn1\""), 1);
+	assert_true(slow > 100);
+	free(out.p);
+	op_peer_store_free(s);
+}
+
 int
 main(void)
 {
@@ -217,6 +250,7 @@ main(void)
 		cmocka_unit_test(test_load_that_slows_every_host_flags_nothing),
 		cmocka_unit_test(test_too_few_peers_judge_nothing),
 		cmocka_unit_test(test_the_pair_limit_is_counted),
+		cmocka_unit_test(test_high_rate_feeds_a_sample_and_still_names_the_host),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
