@@ -207,6 +207,58 @@ plot_py record --part pipeline --out "$RES/pipeline.json" --rows "$work/pipeline
   --meta workload="$gen_cmd" --meta model="$work/hdfs.model (weft train on a 2,000-trace sample)"
 fi
 
+if want peers; then
+echo "== peers" >&2
+# the latency check against peers (the default with --model) against the
+# learned thresholds (--model --peers=0), same workload as the pipeline
+gen_hdfs
+events=$(wc -l < "$work/hdfs.jsonl")
+if [ ! -s "$work/hdfs.model" ]; then
+  "$WEFT" replay "$work/hdfs.jsonl" --no-out --sample "$work/hdfs.smp" --sample-size 2000 2>/dev/null
+  "$WEFT" train "$work/hdfs.smp" -o "$work/hdfs.model" 2>/dev/null
+fi
+# wall time (events/s) and CPU time (user + sys, /usr/bin/time): on a
+# shared machine the CPU time is the steadier measure of the check's cost
+declare -A psecs tsecs pcpu tcpu
+for r in $(seq 1 "$RUNS"); do
+  for w in $(seq 1 "$CORES"); do
+    /usr/bin/time -f 'cpu %U %S' "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 --model "$work/hdfs.model" --peers=0 "$work/hdfs.jsonl" 2> "$work/psum"
+    tsecs[$w,$r]=$(awk '/wall time/ {print $3}' "$work/psum")
+    tcpu[$w,$r]=$(awk '/^cpu / {print $2 + $3}' "$work/psum")
+    /usr/bin/time -f 'cpu %U %S' "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 --model "$work/hdfs.model" "$work/hdfs.jsonl" 2> "$work/psum"
+    psecs[$w,$r]=$(awk '/wall time/ {print $3}' "$work/psum")
+    pcpu[$w,$r]=$(awk '/^cpu / {print $2 + $3}' "$work/psum")
+  done
+done
+{
+  echo "Command: \`PARTS=peers scripts/bench.sh\` (\`weft replay --workers W --no-out --epoch-events 500000 --model $work/hdfs.model [--peers=0] $work/hdfs.jsonl\`, the pipeline's workload, W = 1..$CORES, the two interleaved in each round, $RUNS rounds)  "
+  echo "Machine: $machine; measured $today."
+  echo
+  echo "**The latency check against peers (default with \`--model\`: every event's duration into its (operation, host) window, medians refreshed every 8 traces) against the learned thresholds (\`--peers=0\`); $events events; cost = the median of same-round ratios**"
+  echo
+  echo "| workers | events/s thresholds | events/s peers | peers / thresholds (events/s) | thresholds / peers (CPU time) |"
+  echo "|---|---|---|---|---|"
+  for w in $(seq 1 "$CORES"); do
+    a=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${tsecs[$w,$r]}" 'BEGIN {print e / s}'; done | median)
+    b=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${psecs[$w,$r]}" 'BEGIN {print e / s}'; done | median)
+    q=$(for r in $(seq 1 "$RUNS"); do awk -v x="${tsecs[$w,$r]}" -v y="${psecs[$w,$r]}" 'BEGIN {print x / y}'; done | median)
+    c=$(for r in $(seq 1 "$RUNS"); do awk -v x="${tcpu[$w,$r]}" -v y="${pcpu[$w,$r]}" 'BEGIN {print x / y}'; done | median)
+    awk -v w="$w" -v a="$a" -v b="$b" -v q="$q" -v c="$c" 'BEGIN {printf "| %d | %.2f M | %.2f M | %.3f | %.3f |\n", w, a / 1e6, b / 1e6, q, c}'
+  done
+  echo
+  echo "Per round (seconds, thresholds / peers; wall, then CPU):"
+  echo
+  echo "| round | workers | thresholds wall s | peers wall s | thresholds CPU s | peers CPU s |"
+  echo "|---|---|---|---|---|---|"
+  for r in $(seq 1 "$RUNS"); do
+    for w in $(seq 1 "$CORES"); do
+      echo "| $r | $w | ${tsecs[$w,$r]} | ${psecs[$w,$r]} | ${tcpu[$w,$r]} | ${pcpu[$w,$r]} |"
+    done
+  done
+} > "$RES/peers.md"
+md_json peers
+fi
+
 if want serve; then
 echo "== serve (Kafka)" >&2
 gen_hdfs
@@ -415,6 +467,12 @@ frag() { if [ -f "$RES/$1" ]; then cat "$RES/$1"; fi; }
   cat "$RES/pipeline.md"
   echo
   img pipeline-scaling.svg "events/s against workers, end to end with and without --model and ingest only, with the reference lines"
+  if [ -f "$RES/peers.md" ]; then
+    echo "### The latency check against peers"
+    echo
+    cat "$RES/peers.md"
+    echo
+  fi
   echo "### Scaling fits"
   echo
   frag scaling.md
