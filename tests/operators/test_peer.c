@@ -4,7 +4,8 @@
  * name it with the peers' figure, and the others' are not; load that
  * slows every host together opens nothing and flags nothing; an anomaly
  * closes when its host is back among its peers; too few peers judge
- * nothing; the (label, host) limit is counted.
+ * nothing; the (label, host) limit is counted; high rates feed a sample;
+ * a host without peers is judged against its learned median x the load.
  */
 #include "test_util.h"
 #include "test_traces.h"
@@ -242,6 +243,78 @@ test_high_rate_feeds_a_sample_and_still_names_the_host(void **st)
 	op_peer_store_free(s);
 }
 
+/* A write whose client asks the one NameNode (addBlock: no peers) and
+ * one DataNode (writeBlock: five peers). */
+static struct op_trace *
+write_nn(unsigned h, uint64_t ms_block, uint64_t ms_nn)
+{
+	const struct ev_step steps[] = {
+		{1, 0, "write", "client1", 1000, 1000 + (ms_block + ms_nn + 5) * 1000000ull},
+		{2, 1, "addBlock", "nn", 2000, 2000 + ms_nn * 1000000ull},
+		{3, 1, "writeBlock", hosts[h], 5000, 5000 + ms_block * 1000000ull},
+	};
+	return make_trace(steps, 3);
+}
+
+static int
+feed_nn(struct op_peer_store *s, const struct cluster_model *m, uint64_t ms_block,
+        uint64_t ms_nn, int rounds, struct weft_buf *out)
+{
+	int slow = 0;
+	for (unsigned h = 0; h < HOSTS; h++) {
+		struct op_trace *t = write_nn(h, ms_block, ms_nn);
+		for (int i = 0; i < rounds; i++) {
+			struct op_peer_hit hit;
+			int r = op_peer_observe(s, t, 1, m, &hit, out);
+			assert_true(r == 0 || r == 1);
+			slow += r;
+		}
+		free(t);
+	}
+	return slow;
+}
+
+/* No peers (one NameNode): its learned median scaled by the load that the
+ * labels with peers show now. Busy 5x all together: nothing; the NameNode
+ * slowed alone: a host anomaly against "learned x load". */
+static void
+test_no_peers_judged_against_learned_times_load(void **st)
+{
+	(void)st;
+	char dir[4096], path[4200];
+	tmp_dir_make(dir, sizeof dir);
+	struct op_trace *tr[HOSTS];
+	for (unsigned h = 0; h < HOSTS; h++)
+		tr[h] = write_nn(h, 10, 10);
+	train_model((const struct op_trace *const *)tr, HOSTS, 4, tmp_path(path, sizeof path, dir, "m"));
+	for (unsigned h = 0; h < HOSTS; h++)
+		free(tr[h]);
+	struct cluster_model *m;
+	char err[512];
+	if (cluster_model_load(path, &m, err, sizeof err))
+		fail_msg("%s", err);
+	struct op_peer_store *s = store();
+	struct weft_buf out = {0};
+	/* the whole cluster 5x slower than in training */
+	assert_int_equal(feed_nn(s, m, 50, 50, 8, &out), 0);
+	assert_int_equal(out.len, 0);
+	struct op_peer_stats ps;
+	op_peer_stats(s, &ps);
+	assert_true(ps.load_factor > 2.5); /* 50 ms against the learned bucket */
+	/* the NameNode 10x its load-scaled reference, the DataNodes as before */
+	assert_true(feed_nn(s, m, 50, 500, 8, &out) > 0);
+	assert_int_equal(count_of(out.p, "\"state\":\"open\",\"host\":\"nn\",\"label\":\"addBlock\""), 1);
+	assert_non_null(strstr(out.p, "nn slow for addBlock since epoch 1 (p50 500.0 ms against "
+	                              "50.0 ms learned x current load)"));
+	/* no DataNode is named (the client, which waits for the NameNode and
+	 * has no peer either, may be) */
+	assert_int_equal(count_of(out.p, "\"host\":\"dn"), 0);
+	free(out.p);
+	op_peer_store_free(s);
+	cluster_model_unref(m);
+	tmp_dir_remove(dir);
+}
+
 int
 main(void)
 {
@@ -251,6 +324,7 @@ main(void)
 		cmocka_unit_test(test_too_few_peers_judge_nothing),
 		cmocka_unit_test(test_the_pair_limit_is_counted),
 		cmocka_unit_test(test_high_rate_feeds_a_sample_and_still_names_the_host),
+		cmocka_unit_test(test_no_peers_judged_against_learned_times_load),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
