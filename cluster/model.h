@@ -169,6 +169,23 @@ int cluster_model_save(const struct cluster_model *m, const char *path,
                        char *errstr, size_t errlen);
 int cluster_model_load(const char *path, struct cluster_model **out,
                        char *errstr, size_t errlen);
+/* Versions (model_versions.c): earlier files kept beside the model as
+ * PATH.v1, PATH.v2, ... (higher is newer).
+ * cluster_model_keep_version: before PATH is replaced, keeps the current
+ * file as the next version (a hard link, else a copy; nothing when PATH
+ * does not exist or keep is 0) and removes all but the newest `keep`;
+ * *version (may be NULL) is the number given, 0 when none.
+ * cluster_model_versions: the version numbers, ascending (*out malloc'd,
+ * the caller frees it; none: NULL and 0).
+ * cluster_model_rollback: puts version `version` (0: the newest) back at
+ * PATH after checking it loads, keeping the current file as a version
+ * first; *used (may be NULL) is the version restored. A running service
+ * watching PATH swaps it in. WEFT_ENOTFOUND without such a version. */
+int cluster_model_keep_version(const char *path, unsigned keep, uint32_t *version,
+                               char *errstr, size_t errlen);
+int cluster_model_versions(const char *path, uint32_t **out, size_t *n);
+int cluster_model_rollback(const char *path, uint32_t version, unsigned keep,
+                           uint32_t *used, char *errstr, size_t errlen);
 /* The same from memory (tests, fuzzing); buf is copied from. */
 int cluster_model_decode(const void *buf, size_t len, struct cluster_model **out,
                          char *errstr, size_t errlen);

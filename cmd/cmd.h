@@ -12,6 +12,8 @@ struct op_check_config;
 
 /* `weft train`: sample files -> model file. */
 int cmd_train_main(int argc, char **argv);
+/* weft model versions | rollback (model.c). */
+int cmd_model_main(int argc, char **argv);
 
 /* `weft replay`: file -> decode -> exchange(trace id) -> assemble -> sink. */
 int cmd_replay_main(int argc, char **argv);

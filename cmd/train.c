@@ -65,6 +65,7 @@ struct train_opts {
 	struct cluster_model_params p;
 	const char *out;
 	double slow_floor_ms;
+	unsigned keep; /* earlier model files kept (MODEL.vN) */
 };
 
 #define T(f) offsetof(struct train_opts, f)
@@ -86,6 +87,9 @@ static const struct weft_opt train_table[] = {
 	 .help = "fewer samples: model-wide label profile"},
 	{.name = "slow-floor-ms", .kind = WEFT_OPT_DOUBLE, .off = T(slow_floor_ms),
 	 .meta = "MS", .help = "never slow below this", .dlo = 0, .dhi = 1e9},
+	{.name = "keep", .kind = WEFT_OPT_UINT, .off = T(keep), .meta = "K",
+	 .help = "keep the model being replaced as MODEL.vN, the last K of them "
+	 "(weft model rollback; 0: none)", .hi = 1000},
 	{.name = "seed", .kind = WEFT_OPT_U64, .off = T(p.seed), .meta = "S",
 	 .help = "clustering order and sampling seed", .hi = 1000000000000000000ull},
 	{.name = "threads", .kind = WEFT_OPT_UINT, .off = T(p.threads), .meta = "N",
@@ -137,6 +141,7 @@ cmd_train_main(int argc, char **argv)
 	memset(&o, 0, sizeof o);
 	cluster_model_params_default(&o.p);
 	o.slow_floor_ms = (double)o.p.slow_floor_ns / 1e6;
+	o.keep = 5;
 	char *inputs[MAX_SAMPLES];
 	int n_in = 0;
 	int rc = parse_args(argc, argv, &o, inputs, &n_in);
@@ -169,7 +174,9 @@ cmd_train_main(int argc, char **argv)
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t2);
-	if ((rc = cluster_model_save(m, out, err, sizeof err))) {
+	uint32_t kept = 0;
+	if ((rc = cluster_model_keep_version(out, o.keep, &kept, err, sizeof err)) ||
+	    (rc = cluster_model_save(m, out, err, sizeof err))) {
 		fprintf(stderr, "weft train: %s\n", err);
 		goto out;
 	}
@@ -187,6 +194,9 @@ cmd_train_main(int argc, char **argv)
 	        "  time              %.3f s reading, %.3f s building\n",
 	        out, c.used, c.skipped, mi.shapes, mi.n_templates, mi.params.threshold, mi.pieces,
 	        mi.filter_bytes, mi.filter_fpr, read_s, build_s);
+	if (kept)
+		fprintf(stderr, "  previous model    kept as %s.v%" PRIu32 " (weft model rollback)\n",
+		        out, kept);
 	status = 0;
 out:
 	cluster_model_unref(m);

@@ -44,6 +44,7 @@ static const struct weft_verb verbs[] = {
 	 cmd_serve_main},
 	{"rekey", "re-produce a topic's reports keyed by trace id", cmd_rekey_main},
 	{"train", "learn a model of normal traces from replay samples", cmd_train_main},
+	{"model", "the model files kept beside a model: versions, rollback", cmd_model_main},
 	{"sim", "recorded-trace import, workload generation, replay", sim_main},
 	{"bench", "benchmarks (weft bench engine, ...)", bench_main},
 	{"version", "print the version", version_main},
