@@ -13,6 +13,7 @@
 #include "bench/bench_canon.h"
 #include "bench/bench_decode.h"
 #include "bench/bench_ed.h"
+#include "bench/bench_kafka.h"
 #include "common/opt.h"
 
 uint64_t
@@ -219,6 +220,8 @@ static const struct weft_verb bench_verbs[] = {
 	 "seconds", bench_cluster_main},
 	{"bloom", "Bloom filter: probes/s per core, measured vs theoretical FPR",
 	 bench_bloom_main},
+	{"kafka", "raw consume rate of a topic (weft serve's consumer, count "
+	 "only): the bound", bench_kafka_main},
 	{NULL, NULL, NULL},
 };
 

@@ -11,7 +11,15 @@ Called by scripts/bench.sh (part "serve"); writes a Markdown fragment.
      (time the last report was consumed - time the first was), read from
      each process's /metrics every 20 ms, from the first assignment. The broker shares the machine;
      its share of the CPU time during the run is reported.
-  2. lag: one process with 2 workers while `weft sim replay --rate R`
+  2. bounds (with --batched-topic): in the same rounds, the raw consume
+     rate of each topic (`weft bench kafka`: weft serve's consumer
+     configuration, batch consume, nothing done but counting reports) and
+     `weft replay --model` of the same workload from its file, W = 1 and 2;
+     weft serve 1 x 1 and 1 x 2 on a second topic whose messages carry up
+     to N reports each (`weft sim replay --reports-per-message N`). Each
+     ratio (serve / raw, serve / replay per worker) is the median of the
+     same-round ratios.
+  3. lag: one process with 2 workers while `weft sim replay --rate R`
      produces at a fixed rate; the summed partition lag is sampled every
      250 ms.
 Figures are medians over rounds; rounds interleave the layouts. With
@@ -90,8 +98,8 @@ def stop_all(procs):
         p.wait(timeout=120)
 
 
-def throughput_run(a, procs_n, workers, rnd):
-    group = f"bench-{procs_n}x{workers}-{rnd}-{os.getpid()}"
+def throughput_run(a, procs_n, workers, rnd, tag=""):
+    group = f"bench-{procs_n}x{workers}-{rnd}{tag}-{os.getpid()}"
     procs = [start_serve(a, a.topic, group, workers, f"{procs_n}x{workers}-{i}") for i in range(procs_n)]
     t_first = t_done = None
     cpu0 = {p.pid: cpu_seconds(p.pid) for p, _ in procs}
@@ -122,6 +130,67 @@ def throughput_run(a, procs_n, workers, rnd):
             "secs": secs, "events_per_s": a.events / secs, "weft_cpu_s": weft_cpu,
             "broker_cpu_s": broker_cpu,
             "broker_share": broker_cpu / max(broker_cpu + weft_cpu, 1e-9)}
+
+
+def raw_run(a, topic):
+    """weft bench kafka, one round: reports/s of the raw consume."""
+    out = subprocess.run(
+        [a.weft, "bench", "kafka", "--brokers", a.brokers, "--topic", topic,
+         "--events", str(a.events), "--rounds", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True).stdout
+    m = re.search(r"median: ([0-9.]+) reports/s", out)
+    if not m:
+        sys.exit("weft bench kafka printed no median")
+    return float(m.group(1))
+
+
+def replay_run(a, workers):
+    """weft replay --model of the same workload from its file: events/s."""
+    t0 = clk()
+    subprocess.run([a.weft, "replay", "--workers", str(workers), "--no-out",
+                    "--epoch-events", "500000", "--model", a.model, a.input],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return a.events / (clk() - t0)
+
+
+def bounds_round(a, rnd):
+    """One round of the bounds table: for each topic, raw consume and serve
+    1 x 1, 1 x 2; replay W = 1, 2 from the file."""
+    row = {"round": rnd + 1, "replay": {w: replay_run(a, w) for w in (1, 2)}}
+    for name, topic in (("one", a.topic), ("batched", a.batched_topic)):
+        row[name] = {"raw": raw_run(a, topic)}
+        for w in (1, 2):
+            saved, a.topic = a.topic, topic
+            row[name][w] = throughput_run(a, 1, w, rnd, f"-bounds-{name}")["events_per_s"]
+            a.topic = saved
+    print(f"round {rnd + 1}: bounds: " + ", ".join(
+        f"{n}: raw {row[n]['raw'] / 1e6:.3f} M, serve {row[n][1] / 1e6:.3f} / {row[n][2] / 1e6:.3f} M"
+        for n in ("one", "batched")), file=sys.stderr)
+    return row
+
+
+def write_bounds(f, a, rows):
+    med = statistics.median
+    f.write(f"\n**Against its bounds, same rounds: weft serve (1 process) on the topic above "
+            f"(one report per message) and on a topic of the same events with up to "
+            f"{a.per_message} reports per message (`weft sim replay --reports-per-message "
+            f"{a.per_message}`, each message to the partition its reports' keys pick); the raw "
+            f"consume of each topic (`weft bench kafka`: weft serve's consumer configuration and "
+            f"batch consume, nothing done but counting reports; one consumer); `weft replay "
+            f"--model` of the same events from the file; median of {len(rows)} rounds, ratios "
+            f"are medians of same-round ratios**\n\n")
+    f.write("| messages | workers | weft serve events/s | per worker | raw consume reports/s "
+            "| serve / raw | weft replay events/s (same W) | serve / replay |\n"
+            "|---|---|---|---|---|---|---|---|\n")
+    for name, label in (("one", "1 report each"), ("batched", f"up to {a.per_message} reports")):
+        for w in (1, 2):
+            sv = [r[name][w] for r in rows]
+            raw = [r[name]["raw"] for r in rows]
+            rp = [r["replay"][w] for r in rows]
+            f.write(f"| {label} | {w} | {med(sv) / 1e6:.3f} M ({min(sv) / 1e6:.3f}-{max(sv) / 1e6:.3f}) "
+                    f"| {med(sv) / w / 1e6:.3f} M | {med(raw) / 1e6:.3f} M "
+                    f"| {med(s / r for s, r in zip(sv, raw)):.2f} | {med(rp) / 1e6:.3f} M "
+                    f"| {med(s / r for s, r in zip(sv, rp)):.2f} |\n")
 
 
 def lag_run(a):
@@ -181,6 +250,10 @@ def main():
     ap.add_argument("--json", help="also write every round's raw numbers here")
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--layouts", help="e.g. 1x1,1x2,2x1 (default: by core count)")
+    ap.add_argument("--batched-topic", dest="batched_topic",
+                    help="the same events, many reports per message: run the bounds rounds")
+    ap.add_argument("--per-message", dest="per_message", type=int, default=64,
+                    help="reports per message of --batched-topic (for the table)")
     a = ap.parse_args()
     if a.layouts:
         layouts = [tuple(int(x) for x in l.split("x")) for l in a.layouts.split(",")]
@@ -194,6 +267,7 @@ def main():
             res[l].append(throughput_run(a, l[0], l[1], rnd))
             print(f"round {rnd + 1}: {l[0]} process(es) x {l[1]} worker(s): "
                   f"{res[l][-1]['events_per_s'] / 1e6:.3f} M events/s", file=sys.stderr)
+    bounds = [bounds_round(a, rnd) for rnd in range(a.rounds)] if a.batched_topic else []
     lag = lag_run(a)
     base = [r["events_per_s"] for r in res[(1, 1)]]
     with open(a.out, "w") as f:
@@ -216,6 +290,8 @@ def main():
             f.write(f"| {l[0]} x {l[1]} | {statistics.median(rates) / 1e6:.3f} M "
                     f"({min(rates) / 1e6:.3f}-{max(rates) / 1e6:.3f}) | {ratio:.2f}x "
                     f"| {share * 100:.0f} % | {cores:.2f} |\n")
+        if bounds:
+            write_bounds(f, a, bounds)
         f.write(f"\n**Consumer lag during a sustained replay at {a.rate} events/s "
                 f"(`weft sim replay --rate {a.rate} --to kafka`, one process, 2 workers), "
                 f"sampled every 250 ms**\n\n")
@@ -232,7 +308,9 @@ def main():
                         "clock": "first partition assignment -> last report consumed"},
                "rounds": [r for rnd in range(a.rounds) for l in layouts for r in res[l]
                           if r["round"] == rnd + 1],
-               "lag": dict(lag, rate=a.rate, layout="1 x 2")}
+               "lag": dict(lag, rate=a.rate, layout="1 x 2"),
+               "bounds": {"per_message": a.per_message, "batched_topic": a.batched_topic,
+                          "rounds": bounds}}
         with open(a.json, "w") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")

@@ -228,6 +228,9 @@ void engine_get_stats(const struct engine *e, struct engine_stats *out);
 /* ---- inside callbacks ------------------------------------------------- */
 unsigned engine_ctx_worker(const struct engine_ctx *ctx);
 unsigned engine_ctx_workers(const struct engine_ctx *ctx);
+/* The engine the context's worker belongs to: for a source that lets
+ * another thread wake its worker (engine_wake(e, engine_ctx_worker(ctx))). */
+struct engine *engine_ctx_engine(const struct engine_ctx *ctx);
 int engine_ctx_node(const struct engine_ctx *ctx);
 /* True once engine_stop() was called: sources should finish. */
 int engine_ctx_stopping(const struct engine_ctx *ctx);

@@ -708,6 +708,12 @@ engine_ctx_workers(const struct engine_ctx *c)
 	return c->w->e->W;
 }
 
+struct engine *
+engine_ctx_engine(const struct engine_ctx *c)
+{
+	return c->w->e;
+}
+
 int
 engine_ctx_node(const struct engine_ctx *c)
 {

@@ -15,7 +15,10 @@
 #             events/s for 1x1, 1x2, 2x1, 3x1 processes x workers (and
 #             1 x cores, 2 x cores/2, cores x 1 on more than 3 cores), the
 #             broker's CPU share, and the consumer lag at a fixed produce
-#             rate (bench/serve_bench.py); SERVE_RUNS (default 3) rounds
+#             rate (bench/serve_bench.py); SERVE_RUNS (default 3) rounds;
+#             against its bounds in the same rounds: the raw consume rate
+#             (weft bench kafka) and weft replay, on the topic and on one
+#             with SERVE_PER_MESSAGE (default 64) reports per message
 #   baseline  the machine's own parallel capacity (independent processes)
 #   memory    peak RSS against traces in flight: the generated workload
 #             with C = MEM_LEVELS (default 500 1000 3000 6000) concurrent
@@ -41,7 +44,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 if [ ! -f build-release/build.ninja ]; then
-  meson setup build-release -Dbuildtype=release >/dev/null
+  meson setup build-release -Dbuildtype=release -Db_lto=true >/dev/null
+elif ! grep -q -- '-flto' build-release/build.ninja; then
+  meson configure build-release -Db_lto=true >/dev/null # the release build is LTO
 fi
 ninja -C build-release weft >/dev/null
 WEFT=build-release/weft
@@ -267,15 +272,18 @@ parts=$(( CORES > 6 ? CORES : 6 )) # at least one partition per consumer
 scripts/kafka.sh stop "$kdir" --clean >/dev/null 2>&1 || true
 bs=$(scripts/kafka.sh start "$kdir")
 trap 'scripts/kafka.sh stop "$kdir" --clean >/dev/null 2>&1 || true' EXIT
-for t in "bench-in $parts" "bench-lag $parts" "bench-anom 1"; do
+for t in "bench-in $parts" "bench-in-batched $parts" "bench-lag $parts" "bench-anom 1"; do
   # shellcheck disable=SC2086
   scripts/kafka.sh topic "$kdir" $t >/dev/null 2>&1
 done
 "$WEFT" replay "$work/hdfs.jsonl" --no-out --sample "$work/hdfs.smp" --sample-size 2000 2>/dev/null
 "$WEFT" train "$work/hdfs.smp" -o "$work/hdfs.model" 2>/dev/null
 "$WEFT" sim replay "$work/hdfs.jsonl" --to kafka --brokers "$bs" --topic bench-in 2>/dev/null
+"$WEFT" sim replay "$work/hdfs.jsonl" --to kafka --brokers "$bs" --topic bench-in-batched \
+  --reports-per-message "${SERVE_PER_MESSAGE:-64}" 2>/dev/null
 python3 bench/serve_bench.py --weft "$WEFT" --brokers "$bs" --broker-pid "$(cat "$kdir/kafka.pid")" \
   --topic bench-in --lag-topic bench-lag --input "$work/hdfs.jsonl" --partitions "$parts" \
+  --batched-topic bench-in-batched --per-message "${SERVE_PER_MESSAGE:-64}" \
   --events "$(wc -l < "$work/hdfs.jsonl")" --model "$work/hdfs.model" --work "$work" \
   --rounds "${SERVE_RUNS:-3}" --rate "${SERVE_RATE:-100000}" --machine "$machine" \
   --command "PARTS=serve scripts/bench.sh (bench/serve_bench.py)" --out "$RES/serve.md" \

@@ -359,6 +359,7 @@ struct replay_opts {
 	const char *brokers, *topic;
 	const char *props[MAX_PROPS];
 	size_t nprops;
+	unsigned per_msg;          /* --reports-per-message */
 };
 
 static void
@@ -366,6 +367,7 @@ replay_opts_init(struct replay_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	sim_replay_defaults(&o->cfg);
+	o->per_msg = 1;
 }
 
 /* -X / --producer-X: one more librdkafka property (the sink checks it). */
@@ -421,6 +423,9 @@ static const struct weft_opt replay_opts_tab[] = {
 	 .help = "Kafka topic (--to kafka)"},
 	{.name = "key", .kind = WEFT_OPT_CHOICE, .off = RO(key), .meta = "KEY",
 	 .help = "message key (--to kafka)", .choices = replay_key},
+	{.name = "reports-per-message", .kind = WEFT_OPT_UINT, .off = RO(per_msg),
+	 .meta = "N", .help = "up to N lines per message, joined by newlines "
+	 "(--to kafka)", .lo = 1, .hi = 1u << 20},
 	{.name = "producer-X", .alias = 'X', .kind = WEFT_OPT_FN, .meta = "KEY=VALUE",
 	 .fn = replay_prop, .help = "a librdkafka producer property (-X "
 	 "KEY=VALUE too; repeatable)"},
@@ -434,7 +439,9 @@ static const struct weft_cmd replay_cmd = {
 	    "stdin) in recorded\norder at a target pace, with optional "
 	    "reordering, duplicates and late events.",
 	.opts = replay_opts_tab, .min_pos = 1, .max_pos = 1,
-	.epilog = "--to kafka: one message per line (without its newline); "
+	.epilog = "--to kafka: one message per line (without its newline), or up to\n"
+	    "--reports-per-message lines joined by newlines (each message to the "
+	    "partition\nits lines' keys pick, without a key); "
 	    "--key trace: key = trace id\nas 16 lowercase hex digits, none: no "
 	    "key; -X: any librdkafka producer property,\napplied after the "
 	    "defaults enable.idempotence=true, linger.ms=5.",
@@ -462,9 +469,10 @@ replay_parse(int argc, char **argv, struct replay_opts *o, const char **in)
 	if (kafka && (!o->brokers || !o->topic))
 		return weft_opt_usage(&replay_cmd, "--to kafka needs %s",
 		    o->brokers ? "--topic" : "--brokers");
-	if (!kafka && (o->brokers || o->topic || o->nprops || o->key))
-		return weft_opt_usage(&replay_cmd, "--brokers, --topic, -X and "
-		    "--key need --to kafka");
+	if (!kafka && (o->brokers || o->topic || o->nprops || o->key ||
+	    o->per_msg > 1))
+		return weft_opt_usage(&replay_cmd, "--brokers, --topic, -X, "
+		    "--key and --reports-per-message need --to kafka");
 	return -1;
 }
 
@@ -479,7 +487,7 @@ sim_cmd_replay(int argc, char **argv)
 	struct sim_replay_cfg cfg = o.cfg;
 	struct sim_kafka_stats kst = {0, 0};
 	struct sim_kafka_cfg kc = {o.brokers, o.topic, o.props, o.nprops,
-	    o.key == 0, &kst};
+	    o.key == 0, &kst, o.per_msg};
 	int kafka = o.to == 1;
 	const char *out = o.out ? o.out : "-";
 	/* A Kafka sink first: a bad property fails before any reading. */

@@ -78,6 +78,10 @@ struct sim_kafka_cfg {
 	size_t nprops;
 	int key_trace;
 	struct sim_kafka_stats *stats; /* filled by close(); may be NULL */
+	/* lines per message, joined by '\n' (0 or 1: one each); with
+	 * key_trace each message holds lines of one partition (the one their
+	 * keys pick) and goes there without a key */
+	unsigned reports_per_message;
 };
 /* Returns 0, WEFT_EINVAL (a bad property: errstr names it), WEFT_ENOMEM or
  * WEFT_EKAFKA (errstr says why). */

@@ -89,6 +89,9 @@ struct op_file_config {
 	struct op_decode_op_config *decode;
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t units, bytes, io_errors;
+	/* stripes read to their end by all workers (sharded; op_file_prepare
+	 * zeroes it): bounds how far a worker reads ahead of the others */
+	_Atomic uint64_t stripes_done;
 };
 
 void op_file_config_default(struct op_file_config *cfg);

@@ -16,6 +16,17 @@
  * the whole second half would. Line numbers are only known for the first
  * stripe; others report line 0 and the byte offset, which is exact.
  *
+ * Read-ahead. Striping alone does not keep a worker from running ahead
+ * (one may be descheduled, or slowed by the assembly its traces need),
+ * and what it reads ahead of the slowest worker's epoch waits, copied,
+ * in the assembler's stash: at W = 2 peak RSS varied from run to run with
+ * it. So a worker opens stripe k only when k < done + W + 1, done being
+ * the stripes all workers have read to their end (one shared counter):
+ * it is at most about two stripes ahead of the slowest. The worker with
+ * the lowest pending stripe always may go on (every stripe below it is
+ * done or being read, at most W - 1 of them), so the bound cannot block
+ * every worker.
+ *
  * Anything else (compressed data, a pipe, text reports) is read by worker
  * 0 alone; the graph then spreads units over the workers through an
  * exchange on op_unit_key so decoding still runs in parallel.
@@ -57,6 +68,7 @@ struct file_inst {
 	uint64_t begin, end; /* owned unit starts (current stripe) */
 	uint64_t size;       /* file size (sharded) */
 	uint64_t stripe;     /* current stripe index (sharded) */
+	int stripe_wait;     /* stripe is not open yet: it waits for the others */
 	unsigned workers;
 	uint64_t units, bytes;
 	uint64_t epoch;      /* epoch of the units being emitted */
@@ -158,6 +170,7 @@ op_file_prepare(struct op_file_config *cfg, char *errstr, size_t errlen)
 	}
 	cfg->t0_ns = now_ns();
 	cfg->epoch_bytes = 0;
+	atomic_store(&cfg->stripes_done, 0);
 	if (!cfg->epoch_ms && regular)
 		return sample_epoch_bytes(cfg, errstr, errlen);
 	return 0;
@@ -310,11 +323,20 @@ unit_cb(void *arg, const struct op_unit *u)
 	return 0;
 }
 
-/* The current stripe is done: go on with this worker's next one. */
+/* Opens the stripe that waits, once the read-ahead bound allows it. */
 static enum engine_poll
-next_stripe(struct file_inst *s)
+open_waiting_stripe(struct file_inst *s)
 {
-	s->stripe += s->workers;
+	uint64_t done = atomic_load_explicit(&s->cfg->stripes_done,
+	                                     memory_order_relaxed);
+	/* a stripe past the end is no reading ahead: stop at once, so the
+	 * frontier does not wait for this worker */
+	if (s->stripe * s->cfg->stripe_bytes < s->size &&
+	    s->stripe >= done + s->workers + 1) {
+		engine_source_idle_hint(s->ctx, 200);
+		return ENGINE_POLL_IDLE;
+	}
+	s->stripe_wait = 0;
 	int rc = stripe_open(s);
 	if (rc == FILE_STOP)
 		return ENGINE_POLL_DONE;
@@ -325,6 +347,16 @@ next_stripe(struct file_inst *s)
 		return ENGINE_POLL_DONE;
 	}
 	return ENGINE_POLL_DATA;
+}
+
+/* The current stripe is done: go on with this worker's next one. */
+static enum engine_poll
+next_stripe(struct file_inst *s)
+{
+	atomic_fetch_add_explicit(&s->cfg->stripes_done, 1, memory_order_relaxed);
+	s->stripe += s->workers;
+	s->stripe_wait = 1;
+	return open_waiting_stripe(s);
 }
 
 static enum engine_poll
@@ -343,6 +375,8 @@ file_poll(void *state, struct engine_ctx *ctx)
 			s->epoch = e;
 		}
 	}
+	if (s->stripe_wait)
+		return open_waiting_stripe(s);
 	ssize_t n = op_reader_read(s->rd, s->buf, FILE_READ_CAP);
 	if (n == OP_READ_AGAIN) {
 		engine_source_idle_hint(ctx, 1000);

@@ -8,14 +8,12 @@
 
 #include <stdint.h>
 
+#include "engine/engine.h"
+
 #include "operators/serve/serve.h"
 
 /* Wall clock, ms. */
 int64_t op_kafka_wall_ms(void);
-/* A client configuration: our defaults, then the user's properties; w is
- * the worker (its client id), UINT32_MAX the prober. NULL with a message. */
-rd_kafka_conf_t *op_kafka_client_conf(const struct op_kafka_config *cfg,
-                                      unsigned w, char *errstr, size_t errlen);
 /* The slot of (topic, partition), registered on first use: an index, or
  * UINT32_MAX when the table is full (counted). Any worker thread. */
 uint32_t op_kafka_slot_of(struct op_kafka_config *cfg, const char *topic,
@@ -23,5 +21,27 @@ uint32_t op_kafka_slot_of(struct op_kafka_config *cfg, const char *topic,
 /* The prober thread (worker 0's source starts and stops it). 0 or WEFT_E*. */
 int op_kafka_prober_start(struct op_kafka_config *cfg);
 void op_kafka_prober_stop(struct op_kafka_config *cfg);
+
+/* ---- op_kafka_fetch.c ---------------------------------------------------- */
+
+/* What the queue's wake-up needs: set before op_kafka_wake_arm, and kept
+ * (read by librdkafka's threads) until op_kafka_wake_disarm. */
+struct op_kafka_waker {
+	struct engine *e;
+	unsigned w;
+};
+/* From now on a message in q, empty before, wakes worker wk->w. */
+void op_kafka_wake_arm(rd_kafka_queue_t *q, struct op_kafka_waker *wk);
+void op_kafka_wake_disarm(rd_kafka_queue_t *q);
+
+/* Longest a fetch kick waits for its answer (an outage stops the kicks;
+ * this bounds the one that meets its start). */
+#define OP_KAFKA_KICK_TIMEOUT_MS 200
+/* When the partition is behind its high watermark as last fetched (next:
+ * the next offset to consume), asks its leader for its watermarks, which
+ * wakes the broker thread that fetches it (op_kafka_fetch.c says why):
+ * 1; else 0. Blocks for one round trip. Worker thread. */
+int op_kafka_fetch_kick(rd_kafka_t *rk, const char *topic, int32_t partition,
+                        int64_t next);
 
 #endif

@@ -37,6 +37,16 @@
 #include "operators/serve/kafka_int.h"
 
 #define RECOMMIT_MS 500 /* a failed commit is sent again after this */
+#define KICK_MS 5       /* fetch kicks at most this often (op_kafka_fetch.c) */
+/* A gap this long between two polls of a worker means it did not run (a
+ * pause: SIGSTOP, a frozen host). A fetch answered before or during the
+ * pause may still be in the socket or the queue; its partition-EOF would
+ * be stamped with a drain after the pause and vouch for time the fetch
+ * never saw. So for EOF_SETTLE_MS after such a gap (well beyond
+ * fetch.wait.max.ms and a round trip) EOFs are no evidence; the prober's
+ * watermarks, asked after the pause, still are. */
+#define PAUSE_GAP_MS 1000
+#define EOF_SETTLE_MS 2000
 
 struct kmark {
 	uint64_t epoch;
@@ -85,11 +95,16 @@ struct kinst {
 	/* wall time of the last poll that drained the consumer queue: an
 	 * event in this poll's batch was fetched after it */
 	int64_t drained_ms;
+	int64_t last_poll_ms; /* wall time of the previous poll */
+	int64_t eof_floor_ms; /* EOFs handled before then are no evidence */
 	/* counters, added to the config's atomics once per poll (a shared
 	 * cache line written per message would cost more than the rest) */
 	uint64_t n_msgs, n_bytes, n_units;
 	uint64_t max_epoch; /* highest epoch this worker gave out */
 	int saw;            /* a message was given an epoch in this poll */
+	struct op_kafka_waker waker; /* .e set at the first poll, then armed */
+	int64_t kick_ms;    /* wall time of the last fetch kick */
+	size_t kick_next;   /* the partition the next kick looks at first */
 };
 
 int64_t
@@ -130,60 +145,6 @@ op_kafka_config_destroy(struct op_kafka_config *cfg)
 	free(cfg->low_scratch);
 }
 
-
-static int
-set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t errlen)
-{
-	return weft_kafka_set(conf, "consumer", k, v, errstr, errlen);
-}
-
-/* The consumer configuration: our defaults, then the user's properties. */
-rd_kafka_conf_t *
-op_kafka_client_conf(const struct op_kafka_config *cfg, unsigned w, char *errstr, size_t errlen)
-{
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char id[96], host[64] = "weft";
-	gethostname(host, sizeof host - 1);
-	if (w == UINT32_MAX) /* the prober: asks for watermarks, never joins */
-		snprintf(id, sizeof id, "weft-%s-%ld-probe", host, (long)getpid());
-	else
-		snprintf(id, sizeof id, "weft-%s-%ld-w%u", host, (long)getpid(), w);
-	if (!conf ||
-	    set(conf, "bootstrap.servers", cfg->brokers ? cfg->brokers : "", errstr, errlen) ||
-	    set(conf, "group.id", cfg->group, errstr, errlen) ||
-	    set(conf, "client.id", id, errstr, errlen) ||
-	    set(conf, "enable.auto.commit", "false", errstr, errlen) ||
-	    set(conf, "enable.auto.offset.store", "false", errstr, errlen) ||
-	    set(conf, "enable.partition.eof", "true", errstr, errlen) ||
-	    set(conf, "auto.offset.reset", "earliest", errstr, errlen) ||
-	    set(conf, "fetch.wait.max.ms", "100", errstr, errlen) ||
-	    /* big fetches: with the defaults (1 MiB per partition) the
-	     * consumer made twice the round trips for half the events/s
-	     * (bench/serve_bench.py) */
-	    set(conf, "max.partition.fetch.bytes", "8388608", errstr, errlen) ||
-	    set(conf, "fetch.max.bytes", "67108864", errstr, errlen) ||
-	    set(conf, "queued.min.messages", "500000", errstr, errlen))
-		goto fail;
-	for (unsigned i = 0; i < cfg->n_props; i++)
-		if (weft_kafka_set_kv(conf, "consumer", cfg->props[i], errstr, errlen))
-			goto fail;
-	/* Static membership: each worker is its own member, so the id gets
-	 * the worker's number (a restart with the same id takes over its
-	 * partitions at once instead of after the session timeout). */
-	char gi[256];
-	size_t gl = sizeof gi;
-	if (rd_kafka_conf_get(conf, "group.instance.id", gi, &gl) == RD_KAFKA_CONF_OK && gi[0]) {
-		char wid[300];
-		snprintf(wid, sizeof wid, "%s-w%u", gi, w);
-		if (set(conf, "group.instance.id", wid, errstr, errlen))
-			goto fail;
-	}
-	return conf;
-fail:
-	if (conf)
-		rd_kafka_conf_destroy(conf);
-	return NULL;
-}
 
 int
 op_kafka_conf_check(const struct op_kafka_config *cfg, char *errstr, size_t errlen)
@@ -643,7 +604,7 @@ handle(struct kinst *s, rd_kafka_message_t *m, int64_t now)
 				 * now: an EOF that waited out a pause in the queue
 				 * must not vouch for the pause */
 				int64_t at = s->drained_ms ? s->drained_ms : now;
-				if (at > p->ev_ms &&
+				if (at > p->ev_ms && now >= s->eof_floor_ms &&
 				    at >= atomic_load_explicit(&cfg->evidence_floor,
 				                               memory_order_relaxed))
 					p->ev_ms = at;
@@ -836,13 +797,40 @@ frontier(struct kinst *s, int64_t now)
 	return f > s->frontier ? f : s->frontier;
 }
 
+/* The poll found the queue empty: a partition still behind its end may
+ * be one librdkafka stopped fetching at its queue threshold. */
+static void
+kick(struct kinst *s, int64_t now)
+{
+	if (now - s->kick_ms < KICK_MS || atomic_load(&s->cfg->outage))
+		return;
+	for (size_t k = 0; k < s->n_parts; k++) {
+		struct kpart *p = &s->parts[(s->kick_next + k) % s->n_parts];
+		if (op_kafka_fetch_kick(s->rk, p->topic, p->partition, p->next)) {
+			s->kick_ms = now;
+			s->kick_next = (s->kick_next + k + 1) % s->n_parts;
+			atomic_fetch_add_explicit(&s->cfg->fetch_kicks, 1,
+			                          memory_order_relaxed);
+			return;
+		}
+	}
+}
+
 static enum engine_poll
 k_poll(void *state, struct engine_ctx *ctx)
 {
 	struct kinst *s = state;
 	struct op_kafka_config *cfg = s->cfg;
 	s->ctx = ctx;
+	if (!s->waker.e) {
+		s->waker.e = engine_ctx_engine(ctx);
+		s->waker.w = s->w;
+		op_kafka_wake_arm(s->q, &s->waker);
+	}
 	int64_t now = op_kafka_wall_ms();
+	if (s->last_poll_ms && now - s->last_poll_ms > PAUSE_GAP_MS)
+		s->eof_floor_ms = now + EOF_SETTLE_MS;
+	s->last_poll_ms = now;
 	if (!s->stopping && (engine_ctx_stopping(ctx) || atomic_load(&cfg->fatal))) {
 		s->stopping = 1;
 		s->stop_at_ms = now + (int64_t)cfg->drain_epochs * cfg->epoch_ms;
@@ -856,6 +844,8 @@ k_poll(void *state, struct engine_ctx *ctx)
 	}
 	if (n < (ssize_t)cfg->batch)
 		s->drained_ms = now; /* what comes next was fetched after now */
+	if (n == 0)
+		kick(s, now);
 	if (s->saw) { /* messages only: an EOF or an error is no news of time */
 		note_seen(s, now);
 		s->saw = 0;
@@ -915,8 +905,11 @@ k_destroy(void *state)
 		commit_at(s, NULL, 0);
 		s->closing = 1;
 		publish_stats(s);
-		if (s->q)
+		if (s->q) {
+			if (s->waker.e)
+				op_kafka_wake_disarm(s->q);
 			rd_kafka_queue_destroy(s->q);
+		}
 		rd_kafka_consumer_close(s->rk);
 		rd_kafka_destroy(s->rk);
 	}

@@ -472,6 +472,9 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 	rc |= VAL("weft_consumer_errors_total", atomic_load(&k->errors));
 	rc |= FAM("weft_rebalances_total", "counter", "rebalance callbacks (assign and revoke)");
 	rc |= VAL("weft_rebalances_total", atomic_load(&k->rebalances));
+	rc |= FAM("weft_fetch_kicks_total", "counter",
+	          "watermark asks that woke a fetcher stopped at its queue threshold");
+	rc |= VAL("weft_fetch_kicks_total", atomic_load(&k->fetch_kicks));
 	rc |= FAM("weft_reread_traces_total", "counter",
 	          "traces still open at shutdown, left uncommitted for the next run");
 	rc |= VAL("weft_reread_traces_total", atomic_load(&st->sink->reread));

@@ -289,6 +289,7 @@ struct op_kafka_config {
 	_Atomic uint64_t skipped; /* messages of revoked partitions */
 	_Atomic uint64_t rebalances, slots_overflow, outages, stalls;
 	_Atomic uint64_t stalled_ms_total; /* outages and settle time, pauses */
+	_Atomic uint64_t fetch_kicks;  /* op_kafka_fetch_kick requests sent */
 	_Atomic uint64_t *frontiers;   /* per worker (caller allocates; may be NULL) */
 	void **insts;                  /* per worker, set by the source's init
 	                                * (caller allocates; may be NULL) */
@@ -323,6 +324,13 @@ void op_kafka_config_destroy(struct op_kafka_config *cfg);
  * 0 or WEFT_EINVAL with a message naming the property. */
 int op_kafka_conf_check(const struct op_kafka_config *cfg, char *errstr, size_t errlen);
 extern const struct engine_op_vtable op_kafka_vtable; /* arg: op_kafka_config */
+/* A consumer configuration: our defaults (group, fetch sizes, no auto
+ * commit), then cfg->props; w is the worker (its client id), UINT32_MAX
+ * the prober. The caller owns it (rd_kafka_new takes it, or
+ * rd_kafka_conf_destroy). NULL with a message. Also what
+ * `weft bench kafka` consumes with, so its bound is the same client. */
+rd_kafka_conf_t *op_kafka_client_conf(const struct op_kafka_config *cfg,
+                                      unsigned w, char *errstr, size_t errlen);
 /* The committer's round, in two steps around its wait for the outputs:
  * read_lows takes every slot's commit epoch from the ledger (before the
  * outputs produced so far are waited for), publish_lows makes them the

@@ -196,22 +196,30 @@ static const struct engine_op_vtable us_vt = {
 	.init = state_is_arg_init, .on_batch = us_batch,
 };
 
+/* The file source into one sink (vt, arg) on W workers. */
 static void
-run_source(struct op_file_config *fc, unsigned W, struct unit_sum *sum,
-           struct engine_stats *st)
+run_into(struct op_file_config *fc, unsigned W, const struct engine_op_vtable *vt,
+         void *arg, struct engine_stats *st)
 {
 	char err[256];
 	assert_int_equal(op_file_prepare(fc, err, sizeof err), 0);
 	struct engine_graph *g = engine_graph_new();
 	const uint32_t var[] = {0};
 	int s = engine_graph_add(g, "file", &op_file_vtable, fc, 0, 1, var);
-	int k = engine_graph_add(g, "sum", &us_vt, sum, 1, 0, NULL);
+	int k = engine_graph_add(g, "sink", vt, arg, 1, 0, NULL);
 	assert_int_equal(engine_graph_connect(g, s, 0, k, 0,
 	                                      op_file_sharded(fc, W) ? NULL
 	                                                             : op_unit_key,
 	                                      NULL),
 	                 0);
 	assert_int_equal(run_graph(g, W, st), 0);
+}
+
+static void
+run_source(struct op_file_config *fc, unsigned W, struct unit_sum *sum,
+           struct engine_stats *st)
+{
+	run_into(fc, W, &us_vt, sum, st);
 }
 
 static void
@@ -254,6 +262,68 @@ test_sharded_file_reads_every_line_exactly_once(void **st)
 		assert_int_equal(atomic_load(&sum.offsets), want_offsets);
 		assert_int_equal(atomic_load(&sum.lens), want_lens);
 		assert_int_equal(atomic_load(&fc.units), want_units);
+	}
+}
+
+/* A sink that notes how far each unit's stripe lies past the stripes all
+ * workers have finished, and holds worker 0 back so that without the
+ * read-ahead bound worker 1 would run far ahead. */
+struct ahead_sink {
+	struct op_file_config *fc;
+	_Atomic uint64_t units;
+	_Atomic int64_t max_ahead; /* max over units of stripe - done */
+};
+
+static void
+ah_batch(void *state, struct engine_ctx *ctx, unsigned port,
+         const struct engine_batch *b)
+{
+	(void)port;
+	struct ahead_sink *s = state;
+	if (engine_ctx_worker(ctx) == 0)
+		usleep(2000); /* a slow worker: not timed, only provoked */
+	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
+	const void *r;
+	uint32_t len;
+	while ((r = engine_batch_next(b, &c, &len))) {
+		struct op_unit_rec h;
+		memcpy(&h, r, sizeof h);
+		int64_t ahead = (int64_t)(h.offset / s->fc->stripe_bytes) -
+		                (int64_t)atomic_load(&s->fc->stripes_done);
+		int64_t m = atomic_load(&s->max_ahead);
+		while (ahead > m && !atomic_compare_exchange_weak(&s->max_ahead, &m, ahead))
+			;
+		atomic_fetch_add(&s->units, 1);
+	}
+}
+
+static const struct engine_op_vtable ah_vt = {
+	.init = state_is_arg_init, .on_batch = ah_batch,
+};
+
+/* Sharded reading: a worker opens stripe k only when k < done + W + 1
+ * (done: stripes read to their end by all), however slow another worker
+ * is; and every line is still read. */
+static void
+test_sharded_read_ahead_is_bounded_by_the_slowest_worker(void **st)
+{
+	(void)st;
+	char path[300];
+	path_of(path, sizeof path, "ahead.jsonl");
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 4000; i++)
+		fprintf(f, "{\"line\":%d,\"pad\":\"%060d\"}\n", i, i);
+	fclose(f);
+	for (unsigned W = 2; W <= 3; W++) {
+		struct op_file_config fc;
+		op_file_config_default(&fc);
+		fc.path = path;
+		fc.stripe_bytes = 4096; /* ~80 stripes */
+		struct ahead_sink sink = {.fc = &fc, .max_ahead = INT64_MIN};
+		run_into(&fc, W, &ah_vt, &sink, NULL);
+		assert_int_equal(atomic_load(&sink.units), 4000);
+		assert_true(atomic_load(&sink.max_ahead) < (int64_t)W + 1);
 	}
 }
 
@@ -512,6 +582,7 @@ main(void)
 		cmocka_unit_test(test_truncated_gzip_is_reported_not_silently_short),
 		cmocka_unit_test(test_range_reader_stops_at_range_end),
 		cmocka_unit_test(test_sharded_file_reads_every_line_exactly_once),
+		cmocka_unit_test(test_sharded_read_ahead_is_bounded_by_the_slowest_worker),
 		cmocka_unit_test(test_unit_epochs_close_as_units_are_read),
 		cmocka_unit_test(test_overlong_line_becomes_one_flagged_excerpt),
 		cmocka_unit_test(test_missing_input_is_a_clear_error),

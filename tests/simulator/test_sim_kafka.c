@@ -3,7 +3,9 @@
  * cluster (no real broker): every line arrives once, keyed by its trace id
  * (16 lowercase hex digits), each trace in one partition; bad properties
  * are usage errors; retriable Produce errors still deliver everything
- * exactly once and in order (idempotent producer).
+ * exactly once and in order (idempotent producer); with
+ * --reports-per-message, messages of up to that many lines put every
+ * line in the partition its key picks, in order.
  */
 #include <inttypes.h>
 #include <setjmp.h>
@@ -106,14 +108,10 @@ check_replayed(const struct kmock *m, const char *topic)
 	kmock_recs_free(r, nr);
 }
 
+/* Writes the N lines to a temporary file; its path in path[]. */
 static void
-test_replay_to_kafka_keys_by_trace(void **state)
+write_lines(char *path)
 {
-	(void)state;
-	struct kmock m;
-	kmock_start(&m, 3);
-	kmock_topic(&m, "replay", NPART, 1);
-	char path[] = "/tmp/weft_sim_kafka_XXXXXX";
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	FILE *f = fdopen(fd, "w");
@@ -124,6 +122,17 @@ test_replay_to_kafka_keys_by_trace(void **state)
 		fprintf(f, "%s\n", buf);
 	}
 	assert_int_equal(fclose(f), 0);
+}
+
+static void
+test_replay_to_kafka_keys_by_trace(void **state)
+{
+	(void)state;
+	struct kmock m;
+	kmock_start(&m, 3);
+	kmock_topic(&m, "replay", NPART, 1);
+	char path[] = "/tmp/weft_sim_kafka_XXXXXX";
+	write_lines(path);
 	char *argv[] = {"replay", path, "--to", "kafka", "--brokers",
 	    (char *)m.bootstraps, "--topic", "replay", "--key", "trace",
 	    "-X", "message.timeout.ms=30000"};
@@ -131,6 +140,67 @@ test_replay_to_kafka_keys_by_trace(void **state)
 	    argv), 0);
 	unlink(path);
 	check_replayed(&m, "replay");
+	kmock_stop(&m);
+}
+
+/* --reports-per-message 7: messages of 1 to 7 lines joined by '\n', no
+ * key; split again, they are the N lines, each once, byte-identical, each
+ * trace in the partition that one keyed message per line gave it, and in
+ * order within it. */
+static void
+test_reports_per_message_keep_partition_and_order(void **state)
+{
+	(void)state;
+	struct kmock m;
+	kmock_start(&m, 3);
+	kmock_topic(&m, "one", NPART, 1);
+	kmock_topic(&m, "many", NPART, 1);
+	char path[] = "/tmp/weft_sim_kafka_XXXXXX";
+	write_lines(path);
+	char *one[] = {"replay", path, "--to", "kafka", "--brokers",
+	    (char *)m.bootstraps, "--topic", "one"};
+	char *many[] = {"replay", path, "--to", "kafka", "--brokers",
+	    (char *)m.bootstraps, "--topic", "many", "--reports-per-message",
+	    "7"};
+	assert_int_equal(sim_cmd_replay(8, one), 0);
+	assert_int_equal(sim_cmd_replay(10, many), 0);
+	unlink(path);
+	size_t n1, n2;
+	struct kmock_rec *r1 = kmock_read_all(m.bootstraps, "one", NPART, 20, &n1);
+	struct kmock_rec *r2 = kmock_read_all(m.bootstraps, "many", NPART, 20, &n2);
+	assert_int_equal(n1, N);
+	int part_of[NTRACE];
+	for (size_t k = 0; k < n1; k++)
+		part_of[(event_of(r1[k].value) - 1) % NTRACE] = r1[k].part;
+	assert_true(n2 >= N / 7 && n2 < N);
+	char *seen = calloc(N, 1);
+	size_t last[NTRACE] = {0}, lines = 0;
+	for (size_t k = 0; k < n2; k++) {
+		assert_int_equal(r2[k].keylen, 0);
+		size_t in_msg = 0;
+		for (char *v = r2[k].value, *nl; v; v = nl ? nl + 1 : NULL) {
+			nl = strchr(v, '\n');
+			if (nl)
+				*nl = '\0';
+			size_t ev = event_of(v), i = ev - 1, t = i % NTRACE;
+			assert_true(ev >= 1 && ev <= N);
+			char want[256];
+			line(want, sizeof(want), i);
+			assert_string_equal(v, want);
+			assert_false(seen[i]);
+			seen[i] = 1;
+			assert_int_equal(r2[k].part, part_of[t]);
+			assert_true(ev > last[t]);
+			last[t] = ev;
+			in_msg++;
+			lines++;
+		}
+		assert_true(in_msg >= 1 && in_msg <= 7);
+	}
+	assert_int_equal(lines, N);
+	free(seen);
+	kmock_recs_free(r1, n1);
+	kmock_recs_free(r2, n2);
 	kmock_stop(&m);
 }
 
@@ -241,6 +311,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replay_to_kafka_keys_by_trace),
+		cmocka_unit_test(test_reports_per_message_keep_partition_and_order),
 		cmocka_unit_test(test_bad_property_is_a_usage_error),
 		cmocka_unit_test(test_retriable_produce_errors_deliver_exactly_once),
 		cmocka_unit_test(test_undelivered_lines_fail_the_close),

@@ -1,0 +1,121 @@
+/*
+ * op_kafka_fetch.c — how the Kafka source's consumers fetch: their
+ * configuration (weft's defaults under the user's properties), the
+ * wake-up of a parked worker when its consumer queue gets messages, and
+ * the fetch kick that librdkafka 2.0 needs to go on fetching after its
+ * pre-fetch queue was full.
+ *
+ * The kick. A consumer pre-fetches into its queue until the queue holds
+ * queued.min.messages or queued.max.messages.kbytes; at that threshold
+ * librdkafka (before 2.1, which added fetch.queue.backoff.ms) stops
+ * fetching the partitions and looks at them again only when its broker
+ * thread wakes up: for a network event or an operation, or after up to
+ * a second. A worker slower than the fetches (any backlog: a restart, a
+ * burst) so empties the queue and then waits for that second, again and
+ * again: `weft serve` read a 6-partition backlog at 0.47 M events/s, with
+ * the worker idle two thirds of the time (bench/serve_bench.py; the
+ * fetch debug log said "queued.max.messages.kbytes exceeded"). Raising
+ * the threshold only hides it behind memory (the whole backlog, when the
+ * worker is the slower side). So when a poll finds the queue empty while
+ * a partition is behind its high watermark as last fetched, the worker
+ * asks that partition's leader for its watermarks: a request to the
+ * broker thread that serves the partition, which wakes it, and it fetches
+ * again. The ask is one small round trip, made only while the worker has
+ * nothing to consume, at most once per KICK_MS, never during an outage.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "operators/serve/kafka_conf.h"
+#include "operators/serve/kafka_int.h"
+
+static int
+set(rd_kafka_conf_t *conf, const char *k, const char *v, char *errstr, size_t errlen)
+{
+	return weft_kafka_set(conf, "consumer", k, v, errstr, errlen);
+}
+
+/* The consumer configuration: our defaults, then the user's properties. */
+rd_kafka_conf_t *
+op_kafka_client_conf(const struct op_kafka_config *cfg, unsigned w, char *errstr, size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char id[96], host[64] = "weft";
+	gethostname(host, sizeof host - 1);
+	if (w == UINT32_MAX) /* the prober: asks for watermarks, never joins */
+		snprintf(id, sizeof id, "weft-%s-%ld-probe", host, (long)getpid());
+	else
+		snprintf(id, sizeof id, "weft-%s-%ld-w%u", host, (long)getpid(), w);
+	if (!conf ||
+	    set(conf, "bootstrap.servers", cfg->brokers ? cfg->brokers : "", errstr, errlen) ||
+	    set(conf, "group.id", cfg->group, errstr, errlen) ||
+	    set(conf, "client.id", id, errstr, errlen) ||
+	    set(conf, "enable.auto.commit", "false", errstr, errlen) ||
+	    set(conf, "enable.auto.offset.store", "false", errstr, errlen) ||
+	    set(conf, "enable.partition.eof", "true", errstr, errlen) ||
+	    set(conf, "auto.offset.reset", "earliest", errstr, errlen) ||
+	    set(conf, "fetch.wait.max.ms", "100", errstr, errlen) ||
+	    /* big fetches: with the defaults (1 MiB per partition) the
+	     * consumer made twice the round trips for half the events/s
+	     * (bench/serve_bench.py) */
+	    set(conf, "max.partition.fetch.bytes", "8388608", errstr, errlen) ||
+	    set(conf, "fetch.max.bytes", "67108864", errstr, errlen) ||
+	    set(conf, "queued.min.messages", "500000", errstr, errlen))
+		goto fail;
+	for (unsigned i = 0; i < cfg->n_props; i++)
+		if (weft_kafka_set_kv(conf, "consumer", cfg->props[i], errstr, errlen))
+			goto fail;
+	/* Static membership: each worker is its own member, so the id gets
+	 * the worker's number (a restart with the same id takes over its
+	 * partitions at once instead of after the session timeout). */
+	char gi[256];
+	size_t gl = sizeof gi;
+	if (rd_kafka_conf_get(conf, "group.instance.id", gi, &gl) == RD_KAFKA_CONF_OK && gi[0]) {
+		char wid[300];
+		snprintf(wid, sizeof wid, "%s-w%u", gi, w);
+		if (set(conf, "group.instance.id", wid, errstr, errlen))
+			goto fail;
+	}
+	return conf;
+fail:
+	if (conf)
+		rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+/* librdkafka's thread, when the consumer queue goes from empty to not
+ * empty: the worker may be parked on an idle poll. */
+static void
+on_queue_nonempty(rd_kafka_t *rk, void *opaque)
+{
+	(void)rk;
+	const struct op_kafka_waker *wk = opaque;
+	engine_wake(wk->e, (int)wk->w);
+}
+
+void
+op_kafka_wake_arm(rd_kafka_queue_t *q, struct op_kafka_waker *wk)
+{
+	rd_kafka_queue_cb_event_enable(q, on_queue_nonempty, wk);
+}
+
+void
+op_kafka_wake_disarm(rd_kafka_queue_t *q)
+{
+	rd_kafka_queue_cb_event_enable(q, NULL, NULL);
+}
+
+int
+op_kafka_fetch_kick(rd_kafka_t *rk, const char *topic, int32_t partition,
+                    int64_t next)
+{
+	int64_t lo = -1, hi = -1;
+	if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) ||
+	    hi < 0 || next < 0 || next >= hi)
+		return 0;
+	/* the answer is not needed: asking is what wakes the fetcher */
+	rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, &hi,
+	                                 OP_KAFKA_KICK_TIMEOUT_MS);
+	return 1;
+}
