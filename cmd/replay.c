@@ -52,7 +52,8 @@ struct replay_opts {
 };
 
 /* in the order of enum op_format and enum op_compression */
-static const char *const formats[] = {"json", "text", NULL};
+static const char *const formats[] = {"json", "text", "otlp-proto", "otlp-json",
+                                      "zipkin", "auto", NULL};
 static const char *const compressions[] = {"auto", "none", "gzip", "zstd", NULL};
 
 static int
@@ -77,7 +78,10 @@ add_dot(void *target, const char *v, char *err, size_t errlen)
 #define R(f) offsetof(struct replay_opts, f)
 static const struct weft_opt replay_table[] = {
 	{.name = "format", .kind = WEFT_OPT_CHOICE, .off = R(format), .meta = "F",
-	 .help = "X-Trace v4 JSON lines or text reports", .choices = formats},
+	 .help = "auto (each record recognised), X-Trace json or text, OTLP "
+	         "otlp-proto (size-prefixed messages) or otlp-json (one per line), "
+	         "zipkin (v2 JSON, one list per line); docs/FORMATS.md",
+	 .choices = formats},
 	{.name = "workers", .kind = WEFT_OPT_UINT, .off = R(workers), .meta = "N",
 	 .help = "worker threads (default: cores)", .lo = 1, .hi = 1024,
 	 .flags = WEFT_OPT_NO_DEFAULT},
@@ -150,7 +154,8 @@ static const struct weft_opt replay_table[] = {
 static const struct weft_cmd replay_cmd = {
 	.name = "weft replay",
 	.usage = "[options] [FILE|-]",
-	.about = "Reads X-Trace reports (plain, gzip or zstd; '-' or no FILE: stdin),\n"
+	.about = "Reads trace events, X-Trace, OTLP or Zipkin (plain, gzip or zstd;\n"
+	         "'-' or no FILE: stdin; the format recognised unless --format),\n"
 	         "assembles each trace's DAG as epochs close and writes finished traces\n"
 	         "as JSON lines (summary; --full adds nodes and edges). Counters on stderr.",
 	.opts = replay_table,
@@ -171,6 +176,7 @@ replay_opts_init(struct replay_opts *o)
 	op_trace_sink_config_init(&o->sink);
 	o->sink.dot_ids = o->dot_ids;
 	o->default_dot_dir = o->sink.dot_dir;
+	o->file.format = OP_FORMAT_AUTO;
 	o->format = (int)o->file.format;
 	o->compression = (int)o->file.compression;
 	o->max_line = o->file.max_unit_bytes;
@@ -202,9 +208,9 @@ parse_args(int argc, char **argv, struct replay_opts *o)
 	o->file.format = (enum op_format)o->format;
 	o->file.compression = (enum op_compression)o->compression;
 	o->file.shard = !o->no_shard;
-	o->file.max_unit_bytes = o->max_line;
 	o->dec.decode.max_line_bytes = o->max_line;
 	o->dec.decode.max_report_bytes = o->max_line;
+	o->file.max_unit_bytes = op_decoder_max_unit(&o->dec.decode, o->file.format);
 	o->dec.format = o->file.format;
 	o->dec.source_name = o->file.path;
 	return -1;
@@ -452,6 +458,16 @@ run(struct replay_opts *o, struct replay_run *r)
 	              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	print_summary(o, &st, workers, secs);
 	int status = atomic_load(&o->file.io_errors) || atomic_load(&o->sink.write_errors) ? 1 : 0;
+	if (atomic_load(&o->file.units) && !atomic_load(&o->dec.events)) {
+		/* nothing accepted: say what the input looked like */
+		uint64_t looks[OP_FORMAT__COUNT + 1];
+		char hint[256];
+		for (int i = 0; i <= OP_FORMAT__COUNT; i++)
+			looks[i] = atomic_load(&o->dec.looks_like[i]);
+		op_format_hint(o->file.format, looks, hint, sizeof hint);
+		fprintf(stderr, "weft replay: no event accepted: %s\n", hint);
+		status = 1;
+	}
 	if (r->have_check) {
 		op_check_print_summary(&o->check, stderr);
 		if (atomic_load(&o->check.write_errors))

@@ -83,6 +83,17 @@ op_file_config_default(struct op_file_config *cfg)
 	cfg->max_unit_bytes = 64 * 1024;
 	cfg->shard = 1;
 	cfg->stripe_bytes = 4u << 20;
+	cfg->split = -1;
+}
+
+/* The splitter mode: as prepared, else the format's (-1: auto, not yet
+ * known). */
+static int
+split_of(const struct op_file_config *cfg)
+{
+	if (cfg->split >= 0 || cfg->format == OP_FORMAT_AUTO)
+		return cfg->split;
+	return (int)op_format_split_mode(cfg->format, NULL, 0);
 }
 
 static int
@@ -103,8 +114,7 @@ sample_epoch_bytes(struct op_file_config *cfg, char *errstr, size_t errlen)
 		snprintf(errstr, errlen, "input: cannot read '%s'", cfg->path);
 		return WEFT_EIO;
 	}
-	int rc = op_splitter_new(cfg->format == OP_FORMAT_TEXT ? OP_SPLIT_REPORTS
-	                                                       : OP_SPLIT_LINES,
+	int rc = op_splitter_new((enum op_split_mode)split_of(cfg),
 	                         cfg->max_unit_bytes, &sp);
 	if (rc) {
 		op_reader_free(r);
@@ -126,6 +136,26 @@ sample_epoch_bytes(struct op_file_config *cfg, char *errstr, size_t errlen)
 	if (avg == 0)
 		avg = 1;
 	cfg->epoch_bytes = cfg->epoch_units * avg;
+	return 0;
+}
+
+/* --format auto on a regular file: the splitter its first bytes need. */
+static int
+sniff_split(struct op_file_config *cfg)
+{
+	struct op_reader *r;
+	if (op_reader_open(cfg->path, cfg->compression, 0, &r))
+		return WEFT_EIO;
+	char head[256];
+	size_t n = 0;
+	while (n < sizeof head) {
+		ssize_t k = op_reader_read(r, head + n, sizeof head - n);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	op_reader_free(r);
+	cfg->split = (int)op_format_split_mode(OP_FORMAT_AUTO, head, n);
 	return 0;
 }
 
@@ -158,6 +188,17 @@ op_file_prepare(struct op_file_config *cfg, char *errstr, size_t errlen)
 	}
 	cfg->t0_ns = now_ns();
 	cfg->epoch_bytes = 0;
+	cfg->split = cfg->format == OP_FORMAT_AUTO ? -1 :
+	             (int)op_format_split_mode(cfg->format, NULL, 0);
+	if (cfg->split < 0 && regular) {
+		int rc = sniff_split(cfg);
+		if (rc) {
+			snprintf(errstr, errlen, "input: cannot read '%s'", cfg->path);
+			return rc;
+		}
+	}
+	if (cfg->split < 0 && !cfg->epoch_ms && regular)
+		cfg->split = OP_SPLIT_LINES;
 	if (!cfg->epoch_ms && regular)
 		return sample_epoch_bytes(cfg, errstr, errlen);
 	return 0;
@@ -169,8 +210,8 @@ op_file_sharded(const struct op_file_config *cfg, unsigned workers)
 	uint64_t size;
 	int regular;
 	enum op_compression comp;
-	if (!cfg->shard || workers < 2 || cfg->format != OP_FORMAT_JSON_V4 ||
-	    strcmp(cfg->path, "-") == 0)
+	if (!cfg->shard || workers < 2 || split_of(cfg) != OP_SPLIT_LINES ||
+	    cfg->format == OP_FORMAT_TEXT || strcmp(cfg->path, "-") == 0)
 		return 0;
 	if (cfg->compression != OP_COMP_AUTO && cfg->compression != OP_COMP_NONE)
 		return 0;
@@ -251,11 +292,12 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 		                    cfg->epoch_ms != 0, &s->rd);
 		if (rc)
 			return rc;
-		rc = op_splitter_new(cfg->format == OP_FORMAT_TEXT ? OP_SPLIT_REPORTS
-		                                                   : OP_SPLIT_LINES,
-		                     cfg->max_unit_bytes, &s->sp);
-		if (rc)
-			return rc;
+		if (split_of(cfg) >= 0) { /* else at the first bytes (file_poll) */
+			rc = op_splitter_new((enum op_split_mode)split_of(cfg),
+			                     cfg->max_unit_bytes, &s->sp);
+			if (rc)
+				return rc;
+		}
 	}
 	if (cfg->decode) {
 		if (!op_file_decodes_inline(cfg, W))
@@ -354,10 +396,20 @@ file_poll(void *state, struct engine_ctx *ctx)
 		        n == WEFT_EFORMAT ? "corrupt compressed data"
 		                          : "I/O error");
 	}
+	if (n > 0 && !s->sp) { /* --format auto on a stream: cut as its
+		                        * first bytes say */
+		if (op_splitter_new(op_format_split_mode(OP_FORMAT_AUTO, s->buf,
+		                                         (size_t)n),
+		                    cfg->max_unit_bytes, &s->sp)) {
+			s->io_error = 1;
+			return ENGINE_POLL_DONE;
+		}
+	}
 	if (n <= 0) {
 		/* End of input (or an error): a pending unit is emitted or, if
 		 * cut short, flagged truncated for the decoder to dead-letter. */
-		op_splitter_finish(s->sp, unit_cb, s);
+		if (s->sp)
+			op_splitter_finish(s->sp, unit_cb, s);
 		return s->sharded && n == 0 ? next_stripe(s) : ENGINE_POLL_DONE;
 	}
 	if (op_splitter_feed(s->sp, s->buf, (size_t)n, unit_cb, s) == FILE_STOP)
