@@ -458,16 +458,8 @@ run(struct replay_opts *o, struct replay_run *r)
 	              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	print_summary(o, &st, workers, secs);
 	int status = atomic_load(&o->file.io_errors) || atomic_load(&o->sink.write_errors) ? 1 : 0;
-	if (atomic_load(&o->file.units) && !atomic_load(&o->dec.events)) {
-		/* nothing accepted: say what the input looked like */
-		uint64_t looks[OP_FORMAT__COUNT + 1];
-		char hint[256];
-		for (int i = 0; i <= OP_FORMAT__COUNT; i++)
-			looks[i] = atomic_load(&o->dec.looks_like[i]);
-		op_format_hint(o->file.format, looks, hint, sizeof hint);
-		fprintf(stderr, "weft replay: no event accepted: %s\n", hint);
+	if (cmd_no_event_hint("weft replay", &o->dec, o->file.format))
 		status = 1;
-	}
 	if (r->have_check) {
 		op_check_print_summary(&o->check, stderr);
 		if (atomic_load(&o->check.write_errors))

@@ -59,6 +59,12 @@ const char *op_format_name(enum op_format f);
 enum op_format op_format_sniff(const void *data, size_t n);
 /* 1 if units of fmt are decoded into many spans (OTLP, Zipkin). */
 int op_format_spans(enum op_format fmt);
+/* 1 if a message (Kafka, HTTP) in fmt is one unit; 0 if it is X-Trace
+ * JSON lines, several reports to a message (auto: as its bytes say). */
+int op_format_message_unit(enum op_format fmt, const void *data, size_t n);
+/* The format named s[0..n) (op_format_name, also "xtrace" for json):
+ * 0 with *out, or -1. */
+int op_format_parse(const char *s, size_t n, enum op_format *out);
 /* The splitter a stream of fmt needs; for OP_FORMAT_AUTO, the one its
  * first bytes head[0..n) need (lines when unsure). */
 enum op_split_mode op_format_split_mode(enum op_format fmt, const void *head,

@@ -104,6 +104,29 @@ op_format_sniff(const void *data, size_t n)
 	return OP_FORMAT__COUNT;
 }
 
+int
+op_format_message_unit(enum op_format fmt, const void *data, size_t n)
+{
+	if (fmt == OP_FORMAT_AUTO)
+		fmt = op_format_sniff(data, n);
+	return fmt != OP_FORMAT_JSON_V4;
+}
+
+int
+op_format_parse(const char *s, size_t n, enum op_format *out)
+{
+	for (int f = 0; f < OP_FORMAT__COUNT; f++)
+		if (strlen(names[f]) == n && memcmp(names[f], s, n) == 0) {
+			*out = (enum op_format)f;
+			return 0;
+		}
+	if (n == 6 && memcmp(s, "xtrace", 6) == 0) {
+		*out = OP_FORMAT_JSON_V4;
+		return 0;
+	}
+	return -1;
+}
+
 enum op_split_mode
 op_format_split_mode(enum op_format fmt, const void *head, size_t n)
 {
