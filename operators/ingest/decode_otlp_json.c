@@ -258,7 +258,8 @@ span_members(void *arg, struct op_jc *c, enum op_reject *bad, int *err)
 			h->flags |= OP_EV_HAS_START | OP_EV_HAS_WALL;
 		} else if (KEY(k, "endTimeUnixNano")) {
 			e = op_jc_u64(c, &h->end_ns, o->b.val, o->b.cap);
-			h->flags |= OP_EV_HAS_END;
+			if (h->end_ns) /* 0: not set */
+				h->flags |= OP_EV_HAS_END;
 		} else if (KEY(k, "attributes")) {
 			e = attributes(o, c, span_attr, bad);
 		} else if (KEY(k, "links")) {

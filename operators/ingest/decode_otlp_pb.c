@@ -361,9 +361,10 @@ span_fields(struct op_decoder *d, const struct field *spf, int *err)
 			h->wall_ms = (int64_t)(f.v / 1000000u);
 			h->flags |= OP_EV_HAS_START | OP_EV_HAS_WALL;
 			break;
-		case 8:
+		case 8: /* 0: not set (proto3 leaves it out) */
 			h->end_ns = f.v;
-			h->flags |= OP_EV_HAS_END;
+			if (f.v)
+				h->flags |= OP_EV_HAS_END;
 			break;
 		case 9: {
 			const char *k, *v;

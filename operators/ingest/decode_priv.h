@@ -36,9 +36,10 @@ struct op_decoder {
 	op_reserve_fn reserve;       /* op_decoder_set_reserve(), or NULL */
 	void *reserve_arg;
 	void *out;                   /* where the last record was laid out */
-	char *span_tmp;              /* span decoders' scratch: 5 strings of
+	char *span_tmp;              /* span decoders' scratch: 6 strings of
 	                              * max_field_bytes (keys, attribute key,
-	                              * value, service, host), on first use */
+	                              * value, service, host, links), on first
+	                              * use */
 	const struct op_unit *unit;  /* the unit being decoded (span formats) */
 	/* decode_json.c's guess at the next line's keys: per member position,
 	 * the "Key": bytes last seen there (len 0: none) and what the key is
@@ -127,7 +128,7 @@ struct op_jc;
 /* The JSON span decoders' strings: member keys, attribute keys, values,
  * and the service and host the spans share, each max_field_bytes (cap). */
 struct op_span_bufs {
-	char *key, *akey, *val, *svc, *host;
+	char *key, *akey, *val, *svc, *host, *links;
 	size_t cap;
 };
 /* Fills b from the decoder's scratch: 0, or -1 after rejecting the unit

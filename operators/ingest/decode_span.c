@@ -160,7 +160,7 @@ char *
 op_span_tmp(struct op_decoder *d, unsigned i)
 {
 	if (!d->span_tmp)
-		d->span_tmp = malloc(5 * (size_t)d->cfg.max_field_bytes);
+		d->span_tmp = malloc(6 * (size_t)d->cfg.max_field_bytes);
 	return d->span_tmp ? d->span_tmp + i * (size_t)d->cfg.max_field_bytes
 	                   : NULL;
 }
@@ -208,6 +208,7 @@ op_span_bufs(struct op_decoder *d, struct op_span_bufs *b)
 	b->val = op_span_tmp(d, 2);
 	b->svc = op_span_tmp(d, 3);
 	b->host = op_span_tmp(d, 4);
+	b->links = op_span_tmp(d, 5);
 	b->cap = d->cfg.max_field_bytes;
 	return 0;
 }

@@ -31,8 +31,22 @@ struct zk {
 	struct op_decoder *d;
 	struct op_span_bufs b;
 	struct op_span_res res;
-	int host_ip; /* host came from an address (beats the service) */
+	int host_from; /* 0 none, 1 ipv6, 2 ipv4, 3 tag host.name: higher wins */
+	const char *links; /* tag weft.links (in the links slot) */
+	size_t links_len;
 };
+
+/* The host from a source of rank `from`, unless a better one was seen. */
+static void
+set_host(struct zk *z, const char *s, size_t n, int from)
+{
+	if (!n || from < z->host_from)
+		return;
+	memmove(z->b.host, s, n);
+	z->res.host = z->b.host;
+	z->res.host_len = n;
+	z->host_from = from;
+}
 
 /* localEndpoint: service name and address, copied into their slots. */
 static int
@@ -56,17 +70,17 @@ endpoint(struct zk *z, struct op_jc *c)
 			memmove(z->b.svc, s, n);
 			z->res.service = z->b.svc;
 			z->res.service_len = n;
-		} else if (n && (ip4 || !z->host_ip)) {
-			memmove(z->b.host, s, n);
-			z->res.host = z->b.host;
-			z->res.host_len = n;
-			z->host_ip = 1 + ip4; /* ipv4 wins over ipv6 */
+		} else {
+			set_host(z, s, n, 1 + ip4);
 		}
 	}
 	return r;
 }
 
-/* tags: {"k": "v", ...}: key/value pairs; "error" sets the flag. */
+/* tags: {"k": "v", ...}: key/value pairs; "error" sets the flag;
+ * "host.name" names the host (as the OpenTelemetry Collector writes a
+ * resource's attributes into tags); "weft.links" lists extra parent ids
+ * (weft's own, for DAGs written as Zipkin: see docs/FORMATS.md). */
 static int
 tags(struct zk *z, struct op_jc *c, enum op_reject *bad, int *err)
 {
@@ -80,8 +94,15 @@ tags(struct zk *z, struct op_jc *c, enum op_reject *bad, int *err)
 			return -1;
 		if (KEY(k, "error"))
 			*err = 1;
-		if (!*bad)
+		if (KEY(k, "host.name")) {
+			set_host(z, v, vn, 3);
+		} else if (KEY(k, "weft.links")) {
+			memmove(z->b.links, v, vn);
+			z->links = z->b.links;
+			z->links_len = vn;
+		} else if (!*bad) {
 			*bad = op_span_kv(z->d, k, kn, v, vn);
+		}
 	}
 	return r;
 }
@@ -112,7 +133,8 @@ span_members(void *arg, struct op_jc *c, enum op_reject *bad, int *err)
 	int r, ht = 0, hs = 0, shared = 0, has_dur = 0;
 	uint64_t parent = 0, ts = 0, dur = 0;
 	z->res = (struct op_span_res){"", 0, "", 0};
-	z->host_ip = 0;
+	z->host_from = 0;
+	z->links_len = 0;
 	if (op_jc_obj(c))
 		return -1;
 	while ((r = op_jc_member(c, &k, &kn, z->b.key, z->b.cap)) > 0) {
@@ -174,6 +196,15 @@ span_members(void *arg, struct op_jc *c, enum op_reject *bad, int *err)
 	}
 	if (parent)
 		*bad = op_span_parent(z->d, parent);
+	/* weft.links: 16 hex digits each, comma-separated, after the parent */
+	for (size_t i = 0; !*bad && i < z->links_len; i += 17) {
+		size_t ln = z->links_len - i < 16 ? z->links_len - i : 16;
+		uint64_t id;
+		if (i + 16 < z->links_len && z->links[i + 16] != ',')
+			*bad = OP_REJECT_BAD_ID;
+		else if (!(*bad = op_span_span_hex(z->links + i, ln, &id)))
+			*bad = op_span_parent(z->d, id);
+	}
 	return 0;
 }
 

@@ -392,6 +392,36 @@ zipkin_maps_spans(void **state)
 	done(d, dl, f);
 }
 
+/* weft's own Zipkin tags: host.name names the host (over ipv4) and
+ * weft.links adds parents after parentId, in order. */
+static void
+zipkin_weft_tags(void **state)
+{
+	(void)state;
+	static const char z[] =
+		"[{\"tags\":{\"weft.links\":\"0000000000000003,0000000000000004\","
+		"\"host.name\":\"dn7\",\"k\":\"v\"},\"traceId\":\"00000000000000aa\","
+		"\"id\":\"0000000000000009\",\"parentId\":\"0000000000000002\","
+		"\"localEndpoint\":{\"serviceName\":\"s\",\"ipv4\":\"10.0.0.1\"}},"
+		"{\"traceId\":\"00000000000000aa\",\"id\":\"000000000000000a\","
+		"\"tags\":{\"weft.links\":\"000000000000003x\"}}]";
+	struct op_deadletter *dl;
+	FILE *f;
+	struct op_decoder *d = decoder(OP_FORMAT_ZIPKIN, &dl, &f);
+	struct got g = {0};
+	unit(d, z, strlen(z), &g);
+	assert_int_equal(g.n, 1);
+	const struct op_event *e = ev(&g, 0);
+	assert_int_equal(e->n_parents, 3);
+	assert_int_equal(op_event_parents(e)[0], 2);
+	assert_int_equal(op_event_parents(e)[1], 3);
+	assert_int_equal(op_event_parents(e)[2], 4);
+	assert_true(field_is(e, OP_EV_HOST, "dn7"));
+	assert_int_equal(e->n_kv, 1); /* weft's tags are not kept as pairs */
+	assert_int_equal(st(d)->by_reason[OP_REJECT_BAD_ID], 1);
+	done(d, dl, f);
+}
+
 /* ---- detection, auto, hints, the size-prefixed splitter --------------- */
 
 static void
@@ -500,6 +530,7 @@ main(void)
 		cmocka_unit_test(otlp_json_maps_spans),
 		cmocka_unit_test(otlp_json_syntax_error_keeps_earlier_spans),
 		cmocka_unit_test(zipkin_maps_spans),
+		cmocka_unit_test(zipkin_weft_tags),
 		cmocka_unit_test(sniff_recognises_each_format),
 		cmocka_unit_test(auto_decodes_mixed_lines_and_hints),
 		cmocka_unit_test(len32_splitter_cuts_across_chunks),
