@@ -11,6 +11,7 @@ PACKAGES=(
   zlib1g-dev libzstd-dev zstd gzip python3 python3-venv curl
   libjson-c-dev libjansson-dev libsimdjson-dev g++
   clang libclang-rt-14-dev
+  libprotobuf-c-dev protobuf-c-compiler
 )
 
 missing=()

@@ -318,7 +318,8 @@ event_exception(const struct field *ef, int *err)
 
 /* The fields of one span into the builder; links wait for the trace id. */
 static enum op_reject
-span_fields(struct op_decoder *d, const struct field *spf, int *err)
+span_fields(struct op_decoder *d, const struct field *spf, int *err,
+            int *links)
 {
 	struct op_event *h = &d->b.hdr;
 	struct pb b = sub(spf);
@@ -379,6 +380,9 @@ span_fields(struct op_decoder *d, const struct field *spf, int *err)
 		case 11:
 			r = event_exception(&f, err);
 			break;
+		case 13:
+			*links = 1;
+			break;
 		case 15:
 			r = status_error(&f, err);
 			break;
@@ -403,10 +407,10 @@ span(struct op_decoder *d, const struct field *spf,
      const struct op_span_res *res)
 {
 	uint32_t at = (uint32_t)((const char *)spf->data - d->unit->data);
-	int err = 0;
+	int err = 0, links = 0;
 	op_span_begin(d);
-	enum op_reject r = span_fields(d, spf, &err);
-	if (!r) { /* links: a second pass, now that the trace id is known */
+	enum op_reject r = span_fields(d, spf, &err, &links);
+	if (!r && links) { /* a second pass, now that the trace id is known */
 		struct pb b = sub(spf);
 		struct field f;
 		while (!r && next_field(&b, &f) > 0)
