@@ -362,6 +362,7 @@ struct replay_opts {
 	int to;                    /* index in replay_to */
 	int key;                   /* index in replay_key */
 	int format;                /* index in replay_formats */
+	uint64_t batch;            /* spans per message (--format) */
 	const char *brokers, *topic;
 	const char *props[MAX_PROPS];
 	size_t nprops;
@@ -372,6 +373,7 @@ replay_opts_init(struct replay_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	sim_replay_defaults(&o->cfg);
+	o->batch = 1;
 }
 
 /* -X / --producer-X: one more librdkafka property (the sink checks it). */
@@ -423,6 +425,9 @@ static const struct weft_opt replay_opts_tab[] = {
 	 .help = "what each event is sent as: an X-Trace line, or one span in an "
 	 "OTLP JSON or protobuf request or a Zipkin list (a file gets protobuf "
 	 "size-prefixed)", .choices = replay_formats},
+	{.name = "batch", .kind = WEFT_OPT_U64, .off = RO(batch), .meta = "N",
+	 .help = "with --format: spans per message, in the order sent (keyed "
+	 "by the first one's trace)", .lo = 1, .hi = 1u << 20},
 	{.name = "to", .kind = WEFT_OPT_CHOICE, .off = RO(to), .meta = "SINK",
 	 .help = "where the lines go", .choices = replay_to},
 	{.name = "brokers", .kind = WEFT_OPT_STR, .off = RO(brokers),
@@ -515,7 +520,7 @@ sim_cmd_replay(int argc, char **argv)
 	if (!kafka)
 		sink = sim_sink_file_open(out);
 	if (sink && o.format)
-		sink = sim_sink_spans(sink, replay_fmt[o.format], kafka);
+		sink = sim_sink_spans(sink, replay_fmt[o.format], kafka, o.batch);
 	struct sim_replay_stats st;
 	memset(&st, 0, sizeof(st));
 	if (!sink) {

@@ -522,10 +522,25 @@ struct spans_sink {
 	struct sim_buf out;
 };
 
+/* Encodes the pending events as one message for inner. */
+static int
+spans_emit(struct spans_sink *x)
+{
+	if (!x->b.n)
+		return 0;
+	uint64_t task = ((const struct op_event *)(const void *)x->b.recs.p)->trace_id;
+	x->out.len = 0;
+	int rc = batch_flush(&x->b, &x->out, x->fmt, !x->newline);
+	if (!rc && x->newline && x->fmt == OP_FORMAT_OTLP_PROTO)
+		rc = sim_buf_append(&x->out, "\n", 1);
+	return rc ? rc : x->inner->write(x->inner, x->out.p, x->out.len, task);
+}
+
 static int
 spans_write(struct sim_sink *s, const char *line, size_t len, uint64_t task)
 {
 	struct spans_sink *x = (struct spans_sink *)s;
+	(void)task; /* a message is keyed by its first event's trace */
 	struct op_unit u = {.data = line, .len = len, .avail = len};
 	if (len && line[len - 1] == '\n')
 		u.len = u.avail = len - 1;
@@ -533,38 +548,36 @@ spans_write(struct sim_sink *s, const char *line, size_t len, uint64_t task)
 	int rc = op_decoder_unit(x->d, &u, batch_add, &x->b);
 	if (!rc && op_decoder_stats(x->d)->rejected != rej)
 		rc = WEFT_EFORMAT; /* a line weft itself does not read */
-	x->out.len = 0;
-	if (!rc)
-		rc = batch_flush(&x->b, &x->out, x->fmt, !x->newline);
-	if (!rc && x->newline && x->fmt == OP_FORMAT_OTLP_PROTO)
-		rc = sim_buf_append(&x->out, "\n", 1);
-	return rc ? rc : x->inner->write(x->inner, x->out.p, x->out.len, task);
+	return rc || x->b.n < x->b.cap ? rc : spans_emit(x);
 }
 
 static int
 spans_flush(struct sim_sink *s)
 {
 	struct spans_sink *x = (struct spans_sink *)s;
-	return x->inner->flush(x->inner);
+	int rc = spans_emit(x);
+	return rc ? rc : x->inner->flush(x->inner);
 }
 
 static int
 spans_close(struct sim_sink *s)
 {
 	struct spans_sink *x = (struct spans_sink *)s;
-	int rc = x->inner->close(x->inner);
+	int rc = spans_emit(x);
+	int crc = x->inner->close(x->inner);
 	op_decoder_free(x->d);
 	batch_free(&x->b);
 	sim_buf_free(&x->out);
 	free(x);
-	return rc;
+	return rc ? rc : crc;
 }
 
 struct sim_sink *
-sim_sink_spans(struct sim_sink *inner, enum op_format fmt, int newline)
+sim_sink_spans(struct sim_sink *inner, enum op_format fmt, int newline,
+    size_t batch)
 {
 	struct spans_sink *x = calloc(1, sizeof *x);
-	if (!x || batch_init(&x->b, 1) || sim_decoder_new("replay", &x->d)) {
+	if (!x || batch_init(&x->b, batch ? batch : 1) || sim_decoder_new("replay", &x->d)) {
 		if (x) {
 			batch_free(&x->b);
 			op_decoder_free(x->d);

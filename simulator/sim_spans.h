@@ -28,11 +28,12 @@ int sim_spans_encode(struct sim_buf *out, enum op_format fmt,
 int sim_run_write_spans(const struct sim_run *r, const char *path,
     enum op_format fmt, size_t batch);
 
-/* A sink that turns each X-Trace line written to it into a one-span
- * message in fmt for inner (which it owns from then on). newline: end
- * every message with '\n' (a Kafka sink strips it; protobuf is then not
- * size-prefixed). NULL on failure (inner closed). */
+/* A sink that turns the X-Trace lines written to it into messages of
+ * `batch` spans (the last may hold fewer; a flush sends what is pending)
+ * in fmt for inner (which it owns from then on), keyed by the first span's
+ * trace. newline: end every message with '\n' (a Kafka sink strips it;
+ * protobuf is then not size-prefixed). NULL on failure (inner closed). */
 struct sim_sink *sim_sink_spans(struct sim_sink *inner, enum op_format fmt,
-    int newline);
+    int newline, size_t batch);
 
 #endif
