@@ -33,10 +33,12 @@
  * wall-clock epochs of epoch_ms since op_file_prepare() for live streams,
  * where quiet periods still close epochs.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "operators/ingest/ingest.h"
 
@@ -57,6 +59,7 @@ struct file_inst {
 	uint64_t begin, end; /* owned unit starts (current stripe) */
 	uint64_t size;       /* file size (sharded) */
 	uint64_t stripe;     /* current stripe index (sharded) */
+	uint64_t hop;        /* size-prefixed stripes: a known message start */
 	unsigned workers;
 	uint64_t units, bytes;
 	uint64_t epoch;      /* epoch of the units being emitted */
@@ -210,7 +213,8 @@ op_file_sharded(const struct op_file_config *cfg, unsigned workers)
 	uint64_t size;
 	int regular;
 	enum op_compression comp;
-	if (!cfg->shard || workers < 2 || split_of(cfg) != OP_SPLIT_LINES ||
+	if (!cfg->shard || workers < 2 ||
+	    (split_of(cfg) != OP_SPLIT_LINES && split_of(cfg) != OP_SPLIT_LEN32) ||
 	    cfg->format == OP_FORMAT_TEXT || strcmp(cfg->path, "-") == 0)
 		return 0;
 	if (cfg->compression != OP_COMP_AUTO && cfg->compression != OP_COMP_NONE)
@@ -238,22 +242,56 @@ op_unit_key(const void *rec, uint32_t len, void *arg)
 /* Opens stripe s->stripe (reader from one byte before it, fresh
  * splitter). Returns 0, FILE_STOP when the stripe lies past the end of
  * the file, or a WEFT_E* code. */
+/* Size-prefixed messages have no mark to find a message's start from
+ * the middle of the file: hop from message to message, reading only
+ * their 4-byte sizes, from s->hop to the first start at or after `at`. */
+static uint64_t
+frame_at(struct file_inst *s, uint64_t at)
+{
+	int fd = open(s->cfg->path, O_RDONLY | O_CLOEXEC);
+	uint64_t off = s->hop;
+	unsigned char h[4];
+	while (fd >= 0 && off < at) {
+		if (pread(fd, h, 4, (off_t)off) != 4) {
+			off = s->size; /* cut short: the reader finds out */
+			break;
+		}
+		off += 4 + ((uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 |
+		            (uint64_t)h[2] << 8 | h[3]);
+	}
+	if (fd >= 0)
+		close(fd);
+	s->hop = off < s->size ? off : s->size;
+	return s->hop;
+}
+
 static int
 stripe_open(struct file_inst *s)
 {
 	uint64_t S = s->cfg->stripe_bytes;
-	if (s->stripe * S >= s->size && !(s->stripe == 0 && s->size == 0))
-		return FILE_STOP;
+	int mode = split_of(s->cfg);
 	op_reader_free(s->rd);
 	op_splitter_free(s->sp);
 	s->rd = NULL;
 	s->sp = NULL;
-	s->begin = s->stripe * S;
-	s->end = s->begin + S < s->size ? s->begin + S : s->size;
-	s->base = s->begin ? s->begin - 1 : 0;
+	for (;;) {
+		if (s->stripe * S >= s->size && !(s->stripe == 0 && s->size == 0))
+			return FILE_STOP;
+		s->begin = s->stripe * S;
+		s->end = s->begin + S < s->size ? s->begin + S : s->size;
+		s->base = s->begin ? s->begin - 1 : 0;
+		if (mode != OP_SPLIT_LEN32)
+			break;
+		/* the stripe's first message start; none: the next stripe */
+		s->begin = s->base = frame_at(s, s->begin);
+		if (s->begin < s->end || s->begin == 0)
+			break;
+		s->stripe += s->workers;
+	}
 	int rc = op_reader_open_range(s->cfg->path, s->base, s->size, &s->rd);
 	if (rc == 0)
-		rc = op_splitter_new(OP_SPLIT_LINES, s->cfg->max_unit_bytes, &s->sp);
+		rc = op_splitter_new((enum op_split_mode)mode, s->cfg->max_unit_bytes,
+		                     &s->sp);
 	return rc;
 }
 
