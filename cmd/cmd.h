@@ -81,7 +81,8 @@ struct op_otlp_http;
 int cmd_serve_otlp_start(struct op_otlp_http_config *c, struct op_otlp_http **out,
                          const char *listen, const char *brokers, const char *topic,
                          const char *const *topics, unsigned n_topics,
-                         uint32_t max_body, const char *const *props,
+                         uint32_t max_body, uint64_t max_queue,
+                     const char *const *props,
                          unsigned n_props);
 /* Stops it (flushing what it relayed) and logs its counters. */
 void cmd_serve_otlp_stop(struct op_otlp_http_config *c, struct op_otlp_http *h);

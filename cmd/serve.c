@@ -64,6 +64,7 @@ struct serve_opts {
 	const char *metrics; /* "addr:port" or "off" */
 	const char *otlp_http, *otlp_topic; /* "addr:port" or "off"; relay topic */
 	uint32_t otlp_max_body;
+	uint64_t otlp_max_queue;
 };
 
 /* Strings made while reading the options (config values, rewritten
@@ -281,6 +282,9 @@ static const struct weft_opt serve_table[] = {
 	{KEY("otlp.http.max.body"), .kind = WEFT_OPT_U32, .off = S(otlp_max_body),
 	 .meta = "BYTES", .help = "largest request body, after gzip (413 above)",
 	 .lo = 64, .hi = 1u << 30},
+	{KEY("otlp.http.max.queue"), .kind = WEFT_OPT_U64, .off = S(otlp_max_queue),
+	 .meta = "BYTES", .help = "request bytes not yet written to Kafka; past "
+	 "it, 429 with Retry-After", .lo = 1024, .hi = 1ull << 40},
 	{KEY("kafka.PROP"), .kind = WEFT_OPT_FN, .meta = "VALUE", .fn = prop_both,
 	 .help = "any librdkafka property, for the consumer and the producer "
 	 "(SASL, TLS, ...)"},
@@ -344,6 +348,7 @@ opts_init(struct serve_opts *o)
 	o->metrics = "127.0.0.1:9464";
 	o->otlp_http = "off";
 	o->otlp_max_body = 4u << 20;
+	o->otlp_max_queue = 64u << 20;
 	op_assemble_config_destroy(&as);
 }
 
@@ -774,7 +779,7 @@ connect_and_build(struct serve_run *r)
 	return cmd_serve_otlp_start(&r->http, &r->hs, o->otlp_http, o->brokers,
 	                            o->otlp_topic ? o->otlp_topic : r->topics[0],
 	                            r->topics, r->n_topics, o->otlp_max_body,
-	                            o->prod_props, o->n_prod);
+	                            o->otlp_max_queue, o->prod_props, o->n_prod);
 }
 
 /* Runs the service until it is stopped, then commits: the exit status. */

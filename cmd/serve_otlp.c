@@ -16,7 +16,8 @@ int
 cmd_serve_otlp_start(struct op_otlp_http_config *c, struct op_otlp_http **out,
                      const char *listen, const char *brokers, const char *topic,
                      const char *const *topics, unsigned n_topics,
-                     uint32_t max_body, const char *const *props,
+                     uint32_t max_body, uint64_t max_queue,
+                     const char *const *props,
                      unsigned n_props)
 {
 	*out = NULL;
@@ -37,6 +38,7 @@ cmd_serve_otlp_start(struct op_otlp_http_config *c, struct op_otlp_http **out,
 	c->props = props;
 	c->n_props = n_props;
 	c->max_body_bytes = max_body;
+	c->max_queue_bytes = max_queue;
 	char err[512];
 	int rc = op_otlp_http_start(c, out, err, sizeof err);
 	if (rc) {
