@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # OpenTelemetry's own SDK against weft, with a real Kafka broker
-# (scripts/kafka.sh) and the SDK from PyPI in a venv (cached in the build
-# directory, so reruns do not download again):
+# (scripts/kafka.sh) and the SDK from PyPI in a venv (made once per
+# checkout in .venv/otel, which git ignores; every build directory's run
+# shares it):
 #   1. the SDK's protobuf encoding, size-prefixed in a file, is replayed,
 #      sampled and trained into a model (weft replay --format auto);
 #   2. weft serve consumes topic 'otlp' (format auto) and runs the OTLP/HTTP
@@ -18,7 +19,6 @@
 set -euo pipefail
 WEFT=$1
 SRC=$2
-BUILD=${WEFT_BUILD_ROOT:-$(dirname "$WEFT")}
 TMP=$(mktemp -d)
 KDIR=$TMP/kafka
 PID=
@@ -34,8 +34,10 @@ fail() {
   exit 1
 }
 
-VENV=$BUILD/otel-venv
+VENV=$SRC/.venv/otel
 if ! "$VENV/bin/python" -c 'import opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
+  rm -rf "$VENV"
+  mkdir -p "$SRC/.venv"
   python3 -m venv "$VENV" || fail "python3 -m venv"
   "$VENV/bin/pip" install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
     || fail "pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http"
