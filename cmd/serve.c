@@ -775,11 +775,16 @@ connect_and_build(struct serve_run *r)
 	m->dl = r->dl;
 	m->as = &r->as;
 	m->workers = r->W;
+	int st = cmd_serve_otlp_start(&r->http, &r->hs, o->otlp_http, o->brokers,
+	                              o->otlp_topic ? o->otlp_topic : r->topics[0],
+	                              r->topics, r->n_topics, o->otlp_max_body,
+	                              o->otlp_max_queue, o->prod_props, o->n_prod);
+	if (st >= 0)
+		return st;
+	if (r->hs) /* its counters, once the receiver set them up */
+		m->http = &r->http;
 	atomic_store_explicit(&m->ready, 1, memory_order_release);
-	return cmd_serve_otlp_start(&r->http, &r->hs, o->otlp_http, o->brokers,
-	                            o->otlp_topic ? o->otlp_topic : r->topics[0],
-	                            r->topics, r->n_topics, o->otlp_max_body,
-	                            o->otlp_max_queue, o->prod_props, o->n_prod);
+	return -1;
 }
 
 /* Runs the service until it is stopped, then commits: the exit status. */

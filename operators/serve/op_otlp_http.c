@@ -23,6 +23,7 @@
 #include "operators/serve/otlp_http.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -34,6 +35,7 @@
 #include <zlib.h>
 
 #include "common/common.h"
+#include "operators/output/output.h"
 
 struct op_otlp_http {
 	struct op_otlp_http_config *cfg;
@@ -520,4 +522,50 @@ op_otlp_http_stop(struct op_otlp_http *h, int timeout_ms)
 	}
 	op_decoder_free(h->dec);
 	free(h);
+}
+
+/* ---- metrics ------------------------------------------------------------- */
+
+int
+op_otlp_http_render(struct op_otlp_http_config *c, struct weft_buf *b)
+{
+	static const struct {
+		const char *out;
+		size_t off;
+	} refused[] = {
+		{"bad_request", offsetof(struct op_otlp_http_config, bad_request)},
+		{"too_large", offsetof(struct op_otlp_http_config, too_large)},
+		{"unsupported_media_type", offsetof(struct op_otlp_http_config, unsupported)},
+		{"not_found", offsetof(struct op_otlp_http_config, not_found)},
+		{"pushback", offsetof(struct op_otlp_http_config, pushback)},
+	};
+	int rc = op_metrics_family(b, "weft_otlp_http_requests_total", "counter",
+	                           "OTLP/HTTP requests received");
+	rc |= op_metrics_sample(b, "weft_otlp_http_requests_total", NULL,
+	                        (double)atomic_load(&c->requests));
+	rc |= op_metrics_family(b, "weft_otlp_http_spans_total", "counter",
+	                        "spans in OTLP/HTTP requests, by outcome of the check "
+	                        "made to answer");
+	rc |= op_metrics_sample(b, "weft_otlp_http_spans_total", "outcome=\"accepted\"",
+	                        (double)atomic_load(&c->spans));
+	rc |= op_metrics_sample(b, "weft_otlp_http_spans_total", "outcome=\"rejected\"",
+	                        (double)atomic_load(&c->rejected_spans));
+	rc |= op_metrics_family(b, "weft_otlp_http_relayed_total", "counter",
+	                        "OTLP/HTTP bodies queued to the relay topic");
+	rc |= op_metrics_sample(b, "weft_otlp_http_relayed_total", NULL,
+	                        (double)atomic_load(&c->relayed));
+	rc |= op_metrics_family(b, "weft_otlp_http_refused_total", "counter",
+	                        "OTLP/HTTP requests answered with an error, by why");
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		char l[48];
+		snprintf(l, sizeof l, "why=\"%s\"", refused[i].out);
+		rc |= op_metrics_sample(b, "weft_otlp_http_refused_total", l,
+		                        (double)atomic_load((_Atomic uint64_t *)(void *)
+		                                            ((char *)c + refused[i].off)));
+	}
+	rc |= op_metrics_family(b, "weft_otlp_http_delivery_errors_total", "counter",
+	                        "relayed bodies the brokers did not take");
+	rc |= op_metrics_sample(b, "weft_otlp_http_delivery_errors_total", NULL,
+	                        (double)atomic_load(&c->delivery_errors));
+	return rc;
 }

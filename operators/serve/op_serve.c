@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "operators/serve/kafka_conf.h"
+#include "operators/serve/otlp_http.h"
 #include "operators/serve/serve.h"
 
 /* ---- structured log ----------------------------------------------------- */
@@ -516,6 +517,8 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 		rc |= FAM("weft_model_reload_errors_total", "counter", "model files refused");
 		rc |= VAL("weft_model_reload_errors_total", atomic_load(&st->check->reload_errors));
 	}
+	if (st->http)
+		rc |= op_otlp_http_render(st->http, b);
 	rc |= FAM("weft_resident_memory_bytes", "gauge", "resident set size");
 	rc |= VAL("weft_resident_memory_bytes", rss_bytes());
 	pthread_mutex_lock(&k->lock);

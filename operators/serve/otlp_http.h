@@ -53,6 +53,10 @@ int op_otlp_http_start(struct op_otlp_http_config *cfg,
                        struct op_otlp_http **out, char *err, size_t errlen);
 /* The port it listens on (useful with port 0). */
 unsigned op_otlp_http_port(const struct op_otlp_http *h);
+struct weft_buf;
+/* Appends the receiver's counters in Prometheus text (weft_otlp_http_*)
+ * to b, for weft serve's /metrics. 0 or WEFT_ENOMEM. Any thread. */
+int op_otlp_http_render(struct op_otlp_http_config *c, struct weft_buf *b);
 /* Stops accepting, waits up to timeout_ms for relayed bodies to be
  * delivered, frees. NULL: nothing. */
 void op_otlp_http_stop(struct op_otlp_http *h, int timeout_ms);

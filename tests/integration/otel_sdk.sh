@@ -14,7 +14,8 @@
 #      verdict normal, and the odd one (3 spans, 2 edges) unknown_structure;
 #   4. the receiver answers as OTLP/HTTP says: 415 for another media type,
 #      400 for a body that is no OTLP, 413 above otlp.http.max.body, 200
-#      with partialSuccess.rejectedSpans for a JSON body with a bad span.
+#      with partialSuccess.rejectedSpans for a JSON body with a bad span;
+#      /metrics counts each outcome.
 # usage: otel_sdk.sh WEFT SOURCE_ROOT
 set -euo pipefail
 WEFT=$1
@@ -59,7 +60,7 @@ for t in "otlp 2" "traces 1" "anom 1" "dl 1"; do
 done
 "$WEFT" serve --brokers "$BS" --topics otlp --group g1 --workers 2 \
   --model "$TMP/m.model" --traces.topic traces --anomalies.topic anom \
-  --deadletter.topic dl --epoch.ms 100 --idle.epochs 10 --metrics off \
+  --deadletter.topic dl --epoch.ms 100 --idle.epochs 10 --metrics 127.0.0.1:0 \
   --otlp.http 127.0.0.1:0 --otlp.http.max.body 100000 > "$TMP/serve.log" 2>&1 &
 PID=$!
 for _ in $(seq 150); do
@@ -90,6 +91,11 @@ for _ in $(seq 120); do
   [ "$(dump traces | wc -l)" -ge 6 ] && break
   sleep 0.5
 done
+MURL=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$TMP/serve.log" | head -1)
+curl -s "$MURL" > "$TMP/metrics" || fail "metrics"
+grep -q '^weft_otlp_http_refused_total{why="too_large"} 1$' "$TMP/metrics" \
+  || fail "metrics: $(grep otlp_http "$TMP/metrics")"
+grep -q '^weft_otlp_http_spans_total{outcome="rejected"} 2$' "$TMP/metrics" || fail "metrics: rejected spans"
 kill -TERM "$PID"
 rc=0
 wait "$PID" || rc=$?
