@@ -9,7 +9,8 @@
 #      receiver, which relays into it; the SDK's OTLP/HTTP exporter (gzip)
 #      sends one set of traces, and the SDK's encoding of another set, plus
 #      an odd trace, is produced into the topic with kcat;
-#   3. the traces topic holds exactly: 2 shop traces (4 spans, 3 edges),
+#   3. the traces topic holds exactly: 2 shop traces (4 spans, 3 edges,
+#      only 'pay' flagged error),
 #      2 batch traces (3 spans, 3 edges: the link is a second parent) with
 #      verdict normal, and the odd one (3 spans, 2 edges) unknown_structure;
 #   4. the receiver answers as OTLP/HTTP says: 415 for another media type,
@@ -59,7 +60,7 @@ for t in "otlp 2" "traces 1" "anom 1" "dl 1"; do
   "$SRC/scripts/kafka.sh" topic "$KDIR" $t >/dev/null 2>&1 || fail "topic $t"
 done
 "$WEFT" serve --brokers "$BS" --topics otlp --group g1 --workers 2 \
-  --model "$TMP/m.model" --traces.topic traces --anomalies.topic anom \
+  --model "$TMP/m.model" --traces.topic traces --traces.full true --anomalies.topic anom \
   --deadletter.topic dl --epoch.ms 100 --idle.epochs 10 --metrics 127.0.0.1:0 \
   --otlp.http 127.0.0.1:0 --otlp.http.max.body 100000 > "$TMP/serve.log" 2>&1 &
 PID=$!
@@ -107,7 +108,13 @@ import collections, json, sys
 got = collections.Counter()
 for line in open(sys.argv[1]):
     t = json.loads(line)
-    got[(t["events"], t["edges"], t.get("verdict"))] += 1
+    # with traces.full, "edges" comes twice: the count, then the list
+    edges = t["edges"] if isinstance(t["edges"], int) else len(t["edges"])
+    got[(t["events"], edges, t.get("verdict"))] += 1
+    errors = sorted(n["label"] for n in t["nodes"] if n.get("error"))
+    labels = {n["label"] for n in t["nodes"]}
+    if "cart" in labels and errors != ["pay"]:
+        sys.exit(f"shop trace: error spans {errors}, want ['pay'] (status ERROR)")
 want = collections.Counter({(4, 3, "normal"): 2, (3, 3, "normal"): 2,
                             (3, 2, "unknown_structure"): 1,
                             (1, 0, "unknown_structure"): 1})
