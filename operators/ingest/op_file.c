@@ -99,15 +99,47 @@ split_of(const struct op_file_config *cfg)
 	return (int)op_format_split_mode(cfg->format, NULL, 0);
 }
 
+/* What the sample of the input holds: complete units, their bytes, and
+ * the events in them (a span format's message holds many). */
+struct sample {
+	const struct op_file_config *cfg;
+	struct op_decoder *d; /* counts spans; no dead letters */
+	uint64_t all;  /* every unit, cut or not */
+	uint64_t units, bytes, events; /* whole units of a span format */
+};
+
 static int
-count_unit(void *arg, const struct op_unit *u)
+count_event(void *arg, const struct op_event *ev, uint32_t len)
 {
-	(void)u;
+	(void)ev;
+	(void)len;
 	++*(uint64_t *)arg;
 	return 0;
 }
 
-/* epoch_bytes = epoch_units x average unit size over the first MiB. */
+static int
+count_unit(void *arg, const struct op_unit *u)
+{
+	struct sample *c = arg;
+	c->all++;
+	if (u->flags & (OP_UNIT_TRUNCATED | OP_UNIT_TOO_LONG))
+		return 0; /* cut by the end of the sample */
+	enum op_format f = c->cfg->format == OP_FORMAT_AUTO
+	                   ? op_format_sniff(u->data, u->avail) : c->cfg->format;
+	if (op_format_spans(f) && c->d) {
+		struct op_unit one = *u;
+		one.format = 1u + f;
+		c->units++;
+		c->bytes += u->len;
+		op_decoder_unit(c->d, &one, count_event, &c->events);
+	}
+	return 0;
+}
+
+/* epoch_bytes = epoch_units x the average bytes per event over the
+ * first MiB (up to 64 MiB until a unit is seen): about epoch_units events
+ * per epoch, whether a unit is one report (bytes / units, as always) or
+ * a message of many spans (bytes of whole messages / their spans). */
 static int
 sample_epoch_bytes(struct op_file_config *cfg, char *errstr, size_t errlen)
 {
@@ -123,19 +155,27 @@ sample_epoch_bytes(struct op_file_config *cfg, char *errstr, size_t errlen)
 		op_reader_free(r);
 		return rc;
 	}
+	struct sample c = {.cfg = cfg};
+	struct op_decode_config dc;
+	op_decode_config_default(&dc);
+	dc.max_message_bytes = cfg->max_unit_bytes;
+	op_decoder_new(OP_FORMAT_AUTO, &dc, NULL, NULL, &c.d); /* NULL: units */
 	char buf[64 * 1024];
-	uint64_t bytes = 0, units = 0;
-	while (bytes < (1u << 20)) {
+	uint64_t bytes = 0;
+	while (bytes < (1u << 20) || (!c.all && bytes < (64u << 20))) {
 		ssize_t n = op_reader_read(r, buf, sizeof buf);
 		if (n <= 0)
 			break;
-		op_splitter_feed(sp, buf, (size_t)n, count_unit, &units);
+		op_splitter_feed(sp, buf, (size_t)n, count_unit, &c);
 		bytes += (uint64_t)n;
 	}
-	op_splitter_finish(sp, count_unit, &units);
+	op_splitter_finish(sp, count_unit, &c);
 	op_splitter_free(sp);
 	op_reader_free(r);
-	uint64_t avg = units ? bytes / units : (bytes ? bytes : 1);
+	op_decoder_free(c.d);
+	/* one event per unit (X-Trace), or the spans of the messages */
+	uint64_t avg = c.events ? c.bytes / c.events
+	                        : c.all ? bytes / c.all : (bytes ? bytes : 1);
 	if (avg == 0)
 		avg = 1;
 	cfg->epoch_bytes = cfg->epoch_units * avg;
