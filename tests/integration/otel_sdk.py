@@ -17,6 +17,9 @@ usage:
                                    request, written to FILE (a Kafka message)
   otel_sdk.py framed FILE COPIES   COPIES requests, each prefixed by its
                                    size (4 bytes big-endian), for weft replay
+  otel_sdk.py zipkin FILE COPIES   the shop trace COPIES times through
+                                   py_zipkin's Zipkin v2 JSON encoder, one
+                                   list per line
 """
 import struct
 import sys
@@ -71,6 +74,36 @@ def request_bytes(odd):
     return encode_spans(mem.get_finished_spans()).SerializeToString()
 
 
+def zipkin_lists(copies):
+    """The shop trace through py_zipkin (a Zipkin library from PyPI):
+    its transport gets each trace's spans as one Zipkin v2 JSON list."""
+    import json
+    from py_zipkin.encoding import Encoding
+    from py_zipkin.transport import BaseTransportHandler
+    from py_zipkin.zipkin import zipkin_span
+
+    out = []
+
+    class Keep(BaseTransportHandler):
+        def get_max_payload_bytes(self):
+            return None
+
+        def send(self, payload):
+            out.append(json.dumps(json.loads(payload)))
+
+    for _ in range(copies):
+        with zipkin_span(service_name="shop", span_name="checkout",
+                         transport_handler=Keep(), sample_rate=100.0,
+                         encoding=Encoding.V2_JSON):
+            with zipkin_span(service_name="shop", span_name="cart"):
+                pass
+            with zipkin_span(service_name="shop", span_name="pay") as pay:
+                pay.update_binary_annotations({"error": "card declined"})
+                with zipkin_span(service_name="shop", span_name="db"):
+                    pass
+    return out
+
+
 def main():
     mode, arg = sys.argv[1], sys.argv[2]
     odd = "--odd" in sys.argv[3:]
@@ -91,6 +124,10 @@ def main():
             for _ in range(int(sys.argv[3])):
                 b = request_bytes(False)
                 f.write(struct.pack(">I", len(b)) + b)
+    elif mode == "zipkin":
+        with open(arg, "w") as f:
+            for line in zipkin_lists(int(sys.argv[3])):
+                f.write(line + "\n")
     else:
         sys.exit(__doc__)
 

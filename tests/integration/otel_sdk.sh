@@ -4,7 +4,8 @@
 # checkout in .venv/otel, which git ignores; every build directory's run
 # shares it):
 #   1. the SDK's protobuf encoding, size-prefixed in a file, is replayed,
-#      sampled and trained into a model (weft replay --format auto);
+#      sampled and trained into a model (weft replay --format auto); and
+#      Zipkin v2 lists from py_zipkin (PyPI) replay into the same shape;
 #   2. weft serve consumes topic 'otlp' (format auto) and runs the OTLP/HTTP
 #      receiver, which relays into it; the SDK's OTLP/HTTP exporter (gzip)
 #      sends one set of traces, and the SDK's encoding of another set, plus
@@ -37,12 +38,12 @@ fail() {
 }
 
 VENV=$SRC/.venv/otel
-if ! "$VENV/bin/python" -c 'import opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import opentelemetry.exporter.otlp.proto.http, py_zipkin' 2>/dev/null; then
   rm -rf "$VENV"
   mkdir -p "$SRC/.venv"
   python3 -m venv "$VENV" || fail "python3 -m venv"
-  "$VENV/bin/pip" install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http \
-    || fail "pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http"
+  "$VENV/bin/pip" install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http py_zipkin \
+    || fail "pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http py_zipkin"
 fi
 PY="$VENV/bin/python $SRC/tests/integration/otel_sdk.py"
 
@@ -52,6 +53,21 @@ $PY framed "$TMP/train.pb" 5
   2> "$TMP/replay.log" || fail "replay of the SDK's protobuf"
 grep -q "events            35" "$TMP/replay.log" || { cat "$TMP/replay.log" >&2; fail "replay: expected 35 spans"; }
 "$WEFT" train "$TMP/s.smp" -o "$TMP/m.model" 2>/dev/null || fail "train"
+
+# 1b. Zipkin v2 from a real encoder (py_zipkin): 3 shop traces, 4 spans,
+#     3 edges each, only 'pay' (tagged error) flagged
+$PY zipkin "$TMP/zipkin.jsonl" 3
+"$WEFT" replay "$TMP/zipkin.jsonl" --full --out "$TMP/zipkin.out" 2> "$TMP/zreplay.log" \
+  || { cat "$TMP/zreplay.log" >&2; fail "replay of py_zipkin's spans"; }
+python3 - "$TMP/zipkin.out" <<'PY' || fail "py_zipkin traces"
+import json, sys
+ts = [json.loads(l) for l in open(sys.argv[1])]
+assert len(ts) == 3, len(ts)
+for t in ts:
+    edges = t["edges"] if isinstance(t["edges"], int) else len(t["edges"])
+    assert (t["events"], edges, t["roots"]) == (4, 3, 1), t
+    assert sorted(n["label"] for n in t["nodes"] if n.get("error")) == ["pay"], t
+PY
 
 # 2. the service
 BS=$("$SRC/scripts/kafka.sh" start "$KDIR") || fail "broker start"
