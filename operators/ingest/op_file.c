@@ -45,6 +45,9 @@
 #define FILE_READ_CAP (256u * 1024u)
 #define FILE_STOP (-1000) /* splitter callback: past the end of our range */
 
+/* --format auto on a stream: bytes looked at to choose the splitter. */
+#define SNIFF_BYTES 64
+
 struct file_inst {
 	struct op_file_config *cfg;
 	struct engine_ctx *ctx; /* valid during poll */
@@ -60,6 +63,8 @@ struct file_inst {
 	uint64_t size;       /* file size (sharded) */
 	uint64_t stripe;     /* current stripe index (sharded) */
 	uint64_t hop;        /* size-prefixed stripes: a known message start */
+	size_t head;         /* auto on a stream: bytes read before the
+	                      * splitter was chosen (at buf's start) */
 	unsigned workers;
 	uint64_t units, bytes;
 	uint64_t epoch;      /* epoch of the units being emitted */
@@ -463,7 +468,10 @@ file_poll(void *state, struct engine_ctx *ctx)
 			s->epoch = e;
 		}
 	}
-	ssize_t n = op_reader_read(s->rd, s->buf, FILE_READ_CAP);
+	/* --format auto on a stream: the splitter waits for the first
+	 * SNIFF_BYTES (or the end), kept at the start of buf */
+	ssize_t n = op_reader_read(s->rd, s->buf + s->head,
+	                           FILE_READ_CAP - s->head);
 	if (n == OP_READ_AGAIN) {
 		engine_source_idle_hint(ctx, 1000);
 		return ENGINE_POLL_IDLE;
@@ -474,13 +482,23 @@ file_poll(void *state, struct engine_ctx *ctx)
 		        n == WEFT_EFORMAT ? "corrupt compressed data"
 		                          : "I/O error");
 	}
-	if (n > 0 && !s->sp) { /* --format auto on a stream: cut as its
-		                        * first bytes say */
+	if (!s->sp) {
+		s->head += n > 0 ? (size_t)n : 0;
+		if (n > 0 && s->head < SNIFF_BYTES)
+			return ENGINE_POLL_DATA;
 		if (op_splitter_new(op_format_split_mode(OP_FORMAT_AUTO, s->buf,
-		                                         (size_t)n),
+		                                         s->head),
 		                    cfg->max_unit_bytes, &s->sp)) {
 			s->io_error = 1;
 			return ENGINE_POLL_DONE;
+		}
+		if (s->head) { /* what was read so far, then the end if n <= 0 */
+			n = (ssize_t)s->head;
+			s->head = 0;
+			if (op_splitter_feed(s->sp, s->buf, (size_t)n, unit_cb, s) ==
+			    FILE_STOP)
+				return next_stripe(s);
+			return ENGINE_POLL_DATA; /* the end comes with the next read */
 		}
 	}
 	if (n <= 0) {

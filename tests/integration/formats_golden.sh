@@ -4,8 +4,9 @@
 # import-tracebench --format), replayed with --format auto against a model
 # trained on the normal runs' X-Trace, gives the same traces: the same
 # trace ids, events, edges, roots, depth, signature, exact shape and
-# verdict as X-Trace. Also through the simulator's replay in each format
-# (one span per message), reordered, for one run.
+# verdict as X-Trace; OTLP protobuf also from a pipe. Also through the
+# simulator's replay in each format (one span per message), reordered,
+# for one run.
 # usage: formats_golden.sh WEFT SOURCE_ROOT
 set -euo pipefail
 WEFT=$1
@@ -61,6 +62,10 @@ for f in otlp-json otlp-proto zipkin; do
   grep -q "^  rejected          0$" "$TMP/sum" || { cat "$TMP/sum" >&2; fail "$f: rejects"; }
   same "$TMP/all.xtrace.out" "$TMP/all.$f.out" "all runs as $f" || fail "$f differs"
 done
+# the same from a pipe: auto picks the splitter from the first bytes read
+"$WEFT" replay - --model "$TMP/m.model" --out "$TMP/pipe.out" < <(cat "$TMP/all/runs.otlp-proto") \
+  2>/dev/null || fail "replay of protobuf from a pipe"
+same "$TMP/all.xtrace.out" "$TMP/pipe.out" "otlp-proto from a pipe" || fail "pipe differs"
 python3 - "$TMP/all.xtrace.out" <<'PY' || fail "the check found no anomaly: nothing to compare verdicts on"
 import json, sys
 v = {json.loads(l).get("verdict") for l in open(sys.argv[1])}
