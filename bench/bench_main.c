@@ -12,6 +12,7 @@
 #include "bench/bench_bloom.h"
 #include "bench/bench_canon.h"
 #include "bench/bench_decode.h"
+#include "bench/bench_otlp.h"
 #include "bench/bench_ed.h"
 #include "bench/bench_kafka.h"
 #include "common/opt.h"
@@ -212,6 +213,8 @@ static const struct weft_verb bench_verbs[] = {
 	 bench_engine_main},
 	{"decode", "X-Trace decoders vs json-c, jansson and simdjson",
 	 bench_decode_main},
+	{"otlp", "OTLP decoders vs protobuf-c; OTLP JSON vs X-Trace JSON",
+	 bench_otlp_main},
 	{"canon", "canonical signatures: traces/s, ns/node, shapes per title",
 	 bench_canon_main},
 	{"ed", "edit distance: pairs/s, Myers/Hyyro vs plain DP, with and "

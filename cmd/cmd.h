@@ -7,6 +7,7 @@
 #define WEFT_CMD_H
 
 #include "engine/engine.h"
+#include "operators/ingest/decode.h"
 
 struct op_check_config;
 
@@ -72,5 +73,27 @@ struct engine_graph *cmd_graph_build(const struct cmd_graph *spec);
 int cmd_check_writable(const char *path, char *err, size_t errlen);
 /* Whether path is an existing, writable directory. 0 or -1 with a message. */
 int cmd_check_dir(const char *path, char *err, size_t errlen);
+
+/* ---- serve_otlp.c: the OTLP/HTTP receiver of weft serve -------------- */
+struct op_otlp_http_config;
+struct op_otlp_http;
+/* Starts it unless listen is "off" (then *out stays NULL): the relay topic
+ * must be one of topics. -1 to go on, else the exit status (2: a usage
+ * error). */
+int cmd_serve_otlp_start(struct op_otlp_http_config *c, struct op_otlp_http **out,
+                         const char *listen, const char *brokers, const char *topic,
+                         const char *const *topics, unsigned n_topics,
+                         uint32_t max_body, uint64_t max_queue,
+                     const char *const *props,
+                         unsigned n_props);
+/* Stops it (flushing what it relayed) and logs its counters. */
+void cmd_serve_otlp_stop(struct op_otlp_http_config *c, struct op_otlp_http *h);
+
+/* ---- hint.c ------------------------------------------------------------ */
+struct op_decode_op_config;
+/* A run that decoded units but accepted no event: prints why on stderr
+ * ("who: no event accepted: these look like ...") and returns 1; else 0. */
+int cmd_no_event_hint(const char *who, struct op_decode_op_config *dec,
+                      enum op_format forced);
 
 #endif /* WEFT_CMD_H */

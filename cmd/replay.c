@@ -53,7 +53,8 @@ struct replay_opts {
 };
 
 /* in the order of enum op_format and enum op_compression */
-static const char *const formats[] = {"json", "text", NULL};
+static const char *const formats[] = {"json", "text", "otlp-proto", "otlp-json",
+                                      "zipkin", "auto", NULL};
 static const char *const compressions[] = {"auto", "none", "gzip", "zstd", NULL};
 
 static int
@@ -78,7 +79,10 @@ add_dot(void *target, const char *v, char *err, size_t errlen)
 #define R(f) offsetof(struct replay_opts, f)
 static const struct weft_opt replay_table[] = {
 	{.name = "format", .kind = WEFT_OPT_CHOICE, .off = R(format), .meta = "F",
-	 .help = "X-Trace v4 JSON lines or text reports", .choices = formats},
+	 .help = "auto (each record recognised), X-Trace json or text, OTLP "
+	         "otlp-proto (size-prefixed messages) or otlp-json (one per line), "
+	         "zipkin (v2 JSON, one list per line); docs/FORMATS.md",
+	 .choices = formats},
 	{.name = "workers", .kind = WEFT_OPT_UINT, .off = R(workers), .meta = "N",
 	 .help = "worker threads (default: cores)", .lo = 1, .hi = 1024,
 	 .flags = WEFT_OPT_NO_DEFAULT},
@@ -166,7 +170,8 @@ static const struct weft_opt replay_table[] = {
 static const struct weft_cmd replay_cmd = {
 	.name = "weft replay",
 	.usage = "[options] [FILE|-]",
-	.about = "Reads X-Trace reports (plain, gzip or zstd; '-' or no FILE: stdin),\n"
+	.about = "Reads trace events, X-Trace, OTLP or Zipkin (plain, gzip or zstd;\n"
+	         "'-' or no FILE: stdin; the format recognised unless --format),\n"
 	         "assembles each trace's DAG as epochs close and writes finished traces\n"
 	         "as JSON lines (summary; --full adds nodes and edges). Counters on stderr.",
 	.opts = replay_table,
@@ -188,6 +193,7 @@ replay_opts_init(struct replay_opts *o)
 	op_peer_config_default(&o->peer);
 	o->sink.dot_ids = o->dot_ids;
 	o->default_dot_dir = o->sink.dot_dir;
+	o->file.format = OP_FORMAT_AUTO;
 	o->format = (int)o->file.format;
 	o->compression = (int)o->file.compression;
 	o->max_line = o->file.max_unit_bytes;
@@ -219,9 +225,9 @@ parse_args(int argc, char **argv, struct replay_opts *o)
 	o->file.format = (enum op_format)o->format;
 	o->file.compression = (enum op_compression)o->compression;
 	o->file.shard = !o->no_shard;
-	o->file.max_unit_bytes = o->max_line;
 	o->dec.decode.max_line_bytes = o->max_line;
 	o->dec.decode.max_report_bytes = o->max_line;
+	o->file.max_unit_bytes = op_decoder_max_unit(&o->dec.decode, o->file.format);
 	o->dec.format = o->file.format;
 	o->dec.source_name = o->file.path;
 	return -1;
@@ -470,6 +476,8 @@ run(struct replay_opts *o, struct replay_run *r)
 	              (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	print_summary(o, &st, workers, secs);
 	int status = atomic_load(&o->file.io_errors) || atomic_load(&o->sink.write_errors) ? 1 : 0;
+	if (cmd_no_event_hint("weft replay", &o->dec, o->file.format))
+		status = 1;
 	if (r->have_check) {
 		op_check_print_summary(&o->check, stderr);
 		if (atomic_load(&o->check.write_errors))

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "operators/serve/kafka_conf.h"
+#include "operators/serve/otlp_http.h"
 #include "operators/serve/serve.h"
 #include "common/opt.h"
 #include "cmd/cmd.h"
@@ -49,6 +50,8 @@ struct serve_opts {
 	/* engine and assembly */
 	unsigned workers;
 	int format; /* index into formats[] */
+	unsigned topic_format[MAX_TOPICS]; /* "topic:format": OP_FORMAT_* + 1 */
+	uint32_t max_message;
 	uint32_t epoch_ms, idle_epochs, idle_partition_ms, commit_ms;
 	uint32_t late_epochs, max_trace_events, max_line;
 	uint64_t max_open_traces, max_open_bytes, max_trace_age_ms;
@@ -60,6 +63,9 @@ struct serve_opts {
 	int traces_full; /* index into bools[] */
 	struct op_peer_config peer; /* peers: index into bools[] */
 	const char *metrics; /* "addr:port" or "off" */
+	const char *otlp_http, *otlp_topic; /* "addr:port" or "off"; relay topic */
+	uint32_t otlp_max_body;
+	uint64_t otlp_max_queue;
 };
 
 /* Strings made while reading the options (config values, rewritten
@@ -114,7 +120,8 @@ strs_free(struct strs *s)
 }
 
 /* in the order of enum op_format */
-static const char *const formats[] = {"json", "text", NULL};
+static const char *const formats[] = {"json", "text", "otlp-proto", "otlp-json",
+                                      "zipkin", "auto", NULL};
 static const char *const bools[] = {"false", "true", NULL};
 
 static int
@@ -180,7 +187,8 @@ static const struct weft_opt serve_table[] = {
 	{KEY("brokers"), .kind = WEFT_OPT_STR, .off = S(brokers),
 	 .meta = "HOST:PORT,..", .help = "bootstrap servers (required)"},
 	{KEY("topics"), .kind = WEFT_OPT_STR, .off = S(topics), .meta = "T1,T2",
-	 .help = "input topics, comma-separated (required)"},
+	 .help = "input topics, comma-separated (required); T:FORMAT forces "
+	 "that topic's format (see format)"},
 	{KEY("topic"), .kind = WEFT_OPT_STR, .off = S(topics), .meta = "T1,T2",
 	 .help = "same as topics"},
 	{KEY("group.id"), .kind = WEFT_OPT_STR, .off = S(group), .meta = "NAME",
@@ -191,9 +199,12 @@ static const struct weft_opt serve_table[] = {
 	 .help = "worker shards, each one a member of the group (default: cores)",
 	 .lo = 1, .hi = 1024, .flags = WEFT_OPT_NO_DEFAULT},
 	{KEY("format"), .kind = WEFT_OPT_CHOICE, .off = S(format),
-	 .meta = "json|text",
-	 .help = "json: X-Trace v4 JSON, one report per line (a message may hold "
-	 "several lines); text: one text report per message", .choices = formats},
+	 .meta = "F",
+	 .help = "auto: each message recognised; json: X-Trace v4 JSON, one report "
+	 "per line (a message may hold several lines); text: one text report per "
+	 "message; otlp-proto, otlp-json: one OTLP export request per message; "
+	 "zipkin: one Zipkin v2 span list per message. A topic's own: "
+	 "topics=name:format", .choices = formats},
 	{KEY("epoch.ms"), .kind = WEFT_OPT_U32, .off = S(epoch_ms), .meta = "MS",
 	 .help = "tick of the ingest clock, taken from message timestamps",
 	 .lo = 1, .hi = 3600000},
@@ -242,6 +253,9 @@ static const struct weft_opt serve_table[] = {
 	{KEY("max.line"), .kind = WEFT_OPT_U32, .off = S(max_line), .meta = "BYTES",
 	 .help = "longest JSON line / text report", .lo = 64,
 	 .hi = OP_EVENT_MAX_BYTES * 16u},
+	{KEY("max.message"), .kind = WEFT_OPT_U32, .off = S(max_message),
+	 .meta = "BYTES", .help = "largest OTLP / Zipkin message", .lo = 64,
+	 .hi = 1u << 30},
 	{KEY("end.label"), .kind = WEFT_OPT_STR, .off = S(end_label), .meta = "LABEL",
 	 .help = "finish a trace early at this label once complete"},
 	{KEY("model"), .kind = WEFT_OPT_STR, .off = S(model), .meta = "PATH",
@@ -277,6 +291,18 @@ static const struct weft_opt serve_table[] = {
 	{KEY("metrics"), .kind = WEFT_OPT_STR, .off = S(metrics),
 	 .meta = "ADDR:PORT|off", .help = "Prometheus endpoint (/metrics, "
 	 "/healthz); port 0 picks a free one"},
+	{KEY("otlp.http"), .kind = WEFT_OPT_STR, .off = S(otlp_http),
+	 .meta = "ADDR:PORT|off", .help = "OTLP/HTTP receiver (POST /v1/traces; "
+	 "not durable: see README), relaying into otlp.http.topic"},
+	{KEY("otlp.http.topic"), .kind = WEFT_OPT_STR, .off = S(otlp_topic),
+	 .meta = "T", .help = "input topic the receiver produces to (default: "
+	 "the first of topics)"},
+	{KEY("otlp.http.max.body"), .kind = WEFT_OPT_U32, .off = S(otlp_max_body),
+	 .meta = "BYTES", .help = "largest request body, after gzip (413 above)",
+	 .lo = 64, .hi = 1u << 30},
+	{KEY("otlp.http.max.queue"), .kind = WEFT_OPT_U64, .off = S(otlp_max_queue),
+	 .meta = "BYTES", .help = "request bytes not yet written to Kafka; past "
+	 "it, 429 with Retry-After", .lo = 1024, .hi = 1ull << 40},
 	{KEY("kafka.PROP"), .kind = WEFT_OPT_FN, .meta = "VALUE", .fn = prop_both,
 	 .help = "any librdkafka property, for the consumer and the producer "
 	 "(SASL, TLS, ...)"},
@@ -324,7 +350,8 @@ opts_init(struct serve_opts *o)
 		op_kafka_config_destroy(&k);
 	}
 	o->group = "weft";
-	o->format = OP_FORMAT_JSON_V4;
+	o->format = OP_FORMAT_AUTO;
+	o->max_message = dec.max_message_bytes;
 	o->idle_epochs = 30;
 	o->commit_ms = 1000;
 	o->late_epochs = as.late_epochs;
@@ -338,6 +365,9 @@ opts_init(struct serve_opts *o)
 	o->anomalies_topic = "weft-anomalies";
 	o->dead_topic = "weft-deadletters";
 	o->metrics = "127.0.0.1:9464";
+	o->otlp_http = "off";
+	o->otlp_max_body = 4u << 20;
+	o->otlp_max_queue = 64u << 20;
 	op_assemble_config_destroy(&as);
 }
 
@@ -487,7 +517,17 @@ finish_opts(struct serve_opts *o, struct strs *keep_in, const char **topics,
 				fprintf(stderr, "weft serve: topics: at most %d topics\n", MAX_TOPICS);
 				return WEFT_OPT_EXIT_USAGE;
 			}
-			if (!(topics[(*n_topics)++] = keep(keep_in, p, n)))
+			const char *c = memchr(p, ':', n);
+			enum op_format f;
+			o->topic_format[*n_topics] = 0;
+			if (c && op_format_parse(c + 1, n - (size_t)(c - p) - 1, &f)) {
+				fprintf(stderr, "weft serve: topics: unknown format in '%.*s'\n",
+				        (int)n, p);
+				return WEFT_OPT_EXIT_USAGE;
+			}
+			if (c)
+				o->topic_format[*n_topics] = (unsigned)f + 1;
+			if (!(topics[(*n_topics)++] = keep(keep_in, p, c ? (size_t)(c - p) : n)))
 				return 1;
 		}
 		p += n + (e ? 1 : 0);
@@ -559,6 +599,8 @@ struct serve_run {
 	struct op_check_config check;
 	int have_check;
 	struct op_metrics_server *ms;
+	struct op_otlp_http_config http;
+	struct op_otlp_http *hs;
 	struct serve_metrics metrics;
 	struct op_ledger *ledger;
 	struct serve_out *out;
@@ -612,6 +654,7 @@ configure(struct serve_run *r)
 	k->props = o->cons_props;
 	k->n_props = o->n_cons;
 	k->format = (enum op_format)o->format;
+	k->topic_format = o->topic_format;
 	k->epoch_ms = o->epoch_ms;
 	k->idle_partition_ms = o->idle_partition_ms;
 	k->drain_epochs = as->idle_epochs + 2;
@@ -632,6 +675,9 @@ configure(struct serve_run *r)
 	as->revocations = &k->revocations;
 	r->dec.decode.max_line_bytes = o->max_line;
 	r->dec.decode.max_report_bytes = o->max_line;
+	r->dec.decode.max_message_bytes = o->max_message;
+	/* a message is at most the largest unit any topic's format takes */
+	k->max_unit_bytes = op_decoder_max_unit(&r->dec.decode, OP_FORMAT_AUTO);
 	r->dec.format = k->format;
 	r->dec.source_name = "kafka";
 	char err[512];
@@ -749,6 +795,14 @@ connect_and_build(struct serve_run *r)
 	m->dl = r->dl;
 	m->as = &r->as;
 	m->workers = r->W;
+	int st = cmd_serve_otlp_start(&r->http, &r->hs, o->otlp_http, o->brokers,
+	                              o->otlp_topic ? o->otlp_topic : r->topics[0],
+	                              r->topics, r->n_topics, o->otlp_max_body,
+	                              o->otlp_max_queue, o->prod_props, o->n_prod);
+	if (st >= 0)
+		return st;
+	if (r->hs) /* its counters, once the receiver set them up */
+		m->http = &r->http;
 	atomic_store_explicit(&m->ready, 1, memory_order_release);
 	return -1;
 }
@@ -805,13 +859,15 @@ run(struct serve_run *r)
 	if (op_ledger_anomalies(r->ledger))
 		serve_log("error", "commit ledger: %" PRIu64 " inconsistencies",
 		          op_ledger_anomalies(r->ledger));
-	return final_ok && !serve_out_failed(r->out) && !atomic_load(&k->fatal) ? 0 : 1;
+	int none = cmd_no_event_hint("weft serve", &r->dec, k->format);
+	return final_ok && !none && !serve_out_failed(r->out) && !atomic_load(&k->fatal) ? 0 : 1;
 }
 
 static void
 release(struct serve_run *r)
 {
 	serve_committer_destroy(&r->cm);
+	cmd_serve_otlp_stop(&r->http, r->hs);
 	engine_free(r->e);
 	op_metrics_stop(r->ms);
 	if (r->have_check)

@@ -2,6 +2,9 @@
 # Regenerates BENCHMARKS.md: every figure in it comes from this script.
 #   engine    weft bench engine   (exchange records/s, epoch-close latency)
 #   decode    weft bench decode   (decoders vs json-c / jansson)
+#   otlp      weft bench otlp     (OTLP protobuf decoder vs protobuf-c, OTLP
+#             JSON vs X-Trace JSON, on the bundled TraceBench runs) and
+#             weft replay of the pipeline's workload in each format
 #   canon     weft bench canon    (canonical signature: traces/s, ns/node)
 #   bloom     weft bench bloom    (Bloom filter probes/s, measured vs theoretical fpr)
 #   ed        weft bench ed       (edit distance pairs/s, Myers/Hyyro vs DP, cutoff)
@@ -97,6 +100,52 @@ if want decode; then
 echo "== decode" >&2
 "$WEFT" bench decode --runs "$RUNS" --markdown "$RES/decode.md" >/dev/null
 md_json decode
+fi
+
+if want otlp; then
+echo "== otlp" >&2
+ow=$work/otlp
+mkdir -p "$ow"
+for f in xtrace otlp-json otlp-proto zipkin; do
+  : > "$ow/tb.$f"
+  for d in data/tracebench/*/; do
+    "$WEFT" sim import-tracebench "$d" --format "$f" -o "$ow/one" 2>/dev/null
+    cat "$ow/one" >> "$ow/tb.$f"
+  done
+done
+"$WEFT" bench otlp --proto "$ow/tb.otlp-proto" --otlp-json "$ow/tb.otlp-json" \
+  --xtrace "$ow/tb.xtrace" --runs "$RUNS" --markdown "$RES/otlp.md" >/dev/null
+# end to end: the pipeline's workload written in each format, 256 spans a
+# request, replayed with --format auto; interleaved rounds
+gen_hdfs
+for f in otlp-json otlp-proto zipkin; do
+  [ -s "$ow/hdfs.$f" ] || "$WEFT" sim replay "$work/hdfs.jsonl" --format "$f" \
+    --batch 256 -o "$ow/hdfs.$f" 2>/dev/null
+done
+ln -sf "$(pwd)/$work/hdfs.jsonl" "$ow/hdfs.xtrace"
+: > "$ow/e2e.tsv"
+for r in $(seq "$RUNS"); do
+  for f in xtrace otlp-proto otlp-json zipkin; do
+    "$WEFT" replay "$ow/hdfs.$f" --no-out 2> "$ow/sum" >/dev/null
+    awk -v f="$f" '/wall time/ {gsub(/[()]/, ""); print f "\t" $5}' "$ow/sum" >> "$ow/e2e.tsv"
+  done
+done
+ev=$(awk '/^  events / {print $2}' "$ow/sum")
+{
+  echo
+  echo "**End to end: weft replay --no-out (W = $CORES) of the pipeline's workload ($ev events) in each format, 256 spans per OTLP/Zipkin message; median of $RUNS interleaved rounds; ratio = median of same-round ratios**"
+  echo
+  echo "| format | file MB | M events/s | vs X-Trace JSON |"
+  echo "|---|---|---|---|"
+  for f in xtrace otlp-proto otlp-json zipkin; do
+    m=$(awk -v f="$f" '$1 == f {print $2}' "$ow/e2e.tsv" | median)
+    mb=$(( $(stat -L -c %s "$ow/hdfs.$f") / 1000000 ))
+    ratio=$(paste <(awk '$1 == "xtrace" {print $2}' "$ow/e2e.tsv") \
+                  <(awk -v f="$f" '$1 == f {print $2}' "$ow/e2e.tsv") |
+            awk '{print $2 / $1}' | median)
+    echo "| $f | $mb | $m | $(printf '%.2fx' "$ratio") |"
+  done
+} >> "$RES/otlp.md"
 fi
 
 if want canon; then
@@ -453,6 +502,10 @@ frag() { if [ -f "$RES/$1" ]; then cat "$RES/$1"; fi; }
   echo "## Decoders"
   echo
   cat "$RES/decode.md"
+  echo
+  echo "## Trace formats: OTLP and Zipkin"
+  echo
+  frag otlp.md
   echo
   echo "## Canonical signatures"
   echo

@@ -8,9 +8,10 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config meson ninja-build
   librdkafka-dev libjemalloc-dev libxxhash-dev libcmocka-dev libmicrohttpd-dev
-  zlib1g-dev libzstd-dev zstd gzip python3
+  zlib1g-dev libzstd-dev zstd gzip python3 python3-venv curl
   libjson-c-dev libjansson-dev libsimdjson-dev g++
   clang libclang-rt-14-dev
+  libprotobuf-c-dev protobuf-c-compiler
 )
 
 missing=()

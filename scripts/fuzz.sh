@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 SECONDS_PER=${FUZZ_SECONDS:-60}
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
-TARGETS=${*:-fuzz_decode_json fuzz_decode_text}
+TARGETS=${*:-fuzz_decode_json fuzz_decode_text fuzz_decode_otlp_pb fuzz_decode_otlp_json fuzz_decode_zipkin}
 
 if [ ! -f "$BUILD/build.ninja" ]; then
 	CC=clang meson setup "$BUILD" -Dfuzz=true -Dtests=enabled \
@@ -25,6 +25,9 @@ for t in $TARGETS; do
 	case $t in
 	fuzz_decode_json) corpus=json; maxlen=8192 ;;
 	fuzz_decode_text) corpus=text; maxlen=8192 ;;
+	fuzz_decode_otlp_pb) corpus=otlp_pb; maxlen=8192 ;;
+	fuzz_decode_otlp_json) corpus=otlp_json; maxlen=8192 ;;
+	fuzz_decode_zipkin) corpus=zipkin; maxlen=8192 ;;
 	*) echo "fuzz.sh: unknown target $t" >&2; exit 2 ;;
 	esac
 	# Work on a scratch copy of the seeds so the repository stays small.

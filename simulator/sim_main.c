@@ -16,6 +16,7 @@
 #include "common/opt.h"
 #include "simulator/sim_internal.h"
 #include "simulator/sim_ops.h"
+#include "simulator/sim_spans.h"
 #include "simulator/simulator.h"
 
 static void
@@ -40,7 +41,12 @@ print_stats(const char *dir, const struct sim_import_stats *s)
 /* `weft sim import-tracebench` options; defaults from import_opts_init(). */
 struct import_opts {
 	const char *out, *truth;
+	int format; /* index into import_formats[] */
 };
+static const char *const import_formats[] = {"xtrace", "otlp-json",
+                                             "otlp-proto", "zipkin", NULL};
+static const enum op_format import_fmt[] = {OP_FORMAT_JSON_V4,
+    OP_FORMAT_OTLP_JSON, OP_FORMAT_OTLP_PROTO, OP_FORMAT_ZIPKIN};
 
 #define IO(f) offsetof(struct import_opts, f)
 static const struct weft_opt import_opts_tab[] = {
@@ -50,11 +56,16 @@ static const struct weft_opt import_opts_tab[] = {
 	{.name = "truth", .kind = WEFT_OPT_STR, .off = IO(truth),
 	 .meta = "TRUTH.tsv", .help = "also write the ground truth, one line "
 	 "per trace: task, label, kind, title"},
+	{.name = "format", .kind = WEFT_OPT_CHOICE, .off = IO(format), .meta = "F",
+	 .help = "xtrace: X-Trace v4 JSON lines; otlp-json: OTLP JSON, one "
+	 "request of 256 spans per line; otlp-proto: size-prefixed OTLP protobuf "
+	 "requests; zipkin: Zipkin v2 lists, one per line (docs/FORMATS.md)",
+	 .choices = import_formats},
 	{0},
 };
 static const struct weft_cmd import_cmd = {
 	.name = "weft sim import-tracebench",
-	.usage = "DIR [--out OUT.jsonl] [--truth TRUTH.tsv]",
+	.usage = "DIR [--out OUT.jsonl] [--truth TRUTH.tsv] [--format F]",
 	.about = "Converts one TraceBench run folder (trace.csv, event.csv, "
 	    "edge.csv) into\nX-Trace v4 JSON lines and ground truth "
 	    "(docs/TRACEBENCH.md); prints the\nimport statistics to stderr.",
@@ -66,6 +77,7 @@ import_opts_init(struct import_opts *o)
 {
 	o->out = "-";
 	o->truth = NULL;
+	o->format = 0;
 }
 
 static int
@@ -91,7 +103,7 @@ cmd_import(int argc, char **argv)
 		return 1;
 	}
 	print_stats(dir, &st);
-	if ((rc = sim_run_write_jsonl(&r, out)) ||
+	if ((rc = sim_run_write_spans(&r, out, import_fmt[o.format], 256)) ||
 	    (truth && (rc = sim_run_write_truth(&r, truth)))) {
 		fprintf(stderr, "weft sim: writing output: %s: %s\n",
 		    weft_strerror(rc), strerror(errno));

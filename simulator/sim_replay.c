@@ -37,6 +37,7 @@
 #include "simulator/sim_internal.h"
 #include "simulator/sim_ops.h"
 #include "simulator/sim_replay.h"
+#include "simulator/sim_spans.h"
 
 void
 sim_replay_defaults(struct sim_replay_cfg *c)
@@ -348,6 +349,10 @@ out:
 #define MAX_PROPS 64
 
 static const char *const replay_to[] = {"file", "kafka", NULL};
+static const char *const replay_formats[] = {"xtrace", "otlp-json",
+                                             "otlp-proto", "zipkin", NULL};
+static const enum op_format replay_fmt[] = {OP_FORMAT_JSON_V4,
+    OP_FORMAT_OTLP_JSON, OP_FORMAT_OTLP_PROTO, OP_FORMAT_ZIPKIN};
 static const char *const replay_key[] = {"trace", "none", NULL};
 
 /* `weft sim replay` options; defaults from replay_opts_init(). */
@@ -356,6 +361,8 @@ struct replay_opts {
 	const char *out;           /* NULL: stdout */
 	int to;                    /* index in replay_to */
 	int key;                   /* index in replay_key */
+	int format;                /* index in replay_formats */
+	uint64_t batch;            /* spans per message (--format) */
 	const char *brokers, *topic;
 	const char *props[MAX_PROPS];
 	size_t nprops;
@@ -368,6 +375,7 @@ replay_opts_init(struct replay_opts *o)
 	memset(o, 0, sizeof(*o));
 	sim_replay_defaults(&o->cfg);
 	o->per_msg = 1;
+	o->batch = 1;
 }
 
 /* -X / --producer-X: one more librdkafka property (the sink checks it). */
@@ -415,6 +423,13 @@ static const struct weft_opt replay_opts_tab[] = {
 	 .hi = UINT32_MAX},
 	{.name = "seed", .kind = WEFT_OPT_U64, .off = RO(cfg.seed), .meta = "S",
 	 .help = "random seed of every perturbation"},
+	{.name = "format", .kind = WEFT_OPT_CHOICE, .off = RO(format), .meta = "F",
+	 .help = "what each event is sent as: an X-Trace line, or one span in an "
+	 "OTLP JSON or protobuf request or a Zipkin list (a file gets protobuf "
+	 "size-prefixed)", .choices = replay_formats},
+	{.name = "batch", .kind = WEFT_OPT_U64, .off = RO(batch), .meta = "N",
+	 .help = "with --format: spans per message, in the order sent (keyed "
+	 "by the first one's trace)", .lo = 1, .hi = 1u << 20},
 	{.name = "to", .kind = WEFT_OPT_CHOICE, .off = RO(to), .meta = "SINK",
 	 .help = "where the lines go", .choices = replay_to},
 	{.name = "brokers", .kind = WEFT_OPT_STR, .off = RO(brokers),
@@ -512,6 +527,8 @@ sim_cmd_replay(int argc, char **argv)
 	}
 	if (!kafka)
 		sink = sim_sink_file_open(out);
+	if (sink && o.format)
+		sink = sim_sink_spans(sink, replay_fmt[o.format], kafka, o.batch);
 	struct sim_replay_stats st;
 	memset(&st, 0, sizeof(st));
 	if (!sink) {

@@ -23,7 +23,7 @@ struct asm_ev {
 	uint64_t agent_sym;
 	uint64_t parent0;    /* valid iff n_parents >= 1 */
 	uint16_t n_parents;
-	uint16_t flags;      /* OP_TEV_HAS_END */
+	uint16_t flags;      /* OP_TEV_HAS_END, OP_TEV_ERROR */
 	uint32_t extra;      /* index of parents 2.. in the trace's overflow */
 };
 _Static_assert(sizeof(struct asm_ev) == 64, "asm_ev is one cache line");

@@ -499,7 +499,8 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 	x->host_sym = ev->host_sym;
 	x->agent_sym = ev->agent_sym;
 	x->n_parents = ev->n_parents;
-	x->flags = ev->flags & OP_EV_HAS_END ? OP_TEV_HAS_END : 0;
+	x->flags = (ev->flags & OP_EV_HAS_END ? OP_TEV_HAS_END : 0) |
+	           (ev->flags & OP_EV_ERROR ? OP_TEV_ERROR : 0);
 	x->parent0 = ev->n_parents ? par[0] : 0;
 	x->extra = t->n_extra;
 	if (ev->n_parents > 1) {

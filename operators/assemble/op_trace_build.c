@@ -559,7 +559,7 @@ write_events(struct asm_build *b, const struct asm_ev *ev,
 			.label = (uint32_t)off_str + lbl,
 			.host = (uint32_t)off_str + hst,
 			.agent = (uint32_t)off_str + agt,
-			.flags = x->flags & OP_TEV_HAS_END,
+			.flags = x->flags & (OP_TEV_HAS_END | OP_TEV_ERROR),
 		};
 	}
 	return 0;

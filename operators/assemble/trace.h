@@ -76,6 +76,7 @@ struct op_trace {
 /* op_trace_event.flags */
 #define OP_TEV_MISSING 0x1u /* referenced as a parent, never received */
 #define OP_TEV_HAS_END 0x2u
+#define OP_TEV_ERROR   0x4u /* a span with an error (OP_EV_ERROR) */
 
 struct op_trace_event {
 	uint64_t event_id;

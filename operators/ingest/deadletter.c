@@ -44,6 +44,10 @@ static const char *const reject_names[OP_REJECT__COUNT] = {
 	[OP_REJECT_BAD_TYPE] = "bad_type",
 	[OP_REJECT_BAD_NUMBER] = "bad_number",
 	[OP_REJECT_TOO_DEEP] = "too_deep",
+	[OP_REJECT_UNKNOWN_FORMAT] = "unknown_format",
+	[OP_REJECT_BAD_WIRE_TYPE] = "bad_wire_type",
+	[OP_REJECT_BAD_ID_LENGTH] = "bad_id_length",
+	[OP_REJECT_MISSING_SPAN_ID] = "missing_span_id",
 };
 
 const char *

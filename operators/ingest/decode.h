@@ -40,9 +40,41 @@ extern "C" {
 #endif
 
 enum op_format {
-	OP_FORMAT_JSON_V4 = 0,
-	OP_FORMAT_TEXT = 1,
+	OP_FORMAT_JSON_V4 = 0,   /* X-Trace v4 JSON, one report per line */
+	OP_FORMAT_TEXT = 1,      /* X-Trace text reports */
+	OP_FORMAT_OTLP_PROTO = 2,/* OTLP TracesData / ExportTraceServiceRequest
+	                          * protobuf: one message per unit (files: each
+	                          * prefixed by its 4-byte big-endian size) */
+	OP_FORMAT_OTLP_JSON = 3, /* the same message in OTLP's JSON mapping */
+	OP_FORMAT_ZIPKIN = 4,    /* Zipkin v2 JSON: a list of spans per unit */
+	OP_FORMAT_AUTO = 5,      /* recognised per unit (op_format_sniff) */
+	OP_FORMAT__COUNT
 };
+
+/* Static names: "json", "text", "otlp-proto", "otlp-json", "zipkin",
+ * "auto" (the option values); never NULL. */
+const char *op_format_name(enum op_format f);
+/* What the bytes at the start of a unit (or of a stream) look like: a
+ * concrete format, or OP_FORMAT__COUNT when none (format_detect.c). */
+enum op_format op_format_sniff(const void *data, size_t n);
+/* 1 if units of fmt are decoded into many spans (OTLP, Zipkin). */
+int op_format_spans(enum op_format fmt);
+/* 1 if a message (Kafka, HTTP) in fmt is one unit; 0 if it is X-Trace
+ * JSON lines, several reports to a message (auto: as its bytes say). */
+int op_format_message_unit(enum op_format fmt, const void *data, size_t n);
+/* The format named s[0..n) (op_format_name, also "xtrace" for json):
+ * 0 with *out, or -1. */
+int op_format_parse(const char *s, size_t n, enum op_format *out);
+/* The splitter a stream of fmt needs; for OP_FORMAT_AUTO, the one its
+ * first bytes head[0..n) need (lines when unsure). */
+enum op_split_mode op_format_split_mode(enum op_format fmt, const void *head,
+                                        size_t n);
+/* A one-line hint for a run whose units were all rejected: from the
+ * formats the rejected units looked like (op_decode_stats.looks_like),
+ * e.g. "these look like Zipkin v2 spans; use --format zipkin" or "not a
+ * trace format weft reads". Writes into buf (NUL-terminated). */
+void op_format_hint(enum op_format forced, const uint64_t *looks_like,
+                    char *buf, size_t cap);
 
 /* Why a unit was rejected. Names (op_reject_name) are stable snake_case. */
 enum op_reject {
@@ -64,6 +96,10 @@ enum op_reject {
 	OP_REJECT_BAD_TYPE,         /* value of the wrong JSON type */
 	OP_REJECT_BAD_NUMBER,       /* time / number unparsable or out of range */
 	OP_REJECT_TOO_DEEP,         /* nesting over max_json_depth */
+	OP_REJECT_UNKNOWN_FORMAT,   /* --format auto: no format recognised */
+	OP_REJECT_BAD_WIRE_TYPE,    /* protobuf field of the wrong wire type */
+	OP_REJECT_BAD_ID_LENGTH,    /* span/trace id of the wrong length */
+	OP_REJECT_MISSING_SPAN_ID,  /* a span without its span id */
 	OP_REJECT__COUNT
 };
 
@@ -80,9 +116,16 @@ struct op_decode_config {
 	uint32_t max_record_bytes;  /* decoded record (16 KiB; <= OP_EVENT_MAX_BYTES) */
 	uint32_t max_json_depth;    /* nesting inside a kept JSON value (16) */
 	uint32_t max_excerpt_bytes; /* input bytes quoted in a dead letter (256) */
+	uint32_t max_message_bytes; /* one OTLP / Zipkin message (4 MiB) */
 };
 
 void op_decode_config_default(struct op_decode_config *cfg);
+
+/* The longest unit a decoder of fmt takes, the bound its source's
+ * splitter needs: max_line_bytes or max_report_bytes, and at least
+ * max_message_bytes for the span formats and auto. */
+uint32_t op_decoder_max_unit(const struct op_decode_config *cfg,
+                             enum op_format fmt);
 
 /* 0, or WEFT_EINVAL with a message naming the key in errstr. */
 int op_decode_config_check(const struct op_decode_config *cfg, char *errstr,
@@ -95,6 +138,9 @@ struct op_decode_stats {
 	uint64_t events;   /* records produced */
 	uint64_t rejected; /* units rejected, = sum of by_reason */
 	uint64_t by_reason[OP_REJECT__COUNT];
+	/* units rejected whole, by what op_format_sniff says they look like
+	 * ([OP_FORMAT__COUNT]: nothing known), for op_format_hint */
+	uint64_t looks_like[OP_FORMAT__COUNT + 1];
 };
 
 /* ---- positions -------------------------------------------------------- */
@@ -187,7 +233,14 @@ void op_deadletter_set_namer(struct op_deadletter *dl,
  * first bytes only (an excerpt) and len its full length. OP_UNIT_TRUNCATED:
  * the stream ended inside it (no terminator).
  */
-enum op_split_mode { OP_SPLIT_LINES = 0, OP_SPLIT_REPORTS = 1 };
+enum op_split_mode {
+	OP_SPLIT_LINES = 0,
+	OP_SPLIT_REPORTS = 1,
+	/* each unit prefixed by its size, 4 bytes big-endian (the OTLP
+	 * Collector file exporter's proto format); a size over max_unit
+	 * gives an OP_UNIT_TOO_LONG unit of that size, skipped */
+	OP_SPLIT_LEN32 = 2,
+};
 
 #define OP_UNIT_TOO_LONG  0x1u
 #define OP_UNIT_TRUNCATED 0x2u
@@ -198,6 +251,8 @@ struct op_unit {
 	size_t avail;     /* bytes readable at data */
 	struct op_pos pos;
 	unsigned flags;
+	unsigned format;  /* 0: the decoder's format; else OP_FORMAT_* + 1
+	                   * (weft serve: the format forced for its topic) */
 };
 
 /* Returns 0 to go on; a negative code stops op_splitter_feed(), which

@@ -36,6 +36,11 @@ struct op_decoder {
 	op_reserve_fn reserve;       /* op_decoder_set_reserve(), or NULL */
 	void *reserve_arg;
 	void *out;                   /* where the last record was laid out */
+	char *span_tmp;              /* span decoders' scratch: 6 strings of
+	                              * max_field_bytes (keys, attribute key,
+	                              * value, service, host, links), on first
+	                              * use */
+	const struct op_unit *unit;  /* the unit being decoded (span formats) */
 	/* decode_json.c's guess at the next line's keys: per member position,
 	 * the "Key": bytes last seen there (len 0: none) and what the key is
 	 * (its enum jkey). Real producers write the same keys in the same
@@ -75,6 +80,87 @@ int op_decoder_emit(struct op_decoder *d, const char *unit, size_t n,
  * scratch. (decode_json.c) */
 int op_json_syntax_error_at(struct op_decoder *d, const char *data, size_t n,
                             uint32_t *at);
+
+/* ---- spans (decode_span.c): OTLP and Zipkin ------------------------- */
+
+/* What the spans of one resource share. */
+struct op_span_res {
+	const char *service;
+	size_t service_len;
+	const char *host;
+	size_t host_len;
+};
+
+/* Starts a span: a fresh builder. */
+void op_span_begin(struct op_decoder *d);
+/* A trace id of n raw bytes (16, or 8 for a 64-bit id): 0 or a reason.
+ * An id whose first 8 of 16 bytes are zero is its last 8, big-endian (so
+ * a 64-bit X-Trace or Zipkin id round-trips); others XXH3_64bits of the
+ * 16 bytes. All zero: BAD_ID. */
+enum op_reject op_span_trace_id(const unsigned char *p, size_t n,
+                                uint64_t *out);
+/* A span id: 8 raw bytes, big-endian; all zero: BAD_ID. */
+enum op_reject op_span_span_id(const unsigned char *p, size_t n,
+                               uint64_t *out);
+/* The same from lowercase or uppercase hex text (32 or 16 digits for a
+ * trace, 16 for a span). */
+enum op_reject op_span_trace_hex(const char *p, size_t n, uint64_t *out);
+enum op_reject op_span_span_hex(const char *p, size_t n, uint64_t *out);
+/* Builder calls mapped to reasons: 0 or the reason. */
+enum op_reject op_span_label(struct op_decoder *d, const char *s, size_t n);
+enum op_reject op_span_kv(struct op_decoder *d, const char *k, size_t kn,
+                          const char *v, size_t vn);
+enum op_reject op_span_parent(struct op_decoder *d, uint64_t id);
+/* Ends the span in d->b: sets agent (service) and host, lays it out and
+ * hands it to the feed's callback (the reserve/emit path of feed_unit).
+ * Returns the callback's code (< 0 stops), else 0. */
+int op_span_emit(struct op_decoder *d, const struct op_span_res *res,
+                 uint32_t at);
+/* Rejects the span (or the rest of the unit) that failed with r at
+ * offset at of the unit. */
+void op_span_reject(struct op_decoder *d, enum op_reject r, uint32_t at);
+/* 1 if s[0..n) is valid UTF-8 (protobuf strings must be). */
+int op_span_utf8(const char *s, size_t n);
+/* The span scratch (see op_decoder.span_tmp); NULL on allocation failure. */
+char *op_span_tmp(struct op_decoder *d, unsigned i);
+struct op_jc;
+
+/* The JSON span decoders' strings: member keys, attribute keys, values,
+ * and the service and host the spans share, each max_field_bytes (cap). */
+struct op_span_bufs {
+	char *key, *akey, *val, *svc, *host, *links;
+	size_t cap;
+};
+/* Fills b from the decoder's scratch: 0, or -1 after rejecting the unit
+ * (no memory). */
+int op_span_bufs(struct op_decoder *d, struct op_span_bufs *b);
+/* The end of a JSON span document: r is the last walk result (< 0: a
+ * document error in c); anything but blanks after it is a syntax error.
+ * A document error rejects the rest of the unit once. Returns 0. */
+int op_span_json_end(struct op_decoder *d, struct op_jc *c, int r);
+
+/* JSON span formats: one span object at the cursor c, its members read
+ * by fn (-1: cursor error; else 0 with *bad the span's own failure and
+ * *err its error flag), then emitted with *res or rejected alone. A
+ * failure of the span's own content that stopped the cursor is retried
+ * as a skip: the span is rejected alone if it is well-formed JSON.
+ * Returns 0, 1 when the callback stopped (its code in *stop), or -1 on a
+ * document error (left in c). (decode_span.c) */
+typedef int (*op_span_members_fn)(void *arg, struct op_jc *c,
+                                  enum op_reject *bad, int *err);
+int op_span_json(struct op_decoder *d, struct op_jc *c, op_span_members_fn fn,
+                 void *arg, const struct op_span_res *res, int *stop);
+
+/* The span decoders: decode every span of d->unit; rejects counted per
+ * span. Return < 0 when the callback stopped the feed, else 0. */
+int op_decode_otlp_pb(struct op_decoder *d);
+int op_decode_otlp_json(struct op_decoder *d);
+int op_decode_zipkin(struct op_decoder *d);
+
+/* What a rejected unit looks like, searching further than the sniff
+ * (OTLP JSON whose first key is not resourceSpans; JSON that is no
+ * X-Trace report: OP_FORMAT__COUNT). (format_detect.c) */
+enum op_format op_format_sniff_deep(const void *data, size_t n);
 
 /* Length of the valid UTF-8 sequence at p (p < end, *p >= 0x80), or 0 when
  * it is invalid (overlong, surrogate, beyond U+10FFFF, cut short). */

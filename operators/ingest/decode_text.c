@@ -57,6 +57,10 @@ struct op_splitter {
 	size_t line_start_len, line_start_unit;
 	int line_nonblank;
 	int at_line_start;
+	/* length-prefixed mode: the size prefix read so far */
+	unsigned char lhdr[4];
+	unsigned lhdr_n;
+	uint64_t need;      /* size of the unit being read */
 };
 
 int
@@ -64,7 +68,8 @@ op_splitter_new(enum op_split_mode mode, uint32_t max_unit,
                 struct op_splitter **out)
 {
 	*out = NULL;
-	if (max_unit == 0 || (mode != OP_SPLIT_LINES && mode != OP_SPLIT_REPORTS))
+	if (max_unit == 0 || (mode != OP_SPLIT_LINES && mode != OP_SPLIT_REPORTS &&
+	                      mode != OP_SPLIT_LEN32))
 		return WEFT_EINVAL;
 	struct op_splitter *s = calloc(1, sizeof *s);
 	if (!s)
@@ -218,12 +223,74 @@ feed_reports(struct op_splitter *s, const char *buf, size_t n, op_unit_fn fn,
 	return 0;
 }
 
+/* Size-prefixed units (OP_SPLIT_LEN32): 4 bytes big-endian, then the
+ * unit; a unit inside one chunk is passed in place. Empty units are
+ * skipped like blank lines. */
+static int
+feed_len32(struct op_splitter *s, const char *buf, size_t n, op_unit_fn fn,
+           void *arg)
+{
+	const char *p = buf, *end = buf + n;
+	while (p < end) {
+		if (s->lhdr_n < 4) {
+			if (s->lhdr_n == 0) {
+				s->unit_pos = (struct op_pos){
+					s->offset + (uint64_t)(p - buf), 0, 0};
+				s->len = s->unit_len = 0;
+			}
+			s->lhdr[s->lhdr_n++] = (unsigned char)*p++;
+			if (s->lhdr_n < 4)
+				continue;
+			s->need = (uint64_t)s->lhdr[0] << 24 | (uint64_t)s->lhdr[1] << 16 |
+			          (uint64_t)s->lhdr[2] << 8 | s->lhdr[3];
+			if (s->need == 0) {
+				s->lhdr_n = 0;
+				continue;
+			}
+			if ((uint64_t)(end - p) >= s->need) { /* whole: in place */
+				size_t k = (size_t)s->need;
+				struct op_unit u = {p, k, k < s->max ? k : s->max,
+				                    s->unit_pos,
+				                    k > s->max ? OP_UNIT_TOO_LONG : 0};
+				p += k;
+				s->lhdr_n = 0;
+				int rc = fn(arg, &u);
+				if (rc) {
+					s->offset += (uint64_t)(p - buf);
+					return rc;
+				}
+				continue;
+			}
+		}
+		size_t k = (size_t)(s->need - s->unit_len);
+		if (k > (size_t)(end - p))
+			k = (size_t)(end - p);
+		keep(s, p, k);
+		p += k;
+		if (s->unit_len == s->need) {
+			struct op_unit u = {s->buf, s->unit_len, s->len, s->unit_pos,
+			                    s->unit_len > s->max ? OP_UNIT_TOO_LONG : 0};
+			s->lhdr_n = 0;
+			s->len = s->unit_len = 0;
+			int rc = fn(arg, &u);
+			if (rc) {
+				s->offset += (uint64_t)(p - buf);
+				return rc;
+			}
+		}
+	}
+	s->offset += n;
+	return 0;
+}
+
 int
 op_splitter_feed(struct op_splitter *s, const void *buf, size_t n,
                  op_unit_fn fn, void *arg)
 {
 	if (s->mode == OP_SPLIT_LINES)
 		return feed_lines(s, buf, n, fn, arg);
+	if (s->mode == OP_SPLIT_LEN32)
+		return feed_len32(s, buf, n, fn, arg);
 	return feed_reports(s, buf, n, fn, arg);
 }
 
@@ -231,6 +298,20 @@ int
 op_splitter_finish(struct op_splitter *s, op_unit_fn fn, void *arg)
 {
 	int rc = 0;
+	if (s->mode == OP_SPLIT_LEN32) {
+		if (s->lhdr_n > 0) { /* the stream ended inside a unit */
+			if (s->lhdr_n < 4) {
+				memcpy(s->buf, s->lhdr, s->lhdr_n < s->max ? s->lhdr_n : s->max);
+				s->len = s->unit_len = s->lhdr_n;
+			}
+			struct op_unit u = {s->buf, s->unit_len, s->len, s->unit_pos,
+			                    OP_UNIT_TRUNCATED};
+			rc = fn(arg, &u);
+		}
+		s->lhdr_n = 0;
+		s->len = s->unit_len = 0;
+		return rc;
+	}
 	if (s->mode == OP_SPLIT_LINES) {
 		if (s->unit_len > 0)
 			rc = emit_line(fn, arg, s->buf, s->unit_len, s->len,

@@ -23,6 +23,7 @@ op_decode_config_default(struct op_decode_config *cfg)
 	cfg->max_record_bytes = 16u << 10;
 	cfg->max_json_depth = 16;
 	cfg->max_excerpt_bytes = 256;
+	cfg->max_message_bytes = 4u << 20;
 }
 
 static int
@@ -53,6 +54,8 @@ op_decode_config_check(const struct op_decode_config *c, char *errstr,
 		return cfg_err(errstr, errlen, "max_kv", "must be <= 4096");
 	if (c->max_json_depth > 256)
 		return cfg_err(errstr, errlen, "max_json_depth", "must be <= 256");
+	if (c->max_message_bytes == 0 || c->max_message_bytes > (1u << 30))
+		return cfg_err(errstr, errlen, "max_message_bytes", "must be 1..2^30");
 	if (c->max_excerpt_bytes > (1u << 20))
 		return cfg_err(errstr, errlen, "max_excerpt_bytes", "must be <= 1 MiB");
 	return 0;
@@ -107,7 +110,7 @@ op_decoder_new(enum op_format fmt, const struct op_decode_config *cfg,
                struct op_decoder **out)
 {
 	*out = NULL;
-	if (fmt != OP_FORMAT_JSON_V4 && fmt != OP_FORMAT_TEXT)
+	if ((unsigned)fmt >= OP_FORMAT__COUNT)
 		return WEFT_EINVAL;
 	struct op_decoder *d = calloc(1, sizeof *d);
 	if (!d)
@@ -126,10 +129,8 @@ op_decoder_new(enum op_format fmt, const struct op_decode_config *cfg,
 	rc = op_event_builder_init(&d->b, d->cfg.max_record_bytes,
 	                           d->cfg.max_parents, d->cfg.max_kv);
 	if (rc == 0)
-		rc = op_splitter_new(fmt == OP_FORMAT_JSON_V4 ? OP_SPLIT_LINES :
-		                     OP_SPLIT_REPORTS,
-		                     fmt == OP_FORMAT_JSON_V4 ? d->cfg.max_line_bytes :
-		                     d->cfg.max_report_bytes, &d->split);
+		rc = op_splitter_new(op_format_split_mode(fmt, NULL, 0),
+		                     op_decoder_max_unit(&d->cfg, fmt), &d->split);
 	d->source = strdup(source ? source : "");
 	d->rec = aligned_alloc(8, (d->cfg.max_record_bytes + 7u) & ~7u);
 	d->tmp = malloc(d->cfg.max_field_bytes);
@@ -153,7 +154,49 @@ op_decoder_free(struct op_decoder *d)
 	free(d->source);
 	free(d->rec);
 	free(d->tmp);
+	free(d->span_tmp);
 	free(d);
+}
+
+uint32_t
+op_decoder_max_unit(const struct op_decode_config *cfg, enum op_format fmt)
+{
+	uint32_t m = fmt == OP_FORMAT_TEXT ? cfg->max_report_bytes
+	                                   : cfg->max_line_bytes;
+	if ((op_format_spans(fmt) || fmt == OP_FORMAT_AUTO) &&
+	    cfg->max_message_bytes > m)
+		m = cfg->max_message_bytes;
+	return m;
+}
+
+static int decode_one(struct op_decoder *d, enum op_format fmt,
+                      const struct op_unit *u, uint32_t *lenp);
+
+/* A unit of a span format: every span in it, each emitted or rejected. */
+static int
+span_unit(struct op_decoder *d, enum op_format fmt, const struct op_unit *u)
+{
+	const struct op_pos *pos = &u->pos;
+	uint64_t ev0 = d->st.events, rej0 = d->st.rejected;
+	if (op_decoder_begin(d, u->data, u->len, &pos, d->cfg.max_message_bytes))
+		return 0;
+	/* A protobuf message cut by the end of input is rejected whole; JSON
+	 * without its final newline is decoded if it is complete (a cut one
+	 * fails as syntax where it ends). */
+	if ((u->flags & OP_UNIT_TRUNCATED) && fmt == OP_FORMAT_OTLP_PROTO) {
+		op_decoder_reject(d, OP_REJECT_TRUNCATED, u->data, u->len, u->avail,
+		                  pos, (uint32_t)u->avail);
+		d->st.looks_like[fmt]++;
+		return 0;
+	}
+	d->unit = u;
+	int rc = fmt == OP_FORMAT_OTLP_PROTO ? op_decode_otlp_pb(d) :
+	         fmt == OP_FORMAT_OTLP_JSON ? op_decode_otlp_json(d) :
+	         op_decode_zipkin(d);
+	d->unit = NULL;
+	if (d->st.events == ev0 && d->st.rejected > rej0)
+		d->st.looks_like[op_format_sniff_deep(u->data, u->avail)]++;
+	return rc;
 }
 
 /* Splitter callback: one unit to decode (or to reject as too long). */
@@ -169,7 +212,45 @@ feed_unit(void *arg, const struct op_unit *u)
 		                  &u->pos, 0);
 		return 0;
 	}
-	if (d->fmt == OP_FORMAT_JSON_V4) {
+	enum op_format fmt = u->format ? (enum op_format)(u->format - 1) : d->fmt;
+	if (fmt == OP_FORMAT_AUTO) {
+		fmt = op_format_sniff(u->data, u->avail);
+		if (fmt == OP_FORMAT__COUNT && u->len > d->cfg.max_line_bytes) {
+			/* the line limit comes first, as with --format json */
+			d->st.units++;
+			op_decoder_reject(d, OP_REJECT_TOO_LONG, u->data, u->len,
+			                  u->avail, &u->pos, d->cfg.max_line_bytes);
+			return 0;
+		}
+		if (fmt == OP_FORMAT__COUNT) {
+			d->st.units++;
+			d->st.looks_like[op_format_sniff_deep(u->data, u->avail)]++;
+			op_decoder_reject(d, OP_REJECT_UNKNOWN_FORMAT, u->data, u->len,
+			                  u->avail, &u->pos, 0);
+			return 0;
+		}
+	}
+	if (op_format_spans(fmt))
+		return span_unit(d, fmt, u);
+	uint64_t rej0 = d->st.rejected;
+	rc = decode_one(d, fmt, u, &len);
+	if (rc) {
+		if (d->st.rejected > rej0)
+			d->st.looks_like[op_format_sniff_deep(u->data, u->avail)]++;
+		return 0; /* rejected: counted and dead-lettered already */
+	}
+	((struct op_event *)d->out)->src = u->pos.src;
+	return d->fn ? d->fn(d->fn_arg, d->out, len) : 0;
+}
+
+/* One X-Trace unit (JSON line or text report) into d->rec. */
+static int
+decode_one(struct op_decoder *d, enum op_format fmt, const struct op_unit *u,
+           uint32_t *lenp)
+{
+	uint32_t len;
+	int rc;
+	if (fmt == OP_FORMAT_JSON_V4) {
 		/* A last line without "\n" is decoded if it is complete; if it
 		 * does not parse, it was cut: that is the reason recorded. */
 		uint32_t at;
@@ -178,7 +259,7 @@ feed_unit(void *arg, const struct op_unit *u)
 			d->st.units++;
 			op_decoder_reject(d, OP_REJECT_TRUNCATED, u->data, u->len,
 			                  u->avail, &u->pos, at);
-			return 0;
+			return WEFT_EFORMAT;
 		}
 		rc = op_decode_json(d, u->data, u->len, &u->pos, d->rec,
 		                    d->cfg.max_record_bytes, &len);
@@ -187,15 +268,13 @@ feed_unit(void *arg, const struct op_unit *u)
 			d->st.units++;
 			op_decoder_reject(d, OP_REJECT_TRUNCATED, u->data, u->len,
 			                  u->avail, &u->pos, (uint32_t)u->len);
-			return 0;
+			return WEFT_EFORMAT;
 		}
 		rc = op_decode_text(d, u->data, u->len, &u->pos, d->rec,
 		                    d->cfg.max_record_bytes, &len);
 	}
-	if (rc)
-		return 0; /* rejected: counted and dead-lettered already */
-	((struct op_event *)d->out)->src = u->pos.src;
-	return d->fn ? d->fn(d->fn_arg, d->out, len) : 0;
+	*lenp = len;
+	return rc;
 }
 
 void

@@ -55,6 +55,9 @@ enum op_event_field {
 #define OP_EV_HAS_END   0x0001u /* end_ns is valid */
 #define OP_EV_HAS_START 0x0002u /* start_ns came from the report */
 #define OP_EV_HAS_WALL  0x0004u /* wall_ms came from the report */
+#define OP_EV_ERROR     0x0008u /* a span with status ERROR or an
+                                 * "exception" event (OTLP), or an "error"
+                                 * tag (Zipkin) */
 
 /* A source tag: slot + 1 in the low 20 bits, a generation (mod 2048) in
  * the next 11, and OP_SRC_PRE on top. The generation of a slot changes when its partition is

@@ -81,6 +81,10 @@ struct op_file_config {
 	uint64_t first_epoch;      /* must match engine_config.first_epoch */
 	uint64_t epoch_bytes;      /* set by op_file_prepare for regular files */
 	uint64_t t0_ns;            /* epoch_ms clock origin (set by op_file_prepare) */
+	/* how the input is cut into units: set by op_file_prepare from the
+	 * format, or for --format auto from a regular file's first bytes;
+	 * -1: decided by the first bytes read (auto on a stream) */
+	int split;
 	/* Non-NULL: every instance decodes the units it reads itself, with
 	 * this configuration, and emits op_event records instead of units
 	 * (the decode operator fused into the source: no unit record, no
@@ -134,6 +138,7 @@ struct op_decode_op_config {
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t units, events, rejected;
 	_Atomic uint64_t by_reason[OP_REJECT__COUNT];
+	_Atomic uint64_t looks_like[OP_FORMAT__COUNT + 1]; /* op_decode_stats' */
 };
 
 extern const struct engine_op_vtable op_decode_vtable; /* arg: op_decode_op_config */

@@ -80,6 +80,8 @@ add_stats(struct op_decode_op_config *cfg, const struct op_decoder *d)
 	atomic_fetch_add(&cfg->rejected, st->rejected);
 	for (int i = 0; i < OP_REJECT__COUNT; i++)
 		atomic_fetch_add(&cfg->by_reason[i], st->by_reason[i]);
+	for (int i = 0; i <= OP_FORMAT__COUNT; i++)
+		atomic_fetch_add(&cfg->looks_like[i], st->looks_like[i]);
 }
 
 static void

@@ -44,15 +44,20 @@
  * wall-clock epochs of epoch_ms since op_file_prepare() for live streams,
  * where quiet periods still close epochs.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "operators/ingest/ingest.h"
 
 #define FILE_READ_CAP (256u * 1024u)
 #define FILE_STOP (-1000) /* splitter callback: past the end of our range */
+
+/* --format auto on a stream: bytes looked at to choose the splitter. */
+#define SNIFF_BYTES 64
 
 struct file_inst {
 	struct op_file_config *cfg;
@@ -69,6 +74,9 @@ struct file_inst {
 	uint64_t size;       /* file size (sharded) */
 	uint64_t stripe;     /* current stripe index (sharded) */
 	int stripe_wait;     /* stripe is not open yet: it waits for the others */
+	uint64_t hop;        /* size-prefixed stripes: a known message start */
+	size_t head;         /* auto on a stream: bytes read before the
+	                      * splitter was chosen (at buf's start) */
 	unsigned workers;
 	uint64_t units, bytes;
 	uint64_t epoch;      /* epoch of the units being emitted */
@@ -95,17 +103,60 @@ op_file_config_default(struct op_file_config *cfg)
 	cfg->max_unit_bytes = 64 * 1024;
 	cfg->shard = 1;
 	cfg->stripe_bytes = 4u << 20;
+	cfg->split = -1;
+}
+
+/* The splitter mode: as prepared, else the format's (-1: auto, not yet
+ * known). */
+static int
+split_of(const struct op_file_config *cfg)
+{
+	if (cfg->split >= 0 || cfg->format == OP_FORMAT_AUTO)
+		return cfg->split;
+	return (int)op_format_split_mode(cfg->format, NULL, 0);
+}
+
+/* What the sample of the input holds: complete units, their bytes, and
+ * the events in them (a span format's message holds many). */
+struct sample {
+	const struct op_file_config *cfg;
+	struct op_decoder *d; /* counts spans; no dead letters */
+	uint64_t all;  /* every unit, cut or not */
+	uint64_t units, bytes, events; /* whole units of a span format */
+};
+
+static int
+count_event(void *arg, const struct op_event *ev, uint32_t len)
+{
+	(void)ev;
+	(void)len;
+	++*(uint64_t *)arg;
+	return 0;
 }
 
 static int
 count_unit(void *arg, const struct op_unit *u)
 {
-	(void)u;
-	++*(uint64_t *)arg;
+	struct sample *c = arg;
+	c->all++;
+	if (u->flags & (OP_UNIT_TRUNCATED | OP_UNIT_TOO_LONG))
+		return 0; /* cut by the end of the sample */
+	enum op_format f = c->cfg->format == OP_FORMAT_AUTO
+	                   ? op_format_sniff(u->data, u->avail) : c->cfg->format;
+	if (op_format_spans(f) && c->d) {
+		struct op_unit one = *u;
+		one.format = 1u + f;
+		c->units++;
+		c->bytes += u->len;
+		op_decoder_unit(c->d, &one, count_event, &c->events);
+	}
 	return 0;
 }
 
-/* epoch_bytes = epoch_units x average unit size over the first MiB. */
+/* epoch_bytes = epoch_units x the average bytes per event over the
+ * first MiB (up to 64 MiB until a unit is seen): about epoch_units events
+ * per epoch, whether a unit is one report (bytes / units, as always) or
+ * a message of many spans (bytes of whole messages / their spans). */
 static int
 sample_epoch_bytes(struct op_file_config *cfg, char *errstr, size_t errlen)
 {
@@ -115,29 +166,56 @@ sample_epoch_bytes(struct op_file_config *cfg, char *errstr, size_t errlen)
 		snprintf(errstr, errlen, "input: cannot read '%s'", cfg->path);
 		return WEFT_EIO;
 	}
-	int rc = op_splitter_new(cfg->format == OP_FORMAT_TEXT ? OP_SPLIT_REPORTS
-	                                                       : OP_SPLIT_LINES,
+	int rc = op_splitter_new((enum op_split_mode)split_of(cfg),
 	                         cfg->max_unit_bytes, &sp);
 	if (rc) {
 		op_reader_free(r);
 		return rc;
 	}
+	struct sample c = {.cfg = cfg};
+	struct op_decode_config dc;
+	op_decode_config_default(&dc);
+	dc.max_message_bytes = cfg->max_unit_bytes;
+	op_decoder_new(OP_FORMAT_AUTO, &dc, NULL, NULL, &c.d); /* NULL: units */
 	char buf[64 * 1024];
-	uint64_t bytes = 0, units = 0;
-	while (bytes < (1u << 20)) {
+	uint64_t bytes = 0;
+	while (bytes < (1u << 20) || (!c.all && bytes < (64u << 20))) {
 		ssize_t n = op_reader_read(r, buf, sizeof buf);
 		if (n <= 0)
 			break;
-		op_splitter_feed(sp, buf, (size_t)n, count_unit, &units);
+		op_splitter_feed(sp, buf, (size_t)n, count_unit, &c);
 		bytes += (uint64_t)n;
 	}
-	op_splitter_finish(sp, count_unit, &units);
+	op_splitter_finish(sp, count_unit, &c);
 	op_splitter_free(sp);
 	op_reader_free(r);
-	uint64_t avg = units ? bytes / units : (bytes ? bytes : 1);
+	op_decoder_free(c.d);
+	/* one event per unit (X-Trace), or the spans of the messages */
+	uint64_t avg = c.events ? c.bytes / c.events
+	                        : c.all ? bytes / c.all : (bytes ? bytes : 1);
 	if (avg == 0)
 		avg = 1;
 	cfg->epoch_bytes = cfg->epoch_units * avg;
+	return 0;
+}
+
+/* --format auto on a regular file: the splitter its first bytes need. */
+static int
+sniff_split(struct op_file_config *cfg)
+{
+	struct op_reader *r;
+	if (op_reader_open(cfg->path, cfg->compression, 0, &r))
+		return WEFT_EIO;
+	char head[256];
+	size_t n = 0;
+	while (n < sizeof head) {
+		ssize_t k = op_reader_read(r, head + n, sizeof head - n);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+	}
+	op_reader_free(r);
+	cfg->split = (int)op_format_split_mode(OP_FORMAT_AUTO, head, n);
 	return 0;
 }
 
@@ -171,6 +249,17 @@ op_file_prepare(struct op_file_config *cfg, char *errstr, size_t errlen)
 	cfg->t0_ns = now_ns();
 	cfg->epoch_bytes = 0;
 	atomic_store(&cfg->stripes_done, 0);
+	cfg->split = cfg->format == OP_FORMAT_AUTO ? -1 :
+	             (int)op_format_split_mode(cfg->format, NULL, 0);
+	if (cfg->split < 0 && regular) {
+		int rc = sniff_split(cfg);
+		if (rc) {
+			snprintf(errstr, errlen, "input: cannot read '%s'", cfg->path);
+			return rc;
+		}
+	}
+	if (cfg->split < 0 && !cfg->epoch_ms && regular)
+		cfg->split = OP_SPLIT_LINES;
 	if (!cfg->epoch_ms && regular)
 		return sample_epoch_bytes(cfg, errstr, errlen);
 	return 0;
@@ -182,8 +271,9 @@ op_file_sharded(const struct op_file_config *cfg, unsigned workers)
 	uint64_t size;
 	int regular;
 	enum op_compression comp;
-	if (!cfg->shard || workers < 2 || cfg->format != OP_FORMAT_JSON_V4 ||
-	    strcmp(cfg->path, "-") == 0)
+	if (!cfg->shard || workers < 2 ||
+	    (split_of(cfg) != OP_SPLIT_LINES && split_of(cfg) != OP_SPLIT_LEN32) ||
+	    cfg->format == OP_FORMAT_TEXT || strcmp(cfg->path, "-") == 0)
 		return 0;
 	if (cfg->compression != OP_COMP_AUTO && cfg->compression != OP_COMP_NONE)
 		return 0;
@@ -207,6 +297,29 @@ op_unit_key(const void *rec, uint32_t len, void *arg)
 	return u->seq;
 }
 
+/* Size-prefixed messages have no mark to find a message's start from
+ * the middle of the file: hop from message to message, reading only
+ * their 4-byte sizes, from s->hop to the first start at or after `at`. */
+static uint64_t
+frame_at(struct file_inst *s, uint64_t at)
+{
+	int fd = open(s->cfg->path, O_RDONLY | O_CLOEXEC);
+	uint64_t off = s->hop;
+	unsigned char h[4];
+	while (fd >= 0 && off < at) {
+		if (pread(fd, h, 4, (off_t)off) != 4) {
+			off = s->size; /* cut short: the reader finds out */
+			break;
+		}
+		off += 4 + ((uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 |
+		            (uint64_t)h[2] << 8 | h[3]);
+	}
+	if (fd >= 0)
+		close(fd);
+	s->hop = off < s->size ? off : s->size;
+	return s->hop;
+}
+
 /* Opens stripe s->stripe (reader from one byte before it, fresh
  * splitter). Returns 0, FILE_STOP when the stripe lies past the end of
  * the file, or a WEFT_E* code. */
@@ -214,18 +327,33 @@ static int
 stripe_open(struct file_inst *s)
 {
 	uint64_t S = s->cfg->stripe_bytes;
-	if (s->stripe * S >= s->size && !(s->stripe == 0 && s->size == 0))
-		return FILE_STOP;
+	int mode = split_of(s->cfg);
 	op_reader_free(s->rd);
 	op_splitter_free(s->sp);
 	s->rd = NULL;
 	s->sp = NULL;
-	s->begin = s->stripe * S;
-	s->end = s->begin + S < s->size ? s->begin + S : s->size;
-	s->base = s->begin ? s->begin - 1 : 0;
+	for (;;) {
+		if (s->stripe * S >= s->size && !(s->stripe == 0 && s->size == 0))
+			return FILE_STOP;
+		s->begin = s->stripe * S;
+		s->end = s->begin + S < s->size ? s->begin + S : s->size;
+		s->base = s->begin ? s->begin - 1 : 0;
+		if (mode != OP_SPLIT_LEN32)
+			break;
+		/* the stripe's first message start; none: the next stripe */
+		s->begin = s->base = frame_at(s, s->begin);
+		if (s->begin < s->end || s->begin == 0)
+			break;
+		/* a stripe with no message start is done at once: count it, or
+		 * the read-ahead bound would wait for it forever */
+		atomic_fetch_add_explicit(&s->cfg->stripes_done, 1,
+		                          memory_order_relaxed);
+		s->stripe += s->workers;
+	}
 	int rc = op_reader_open_range(s->cfg->path, s->base, s->size, &s->rd);
 	if (rc == 0)
-		rc = op_splitter_new(OP_SPLIT_LINES, s->cfg->max_unit_bytes, &s->sp);
+		rc = op_splitter_new((enum op_split_mode)mode, s->cfg->max_unit_bytes,
+		                     &s->sp);
 	return rc;
 }
 
@@ -264,11 +392,12 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 		                    cfg->epoch_ms != 0, &s->rd);
 		if (rc)
 			return rc;
-		rc = op_splitter_new(cfg->format == OP_FORMAT_TEXT ? OP_SPLIT_REPORTS
-		                                                   : OP_SPLIT_LINES,
-		                     cfg->max_unit_bytes, &s->sp);
-		if (rc)
-			return rc;
+		if (split_of(cfg) >= 0) { /* else at the first bytes (file_poll) */
+			rc = op_splitter_new((enum op_split_mode)split_of(cfg),
+			                     cfg->max_unit_bytes, &s->sp);
+			if (rc)
+				return rc;
+		}
 	}
 	if (cfg->decode) {
 		if (!op_file_decodes_inline(cfg, W))
@@ -377,7 +506,10 @@ file_poll(void *state, struct engine_ctx *ctx)
 	}
 	if (s->stripe_wait)
 		return open_waiting_stripe(s);
-	ssize_t n = op_reader_read(s->rd, s->buf, FILE_READ_CAP);
+	/* --format auto on a stream: the splitter waits for the first
+	 * SNIFF_BYTES (or the end), kept at the start of buf */
+	ssize_t n = op_reader_read(s->rd, s->buf + s->head,
+	                           FILE_READ_CAP - s->head);
 	if (n == OP_READ_AGAIN) {
 		engine_source_idle_hint(ctx, 1000);
 		return ENGINE_POLL_IDLE;
@@ -388,10 +520,30 @@ file_poll(void *state, struct engine_ctx *ctx)
 		        n == WEFT_EFORMAT ? "corrupt compressed data"
 		                          : "I/O error");
 	}
+	if (!s->sp) {
+		s->head += n > 0 ? (size_t)n : 0;
+		if (n > 0 && s->head < SNIFF_BYTES)
+			return ENGINE_POLL_DATA;
+		if (op_splitter_new(op_format_split_mode(OP_FORMAT_AUTO, s->buf,
+		                                         s->head),
+		                    cfg->max_unit_bytes, &s->sp)) {
+			s->io_error = 1;
+			return ENGINE_POLL_DONE;
+		}
+		if (s->head) { /* what was read so far, then the end if n <= 0 */
+			n = (ssize_t)s->head;
+			s->head = 0;
+			if (op_splitter_feed(s->sp, s->buf, (size_t)n, unit_cb, s) ==
+			    FILE_STOP)
+				return next_stripe(s);
+			return ENGINE_POLL_DATA; /* the end comes with the next read */
+		}
+	}
 	if (n <= 0) {
 		/* End of input (or an error): a pending unit is emitted or, if
 		 * cut short, flagged truncated for the decoder to dead-letter. */
-		op_splitter_finish(s->sp, unit_cb, s);
+		if (s->sp)
+			op_splitter_finish(s->sp, unit_cb, s);
 		return s->sharded && n == 0 ? next_stripe(s) : ENGINE_POLL_DONE;
 	}
 	if (op_splitter_feed(s->sp, s->buf, (size_t)n, unit_cb, s) == FILE_STOP)

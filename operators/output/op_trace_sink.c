@@ -89,6 +89,8 @@ op_trace_json(struct weft_buf *b, const struct op_trace *t, int full)
 			rc = rc ? rc : weft_buf_printf(b, ",\"start_ns\":%" PRIu64, ev[i].start_ns);
 			if (!rc && (ev[i].flags & OP_TEV_HAS_END))
 				rc = weft_buf_printf(b, ",\"end_ns\":%" PRIu64, ev[i].end_ns);
+			if (!rc && (ev[i].flags & OP_TEV_ERROR))
+				rc = weft_buf_printf(b, ",\"error\":true");
 			rc = rc ? rc : weft_buf_printf(b, "}");
 		}
 		const struct op_trace_edge *e = op_trace_edges(t);

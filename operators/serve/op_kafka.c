@@ -68,6 +68,7 @@ struct kpart {
 	uint64_t epoch;    /* highest epoch given to a message */
 	int eof;           /* at the partition's end as of the last fetch */
 	int64_t ev_ms;     /* wall time it was last confirmed at its end */
+	unsigned format;   /* op_unit.format: its topic's forced format */
 	struct kmark *map;
 	size_t map_head, map_n, map_cap;
 };
@@ -206,6 +207,9 @@ part_add(struct kinst *s, const char *topic, int32_t partition)
 	if (!(p->topic = strdup(topic)))
 		abort();
 	p->partition = partition;
+	for (unsigned i = 0; s->cfg->topic_format && i < s->cfg->n_topics; i++)
+		if (strcmp(s->cfg->topics[i], topic) == 0)
+			p->format = s->cfg->topic_format[i];
 	p->next = -1;
 	p->eof_off = -1;
 	p->pre_end = -1;
@@ -581,6 +585,7 @@ emit_unit(struct kinst *s, const struct kpart *p, uint64_t epoch, int64_t offset
 		.pos = {.offset = (uint64_t)offset, .line = 0,
 		        .src = p->src | (offset < p->pre_end ? OP_SRC_PRE : 0)},
 		.flags = len > cfg->max_unit_bytes ? OP_UNIT_TOO_LONG : 0,
+		.format = p->format,
 	};
 	/* seq numbers the unit records this source emits */
 	op_source_unit(s->ctx, epoch, &u, cfg->decode ? 0 : s->seq++,
@@ -657,7 +662,9 @@ handle(struct kinst *s, rd_kafka_message_t *m, int64_t now)
 	s->n_bytes += m->len;
 	const char *d = m->payload;
 	size_t n = d ? m->len : 0;
-	if (cfg->format == OP_FORMAT_TEXT) {
+	/* text reports, OTLP and Zipkin: a message is one unit */
+	if (op_format_message_unit(p->format ? (enum op_format)(p->format - 1)
+	                                     : cfg->format, d, n)) {
 		if (n)
 			emit_unit(s, p, e, m->offset, d, n);
 		return;

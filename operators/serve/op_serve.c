@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "operators/serve/kafka_conf.h"
+#include "operators/serve/otlp_http.h"
 #include "operators/serve/serve.h"
 
 /* ---- structured log ----------------------------------------------------- */
@@ -407,6 +408,31 @@ rss_bytes(void)
 #define FAM(n, t, h) op_metrics_family(b, n, t, h)
 #define VAL(n, v) op_metrics_sample(b, n, NULL, (double)(v))
 
+/* The assembler's counters (operators/assemble). */
+static int
+render_assembler(const struct op_assemble_config *as, struct weft_buf *b)
+{
+	int rc = 0;
+	rc |= FAM("weft_aged_traces_total", "counter",
+	          "traces emitted incomplete at max.trace.age.ms (their own, then their amendments)");
+	rc |= VAL("weft_aged_traces_total", atomic_load(&as->aged));
+	rc |= FAM("weft_replayed_traces_total", "counter",
+	          "traces read again below the committed offset and not emitted again");
+	rc |= VAL("weft_replayed_traces_total", atomic_load(&as->replayed));
+	rc |= FAM("weft_stale_events_total", "counter",
+	          "events of revoked partitions dropped in flight (their new owner re-reads them)");
+	rc |= VAL("weft_stale_events_total", atomic_load(&as->stale_events));
+	rc |= FAM("weft_open_trace_bytes", "gauge",
+	          "bytes held by open traces' events and records (at epoch closes)");
+	rc |= VAL("weft_open_trace_bytes", atomic_load(&as->open_bytes));
+	rc |= FAM("weft_open_trace_budget_bytes", "gauge", "max.open.bytes");
+	rc |= VAL("weft_open_trace_budget_bytes", as->max_open_bytes);
+	rc |= FAM("weft_budget_evictions_total", "counter",
+	          "traces emitted incomplete because open traces reached max.open.bytes");
+	rc |= VAL("weft_budget_evictions_total", atomic_load(&as->budget_evictions));
+	return rc;
+}
+
 int
 serve_metrics_render(void *arg, struct weft_buf *b)
 {
@@ -494,25 +520,8 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 	rc |= FAM("weft_partition_slots_overflow_total", "counter",
 	          "partitions that got no slot (max.partitions reached)");
 	rc |= VAL("weft_partition_slots_overflow_total", atomic_load(&k->slots_overflow));
-	if (st->as) {
-		rc |= FAM("weft_aged_traces_total", "counter",
-		          "traces emitted incomplete at max.trace.age.ms (their own, then their amendments)");
-		rc |= VAL("weft_aged_traces_total", atomic_load(&st->as->aged));
-		rc |= FAM("weft_replayed_traces_total", "counter",
-		          "traces read again below the committed offset and not emitted again");
-		rc |= VAL("weft_replayed_traces_total", atomic_load(&st->as->replayed));
-	rc |= FAM("weft_stale_events_total", "counter",
-		          "events of revoked partitions dropped in flight (their new owner re-reads them)");
-		rc |= VAL("weft_stale_events_total", atomic_load(&st->as->stale_events));
-		rc |= FAM("weft_open_trace_bytes", "gauge",
-		          "bytes held by open traces' events and records (at epoch closes)");
-		rc |= VAL("weft_open_trace_bytes", atomic_load(&st->as->open_bytes));
-		rc |= FAM("weft_open_trace_budget_bytes", "gauge", "max.open.bytes");
-		rc |= VAL("weft_open_trace_budget_bytes", st->as->max_open_bytes);
-		rc |= FAM("weft_budget_evictions_total", "counter",
-		          "traces emitted incomplete because open traces reached max.open.bytes");
-		rc |= VAL("weft_budget_evictions_total", atomic_load(&st->as->budget_evictions));
-	}
+	if (st->as)
+		rc |= render_assembler(st->as, b);
 	if (st->check) {
 		rc |= FAM("weft_model_reloads_total", "counter", "model swaps (refused ones apart)");
 		rc |= VAL("weft_model_reloads_total", atomic_load(&st->check->reloads));
@@ -526,6 +535,8 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 		if (peers)
 			rc |= op_peer_metrics(peers, b);
 	}
+	if (st->http)
+		rc |= op_otlp_http_render(st->http, b);
 	rc |= FAM("weft_resident_memory_bytes", "gauge", "resident set size");
 	rc |= VAL("weft_resident_memory_bytes", rss_bytes());
 	pthread_mutex_lock(&k->lock);

@@ -188,6 +188,7 @@ struct serve_metrics {
 	struct op_check_config *check; /* NULL without a model */
 	struct op_deadletter *dl;
 	struct op_assemble_config *as;
+	struct op_otlp_http_config *http; /* NULL: no OTLP/HTTP receiver */
 	unsigned workers;
 	_Atomic int ready;
 };
@@ -256,6 +257,8 @@ struct op_kafka_config {
 	const char *const *props;   /* "key=value" for the consumer, in order */
 	unsigned n_props;
 	enum op_format format;
+	/* per topics[i]: 0 (format above) or OP_FORMAT_* + 1; NULL: none */
+	const unsigned *topic_format;
 	uint32_t epoch_ms;          /* default 100 */
 	uint32_t idle_partition_ms; /* default 1000 */
 	uint32_t drain_epochs;      /* after stop (default: idle_epochs + 2) */

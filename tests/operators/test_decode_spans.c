@@ -1,0 +1,539 @@
+/*
+ * test_decode_spans.c — the span decoders (OTLP protobuf, OTLP JSON,
+ * Zipkin v2), format detection and the size-prefixed splitter: the
+ * mapping of docs/FORMATS.md field by field, and bad input counted and
+ * dead-lettered by reason with the good spans around it kept.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/common.h"
+#include "operators/ingest/decode.h"
+#include "pb_write.h"
+
+/* ---- harness: decode one unit, keep copies of the events --------------- */
+
+#define MAXEV 16
+struct got {
+	int n;
+	uint64_t rec[MAXEV][512];
+	uint32_t len[MAXEV];
+};
+
+static int
+keep(void *arg, const struct op_event *ev, uint32_t len)
+{
+	struct got *g = arg;
+	assert_int_equal(op_event_validate(ev, len), 0);
+	assert_true(g->n < MAXEV);
+	memcpy(g->rec[g->n], ev, len);
+	g->len[g->n++] = len;
+	return 0;
+}
+
+static const struct op_event *
+ev(struct got *g, int i)
+{
+	return (const struct op_event *)(const void *)g->rec[i];
+}
+
+static struct op_decoder *
+decoder(enum op_format fmt, struct op_deadletter **dl, FILE **f)
+{
+	struct op_decoder *d;
+	*f = tmpfile();
+	assert_non_null(*f);
+	assert_int_equal(op_deadletter_new(*f, dl), 0);
+	struct op_decode_config cfg;
+	op_decode_config_default(&cfg);
+	cfg.max_field_bytes = 64;
+	assert_int_equal(op_decoder_new(fmt, &cfg, "t", *dl, &d), 0);
+	return d;
+}
+
+static void
+unit(struct op_decoder *d, const void *p, size_t n, struct got *g)
+{
+	struct op_unit u = {.data = p, .len = n, .avail = n};
+	op_decoder_unit(d, &u, keep, g);
+}
+
+static void
+done(struct op_decoder *d, struct op_deadletter *dl, FILE *f)
+{
+	op_decoder_free(d);
+	op_deadletter_free(dl);
+	fclose(f);
+}
+
+static int
+has_kv(const struct op_event *e, const char *k, const char *v)
+{
+	size_t n;
+	const char *got = op_event_kv_find(e, k, strlen(k), &n);
+	return got && n == strlen(v) && memcmp(got, v, n) == 0;
+}
+
+static int
+field_is(const struct op_event *e, enum op_event_field f, const char *s)
+{
+	size_t n;
+	const char *t = op_event_field(e, f, &n);
+	return n == strlen(s) && memcmp(t, s, n) == 0;
+}
+
+static const struct op_decode_stats *
+st(struct op_decoder *d)
+{
+	return op_decoder_stats(d);
+}
+
+/* ---- OTLP protobuf ---------------------------------------------------- */
+
+/* A span: trace id (16 bytes, value t), id s, parent p (0: none). */
+static void
+pb_span(struct pbw *w, uint64_t t, uint64_t s, uint64_t p, const char *name)
+{
+	struct pbw sp = {.n = 0};
+	pbw_id(&sp, 1, t, 16);
+	pbw_id(&sp, 2, s, 8);
+	if (p)
+		pbw_id(&sp, 4, p, 8);
+	pbw_str(&sp, 5, name);
+	pbw_fixed64(&sp, 7, 1000 + s);
+	pbw_fixed64(&sp, 8, 5000 + s);
+	pbw_attr(&sp, 9, "k", "v");
+	pbw_sub(w, 2, &sp);
+}
+
+/* ResourceSpans with service svc, host host (NULL: none), and spans. */
+static void
+pb_resource(struct pbw *msg, const char *svc, const char *host,
+            const struct pbw *spans, int resource_last)
+{
+	struct pbw res = {.n = 0}, ss = {.n = 0}, rs = {.n = 0};
+	pbw_attr(&res, 1, "service.name", svc);
+	if (host)
+		pbw_attr(&res, 1, "host.name", host);
+	pbw_str(&ss, 1, "\x0a\x03lib"); /* a scope (skipped) */
+	memcpy(ss.b + ss.n, spans->b, spans->n);
+	ss.n += spans->n;
+	if (!resource_last)
+		pbw_sub(&rs, 1, &res);
+	pbw_sub(&rs, 2, &ss);
+	if (resource_last)
+		pbw_sub(&rs, 1, &res);
+	pbw_sub(msg, 1, &rs);
+}
+
+static void
+otlp_pb_maps_spans(void **state)
+{
+	(void)state;
+	struct pbw spans = {.n = 0}, spans2 = {.n = 0}, msg = {.n = 0};
+	pb_span(&spans, 7, 1, 0, "root");
+	pb_span(&spans, 7, 2, 1, "child");
+	/* a join: a link into the same trace is a second parent; a link
+	 * into another trace is not an edge; status ERROR sets the flag */
+	struct pbw sp = {.n = 0}, ln = {.n = 0}, ln2 = {.n = 0}, stt = {.n = 0};
+	pbw_id(&sp, 1, 7, 16);
+	pbw_id(&sp, 2, 3, 8);
+	pbw_id(&sp, 4, 1, 8);
+	pbw_str(&sp, 5, "join");
+	pbw_id(&ln, 1, 7, 16);
+	pbw_id(&ln, 2, 2, 8);
+	pbw_sub(&sp, 13, &ln);
+	pbw_id(&ln2, 1, 99, 16);
+	pbw_id(&ln2, 2, 55, 8);
+	pbw_sub(&sp, 13, &ln2);
+	pbw_u64(&stt, 3, 2);
+	pbw_sub(&sp, 15, &stt);
+	pbw_sub(&spans2, 2, &sp);
+	pb_resource(&msg, "api", "h1", &spans, 0);
+	pb_resource(&msg, "db", NULL, &spans2, 1); /* resource after spans */
+
+	struct op_deadletter *dl;
+	FILE *f;
+	struct op_decoder *d = decoder(OP_FORMAT_OTLP_PROTO, &dl, &f);
+	struct got g = {0};
+	unit(d, msg.b, msg.n, &g);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(st(d)->units, 1);
+	assert_int_equal(st(d)->rejected, 0);
+	const struct op_event *e = ev(&g, 1);
+	assert_int_equal(e->trace_id, 7); /* 8 zero bytes + 7 */
+	assert_int_equal(e->event_id, 2);
+	assert_int_equal(e->n_parents, 1);
+	assert_int_equal(op_event_parents(e)[0], 1);
+	assert_int_equal(e->start_ns, 1002);
+	assert_int_equal(e->end_ns, 5002);
+	assert_true(e->flags & OP_EV_HAS_END);
+	assert_false(e->flags & OP_EV_ERROR);
+	assert_true(field_is(e, OP_EV_LABEL, "child"));
+	assert_true(field_is(e, OP_EV_AGENT, "api"));
+	assert_true(field_is(e, OP_EV_HOST, "h1"));
+	assert_true(has_kv(e, "k", "v"));
+	e = ev(&g, 2);
+	assert_int_equal(e->n_parents, 2);
+	assert_int_equal(op_event_parents(e)[0], 1);
+	assert_int_equal(op_event_parents(e)[1], 2);
+	assert_true(e->flags & OP_EV_ERROR);
+	assert_true(field_is(e, OP_EV_AGENT, "db"));
+	assert_true(field_is(e, OP_EV_HOST, "db")); /* no host.name: service */
+	done(d, dl, f);
+}
+
+static void
+otlp_pb_bad_spans_rejected_alone(void **state)
+{
+	(void)state;
+	struct pbw spans = {.n = 0}, msg = {.n = 0}, sp;
+	pb_span(&spans, 7, 1, 0, "good1");
+	/* wrong wire type: name as a varint */
+	sp = (struct pbw){.n = 0};
+	pbw_id(&sp, 1, 7, 16);
+	pbw_id(&sp, 2, 2, 8);
+	pbw_u64(&sp, 5, 3);
+	pbw_sub(&spans, 2, &sp);
+	/* a 4-byte span id */
+	sp = (struct pbw){.n = 0};
+	pbw_id(&sp, 1, 7, 16);
+	pbw_bytes(&sp, 2, "abcd", 4);
+	pbw_sub(&spans, 2, &sp);
+	/* no trace id */
+	sp = (struct pbw){.n = 0};
+	pbw_id(&sp, 2, 4, 8);
+	pbw_sub(&spans, 2, &sp);
+	/* a name over max_field_bytes (64) */
+	sp = (struct pbw){.n = 0};
+	pbw_id(&sp, 1, 7, 16);
+	pbw_id(&sp, 2, 5, 8);
+	char longname[100];
+	memset(longname, 'n', 99);
+	longname[99] = 0;
+	pbw_str(&sp, 5, longname);
+	pbw_sub(&spans, 2, &sp);
+	pb_span(&spans, 7, 6, 1, "good2");
+	pb_resource(&msg, "api", NULL, &spans, 0);
+
+	struct op_deadletter *dl;
+	FILE *f;
+	struct op_decoder *d = decoder(OP_FORMAT_OTLP_PROTO, &dl, &f);
+	struct got g = {0};
+	unit(d, msg.b, msg.n, &g);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(ev(&g, 0)->event_id, 1);
+	assert_int_equal(ev(&g, 1)->event_id, 6);
+	assert_int_equal(st(d)->rejected, 4);
+	assert_int_equal(st(d)->by_reason[OP_REJECT_BAD_WIRE_TYPE], 1);
+	assert_int_equal(st(d)->by_reason[OP_REJECT_BAD_ID_LENGTH], 1);
+	assert_int_equal(st(d)->by_reason[OP_REJECT_MISSING_TRACE_ID], 1);
+	assert_int_equal(st(d)->by_reason[OP_REJECT_FIELD_TOO_LONG], 1);
+	assert_int_equal(op_deadletter_count(dl, OP_REJECT_NONE), 4);
+	done(d, dl, f);
+}
+
+static void
+otlp_pb_truncated_keeps_what_came_before(void **state)
+{
+	(void)state;
+	struct pbw a = {.n = 0}, b = {.n = 0}, msg = {.n = 0};
+	pb_span(&a, 7, 1, 0, "r1");
+	pb_span(&b, 8, 2, 0, "r2");
+	pb_resource(&msg, "api", NULL, &a, 0);
+	pb_resource(&msg, "api", NULL, &b, 0);
+	struct op_deadletter *dl;
+	FILE *f;
+	struct op_decoder *d = decoder(OP_FORMAT_OTLP_PROTO, &dl, &f);
+	struct got g = {0};
+	unit(d, msg.b, msg.n - 5, &g); /* cut inside the second resource */
+	assert_int_equal(g.n, 1);
+	assert_int_equal(ev(&g, 0)->trace_id, 7);
+	assert_int_equal(st(d)->rejected, 1);
+	assert_int_equal(st(d)->by_reason[OP_REJECT_TRUNCATED], 1);
+	/* a dead letter with the unit's bytes escaped, valid JSON */
+	rewind(f);
+	char line[4096];
+	assert_non_null(fgets(line, sizeof line, f));
+	assert_non_null(strstr(line, "\"reason\":\"truncated\""));
+	done(d, dl, f);
+}
+
+/* ---- OTLP JSON -------------------------------------------------------- */
+
+static const char otlp_json[] =
+	"{\"resourceSpans\":[{\"scopeSpans\":[{\"scope\":{\"name\":\"s\"},\"spans\":["
+	"{\"traceId\":\"00000000000000000000000000000007\",\"spanId\":\"0000000000000001\","
+	"\"name\":\"root\",\"startTimeUnixNano\":\"1000\",\"endTimeUnixNano\":2000,"
+	"\"kind\":2,\"attributes\":[{\"key\":\"n\",\"value\":{\"intValue\":\"42\"}},"
+	"{\"key\":\"l\",\"value\":{\"arrayValue\":{\"values\":[{\"boolValue\":true}]}}}]},"
+	"{\"spanId\":\"0000000000000002\",\"parentSpanId\":\"0000000000000001\","
+	"\"traceId\":\"00000000000000000000000000000007\",\"name\":\"esc\\u00e9\\\"q\","
+	"\"events\":[{\"name\":\"exception\"}],"
+	"\"links\":[{\"traceId\":\"00000000000000000000000000000007\",\"spanId\":\"0000000000000009\"}]},"
+	"{\"traceId\":\"00000000000000000000000000000007\",\"spanId\":\"0000000000000003\",\"name\":5},"
+	"{\"traceId\":\"00000000000000000000000000000007\",\"spanId\":\"0000000000000004\","
+	"\"status\":{\"code\":\"STATUS_CODE_ERROR\"}}"
+	"]}],\"resource\":{\"attributes\":[{\"key\":\"service.instance.id\",\"value\":"
+	"{\"stringValue\":\"i-1\"}},{\"key\":\"service.name\",\"value\":{\"stringValue\":\"api\"}}]}}]}";
+
+static void
+otlp_json_maps_spans(void **state)
+{
+	(void)state;
+	struct op_deadletter *dl;
+	FILE *f;
+	struct op_decoder *d = decoder(OP_FORMAT_OTLP_JSON, &dl, &f);
+	struct got g = {0};
+	unit(d, otlp_json, strlen(otlp_json), &g);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(st(d)->rejected, 1); /* name: 5 is not a string */
+	assert_int_equal(st(d)->by_reason[OP_REJECT_BAD_TYPE], 1);
+	const struct op_event *e = ev(&g, 0);
+	assert_int_equal(e->trace_id, 7);
+	assert_int_equal(e->start_ns, 1000);
+	assert_int_equal(e->end_ns, 2000);
+	assert_true(field_is(e, OP_EV_AGENT, "api"));
+	assert_true(field_is(e, OP_EV_HOST, "i-1")); /* the instance id */
+	assert_true(has_kv(e, "n", "42"));
+	assert_true(has_kv(e, "l", "{\"values\":[{\"boolValue\":true}]}"));
+	e = ev(&g, 1);
+	assert_true(field_is(e, OP_EV_LABEL, "esc\xc3\xa9\"q"));
+	assert_int_equal(e->n_parents, 2); /* parent and a same-trace link */
+	assert_int_equal(op_event_parents(e)[1], 9);
+	assert_true(e->flags & OP_EV_ERROR);
+	assert_true(ev(&g, 2)->flags & OP_EV_ERROR);
+	done(d, dl, f);
+}
+
+static void
+otlp_json_syntax_error_keeps_earlier_spans(void **state)
+{
+	(void)state;
+	/* the same spans with the resource first, as exporters write it */
+	char buf[2 * sizeof otlp_json];
+	const char *sc = strstr(otlp_json, "[{\"scope\"");
+	const char *re = strstr(otlp_json, ",\"resource\":");
+	snprintf(buf, sizeof buf, "{\"resourceSpans\":[{\"resource\":{},"
+	         "\"scopeSpans\":%.*s}]}", (int)(re - sc), sc);
+	for (int res_first = 1; res_first >= 0; res_first--) {
+		if (!res_first)
+			memcpy(buf, otlp_json, sizeof otlp_json);
+		char *cut = strstr(buf, "\"spanId\":\"0000000000000003\"");
+		assert_non_null(cut);
+		cut[0] = '!'; /* the third span is no longer JSON */
+		struct op_deadletter *dl;
+		FILE *f;
+		struct op_decoder *d = decoder(OP_FORMAT_OTLP_JSON, &dl, &f);
+		struct got g = {0};
+		unit(d, buf, strlen(buf), &g);
+		/* resource first: the spans before the error are kept; after
+		 * its spans: the resource's spans wait for it and are lost */
+		assert_int_equal(g.n, res_first ? 2 : 0);
+		assert_int_equal(st(d)->rejected, 1);
+		assert_int_equal(st(d)->by_reason[OP_REJECT_SYNTAX], 1);
+		done(d, dl, f);
+	}
+}
+
+/* ---- Zipkin v2 -------------------------------------------------------- */
+
+/* The example of zipkin's API documentation (a 64-bit trace id), its
+ * 128-bit form, and a shared server span. */
+static const char zipkin[] =
+	"[{\"traceId\":\"5af7183fb1d4cf5f\",\"parentId\":\"6b221d5bc9e6496c\","
+	"\"id\":\"352bff9a74ca9ad2\",\"kind\":\"CLIENT\",\"name\":\"query\","
+	"\"timestamp\":1556604172355737,\"duration\":1431,\"localEndpoint\":"
+	"{\"serviceName\":\"backend\",\"ipv4\":\"192.168.99.1\",\"port\":3306},"
+	"\"remoteEndpoint\":{\"ipv4\":\"127.0.0.1\",\"port\":3306},"
+	"\"tags\":{\"jdbc.query\":\"select\",\"error\":\"oops\"}},"
+	"{\"traceId\":\"00000000000000005af7183fb1d4cf5f\",\"id\":\"6b221d5bc9e6496c\","
+	"\"name\":\"get\",\"timestamp\":1556604172355000,\"localEndpoint\":"
+	"{\"serviceName\":\"frontend\",\"ipv6\":\"::1\"}},"
+	"{\"traceId\":\"5af7183fb1d4cf5f\",\"id\":\"352bff9a74ca9ad2\",\"shared\":true,"
+	"\"kind\":\"SERVER\",\"name\":\"query\",\"localEndpoint\":{\"serviceName\":\"db\"}},"
+	"{\"traceId\":\"5af7183fb1d4cf5\",\"id\":\"352bff9a74ca9ad3\"}]";
+
+static void
+zipkin_maps_spans(void **state)
+{
+	(void)state;
+	struct op_deadletter *dl;
+	FILE *f;
+	struct op_decoder *d = decoder(OP_FORMAT_ZIPKIN, &dl, &f);
+	struct got g = {0};
+	unit(d, zipkin, strlen(zipkin), &g);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(st(d)->by_reason[OP_REJECT_BAD_ID_LENGTH], 1);
+	const struct op_event *e = ev(&g, 0);
+	assert_int_equal(e->trace_id, 0x5af7183fb1d4cf5full);
+	assert_int_equal(e->event_id, 0x352bff9a74ca9ad2ull);
+	assert_int_equal(op_event_parents(e)[0], 0x6b221d5bc9e6496cull);
+	assert_int_equal(e->start_ns, 1556604172355737000ull);
+	assert_int_equal(e->end_ns, (1556604172355737ull + 1431) * 1000);
+	assert_true(e->flags & OP_EV_ERROR);
+	assert_true(field_is(e, OP_EV_HOST, "192.168.99.1"));
+	assert_true(field_is(e, OP_EV_AGENT, "backend"));
+	assert_true(has_kv(e, "jdbc.query", "select"));
+	e = ev(&g, 1); /* the 128-bit spelling of the same trace */
+	assert_int_equal(e->trace_id, 0x5af7183fb1d4cf5full);
+	assert_false(e->flags & OP_EV_HAS_END); /* no duration */
+	assert_true(field_is(e, OP_EV_HOST, "::1"));
+	e = ev(&g, 2); /* shared: its own id, below the client half */
+	assert_true(e->event_id != 0x352bff9a74ca9ad2ull);
+	assert_int_equal(op_event_parents(e)[0], 0x352bff9a74ca9ad2ull);
+	done(d, dl, f);
+}
+
+/* weft's own Zipkin tags: host.name names the host (over ipv4) and
+ * weft.links adds parents after parentId, in order. */
+static void
+zipkin_weft_tags(void **state)
+{
+	(void)state;
+	static const char z[] =
+		"[{\"tags\":{\"weft.links\":\"0000000000000003,0000000000000004\","
+		"\"host.name\":\"dn7\",\"k\":\"v\"},\"traceId\":\"00000000000000aa\","
+		"\"id\":\"0000000000000009\",\"parentId\":\"0000000000000002\","
+		"\"localEndpoint\":{\"serviceName\":\"s\",\"ipv4\":\"10.0.0.1\"}},"
+		"{\"traceId\":\"00000000000000aa\",\"id\":\"000000000000000a\","
+		"\"tags\":{\"weft.links\":\"000000000000003x\"}}]";
+	struct op_deadletter *dl;
+	FILE *f;
+	struct op_decoder *d = decoder(OP_FORMAT_ZIPKIN, &dl, &f);
+	struct got g = {0};
+	unit(d, z, strlen(z), &g);
+	assert_int_equal(g.n, 1);
+	const struct op_event *e = ev(&g, 0);
+	assert_int_equal(e->n_parents, 3);
+	assert_int_equal(op_event_parents(e)[0], 2);
+	assert_int_equal(op_event_parents(e)[1], 3);
+	assert_int_equal(op_event_parents(e)[2], 4);
+	assert_true(field_is(e, OP_EV_HOST, "dn7"));
+	assert_int_equal(e->n_kv, 1); /* weft's tags are not kept as pairs */
+	assert_int_equal(st(d)->by_reason[OP_REJECT_BAD_ID], 1);
+	done(d, dl, f);
+}
+
+/* ---- detection, auto, hints, the size-prefixed splitter --------------- */
+
+static void
+sniff_recognises_each_format(void **state)
+{
+	(void)state;
+	struct pbw spans = {.n = 0}, msg = {.n = 0};
+	pb_span(&spans, 7, 1, 0, "r");
+	pb_resource(&msg, "s", NULL, &spans, 0);
+	assert_int_equal(op_format_sniff(msg.b, msg.n), OP_FORMAT_OTLP_PROTO);
+	assert_int_equal(op_format_sniff(otlp_json, strlen(otlp_json)),
+	                 OP_FORMAT_OTLP_JSON);
+	assert_int_equal(op_format_sniff(zipkin, strlen(zipkin)), OP_FORMAT_ZIPKIN);
+	const char *x = "{\"TaskID\":\"01\",\"EventID\":\"02\"}";
+	assert_int_equal(op_format_sniff(x, strlen(x)), OP_FORMAT_JSON_V4);
+	const char *t = "X-Trace Report ver 1.0\nX-Trace: 1\n";
+	assert_int_equal(op_format_sniff(t, strlen(t)), OP_FORMAT_TEXT);
+	assert_int_equal(op_format_sniff("hello", 5), OP_FORMAT__COUNT);
+	assert_int_equal(op_format_split_mode(OP_FORMAT_AUTO, t, strlen(t)),
+	                 OP_SPLIT_REPORTS);
+	uint8_t framed[16] = {0, 0, 0, 12};
+	memcpy(framed + 4, msg.b, 12);
+	assert_int_equal(op_format_split_mode(OP_FORMAT_AUTO, framed, 16),
+	                 OP_SPLIT_LEN32);
+	assert_int_equal(op_format_split_mode(OP_FORMAT_AUTO, x, strlen(x)),
+	                 OP_SPLIT_LINES);
+}
+
+static void
+auto_decodes_mixed_lines_and_hints(void **state)
+{
+	(void)state;
+	struct op_deadletter *dl;
+	FILE *f;
+	struct op_decoder *d = decoder(OP_FORMAT_AUTO, &dl, &f);
+	struct got g = {0};
+	char in[8192];
+	snprintf(in, sizeof in, "%s\n%s\n{\"TaskID\":\"0a\",\"EventID\":\"1\"}\nnot a trace\n",
+	         otlp_json, zipkin);
+	assert_int_equal(op_decoder_feed(d, in, strlen(in), keep, &g), 0);
+	assert_int_equal(op_decoder_finish(d, keep, &g), 0);
+	assert_int_equal(g.n, 3 + 3 + 1);
+	assert_int_equal(st(d)->units, 4);
+	assert_int_equal(st(d)->by_reason[OP_REJECT_UNKNOWN_FORMAT], 1);
+	assert_int_equal(st(d)->looks_like[OP_FORMAT__COUNT], 1);
+	char hint[256];
+	op_format_hint(OP_FORMAT_AUTO, st(d)->looks_like, hint, sizeof hint);
+	assert_non_null(strstr(hint, "not a trace format weft reads"));
+	done(d, dl, f);
+
+	/* Zipkin read as X-Trace JSON: every unit rejected, the hint names
+	 * the format to use */
+	d = decoder(OP_FORMAT_JSON_V4, &dl, &f);
+	g.n = 0;
+	unit(d, zipkin, strlen(zipkin), &g);
+	assert_int_equal(g.n, 0);
+	op_format_hint(OP_FORMAT_JSON_V4, st(d)->looks_like, hint, sizeof hint);
+	assert_string_equal(hint, "these look like Zipkin v2 spans; use --format zipkin");
+	done(d, dl, f);
+}
+
+static void
+len32_splitter_cuts_across_chunks(void **state)
+{
+	(void)state;
+	struct pbw spans = {.n = 0}, msg = {.n = 0};
+	pb_span(&spans, 7, 1, 0, "r");
+	pb_span(&spans, 7, 2, 1, "c");
+	pb_resource(&msg, "s", NULL, &spans, 0);
+	uint8_t in[3 * 8192];
+	size_t n = 0;
+	for (int i = 0; i < 2; i++) {
+		in[n++] = 0;
+		in[n++] = 0;
+		in[n++] = (uint8_t)(msg.n >> 8);
+		in[n++] = (uint8_t)msg.n;
+		memcpy(in + n, msg.b, msg.n);
+		n += msg.n;
+	}
+	memset(in + n, 0, 4); /* an empty message: skipped */
+	n += 4;
+	in[n++] = 0; /* a cut size prefix at the end: truncated */
+	for (size_t step = 1; step <= n; step += step < 8 ? 1 : 37) {
+		struct op_deadletter *dl;
+		FILE *f;
+		struct op_decoder *d = decoder(OP_FORMAT_OTLP_PROTO, &dl, &f);
+		struct got g = {0};
+		for (size_t off = 0; off < n; off += step)
+			op_decoder_feed(d, in + off, off + step < n ? step : n - off,
+			                keep, &g);
+		op_decoder_finish(d, keep, &g);
+		assert_int_equal(g.n, 4);
+		assert_int_equal(st(d)->units, 3);
+		assert_int_equal(st(d)->by_reason[OP_REJECT_TRUNCATED], 1);
+		done(d, dl, f);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(otlp_pb_maps_spans),
+		cmocka_unit_test(otlp_pb_bad_spans_rejected_alone),
+		cmocka_unit_test(otlp_pb_truncated_keeps_what_came_before),
+		cmocka_unit_test(otlp_json_maps_spans),
+		cmocka_unit_test(otlp_json_syntax_error_keeps_earlier_spans),
+		cmocka_unit_test(zipkin_maps_spans),
+		cmocka_unit_test(zipkin_weft_tags),
+		cmocka_unit_test(sniff_recognises_each_format),
+		cmocka_unit_test(auto_decodes_mixed_lines_and_hints),
+		cmocka_unit_test(len32_splitter_cuts_across_chunks),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
