@@ -155,6 +155,10 @@ static const struct weft_opt replay_table[] = {
 	{.name = "peer-min-peers", .kind = WEFT_OPT_U32, .off = R(peer.min_peers),
 	 .meta = "N", .help = "other hosts an operation needs to be judged against "
 	 "peers", .lo = 1, .hi = 100000},
+	{.name = "peer-trace-ratio", .kind = WEFT_OPT_DOUBLE, .off = R(peer.trace_ratio),
+	 .meta = "X", .help = "a trace is slow on its own when most of its events "
+	 "of one operation on one host (2 or more) took X times the peers' median "
+	 "(0: off)", .dlo = 0, .dhi = 1000},
 	{.name = "sample", .kind = WEFT_OPT_STR, .off = R(sample_path),
 	 .meta = "PATH", .help = "write a uniform sample of finished traces for "
 	 "weft train"},

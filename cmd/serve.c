@@ -275,6 +275,10 @@ static const struct weft_opt serve_table[] = {
 	{KEY("peer.min.peers"), .kind = WEFT_OPT_U32, .off = S(peer.min_peers),
 	 .meta = "N", .help = "other hosts an operation needs to be judged against "
 	 "peers", .lo = 1, .hi = 100000},
+	{KEY("peer.trace.ratio"), .kind = WEFT_OPT_DOUBLE, .off = S(peer.trace_ratio),
+	 .meta = "X", .help = "a trace is slow on its own when most of its events "
+	 "of one operation on one host (2 or more) took X times the peers' median "
+	 "(0: off)", .dlo = 0, .dhi = 1000},
 	{KEY("peer.idle.epochs"), .kind = WEFT_OPT_U64, .off = S(peer.idle_epochs),
 	 .meta = "N", .help = "a host without durations this many epochs is no peer "
 	 "(its anomalies close)", .lo = 1},

@@ -98,10 +98,11 @@ op_check_peer_summary(struct op_check_config *cfg, FILE *f)
 	struct op_peer_stats st;
 	op_peer_stats(cfg->peers, &st);
 	fprintf(f, "  host anomalies    %" PRIu64 " opened, %" PRIu64 " closed, %" PRIu64
-	           " open; %" PRIu64 " traces slow against peers; %" PRIu64
+	           " open; %" PRIu64 " traces slow against peers (%" PRIu64
+	           " slowed on one host as a whole); %" PRIu64
 	           " (label, host) pairs tracked (%" PRIu64 " refused at the limit); %" PRIu64
 	           " traces judged only (feeding stride %u)\n",
-	        st.opened, st.closed, st.open_now, st.slow_traces, st.cells, st.cells_dropped,
-	        st.skipped_traces, st.stride ? st.stride : 1);
+	        st.opened, st.closed, st.open_now, st.slow_traces, st.slow_whole, st.cells,
+	        st.cells_dropped, st.skipped_traces, st.stride ? st.stride : 1);
 	op_peer_each_open(cfg->peers, summary_open, f);
 }

@@ -30,6 +30,10 @@ struct peer_cell {
 	uint64_t since_epoch, reported_epoch;
 	uint64_t since_trace, reported_trace; /* traces observed by then */
 	uint64_t since_unix_ms;
+	uint64_t tr_seq;         /* the trace being judged (s->traces + 1) */
+	uint32_t tr_n, tr_over;  /* its events here, and those >= trace_ratio x ref */
+	uint32_t tr_node;        /* its slowest event here */
+	uint64_t tr_max;         /* that event's duration */
 	char *label_text, *host_text;
 	uint64_t *ring;          /* [window], in arrival order */
 	uint64_t *sorted;        /* [window], the same values sorted: the
@@ -54,6 +58,8 @@ struct op_peer_store {
 	uint32_t since_refresh;  /* of them since the last refresh */
 	uint32_t stride;         /* every stride-th trace feeds the windows */
 	struct op_peer_stats st;
+	uint32_t *touched;       /* scratch: cells the trace being judged used */
+	size_t n_touched, cap_touched;
 };
 
 void
@@ -74,6 +80,8 @@ op_peer_config_default(struct op_peer_config *c)
 		.max_cells = 65536,
 		.max_stride = 16,
 		.load_fallback = 1,
+		.trace_ratio = 8.0,
+		.trace_min_events = 2,
 	};
 }
 
@@ -114,6 +122,7 @@ op_peer_store_free(struct op_peer_store *s)
 	free(s->cells);
 	free(s->ix);
 	free(s->order);
+	free(s->touched);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -510,6 +519,51 @@ op_peer_epoch(struct op_peer_store *s, uint64_t epoch, const struct cluster_mode
 	return rc;
 }
 
+/* Marks c as used by trace seq (its per-trace counts start at 0). 0, or
+ * WEFT_ENOMEM (the cell is then not judged for this trace). */
+static int
+touch(struct op_peer_store *s, struct peer_cell *c, uint64_t seq)
+{
+	if (c->tr_seq == seq)
+		return 0;
+	if (s->n_touched == s->cap_touched &&
+	    WEFT_GROW(s->touched, s->cap_touched, s->n_touched + 1, 64))
+		return WEFT_ENOMEM;
+	s->touched[s->n_touched++] = (uint32_t)(c - s->cells);
+	c->tr_seq = seq;
+	c->tr_n = c->tr_over = 0;
+	c->tr_max = 0;
+	return 0;
+}
+
+/* A trace slowed on one host as a whole, with no host anomaly open: at
+ * least trace_min_events of its events of one label on one host, and
+ * most of those events, took >= trace_ratio x what the peers take now
+ * (the ref of the last refresh). One event far in the tail is not enough
+ * (traces of hundreds of events nearly always have one); a request whose
+ * work on one host was slowed throughout is. Load that slows every host
+ * moves the reference with it. Names the slowest such event. */
+static void
+slow_on_its_own(struct op_peer_store *s, const struct op_trace *t,
+                struct op_peer_hit *hit)
+{
+	double best = 0.0;
+	(void)t;
+	for (size_t k = 0; k < s->n_touched; k++) {
+		const struct peer_cell *c = &s->cells[s->touched[k]];
+		if (c->tr_over < s->c.trace_min_events || 2u * c->tr_over < c->tr_n)
+			continue;
+		double r = (double)c->tr_max / (double)c->ref;
+		if (r > best) {
+			best = r;
+			*hit = (struct op_peer_hit){(int32_t)c->tr_node, c->tr_max, c->med,
+			                            c->ref, c->n_peers, c->n};
+		}
+	}
+	if (hit->node >= 0)
+		s->st.slow_whole++;
+}
+
 int
 op_peer_observe(struct op_peer_store *s, const struct op_trace *t, uint64_t epoch,
                 const struct cluster_model *m, struct op_peer_hit *hit,
@@ -523,10 +577,13 @@ op_peer_observe(struct op_peer_store *s, const struct op_trace *t, uint64_t epoc
 	/* each event is judged against the state of the last refresh (its
 	 * own duration goes in after): only while some anomaly is open */
 	int judge = s->st.opened > s->st.closed;
+	int whole = s->c.trace_ratio > 0.0; /* the trace itself, see below */
 	int feed = s->traces % s->stride == 0;
+	uint64_t seq = s->traces + 1;
+	s->n_touched = 0;
 	if (!feed)
 		s->st.skipped_traces++;
-	for (uint32_t i = 0; i < t->n_events && (feed || judge); i++) {
+	for (uint32_t i = 0; i < t->n_events && (feed || judge || whole); i++) {
 		if (!(ev[i].flags & OP_TEV_HAS_END) || ev[i].end_ns < ev[i].start_ns)
 			continue;
 		uint64_t d = ev[i].end_ns - ev[i].start_ns;
@@ -545,6 +602,17 @@ op_peer_observe(struct op_peer_store *s, const struct op_trace *t, uint64_t epoc
 				*hit = (struct op_peer_hit){(int32_t)i, d, c->med, c->ref, c->n_peers, c->n};
 			}
 		}
+		if (whole && c->ref && touch(s, c, seq) == 0) {
+			c->tr_n++;
+			if (d >= c->ref + s->c.floor_ns &&
+			    (double)d >= s->c.trace_ratio * (double)c->ref) {
+				c->tr_over++;
+				if (d > c->tr_max) {
+					c->tr_max = d;
+					c->tr_node = i;
+				}
+			}
+		}
 		if (!feed)
 			continue;
 		cell_add(c, s->c.window, d);
@@ -552,6 +620,8 @@ op_peer_observe(struct op_peer_store *s, const struct op_trace *t, uint64_t epoc
 		if (epoch > c->last_epoch)
 			c->last_epoch = epoch;
 	}
+	if (hit->node < 0 && whole)
+		slow_on_its_own(s, t, hit);
 	if (hit->node >= 0)
 		s->st.slow_traces++;
 	s->traces++;
@@ -660,6 +730,10 @@ op_peer_metrics(struct op_peer_store *s, struct weft_buf *b)
 	    "weft_host_anomalies_open %" PRIu64 "\n"
 	    "# TYPE weft_peer_slow_traces_total counter\n"
 	    "weft_peer_slow_traces_total %" PRIu64 "\n"
+	    "# HELP weft_peer_slow_whole_traces_total Of those, slowed on one host as a "
+	    "whole with no host anomaly open\n"
+	    "# TYPE weft_peer_slow_whole_traces_total counter\n"
+	    "weft_peer_slow_whole_traces_total %" PRIu64 "\n"
 	    "# TYPE weft_peer_cells gauge\n"
 	    "weft_peer_cells %" PRIu64 "\n"
 	    "# TYPE weft_peer_cells_dropped_total counter\n"
@@ -673,8 +747,8 @@ op_peer_metrics(struct op_peer_store *s, struct weft_buf *b)
 	    "weft_peer_skipped_traces_total %" PRIu64 "\n"
 	    "# HELP weft_host_anomaly_ratio Open host anomalies: host median over its peers'\n"
 	    "# TYPE weft_host_anomaly_ratio gauge\n",
-	    st.opened, st.closed, st.open_now, st.slow_traces, st.cells, st.cells_dropped,
-	    st.load_factor, st.stride ? st.stride : 1, st.skipped_traces);
+	    st.opened, st.closed, st.open_now, st.slow_traces, st.slow_whole, st.cells,
+	    st.cells_dropped, st.load_factor, st.stride ? st.stride : 1, st.skipped_traces);
 	struct metrics_arg a = {b, rc};
 	if (!rc)
 		op_peer_each_open(s, metric_open, &a);

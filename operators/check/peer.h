@@ -30,6 +30,11 @@
  * far out in the tail on a healthy host is not a slow trace (HDFS traces
  * of hundreds of events always have one; measured: 15-65 % of normal
  * traces have an event 4x its peers' median).
+ * A trace is also `slow` on its own, with no host anomaly open, when its
+ * work on one host was slowed throughout: >= trace_min_events of its
+ * events of one label on one host, and most of those, took >=
+ * trace_ratio x ref (a request stuck behind a pause or a slow disk on
+ * one host, which a host median over many requests does not show).
  *
  * Labels without enough peers (one NameNode) are judged against the
  * learned profile scaled by the current load (load_fallback): the load
@@ -74,6 +79,10 @@ struct op_peer_config {
 	uint32_t max_stride;    /* at high rates every stride-th trace feeds the
 	                         * windows, stride <= this (16; 1: every trace) */
 	int load_fallback;      /* no peers: learned median x load factor (1) */
+	double trace_ratio;     /* a trace is slow on its own when >= trace_min_events
+	                         * of its events of one label on one host, and most
+	                         * of them, took >= trace_ratio x the peers' (8; 0: off) */
+	uint32_t trace_min_events; /* (2) */
 };
 void op_peer_config_default(struct op_peer_config *c);
 
@@ -90,6 +99,8 @@ struct op_peer_hit {
 struct op_peer_stats {
 	uint64_t cells, cells_dropped, opened, closed, open_now, slow_traces, refreshes;
 	uint64_t skipped_traces; /* judged but not fed (stride > 1) */
+	uint64_t slow_whole;     /* of slow_traces: slowed on one host as a whole,
+	                          * with no host anomaly open (trace_ratio) */
 	uint32_t stride;
 	double load_factor;      /* 0: not known */
 };

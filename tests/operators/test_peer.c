@@ -5,7 +5,9 @@
  * slows every host together opens nothing and flags nothing; an anomaly
  * closes when its host is back among its peers; too few peers judge
  * nothing; the (label, host) limit is counted; high rates feed a sample;
- * a host without peers is judged against its learned median x the load.
+ * a host without peers is judged against its learned median x the load;
+ * a trace slowed throughout on one healthy host is slow on its own, one
+ * event far in the tail is not.
  */
 #include "test_util.h"
 #include "test_traces.h"
@@ -315,6 +317,88 @@ test_no_peers_judged_against_learned_times_load(void **st)
 	tmp_dir_remove(dir);
 }
 
+/* Writes of three blocks on one DataNode, each block's writeBlock taking
+ * ms[i]. */
+static struct op_trace *
+three_blocks_on(unsigned h, const uint64_t ms[3])
+{
+	uint64_t total = ms[0] + ms[1] + ms[2];
+	const struct ev_step steps[] = {
+		{1, 0, "write", "client1", 1000, 1000 + total * 1000000ull + 5000000ull},
+		{2, 1, "writeBlock", hosts[h], 5000, 5000 + ms[0] * 1000000ull},
+		{3, 1, "writeBlock", hosts[h], 6000, 6000 + ms[1] * 1000000ull},
+		{4, 1, "writeBlock", hosts[h], 7000, 7000 + ms[2] * 1000000ull},
+	};
+	return make_trace(steps, 4);
+}
+
+/* A store that has seen 8 rounds of normal writes on every host. */
+static struct op_peer_store *
+warm(double trace_ratio, struct weft_buf *out)
+{
+	struct op_peer_config c;
+	op_peer_config_default(&c);
+	c.window = 8;
+	c.min_samples = 4;
+	c.refresh_traces = 1;
+	c.trace_ratio = trace_ratio;
+	struct op_peer_store *s = op_peer_store_new(&c);
+	assert_non_null(s);
+	struct op_peer_hit hit;
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(round_of(s, F.normal, F.normal[0], out, &hit), 0);
+	return s;
+}
+
+/* t judged by a fresh warm store: 1 slow, 0 not; *whole: slow on its own. */
+static int
+judge_fresh(struct op_trace *t, double trace_ratio, struct op_peer_hit *hit, int *whole)
+{
+	struct weft_buf out = {0};
+	struct op_peer_store *s = warm(trace_ratio, &out);
+	int r = op_peer_observe(s, t, 1, NULL, hit, &out);
+	struct op_peer_stats ps;
+	op_peer_stats(s, &ps);
+	*whole = (int)ps.slow_whole;
+	assert_int_equal(out.len, 0); /* no host anomaly */
+	free(out.p);
+	op_peer_store_free(s);
+	return r;
+}
+
+static void
+test_a_trace_slowed_throughout_on_a_healthy_host_is_slow(void **st)
+{
+	(void)st;
+	static const uint64_t all[3] = {100, 120, 90}, one[3] = {200, 10, 10},
+	                      two_of_three[3] = {100, 10, 95}, under[3] = {70, 70, 70};
+	struct op_trace *t_all = three_blocks_on(0, all), *t_one = three_blocks_on(0, one),
+	                *t_two = three_blocks_on(0, two_of_three),
+	                *t_under = three_blocks_on(0, under);
+	struct op_peer_hit hit;
+	int whole;
+	/* one event far in the tail: not slow; all below 8 x: not slow */
+	assert_int_equal(judge_fresh(t_one, 8.0, &hit, &whole), 0);
+	assert_int_equal(judge_fresh(t_under, 8.0, &hit, &whole), 0);
+	/* every block (or most) of the trace on dn1 at >= 8 x its peers,
+	 * with no host anomaly open: slow, naming the slowest event */
+	assert_int_equal(judge_fresh(t_all, 8.0, &hit, &whole), 1);
+	assert_int_equal(whole, 1);
+	assert_int_equal(hit.node, 2);
+	assert_int_equal(hit.value_ns, 120000000ull);
+	assert_int_equal(hit.peers_median_ns, 10000000ull);
+	assert_int_equal(judge_fresh(t_two, 8.0, &hit, &whole), 1);
+	assert_int_equal(hit.node, 1);
+	/* lower ratio: the 70 ms blocks are 7 x; off: nothing */
+	assert_int_equal(judge_fresh(t_under, 6.0, &hit, &whole), 1);
+	assert_int_equal(judge_fresh(t_all, 0.0, &hit, &whole), 0);
+	assert_int_equal(whole, 0);
+	free(t_all);
+	free(t_one);
+	free(t_two);
+	free(t_under);
+}
+
 int
 main(void)
 {
@@ -325,6 +409,7 @@ main(void)
 		cmocka_unit_test(test_the_pair_limit_is_counted),
 		cmocka_unit_test(test_high_rate_feeds_a_sample_and_still_names_the_host),
 		cmocka_unit_test(test_no_peers_judged_against_learned_times_load),
+		cmocka_unit_test(test_a_trace_slowed_throughout_on_a_healthy_host_is_slow),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
