@@ -249,45 +249,12 @@ write_item(FILE *f, const struct op_check_config *cfg, const struct op_report_it
 	        t->flags & OP_TRACE_MALFORMED ? "cycles-broken " : "",
 	        t->flags & OP_TRACE_END_LABEL ? "end-label " : "",
 	        t->flags & OP_TRACE_FLUSHED ? "flushed" : "");
-	struct lgraph tg, pg;
-	memset(&pg, 0, sizeof pg);
-	if (op_trace_view_fill(view, t) ||
-	    lg_build(&tg, &view->dag, view->text, cfg->model)) {
-		fputs("<p class=\"note\">(not drawn: out of memory)</p></section>\n", f);
-		return;
-	}
-	if (have_t && lg_build(&pg, &tv.dag, NULL, cfg->model)) {
-		fputs("<p class=\"note\">(template not drawn: out of memory)</p>\n", f);
-		have_t = 0;
-	}
-	uint32_t n = t->n_events;
-	for (uint32_t j = 0; j < it->n_new && j < CLUSTER_MAX_NEW; j++) {
-		uint32_t d = lg_drawn(&tg, n, it->new_node[j]);
-		if (d != UINT32_MAX)
-			tg.node[d].flags |= LG_NEW;
-	}
-	uint32_t d = lg_drawn(&tg, n, it->slow_node);
-	if (d != UINT32_MAX) {
-		const struct op_trace_event *ev = op_trace_events(t) + it->slow_node;
-		tg.node[d].flags |= LG_SLOW;
-		tg.node[d].slow_ns = (ev->flags & OP_TEV_HAS_END) && ev->end_ns >= ev->start_ns
-		                         ? ev->end_ns - ev->start_ns : UINT64_MAX;
-	}
-	if (have_t) {
-		lg_compare(&tg, &pg, 1);
-		lg_compare(&pg, &tg, 0);
-	}
-	lg_layout(&tg);
-	fputs("<div class=\"pair\">\n", f);
-	if (have_t) {
-		lg_layout(&pg);
-		snprintf(b1, sizeof b1, "template %d", (int)it->tmpl);
-		lg_figure(f, &pg, 2 * k, b1);
-	}
-	lg_figure(f, &tg, 2 * k + 1, "anomalous trace");
-	fputs("</div></section>\n", f);
-	lg_free(&tg);
-	lg_free(&pg);
+	struct report_pair p = {
+		.trace = t, .tmpl = it->tmpl, .n_new = it->n_new, .new_node = it->new_node,
+		.slow_node = it->slow_node,
+	};
+	report_draw_pair(f, cfg->model, &p, k, view);
+	fputs("</section>\n", f);
 }
 
 static int
