@@ -606,6 +606,22 @@ collect(struct op_check_config *cfg, const struct op_trace *t, unsigned verdict,
 	r->n_items++;
 }
 
+/* Hands a checked trace to cfg->observe (the console): cv only when the
+ * trace was probed, the anomaly line only for an anomaly. */
+static void
+observe(struct op_check_config *cfg, unsigned worker, const struct op_trace *o,
+        const struct cluster_verdict *cv, const struct check_inst *s,
+        unsigned verdict)
+{
+	int probed = verdict == OP_VERDICT_NORMAL || verdict == OP_VERDICT_SLOW ||
+	             verdict == OP_VERDICT_UNKNOWN_STRUCTURE;
+	int anomaly = verdict == OP_VERDICT_SLOW ||
+	              verdict == OP_VERDICT_UNKNOWN_STRUCTURE;
+	cfg->observe(cfg->observe_arg, worker, o, probed ? cv : NULL,
+	             anomaly && s->line.len ? s->line.p : NULL,
+	             anomaly ? s->line.len : 0);
+}
+
 static void
 check_batch(void *state, struct engine_ctx *ctx, unsigned port,
             const struct engine_batch *b)
@@ -686,6 +702,8 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 				pthread_mutex_unlock(&cfg->lock);
 			}
 		}
+		if (cfg->observe)
+			observe(cfg, engine_ctx_worker(ctx), o, &cv, s, verdict);
 		engine_emit(ctx, 0, b->epoch, o, len);
 	}
 }
