@@ -11,6 +11,9 @@ PACKAGES=(
   zlib1g-dev libzstd-dev zstd gzip python3
   libjson-c-dev libjansson-dev libsimdjson-dev g++
   clang libclang-rt-14-dev
+  # the web console's tests: a real browser, driven headless, and the JSON
+  # Schemas of every output (docs/schema/)
+  chromium chromium-driver python3-selenium python3-jsonschema
 )
 
 missing=()
