@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "operators/output/console.h"
 #include "operators/serve/kafka_conf.h"
 #include "operators/serve/serve.h"
 #include "common/opt.h"
@@ -59,6 +60,7 @@ struct serve_opts {
 	const char *anomalies_topic, *traces_topic, *dead_topic;
 	int traces_full; /* index into bools[] */
 	const char *metrics; /* "addr:port" or "off" */
+	struct op_console_config console; /* addr NULL or "": no console */
 };
 
 /* Strings made while reading the options (config values, rewritten
@@ -259,6 +261,19 @@ static const struct weft_opt serve_table[] = {
 	{KEY("metrics"), .kind = WEFT_OPT_STR, .off = S(metrics),
 	 .meta = "ADDR:PORT|off", .help = "Prometheus endpoint (/metrics, "
 	 "/healthz); port 0 picks a free one"},
+	{KEY("console.addr"), .kind = WEFT_OPT_STR, .off = S(console.addr),
+	 .meta = "[HOST:]PORT", .help = "serve the live web console here (host "
+	 "127.0.0.1 unless given; needs model; docs/CONSOLE.md)"},
+	{KEY("console.token"), .kind = WEFT_OPT_STR, .off = S(console.token),
+	 .meta = "TOKEN", .help = "the console asks for this bearer token (or ?token=)"},
+	{KEY("console.max.anomalies"), .kind = WEFT_OPT_U32,
+	 .off = S(console.max_anomalies), .meta = "N", .lo = 1, .hi = 10000000,
+	 .help = "anomalous traces the console keeps (oldest evicted, counted)"},
+	{KEY("console.max.normal"), .kind = WEFT_OPT_U32, .off = S(console.max_normal),
+	 .meta = "N", .hi = 10000000, .help = "sampled normal traces the console keeps"},
+	{KEY("console.max.conns"), .kind = WEFT_OPT_U32, .off = S(console.max_conns),
+	 .meta = "N", .lo = 2, .hi = 1024,
+	 .help = "open console connections; more are refused and counted"},
 	{KEY("kafka.PROP"), .kind = WEFT_OPT_FN, .meta = "VALUE", .fn = prop_both,
 	 .help = "any librdkafka property, for the consumer and the producer "
 	 "(SASL, TLS, ...)"},
@@ -319,6 +334,7 @@ opts_init(struct serve_opts *o)
 	o->anomalies_topic = "weft-anomalies";
 	o->dead_topic = "weft-deadletters";
 	o->metrics = "127.0.0.1:9464";
+	op_console_config_default(&o->console);
 	op_assemble_config_destroy(&as);
 }
 
@@ -474,7 +490,7 @@ finish_opts(struct serve_opts *o, struct strs *keep_in, const char **topics,
 		p += n + (e ? 1 : 0);
 	}
 	const char **opt_strs[] = {&o->model, &o->anomalies_topic, &o->traces_topic,
-	                           &o->dead_topic};
+	                           &o->dead_topic, &o->console.addr};
 	for (size_t i = 0; i < sizeof opt_strs / sizeof opt_strs[0]; i++)
 		if (*opt_strs[i] && !**opt_strs[i])
 			*opt_strs[i] = NULL;
@@ -489,6 +505,10 @@ finish_opts(struct serve_opts *o, struct strs *keep_in, const char **topics,
 			        o->metrics);
 			return WEFT_OPT_EXIT_USAGE;
 		}
+	}
+	if (o->console.addr && !o->model) {
+		fprintf(stderr, "weft serve: console.addr needs model\n");
+		return WEFT_OPT_EXIT_USAGE;
 	}
 	return -1;
 }
@@ -541,6 +561,7 @@ struct serve_run {
 	int have_check;
 	struct op_metrics_server *ms;
 	struct serve_metrics metrics;
+	struct op_console *console;
 	struct op_ledger *ledger;
 	struct serve_out *out;
 	struct op_deadletter *dl;
@@ -733,6 +754,25 @@ connect_and_build(struct serve_run *r)
 	return -1;
 }
 
+/* The console's rate panels: open bytes, and each partition's lag as
+ * /metrics shows it (under the Kafka config's lock). */
+static void
+serve_console_gauges(void *arg, struct op_console_gauges *g)
+{
+	struct serve_run *r = arg;
+	struct op_kafka_config *k = &r->k;
+	g->open_bytes = atomic_load(&r->as.open_bytes);
+	pthread_mutex_lock(&k->lock);
+	for (size_t i = 0; i < k->n_parts && g->n_lag < sizeof g->lag / sizeof g->lag[0]; i++) {
+		const struct op_kafka_part_stat *p = &k->parts[i];
+		if (p->high < 0 || (!p->eof && p->position < 0))
+			continue;
+		g->lag[g->n_lag].partition = p->partition;
+		g->lag[g->n_lag++].lag = p->eof || p->high < p->position ? 0 : p->high - p->position;
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
 /* Runs the service until it is stopped, then commits: the exit status. */
 static int
 run(struct serve_run *r)
@@ -748,6 +788,12 @@ run(struct serve_run *r)
 	cm->final_timeout_ms = o->shutdown_ms;
 	if (serve_committer_start(cm))
 		return 1;
+	if (o->console.addr) {
+		if (cmd_console_start("weft serve", &o->console, &r->check, r->W,
+		                      serve_console_gauges, r, &r->console))
+			return 1;
+		r->metrics.console = r->console;
+	}
 	if (cmd_signals_install(r->e, r->have_check ? &r->check : NULL))
 		serve_log("warn", "cannot start the model watcher; SIGHUP and file changes are ignored");
 	serve_log("info", "serving: %u workers, group '%s', %u topic(s), epoch %u ms, idle %u epochs%s%s",
@@ -794,6 +840,7 @@ release(struct serve_run *r)
 	serve_committer_destroy(&r->cm);
 	engine_free(r->e);
 	op_metrics_stop(r->ms);
+	op_console_stop(r->console);
 	if (r->have_check)
 		op_check_config_destroy(&r->check);
 	op_deadletter_free(r->dl);

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "operators/output/console.h"
 #include "operators/serve/kafka_conf.h"
 #include "operators/serve/serve.h"
 
@@ -549,6 +550,8 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 		free(l.p);
 	}
 	pthread_mutex_unlock(&k->lock);
+	if (st->console)
+		rc |= op_console_metrics(st->console, b) ? 1 : 0;
 	return rc ? WEFT_ENOMEM : 0;
 }
 

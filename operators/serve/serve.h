@@ -188,6 +188,7 @@ struct serve_metrics {
 	struct op_check_config *check; /* NULL without a model */
 	struct op_deadletter *dl;
 	struct op_assemble_config *as;
+	struct op_console *console; /* NULL: no console (its series follow) */
 	unsigned workers;
 	_Atomic int ready;
 };
