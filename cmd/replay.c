@@ -512,6 +512,7 @@ run(struct replay_opts *o, struct replay_run *r)
 		fflush(stdout);
 		if (r->out)
 			fflush(r->out);
+		op_deadletter_flush(r->dl);
 		if (o->check.anomalies)
 			fflush(o->check.anomalies);
 		cmd_console_hold("weft replay", r->console);

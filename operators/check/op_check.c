@@ -23,6 +23,7 @@
 #include "cluster/cluster.h"
 #include "operators/check/check_int.h"
 #include "operators/check/check.h"
+#include "operators/check/record.h"
 
 static const char *const verdict_names[OP_VERDICT__COUNT] = {
 	"none", "normal", "unknown_structure", "slow", "incomplete", "late"};
@@ -446,6 +447,8 @@ format_anomaly(struct check_inst *s, const struct cluster_model *m,
 	    t->trace_id, op_verdict_name(verdict), (int)cv->tmpl, cv->distance,
 	    cv->norm_distance, cv->known_shape ? "true" : "false", t->n_events,
 	    t->duration_ns, t->emit_epoch, t->signature, t->exact);
+	/* type, schema, root operation, hosts, clocks, model: record.h */
+	rc = rc ? rc : op_record_fields(b, t, "anomaly", (int64_t)s->gen);
 	if (verdict == OP_VERDICT_UNKNOWN_STRUCTURE) {
 		rc = rc ? rc : weft_buf_printf(b, ",\"new_pieces\":%u,\"new\":[", cv->n_new);
 		uint32_t shown = cv->n_new < CLUSTER_MAX_NEW ? cv->n_new : CLUSTER_MAX_NEW;
@@ -677,6 +680,7 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 		}
 		o->verdict = verdict;
 		o->tmpl = cv.tmpl;
+		o->model_gen = (uint32_t)s->gen + 1;
 		s->by_verdict[verdict]++;
 		if (t->last_ns) {
 			struct timespec ts;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "operators/check/record.h"
 #include "operators/output/console_int.h"
 
 uint64_t
@@ -49,35 +50,8 @@ rec_free(struct con_rec *r)
 static void
 rec_describe(struct con_rec *r)
 {
-	const struct op_trace *t = r->trace;
-	const struct op_trace_event *ev = op_trace_events(t);
-	const struct op_trace_edge *ed = op_trace_edges(t);
-	uint64_t seen[CON_HOSTS];
-	uint32_t n_seen = 0;
-	/* the first root: a received node that is no edge's child */
-	unsigned char *child = calloc(t->n_events ? t->n_events : 1, 1);
-	for (uint32_t i = 0; child && i < t->n_edges; i++)
-		if (ed[i].child < t->n_events)
-			child[ed[i].child] = 1;
-	for (uint32_t i = 0; i < t->n_events; i++) {
-		if (ev[i].flags & OP_TEV_MISSING)
-			continue;
-		if (!r->root_op && child && !child[i] && ev[i].label)
-			r->root_op = ev[i].label;
-		if (!ev[i].host)
-			continue;
-		uint32_t k;
-		for (k = 0; k < n_seen && seen[k] != ev[i].host_sym; k++)
-			;
-		if (k < n_seen)
-			continue;
-		if (n_seen < CON_HOSTS) {
-			seen[n_seen] = ev[i].host_sym;
-			r->host[n_seen++] = ev[i].host;
-		}
-		r->n_hosts++; /* a lower bound past CON_HOSTS: repeats uncounted */
-	}
-	free(child);
+	int exact;
+	r->n_hosts = op_record_describe(r->trace, &r->root_op, r->host, CON_HOSTS, &exact);
 }
 
 /* Keeps a copy of t in ring g (under c->mu); the evicted record goes to

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "operators/check/record.h"
 #include "operators/output/output.h"
 
 void
@@ -65,6 +66,9 @@ op_trace_json(struct weft_buf *b, const struct op_trace *t, int full)
 	if (!rc && t->verdict)
 		rc = weft_buf_printf(b, ",\"verdict\":\"%s\",\"template\":%d",
 		                   op_verdict_name(t->verdict), (int)t->tmpl);
+	if (!rc)
+		rc = op_record_fields(b, t, "trace",
+		                      t->model_gen ? (int64_t)t->model_gen - 1 : -1);
 	if (!rc)
 		rc = weft_buf_printf(b,
 		    ",\"counters\":{\"seen\":%u,\"duplicates\":%u,\"missing\":%u,"

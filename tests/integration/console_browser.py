@@ -29,21 +29,15 @@ import tempfile
 WEFT, SRC, BUILD = sys.argv[1:4]
 ART = os.path.join(BUILD, "console-artifacts")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from console_common import RUN, fail, prepare, start_console, stop, wait_log  # noqa: E402
+from console_common import (RUN, debian_module, fail, prepare, start_console,  # noqa: E402
+                            stop, wait_log)
 
-
-try:
-    from selenium import webdriver  # Debian's python3-selenium
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:
-    # Debian's packages live in the system interpreter; a python3 found
-    # first on PATH (pyenv, a venv) may not see them.
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    fail("python3-selenium is missing: run scripts/deps.sh")
+debian_module("selenium", "python3-selenium")
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 if not os.path.exists(DRIVER):

@@ -15,6 +15,18 @@ def fail(msg):
     sys.exit(1)
 
 
+def debian_module(name, package):
+    """Imports a Python module from a Debian package; when the python3
+    running the test (pyenv, a venv) cannot see it, runs the test again
+    with Debian's /usr/bin/python3."""
+    try:
+        return __import__(name)
+    except ImportError:
+        if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+            os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+        fail(f"{package} is missing: run scripts/deps.sh")
+
+
 def prepare(weft, src, tmp):
     """Imports the normal runs and RUN, trains tmp/m.model; returns the ids
     of RUN's failed traces (lower-case hex)."""
