@@ -43,6 +43,7 @@ struct replay_opts {
 	struct op_sample_config sample;
 	struct op_console_config console;
 	int hold;
+	uint32_t report_max;
 	const char *model_path, *anomalies_path, *report_path, *sample_path;
 	int ingest_only;
 	unsigned workers;
@@ -138,6 +139,10 @@ static const struct weft_opt replay_table[] = {
 	{.name = "report", .kind = WEFT_OPT_STR, .off = R(report_path),
 	 .meta = "PATH", .help = "HTML report: anomalous DAGs next to their "
 	 "templates, latency heatmaps per template (needs --model)"},
+	{.name = "report-max", .kind = WEFT_OPT_U32, .off = R(report_max),
+	 .meta = "N", .lo = 1, .hi = 100000,
+	 .help = "anomalies drawn in the report (those with the smallest trace "
+	 "ids; the page says how many more there were)"},
 	{.name = "sample", .kind = WEFT_OPT_STR, .off = R(sample_path),
 	 .meta = "PATH", .help = "write a uniform sample of finished traces for "
 	 "weft train"},
@@ -189,6 +194,7 @@ replay_opts_init(struct replay_opts *o)
 	op_assemble_config_init(&o->as);
 	op_trace_sink_config_init(&o->sink);
 	op_console_config_default(&o->console);
+	o->report_max = 1000;
 	o->sink.dot_ids = o->dot_ids;
 	o->default_dot_dir = o->sink.dot_dir;
 	o->format = (int)o->file.format;
@@ -397,6 +403,8 @@ prepare(struct replay_opts *o, struct replay_run *r)
 			return 1;
 		}
 		r->have_check = 1;
+		o->check.report_max = o->report_max;
+		o->sink.check = &o->check;
 		if (o->anomalies_path && !strcmp(o->anomalies_path, "-")) {
 			o->check.anomalies = stdout;
 		} else if (o->anomalies_path) {

@@ -46,6 +46,9 @@ struct op_trace_sink_config {
 	const uint64_t *dot_ids;
 	unsigned n_dot;
 	const char *dot_dir;    /* default "." */
+	struct op_check_config *check; /* NULL: no model; else DOT files mark
+	                         * new pieces and the slow node, as the
+	                         * report does */
 	pthread_mutex_t lock;
 	_Atomic uint64_t traces, dots_written, write_errors;
 };
@@ -56,6 +59,10 @@ extern const struct engine_op_vtable op_trace_sink_vtable; /* arg: op_trace_sink
 int op_trace_json(struct weft_buf *buf, const struct op_trace *t, int full);
 /* Writes t as a Graphviz digraph to f. */
 void op_trace_dot(FILE *f, const struct op_trace *t);
+/* The same, with the DAG nodes new_node[] (n_new) outlined red as new
+ * pieces and slow_node (-1: none) filled yellow as the slow one. */
+void op_trace_dot_marked(FILE *f, const struct op_trace *t, const uint32_t *new_node,
+                         uint32_t n_new, int32_t slow_node);
 
 
 /* ---- HTML report (op_report.c) ----------------------------------------- */

@@ -22,6 +22,8 @@
  * after max bytes (at a character boundary) and appends an ellipsis.
  * Control bytes and malformed UTF-8 become '?'. */
 void report_esc(FILE *f, const char *s, size_t max);
+/* Human size into buf: "448 bytes", "12.5 KiB", "3.2 MiB"; returns buf. */
+const char *report_bytes(char *buf, size_t len, uint64_t n);
 /* Human duration into buf: "830 ns", "12.5 µs", "3.2 ms", "1.25 s";
  * returns buf. */
 const char *report_dur(char *buf, size_t len, uint64_t ns);
