@@ -720,6 +720,7 @@ connect_and_build(struct serve_run *r)
 	r->sink.out = r->out;
 	r->sink.ledger = r->ledger;
 	r->sink.full = o->traces_full;
+	serve_hists_init(&r->sink);
 	struct engine_config ecfg;
 	engine_config_default(&ecfg);
 	ecfg.workers = r->W;

@@ -303,7 +303,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return reply(conn, MHD_HTTP_OK, "text/plain", "ok\n", 3, MHD_RESPMEM_PERSISTENT);
 	if (!strcmp(url, "/metrics")) {
 		struct weft_buf b = {0};
-		int rc = op_console_metrics(c, &b);
+		int rc = con_metrics_page(c, &b);
 		enum MHD_Result r = rc ? MHD_NO
 		    : reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
 		            b.p, b.len, MHD_RESPMEM_MUST_COPY);

@@ -138,6 +138,8 @@ void con_store_free(struct op_console *c);
 int con_ticker_start(struct op_console *c);
 void con_ticker_stop(struct op_console *c);
 uint64_t con_now_ns(int realtime);
+/* The console's own /metrics: its series, then process_* and build info. */
+int con_metrics_page(struct op_console *c, struct weft_buf *out);
 
 /* console_api.c: each appends a JSON answer to out (0 or WEFT_ENOMEM);
  * args is the request's query, read through con_arg(). Filters that do

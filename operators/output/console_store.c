@@ -357,3 +357,10 @@ op_console_metrics(struct op_console *c, struct weft_buf *out)
 	                      (double)atomic_load(&c->streams));
 	return rc;
 }
+
+int
+con_metrics_page(struct op_console *c, struct weft_buf *out)
+{
+	int rc = op_console_metrics(c, out);
+	return rc ? rc : op_prom_process(out);
+}

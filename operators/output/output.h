@@ -100,4 +100,29 @@ int op_metrics_sample(struct weft_buf *out, const char *name, const char *labels
                       double value);
 int op_metrics_escape(struct weft_buf *out, const char *value);
 
+/* ---- Prometheus conventions (op_prom.c) --------------------------------- */
+/*
+ * A histogram in seconds with fixed upper bounds (le), for any thread to
+ * observe nanoseconds into (relaxed atomics) and a scrape to render as
+ * NAME_bucket{le=...} (cumulative), NAME_sum (seconds) and NAME_count.
+ */
+#define OP_PROM_MAX_BUCKETS 20
+struct op_prom_hist {
+	unsigned n;
+	uint64_t le_ns[OP_PROM_MAX_BUCKETS];
+	_Atomic uint64_t bucket[OP_PROM_MAX_BUCKETS + 1]; /* last: above every le */
+	_Atomic uint64_t sum_ns, count;
+};
+/* le_s: n increasing upper bounds in seconds (at most OP_PROM_MAX_BUCKETS). */
+void op_prom_hist_init(struct op_prom_hist *h, const double *le_s, unsigned n);
+void op_prom_hist_observe(struct op_prom_hist *h, uint64_t ns);
+/* The samples (not the HELP/TYPE lines: op_metrics_family(..., "histogram",
+ * ...) once per family); labels NULL or the inside of {...} without le. */
+int op_prom_hist_render(struct weft_buf *out, const char *name, const char *labels,
+                        const struct op_prom_hist *h);
+/* process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_start_time_seconds,
+ * process_open_fds, process_max_fds (from /proc) and weft_build_info. */
+int op_prom_process(struct weft_buf *out);
+
 #endif /* WEFT_OPERATORS_OUTPUT_H */

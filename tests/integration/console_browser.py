@@ -29,46 +29,26 @@ import tempfile
 WEFT, SRC, BUILD = sys.argv[1:4]
 ART = os.path.join(BUILD, "console-artifacts")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from console_common import (RUN, debian_module, fail, prepare, start_console,  # noqa: E402
+from console_common import (RUN, Browser, debian_module, fail, prepare, start_console,  # noqa: E402
                             stop, wait_log)
 
+# before any process is started: this may run the script again under
+# Debian's python3, which would leave them behind
 debian_module("selenium", "python3-selenium")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-if not os.path.exists(DRIVER):
-    fail("chromium-driver is missing: run scripts/deps.sh")
-
-
-def wait(drv, what, cond, timeout=60):
-    try:
-        return WebDriverWait(drv, timeout, poll_frequency=0.2).until(lambda d: cond(d))
-    except Exception:
-        drv.save_screenshot(os.path.join(ART, "failed.png"))
-        fail("timed out waiting for " + what)
-
 
 def main():
     os.makedirs(ART, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="weft-console-")
-    weft = sim = drv = None
+    weft = sim = br = None
     try:
         failed = prepare(WEFT, SRC, tmp)
         weft, log, url = start_console(WEFT, tmp)
-        opts = Options()
-        for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                  "--disable-dev-shm-usage", "--window-size=1400,1800"):
-            opts.add_argument(a)
-        opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
+        br = Browser(ART)
+        from selenium.webdriver.common.by import By
+        drv = br.drv
         drv.get(url + "/")
-        wait(drv, "the stream to open", lambda d: d.find_element(By.ID, "status").text == "live")
-        wait(drv, "the model panel", lambda d: d.find_elements(By.CSS_SELECTOR, "#model tr"))
+        br.wait("the stream to open", lambda d: d.find_element(By.ID, "status").text == "live")
+        br.wait("the model panel", lambda d: d.find_elements(By.CSS_SELECTOR, "#model tr"))
         cols0 = int(drv.find_element(By.ID, "heatmaps").get_attribute("data-columns"))
 
         # stream the fault run into weft while the page is open
@@ -81,13 +61,13 @@ def main():
             hits = [i for i in items if i.get_attribute("data-trace-id") in failed]
             return hits[0] if hits else None
 
-        item = wait(drv, "a failed trace in the live feed", failed_in_feed)
+        item = br.wait("a failed trace in the live feed", failed_in_feed)
         tid = item.get_attribute("data-trace-id")
         print(f"console_browser: failed trace {tid} is in the feed")
         drv.save_screenshot(os.path.join(ART, "feed.png"))
 
         item.click()
-        wait(drv, "the trace's drawing",
+        br.wait("the trace's drawing",
              lambda d: d.find_elements(By.CSS_SELECTOR, "#drawing svg rect.new"))
         title = drv.find_element(By.ID, "detail-title").text
         if tid not in title:
@@ -103,7 +83,7 @@ def main():
         box = drv.find_element(By.ID, "s-id")
         box.send_keys(tid)
         drv.find_element(By.ID, "s-go").click()
-        wait(drv, "the search result",
+        br.wait("the search result",
              lambda d: d.find_elements(By.CSS_SELECTOR,
                                        f"#search-results tr.result[data-trace-id='{tid}']"))
         rows = drv.find_elements(By.CSS_SELECTOR, "#search-results tr.result")
@@ -111,15 +91,15 @@ def main():
             fail("a search by trace id found other traces")
 
         # the heatmap has a column per second: watch it grow
-        wait(drv, "heatmap cells", lambda d: d.find_elements(By.CSS_SELECTOR, "svg.heatmap rect"))
+        br.wait("heatmap cells", lambda d: d.find_elements(By.CSS_SELECTOR, "svg.heatmap rect"))
         c1 = int(drv.find_element(By.ID, "heatmaps").get_attribute("data-columns"))
-        wait(drv, "the heatmap to gain columns",
+        br.wait("the heatmap to gain columns",
              lambda d: int(d.find_element(By.ID, "heatmaps").get_attribute("data-columns")) >= c1 + 2)
         c2 = int(drv.find_element(By.ID, "heatmaps").get_attribute("data-columns"))
         print(f"console_browser: heatmap columns {cols0} -> {c1} -> {c2}")
 
         drv.find_elements(By.CSS_SELECTOR, "#model tr")[1].click()
-        wait(drv, "a template drawing",
+        br.wait("a template drawing",
              lambda d: d.find_elements(By.CSS_SELECTOR, "#template-drawing svg"))
 
         sim.wait(timeout=120)
@@ -133,7 +113,7 @@ def main():
                    for i in d.find_elements(By.CSS_SELECTOR, "#feed li.feed-item")}
             return want and want <= got and len(want)
 
-        n = wait(drv, "every anomaly in the feed", all_shown, timeout=90)
+        n = br.wait("every anomaly in the feed", all_shown, timeout=90)
         lat = [int(i.get_attribute("data-shown-ms")) - int(i.get_attribute("data-verdict-ns")) / 1e6
                for i in drv.find_elements(By.CSS_SELECTOR, "#feed li.feed-item")]
         lat.sort()
@@ -143,8 +123,8 @@ def main():
         drv.save_screenshot(os.path.join(ART, "console.png"))
         print(f"console_browser: screenshots in {ART}")
     finally:
-        if drv:
-            drv.quit()
+        if br:
+            br.quit()
         if sim and sim.poll() is None:
             sim.kill()
         if weft:

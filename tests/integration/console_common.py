@@ -100,3 +100,38 @@ def stop(proc):
         fail("weft replay --hold did not stop on SIGTERM")
     if rc != 0:
         fail(f"weft replay exited {rc}")
+
+
+class Browser:
+    """Debian's Chromium, headless, driven by python3-selenium through
+    chromium-driver; wait() fails the test (with a screenshot in art)
+    when a condition does not hold within its bound."""
+
+    def __init__(self, art):
+        debian_module("selenium", "python3-selenium")
+        import shutil
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.support.ui import WebDriverWait
+        driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+        if not os.path.exists(driver):
+            fail("chromium-driver is missing: run scripts/deps.sh")
+        opts = Options()
+        for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                  "--disable-dev-shm-usage", "--window-size=1400,1800"):
+            opts.add_argument(a)
+        opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        self.art = art
+        self.Wait = WebDriverWait
+        self.drv = webdriver.Chrome(service=Service(driver), options=opts)
+
+    def wait(self, what, cond, timeout=60):
+        try:
+            return self.Wait(self.drv, timeout, poll_frequency=0.2).until(lambda d: cond(d))
+        except Exception:
+            self.drv.save_screenshot(os.path.join(self.art, "failed.png"))
+            fail("timed out waiting for " + what)
+
+    def quit(self):
+        self.drv.quit()
