@@ -429,6 +429,7 @@ op_console_start(const struct op_console_config *cfg, struct op_check_config *ch
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
+	pthread_cond_init(&c->tick_cv, NULL);
 	c->cfg = *cfg;
 	c->check = check;
 	c->workers = workers;
@@ -472,6 +473,7 @@ op_console_stop(struct op_console *c)
 	con_store_free(c);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
+	pthread_cond_destroy(&c->tick_cv);
 	free(c->token);
 	free(c->host);
 	free(c);

@@ -97,7 +97,8 @@ struct op_console {
 	void *gauges_arg;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;      /* new anomaly, or stopping */
+	pthread_cond_t cv;      /* new anomaly with a stream open, or stopping */
+	pthread_cond_t tick_cv; /* stopping (the ticker's sleep) */
 	struct con_ring anom, norm;
 	uint64_t seq;
 	uint64_t store_bytes;

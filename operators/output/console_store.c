@@ -114,7 +114,10 @@ keep(struct op_console *c, const struct op_trace *t, const struct cluster_verdic
 		ring_push(c, &c->anom, &r, &old, &c->evicted_anom);
 	else
 		ring_push(c, &c->norm, &r, &old, &c->evicted_norm);
-	pthread_cond_broadcast(&c->cv);
+	/* wake the event streams, if any: no wake-up (a context switch) per
+	 * kept trace when no page is open */
+	if (line && atomic_load_explicit(&c->streams, memory_order_relaxed))
+		pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	rec_free(&old);
 }
@@ -220,7 +223,7 @@ ticker_main(void *arg)
 		next.tv_sec++;
 		/* the ticks land on whole seconds plus the start's fraction */
 		while (!c->stopping &&
-		       pthread_cond_timedwait(&c->cv, &c->mu, &next) == 0)
+		       pthread_cond_timedwait(&c->tick_cv, &c->mu, &next) == 0)
 			;
 		if (c->stopping)
 			break;
@@ -248,6 +251,7 @@ con_ticker_stop(struct op_console *c)
 	pthread_mutex_lock(&c->mu);
 	c->stopping = 1;
 	pthread_cond_broadcast(&c->cv);
+	pthread_cond_broadcast(&c->tick_cv);
 	pthread_mutex_unlock(&c->mu);
 	if (c->ticking)
 		pthread_join(c->ticker, NULL);
