@@ -17,7 +17,8 @@ int cmd_train_main(int argc, char **argv);
 int cmd_replay_main(int argc, char **argv);
 
 /* The web console (console.c): starts it and says where it is on stderr
- * (0, or -1 after a message); --hold: serve until SIGINT or SIGTERM. */
+ * (0, or after a message the exit status: 2 for a bad address or limit,
+ * 1 otherwise); --hold: serve until SIGINT or SIGTERM. */
 struct op_console;
 struct op_console_config;
 struct op_console_gauges;

@@ -26,9 +26,10 @@ cmd_console_start(const char *cmd, const struct op_console_config *cfg,
                   op_console_gauges_fn gauges, void *arg, struct op_console **out)
 {
 	char err[512];
-	if (op_console_start(cfg, check, workers, gauges, arg, out, err, sizeof err)) {
+	int rc = op_console_start(cfg, check, workers, gauges, arg, out, err, sizeof err);
+	if (rc) {
 		fprintf(stderr, "%s: %s\n", cmd, err);
-		return -1;
+		return rc == WEFT_EINVAL ? 2 : 1; /* a bad address or limit: usage */
 	}
 	fprintf(stderr, "%s: console at %s%s\n", cmd, op_console_url(*out),
 	        cfg->token && *cfg->token ? "?token=..." : "");

@@ -470,10 +470,12 @@ run(struct replay_opts *o, struct replay_run *r)
 		fprintf(stderr, "weft replay: %s\n", err);
 		return 1;
 	}
-	if (o->console.addr &&
-	    cmd_console_start("weft replay", &o->console, &o->check, engine_workers(r->e),
-	                      replay_gauges, &o->as, &r->console))
-		return 1;
+	int crc = o->console.addr
+	          ? cmd_console_start("weft replay", &o->console, &o->check,
+	                              engine_workers(r->e), replay_gauges, &o->as, &r->console)
+	          : 0;
+	if (crc)
+		return crc;
 	if (cmd_signals_install(r->e, r->have_check ? &o->check : NULL))
 		fprintf(stderr, "weft replay: cannot start the model watcher; SIGHUP and file changes are ignored\n");
 	struct timespec t0, t1;

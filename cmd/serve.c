@@ -790,9 +790,10 @@ run(struct serve_run *r)
 	if (serve_committer_start(cm))
 		return 1;
 	if (o->console.addr) {
-		if (cmd_console_start("weft serve", &o->console, &r->check, r->W,
-		                      serve_console_gauges, r, &r->console))
-			return 1;
+		int crc = cmd_console_start("weft serve", &o->console, &r->check, r->W,
+		                            serve_console_gauges, r, &r->console);
+		if (crc)
+			return crc;
 		r->metrics.console = r->console;
 	}
 	if (cmd_signals_install(r->e, r->have_check ? &r->check : NULL))

@@ -361,6 +361,8 @@ split_addr(struct op_console *c, const char *addr, uint16_t *port, char *errstr,
 	const char *p = colon ? colon + 1 : addr;
 	if (addr && addr[0] == '[' && (!colon || colon[-1] != ']'))
 		p = NULL; /* a bracketed address needs its port */
+	if (addr && addr[0] != '[' && colon && memchr(addr, ':', (size_t)(colon - addr)))
+		p = NULL; /* a bare IPv6 address: its port would be ambiguous */
 	char *end = NULL;
 	unsigned long v = p && *p ? strtoul(p, &end, 10) : 70000;
 	if (!p || !*p || *end || v > 65535 || *p == '-' || *p == '+') {

@@ -31,6 +31,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from console_common import RUN, fail, prepare, start_console, stop, wait_log  # noqa: E402
 
 TOKEN = "s3cret-token"
+
+
+def bad_addresses(tmp):
+    """Addresses that are not PORT, HOST:PORT or [V6]:PORT: usage errors."""
+    for a in ("::1", "[::1]", "127.0.0.1:", "127.0.0.1:99999", "localhost:80", "x"):
+        r = subprocess.run([WEFT, "replay", "--model", f"{tmp}/m.model", "--console", a,
+                            "/dev/null"], capture_output=True, text=True)
+        if r.returncode != 2 or "console" not in r.stderr:
+            fail(f"--console {a!r}: exit {r.returncode}, {r.stderr.strip()!r}")
+
+
 MAX_CONNS = 8
 
 
@@ -82,6 +93,7 @@ def main():
     held = []
     try:
         failed = prepare(WEFT, SRC, tmp)
+        bad_addresses(tmp)
         ref_traces, ref_anom = reference(tmp)
         proc, log, base = start_console(WEFT, tmp, ["--console-token", TOKEN,
                                                     "--console-max-conns", str(MAX_CONNS)])
