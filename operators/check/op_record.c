@@ -16,11 +16,21 @@
 
 #include "operators/check/record.h"
 
+#define STACK_EVENTS 256 /* traces up to this many events need no allocation */
+
+/* Adds sym to the open-addressing set tab (cap a power of two, 0 = empty);
+ * 1 when it was not there. */
 static int
-cmp_u64(const void *a, const void *b)
+set_add(uint64_t *tab, size_t cap, uint64_t sym)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	sym = sym ? sym : 1; /* 0 marks an empty slot */
+	size_t i = (size_t)(sym * 0x9E3779B97F4A7C15ull >> 32) & (cap - 1);
+	while (tab[i] && tab[i] != sym)
+		i = (i + 1) & (cap - 1);
+	if (tab[i])
+		return 0;
+	tab[i] = sym;
+	return 1;
 }
 
 uint32_t
@@ -29,12 +39,24 @@ op_record_describe(const struct op_trace *t, uint32_t *root, uint32_t *host, uin
 {
 	const struct op_trace_event *ev = op_trace_events(t);
 	const struct op_trace_edge *ed = op_trace_edges(t);
-	uint32_t n_shown = 0, n_sym = 0;
+	uint32_t n_shown = 0, n = 0;
 	*root = 0;
 	*exact = 1;
+	/* a set of host symbols at load <= 1/2, and a child flag per node:
+	 * on the stack for most traces (this runs for every trace line) */
+	uint64_t tab_stack[2 * STACK_EVENTS];
+	unsigned char child_stack[STACK_EVENTS];
+	size_t cap = 2 * STACK_EVENTS;
+	while (cap < 2 * (size_t)t->n_events)
+		cap *= 2;
+	uint64_t *tab = cap == 2 * STACK_EVENTS ? tab_stack : calloc(cap, sizeof *tab);
+	unsigned char *child = t->n_events <= STACK_EVENTS ? child_stack
+	                                                    : calloc(t->n_events, 1);
+	if (tab == tab_stack)
+		memset(tab, 0, sizeof tab_stack);
+	if (child == child_stack)
+		memset(child, 0, t->n_events);
 	/* the first root: a received node that is no edge's child */
-	unsigned char *child = calloc(t->n_events ? t->n_events : 1, 1);
-	uint64_t *sym = malloc((t->n_events ? t->n_events : 1) * sizeof *sym);
 	for (uint32_t i = 0; child && i < t->n_edges; i++)
 		if (ed[i].child < t->n_events)
 			child[ed[i].child] = 1;
@@ -45,28 +67,33 @@ op_record_describe(const struct op_trace *t, uint32_t *root, uint32_t *host, uin
 			*root = ev[i].label;
 		if (!ev[i].host)
 			continue;
-		if (sym)
-			sym[n_sym++] = ev[i].host_sym;
+		if (tab) {
+			if (set_add(tab, cap, ev[i].host_sym)) {
+				n++;
+				if (n_shown < max)
+					host[n_shown++] = i;
+			}
+			continue;
+		}
+		/* out of memory: the first max hosts, and n only a lower bound */
 		uint32_t k;
 		for (k = 0; k < n_shown && ev[host[k]].host_sym != ev[i].host_sym; k++)
 			;
-		if (k == n_shown && n_shown < max)
+		if (k < n_shown)
+			continue;
+		if (n_shown < max) {
 			host[n_shown++] = i;
-	}
-	/* distinct hosts: all of them, counted on the sorted symbols */
-	uint32_t n = n_shown;
-	if (sym) {
-		qsort(sym, n_sym, sizeof *sym, cmp_u64);
-		n = 0;
-		for (uint32_t i = 0; i < n_sym; i++)
-			n += !i || sym[i] != sym[i - 1];
-	} else if (n_shown == max) {
-		*exact = 0; /* out of memory: a lower bound */
+			n++;
+		} else {
+			*exact = 0;
+		}
 	}
 	for (uint32_t k = 0; k < n_shown; k++)
 		host[k] = ev[host[k]].host; /* event index -> its host's text */
-	free(child);
-	free(sym);
+	if (tab != tab_stack)
+		free(tab);
+	if (child != child_stack)
+		free(child);
 	return n;
 }
 
