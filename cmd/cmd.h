@@ -19,6 +19,18 @@ int cmd_model_main(int argc, char **argv);
 /* `weft replay`: file -> decode -> exchange(trace id) -> assemble -> sink. */
 int cmd_replay_main(int argc, char **argv);
 
+/* The web console (console.c): starts it and says where it is on stderr
+ * (0, or after a message the exit status: 2 for a bad address or limit,
+ * 1 otherwise); --hold: serve until SIGINT or SIGTERM. */
+struct op_console;
+struct op_console_config;
+struct op_console_gauges;
+int cmd_console_start(const char *cmd, const struct op_console_config *cfg,
+                      struct op_check_config *check, unsigned workers,
+                      void (*gauges)(void *arg, struct op_console_gauges *out),
+                      void *arg, struct op_console **out);
+void cmd_console_hold(const char *cmd, const struct op_console *c);
+
 /* Signals of the long-running commands (signal.c): SIGINT/SIGTERM stop
  * e; with a check config, SIGHUP asks it to reload its model and the model
  * watcher is started (its result is returned: 0 or WEFT_E*; the signals

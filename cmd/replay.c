@@ -26,6 +26,7 @@
 #include "operators/assemble/assemble.h"
 #include "operators/check/check.h"
 #include "operators/ingest/ingest.h"
+#include "operators/output/console.h"
 #include "operators/output/output.h"
 #include "common/opt.h"
 #include "cmd/cmd.h"
@@ -41,6 +42,9 @@ struct replay_opts {
 	struct op_check_config check;
 	struct op_sample_config sample;
 	struct op_peer_config peer; /* into check after its init */
+	struct op_console_config console;
+	int hold;
+	uint32_t report_max;
 	const char *model_path, *anomalies_path, *report_path, *sample_path;
 	int ingest_only;
 	unsigned workers;
@@ -159,9 +163,29 @@ static const struct weft_opt replay_table[] = {
 	 .meta = "X", .help = "a trace is slow on its own when most of its events "
 	 "of one operation on one host (2 or more) took X times the peers' median "
 	 "(0: off)", .dlo = 0, .dhi = 1000},
+	{.name = "report-max", .kind = WEFT_OPT_U32, .off = R(report_max),
+	 .meta = "N", .lo = 1, .hi = 100000,
+	 .help = "anomalies drawn in the report (those with the smallest trace "
+	 "ids; the page says how many more there were)"},
 	{.name = "sample", .kind = WEFT_OPT_STR, .off = R(sample_path),
 	 .meta = "PATH", .help = "write a uniform sample of finished traces for "
 	 "weft train"},
+	{.name = "console", .kind = WEFT_OPT_STR, .off = R(console.addr),
+	 .meta = "ADDR", .help = "serve the live web console at ADDR (PORT, HOST:PORT "
+	 "or [V6]:PORT; host 127.0.0.1 unless given; needs --model)"},
+	{.name = "console-token", .kind = WEFT_OPT_STR, .off = R(console.token),
+	 .meta = "TOKEN", .help = "the console asks for this bearer token (or ?token=)"},
+	{.name = "console-max-anomalies", .kind = WEFT_OPT_U32,
+	 .off = R(console.max_anomalies), .meta = "N", .lo = 1, .hi = 10000000,
+	 .help = "anomalous traces the console keeps (oldest evicted, counted)"},
+	{.name = "console-max-normal", .kind = WEFT_OPT_U32,
+	 .off = R(console.max_normal), .meta = "N", .hi = 10000000,
+	 .help = "sampled normal traces the console keeps"},
+	{.name = "console-max-conns", .kind = WEFT_OPT_U32,
+	 .off = R(console.max_conns), .meta = "N", .lo = 2, .hi = 1024,
+	 .help = "open console connections; more are refused and counted"},
+	{.name = "hold", .kind = WEFT_OPT_FLAG, .off = R(hold),
+	 .help = "keep serving the console after the input ends, until SIGINT/SIGTERM"},
 	{.name = "sample-size", .kind = WEFT_OPT_U64, .off = R(sample.size),
 	 .meta = "N", .help = "traces in the sample (0 = all)"},
 	{.name = "ingest-only", .kind = WEFT_OPT_FLAG, .off = R(ingest_only),
@@ -195,6 +219,8 @@ replay_opts_init(struct replay_opts *o)
 	op_assemble_config_init(&o->as);
 	op_trace_sink_config_init(&o->sink);
 	op_peer_config_default(&o->peer);
+	op_console_config_default(&o->console);
+	o->report_max = 1000;
 	o->sink.dot_ids = o->dot_ids;
 	o->default_dot_dir = o->sink.dot_dir;
 	o->file.format = OP_FORMAT_AUTO;
@@ -219,6 +245,10 @@ parse_args(int argc, char **argv, struct replay_opts *o)
 	const char *usage_err = NULL;
 	if ((o->anomalies_path || o->report_path) && !o->model_path)
 		usage_err = "--anomalies and --report need --model";
+	else if (o->console.addr && !o->model_path)
+		usage_err = "--console needs --model";
+	else if (o->hold && !o->console.addr)
+		usage_err = "--hold needs --console";
 	else if (o->ingest_only && (o->model_path || o->sample_path))
 		usage_err = "--ingest-only assembles nothing to check or sample";
 	if (usage_err) {
@@ -358,7 +388,16 @@ struct replay_run {
 	FILE *out, *anom;
 	int have_check, have_sample;
 	struct engine *e;
+	struct op_console *console;
 };
+
+/* The console's rate panels: what the assembler publishes as it runs. */
+static void
+replay_gauges(void *arg, struct op_console_gauges *g)
+{
+	const struct op_assemble_config *as = arg;
+	g->open_bytes = atomic_load(&as->open_bytes);
+}
 
 /* Checks the configuration and the input, loads the model and opens every
  * output. -1 to go on, else the exit status. */
@@ -392,6 +431,8 @@ prepare(struct replay_opts *o, struct replay_run *r)
 		}
 		r->have_check = 1;
 		o->check.peer = o->peer;
+		o->check.report_max = o->report_max;
+		o->sink.check = &o->check;
 		if (o->anomalies_path && !strcmp(o->anomalies_path, "-")) {
 			o->check.anomalies = stdout;
 		} else if (o->anomalies_path) {
@@ -457,6 +498,12 @@ run(struct replay_opts *o, struct replay_run *r)
 		fprintf(stderr, "weft replay: %s\n", err);
 		return 1;
 	}
+	int crc = o->console.addr
+	          ? cmd_console_start("weft replay", &o->console, &o->check,
+	                              engine_workers(r->e), replay_gauges, &o->as, &r->console)
+	          : 0;
+	if (crc)
+		return crc;
 	if (cmd_signals_install(r->e, r->have_check ? &o->check : NULL))
 		fprintf(stderr, "weft replay: cannot start the model watcher; SIGHUP and file changes are ignored\n");
 	struct timespec t0, t1;
@@ -500,6 +547,16 @@ run(struct replay_opts *o, struct replay_run *r)
 		        (unsigned long long)atomic_load(&o->sample.written),
 		        (unsigned long long)atomic_load(&o->sample.seen), o->sample_path);
 	}
+	if (r->console && o->hold) {
+		/* a person or a test reads the outputs while the page is up */
+		fflush(stdout);
+		if (r->out)
+			fflush(r->out);
+		op_deadletter_flush(r->dl);
+		if (o->check.anomalies)
+			fflush(o->check.anomalies);
+		cmd_console_hold("weft replay", r->console);
+	}
 	return status;
 }
 
@@ -520,6 +577,7 @@ finish(struct replay_opts *o, struct replay_run *r, int status)
 	}
 	if (o->check.anomalies == stdout)
 		fflush(stdout);
+	op_console_stop(r->console);
 	if (r->have_check)
 		op_check_config_destroy(&o->check);
 	if (r->have_sample && op_sample_close(&o->sample)) {

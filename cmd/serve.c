@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "operators/output/console.h"
 #include "operators/serve/kafka_conf.h"
 #include "operators/serve/otlp_http.h"
 #include "operators/serve/serve.h"
@@ -66,6 +67,7 @@ struct serve_opts {
 	const char *otlp_http, *otlp_topic; /* "addr:port" or "off"; relay topic */
 	uint32_t otlp_max_body;
 	uint64_t otlp_max_queue;
+	struct op_console_config console; /* addr NULL or "": no console */
 };
 
 /* Strings made while reading the options (config values, rewritten
@@ -307,6 +309,19 @@ static const struct weft_opt serve_table[] = {
 	{KEY("otlp.http.max.queue"), .kind = WEFT_OPT_U64, .off = S(otlp_max_queue),
 	 .meta = "BYTES", .help = "request bytes not yet written to Kafka; past "
 	 "it, 429 with Retry-After", .lo = 1024, .hi = 1ull << 40},
+	{KEY("console.addr"), .kind = WEFT_OPT_STR, .off = S(console.addr),
+	 .meta = "[HOST:]PORT", .help = "serve the live web console here (host "
+	 "127.0.0.1 unless given; needs model; docs/CONSOLE.md)"},
+	{KEY("console.token"), .kind = WEFT_OPT_STR, .off = S(console.token),
+	 .meta = "TOKEN", .help = "the console asks for this bearer token (or ?token=)"},
+	{KEY("console.max.anomalies"), .kind = WEFT_OPT_U32,
+	 .off = S(console.max_anomalies), .meta = "N", .lo = 1, .hi = 10000000,
+	 .help = "anomalous traces the console keeps (oldest evicted, counted)"},
+	{KEY("console.max.normal"), .kind = WEFT_OPT_U32, .off = S(console.max_normal),
+	 .meta = "N", .hi = 10000000, .help = "sampled normal traces the console keeps"},
+	{KEY("console.max.conns"), .kind = WEFT_OPT_U32, .off = S(console.max_conns),
+	 .meta = "N", .lo = 2, .hi = 1024,
+	 .help = "open console connections; more are refused and counted"},
 	{KEY("kafka.PROP"), .kind = WEFT_OPT_FN, .meta = "VALUE", .fn = prop_both,
 	 .help = "any librdkafka property, for the consumer and the producer "
 	 "(SASL, TLS, ...)"},
@@ -372,6 +387,7 @@ opts_init(struct serve_opts *o)
 	o->otlp_http = "off";
 	o->otlp_max_body = 4u << 20;
 	o->otlp_max_queue = 64u << 20;
+	op_console_config_default(&o->console);
 	op_assemble_config_destroy(&as);
 }
 
@@ -537,7 +553,7 @@ finish_opts(struct serve_opts *o, struct strs *keep_in, const char **topics,
 		p += n + (e ? 1 : 0);
 	}
 	const char **opt_strs[] = {&o->model, &o->anomalies_topic, &o->traces_topic,
-	                           &o->dead_topic};
+	                           &o->dead_topic, &o->console.addr};
 	for (size_t i = 0; i < sizeof opt_strs / sizeof opt_strs[0]; i++)
 		if (*opt_strs[i] && !**opt_strs[i])
 			*opt_strs[i] = NULL;
@@ -552,6 +568,10 @@ finish_opts(struct serve_opts *o, struct strs *keep_in, const char **topics,
 			        o->metrics);
 			return WEFT_OPT_EXIT_USAGE;
 		}
+	}
+	if (o->console.addr && !o->model) {
+		fprintf(stderr, "weft serve: console.addr needs model\n");
+		return WEFT_OPT_EXIT_USAGE;
 	}
 	return -1;
 }
@@ -606,6 +626,7 @@ struct serve_run {
 	struct op_otlp_http_config http;
 	struct op_otlp_http *hs;
 	struct serve_metrics metrics;
+	struct op_console *console;
 	struct op_ledger *ledger;
 	struct serve_out *out;
 	struct op_deadletter *dl;
@@ -769,6 +790,7 @@ connect_and_build(struct serve_run *r)
 	r->sink.out = r->out;
 	r->sink.ledger = r->ledger;
 	r->sink.full = o->traces_full;
+	serve_hists_init(&r->sink);
 	struct engine_config ecfg;
 	engine_config_default(&ecfg);
 	ecfg.workers = r->W;
@@ -811,6 +833,25 @@ connect_and_build(struct serve_run *r)
 	return -1;
 }
 
+/* The console's rate panels: open bytes, and each partition's lag as
+ * /metrics shows it (under the Kafka config's lock). */
+static void
+serve_console_gauges(void *arg, struct op_console_gauges *g)
+{
+	struct serve_run *r = arg;
+	struct op_kafka_config *k = &r->k;
+	g->open_bytes = atomic_load(&r->as.open_bytes);
+	pthread_mutex_lock(&k->lock);
+	for (size_t i = 0; i < k->n_parts && g->n_lag < sizeof g->lag / sizeof g->lag[0]; i++) {
+		const struct op_kafka_part_stat *p = &k->parts[i];
+		if (p->high < 0 || (!p->eof && p->position < 0))
+			continue;
+		g->lag[g->n_lag].partition = p->partition;
+		g->lag[g->n_lag++].lag = p->eof || p->high < p->position ? 0 : p->high - p->position;
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
 /* Runs the service until it is stopped, then commits: the exit status. */
 static int
 run(struct serve_run *r)
@@ -826,6 +867,13 @@ run(struct serve_run *r)
 	cm->final_timeout_ms = o->shutdown_ms;
 	if (serve_committer_start(cm))
 		return 1;
+	if (o->console.addr) {
+		int crc = cmd_console_start("weft serve", &o->console, &r->check, r->W,
+		                            serve_console_gauges, r, &r->console);
+		if (crc)
+			return crc;
+		r->metrics.console = r->console;
+	}
 	if (cmd_signals_install(r->e, r->have_check ? &r->check : NULL))
 		serve_log("warn", "cannot start the model watcher; SIGHUP and file changes are ignored");
 	serve_log("info", "serving: %u workers, group '%s', %u topic(s), epoch %u ms, idle %u epochs%s%s",
@@ -874,6 +922,7 @@ release(struct serve_run *r)
 	cmd_serve_otlp_stop(&r->http, r->hs);
 	engine_free(r->e);
 	op_metrics_stop(r->ms);
+	op_console_stop(r->console);
 	if (r->have_check)
 		op_check_config_destroy(&r->check);
 	op_deadletter_free(r->dl);

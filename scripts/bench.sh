@@ -22,6 +22,9 @@
 #             against its bounds in the same rounds: the raw consume rate
 #             (weft bench kafka) and weft replay, on the topic and on one
 #             with SERVE_PER_MESSAGE (default 64) reports per message
+#   console   weft replay --model with the web console off and on with one
+#             client, interleaved A/B (bench/console_bench.py); events/s
+#             and CPU per event, max(RUNS, 9) rounds
 #   baseline  the machine's own parallel capacity (independent processes)
 #   memory    peak RSS against traces in flight: the generated workload
 #             with C = MEM_LEVELS (default 500 1000 3000 6000) concurrent
@@ -341,6 +344,25 @@ scripts/kafka.sh stop "$kdir" --clean >/dev/null 2>&1 || true
 trap - EXIT
 fi
 
+if want console; then
+echo "== console" >&2
+crounds=$(( RUNS > 9 ? RUNS : 9 ))
+python3 bench/console_bench.py "$WEFT" "$crounds" 60000 --out "$RES/console.md" \
+  --json "$RES/console.json" --machine "$machine" \
+  --command "PARTS=console scripts/bench.sh (bench/console_bench.py $crounds rounds of 60000 traces)"
+# anomaly visible in the page: the browser test's own log line
+{
+  echo
+  echo "**Anomaly visible in the page after its verdict: tests/integration/console_browser.py"
+  echo "(Debian's Chromium, headless) while the fault-injected TraceBench run streams through"
+  echo "weft replay --console; weft's wall clock at the verdict against the page's at its row"
+  echo "(one machine, one clock)**"
+  echo
+  python3 tests/integration/console_browser.py "$WEFT" . "$work" 2>&1 \
+    | sed -n 's/^console_browser: \(.*verdict -> visible.*\)$/    \1/p'
+} >> "$RES/console.md"
+fi
+
 if want baseline; then
 echo "== machine baseline" >&2
 # The machine's own parallel capacity, measured the same way: N independent
@@ -561,6 +583,13 @@ frag() { if [ -f "$RES/$1" ]; then cat "$RES/$1"; fi; }
     cat "$RES/serve.md"
     echo
     img serve.svg "weft serve events/s per processes x workers layout, with the reference lines"
+  fi
+  if [ -f "$RES/console.md" ]; then
+    echo "## Web console: its cost to the pipeline"
+    echo
+    cat "$RES/console.md"
+    if [ -f "$RES/notes-console.md" ]; then echo; cat "$RES/notes-console.md"; fi
+    echo
   fi
   if [ -f "$RES/costmodel.md" ]; then
     echo "## Scale-out: a per-node cost model"

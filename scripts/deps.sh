@@ -12,6 +12,9 @@ PACKAGES=(
   libjson-c-dev libjansson-dev libsimdjson-dev g++
   clang libclang-rt-14-dev
   libprotobuf-c-dev protobuf-c-compiler
+  # the web console's tests: a real browser, driven headless, and the JSON
+  # Schemas of every output (docs/schema/)
+  chromium chromium-driver python3-selenium python3-jsonschema
 )
 
 missing=()

@@ -69,7 +69,8 @@ struct op_trace {
 	int32_t tmpl;           /* model template (valid with a verdict; -1: none) */
 	uint32_t src;           /* source tag of its events (op_event.src; 0: a
 	                         * file; OP_TRACE_SRC_MANY: several sources) */
-	uint32_t reserved;      /* zero */
+	uint32_t model_gen;     /* set by the check: its model's generation
+	                         * (swaps since start) + 1; 0: not checked */
 };
 #define OP_TRACE_SRC_MANY UINT32_MAX
 

@@ -74,6 +74,15 @@ struct op_check_config {
 	int (*anomaly_write)(void *arg, unsigned worker, uint64_t trace_id,
 	                     const char *line, size_t len);
 	void *anomaly_arg;
+	/* When set, called on the worker's thread for every trace once it has
+	 * its verdict (the web console's stores, operators/output/console.h):
+	 * t carries verdict and tmpl; cv is the check's result, NULL when the
+	 * trace was not probed (late, incomplete, no verdict); line is the
+	 * anomaly JSON line (with its '\n') or NULL. Must not block. */
+	void (*observe)(void *arg, unsigned worker, const struct op_trace *t,
+	                const struct cluster_verdict *cv, const char *line,
+	                size_t len);
+	void *observe_arg;
 	pthread_mutex_t lock;     /* model swap, anomaly writes, report data */
 	struct cluster_model *model; /* current; the config holds a reference */
 	_Atomic uint64_t generation;

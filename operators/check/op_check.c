@@ -23,6 +23,7 @@
 #include "cluster/cluster.h"
 #include "operators/check/check_int.h"
 #include "operators/check/check.h"
+#include "operators/check/record.h"
 
 static const char *const verdict_names[OP_VERDICT__COUNT] = {
 	"none", "normal", "unknown_structure", "slow", "incomplete", "late"};
@@ -454,6 +455,8 @@ format_anomaly(struct check_inst *s, const struct cluster_model *m,
 	    t->trace_id, op_verdict_name(verdict), (int)cv->tmpl, cv->distance,
 	    cv->norm_distance, cv->known_shape ? "true" : "false", t->n_events,
 	    t->duration_ns, t->emit_epoch, t->signature, t->exact);
+	/* type, schema, root operation, hosts, clocks, model: record.h */
+	rc = rc ? rc : op_record_fields(b, t, "anomaly", (int64_t)s->gen);
 	if (verdict == OP_VERDICT_UNKNOWN_STRUCTURE) {
 		rc = rc ? rc : weft_buf_printf(b, ",\"new_pieces\":%u,\"new\":[", cv->n_new);
 		/* one per distinct new label, sorted (cluster_check); the count of
@@ -611,6 +614,22 @@ collect(struct op_check_config *cfg, const struct op_trace *t, unsigned verdict,
 	r->n_items++;
 }
 
+/* Hands a checked trace to cfg->observe (the console): cv only when the
+ * trace was probed, the anomaly line only for an anomaly. */
+static void
+observe(struct op_check_config *cfg, unsigned worker, const struct op_trace *o,
+        const struct cluster_verdict *cv, const struct check_inst *s,
+        unsigned verdict)
+{
+	int probed = verdict == OP_VERDICT_NORMAL || verdict == OP_VERDICT_SLOW ||
+	             verdict == OP_VERDICT_UNKNOWN_STRUCTURE;
+	int anomaly = verdict == OP_VERDICT_SLOW ||
+	              verdict == OP_VERDICT_UNKNOWN_STRUCTURE;
+	cfg->observe(cfg->observe_arg, worker, o, probed ? cv : NULL,
+	             anomaly && s->line.len ? s->line.p : NULL,
+	             anomaly ? s->line.len : 0);
+}
+
 static void
 check_batch(void *state, struct engine_ctx *ctx, unsigned port,
             const struct engine_batch *b)
@@ -671,6 +690,7 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 		}
 		o->verdict = verdict;
 		o->tmpl = cv.tmpl;
+		o->model_gen = (uint32_t)s->gen + 1;
 		s->by_verdict[verdict]++;
 		if (t->last_ns) {
 			struct timespec ts;
@@ -696,6 +716,8 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 				pthread_mutex_unlock(&cfg->lock);
 			}
 		}
+		if (cfg->observe)
+			observe(cfg, engine_ctx_worker(ctx), o, &cv, s, verdict);
 		engine_emit(ctx, 0, b->epoch, o, len);
 	}
 }

@@ -164,7 +164,8 @@ op_deadletter_write(struct op_deadletter *dl, const struct op_bad_input *b)
 	int rc = 0;
 	size_t o = 0;
 	if (buf) {
-		o = (size_t)snprintf(buf, cap, "{\"source\":\"");
+		o = (size_t)snprintf(buf, cap, "{\"type\":\"dead_letter\",\"schema_version\":1,"
+		                     "\"source\":\"");
 		put_escaped(buf, cap, &o, src, srclen);
 		o += (size_t)snprintf(buf + o, cap - o, "\"%s%s", where[0] ? "," : "",
 		                      where);

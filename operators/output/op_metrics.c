@@ -22,6 +22,7 @@
 
 #include <microhttpd.h>
 
+#include "operators/output/http_int.h"
 #include "operators/output/output.h"
 
 /* Enough room that idle or half-open connections cannot starve a scrape:
@@ -191,17 +192,55 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return r;
 }
 
+void
+http_log_start(pthread_t starter, char *buf, size_t len, const char *fmt, va_list ap)
+{
+	if (!pthread_equal(pthread_self(), starter) || buf[0])
+		return;
+	vsnprintf(buf, len, fmt, ap);
+	size_t n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+}
+
 __attribute__((format(printf, 2, 0))) static void
 on_log(void *cls, const char *fmt, va_list ap)
 {
 	struct op_metrics_server *s = cls;
-	/* Only what happens while starting; the server thread stays quiet. */
-	if (!pthread_equal(pthread_self(), s->starter) || s->starterr[0])
-		return;
-	vsnprintf(s->starterr, sizeof s->starterr, fmt, ap);
-	size_t n = strlen(s->starterr);
-	while (n && (s->starterr[n - 1] == '\n' || s->starterr[n - 1] == '\r'))
-		s->starterr[--n] = '\0';
+	http_log_start(s->starter, s->starterr, sizeof s->starterr, fmt, ap);
+}
+
+int
+http_addr_parse(const char *addr, uint16_t port, struct http_addr *out,
+                const char *what, char *errstr, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	if (!addr || !*addr)
+		addr = "127.0.0.1";
+	/* A numeric address; IPv6 may come bracketed ("[::1]"). */
+	size_t alen = strlen(addr);
+	if (addr[0] == '[' && alen > 2 && addr[alen - 1] == ']' &&
+	    alen - 2 < sizeof out->host) {
+		memcpy(out->host, addr + 1, alen - 2);
+		out->host[alen - 2] = '\0';
+	} else if (alen < sizeof out->host) {
+		memcpy(out->host, addr, alen + 1);
+	}
+	if (inet_pton(AF_INET, out->host, &out->sin.sin_addr) == 1) {
+		out->sin.sin_family = AF_INET;
+		out->sin.sin_port = htons(port);
+		out->sa = (const struct sockaddr *)&out->sin;
+	} else if (inet_pton(AF_INET6, out->host, &out->sin6.sin6_addr) == 1) {
+		out->sin6.sin6_family = AF_INET6;
+		out->sin6.sin6_port = htons(port);
+		out->sa = (const struct sockaddr *)&out->sin6;
+		out->v6 = 1;
+	} else {
+		weft_errf(errstr, errlen,
+		        "%s: '%s' is not a numeric IPv4 or IPv6 address", what, addr);
+		return WEFT_EINVAL;
+	}
+	return 0;
 }
 
 int
@@ -215,42 +254,14 @@ op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn render,
 		weft_errf(errstr, errlen, "metrics: no render function or result");
 		return WEFT_EINVAL;
 	}
-	if (!addr || !*addr)
-		addr = "127.0.0.1";
-
-	/* A numeric address; IPv6 may come bracketed ("[::1]"). */
-	char host[INET6_ADDRSTRLEN + 2];
-	size_t alen = strlen(addr);
-	if (addr[0] == '[' && alen > 2 && addr[alen - 1] == ']' &&
-	    alen - 2 < sizeof host) {
-		memcpy(host, addr + 1, alen - 2);
-		host[alen - 2] = '\0';
-	} else if (alen < sizeof host) {
-		memcpy(host, addr, alen + 1);
-	} else {
-		host[0] = '\0';
-	}
-	struct sockaddr_in sin = {0};
-	struct sockaddr_in6 sin6 = {0};
-	const struct sockaddr *sa;
+	struct http_addr ha;
+	int rc = http_addr_parse(addr, port, &ha, "metrics", errstr, errlen);
+	if (rc)
+		return rc;
+	const char *host = ha.host;
+	int v6 = ha.v6;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-	                 MHD_USE_ERROR_LOG;
-	int v6 = 0;
-	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons(port);
-		sa = (const struct sockaddr *)&sin;
-	} else if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons(port);
-		sa = (const struct sockaddr *)&sin6;
-		flags |= MHD_USE_IPv6;
-		v6 = 1;
-	} else {
-		weft_errf(errstr, errlen,
-		        "metrics: '%s' is not a numeric IPv4 or IPv6 address", addr);
-		return WEFT_EINVAL;
-	}
+	                 MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
 
 	struct op_metrics_server *s = calloc(1, sizeof *s);
 	if (!s) {
@@ -264,7 +275,7 @@ op_metrics_start(const char *addr, uint16_t port, op_metrics_render_fn render,
 	errno = 0;
 	s->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
 	    MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
-	    MHD_OPTION_SOCK_ADDR, sa,
+	    MHD_OPTION_SOCK_ADDR, ha.sa,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONN_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_CONN_TIMEOUT_S,
 	    MHD_OPTION_END);

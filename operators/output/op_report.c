@@ -29,7 +29,6 @@
 #include "operators/output/output.h"
 #include "operators/output/report_int.h"
 
-#define REPORT_MAX_ITEMS 48 /* anomaly sections at most */
 
 /* ---- text --------------------------------------------------------------- */
 
@@ -74,6 +73,18 @@ report_esc(FILE *f, const char *str, size_t max)
 		}
 		i += k;
 	}
+}
+
+const char *
+report_bytes(char *buf, size_t len, uint64_t n)
+{
+	if (n < 10 * 1024)
+		snprintf(buf, len, "%" PRIu64 " bytes", n);
+	else if (n < 10 * 1024 * 1024)
+		snprintf(buf, len, "%.1f KiB", (double)n / 1024);
+	else
+		snprintf(buf, len, "%.1f MiB", (double)n / (1024 * 1024));
+	return buf;
 }
 
 const char *
@@ -133,6 +144,7 @@ write_header(FILE *f, struct op_check_config *cfg)
 	           "<h1>weft model check report</h1>\n", css);
 	if (cfg->model) {
 		struct cluster_model_info mi;
+		char fb[32];
 		cluster_model_info(cfg->model, &mi);
 		fputs("<h2>Model</h2><table><tr><th>file</th><td>", f);
 		report_esc(f, cfg->model_path, 0);
@@ -140,11 +152,12 @@ write_header(FILE *f, struct op_check_config *cfg)
 		           "<tr><th>training traces</th><td class=\"n\">%" PRIu64 "</td></tr>"
 		           "<tr><th>distinct shapes</th><td class=\"n\">%" PRIu64 "</td></tr>"
 		           "<tr><th>distinct pieces</th><td class=\"n\">%" PRIu64 "</td></tr>"
-		           "<tr><th>filter</th><td class=\"n\">%" PRIu64 " KiB, fpr %.2g</td></tr>"
+		           "<tr><th>filter</th><td class=\"n\">%s, fpr %.2g</td></tr>"
 		           "<tr><th>template threshold</th><td class=\"n\">%.3g</td></tr>"
 		           "<tr><th>slow when</th><td>&gt; %.3g \xC3\x97 the p%.4g latency (floor %.3g ms)"
 		           "</td></tr></table>\n",
-		        mi.n_templates, mi.traces, mi.shapes, mi.pieces, mi.filter_bytes / 1024,
+		        mi.n_templates, mi.traces, mi.shapes, mi.pieces,
+		        report_bytes(fb, sizeof fb, mi.filter_bytes),
 		        mi.filter_fpr, mi.params.threshold, mi.params.slow_factor,
 		        mi.params.slow_quantile * 100, (double)mi.params.slow_floor_ns / 1e6);
 	}
@@ -249,45 +262,12 @@ write_item(FILE *f, const struct op_check_config *cfg, const struct op_report_it
 	        t->flags & OP_TRACE_MALFORMED ? "cycles-broken " : "",
 	        t->flags & OP_TRACE_END_LABEL ? "end-label " : "",
 	        t->flags & OP_TRACE_FLUSHED ? "flushed" : "");
-	struct lgraph tg, pg;
-	memset(&pg, 0, sizeof pg);
-	if (op_trace_view_fill(view, t) ||
-	    lg_build(&tg, &view->dag, view->text, cfg->model)) {
-		fputs("<p class=\"note\">(not drawn: out of memory)</p></section>\n", f);
-		return;
-	}
-	if (have_t && lg_build(&pg, &tv.dag, NULL, cfg->model)) {
-		fputs("<p class=\"note\">(template not drawn: out of memory)</p>\n", f);
-		have_t = 0;
-	}
-	uint32_t n = t->n_events;
-	for (uint32_t j = 0; j < it->n_new && j < CLUSTER_MAX_NEW; j++) {
-		uint32_t d = lg_drawn(&tg, n, it->new_node[j]);
-		if (d != UINT32_MAX)
-			tg.node[d].flags |= LG_NEW;
-	}
-	uint32_t d = lg_drawn(&tg, n, it->slow_node);
-	if (d != UINT32_MAX) {
-		const struct op_trace_event *ev = op_trace_events(t) + it->slow_node;
-		tg.node[d].flags |= LG_SLOW;
-		tg.node[d].slow_ns = (ev->flags & OP_TEV_HAS_END) && ev->end_ns >= ev->start_ns
-		                         ? ev->end_ns - ev->start_ns : UINT64_MAX;
-	}
-	if (have_t) {
-		lg_compare(&tg, &pg, 1);
-		lg_compare(&pg, &tg, 0);
-	}
-	lg_layout(&tg);
-	fputs("<div class=\"pair\">\n", f);
-	if (have_t) {
-		lg_layout(&pg);
-		snprintf(b1, sizeof b1, "template %d", (int)it->tmpl);
-		lg_figure(f, &pg, 2 * k, b1);
-	}
-	lg_figure(f, &tg, 2 * k + 1, "anomalous trace");
-	fputs("</div></section>\n", f);
-	lg_free(&tg);
-	lg_free(&pg);
+	struct report_pair p = {
+		.trace = t, .tmpl = it->tmpl, .n_new = it->n_new, .new_node = it->new_node,
+		.slow_node = it->slow_node,
+	};
+	report_draw_pair(f, cfg->model, &p, k, view);
+	fputs("</section>\n", f);
 }
 
 static int
@@ -318,8 +298,8 @@ write_items(FILE *f, const struct op_check_config *cfg)
 		if (r->items[i].trace)
 			item[n++] = &r->items[i];
 	qsort(item, n, sizeof *item, cmp_item_ptr);
-	size_t shown = n < REPORT_MAX_ITEMS ? n : REPORT_MAX_ITEMS;
-	uint64_t more = (r ? r->items_dropped : 0) + (n - shown);
+	size_t shown = n; /* op_check keeps at most report_max (--report-max) */
+	uint64_t more = r ? r->items_dropped : 0;
 	if (!n)
 		fputs("<p>No anomalous trace was kept.</p>\n", f);
 	else
@@ -327,14 +307,21 @@ write_items(FILE *f, const struct op_check_config *cfg)
 	for (size_t i = 0; i < shown; i++) {
 		fprintf(f, "<li><a href=\"#a%zu\">%016" PRIx64 "</a> %s: ", i + 1,
 		        item[i]->trace->trace_id, op_verdict_name(item[i]->verdict));
-		report_esc(f, item[i]->explanation, 160);
+		/* the explanation may start with the verdict already said */
+		const char *ex = item[i]->explanation ? item[i]->explanation : "";
+		size_t vl = strlen(op_verdict_name(item[i]->verdict));
+		if (!strncmp(ex, op_verdict_name(item[i]->verdict), vl) && ex[vl] == ':')
+			ex += vl + 1 + (ex[vl + 1] == ' ');
+		report_esc(f, ex, 160);
 		fputs("</li>\n", f);
 	}
 	if (n)
 		fputs("</ol>\n", f);
 	if (more)
-		fprintf(f, "<p class=\"note\">%" PRIu64 " more anomalies were not kept for the report "
-		           "(see the anomalies file).</p>\n", more);
+		fprintf(f, "<p class=\"note\">%zu anomalies are drawn: at most %u are kept for the "
+		           "report, those with the smallest trace ids (--report-max); %" PRIu64
+		           " more were not kept (see the anomalies file).</p>\n",
+		        shown, cfg->report_max, more);
 	if (!n) {
 		free(item);
 		return;

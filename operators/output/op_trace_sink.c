@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "operators/check/record.h"
 #include "operators/output/output.h"
 
 void
@@ -66,6 +67,9 @@ op_trace_json(struct weft_buf *b, const struct op_trace *t, int full)
 		rc = weft_buf_printf(b, ",\"verdict\":\"%s\",\"template\":%d",
 		                   op_verdict_name(t->verdict), (int)t->tmpl);
 	if (!rc)
+		rc = op_record_fields(b, t, "trace",
+		                      t->model_gen ? (int64_t)t->model_gen - 1 : -1);
+	if (!rc)
 		rc = weft_buf_printf(b,
 		    ",\"counters\":{\"seen\":%u,\"duplicates\":%u,\"missing\":%u,"
 		    "\"cycle_edges\":%u,\"dropped\":%u}",
@@ -115,6 +119,13 @@ dot_text(FILE *f, const char *s)
 void
 op_trace_dot(FILE *f, const struct op_trace *t)
 {
+	op_trace_dot_marked(f, t, NULL, 0, -1);
+}
+
+void
+op_trace_dot_marked(FILE *f, const struct op_trace *t, const uint32_t *new_node,
+                    uint32_t n_new, int32_t slow_node)
+{
 	const struct op_trace_event *ev = op_trace_events(t);
 	const struct op_trace_edge *e = op_trace_edges(t);
 	fprintf(f, "digraph \"trace_%016" PRIx64 "\" {\n"
@@ -132,7 +143,19 @@ op_trace_dot(FILE *f, const struct op_trace *t)
 		dot_text(f, op_trace_str(t, ev[i].host));
 		if (ev[i].flags & OP_TEV_HAS_END)
 			fprintf(f, "\\n%.3f ms", (double)(ev[i].end_ns - ev[i].start_ns) / 1e6);
-		fprintf(f, "\"];\n");
+		/* the report's marks: a new piece outlined red, the slow node
+		 * filled yellow */
+		int is_new = 0;
+		for (uint32_t k = 0; k < n_new && !is_new; k++)
+			is_new = new_node[k] == i;
+		if ((int64_t)i == slow_node)
+			fprintf(f, "%s\", style=filled, fillcolor=\"#ffd966\", color=\"#b8860b",
+			        is_new ? "\\nnew piece, slow" : "\\nslow");
+		else if (is_new)
+			fprintf(f, "\\nnew piece\", color=\"#d00000\", penwidth=3");
+		else
+			fprintf(f, "\"");
+		fprintf(f, "];\n");
 	}
 	for (uint32_t i = 0; i < t->n_edges; i++)
 		fprintf(f, "  n%u -> n%u;\n", e[i].parent, e[i].child);
@@ -157,6 +180,37 @@ sink_init(struct engine_ctx *ctx, void *arg, void **state)
 	return 0;
 }
 
+/* What the check found in t (its new pieces, its slow node), found again
+ * against the current model: only for the few traces drawn with --dot. */
+static void
+dot_marks(struct op_trace_sink_config *cfg, const struct op_trace *t, uint32_t *new_node,
+          uint32_t *n_new, int32_t *slow)
+{
+	*n_new = 0;
+	*slow = -1;
+	if (!cfg->check || (t->verdict != OP_VERDICT_UNKNOWN_STRUCTURE &&
+	                    t->verdict != OP_VERDICT_SLOW))
+		return;
+	pthread_mutex_lock(&cfg->check->lock);
+	struct cluster_model *m = cfg->check->model;
+	if (m)
+		cluster_model_ref(m);
+	pthread_mutex_unlock(&cfg->check->lock);
+	struct cluster_check_scratch *cs = m ? cluster_check_scratch_new() : NULL;
+	struct op_trace_view view;
+	memset(&view, 0, sizeof view);
+	struct cluster_verdict cv;
+	if (cs && !op_trace_view_fill(&view, t) && !cluster_check(m, cs, &view.in, &cv)) {
+		*n_new = cv.n_new < CLUSTER_MAX_NEW ? cv.n_new : CLUSTER_MAX_NEW;
+		memcpy(new_node, cv.new_node, *n_new * sizeof *new_node);
+		if (cv.kind == CLUSTER_SLOW && !cv.slow_is_duration)
+			*slow = cv.slow_node;
+	}
+	op_trace_view_free(&view);
+	cluster_check_scratch_free(cs);
+	cluster_model_unref(m);
+}
+
 static void
 write_dot(struct op_trace_sink_config *cfg, const struct op_trace *t)
 {
@@ -168,7 +222,10 @@ write_dot(struct op_trace_sink_config *cfg, const struct op_trace *t)
 		atomic_fetch_add(&cfg->write_errors, 1);
 		return;
 	}
-	op_trace_dot(f, t);
+	uint32_t new_node[CLUSTER_MAX_NEW], n_new;
+	int32_t slow;
+	dot_marks(cfg, t, new_node, &n_new, &slow);
+	op_trace_dot_marked(f, t, new_node, n_new, slow);
 	if (fclose(f) == 0)
 		atomic_fetch_add(&cfg->dots_written, 1);
 	else

@@ -46,6 +46,9 @@ struct op_trace_sink_config {
 	const uint64_t *dot_ids;
 	unsigned n_dot;
 	const char *dot_dir;    /* default "." */
+	struct op_check_config *check; /* NULL: no model; else DOT files mark
+	                         * new pieces and the slow node, as the
+	                         * report does */
 	pthread_mutex_t lock;
 	_Atomic uint64_t traces, dots_written, write_errors;
 };
@@ -56,6 +59,10 @@ extern const struct engine_op_vtable op_trace_sink_vtable; /* arg: op_trace_sink
 int op_trace_json(struct weft_buf *buf, const struct op_trace *t, int full);
 /* Writes t as a Graphviz digraph to f. */
 void op_trace_dot(FILE *f, const struct op_trace *t);
+/* The same, with the DAG nodes new_node[] (n_new) outlined red as new
+ * pieces and slow_node (-1: none) filled yellow as the slow one. */
+void op_trace_dot_marked(FILE *f, const struct op_trace *t, const uint32_t *new_node,
+                         uint32_t n_new, int32_t slow_node);
 
 
 /* ---- HTML report (op_report.c) ----------------------------------------- */
@@ -92,5 +99,30 @@ int op_metrics_family(struct weft_buf *out, const char *name, const char *type,
 int op_metrics_sample(struct weft_buf *out, const char *name, const char *labels,
                       double value);
 int op_metrics_escape(struct weft_buf *out, const char *value);
+
+/* ---- Prometheus conventions (op_prom.c) --------------------------------- */
+/*
+ * A histogram in seconds with fixed upper bounds (le), for any thread to
+ * observe nanoseconds into (relaxed atomics) and a scrape to render as
+ * NAME_bucket{le=...} (cumulative), NAME_sum (seconds) and NAME_count.
+ */
+#define OP_PROM_MAX_BUCKETS 20
+struct op_prom_hist {
+	unsigned n;
+	uint64_t le_ns[OP_PROM_MAX_BUCKETS];
+	_Atomic uint64_t bucket[OP_PROM_MAX_BUCKETS + 1]; /* last: above every le */
+	_Atomic uint64_t sum_ns, count;
+};
+/* le_s: n increasing upper bounds in seconds (at most OP_PROM_MAX_BUCKETS). */
+void op_prom_hist_init(struct op_prom_hist *h, const double *le_s, unsigned n);
+void op_prom_hist_observe(struct op_prom_hist *h, uint64_t ns);
+/* The samples (not the HELP/TYPE lines: op_metrics_family(..., "histogram",
+ * ...) once per family); labels NULL or the inside of {...} without le. */
+int op_prom_hist_render(struct weft_buf *out, const char *name, const char *labels,
+                        const struct op_prom_hist *h);
+/* process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_start_time_seconds,
+ * process_open_fds, process_max_fds (from /proc) and weft_build_info. */
+int op_prom_process(struct weft_buf *out);
 
 #endif /* WEFT_OPERATORS_OUTPUT_H */

@@ -22,6 +22,8 @@
  * after max bytes (at a character boundary) and appends an ellipsis.
  * Control bytes and malformed UTF-8 become '?'. */
 void report_esc(FILE *f, const char *s, size_t max);
+/* Human size into buf: "448 bytes", "12.5 KiB", "3.2 MiB"; returns buf. */
+const char *report_bytes(char *buf, size_t len, uint64_t n);
 /* Human duration into buf: "830 ns", "12.5 µs", "3.2 ms", "1.25 s";
  * returns buf. */
 const char *report_dur(char *buf, size_t len, uint64_t ns);
@@ -85,6 +87,27 @@ uint32_t lg_drawn(const struct lgraph *g, uint32_t n_dag, int64_t i);
 /* The drawing as an SVG figure with a caption (id keeps its markers
  * apart from other figures of the page). */
 void lg_figure(FILE *f, const struct lgraph *g, unsigned id, const char *caption);
+
+/* ---- an anomaly against its template (op_report_pair.c) ---------------- */
+
+/* What to draw: the trace, its nearest template (-1: none), the DAG nodes
+ * with a new piece and the slow node (-1: none or the whole duration). */
+struct report_pair {
+	const struct op_trace *trace;
+	int32_t tmpl;
+	uint32_t n_new;
+	const uint32_t *new_node;
+	int32_t slow_node;
+	const char *caption; /* the trace's figure; NULL: "anomalous trace" */
+};
+/* The template's drawing and the trace's side by side in a <div
+ * class="pair">, compared and marked; id keeps markers of figures on one
+ * page apart (uses 2 id and 2 id + 1). view is scratch. */
+void report_draw_pair(FILE *f, const struct cluster_model *m, const struct report_pair *p,
+                      unsigned id, struct op_trace_view *view);
+/* Template tmpl alone as a figure. */
+void report_draw_template(FILE *f, const struct cluster_model *m, uint32_t tmpl,
+                          unsigned id);
 
 /* ---- heatmaps (op_report_heat.c) ---------------------------------------- */
 

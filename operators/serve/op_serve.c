@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "operators/output/console.h"
 #include "operators/serve/kafka_conf.h"
 #include "operators/serve/otlp_http.h"
 #include "operators/serve/serve.h"
@@ -253,6 +254,7 @@ sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
 				atomic_fetch_add(&c->write_errors, 1);
 		}
 		by_verdict[t->verdict < OP_VERDICT__COUNT ? t->verdict : 0]++;
+		serve_hists_observe(c, t);
 		traces++;
 		events += t->events_seen;
 		op_ledger_close(c->ledger, s->w, t->src, t->first_epoch);
@@ -565,11 +567,14 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 		struct weft_buf l = {0};
 		weft_buf_printf(&l, "topic=\"");
 		op_metrics_escape(&l, p->topic);
-		weft_buf_printf(&l, "\",partition=\"%d\"", p->partition);
+		weft_buf_printf(&l, "\",partition=\"%d\",worker=\"%u\"", p->partition, p->worker);
 		rc |= op_metrics_sample(b, "weft_partition_committed_offset", l.p, (double)p->committed);
 		free(l.p);
 	}
 	pthread_mutex_unlock(&k->lock);
+	rc |= serve_hists_render(st->sink, b) ? 1 : 0;
+	if (st->console)
+		rc |= op_console_metrics(st->console, b) ? 1 : 0;
 	return rc ? WEFT_ENOMEM : 0;
 }
 

@@ -137,7 +137,16 @@ struct serve_sink_config {
 	_Atomic uint64_t traces, events, reread, write_errors;
 	_Atomic uint64_t handed_over; /* traces of revoked partitions (re-read
 	                               * by their new owner; not produced) */
+	/* Prometheus histograms (serve_hist.c): a trace's last event -> its
+	 * verdict, and trace duration by verdict */
+	struct op_prom_hist verdict_latency, duration[OP_VERDICT__COUNT];
 };
+/* Sets the histograms' buckets (before the engine runs). */
+void serve_hists_init(struct serve_sink_config *c);
+/* One produced trace into them (on the worker's thread). */
+void serve_hists_observe(struct serve_sink_config *c, const struct op_trace *t);
+/* Their families and samples, then the process_* series. */
+int serve_hists_render(struct serve_sink_config *c, struct weft_buf *b);
 extern const struct engine_op_vtable serve_sink_vtable; /* arg: serve_sink_config */
 /* The assembler's hooks (op_assemble_config.on_open / on_retag; arg: the
  * ledger): a trace opened on worker w in epoch e holds the ledger's low at
@@ -189,6 +198,7 @@ struct serve_metrics {
 	struct op_deadletter *dl;
 	struct op_assemble_config *as;
 	struct op_otlp_http_config *http; /* NULL: no OTLP/HTTP receiver */
+	struct op_console *console; /* NULL: no console (its series follow) */
 	unsigned workers;
 	_Atomic int ready;
 };

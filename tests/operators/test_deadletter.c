@@ -27,7 +27,8 @@ test_writes_one_json_line_with_position_and_reason(void **state)
 	assert_int_equal(op_deadletter_write(dead.dl, &b), 0);
 	mem_dl_close(&dead);
 	assert_string_equal(dead.buf,
-	    "{\"source\":\"src\\\"1\",\"offset\":1234,\"line\":56,\"at\":7,"
+	    "{\"type\":\"dead_letter\",\"schema_version\":1,"
+	    "\"source\":\"src\\\"1\",\"offset\":1234,\"line\":56,\"at\":7,"
 	    "\"reason\":\"bad_utf8\",\"len\":7,"
 	    "\"excerpt\":\"a\\\"b\\\\c\\u000a\\u00ff\"}\n");
 	free(dead.buf);

@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -670,10 +671,55 @@ test_stop_unused(void **st)
 		op_metrics_stop(start_ok(render_fixed, NULL));
 }
 
+/* A histogram renders cumulative buckets in seconds, +Inf, _sum, _count. */
+static void
+test_prom_histogram(void **st)
+{
+	(void)st;
+	static const double le[] = {0.001, 0.01, 1};
+	struct op_prom_hist h;
+	op_prom_hist_init(&h, le, 3);
+	const uint64_t v[] = {500000, 1000000, 2000000, 9000000, 500000000, 3000000000ull};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		op_prom_hist_observe(&h, v[i]);
+	struct weft_buf b = {0};
+	assert_int_equal(op_prom_hist_render(&b, "x_seconds", "k=\"a\"", &h), 0);
+	assert_string_equal(b.p,
+	    "x_seconds_bucket{k=\"a\",le=\"0.001\"} 2\n"
+	    "x_seconds_bucket{k=\"a\",le=\"0.01\"} 4\n"
+	    "x_seconds_bucket{k=\"a\",le=\"1\"} 5\n"
+	    "x_seconds_bucket{k=\"a\",le=\"+Inf\"} 6\n"
+	    "x_seconds_sum{k=\"a\"} 3.5125\n"
+	    "x_seconds_count{k=\"a\"} 6\n");
+	free(b.p);
+}
+
+/* process_* and build info, with plausible values. */
+static void
+test_prom_process(void **st)
+{
+	(void)st;
+	struct weft_buf b = {0};
+	assert_int_equal(op_prom_process(&b), 0);
+	const char *names[] = {"\nprocess_cpu_seconds_total ", "\nprocess_resident_memory_bytes ",
+	                       "\nprocess_virtual_memory_bytes ", "\nprocess_start_time_seconds ",
+	                       "\nprocess_open_fds ", "\nweft_build_info{version=\""};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		assert_non_null(strstr(b.p, names[i]));
+	const char *k1 = "\nprocess_resident_memory_bytes ", *k2 = "\nprocess_start_time_seconds ";
+	double rss = strtod(strstr(b.p, k1) + strlen(k1), NULL);
+	double start = strtod(strstr(b.p, k2) + strlen(k2), NULL);
+	assert_true(rss > 1e5);
+	assert_true(start > 1.5e9 && start <= (double)time(NULL) + 1);
+	free(b.p);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prom_histogram),
+		cmocka_unit_test(test_prom_process),
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_family),
 		cmocka_unit_test(test_sample_values),

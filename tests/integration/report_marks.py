@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""The HTML report and --dot on the fault-injected TraceBench run:
+  - --report-max N draws N anomalies (the smallest trace ids) and the page
+    says how many more there were;
+  - the list says the verdict once ("slow: 'x' took ...", not "slow:
+    slow:"); the filter's size is not rounded down to "0 KiB";
+  - --dot marks what the report marks: an unknown_structure trace's new
+    pieces outlined red, a slow trace's slow node filled yellow.
+
+usage: report_marks.py WEFT SOURCE_ROOT
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+WEFT, SRC = sys.argv[1:3]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from console_common import RUN, fail, prepare  # noqa: E402
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="weft-report-")
+    try:
+        prepare(WEFT, SRC, tmp)
+        # --peers=0: the learned thresholds flag slow nodes in this run
+        # (against peers, its DataNodes are healthy: nothing is slow)
+        subprocess.run([WEFT, "replay", f"{tmp}/{RUN}.jsonl", "--model", f"{tmp}/m.model",
+                        "--peers=0", "--no-out", "--anomalies", f"{tmp}/anom.jsonl"],
+                       check=True, stderr=subprocess.DEVNULL)
+        anom = [a for a in map(json.loads, open(f"{tmp}/anom.jsonl"))
+                if a.get("type") == "anomaly"]
+        unk = sorted(a["trace_id"] for a in anom if a["verdict"] == "unknown_structure")
+        slow = sorted(a["trace_id"] for a in anom
+                      if a["verdict"] == "slow" and a["slow"]["what"] != "duration")
+        if not unk or not slow:
+            fail("the fault run needs an unknown_structure and a slow-node anomaly")
+        subprocess.run([WEFT, "replay", f"{tmp}/{RUN}.jsonl", "--model", f"{tmp}/m.model",
+                        "--peers=0", "--no-out", "--report", f"{tmp}/r.html", "--report-max", "3",
+                        "--dot", unk[0], "--dot", slow[0], "--dot-dir", tmp],
+                       check=True, stderr=subprocess.DEVNULL)
+        html = open(f"{tmp}/r.html").read()
+        sections = re.findall(r'<section id="a\d+"><h3>\d+\. trace ([0-9a-f]{16})', html)
+        if len(sections) != 3:
+            fail(f"--report-max 3 drew {len(sections)} anomalies")
+        if sorted(sections) != sorted(a["trace_id"] for a in anom)[:3]:
+            fail("the drawn anomalies are not those with the smallest trace ids")
+        if f"{len(anom) - 3} more were not kept" not in html or "--report-max" not in html:
+            fail("the page does not say how many anomalies were not drawn")
+        if re.search(r"slow: (&#39;)?slow", html) or "slow: slow:" in html:
+            fail('the report says "slow: slow:"')
+        if ">0 KiB" in html:
+            fail('the report says "0 KiB"')
+        d = open(f"{tmp}/{unk[0]}.dot").read()
+        if d.count("new piece") < 1 or d.count('color="#d00000"') != d.count("new piece"):
+            fail("--dot does not mark the new pieces of " + unk[0])
+        d = open(f"{tmp}/{slow[0]}.dot").read()
+        if d.count('fillcolor="#ffd966"') != 1:
+            fail("--dot does not mark the slow node of " + slow[0])
+        print(f"report_marks: ok ({len(anom)} anomalies, 3 drawn)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+main()
