@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "operators/check/peer.h"
 #include "operators/output/console_int.h"
 #include "operators/output/report_int.h"
 
@@ -472,4 +473,56 @@ con_api_template(struct op_console *c, const char *num, struct weft_buf *out)
 	}
 	cluster_model_unref(m);
 	return rc ? rc : weft_buf_printf(out, "}");
+}
+
+/* ---- host anomalies (operators/check/op_peer.c) ----------------------------- */
+
+struct hosts_arg {
+	struct weft_buf *out;
+	int rc;
+	uint32_t n;
+};
+
+static void
+host_one(void *arg, const char *host, const char *label, uint64_t host_median_ns,
+         uint64_t peers_median_ns, uint32_t n_peers, uint64_t since_epoch)
+{
+	struct hosts_arg *a = arg;
+	if (a->rc)
+		return;
+	int rc = weft_buf_printf(a->out, "%s{\"host\":", a->n++ ? "," : "");
+	rc = rc ? rc : weft_buf_str(a->out, host);
+	rc = rc ? rc : weft_buf_printf(a->out, ",\"label\":");
+	rc = rc ? rc : weft_buf_str(a->out, label);
+	rc = rc ? rc : weft_buf_printf(a->out,
+	    ",\"host_median_ns\":%" PRIu64 ",\"peers_median_ns\":%" PRIu64
+	    ",\"n_peers\":%u,\"ratio\":%.2f,\"since_epoch\":%" PRIu64
+	    ",\"reference\":\"%s\"}",
+	    host_median_ns, peers_median_ns, n_peers,
+	    peers_median_ns ? (double)host_median_ns / (double)peers_median_ns : 0.0,
+	    since_epoch, n_peers ? "peers" : "learned x load");
+	a->rc = rc;
+}
+
+int
+con_api_hosts(struct op_console *c, struct weft_buf *out)
+{
+	/* the store is created by the first worker under the check's lock,
+	 * and lives as long as the check config */
+	pthread_mutex_lock(&c->check->lock);
+	struct op_peer_store *peers = c->check->peers;
+	pthread_mutex_unlock(&c->check->lock);
+	int rc = weft_buf_printf(out, "{\"schema_version\":%d,\"peers\":%s",
+	                         CON_SCHEMA_VERSION, peers ? "true" : "false");
+	if (!peers)
+		return rc ? rc : weft_buf_printf(out, ",\"open\":[]}");
+	struct op_peer_stats st;
+	op_peer_stats(peers, &st);
+	rc = rc ? rc : weft_buf_printf(out,
+	    ",\"opened\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"load_factor\":%.3f,\"open\":[",
+	    st.opened, st.closed, st.load_factor);
+	struct hosts_arg a = {out, rc, 0};
+	if (!rc)
+		op_peer_each_open(peers, host_one, &a);
+	return a.rc ? a.rc : weft_buf_printf(out, "]}");
 }

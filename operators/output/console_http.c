@@ -268,6 +268,8 @@ route_api(struct op_console *c, struct MHD_Connection *conn, const char *url,
 		rc = con_api_model(c, &b);
 	else if (!strncmp(url, "/api/template/", 14))
 		rc = con_api_template(c, url + 14, &b);
+	else if (!strcmp(url, "/api/hosts"))
+		rc = con_api_hosts(c, &b);
 	else
 		return refuse(c, conn, MHD_HTTP_NOT_FOUND, CON_BAD_NOT_FOUND, "no such endpoint");
 	return reply_json(c, conn, rc, &b);

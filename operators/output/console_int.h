@@ -156,6 +156,8 @@ int con_api_heatmap(struct op_console *c, const struct con_query *q, struct weft
 int con_api_rates(struct op_console *c, const struct con_query *q, struct weft_buf *out);
 int con_api_model(struct op_console *c, struct weft_buf *out);
 int con_api_template(struct op_console *c, const char *num, struct weft_buf *out);
+/* /api/hosts: the host anomalies open now (latency against peers). */
+int con_api_hosts(struct op_console *c, struct weft_buf *out);
 /* The record summary (one JSON object) of r, under c->mu. */
 int con_rec_json(struct weft_buf *out, const struct con_rec *r);
 

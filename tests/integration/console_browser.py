@@ -98,6 +98,11 @@ def main():
         c2 = int(drv.find_element(By.ID, "heatmaps").get_attribute("data-columns"))
         print(f"console_browser: heatmap columns {cols0} -> {c1} -> {c2}")
 
+        # the host anomalies panel is drawn from /api/hosts (its header, and
+        # a row per open anomaly or the line that says none is open)
+        br.wait("the host anomalies panel",
+             lambda d: len(d.find_elements(By.CSS_SELECTOR, "#hosts th")) == 7 and
+             len(d.find_elements(By.CSS_SELECTOR, "#hosts tr")) >= 2)
         drv.find_elements(By.CSS_SELECTOR, "#model tr")[1].click()
         br.wait("a template drawing",
              lambda d: d.find_elements(By.CSS_SELECTOR, "#template-drawing svg"))
@@ -108,7 +113,8 @@ def main():
         def all_shown(d):
             if not os.path.exists(f"{tmp}/anom.jsonl"):
                 return False
-            want = {json.loads(l)["trace_id"] for l in open(f"{tmp}/anom.jsonl") if l.strip()}
+            recs = [json.loads(l) for l in open(f"{tmp}/anom.jsonl") if l.strip()]
+            want = {r["trace_id"] for r in recs if r.get("type") == "anomaly"}
             got = {i.get_attribute("data-trace-id")
                    for i in d.find_elements(By.CSS_SELECTOR, "#feed li.feed-item")}
             return want and want <= got and len(want)

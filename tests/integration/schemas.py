@@ -10,6 +10,7 @@ usage: schemas.py WEFT SOURCE_ROOT
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,20 +53,35 @@ def lines(path):
     return [json.loads(l) for l in open(path) if l.strip()]
 
 
-def host_anomalies(tmp):
-    """Host anomaly records from generated traffic with one DataNode
-    slowed 4 x against its peers (weft sim generate --slow-hosts 1)."""
-    weft = os.path.abspath(WEFT)
-    w = lambda *args: subprocess.run([weft, *args], check=True, cwd=tmp,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def host_anomalies(v, tmp):
+    """Host anomaly records, and /api/hosts, from generated traffic with one
+    DataNode slowed 4 x against its peers (weft sim generate --slow-hosts
+    1) streamed through a second console."""
+    sub = os.path.join(tmp, "slow")
+    os.mkdir(sub)
+    os.symlink(os.path.join(tmp, "m.model"), os.path.join(sub, "m.model"))
     tb = os.path.join(SRC, "data", "tracebench")
     runs = sorted(os.path.join(tb, n) for n in os.listdir(tb) if n.startswith("NM_"))
-    w("sim", "generate", *[x for r in runs for x in ("--from", r)], "-o", "slow.jsonl",
-      "--traces", "1500", "--slow-hosts", "1", "--seed", "5")
-    w("replay", "slow.jsonl", "--no-out", "--sample", "slow.smp", "--sample-size", "0")
-    w("train", "slow.smp", "-o", "slow.model")
-    w("replay", "slow.jsonl", "--no-out", "--model", "slow.model", "--anomalies", "slow.anom")
-    return [a for a in lines(f"{tmp}/slow.anom") if a.get("type") == "host_anomaly"]
+    gen = subprocess.run([WEFT, "sim", "generate", *[x for r in runs for x in ("--from", r)],
+                          "-o", f"{sub}/slow.jsonl", "--traces", "1500", "--slow-hosts", "1",
+                          "--seed", "5"], check=True, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    slowed = re.search(r"slowed host (\S+)", gen.stderr).group(1)
+    proc, log, base = start_console(WEFT, sub)
+    try:
+        proc.stdin.write(open(f"{sub}/slow.jsonl", "rb").read())
+        proc.stdin.close()
+        wait_log(proc, log, "input done")
+        hosts = json.loads(urllib.request.urlopen(base + "/api/hosts", timeout=10).read())
+        check(v, "api-hosts.schema.json", hosts, "/api/hosts")
+        if not hosts["peers"] or slowed not in {a["host"] for a in hosts["open"]}:
+            fail(f"/api/hosts does not name the slowed {slowed}: {hosts}")
+    finally:
+        stop(proc)
+    recs = [a for a in lines(f"{sub}/anom.jsonl") if a.get("type") == "host_anomaly"]
+    if not any(a["host"] == slowed and a["state"] == "open" for a in recs):
+        fail(f"no host anomaly opened for the slowed {slowed}")
+    return recs
 
 
 def main():
@@ -102,7 +118,7 @@ def main():
             check(v, "anomaly.schema.json", a, "anomaly " + a.get("trace_id", "?"))
             if a["type"] != "anomaly":
                 fail("an anomaly line has another type")
-        hosts_anom += host_anomalies(tmp)
+        hosts_anom += host_anomalies(v, tmp)
         if not hosts_anom:
             fail("no host anomaly to validate")
         for a in hosts_anom:

@@ -1,7 +1,8 @@
 // The weft console's page script: the live anomaly feed (server-sent
 // events from /api/stream), one trace drawn against its template
 // (/api/trace/ID), per-template latency heatmaps and rate panels redrawn
-// every second (/api/heatmap, /api/rates), search (/api/traces) and the
+// every second (/api/heatmap, /api/rates, /api/hosts: host anomalies
+// open now), search (/api/traces) and the
 // model (/api/model, /api/template/N). docs/CONSOLE.md documents the
 // endpoints. Nothing is fetched from anywhere but weft itself.
 "use strict";
@@ -247,6 +248,28 @@ async function refreshRates() {
     (sum.store_bytes / 1024).toFixed(0) + " KiB kept";
 }
 
+// ---- host anomalies -----------------------------------------------------------
+
+async function refreshHosts() {
+  const h = await getJSON("/api/hosts");
+  const table = document.getElementById("hosts");
+  const rows = [el("tr", {}, "")];
+  rows[0].append(...["host", "operation", "p50 there", "peers' p50", "x", "peers", "since epoch"]
+    .map((t) => el("th", {}, t)));
+  for (const a of h.open.sort((x, y) => y.ratio - x.ratio)) {
+    const tr = el("tr", {"data-host": a.host}, "");
+    tr.append(el("td", {}, a.host), el("td", {}, a.label), el("td", {}, dur(a.host_median_ns)),
+              el("td", {}, dur(a.peers_median_ns) + (a.n_peers ? "" : " (learned x load)")),
+              el("td", {}, a.ratio.toFixed(1)), el("td", {}, String(a.n_peers)),
+              el("td", {}, String(a.since_epoch)));
+    rows.push(tr);
+  }
+  if (rows.length === 1)
+    rows.push(el("tr", {}, h.peers ? "none open (" + h.opened + " opened, " + h.closed +
+                          " closed so far)" : "latency against peers is off"));
+  table.replaceChildren(...rows);
+}
+
 // ---- search -----------------------------------------------------------------
 
 async function search(ev) {
@@ -320,7 +343,7 @@ startFeed();
 loadModel().catch((e) => setStatus("down", e.message));
 async function everySecond() {
   try {
-    await Promise.all([refreshHeat(), refreshRates()]);
+    await Promise.all([refreshHeat(), refreshRates(), refreshHosts()]);
   } catch (e) { setStatus("down", e.message); }
   setTimeout(everySecond, 1000);
 }
