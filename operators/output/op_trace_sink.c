@@ -44,14 +44,19 @@ static const struct {
 int
 op_trace_json(struct weft_buf *b, const struct op_trace *t, int full)
 {
-	int rc = weft_buf_printf(b,
-	    "{\"trace_id\":\"%016" PRIx64 "\",\"events\":%u,\"edges\":%u,"
+	/* "edges" is the count, or with full the list itself (its length is
+	 * the count): a key is never written twice */
+	int rc = weft_buf_printf(b, "{\"trace_id\":\"%016" PRIx64 "\",\"events\":%u,",
+	                         t->trace_id, t->n_events);
+	if (!rc && !full)
+		rc = weft_buf_printf(b, "\"edges\":%u,", t->n_edges);
+	rc = rc ? rc : weft_buf_printf(b,
 	    "\"roots\":%u,\"depth\":%u,\"signature\":\"%016" PRIx64 "\","
 	    "\"exact\":\"%016" PRIx64 "\",\"repeat_max\":%u,\"repeat_groups\":%u,"
 	    "\"start_ns\":%" PRIu64 ",\"end_ns\":%" PRIu64 ",\"duration_ns\":%" PRIu64
 	    ",\"first_epoch\":%" PRIu64 ",\"last_epoch\":%" PRIu64
 	    ",\"emit_epoch\":%" PRIu64 ",\"flags\":[",
-	    t->trace_id, t->n_events, t->n_edges, t->n_roots, t->depth,
+	    t->n_roots, t->depth,
 	    t->signature, t->exact, t->repeat_max, t->repeat_groups, t->start_ns,
 	    t->end_ns, t->duration_ns, t->first_epoch, t->last_epoch,
 	    t->emit_epoch);
