@@ -23,6 +23,7 @@
 #include "cluster/cluster.h"
 #include "operators/check/check_int.h"
 #include "operators/check/check.h"
+#include "operators/check/learn.h"
 
 static const char *const verdict_names[OP_VERDICT__COUNT] = {
 	"none", "normal", "unknown_structure", "slow", "incomplete", "late"};
@@ -671,6 +672,8 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 		}
 		o->verdict = verdict;
 		o->tmpl = cv.tmpl;
+		if (cfg->learn)
+			op_learn_offer(cfg->learn, o, verdict);
 		s->by_verdict[verdict]++;
 		if (t->last_ns) {
 			struct timespec ts;
