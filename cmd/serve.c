@@ -59,6 +59,7 @@ struct serve_opts {
 	const char *anomalies_topic, *traces_topic, *dead_topic;
 	int traces_full; /* index into bools[] */
 	struct op_peer_config peer; /* peers: index into bools[] */
+	struct op_learn_config learn; /* learn: index into bools[] */
 	const char *metrics; /* "addr:port" or "off" */
 };
 
@@ -264,6 +265,31 @@ static const struct weft_opt serve_table[] = {
 	{KEY("peer.idle.epochs"), .kind = WEFT_OPT_U64, .off = S(peer.idle_epochs),
 	 .meta = "N", .help = "a host without durations this many epochs is no peer "
 	 "(its anomalies close)", .lo = 1},
+	{KEY("learn"), .kind = WEFT_OPT_CHOICE, .off = S(learn.enabled),
+	 .meta = "false|true", .help = "keep learning: retrain the model from traces "
+	 "judged normal and recurring new structures without exceptions, as a new "
+	 "version of the file (docs/LEARNING.md)", .choices = bools},
+	{KEY("learn.every.epochs"), .kind = WEFT_OPT_U64, .off = S(learn.every_epochs),
+	 .meta = "N", .help = "retrain every N epochs (0: not by epochs)"},
+	{KEY("learn.every.ms"), .kind = WEFT_OPT_U64, .off = S(learn.every_ms),
+	 .meta = "MS", .help = "retrain every MS ms (0: not by time)"},
+	{KEY("learn.reservoir"), .kind = WEFT_OPT_U32, .off = S(learn.reservoir),
+	 .meta = "N", .help = "normal traces sampled per period", .lo = 1},
+	{KEY("learn.min.sample"), .kind = WEFT_OPT_U32, .off = S(learn.min_sample),
+	 .meta = "N", .help = "no retrain from fewer traces"},
+	{KEY("learn.candidates"), .kind = WEFT_OPT_U32, .off = S(learn.candidates),
+	 .meta = "N", .help = "new structures tracked for promotion"},
+	{KEY("learn.examples"), .kind = WEFT_OPT_U32, .off = S(learn.examples),
+	 .meta = "N", .help = "example traces kept per new structure", .lo = 1},
+	{KEY("learn.promote.periods"), .kind = WEFT_OPT_U32,
+	 .off = S(learn.promote_periods), .meta = "N", .lo = 1,
+	 .help = "a new structure is learned after N consecutive periods ..."},
+	{KEY("learn.promote.min"), .kind = WEFT_OPT_U32, .off = S(learn.promote_min),
+	 .meta = "N", .help = "... with at least N traces in each"},
+	{KEY("learn.keep"), .kind = WEFT_OPT_U32, .off = S(learn.keep), .meta = "K",
+	 .help = "model versions kept (MODEL.vN)"},
+	{KEY("learn.buffer"), .kind = WEFT_OPT_U32, .off = S(learn.buffer), .meta = "N",
+	 .help = "traces waiting for the learner (more are dropped, counted)", .lo = 1},
 	{KEY("anomalies.topic"), .kind = WEFT_OPT_STR, .off = S(anomalies_topic),
 	 .meta = "T", .help = "anomaly JSON lines, keyed by trace id ('': off)"},
 	{KEY("traces.topic"), .kind = WEFT_OPT_STR, .off = S(traces_topic),
@@ -308,6 +334,7 @@ opts_init(struct serve_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	op_peer_config_default(&o->peer);
+	op_learn_config_default(&o->learn);
 	struct op_assemble_config as;
 	op_assemble_config_init(&as);
 	struct op_decode_config dec;
@@ -497,6 +524,11 @@ finish_opts(struct serve_opts *o, struct strs *keep_in, const char **topics,
 	for (size_t i = 0; i < sizeof opt_strs / sizeof opt_strs[0]; i++)
 		if (*opt_strs[i] && !**opt_strs[i])
 			*opt_strs[i] = NULL;
+	if (o->learn.enabled && (!o->model || (!o->learn.every_epochs && !o->learn.every_ms))) {
+		fprintf(stderr, "weft serve: learn needs model and learn.every.epochs or "
+		        "learn.every.ms\n");
+		return WEFT_OPT_EXIT_USAGE;
+	}
 	if (strcmp(o->metrics, "off")) {
 		const char *colon = strrchr(o->metrics, ':');
 		char *end;
@@ -558,6 +590,7 @@ struct serve_run {
 	struct op_assemble_config as;
 	struct op_check_config check;
 	int have_check;
+	struct op_learn *learn;
 	struct op_metrics_server *ms;
 	struct serve_metrics metrics;
 	struct op_ledger *ledger;
@@ -740,7 +773,15 @@ connect_and_build(struct serve_run *r)
 		fprintf(stderr, "weft serve: %s\n", err);
 		return 1;
 	}
+	o->learn.log = serve_log;
+	if (o->learn.enabled &&
+	    op_learn_start(&r->check, &o->learn, &r->learn, err, sizeof err)) {
+		fprintf(stderr, "weft serve: %s\n", err);
+		return 1;
+	}
+	r->check.learn = r->learn;
 	struct serve_metrics *m = &r->metrics;
+	m->learn = r->learn;
 	m->k = &r->k;
 	m->sink = &r->sink;
 	m->out = r->out;
@@ -774,6 +815,7 @@ run(struct serve_run *r)
 	          r->W, o->group, r->n_topics, o->epoch_ms, r->as.idle_epochs,
 	          o->model ? ", model " : "", o->model ? o->model : "");
 	int rc = engine_run(r->e);
+	op_learn_stop(r->learn, 0);
 	cmd_signals_restore();
 	serve_committer_stop(cm);
 	if (rc) {
@@ -814,6 +856,7 @@ release(struct serve_run *r)
 	serve_committer_destroy(&r->cm);
 	engine_free(r->e);
 	op_metrics_stop(r->ms);
+	op_learn_free(r->learn);
 	if (r->have_check)
 		op_check_config_destroy(&r->check);
 	op_deadletter_free(r->dl);

@@ -6,6 +6,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,25 @@ mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* One log line: through the configured logger, else "weft learn: ..." on
+ * stderr. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+say(const struct op_learn *l, const char *level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (l->c.log)
+		l->c.log(level, "learn: %s", line);
+	else
+		fprintf(stderr, "weft learn: %s\n", line);
 }
 
 void
@@ -186,11 +206,11 @@ report(struct op_learn *l, const struct cluster_model *old, const struct cluster
 	char sigs[96] = "";
 	for (uint32_t i = 0, o = 0; i < per->promoted && i < 4 && o < sizeof sigs; i++)
 		o += (uint32_t)snprintf(sigs + o, sizeof sigs - o, " %016" PRIx64, per->promoted_sig[i]);
-	fprintf(stderr,
-	        "weft learn: retrained from %" PRIu64 " traces (%" PRIu64 " sampled normal, "
+	say(l, "info",
+	        "retrained from %" PRIu64 " traces (%" PRIu64 " sampled normal, "
 	        "%u structures promoted%s): templates %u -> %u (+%" PRIu64 " -%" PRIu64 "), "
 	        "pieces %" PRIu64 " -> %" PRIu64 " (+%" PRIu64 " -%" PRIu64 "), "
-	        "model version %" PRIu32 ", replaced one kept as v%" PRIu32 "\n",
+	        "model version %" PRIu32 ", replaced one kept as v%" PRIu32,
 	        per->sample, per->reservoir, per->promoted, sigs, oi.n_templates, ni.n_templates,
 	        t_add, t_rm, oi.pieces, ni.pieces, p_add, p_rm, version + 1u, version);
 }
@@ -205,7 +225,7 @@ retrain(struct op_learn *l)
 		l->st.skipped_small_sample++;
 		l->st.promoted += per.promoted;
 		pthread_mutex_unlock(&l->st_lock);
-		fprintf(stderr, "weft learn: no retrain, %" PRIu64 " traces (fewer than %" PRIu32 ")\n",
+		say(l, "info", "no retrain, %" PRIu64 " traces (fewer than %" PRIu32 ")",
 		        per.sample, l->c.min_sample);
 		op_learn_pick_reset(l->pick);
 		return;
@@ -233,7 +253,7 @@ retrain(struct op_learn *l)
 		pthread_mutex_lock(&l->st_lock);
 		l->st.errors++;
 		pthread_mutex_unlock(&l->st_lock);
-		fprintf(stderr, "weft learn: retrain failed, the model stays: %s\n", err);
+		say(l, "error", "retrain failed, the model stays: %s", err);
 		l->last = old;
 		old = NULL;
 	} else {

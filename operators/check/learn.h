@@ -57,6 +57,8 @@ struct op_learn_config {
 	uint32_t keep;             /* model versions kept (5) */
 	uint32_t buffer;           /* traces waiting for the learner thread (4096) */
 	uint64_t seed;             /* sampling (1) */
+	/* log lines (change reports); NULL: "weft learn: ..." on stderr */
+	void (*log)(const char *level, const char *fmt, ...);
 };
 void op_learn_config_default(struct op_learn_config *c);
 
