@@ -94,7 +94,10 @@ op_learn_pick_free(struct op_learn_pick *p)
 int
 op_learn_usable(unsigned verdict, uint32_t flags)
 {
-	if (flags & (OP_TRACE_ERROR | OP_TRACE_LATE | OP_TRACE_INCOMPLETE | OP_TRACE_TRUNCATED))
+	/* exceptions, and fragments: not whole (parents never received,
+	 * cycles cut, cut by a limit, late amendments) */
+	if (flags & (OP_TRACE_ERROR | OP_TRACE_LATE | OP_TRACE_INCOMPLETE | OP_TRACE_TRUNCATED |
+	             OP_TRACE_DANGLING | OP_TRACE_MALFORMED))
 		return 0;
 	return verdict == OP_VERDICT_NORMAL || verdict == OP_VERDICT_UNKNOWN_STRUCTURE;
 }

@@ -68,13 +68,15 @@ test_flagged_never_learned(void **st)
 	offer(p, 3, OP_VERDICT_INCOMPLETE, OP_TRACE_INCOMPLETE, 10);
 	offer(p, 4, OP_VERDICT_LATE, OP_TRACE_LATE, 10);
 	offer(p, 5, OP_VERDICT_NORMAL, OP_TRACE_ERROR, 10); /* exception, normal shape */
+	offer(p, 6, OP_VERDICT_UNKNOWN_STRUCTURE, OP_TRACE_DANGLING, 10); /* a fragment */
+	offer(p, 8, OP_VERDICT_NORMAL, OP_TRACE_MALFORMED, 10);
 	struct op_learn_period per;
 	op_learn_pick_period(p, &per);
 	assert_int_equal(per.sample, 10);
 	assert_int_equal(in_sample(p, 1), 10);
 	struct op_learn_pick_stats s;
 	op_learn_pick_stats(p, &s);
-	assert_int_equal(s.refused, 40);
+	assert_int_equal(s.refused, 60);
 	assert_false(op_learn_usable(OP_VERDICT_UNKNOWN_STRUCTURE, OP_TRACE_ERROR));
 	assert_true(op_learn_usable(OP_VERDICT_UNKNOWN_STRUCTURE, 0));
 	op_learn_pick_free(p);
