@@ -181,6 +181,9 @@ static const struct weft_opt replay_table[] = {
 	 .meta = "N", .help = "... with at least N traces in each"},
 	{.name = "learn-keep", .kind = WEFT_OPT_U32, .off = R(learn.keep),
 	 .meta = "K", .help = "model versions kept (MODEL.vN)"},
+	{.name = "learn-idle-ms", .kind = WEFT_OPT_U64, .off = R(learn.idle_ms),
+	 .meta = "MS", .help = "no trace for MS ms ends the open period (0: only a "
+	 "later trace does)"},
 	{.name = "learn-buffer", .kind = WEFT_OPT_U32, .off = R(learn.buffer),
 	 .meta = "N", .help = "traces waiting for the learner (more are dropped, counted)",
 	 .lo = 1},

@@ -290,6 +290,9 @@ static const struct weft_opt serve_table[] = {
 	 .help = "model versions kept (MODEL.vN)"},
 	{KEY("learn.buffer"), .kind = WEFT_OPT_U32, .off = S(learn.buffer), .meta = "N",
 	 .help = "traces waiting for the learner (more are dropped, counted)", .lo = 1},
+	{KEY("learn.idle.ms"), .kind = WEFT_OPT_U64, .off = S(learn.idle_ms), .meta = "MS",
+	 .help = "no trace for MS ms ends the open period once its epochs closed "
+	 "(0: only a later trace does)"},
 	{KEY("anomalies.topic"), .kind = WEFT_OPT_STR, .off = S(anomalies_topic),
 	 .meta = "T", .help = "anomaly JSON lines, keyed by trace id ('': off)"},
 	{KEY("traces.topic"), .kind = WEFT_OPT_STR, .off = S(traces_topic),

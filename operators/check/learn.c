@@ -273,7 +273,7 @@ retrain(struct op_learn *l)
  * trace of a later period ends the current one first (retrained), and
  * periods in between, without a trace, end empty (no structure recurred
  * in them). */
-static void
+static uint32_t
 drain(struct op_learn *l)
 {
 	pthread_mutex_lock(&l->lock);
@@ -302,21 +302,35 @@ drain(struct op_learn *l)
 		}
 		op_learn_pick_add(l->pick, b[i].t, b[i].verdict);
 	}
+	return n;
 }
 
 static void *
 learner(void *arg)
 {
 	struct op_learn *l = arg;
-	uint64_t last_ms = mono_ms();
+	uint64_t last_ms = mono_ms(), last_trace_ms = last_ms, E = l->c.every_epochs;
 	while (!atomic_load(&l->stop)) {
 		struct timespec nap = {0, 10 * 1000 * 1000};
 		nanosleep(&nap, NULL);
-		drain(l);
+		uint64_t ep = atomic_load(&l->check->max_closed);
+		if (drain(l))
+			last_trace_ms = mono_ms();
 		pthread_mutex_lock(&l->st_lock);
 		op_learn_pick_stats(l->pick, &l->st.pick);
 		pthread_mutex_unlock(&l->st_lock);
 		uint64_t now = mono_ms();
+		/* traffic stopped: the open period ends once its epochs closed
+		 * and no trace came for idle_ms (a file run never idles that
+		 * long, so its periods stay those of its traces' epochs) */
+		if (E && l->have_period && l->c.idle_ms && now - last_trace_ms >= l->c.idle_ms &&
+		    ep / E > l->period) {
+			pthread_mutex_lock(&l->st_lock);
+			l->st.idle_ends++;
+			pthread_mutex_unlock(&l->st_lock);
+			retrain(l);
+			l->period = ep / E;
+		}
 		if (l->c.every_ms && now - last_ms >= l->c.every_ms) {
 			last_ms = now;
 			retrain(l);

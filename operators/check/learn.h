@@ -56,6 +56,9 @@ struct op_learn_config {
 	uint32_t min_sample;       /* fewer training traces: no retrain (200) */
 	uint32_t keep;             /* model versions kept (5) */
 	uint32_t buffer;           /* traces waiting for the learner thread (4096) */
+	uint64_t idle_ms;          /* with every_epochs: no trace for this long
+	                            * ends the open period once its epochs
+	                            * closed (1000; 0: only a later trace does) */
 	uint64_t seed;             /* sampling (1) */
 	/* log lines (change reports); NULL: "weft learn: ..." on stderr */
 	void (*log)(const char *level, const char *fmt, ...);
@@ -96,6 +99,7 @@ void op_learn_pick_stats(const struct op_learn_pick *p, struct op_learn_pick_sta
 struct op_learn;
 struct op_learn_stats {
 	uint64_t retrains, skipped_small_sample, errors, offered, buffer_full;
+	uint64_t idle_ends;        /* periods ended by idle_ms */
 	uint64_t last_sample, templates, pieces, promoted;
 	uint64_t templates_added, templates_removed, pieces_added, pieces_removed;
 	uint64_t version;          /* version number of the model in use: the

@@ -44,6 +44,7 @@ op_learn_config_default(struct op_learn_config *c)
 	c->min_sample = 200;
 	c->keep = 5;
 	c->buffer = 4096;
+	c->idle_ms = 1000;
 	c->seed = 1;
 }
 

@@ -422,6 +422,8 @@ learn_metrics(struct op_learn *l, struct weft_buf *b)
 		 "periods not retrained: fewer traces than learn.min.sample", ls.skipped_small_sample},
 		{"weft_learn_errors_total", "counter", "retrains that failed (the model stays)",
 		 ls.errors},
+		{"weft_learn_idle_ends_total", "counter",
+		 "periods ended by learn.idle.ms without traffic", ls.idle_ends},
 		{"weft_learn_offered_total", "counter", "checked traces handed to the learner",
 		 ls.offered},
 		{"weft_learn_buffer_full_total", "counter",
