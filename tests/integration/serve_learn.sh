@@ -28,29 +28,10 @@ fail() {
   tail -n 5 "$TMP/serve.log" >&2 || true
   exit 1
 }
-RUN="$SRC/data/tracebench/NM_CL_rwrpc_05C_1to19B_0to120INTR_0to600INTW_0to0INTRPC_50RT_10WT"
-gen() { # name title traces seed [inject-rate]
-	"$WEFT" sim generate --from "$RUN" -o "$TMP/$1.jsonl" --truth "$TMP/$1.tsv" \
-	  --title "$2" --traces "$3" --seed "$4" \
-	  ${5:+--inject-rate $5 --kinds exception} 2>/dev/null
-}
-merge() {
-	awk 'NR==FNR{a[NR]=$0;n=NR;next}{print; if(FNR<=n) print a[FNR]}
-	     END{for(i=FNR+1;i<=n;i++)print a[i]}' "$1" "$2"
-}
-gen train "fs -mkdir" 400 1
-gen a "fs -mkdir" 600 2 0.1
-gen bm "fs -mkdir" 600 3 0.5
-gen bc "fs -chmod" 600 4
-gen cm "fs -mkdir" 300 5 0.3
-gen cc "fs -chmod" 300 6
-merge "$TMP/bm.jsonl" "$TMP/bc.jsonl" > "$TMP/b.jsonl"
-merge "$TMP/cm.jsonl" "$TMP/cc.jsonl" > "$TMP/c.jsonl"
-cat "$TMP/a.jsonl" "$TMP/b.jsonl" > "$TMP/stream.jsonl"
-"$WEFT" replay "$TMP/train.jsonl" --no-out --sample "$TMP/train.smp" --sample-size 0 2>/dev/null
+# shellcheck source=tests/integration/learn_workload.sh
+. "$SRC/tests/integration/learn_workload.sh"
+learn_workload
 M=$TMP/m.model
-"$WEFT" train "$TMP/train.smp" -o "$M" 2>/dev/null
-cp "$M" "$TMP/m0.model"
 "$WEFT" replay "$TMP/c.jsonl" --model "$TMP/m0.model" --out "$TMP/c0.jsonl" 2>/dev/null
 
 BS=$("$SRC/scripts/kafka.sh" start "$KDIR") || fail "broker start"
