@@ -201,18 +201,21 @@ report(struct op_learn *l, const struct cluster_model *old, const struct cluster
 	l->st.templates_removed += t_rm;
 	l->st.pieces_added += p_add;
 	l->st.pieces_removed += p_rm;
-	l->st.version = version + 1u;
+	l->st.version = version ? version + 1u : 0; /* 0: versions not kept */
 	pthread_mutex_unlock(&l->st_lock);
-	char sigs[96] = "";
+	char sigs[96] = "", ver[64] = "versions not kept (keep 0)";
+	if (version)
+		snprintf(ver, sizeof ver, "model version %" PRIu32 ", replaced one kept as v%" PRIu32,
+		         version + 1u, version);
 	for (uint32_t i = 0, o = 0; i < per->promoted && i < 4 && o < sizeof sigs; i++)
 		o += (uint32_t)snprintf(sigs + o, sizeof sigs - o, " %016" PRIx64, per->promoted_sig[i]);
 	say(l, "info",
 	        "retrained from %" PRIu64 " traces (%" PRIu64 " sampled normal, "
 	        "%u structures promoted%s): templates %u -> %u (+%" PRIu64 " -%" PRIu64 "), "
 	        "pieces %" PRIu64 " -> %" PRIu64 " (+%" PRIu64 " -%" PRIu64 "), "
-	        "model version %" PRIu32 ", replaced one kept as v%" PRIu32,
+	        "%s",
 	        per->sample, per->reservoir, per->promoted, sigs, oi.n_templates, ni.n_templates,
-	        t_add, t_rm, oi.pieces, ni.pieces, p_add, p_rm, version + 1u, version);
+	        t_add, t_rm, oi.pieces, ni.pieces, p_add, p_rm, ver);
 }
 
 static void
