@@ -261,7 +261,9 @@ bloom_fpr_lambda(double lam)
 	if (lam > 8192)
 		return 1.0;
 	double m = floor(lam);
-	double p0 = exp(-lam + m * log(lam) - lgamma(m + 1));
+	int sign; /* lgamma_r: lgamma writes the global signgam (a data race
+	           * when two threads read model infos, e.g. the learner) */
+	double p0 = exp(-lam + m * log(lam) - lgamma_r(m + 1, &sign));
 	double sum = p0 * bloom_fpr_inner(m);
 	double p = p0;
 	for (double j = m + 1; p >= 1e-30 || j <= lam; j += 1) {

@@ -200,3 +200,9 @@ cluster_model_label(const struct cluster_model *m, uint64_t sym)
 	}
 	return lo < m->n_labels && m->labels[lo].sym == sym ? m->labels[lo].text : NULL;
 }
+
+int
+cluster_model_has_piece(const struct cluster_model *m, uint64_t piece)
+{
+	return m && m->bloom && bloom_probe(m->bloom, piece);
+}

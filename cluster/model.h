@@ -153,6 +153,9 @@ int cluster_model_template(const struct cluster_model *m, uint32_t t,
  * template (the upper bound of its llquantize bucket); 0 when the label
  * was not learned or m is NULL. */
 uint64_t cluster_model_label_median(const struct cluster_model *m, uint64_t sym);
+/* 1 when the model knows piece (cluster_pieces; a filter probe, false
+ * positives at the model's fpr), else 0 (also for m NULL). */
+int cluster_model_has_piece(const struct cluster_model *m, uint64_t piece);
 /* Text of a label symbol seen in training; NULL if unknown. */
 const char *cluster_model_label(const struct cluster_model *m, uint64_t sym);
 

@@ -101,6 +101,22 @@ int cmd_serve_otlp_start(struct op_otlp_http_config *c, struct op_otlp_http **ou
 /* Stops it (flushing what it relayed) and logs its counters. */
 void cmd_serve_otlp_stop(struct op_otlp_http_config *c, struct op_otlp_http *h);
 
+/* ---- strings a command keeps until it ends (util.c) -------------------- */
+/* Config values and rewritten properties made while reading options;
+ * start with {0}, free with cmd_strs_free. */
+struct cmd_strs {
+	char **p;
+	size_t n, cap;
+};
+/* Takes c (malloc'd) into s: c, or NULL (c freed) when out of memory or
+ * when c is NULL. */
+char *cmd_strs_push(struct cmd_strs *s, char *c);
+/* A copy of the first n bytes of text, kept in s (NULL: out of memory). */
+char *cmd_strs_keep(struct cmd_strs *s, const char *text, size_t n);
+/* "PROP=VALUE" from the first plen bytes of prop and v, kept in s. */
+char *cmd_strs_keep_kv(struct cmd_strs *s, const char *prop, size_t plen, const char *v);
+void cmd_strs_free(struct cmd_strs *s);
+
 /* ---- hint.c ------------------------------------------------------------ */
 struct op_decode_op_config;
 /* A run that decoded units but accepted no event: prints why on stderr

@@ -25,6 +25,7 @@
 
 #include "operators/assemble/assemble.h"
 #include "operators/check/check.h"
+#include "operators/check/learn.h"
 #include "operators/ingest/ingest.h"
 #include "operators/output/console.h"
 #include "operators/output/output.h"
@@ -45,6 +46,8 @@ struct replay_opts {
 	struct op_console_config console;
 	int hold;
 	uint32_t report_max;
+	struct op_learn_config learn;
+	struct op_learn *learner;
 	const char *model_path, *anomalies_path, *report_path, *sample_path;
 	int ingest_only;
 	unsigned workers;
@@ -188,6 +191,34 @@ static const struct weft_opt replay_table[] = {
 	 .help = "keep serving the console after the input ends, until SIGINT/SIGTERM"},
 	{.name = "sample-size", .kind = WEFT_OPT_U64, .off = R(sample.size),
 	 .meta = "N", .help = "traces in the sample (0 = all)"},
+	{.name = "learn", .kind = WEFT_OPT_FLAG, .off = R(learn.enabled),
+	 .help = "keep learning: retrain MODEL from traces judged normal and "
+	 "recurring new structures without exceptions, keep MODEL.vN (needs --model)"},
+	{.name = "learn-every-epochs", .kind = WEFT_OPT_U64, .off = R(learn.every_epochs),
+	 .meta = "N", .help = "retrain every N epochs (0: not by epochs)"},
+	{.name = "learn-every-ms", .kind = WEFT_OPT_U64, .off = R(learn.every_ms),
+	 .meta = "MS", .help = "retrain every MS ms (0: not by time)"},
+	{.name = "learn-reservoir", .kind = WEFT_OPT_U32, .off = R(learn.reservoir),
+	 .meta = "N", .help = "normal traces sampled per period", .lo = 1},
+	{.name = "learn-min-sample", .kind = WEFT_OPT_U32, .off = R(learn.min_sample),
+	 .meta = "N", .help = "no retrain from fewer traces"},
+	{.name = "learn-candidates", .kind = WEFT_OPT_U32, .off = R(learn.candidates),
+	 .meta = "N", .help = "new structures tracked for promotion"},
+	{.name = "learn-examples", .kind = WEFT_OPT_U32, .off = R(learn.examples),
+	 .meta = "N", .help = "example traces kept per new structure", .lo = 1},
+	{.name = "learn-promote-periods", .kind = WEFT_OPT_U32,
+	 .off = R(learn.promote_periods), .meta = "N", .lo = 1,
+	 .help = "a new structure is learned after N consecutive periods ..."},
+	{.name = "learn-promote-min", .kind = WEFT_OPT_U32, .off = R(learn.promote_min),
+	 .meta = "N", .help = "... with at least N traces in each"},
+	{.name = "learn-keep", .kind = WEFT_OPT_U32, .off = R(learn.keep),
+	 .meta = "K", .help = "model versions kept (MODEL.vN)"},
+	{.name = "learn-idle-ms", .kind = WEFT_OPT_U64, .off = R(learn.idle_ms),
+	 .meta = "MS", .help = "no trace for MS ms ends the open period (0: only a "
+	 "later trace does)"},
+	{.name = "learn-buffer", .kind = WEFT_OPT_U32, .off = R(learn.buffer),
+	 .meta = "N", .help = "traces waiting for the learner (more are dropped, counted)",
+	 .lo = 1},
 	{.name = "ingest-only", .kind = WEFT_OPT_FLAG, .off = R(ingest_only),
 	 .help = "stop after the exchange: decode -> exchange -> count (measures "
 	 "ingest alone; no traces are assembled)"},
@@ -221,6 +252,7 @@ replay_opts_init(struct replay_opts *o)
 	op_peer_config_default(&o->peer);
 	op_console_config_default(&o->console);
 	o->report_max = 1000;
+	op_learn_config_default(&o->learn);
 	o->sink.dot_ids = o->dot_ids;
 	o->default_dot_dir = o->sink.dot_dir;
 	o->file.format = OP_FORMAT_AUTO;
@@ -249,6 +281,10 @@ parse_args(int argc, char **argv, struct replay_opts *o)
 		usage_err = "--console needs --model";
 	else if (o->hold && !o->console.addr)
 		usage_err = "--hold needs --console";
+	else if (o->learn.enabled && !o->model_path)
+		usage_err = "--learn needs --model (the file it rewrites)";
+	else if (o->learn.enabled && !o->learn.every_epochs && !o->learn.every_ms)
+		usage_err = "--learn needs --learn-every-epochs or --learn-every-ms";
 	else if (o->ingest_only && (o->model_path || o->sample_path))
 		usage_err = "--ingest-only assembles nothing to check or sample";
 	if (usage_err) {
@@ -506,10 +542,20 @@ run(struct replay_opts *o, struct replay_run *r)
 		return crc;
 	if (cmd_signals_install(r->e, r->have_check ? &o->check : NULL))
 		fprintf(stderr, "weft replay: cannot start the model watcher; SIGHUP and file changes are ignored\n");
+	if (o->learn.enabled &&
+	    op_learn_start(&o->check, &o->learn, &o->learner, err, sizeof err)) {
+		fprintf(stderr, "weft replay: %s\n", err);
+		return 1;
+	}
+	o->check.learn = o->learner;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = engine_run(r->e);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	op_learn_stop(o->learner, 1);
+	op_learn_print_summary(o->learner, stderr);
+	op_learn_free(o->learner);
+	o->learner = o->check.learn = NULL;
 	cmd_signals_restore();
 	if (rc) {
 		fprintf(stderr, "weft replay: engine start failed: %s\n",

@@ -63,63 +63,13 @@ struct serve_opts {
 	const char *anomalies_topic, *traces_topic, *dead_topic;
 	int traces_full; /* index into bools[] */
 	struct op_peer_config peer; /* peers: index into bools[] */
+	struct op_learn_config learn; /* learn: index into bools[] */
 	const char *metrics; /* "addr:port" or "off" */
 	const char *otlp_http, *otlp_topic; /* "addr:port" or "off"; relay topic */
 	uint32_t otlp_max_body;
 	uint64_t otlp_max_queue;
 	struct op_console_config console; /* addr NULL or "": no console */
 };
-
-/* Strings made while reading the options (config values, rewritten
- * properties), freed when the command ends. */
-struct strs {
-	char **p;
-	size_t n, cap;
-};
-
-/* Takes c (malloc'd) into s: c, or NULL (c freed) when out of memory. */
-static char *
-push(struct strs *s, char *c)
-{
-	if (c && s->n == s->cap) {
-		size_t nc = s->cap ? 2 * s->cap : 64;
-		char **np = realloc(s->p, nc * sizeof *np);
-		if (!np) {
-			free(c);
-			return NULL;
-		}
-		s->p = np;
-		s->cap = nc;
-	}
-	if (c)
-		s->p[s->n++] = c;
-	return c;
-}
-
-static char *
-keep(struct strs *s, const char *text, size_t n)
-{
-	return push(s, strndup(text, n));
-}
-
-/* "PROP=VALUE" from the first plen bytes of prop and v. */
-static char *
-keep_kv(struct strs *s, const char *prop, size_t plen, const char *v)
-{
-	size_t n = plen + 1 + strlen(v) + 1;
-	char *kv = malloc(n);
-	if (kv)
-		snprintf(kv, n, "%.*s=%s", (int)plen, prop, v);
-	return push(s, kv);
-}
-
-static void
-strs_free(struct strs *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->p[i]);
-	free(s->p);
-}
 
 /* in the order of enum op_format */
 static const char *const formats[] = {"json", "text", "otlp-proto", "otlp-json",
@@ -284,6 +234,34 @@ static const struct weft_opt serve_table[] = {
 	{KEY("peer.idle.epochs"), .kind = WEFT_OPT_U64, .off = S(peer.idle_epochs),
 	 .meta = "N", .help = "a host without durations this many epochs is no peer "
 	 "(its anomalies close)", .lo = 1},
+	{KEY("learn"), .kind = WEFT_OPT_CHOICE, .off = S(learn.enabled),
+	 .meta = "false|true", .help = "keep learning: retrain the model from traces "
+	 "judged normal and recurring new structures without exceptions, as a new "
+	 "version of the file (docs/LEARNING.md)", .choices = bools},
+	{KEY("learn.every.epochs"), .kind = WEFT_OPT_U64, .off = S(learn.every_epochs),
+	 .meta = "N", .help = "retrain every N epochs (0: not by epochs)"},
+	{KEY("learn.every.ms"), .kind = WEFT_OPT_U64, .off = S(learn.every_ms),
+	 .meta = "MS", .help = "retrain every MS ms (0: not by time)"},
+	{KEY("learn.reservoir"), .kind = WEFT_OPT_U32, .off = S(learn.reservoir),
+	 .meta = "N", .help = "normal traces sampled per period", .lo = 1},
+	{KEY("learn.min.sample"), .kind = WEFT_OPT_U32, .off = S(learn.min_sample),
+	 .meta = "N", .help = "no retrain from fewer traces"},
+	{KEY("learn.candidates"), .kind = WEFT_OPT_U32, .off = S(learn.candidates),
+	 .meta = "N", .help = "new structures tracked for promotion"},
+	{KEY("learn.examples"), .kind = WEFT_OPT_U32, .off = S(learn.examples),
+	 .meta = "N", .help = "example traces kept per new structure", .lo = 1},
+	{KEY("learn.promote.periods"), .kind = WEFT_OPT_U32,
+	 .off = S(learn.promote_periods), .meta = "N", .lo = 1,
+	 .help = "a new structure is learned after N consecutive periods ..."},
+	{KEY("learn.promote.min"), .kind = WEFT_OPT_U32, .off = S(learn.promote_min),
+	 .meta = "N", .help = "... with at least N traces in each"},
+	{KEY("learn.keep"), .kind = WEFT_OPT_U32, .off = S(learn.keep), .meta = "K",
+	 .help = "model versions kept (MODEL.vN)"},
+	{KEY("learn.buffer"), .kind = WEFT_OPT_U32, .off = S(learn.buffer), .meta = "N",
+	 .help = "traces waiting for the learner (more are dropped, counted)", .lo = 1},
+	{KEY("learn.idle.ms"), .kind = WEFT_OPT_U64, .off = S(learn.idle_ms), .meta = "MS",
+	 .help = "no trace for MS ms ends the open period once its epochs closed "
+	 "(0: only a later trace does)"},
 	{KEY("anomalies.topic"), .kind = WEFT_OPT_STR, .off = S(anomalies_topic),
 	 .meta = "T", .help = "anomaly JSON lines, keyed by trace id ('': off)"},
 	{KEY("traces.topic"), .kind = WEFT_OPT_STR, .off = S(traces_topic),
@@ -353,6 +331,7 @@ opts_init(struct serve_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	op_peer_config_default(&o->peer);
+	op_learn_config_default(&o->learn);
 	struct op_assemble_config as;
 	op_assemble_config_init(&as);
 	struct op_decode_config dec;
@@ -424,16 +403,16 @@ trim(char *s)
 
 /* One `key = value` of a configuration file. 0 or WEFT_E* with a message. */
 static int
-set_key(struct serve_opts *o, struct strs *keep_in, const char *k, const char *v,
+set_key(struct serve_opts *o, struct cmd_strs *keep_in, const char *k, const char *v,
         char *err, size_t errlen)
 {
 	const char *prop;
 	int kind = prop_kind(k, &prop);
 	if (kind < 0) {
-		char *vv = keep(keep_in, v, strlen(v));
+		char *vv = cmd_strs_keep(keep_in, v, strlen(v));
 		return vv ? weft_opt_set(serve_table, o, k, vv, 1, err, errlen) : WEFT_ENOMEM;
 	}
-	char *kv = keep_kv(keep_in, prop, strlen(prop), v);
+	char *kv = cmd_strs_keep_kv(keep_in, prop, strlen(prop), v);
 	if (!kv)
 		return WEFT_ENOMEM;
 	const char *entry = prop_flag[kind] + 2;
@@ -448,7 +427,7 @@ set_key(struct serve_opts *o, struct strs *keep_in, const char *k, const char *v
 
 /* Applies a configuration file. -1 to go on, else the exit status. */
 static int
-load_file(struct serve_opts *o, struct strs *keep_in, const char *path)
+load_file(struct serve_opts *o, struct cmd_strs *keep_in, const char *path)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
@@ -486,7 +465,7 @@ load_file(struct serve_opts *o, struct strs *keep_in, const char *path)
  * the table's entry and "P=V". NULL on a missing value (message printed;
  * *argc_out 0) or out of memory. */
 static char **
-rewrite_argv(int argc, char **argv, struct strs *keep_in, int *argc_out)
+rewrite_argv(int argc, char **argv, struct cmd_strs *keep_in, int *argc_out)
 {
 	char **out = calloc(2 * (size_t)argc + 1, sizeof *out);
 	int n = 0, only_pos = 0;
@@ -509,7 +488,7 @@ rewrite_argv(int argc, char **argv, struct strs *keep_in, int *argc_out)
 			*argc_out = 0;
 			return NULL;
 		}
-		char *kv = keep_kv(keep_in, prop, plen, v);
+		char *kv = cmd_strs_keep_kv(keep_in, prop, plen, v);
 		if (!kv) {
 			free(out);
 			return NULL;
@@ -525,7 +504,7 @@ rewrite_argv(int argc, char **argv, struct strs *keep_in, int *argc_out)
 /* Splits the topic list, drops empty names of the optional outputs and
  * checks the metrics address. -1 to go on, else the exit status. */
 static int
-finish_opts(struct serve_opts *o, struct strs *keep_in, const char **topics,
+finish_opts(struct serve_opts *o, struct cmd_strs *keep_in, const char **topics,
             unsigned *n_topics)
 {
 	*n_topics = 0;
@@ -547,7 +526,7 @@ finish_opts(struct serve_opts *o, struct strs *keep_in, const char **topics,
 			}
 			if (c)
 				o->topic_format[*n_topics] = (unsigned)f + 1;
-			if (!(topics[(*n_topics)++] = keep(keep_in, p, c ? (size_t)(c - p) : n)))
+			if (!(topics[(*n_topics)++] = cmd_strs_keep(keep_in, p, c ? (size_t)(c - p) : n)))
 				return 1;
 		}
 		p += n + (e ? 1 : 0);
@@ -557,6 +536,11 @@ finish_opts(struct serve_opts *o, struct strs *keep_in, const char **topics,
 	for (size_t i = 0; i < sizeof opt_strs / sizeof opt_strs[0]; i++)
 		if (*opt_strs[i] && !**opt_strs[i])
 			*opt_strs[i] = NULL;
+	if (o->learn.enabled && (!o->model || (!o->learn.every_epochs && !o->learn.every_ms))) {
+		fprintf(stderr, "weft serve: learn needs model and learn.every.epochs or "
+		        "learn.every.ms\n");
+		return WEFT_OPT_EXIT_USAGE;
+	}
 	if (strcmp(o->metrics, "off")) {
 		const char *colon = strrchr(o->metrics, ':');
 		char *end;
@@ -579,7 +563,7 @@ finish_opts(struct serve_opts *o, struct strs *keep_in, const char **topics,
 /* The command line and the configuration files into o. -1 to go on, else
  * the exit status. */
 static int
-parse_args(int argc, char **argv, struct serve_opts *o, struct strs *keep_in,
+parse_args(int argc, char **argv, struct serve_opts *o, struct cmd_strs *keep_in,
            const char **topics, unsigned *n_topics)
 {
 	int n;
@@ -612,7 +596,7 @@ parse_args(int argc, char **argv, struct serve_opts *o, struct strs *keep_in,
 
 struct serve_run {
 	struct serve_opts o;
-	struct strs owned;
+	struct cmd_strs owned;
 	const char *topics[MAX_TOPICS];
 	unsigned n_topics;
 	unsigned W;
@@ -622,6 +606,7 @@ struct serve_run {
 	struct op_assemble_config as;
 	struct op_check_config check;
 	int have_check;
+	struct op_learn *learn;
 	struct op_metrics_server *ms;
 	struct op_otlp_http_config http;
 	struct op_otlp_http *hs;
@@ -812,7 +797,15 @@ connect_and_build(struct serve_run *r)
 		fprintf(stderr, "weft serve: %s\n", err);
 		return 1;
 	}
+	o->learn.log = serve_log;
+	if (o->learn.enabled &&
+	    op_learn_start(&r->check, &o->learn, &r->learn, err, sizeof err)) {
+		fprintf(stderr, "weft serve: %s\n", err);
+		return 1;
+	}
+	r->check.learn = r->learn;
 	struct serve_metrics *m = &r->metrics;
+	m->learn = r->learn;
 	m->k = &r->k;
 	m->sink = &r->sink;
 	m->out = r->out;
@@ -880,6 +873,7 @@ run(struct serve_run *r)
 	          r->W, o->group, r->n_topics, o->epoch_ms, r->as.idle_epochs,
 	          o->model ? ", model " : "", o->model ? o->model : "");
 	int rc = engine_run(r->e);
+	op_learn_stop(r->learn, 0);
 	cmd_signals_restore();
 	serve_committer_stop(cm);
 	if (rc) {
@@ -923,6 +917,7 @@ release(struct serve_run *r)
 	engine_free(r->e);
 	op_metrics_stop(r->ms);
 	op_console_stop(r->console);
+	op_learn_free(r->learn);
 	if (r->have_check)
 		op_check_config_destroy(&r->check);
 	op_deadletter_free(r->dl);
@@ -934,7 +929,7 @@ release(struct serve_run *r)
 		op_kafka_config_destroy(&r->k);
 	}
 	op_assemble_config_destroy(&r->as);
-	strs_free(&r->owned);
+	cmd_strs_free(&r->owned);
 	free(r);
 }
 
@@ -947,7 +942,7 @@ cmd_serve_main(int argc, char **argv)
 	opts_init(&r->o);
 	int status = parse_args(argc, argv, &r->o, &r->owned, r->topics, &r->n_topics);
 	if (status >= 0) {
-		strs_free(&r->owned);
+		cmd_strs_free(&r->owned);
 		free(r);
 		return status;
 	}

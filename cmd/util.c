@@ -70,3 +70,41 @@ cmd_check_writable(const char *path, char *err, size_t errlen)
 	}
 	return 0;
 }
+
+char *
+cmd_strs_push(struct cmd_strs *s, char *c)
+{
+	if (c && s->n == s->cap && WEFT_GROW(s->p, s->cap, s->n + 1, 64)) {
+		free(c);
+		return NULL;
+	}
+	if (c)
+		s->p[s->n++] = c;
+	return c;
+}
+
+char *
+cmd_strs_keep(struct cmd_strs *s, const char *text, size_t n)
+{
+	return cmd_strs_push(s, strndup(text, n));
+}
+
+char *
+cmd_strs_keep_kv(struct cmd_strs *s, const char *prop, size_t plen, const char *v)
+{
+	size_t n = plen + 1 + strlen(v) + 1;
+	char *kv = malloc(n);
+	if (kv)
+		snprintf(kv, n, "%.*s=%s", (int)plen, prop, v);
+	return cmd_strs_push(s, kv);
+}
+
+void
+cmd_strs_free(struct cmd_strs *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->p[i]);
+	free(s->p);
+	s->p = NULL;
+	s->n = s->cap = 0;
+}

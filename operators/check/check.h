@@ -55,6 +55,7 @@ const char *op_verdict_name(unsigned v);
 
 struct cluster_model;
 struct op_ledger;
+struct op_learn;
 struct op_check_report; /* what the HTML report needs, collected while checking */
 
 struct op_check_config {
@@ -103,6 +104,8 @@ struct op_check_config {
 	struct op_peer_config peer;
 	struct op_peer_store *peers;
 	_Atomic uint64_t host_records; /* host anomaly records written */
+	struct op_learn *learn;   /* learn.h: checked traces offered to the
+	                           * learning loop; NULL: none */
 };
 /* Loads the model (0 or WEFT_E* with a message naming the file and the
  * problem; nothing to destroy then). Pair a success with

@@ -51,4 +51,14 @@ struct op_check_report {
 	size_t n_cells, cap_cells;
 };
 
+/* splitmix64: enough for sampling (op_sample.c, learn_pick.c) */
+static inline uint64_t
+op_next_rand(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 #endif

@@ -24,6 +24,7 @@
 #include "operators/check/check_int.h"
 #include "operators/check/check.h"
 #include "operators/check/record.h"
+#include "operators/check/learn.h"
 
 static const char *const verdict_names[OP_VERDICT__COUNT] = {
 	"none", "normal", "unknown_structure", "slow", "incomplete", "late"};
@@ -691,6 +692,8 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 		o->verdict = verdict;
 		o->tmpl = cv.tmpl;
 		o->model_gen = (uint32_t)s->gen + 1;
+		if (cfg->learn)
+			op_learn_offer(cfg->learn, o, verdict);
 		s->by_verdict[verdict]++;
 		if (t->last_ns) {
 			struct timespec ts;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "operators/check/check.h"
+#include "operators/check/check_int.h"
 
 /* '2': op_trace gained last_ns; files of version 1 are refused by name. */
 static const char SMP_MAGIC[8] = {'W', 'E', 'F', 'T', 'S', 'M', 'P', '3'};
@@ -34,16 +35,6 @@ struct sample_inst {
 	uint64_t n;
 	size_t cap_keep; /* slots of keep */
 };
-
-static uint64_t
-next_rand(uint64_t *s)
-{
-	/* splitmix64: enough for sampling, seeded per worker */
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static int
 sample_init(struct engine_ctx *ctx, void *arg, void **state)
@@ -78,7 +69,7 @@ sample_batch(void *state, struct engine_ctx *ctx, unsigned port,
 		if (s->n < s->cap) {
 			slot = s->n;
 		} else {
-			slot = next_rand(&s->rng) % s->seen;
+			slot = op_next_rand(&s->rng) % s->seen;
 			if (slot >= s->cap)
 				continue;
 		}

@@ -39,6 +39,7 @@ static const struct {
 	{OP_TRACE_DANGLING, "dangling"},   {OP_TRACE_END_LABEL, "end_label"},
 	{OP_TRACE_FLUSHED, "flushed"},     {OP_TRACE_AGED, "aged"},
 	{OP_TRACE_HANDED_OVER, "handed_over"}, {OP_TRACE_REPLAYED, "replayed"},
+	{OP_TRACE_ERROR, "exception"},
 };
 
 int

@@ -435,6 +435,54 @@ render_assembler(const struct op_assemble_config *as, struct weft_buf *b)
 	return rc;
 }
 
+/* The learning loop (operators/check/learn.c). */
+static int
+learn_metrics(struct op_learn *l, struct weft_buf *b)
+{
+	struct op_learn_stats ls;
+	op_learn_get_stats(l, &ls);
+	const struct {
+		const char *name, *type, *help;
+		uint64_t v;
+	} m[] = {
+		{"weft_learn_retrains_total", "counter", "models retrained and written", ls.retrains},
+		{"weft_learn_skipped_small_sample_total", "counter",
+		 "periods not retrained: fewer traces than learn.min.sample", ls.skipped_small_sample},
+		{"weft_learn_errors_total", "counter", "retrains that failed (the model stays)",
+		 ls.errors},
+		{"weft_learn_idle_ends_total", "counter",
+		 "periods ended by learn.idle.ms without traffic", ls.idle_ends},
+		{"weft_learn_offered_total", "counter", "checked traces handed to the learner",
+		 ls.offered},
+		{"weft_learn_buffer_full_total", "counter",
+		 "traces dropped: the learner's buffer (learn.buffer) was full", ls.buffer_full},
+		{"weft_learn_candidates_full_total", "counter",
+		 "new structures not tracked: learn.candidates reached", ls.pick.table_full},
+		{"weft_learn_promoted_total", "counter", "new structures promoted into training",
+		 ls.promoted},
+		{"weft_learn_templates_added_total", "counter", "templates added by retrains",
+		 ls.templates_added},
+		{"weft_learn_templates_removed_total", "counter", "templates removed by retrains",
+		 ls.templates_removed},
+		{"weft_learn_pieces_added_total", "counter", "pieces added by retrains",
+		 ls.pieces_added},
+		{"weft_learn_pieces_removed_total", "counter", "pieces removed by retrains",
+		 ls.pieces_removed},
+		{"weft_learn_last_sample", "gauge", "traces the last retrain learned from",
+		 ls.last_sample},
+		{"weft_learn_templates", "gauge", "templates of the last model learned", ls.templates},
+		{"weft_learn_model_version", "gauge",
+		 "version of the model last written (MODEL.vN numbering; swapped in at the next "
+		 "epoch boundary, see weft_model_reloads_total); 0: none yet", ls.version},
+	};
+	int rc = 0;
+	for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+		rc |= op_metrics_family(b, m[i].name, m[i].type, m[i].help);
+		rc |= op_metrics_sample(b, m[i].name, NULL, (double)m[i].v);
+	}
+	return rc;
+}
+
 int
 serve_metrics_render(void *arg, struct weft_buf *b)
 {
@@ -539,6 +587,7 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 	}
 	if (st->http)
 		rc |= op_otlp_http_render(st->http, b);
+	rc |= st->learn ? learn_metrics(st->learn, b) : 0;
 	rc |= FAM("weft_resident_memory_bytes", "gauge", "resident set size");
 	rc |= VAL("weft_resident_memory_bytes", rss_bytes());
 	pthread_mutex_lock(&k->lock);

@@ -31,6 +31,7 @@
 
 #include "operators/assemble/assemble.h"
 #include "operators/check/check.h"
+#include "operators/check/learn.h"
 #include "operators/ingest/ingest.h"
 #include "operators/output/output.h"
 
@@ -195,6 +196,7 @@ struct serve_metrics {
 	struct serve_out *out;
 	struct op_ledger *ledger;
 	struct op_check_config *check; /* NULL without a model */
+	struct op_learn *learn;        /* NULL without learning */
 	struct op_deadletter *dl;
 	struct op_assemble_config *as;
 	struct op_otlp_http_config *http; /* NULL: no OTLP/HTTP receiver */
