@@ -14,6 +14,7 @@
 
 #include "engine/engine.h"
 #include "operators/ingest/decode.h"
+#include "tests/fuzz/fuzz_util.h"
 
 #if FUZZ_TEXT
 #define FUZZ_FORMAT OP_FORMAT_TEXT
@@ -25,40 +26,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int
-check(void *arg, const struct op_event *ev, uint32_t len)
-{
-	(void)arg;
-	if (op_event_validate(ev, len) != 0)
-		abort();
-	return 0;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct op_decode_config cfg;
-	op_decode_config_default(&cfg);
-	cfg.max_line_bytes = 4096;
-	cfg.max_report_bytes = 4096;
-	cfg.max_field_bytes = 200;
-	cfg.max_record_bytes = 1024;
-	cfg.max_parents = 8;
-	cfg.max_kv = 8;
-	cfg.max_json_depth = 8;
-	cfg.max_excerpt_bytes = 32;
 	struct op_deadletter *dl;
 	struct op_decoder *d;
-	if (op_deadletter_new(NULL, &dl))
+	if (fuzz_decoder_new(FUZZ_FORMAT, &dl, &d))
 		return 0;
-	if (op_decoder_new(FUZZ_FORMAT, &cfg, "fuzz", dl, &d)) {
-		op_deadletter_free(dl);
-		return 0;
-	}
 	size_t cut = size ? data[0] % (size + 1) : 0;
-	op_decoder_feed(d, data, cut, check, NULL);
-	op_decoder_feed(d, data + cut, size - cut, check, NULL);
-	op_decoder_finish(d, check, NULL);
+	op_decoder_feed(d, data, cut, fuzz_check, NULL);
+	op_decoder_feed(d, data + cut, size - cut, fuzz_check, NULL);
+	op_decoder_finish(d, fuzz_check, NULL);
 
 	/* the whole input as one unit, in an exactly sized heap copy */
 	char *line = malloc(size ? size : 1);

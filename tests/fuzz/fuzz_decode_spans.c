@@ -14,50 +14,28 @@
 #include <string.h>
 
 #include "operators/ingest/decode.h"
+#include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int
-check(void *arg, const struct op_event *ev, uint32_t len)
-{
-	(void)arg;
-	if (op_event_validate(ev, len) != 0)
-		abort();
-	return 0;
-}
 
 static void
 run(enum op_format fmt, const uint8_t *data, size_t size, int stream)
 {
-	struct op_decode_config cfg;
-	op_decode_config_default(&cfg);
-	cfg.max_line_bytes = 4096;
-	cfg.max_message_bytes = 8192;
-	cfg.max_field_bytes = 200;
-	cfg.max_record_bytes = 1024;
-	cfg.max_parents = 8;
-	cfg.max_kv = 8;
-	cfg.max_json_depth = 8;
-	cfg.max_excerpt_bytes = 32;
 	struct op_deadletter *dl;
 	struct op_decoder *d;
-	if (op_deadletter_new(NULL, &dl))
+	if (fuzz_decoder_new(fmt, &dl, &d))
 		return;
-	if (op_decoder_new(fmt, &cfg, "fuzz", dl, &d)) {
-		op_deadletter_free(dl);
-		return;
-	}
 	/* an exactly sized heap copy, so reads past the end are caught */
 	char *copy = malloc(size ? size : 1);
 	memcpy(copy, data, size);
 	if (stream) {
 		size_t cut = size ? data[0] % (size + 1) : 0;
-		op_decoder_feed(d, copy, cut, check, NULL);
-		op_decoder_feed(d, copy + cut, size - cut, check, NULL);
-		op_decoder_finish(d, check, NULL);
+		op_decoder_feed(d, copy, cut, fuzz_check, NULL);
+		op_decoder_feed(d, copy + cut, size - cut, fuzz_check, NULL);
+		op_decoder_finish(d, fuzz_check, NULL);
 	} else {
 		struct op_unit u = {.data = copy, .len = size, .avail = size};
-		op_decoder_unit(d, &u, check, NULL);
+		op_decoder_unit(d, &u, fuzz_check, NULL);
 	}
 	free(copy);
 	const struct op_decode_stats *st = op_decoder_stats(d);
