@@ -544,11 +544,9 @@ touch(struct op_peer_store *s, struct peer_cell *c, uint64_t seq)
  * work on one host was slowed throughout is. Load that slows every host
  * moves the reference with it. Names the slowest such event. */
 static void
-slow_on_its_own(struct op_peer_store *s, const struct op_trace *t,
-                struct op_peer_hit *hit)
+slow_on_its_own(struct op_peer_store *s, struct op_peer_hit *hit)
 {
 	double best = 0.0;
-	(void)t;
 	for (size_t k = 0; k < s->n_touched; k++) {
 		const struct peer_cell *c = &s->cells[s->touched[k]];
 		if (c->tr_over < s->c.trace_min_events || 2u * c->tr_over < c->tr_n)
@@ -621,7 +619,7 @@ op_peer_observe(struct op_peer_store *s, const struct op_trace *t, uint64_t epoc
 			c->last_epoch = epoch;
 	}
 	if (hit->node < 0 && whole)
-		slow_on_its_own(s, t, hit);
+		slow_on_its_own(s, hit);
 	if (hit->node >= 0)
 		s->st.slow_traces++;
 	s->traces++;
