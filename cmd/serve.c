@@ -60,6 +60,7 @@ struct serve_opts {
 	const char *end_label;
 	/* outputs */
 	const char *model;
+	int model_watch; /* index into bools[] */
 	const char *anomalies_topic, *traces_topic, *dead_topic;
 	int traces_full; /* index into bools[] */
 	struct op_peer_config peer; /* peers: index into bools[] */
@@ -213,6 +214,9 @@ static const struct weft_opt serve_table[] = {
 	{KEY("model"), .kind = WEFT_OPT_STR, .off = S(model), .meta = "PATH",
 	 .help = "model file from weft train; SIGHUP, or a change to the file, "
 	 "swaps it in at an epoch boundary"},
+	{KEY("model.watch"), .kind = WEFT_OPT_CHOICE, .off = S(model_watch),
+	 .meta = "false|true", .help = "a change to the model file swaps it in "
+	 "(false: only SIGHUP and the learning loop do)", .choices = bools},
 	{KEY("peers"), .kind = WEFT_OPT_CHOICE, .off = S(peer.enabled),
 	 .meta = "false|true", .help = "judge latency against the other hosts doing "
 	 "the same operation now, and produce host anomalies (false: against the "
@@ -330,6 +334,7 @@ static void
 opts_init(struct serve_opts *o)
 {
 	memset(o, 0, sizeof *o);
+	o->model_watch = 1;
 	op_peer_config_default(&o->peer);
 	op_learn_config_default(&o->learn);
 	struct op_assemble_config as;
@@ -716,6 +721,7 @@ prepare_local(struct serve_run *r)
 		}
 		r->have_check = 1;
 		r->check.peer = o->peer;
+		r->check.watch_file = o->model_watch;
 		r->check.no_report = 1;
 		r->check.skip_flushed = 1; /* cut by a stop: re-read, judged then */
 	}

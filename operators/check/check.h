@@ -91,6 +91,15 @@ struct op_check_config {
 	_Atomic uint64_t max_closed;
 	pthread_t watcher;
 	int watching;
+	int watch_file;           /* 1 (init): a change to model_path swaps the
+	                           * model in; 0: only SIGHUP / a request does */
+	/* model_path as it was when its model was last loaded (stat taken
+	 * just before the load; the watcher compares against it, so a file
+	 * replaced before the watcher starts is still seen) */
+	struct op_check_stamp {
+		uint64_t dev, ino, size, sec, nsec;
+		int have;
+	} stamp;
 	_Atomic int stop_watch, reload_requested;
 	_Atomic uint64_t reloads, reload_errors;
 	/* totals */

@@ -116,6 +116,30 @@ op_trace_view_fill(struct op_trace_view *v, const struct op_trace *t)
 
 /* ---- config, model swap ------------------------------------------------- */
 
+/* Fills st from path's identity: device, inode, size, mtime (have = 0
+ * when it cannot be read). */
+static void
+stamp_file(const char *path, struct op_check_stamp *st)
+{
+	struct stat sb;
+	memset(st, 0, sizeof *st);
+	if (stat(path, &sb))
+		return;
+	st->dev = (uint64_t)sb.st_dev;
+	st->ino = (uint64_t)sb.st_ino;
+	st->size = (uint64_t)sb.st_size;
+	st->sec = (uint64_t)sb.st_mtim.tv_sec;
+	st->nsec = (uint64_t)sb.st_mtim.tv_nsec;
+	st->have = 1;
+}
+
+static int
+same_stamp(const struct op_check_stamp *a, const struct op_check_stamp *b)
+{
+	return a->have == b->have && a->dev == b->dev && a->ino == b->ino &&
+	       a->size == b->size && a->sec == b->sec && a->nsec == b->nsec;
+}
+
 int
 op_check_config_init(struct op_check_config *cfg, const char *model_path,
                      char *errstr, size_t errlen)
@@ -126,7 +150,9 @@ op_check_config_init(struct op_check_config *cfg, const char *model_path,
 	op_peer_config_default(&cfg->peer);
 	cfg->report_max = 24;
 	cfg->top_max = 10;
+	cfg->watch_file = 1;
 	cfg->report = calloc(1, sizeof *cfg->report);
+	stamp_file(model_path, &cfg->stamp);
 	int rc = cfg->report ? cluster_model_load(model_path, &cfg->model, errstr, errlen)
 	                     : WEFT_ENOMEM;
 	if (rc) {
@@ -181,6 +207,9 @@ reload(struct op_check_config *cfg)
 {
 	char err[512];
 	struct cluster_model *m;
+	/* stat before load: a file replaced in between is loaded again at the
+	 * next look, never missed */
+	stamp_file(cfg->model_path, &cfg->stamp);
 	if (cluster_model_load(cfg->model_path, &m, err, sizeof err)) {
 		atomic_fetch_add(&cfg->reload_errors, 1);
 		fprintf(stderr, "weft: model reload refused, keeping the current model: %s\n", err);
@@ -200,48 +229,21 @@ reload(struct op_check_config *cfg)
 	        cfg->model_path, mi.n_templates, atomic_load(&cfg->swap_epoch));
 }
 
-struct file_id {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
-};
-
-static int
-file_id(const char *path, struct file_id *id)
-{
-	struct stat st;
-	if (stat(path, &st))
-		return -1;
-	id->dev = st.st_dev;
-	id->ino = st.st_ino;
-	id->size = st.st_size;
-	id->mtime = st.st_mtim;
-	return 0;
-}
-
-static int
-same_file(const struct file_id *a, const struct file_id *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
-}
-
+/* Polls every 100 ms: a request (SIGHUP, the learning loop) or, with
+ * watch_file, a model file other than the one last loaded reloads it. A
+ * file that cannot be loaded is tried once per change, not every poll. */
 static void *
 watcher(void *arg)
 {
 	struct op_check_config *cfg = arg;
-	struct file_id last;
-	memset(&last, 0, sizeof last);
-	int have = !file_id(cfg->model_path, &last);
 	while (!atomic_load(&cfg->stop_watch)) {
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		nanosleep(&ts, NULL);
-		struct file_id now;
-		int changed = !file_id(cfg->model_path, &now) && (!have || !same_file(&now, &last));
-		if (changed) {
-			last = now;
-			have = 1;
+		int changed = 0;
+		if (cfg->watch_file) {
+			struct op_check_stamp now;
+			stamp_file(cfg->model_path, &now);
+			changed = now.have && !same_stamp(&now, &cfg->stamp);
 		}
 		if (atomic_exchange(&cfg->reload_requested, 0) || changed)
 			reload(cfg);
