@@ -148,7 +148,7 @@ asm_chunk_get(struct asm_mem *m, uint32_t cls)
 		return NULL;
 	c->next = NULL;
 	c->n = 0;
-	c->cap = (class_bytes[cls] - (uint32_t)sizeof *c) / (uint32_t)sizeof(struct asm_ev);
+	c->cap = (class_bytes[cls] - (uint32_t)sizeof *c) / (uint32_t)sizeof(struct asm_sev);
 	return c;
 }
 

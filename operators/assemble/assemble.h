@@ -52,6 +52,10 @@ struct op_assemble_config {
 	uint32_t max_text_bytes;     /* label/host/agent text kept (256) */
 	uint32_t late_epochs;        /* remember finished ids this long (64) */
 	uint64_t max_texts;          /* distinct texts interned per worker (1 M) */
+	uint64_t max_places;         /* distinct (label, host, agent) triples
+	                              * interned per worker (256 K); events
+	                              * past it keep their symbols in their
+	                              * trace, 24 bytes more (place_overflow) */
 	const char *end_label;       /* NULL: no early finish */
 	uint64_t max_age_epochs;     /* 0: no age limit (default) */
 	/* Bytes the open traces' events and records may hold in the whole
@@ -76,7 +80,7 @@ struct op_assemble_config {
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t events, traces, late_events, late_traces, duplicates;
 	_Atomic uint64_t missing, cycle_edges, truncated, dropped, incomplete;
-	_Atomic uint64_t end_label_finishes, text_truncated;
+	_Atomic uint64_t end_label_finishes, text_truncated, place_overflow;
 	/* counted as they happen (rare; weft serve shows them live) */
 	_Atomic uint64_t aged, handed_over, stale_events, budget_evictions;
 	_Atomic uint64_t replayed;         /* traces only of OP_SRC_PRE events */

@@ -11,8 +11,8 @@
 #include "cluster/cluster.h"
 #include "operators/assemble/assemble.h"
 
-/* An event as an open trace stores it: 64 bytes, no text (texts are
- * interned per worker by symbol, see asm_texts). The first parent is
+/* An event as the builder reads it (op_trace_build.c): no text (texts
+ * are interned per worker by symbol, see asm_texts). The first parent is
  * inline; more go to the trace's overflow array. */
 struct asm_ev {
 	uint64_t event_id;
@@ -28,13 +28,32 @@ struct asm_ev {
 };
 _Static_assert(sizeof(struct asm_ev) == 64, "asm_ev is one cache line");
 
-/* Events of an open trace, in chunks of 3, 15, then 63 events (a 64-byte
- * header, then the events on cache lines); see asm_mem.c. */
+/* An event as an open trace stores it: 48 bytes. The (label, host, agent)
+ * symbols are one 32-bit place, interned per worker (asm_places); past
+ * the places limit the three symbols go to the trace's overflow array
+ * instead (place = ASM_PLACE_EXTRA | their index there). op_assemble.c
+ * expands stored events into struct asm_ev for the builder. */
+struct asm_sev {
+	uint64_t event_id;
+	uint64_t start_ns;
+	uint64_t end_ns;
+	uint64_t parent0;    /* valid iff n_parents >= 1 */
+	uint32_t place;
+	uint32_t extra;      /* index of parents 2.. in the trace's overflow */
+	uint16_t n_parents;
+	uint16_t flags;      /* OP_TEV_HAS_END, OP_TEV_ERROR */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct asm_sev) == 48, "a stored event is 48 bytes");
+#define ASM_PLACE_EXTRA 0x80000000u
+
+/* Events of an open trace, in chunks of 4, 20, then 84 events (a 64-byte
+ * header, then the events); see asm_mem.c. */
 struct asm_chunk {
 	struct asm_chunk *next;
 	uint32_t n, cap;    /* events held, room */
-	uint32_t pad[12];   /* keeps ev[] on a cache-line boundary */
-	struct asm_ev ev[];
+	uint32_t pad[12];   /* a 64-byte header keeps ev[] 16-byte aligned */
+	struct asm_sev ev[];
 };
 _Static_assert(sizeof(struct asm_chunk) == 64, "the chunk header is one line");
 
@@ -106,6 +125,20 @@ int asm_texts_put(struct asm_texts *t, uint64_t sym, const char *s,
 const char *asm_texts_get(const struct asm_texts *t, uint64_t sym,
                           uint32_t *len);
 void asm_texts_free(struct asm_texts *t);
+
+/* Interned places: (label, host, agent) symbol triples -> dense 32-bit
+ * ids, per worker, never forgotten; at most max_n of them. */
+struct asm_places {
+	struct asm_place_slot { uint64_t key; uint32_t id, used; } *tab;
+	uint64_t cap;
+	struct asm_place { uint64_t label, host, agent; } *v;
+	uint32_t n, cap_v, max_n;
+};
+/* The id of the triple (interned now if new), or ASM_PLACE_EXTRA when the
+ * table is full or out of memory (the caller then stores the symbols). */
+uint32_t asm_places_put(struct asm_places *p, uint64_t label, uint64_t host,
+                        uint64_t agent);
+void asm_places_free(struct asm_places *p);
 
 /* What the builder needs to know about a trace besides its events. */
 struct asm_trace_meta {

@@ -5,13 +5,13 @@
  * worker):
  *   - open traces in an open-addressing table (trace id -> struct
  *     asm_trace, linear probing, backward-shift deletion, load <= 1/2);
- *   - each trace's events in a list of chunks (3, 15, then 63 events)
+ *   - each trace's events in a list of chunks (4, 20, then 84 events)
  *     from per-worker slabs (asm_mem.c): no allocation per event, a
  *     finished trace's chunks go back at once, and slabs that empty are
  *     given back to the system, so a burst's memory does not stay;
- *   - texts interned once per worker by symbol (asm_texts.c), so an
- *     event costs 64 bytes plus its share of chunk slack and trace
- *     overhead;
+ *   - texts interned once per worker by symbol, and (label, host,
+ *     agent) triples as 32-bit places (asm_texts.c), so an event costs
+ *     48 bytes plus its share of chunk slack and trace overhead;
  *   - every open trace on a list sorted by last activity epoch, which
  *     gives both the exact idle-gap finish (pop from the head while idle
  *     long enough) and the eviction order under the open-trace limit and
@@ -92,6 +92,7 @@ struct asm_inst {
 	uint64_t budget;         /* bytes this worker's open traces may hold */
 	uint64_t open_bytes_published;
 	struct asm_texts texts;
+	struct asm_places places;
 	uint64_t known[1024];  /* recently interned symbols (direct-mapped) */
 	struct asm_build *build;
 	struct asm_ev *flat;  /* a trace's events, contiguous, for the builder */
@@ -107,7 +108,7 @@ struct asm_inst {
 	/* counters */
 	uint64_t events, traces, late_events, late_traces, duplicates, missing;
 	uint64_t cycle_edges, truncated, dropped, incomplete, end_finishes;
-	uint64_t text_truncated, peak_events, peak_traces;
+	uint64_t text_truncated, place_overflow, peak_events, peak_traces;
 	uint64_t next_age_scan;  /* epoch of the next age-limit scan */
 	uint64_t revocations;    /* *cfg->revocations last handled */
 };
@@ -146,6 +147,7 @@ op_assemble_config_init(struct op_assemble_config *cfg)
 	cfg->max_text_bytes = 256;
 	cfg->late_epochs = 64;
 	cfg->max_texts = 1u << 20;
+	cfg->max_places = 1u << 18;
 	cfg->max_open_bytes = 768ull << 20;
 	pthread_mutex_init(&cfg->lock, NULL);
 }
@@ -171,6 +173,8 @@ op_assemble_config_check(const struct op_assemble_config *c, char *errstr,
 		key = "max_text_bytes", why = "must be 1..65535";
 	else if (c->max_texts == 0)
 		key = "max_texts", why = "must be at least 1";
+	else if (c->max_places == 0 || c->max_places >= ASM_PLACE_EXTRA)
+		key = "max_places", why = "must be 1..2^31-1";
 	if (!key)
 		return 0;
 	snprintf(errstr, errlen, "assemble config: %s %s", key, why);
@@ -258,7 +262,8 @@ trace_release(struct asm_inst *s, struct asm_trace *t)
 	asm_mem_put(&s->mem, t);
 }
 
-/* Copies t's events into s->flat (contiguous, for the builder). */
+/* Expands t's events into s->flat (contiguous, for the builder): each
+ * stored event's place back into its three symbols. */
 static uint32_t
 flatten(struct asm_inst *s, const struct asm_trace *t)
 {
@@ -273,11 +278,53 @@ flatten(struct asm_inst *s, const struct asm_trace *t)
 		s->flat_cap = c;
 	}
 	uint32_t n = 0;
+	const struct asm_place *pv = s->places.v;
 	for (const struct asm_chunk *c = t->head; c; c = c->next) {
-		memcpy(s->flat + n, c->ev, c->n * sizeof *c->ev);
-		n += c->n;
+		for (uint32_t i = 0; i < c->n; i++) {
+			const struct asm_sev *e = &c->ev[i];
+			struct asm_ev *x = &s->flat[n++];
+			const uint64_t *sym;
+			if (e->place & ASM_PLACE_EXTRA)
+				sym = t->extra + (e->place & ~ASM_PLACE_EXTRA);
+			else
+				sym = &pv[e->place].label;
+			*x = (struct asm_ev){
+			    .event_id = e->event_id,
+			    .start_ns = e->start_ns,
+			    .end_ns = e->end_ns,
+			    .label_sym = sym[0],
+			    .host_sym = sym[1],
+			    .agent_sym = sym[2],
+			    .parent0 = e->parent0,
+			    .n_parents = e->n_parents,
+			    .flags = e->flags,
+			    .extra = e->extra,
+			};
+		}
 	}
 	return n;
+}
+
+/* Room for k more words in t's overflow array (parents 2.., or the
+ * symbols of an event without a place); aborts when memory is out, as
+ * every per-event allocation here does. */
+static uint64_t *
+extra_reserve(struct asm_trace *t, uint32_t k)
+{
+	uint32_t need = t->n_extra + k;
+	if (need > t->cap_extra) {
+		uint32_t c = need * 2;
+		uint64_t *ne = realloc(t->extra, (size_t)c * sizeof *ne);
+		if (!ne) {
+			fprintf(stderr, "weft assemble: out of memory\n");
+			abort();
+		}
+		t->extra = ne;
+		t->cap_extra = c;
+	}
+	uint64_t *at = t->extra + t->n_extra;
+	t->n_extra = need;
+	return at;
 }
 
 /* Builds and emits the record of t at epoch, then frees t. */
@@ -508,35 +555,30 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 	if (!(t->flags & OP_TRACE_ERROR) &&
 	    ((ev->flags & OP_EV_ERROR) || event_has_exception(ev)))
 		t->flags |= OP_TRACE_ERROR;
-	struct asm_ev *x = &t->tail->ev[t->tail->n++];
+	struct asm_sev *x = &t->tail->ev[t->tail->n++];
 	const uint64_t *par = op_event_parents(ev);
 	x->event_id = ev->event_id;
 	x->start_ns = ev->start_ns;
 	x->end_ns = ev->end_ns;
-	x->label_sym = ev->label_sym;
-	x->host_sym = ev->host_sym;
-	x->agent_sym = ev->agent_sym;
+	x->place = asm_places_put(&s->places, ev->label_sym, ev->host_sym,
+	                          ev->agent_sym);
+	if (x->place == ASM_PLACE_EXTRA) { /* past max_places: keep the symbols */
+		s->place_overflow++;
+		x->place |= t->n_extra;
+		uint64_t *y = extra_reserve(t, 3);
+		y[0] = ev->label_sym;
+		y[1] = ev->host_sym;
+		y[2] = ev->agent_sym;
+	}
 	x->n_parents = ev->n_parents;
 	x->flags = (ev->flags & OP_EV_HAS_END ? OP_TEV_HAS_END : 0) |
 	           (ev->flags & OP_EV_ERROR ? OP_TEV_ERROR : 0);
+	x->pad = 0;
 	x->parent0 = ev->n_parents ? par[0] : 0;
 	x->extra = t->n_extra;
-	if (ev->n_parents > 1) {
-		uint32_t need = t->n_extra + ev->n_parents - 1u;
-		if (need > t->cap_extra) {
-			uint32_t c = need * 2;
-			uint64_t *ne = realloc(t->extra, (size_t)c * sizeof *ne);
-			if (!ne) {
-				fprintf(stderr, "weft assemble: out of memory\n");
-				abort();
-			}
-			t->extra = ne;
-			t->cap_extra = c;
-		}
-		memcpy(t->extra + t->n_extra, par + 1,
+	if (ev->n_parents > 1)
+		memcpy(extra_reserve(t, ev->n_parents - 1u), par + 1,
 		       (ev->n_parents - 1u) * sizeof *par);
-		t->n_extra = need;
-	}
 	t->n_events++;
 	s->open_events++;
 	if (s->open_events > s->peak_events)
@@ -598,6 +640,7 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->ctx = ctx;
 	s->worker = engine_ctx_worker(ctx);
 	s->texts.max_n = cfg->max_texts;
+	s->places.max_n = (uint32_t)cfg->max_places;
 	s->budget = cfg->max_open_bytes / engine_ctx_workers(ctx);
 	s->build = asm_build_new();
 	uint64_t ring = cfg->max_open_traces < (1u << 20) ? cfg->max_open_traces
@@ -887,6 +930,7 @@ asm_destroy(void *state)
 	atomic_fetch_add(&cfg->incomplete, s->incomplete);
 	atomic_fetch_add(&cfg->end_label_finishes, s->end_finishes);
 	atomic_fetch_add(&cfg->text_truncated, s->text_truncated);
+	atomic_fetch_add(&cfg->place_overflow, s->place_overflow);
 	atomic_fetch_sub(&cfg->open_bytes, s->open_bytes_published);
 	atomic_fetch_add(&cfg->peak_mapped_bytes, s->mem.peak_slab_bytes);
 	atomic_fetch_add(&cfg->peak_open_events, s->peak_events);
@@ -902,6 +946,7 @@ asm_destroy(void *state)
 	}
 	asm_mem_free(&s->mem);
 	asm_texts_free(&s->texts);
+	asm_places_free(&s->places);
 	asm_build_free(s->build);
 	free(s->flat);
 	free(s->end_ids);

@@ -482,6 +482,41 @@ test_long_label_text_is_cut_to_the_limit(void **st)
 	assert_int_equal(atomic_load(&f->ac.text_truncated), 1);
 }
 
+/* Past max_places, an event keeps its (label, host, agent) symbols in its
+ * trace's overflow array, beside extra parents: the trace comes out the
+ * same, and each such event is counted. */
+static void
+test_events_past_the_places_limit_keep_their_symbols(void **st)
+{
+	struct asm_fx *f = *st;
+	const struct step steps[] = {
+	    {0, 51, 1, {0}, 0, "a", "h1", 0, 0, 0},
+	    {0, 51, 2, P(1), "b", "h2", 0, 0, 0},
+	    {0, 51, 3, P(1, 2), "c", "h3", 0, 0, 0},
+	    {0, 51, 4, P(3), "a", "h2", 0, 0, 0},
+	    {0, 51, 5, P(3, 4, 2), "b", "h1", 0, 0, 0},
+	    {0, 51, 6, P(5), "a", "h1", 0, 0, 0},
+	};
+	struct script sc = {steps, 6, 10};
+	f->ac.max_places = 2; /* (a, h1) and (b, h2) */
+	struct capture *cap = run(f, &sc, 1);
+	assert_int_equal(cap->n, 1);
+	const struct op_trace *t = cap->t[0];
+	assert_int_equal(t->n_events, 6);
+	assert_int_equal(t->missing, 0);
+	const struct op_trace_event *ev = op_trace_events(t);
+	for (size_t i = 0; i < 6; i++) {
+		int k = node(t, steps[i].id);
+		assert_true(k >= 0);
+		assert_string_equal(op_trace_str(t, ev[k].label), steps[i].label);
+		assert_string_equal(op_trace_str(t, ev[k].host), steps[i].host);
+	}
+	assert_true(has_edge(t, 1, 3) && has_edge(t, 2, 3));
+	assert_true(has_edge(t, 3, 5) && has_edge(t, 4, 5) && has_edge(t, 2, 5));
+	assert_true(has_edge(t, 5, 6));
+	assert_int_equal(atomic_load(&f->ac.place_overflow), 3); /* events 3, 4, 5 */
+}
+
 static void
 test_trace_older_than_age_limit_is_emitted_incomplete_aged(void **st)
 {
@@ -660,8 +695,8 @@ test_chunk_memory_is_returned_after_a_burst(void **st)
 		c[i] = asm_chunk_get(&m, (uint32_t)i % ASM_CLASSES);
 		assert_non_null(c[i]);
 		assert_int_equal(c[i]->n, 0);
-		/* 256 B: 3 events, 1 KiB: 15, 4 KiB: 63 */
-		static const uint32_t cap[3] = {3, 15, 63};
+		/* 48-byte events: 256 B: 4, 1 KiB: 20, 4 KiB: 84 */
+		static const uint32_t cap[3] = {4, 20, 84};
 		assert_int_equal(c[i]->cap, cap[i % ASM_CLASSES]);
 		c[i]->ev[c[i]->cap - 1].event_id = (uint64_t)i; /* writable to the end */
 	}
@@ -717,6 +752,7 @@ main(void)
 		T(test_trace_over_event_limit_is_cut_and_keeps_counting),
 		T(test_open_trace_limit_emits_oldest_as_incomplete),
 		T(test_end_label_finishes_early_once_parents_arrived),
+		T(test_events_past_the_places_limit_keep_their_symbols),
 		T(test_every_trace_emitted_exactly_once_across_workers),
 		T(test_long_label_text_is_cut_to_the_limit),
 		T(test_trace_older_than_age_limit_is_emitted_incomplete_aged),
