@@ -2,11 +2,11 @@
  * asm_mem.c — the memory of open traces' events: chunks in three sizes,
  * carved from 2 MiB slabs, and slabs given back when they empty.
  *
- * A trace's first chunk holds 3 events (256 bytes), its second 15
- * (1 KiB), every later one 63 (4 KiB), so a one-event trace costs 256
+ * A trace's first chunk holds 4 events (256 bytes), its second 20
+ * (1 KiB), every later one 84 (4 KiB), so a one-event trace costs 256
  * bytes, not a page, while a long trace still gets page-sized chunks
  * (HDFS traces run to hundreds of events). Each chunk starts with a
- * 64-byte header so its events sit on cache lines. The open traces'
+ * 64-byte header. The open traces'
  * records (struct asm_trace, up to 128 bytes) come from slabs of their
  * own size, so they go back with the chunks after a burst (from malloc,
  * the few still in use pinned many of the allocator's pages).
@@ -17,9 +17,13 @@
  * size; its first unit is its header (free list, counts, links), found
  * from any chunk by masking the address. Slabs with free chunks are on
  * their size's list; a chunk is taken from the first. When a slab's last
- * chunk comes back and its size has another slab with room, the slab is
- * unmapped at once: after a burst of open traces, the memory goes back to
- * the system as the traces finish, instead of staying with the worker.
+ * chunk comes back, the slab is empty. A size keeps empty slabs up to an
+ * eighth of its slabs in use (at least one): under steady traffic, where
+ * slabs empty and fill all the time, that spares mapping and zeroing a
+ * fresh 2 MiB slab each time (a page fault that clears a huge page);
+ * past it the empty slab is unmapped at once, so after a burst of open
+ * traces the memory goes back to the system as the traces finish,
+ * instead of staying with the worker.
  *
  * Everything here belongs to one worker thread.
  */
@@ -120,6 +124,8 @@ slab_new(struct asm_mem *m, uint32_t cls)
 	}
 	sl->n_free = sl->n_total;
 	list_add(m, sl);
+	m->n_slabs[cls]++;
+	m->n_empty[cls]++;
 	m->slab_bytes += ASM_SLAB_BYTES;
 	if (m->slab_bytes > m->peak_slab_bytes)
 		m->peak_slab_bytes = m->slab_bytes;
@@ -132,6 +138,8 @@ asm_mem_get(struct asm_mem *m, uint32_t cls)
 	struct asm_slab *sl = m->partial[cls];
 	if (!sl && !(sl = slab_new(m, cls)))
 		return NULL;
+	if (sl->n_free == sl->n_total)
+		m->n_empty[cls]--;
 	struct asm_chunk *c = sl->free; /* a free unit's first word links it */
 	sl->free = c->next;
 	if (--sl->n_free == 0)
@@ -158,23 +166,50 @@ asm_chunk_put(struct asm_mem *m, struct asm_chunk *c)
 	asm_mem_put(m, c);
 }
 
+static void
+slab_unmap(struct asm_mem *m, struct asm_slab *sl)
+{
+	uint32_t cls = sl->cls;
+	list_del(m, sl);
+	munmap(sl, ASM_SLAB_BYTES);
+	m->slab_bytes -= ASM_SLAB_BYTES;
+	m->n_slabs[cls]--;
+	m->n_empty[cls]--;
+}
+
+/* Empty slabs a size keeps: an eighth of those in use, at least one. */
+static uint32_t
+keep_empty(const struct asm_mem *m, uint32_t cls)
+{
+	uint32_t used = m->n_slabs[cls] - m->n_empty[cls];
+	return used / 8 > 1 ? used / 8 : 1;
+}
+
 void
 asm_mem_put(struct asm_mem *m, void *p)
 {
 	struct asm_chunk *c = p;
 	struct asm_slab *sl = slab_of(c);
-	m->chunk_bytes -= class_bytes[sl->cls];
+	uint32_t cls = sl->cls;
+	m->chunk_bytes -= class_bytes[cls];
 	c->next = sl->free;
 	sl->free = c;
 	sl->n_free++;
 	if (!sl->listed)
 		list_add(m, sl);
-	if (sl->n_free == sl->n_total &&
-	    (m->partial[sl->cls] != sl || sl->next)) {
-		/* empty, and its size has another slab with room: give it back */
-		list_del(m, sl);
-		munmap(sl, ASM_SLAB_BYTES);
-		m->slab_bytes -= ASM_SLAB_BYTES;
+	if (sl->n_free != sl->n_total)
+		return;
+	m->n_empty[cls]++;
+	if (m->n_empty[cls] <= keep_empty(m, cls))
+		return;
+	/* past the allowance: this one goes back, then any kept while more
+	 * slabs were in use (unmapping an empty slab leaves the allowance) */
+	slab_unmap(m, sl);
+	for (struct asm_slab *x = m->partial[cls], *nx;
+	     x && m->n_empty[cls] > keep_empty(m, cls); x = nx) {
+		nx = x->next;
+		if (x->n_free == x->n_total)
+			slab_unmap(m, x);
 	}
 }
 

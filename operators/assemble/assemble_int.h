@@ -69,6 +69,8 @@ struct asm_mem {
 	uint64_t chunk_bytes;     /* bytes of chunks and records handed out */
 	uint64_t slab_bytes;      /* bytes of slabs mapped now */
 	uint64_t peak_slab_bytes;
+	uint32_t n_slabs[ASM_MEM_CLASSES]; /* mapped, per size */
+	uint32_t n_empty[ASM_MEM_CLASSES]; /* of those, with no unit in use */
 };
 /* The size class of a trace's k-th chunk (0-based). */
 uint32_t asm_chunk_class(uint32_t k);

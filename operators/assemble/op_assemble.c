@@ -44,7 +44,11 @@
 #include "operators/assemble/assemble_int.h"
 #include "operators/assemble/hash_tab.h"
 
-/* A future epoch's stash buffer up to this size is kept for reuse. */
+/* A future epoch's stash buffer up to this size is always kept for
+ * reuse. One larger buffer may wait unused for the next epoch while its
+ * epochs fill at least a quarter of it (steady traffic: no regrowth and
+ * page faults every epoch); it goes back after the first epoch that does
+ * not (the end of a burst). */
 #define ASM_STASH_KEEP (1u << 20)
 
 struct asm_trace { /* from asm_mem.c's 128-byte units */
@@ -716,8 +720,8 @@ stash_for(struct asm_inst *s, uint64_t epoch)
 	for (unsigned i = 0; i < s->n_stash; i++) {
 		if (s->stash[i].used && s->stash[i].epoch == epoch)
 			return &s->stash[i];
-		if (!s->stash[i].used && !free_one)
-			free_one = &s->stash[i];
+		if (!s->stash[i].used && (!free_one || s->stash[i].cap > free_one->cap))
+			free_one = &s->stash[i]; /* the one with the most room */
 	}
 	if (!free_one) {
 		/* every slot in use: the array grows, the new slots free */
@@ -752,12 +756,22 @@ stash_apply(struct asm_inst *s, uint64_t epoch)
 			s->stashed--;
 		}
 		st->used = 0;
+		size_t used = st->len;
 		st->len = 0;
-		if (st->cap > ASM_STASH_KEEP) {
-			/* a burst's stash goes back; small ones are reused */
-			free(st->buf);
-			st->buf = NULL;
-			st->cap = 0;
+		if (st->cap <= ASM_STASH_KEEP)
+			return;
+		/* a burst's stash goes back; a steady one is kept for the next
+		 * epoch, but only one large buffer waits unused at a time */
+		struct asm_stash *drop = used < st->cap / 4 ? st : NULL;
+		for (unsigned k = 0; !drop && k < s->n_stash; k++) {
+			struct asm_stash *o = &s->stash[k];
+			if (o != st && !o->used && o->cap > ASM_STASH_KEEP)
+				drop = o->cap < st->cap ? o : st;
+		}
+		if (drop) {
+			free(drop->buf);
+			drop->buf = NULL;
+			drop->cap = 0;
 		}
 		return;
 	}

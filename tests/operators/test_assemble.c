@@ -715,6 +715,35 @@ test_chunk_memory_is_returned_after_a_burst(void **st)
 	asm_mem_free(&m);
 }
 
+/* Under steady traffic a slab that empties is kept (up to an eighth of
+ * the slabs in use), not unmapped and mapped again; once traffic stops
+ * only one stays. */
+static void
+test_emptied_slab_is_kept_while_others_are_in_use(void **st)
+{
+	(void)st;
+	enum { PER = ASM_SLAB_BYTES / 4096 - 1, SLABS = 16 };
+	static struct asm_chunk *c[PER * SLABS];
+	struct asm_mem m = {0};
+	for (int i = 0; i < PER * SLABS; i++)
+		assert_non_null(c[i] = asm_chunk_get(&m, 2));
+	assert_int_equal(m.slab_bytes, SLABS * (uint64_t)ASM_SLAB_BYTES);
+	/* one chunk of the second slab comes back (it has room), then all of
+	 * the first slab's: 15 in use, the empty one kept */
+	asm_chunk_put(&m, c[PER]);
+	for (int i = 0; i < PER; i++)
+		asm_chunk_put(&m, c[i]);
+	assert_int_equal(m.slab_bytes, SLABS * (uint64_t)ASM_SLAB_BYTES);
+	/* and reused: no new slab for them */
+	for (int i = 0; i <= PER; i++)
+		assert_non_null(c[i] = asm_chunk_get(&m, 2));
+	assert_int_equal(m.slab_bytes, SLABS * (uint64_t)ASM_SLAB_BYTES);
+	for (int i = 0; i < PER * SLABS; i++)
+		asm_chunk_put(&m, c[i]);
+	assert_int_equal(m.slab_bytes, (uint64_t)ASM_SLAB_BYTES);
+	asm_mem_free(&m);
+}
+
 static void
 test_memory_budget_emits_oldest_as_incomplete(void **st)
 {
@@ -753,6 +782,7 @@ main(void)
 		T(test_open_trace_limit_emits_oldest_as_incomplete),
 		T(test_end_label_finishes_early_once_parents_arrived),
 		T(test_events_past_the_places_limit_keep_their_symbols),
+		T(test_emptied_slab_is_kept_while_others_are_in_use),
 		T(test_every_trace_emitted_exactly_once_across_workers),
 		T(test_long_label_text_is_cut_to_the_limit),
 		T(test_trace_older_than_age_limit_is_emitted_incomplete_aged),
