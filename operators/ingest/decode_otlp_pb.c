@@ -73,7 +73,7 @@ struct field {
 };
 
 static int
-next_field(struct pb *b, struct field *f)
+next_field_any(struct pb *b, struct field *f)
 {
 	if (b->p >= b->end)
 		return 0;
@@ -121,6 +121,42 @@ next_field(struct pb *b, struct field *f)
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "fixed64 fields are read as little-endian words");
+
+/* next_field_any, inlined for what nearly every OTLP field is: a
+ * one-byte key (field < 16) with a string or message under 16 KiB (a
+ * length of one or two bytes), or a fixed64; anything else takes the
+ * general path. */
+static inline int
+next_field(struct pb *b, struct field *f)
+{
+	const unsigned char *p = b->p;
+	size_t left = (size_t)(b->end - p);
+	if (!left)
+		return 0;
+	if (left >= 3 && p[0] < 0x80 && p[0] >= 8) {
+		unsigned wt = p[0] & 7u;
+		if (wt == WT_LEN && (p[1] < 0x80 || p[2] < 0x80)) {
+			size_t h = p[1] < 0x80 ? 2 : 3;
+			size_t n = h == 2 ? p[1] : (p[1] & 0x7fu) | (size_t)p[2] << 7;
+			if (n <= left - h) {
+				f->num = p[0] >> 3;
+				f->wt = WT_LEN;
+				f->v = f->len = n;
+				f->data = p + h;
+				b->p = p + h + n;
+				return 1;
+			}
+		}
+		if (wt == WT_I64 && left >= 9) {
+			f->num = p[0] >> 3;
+			f->wt = WT_I64;
+			memcpy(&f->v, p + 1, 8);
+			b->p = p + 9;
+			return 1;
+		}
+	}
+	return next_field_any(b, f);
+}
 
 static inline struct pb
 sub(const struct field *f)
