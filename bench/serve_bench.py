@@ -16,7 +16,7 @@ Called by scripts/bench.sh (part "serve"); writes a Markdown fragment.
      configuration, batch consume, nothing done but counting reports) and
      `weft replay --model` of the same workload from its file, W = 1 and 2;
      weft serve 1 x 1 and 1 x 2 on a second topic whose messages carry up
-     to N reports each (`weft sim replay --reports-per-message N`). Each
+     to N reports each (`weft sim replay --batch N`). Each
      ratio (serve / raw, serve / replay per worker) is the median of the
      same-round ratios.
   3. lag: one process with 2 workers while `weft sim replay --rate R`
@@ -203,7 +203,7 @@ def write_bounds(f, a, rows):
     med = statistics.median
     f.write(f"\n**Against its bounds, same rounds: weft serve (1 process) on the topic above "
             f"(one report per message) and on a topic of the same events with up to "
-            f"{a.per_message} reports per message (`weft sim replay --reports-per-message "
+            f"{a.per_message} reports per message (`weft sim replay --batch "
             f"{a.per_message}`, each message to the partition its reports' keys pick); the raw "
             f"consume of each topic (`weft bench kafka`: weft serve's consumer configuration and "
             f"batch consume, nothing done but counting reports; one consumer); `weft replay "

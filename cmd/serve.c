@@ -57,6 +57,7 @@ struct serve_opts {
 	uint32_t late_epochs, max_trace_events, max_line;
 	uint64_t max_open_traces, max_open_bytes, max_trace_age_ms;
 	uint32_t probe_ms, settle_ms, max_partitions, shutdown_ms, lookback_ms;
+	uint32_t hint_after;
 	const char *end_label;
 	/* outputs */
 	const char *model;
@@ -158,6 +159,10 @@ static const struct weft_opt serve_table[] = {
 	 "message; otlp-proto, otlp-json: one OTLP export request per message; "
 	 "zipkin: one Zipkin v2 span list per message. A topic's own: "
 	 "topics=name:format", .choices = formats},
+	{KEY("format.hint.after"), .kind = WEFT_OPT_U32, .off = S(hint_after),
+	 .meta = "N", .help = "a topic whose first N records are all rejected gets "
+	 "its format hint logged once (e.g. use --format zipkin), and "
+	 "weft_topic_format_hint 1 (0: never)"},
 	{KEY("epoch.ms"), .kind = WEFT_OPT_U32, .off = S(epoch_ms), .meta = "MS",
 	 .help = "tick of the ingest clock, taken from message timestamps",
 	 .lo = 1, .hi = 3600000},
@@ -350,6 +355,7 @@ opts_init(struct serve_opts *o)
 		o->probe_ms = k.probe_ms;
 		o->settle_ms = k.settle_ms;
 		o->lookback_ms = k.lookback_ms;
+		o->hint_after = k.hint_after;
 		op_kafka_config_destroy(&k);
 	}
 	o->group = "weft";
@@ -603,6 +609,7 @@ struct serve_run {
 	struct serve_opts o;
 	struct cmd_strs owned;
 	const char *topics[MAX_TOPICS];
+	struct op_kafka_topic_stat topic_stats[MAX_TOPICS];
 	unsigned n_topics;
 	unsigned W;
 	struct op_kafka_config k;
@@ -678,6 +685,8 @@ configure(struct serve_run *r)
 	k->settle_ms = o->settle_ms;
 	k->max_slots = o->max_partitions;
 	k->lookback_ms = o->lookback_ms;
+	k->hint_after = o->hint_after;
+	k->topic_stats = r->topic_stats;
 	if (o->max_trace_age_ms) {
 		uint64_t e = o->max_trace_age_ms / o->epoch_ms;
 		as->max_age_epochs = e > as->idle_epochs ? e : (uint64_t)as->idle_epochs + 1;

@@ -332,7 +332,7 @@ done
 "$WEFT" train "$work/hdfs.smp" -o "$work/hdfs.model" 2>/dev/null
 "$WEFT" sim replay "$work/hdfs.jsonl" --to kafka --brokers "$bs" --topic bench-in 2>/dev/null
 "$WEFT" sim replay "$work/hdfs.jsonl" --to kafka --brokers "$bs" --topic bench-in-batched \
-  --reports-per-message "${SERVE_PER_MESSAGE:-64}" 2>/dev/null
+  --batch "${SERVE_PER_MESSAGE:-64}" 2>/dev/null
 python3 bench/serve_bench.py --weft "$WEFT" --brokers "$bs" --broker-pid "$(cat "$kdir/kafka.pid")" \
   --topic bench-in --lag-topic bench-lag --input "$work/hdfs.jsonl" --partitions "$parts" \
   --batched-topic bench-in-batched --per-message "${SERVE_PER_MESSAGE:-64}" \

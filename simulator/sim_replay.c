@@ -362,11 +362,10 @@ struct replay_opts {
 	int to;                    /* index in replay_to */
 	int key;                   /* index in replay_key */
 	int format;                /* index in replay_formats */
-	uint64_t batch;            /* spans per message (--format) */
+	unsigned batch;            /* records per message (--batch) */
 	const char *brokers, *topic;
 	const char *props[MAX_PROPS];
 	size_t nprops;
-	unsigned per_msg;          /* --reports-per-message */
 };
 
 static void
@@ -374,7 +373,6 @@ replay_opts_init(struct replay_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	sim_replay_defaults(&o->cfg);
-	o->per_msg = 1;
 	o->batch = 1;
 }
 
@@ -427,9 +425,13 @@ static const struct weft_opt replay_opts_tab[] = {
 	 .help = "what each event is sent as: an X-Trace line, or one span in an "
 	 "OTLP JSON or protobuf request or a Zipkin list (a file gets protobuf "
 	 "size-prefixed)", .choices = replay_formats},
-	{.name = "batch", .kind = WEFT_OPT_U64, .off = RO(batch), .meta = "N",
-	 .help = "with --format: spans per message, in the order sent (keyed "
-	 "by the first one's trace)", .lo = 1, .hi = 1u << 20},
+	{.name = "batch", .kind = WEFT_OPT_UINT, .off = RO(batch), .meta = "N",
+	 .help = "records per message, in the order sent: with --format, spans "
+	 "per OTLP or Zipkin request (keyed by the first one's trace); X-Trace "
+	 "lines with --to kafka, up to N joined by newlines", .lo = 1,
+	 .hi = 1u << 20},
+	{.name = "reports-per-message", .kind = WEFT_OPT_UINT, .off = RO(batch),
+	 .meta = "N", .help = "same as batch", .lo = 1, .hi = 1u << 20},
 	{.name = "to", .kind = WEFT_OPT_CHOICE, .off = RO(to), .meta = "SINK",
 	 .help = "where the lines go", .choices = replay_to},
 	{.name = "brokers", .kind = WEFT_OPT_STR, .off = RO(brokers),
@@ -438,9 +440,6 @@ static const struct weft_opt replay_opts_tab[] = {
 	 .help = "Kafka topic (--to kafka)"},
 	{.name = "key", .kind = WEFT_OPT_CHOICE, .off = RO(key), .meta = "KEY",
 	 .help = "message key (--to kafka)", .choices = replay_key},
-	{.name = "reports-per-message", .kind = WEFT_OPT_UINT, .off = RO(per_msg),
-	 .meta = "N", .help = "up to N lines per message, joined by newlines "
-	 "(--to kafka)", .lo = 1, .hi = 1u << 20},
 	{.name = "producer-X", .alias = 'X', .kind = WEFT_OPT_FN, .meta = "KEY=VALUE",
 	 .fn = replay_prop, .help = "a librdkafka producer property (-X "
 	 "KEY=VALUE too; repeatable)"},
@@ -455,7 +454,7 @@ static const struct weft_cmd replay_cmd = {
 	    "reordering, duplicates and late events.",
 	.opts = replay_opts_tab, .min_pos = 1, .max_pos = 1,
 	.epilog = "--to kafka: one message per line (without its newline), or up to\n"
-	    "--reports-per-message lines joined by newlines (each message to the "
+	    "--batch lines joined by newlines (each message to the "
 	    "partition\nits lines' keys pick, without a key); "
 	    "--key trace: key = trace id\nas 16 lowercase hex digits, none: no "
 	    "key; -X: any librdkafka producer property,\napplied after the "
@@ -484,10 +483,13 @@ replay_parse(int argc, char **argv, struct replay_opts *o, const char **in)
 	if (kafka && (!o->brokers || !o->topic))
 		return weft_opt_usage(&replay_cmd, "--to kafka needs %s",
 		    o->brokers ? "--topic" : "--brokers");
-	if (!kafka && (o->brokers || o->topic || o->nprops || o->key ||
-	    o->per_msg > 1))
-		return weft_opt_usage(&replay_cmd, "--brokers, --topic, -X, "
-		    "--key and --reports-per-message need --to kafka");
+	if (!kafka && (o->brokers || o->topic || o->nprops || o->key))
+		return weft_opt_usage(&replay_cmd, "--brokers, --topic, -X "
+		    "and --key need --to kafka");
+	if (!kafka && !o->format && o->batch > 1)
+		return weft_opt_usage(&replay_cmd, "--batch (--reports-per-"
+		    "message) of X-Trace lines needs --to kafka (a file has "
+		    "no messages)");
 	return -1;
 }
 
@@ -502,7 +504,7 @@ sim_cmd_replay(int argc, char **argv)
 	struct sim_replay_cfg cfg = o.cfg;
 	struct sim_kafka_stats kst = {0, 0};
 	struct sim_kafka_cfg kc = {o.brokers, o.topic, o.props, o.nprops,
-	    o.key == 0, &kst, o.per_msg};
+	    o.key == 0, &kst, o.format ? 1u : o.batch};
 	int kafka = o.to == 1;
 	const char *out = o.out ? o.out : "-";
 	/* A Kafka sink first: a bad property fails before any reading. */

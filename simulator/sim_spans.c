@@ -12,7 +12,10 @@
  *              Zipkin decoder reads back);
  *   name       the label; service.name the agent; host.name the host;
  *   times      start and end in ns (Zipkin: timestamp and duration in us);
- *   key/value  string attributes (Zipkin tags).
+ *   key/value  string attributes (Zipkin tags);
+ *   exception  an event whose key/value text names an exception (the X-Trace
+ *              decoders' OP_EV_EXCEPTION) is a span with status ERROR
+ *              (Zipkin: tag "error"), as an SDK records a failed operation.
  *
  * Events go through weft's own X-Trace decoder first (the writers take
  * op_event records), so every field is taken the way replay takes it.
@@ -111,6 +114,10 @@ pb_span(struct sim_buf *b, struct sim_buf *t, const struct op_event *e)
 		rc = pb_fixed64(b, 7, e->start_ns);
 	if (!rc && (e->flags & OP_EV_HAS_END))
 		rc = pb_fixed64(b, 8, e->end_ns);
+	if (!rc && (e->flags & OP_EV_EXCEPTION)) {
+		static const unsigned char error[] = {0x18, 2}; /* code ERROR */
+		rc = pb_len(b, 15, error, sizeof error);
+	}
 	for (unsigned i = 0; !rc && i < e->n_kv; i++) {
 		const char *k, *v;
 		size_t kn, vn;
@@ -286,6 +293,8 @@ otlp_json_span(struct sim_buf *b, const struct op_event *e)
 		    ULL(e->start_ns));
 	if (!rc && (e->flags & OP_EV_HAS_END))
 		rc = js_fmt(b, ",\"endTimeUnixNano\":\"%llu\"", ULL(e->end_ns));
+	if (!rc && (e->flags & OP_EV_EXCEPTION))
+		rc = js_lit(b, ",\"status\":{\"code\":2}");
 	if (!rc && e->n_kv) {
 		rc = js_lit(b, ",\"attributes\":[");
 		if (!rc)
@@ -370,6 +379,9 @@ zipkin_span(struct sim_buf *b, const struct op_event *e)
 	s = op_event_host(e, &n);
 	if (!rc)
 		rc = js_str(b, s, n);
+	if (!rc && (e->flags & OP_EV_EXCEPTION) &&
+	    !op_event_kv_find(e, "error", 5, NULL))
+		rc = js_lit(b, ",\"error\":\"exception\"");
 	if (!rc && e->n_kv)
 		rc = js_lit(b, ",");
 	if (!rc)

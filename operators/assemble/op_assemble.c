@@ -478,21 +478,6 @@ retag(struct asm_inst *s, struct asm_trace *t)
 	t->src = OP_TRACE_SRC_MANY;
 }
 
-/* An exception marker: a key/value value (Description, ...) naming an
- * exception, as X-Trace reports of a failed operation carry. */
-static int
-event_has_exception(const struct op_event *ev)
-{
-	for (unsigned i = 0; i < ev->n_kv; i++) {
-		const char *k, *v;
-		size_t kl, vl;
-		op_event_kv(ev, i, &k, &kl, &v, &vl);
-		if (vl >= 9 && memmem(v, vl, "Exception", 9))
-			return 1;
-	}
-	return 0;
-}
-
 static void
 add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 {
@@ -556,8 +541,7 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 			t->head = c;
 		t->tail = c;
 	}
-	if (!(t->flags & OP_TRACE_ERROR) &&
-	    ((ev->flags & OP_EV_ERROR) || event_has_exception(ev)))
+	if (ev->flags & (OP_EV_ERROR | OP_EV_EXCEPTION))
 		t->flags |= OP_TRACE_ERROR;
 	struct asm_sev *x = &t->tail->ev[t->tail->n++];
 	const uint64_t *par = op_event_parents(ev);

@@ -37,10 +37,11 @@
 #define OP_TRACE_REPLAYED   0x200u /* with FLUSHED: made only of events read
                                      * again below the committed offset: it
                                      * was emitted before */
-#define OP_TRACE_ERROR      0x400u /* an event's key/value text names an
-                                     * exception ("Exception" in a value),
-                                     * or a span has an error (OP_EV_ERROR:
-                                     * status ERROR, an exception event) */
+#define OP_TRACE_ERROR      0x400u /* an X-Trace event's key/value text
+                                     * names an exception (OP_EV_EXCEPTION:
+                                     * "Exception" in a value), or a span
+                                     * has an error (OP_EV_ERROR: status
+                                     * ERROR, an exception event) */
 
 struct op_trace {
 	uint64_t trace_id;

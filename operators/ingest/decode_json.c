@@ -841,6 +841,8 @@ jmember(struct jp *j, unsigned *seen, unsigned idx)
 	if (null) { /* a null value is kept as the text "null" */
 		if (op_event_builder_str(b, "null", 4, &r->val))
 			FAIL(j, OP_REJECT_RECORD_TOO_LARGE, kat);
+	} else if (op_text_names_exception(b->str + r->val.off, r->val.len)) {
+		b->hdr.flags |= OP_EV_EXCEPTION;
 	}
 	b->n_kv++;
 	return 0;

@@ -14,6 +14,12 @@
  *                   15 status (Status: 3 code, 2 = ERROR)
  *   KeyValue        1 key, 2 value (AnyValue: 1 string, 2 bool, 3 int,
  *                   4 double, 5 array, 6 kvlist, 7 bytes)
+ *   ArrayValue      1 values (AnyValue); KeyValueList: 1 values (KeyValue)
+ *
+ * A span attribute that is an array or a kvlist is kept as the text OTLP
+ * JSON gives it ({"values":[{"stringValue":"a"},{"intValue":"1"}]}),
+ * bytes as base64; nesting deeper than max_json_depth is too_deep, a text
+ * over max_field_bytes field_too_long, as in OTLP JSON.
  *
  * Every other field is skipped by its wire type, as protobuf requires.
  * A resource's attributes are read before its spans wherever they sit in
@@ -27,6 +33,7 @@
 #include "operators/ingest/decode_priv.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/common.h"
@@ -66,7 +73,7 @@ struct field {
 };
 
 static int
-next_field(struct pb *b, struct field *f)
+next_field_any(struct pb *b, struct field *f)
 {
 	if (b->p >= b->end)
 		return 0;
@@ -115,6 +122,42 @@ next_field(struct pb *b, struct field *f)
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "fixed64 fields are read as little-endian words");
 
+/* next_field_any, inlined for what nearly every OTLP field is: a
+ * one-byte key (field < 16) with a string or message under 16 KiB (a
+ * length of one or two bytes), or a fixed64; anything else takes the
+ * general path. */
+static inline int
+next_field(struct pb *b, struct field *f)
+{
+	const unsigned char *p = b->p;
+	size_t left = (size_t)(b->end - p);
+	if (!left)
+		return 0;
+	if (left >= 3 && p[0] < 0x80 && p[0] >= 8) {
+		unsigned wt = p[0] & 7u;
+		if (wt == WT_LEN && (p[1] < 0x80 || p[2] < 0x80)) {
+			size_t h = p[1] < 0x80 ? 2 : 3;
+			size_t n = h == 2 ? p[1] : (p[1] & 0x7fu) | (size_t)p[2] << 7;
+			if (n <= left - h) {
+				f->num = p[0] >> 3;
+				f->wt = WT_LEN;
+				f->v = f->len = n;
+				f->data = p + h;
+				b->p = p + h + n;
+				return 1;
+			}
+		}
+		if (wt == WT_I64 && left >= 9) {
+			f->num = p[0] >> 3;
+			f->wt = WT_I64;
+			memcpy(&f->v, p + 1, 8);
+			b->p = p + 9;
+			return 1;
+		}
+	}
+	return next_field_any(b, f);
+}
+
 static inline struct pb
 sub(const struct field *f)
 {
@@ -123,11 +166,225 @@ sub(const struct field *f)
 
 /* ---- attributes ----------------------------------------------------- */
 
-/* A scalar AnyValue as text into buf (cap >= 32): 0 or a reason; a
- * nested value (array, kvlist) is summarised by its kind and size. */
+/* ---- nested values as text ---------------------------------------- */
+
+/* Where an array, a kvlist or bytes is written as text: the decoder's
+ * scratch (cap = max_field_bytes), nesting up to max_depth levels. */
+struct txt {
+	char *p;
+	size_t n, cap;
+	unsigned max_depth;
+	int over; /* the text did not fit */
+};
+
+static void
+put(struct txt *t, const void *s, size_t n)
+{
+	if (n > t->cap - t->n) {
+		t->over = 1;
+		return;
+	}
+	memcpy(t->p + t->n, s, n);
+	t->n += n;
+}
+
+#define PUT(t, lit) put((t), "" lit, sizeof(lit) - 1) /* literals only */
+
+/* A JSON string: '"' and '\' escaped, control bytes as \u00XX. */
+static void
+put_str(struct txt *t, const unsigned char *s, size_t n)
+{
+	PUT(t, "\"");
+	for (size_t i = 0; i < n && !t->over; i++) {
+		if (s[i] == '"' || s[i] == '\\') {
+			char e[2] = {'\\', (char)s[i]};
+			put(t, e, 2);
+		} else if (s[i] < 0x20) {
+			char e[8];
+			snprintf(e, sizeof e, "\\u%04x", s[i]);
+			put(t, e, 6);
+		} else {
+			put(t, s + i, 1);
+		}
+	}
+	PUT(t, "\"");
+}
+
+/* Bytes as standard base64 with padding (protobuf's JSON mapping). */
+static void
+put_b64(struct txt *t, const unsigned char *s, size_t n)
+{
+	static const char a[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	for (size_t i = 0; i < n && !t->over; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		char q[4] = {a[v >> 18], a[(v >> 12) & 63],
+		             i + 1 < n ? a[(v >> 6) & 63] : '=',
+		             i + 2 < n ? a[v & 63] : '='};
+		put(t, q, 4);
+	}
+}
+
+/* A finite double as the shortest text that reads back the same (as
+ * JSON writers give it); "NaN", "Infinity", "-Infinity" otherwise. */
+static size_t
+double_text(char *buf, size_t cap, double x)
+{
+	if (x != x)
+		return (size_t)snprintf(buf, cap, "NaN");
+	if (x > 1.7976931348623157e308 || x < -1.7976931348623157e308)
+		return (size_t)snprintf(buf, cap, x > 0 ? "Infinity" : "-Infinity");
+	int n = 0;
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(buf, cap, "%.*g", prec, x);
+		if (strtod(buf, NULL) == x)
+			break;
+	}
+	return (size_t)n;
+}
+
+static enum op_reject any_json(struct txt *t, const struct field *av,
+                               unsigned depth);
+
+/* The "values" of an ArrayValue (AnyValue elements) or a KeyValueList
+ * (KeyValue elements, kv set): {"values":[...]}, as OTLP JSON writes
+ * them. */
 static enum op_reject
-any_text(const struct field *av, char *buf, size_t cap, const char **out,
-         size_t *len)
+values_json(struct txt *t, const struct field *lf, int kv, unsigned depth)
+{
+	if (depth > t->max_depth)
+		return OP_REJECT_TOO_DEEP;
+	struct pb b = sub(lf);
+	struct field f;
+	int rc, n = 0;
+	PUT(t, "{\"values\":[");
+	while ((rc = next_field(&b, &f)) > 0 && !t->over) {
+		if (f.num != 1)
+			continue;
+		if (f.wt != WT_LEN)
+			return OP_REJECT_BAD_WIRE_TYPE;
+		if (n++)
+			PUT(t, ",");
+		enum op_reject r;
+		if (!kv) {
+			r = any_json(t, &f, depth + 1);
+		} else { /* KeyValue: 1 key, 2 value */
+			struct pb kb = sub(&f);
+			static const unsigned char none[1];
+			struct field g, val = {.data = none}; /* no value: {} */
+			const unsigned char *k = none;
+			size_t kn = 0;
+			int krc;
+			while ((krc = next_field(&kb, &g)) > 0) {
+				if (g.num != 1 && g.num != 2)
+					continue;
+				if (g.wt != WT_LEN)
+					return OP_REJECT_BAD_WIRE_TYPE;
+				if (g.num == 1) {
+					k = g.data;
+					kn = g.len;
+				} else {
+					val = g;
+				}
+			}
+			if (krc < 0)
+				return (enum op_reject)-krc;
+			PUT(t, "{\"key\":");
+			put_str(t, k, kn);
+			PUT(t, ",\"value\":");
+			r = any_json(t, &val, depth + 1);
+			PUT(t, "}");
+		}
+		if (r)
+			return r;
+	}
+	if (rc < 0)
+		return (enum op_reject)-rc;
+	PUT(t, "]}");
+	return OP_REJECT_NONE;
+}
+
+/* An AnyValue as its JSON object ({"stringValue":"a"}, {"intValue":"1"},
+ * ...; {} when empty); of several values set, the last (a oneof). */
+static enum op_reject
+any_json(struct txt *t, const struct field *av, unsigned depth)
+{
+	struct pb b = sub(av);
+	struct field f, last = {0};
+	int rc;
+	while ((rc = next_field(&b, &f)) > 0) {
+		if (f.num < 1 || f.num > 7)
+			continue;
+		if (f.wt != (f.num == 2 || f.num == 3 ? WT_VARINT :
+		             f.num == 4 ? WT_I64 : WT_LEN))
+			return OP_REJECT_BAD_WIRE_TYPE;
+		last = f;
+	}
+	if (rc < 0)
+		return (enum op_reject)-rc;
+	char num[48];
+	double x;
+	switch (last.num) {
+	case 1:
+		PUT(t, "{\"stringValue\":");
+		put_str(t, last.data, last.len);
+		break;
+	case 2:
+		if (last.v)
+			PUT(t, "{\"boolValue\":true");
+		else
+			PUT(t, "{\"boolValue\":false");
+		break;
+	case 3:
+		put(t, num, (size_t)snprintf(num, sizeof num, "{\"intValue\":\"%lld\"",
+		                             (long long)(int64_t)last.v));
+		break;
+	case 4: { /* a number; the names of the others as strings */
+		memcpy(&x, &last.v, 8);
+		size_t n = double_text(num, sizeof num, x);
+		int name = num[0] == 'N' || num[0] == 'I' || num[1] == 'I';
+		PUT(t, "{\"doubleValue\":");
+		if (name)
+			PUT(t, "\"");
+		put(t, num, n);
+		if (name)
+			PUT(t, "\"");
+		break;
+	}
+	case 5: case 6: {
+		if (last.num == 5)
+			PUT(t, "{\"arrayValue\":");
+		else
+			PUT(t, "{\"kvlistValue\":");
+		enum op_reject r = values_json(t, &last, last.num == 6, depth);
+		if (r)
+			return r;
+		break;
+	}
+	case 7:
+		PUT(t, "{\"bytesValue\":\"");
+		put_b64(t, last.data, last.len);
+		PUT(t, "\"");
+		break;
+	default:
+		PUT(t, "{");
+		break;
+	}
+	PUT(t, "}");
+	return OP_REJECT_NONE;
+}
+
+/* A scalar AnyValue as text into buf (cap >= 32): 0 or a reason. An
+ * array or a kvlist is its {"values":[...]} JSON text and bytes their
+ * base64, as OTLP JSON keeps them, written into *nest (over its cap:
+ * field_too_long); with no nest, they are left empty (*out = buf). */
+static enum op_reject
+any_text(const struct field *av, char *buf, size_t cap, struct txt *nest,
+         const char **out, size_t *len)
 {
 	struct pb b = sub(av);
 	struct field f;
@@ -159,18 +416,32 @@ any_text(const struct field *av, char *buf, size_t cap, const char **out,
 			if (f.wt != WT_I64)
 				return OP_REJECT_BAD_WIRE_TYPE;
 			memcpy(&x, &f.v, 8);
-			*len = (size_t)snprintf(buf, cap, "%.17g", x);
+			*len = double_text(buf, cap, x);
 			*out = buf;
 			break;
 		}
-		case 5: case 6: case 7: /* array, kvlist, bytes */
+		case 5: case 6: case 7: { /* array, kvlist, bytes */
 			if (f.wt != WT_LEN)
 				return OP_REJECT_BAD_WIRE_TYPE;
-			*len = (size_t)snprintf(buf, cap, "(%s of %zu bytes)",
-			                        f.num == 5 ? "array" : f.num == 6 ?
-			                        "kvlist" : "bytes", f.len);
 			*out = buf;
+			*len = 0;
+			if (!nest)
+				break;
+			enum op_reject r = OP_REJECT_NONE;
+			nest->n = 0;
+			nest->over = 0;
+			if (f.num == 7)
+				put_b64(nest, f.data, f.len);
+			else
+				r = values_json(nest, &f, f.num == 6, 0);
+			if (r)
+				return r;
+			if (nest->over)
+				return OP_REJECT_FIELD_TOO_LONG;
+			*out = nest->p;
+			*len = nest->n;
 			break;
+		}
 		default:
 			break;
 		}
@@ -181,7 +452,7 @@ any_text(const struct field *av, char *buf, size_t cap, const char **out,
 /* One KeyValue: key and its value's text. */
 static enum op_reject
 key_value(const struct field *kvf, const char **k, size_t *kn, const char **v,
-          size_t *vn, char *buf, size_t cap)
+          size_t *vn, char *buf, size_t cap, struct txt *nest)
 {
 	struct pb b = sub(kvf);
 	struct field f;
@@ -196,7 +467,7 @@ key_value(const struct field *kvf, const char **k, size_t *kn, const char **v,
 				*k = (const char *)f.data;
 				*kn = f.len;
 			} else {
-				enum op_reject r = any_text(&f, buf, cap, v, vn);
+				enum op_reject r = any_text(&f, buf, cap, nest, v, vn);
 				if (r)
 					return r;
 			}
@@ -228,7 +499,8 @@ resource(const struct field *rf, struct op_span_res *res)
 			return OP_REJECT_BAD_WIRE_TYPE;
 		const char *k, *v;
 		size_t kn, vn;
-		enum op_reject r = key_value(&f, &k, &kn, &v, &vn, buf, sizeof buf);
+		enum op_reject r = key_value(&f, &k, &kn, &v, &vn, buf, sizeof buf,
+		                             NULL);
 		if (r)
 			return r;
 		if (v == buf) /* only strings name services and hosts */
@@ -326,6 +598,7 @@ span_fields(struct op_decoder *d, const struct field *spf, int *err,
 	struct field f;
 	int rc, has_t = 0, has_s = 0;
 	char buf[64];
+	struct txt nest = {NULL, 0, d->cfg.max_field_bytes, d->cfg.max_json_depth, 0};
 	enum op_reject r = OP_REJECT_NONE;
 	while ((rc = next_field(&b, &f)) > 0 && !r) {
 		uint32_t want = f.num == 7 || f.num == 8 ? WT_I64 :
@@ -370,7 +643,11 @@ span_fields(struct op_decoder *d, const struct field *spf, int *err,
 		case 9: {
 			const char *k, *v;
 			size_t kn, vn;
-			r = key_value(&f, &k, &kn, &v, &vn, buf, sizeof buf);
+			if (!nest.p && !(nest.p = op_span_tmp(d, 0))) {
+				r = OP_REJECT_RECORD_TOO_LARGE; /* no memory */
+				break;
+			}
+			r = key_value(&f, &k, &kn, &v, &vn, buf, sizeof buf, &nest);
 			if (!r && (!op_span_utf8(k, kn) || !op_span_utf8(v, vn)))
 				r = OP_REJECT_BAD_UTF8;
 			if (!r)

@@ -9,6 +9,8 @@
 
 #include "operators/ingest/decode.h"
 
+#include <string.h>
+
 /* Sizes of op_decoder.jkeys (decode_json.c's key prediction). Positions:
  * the first members of a line that are predicted (later ones take the
  * general path every time); a v4 report has about 15 members, so 24 leave
@@ -161,6 +163,15 @@ int op_decode_zipkin(struct op_decoder *d);
  * (OTLP JSON whose first key is not resourceSpans; JSON that is no
  * X-Trace report: OP_FORMAT__COUNT). (format_detect.c) */
 enum op_format op_format_sniff_deep(const void *data, size_t n);
+
+/* Whether a key/value value names an exception ("Exception" in it), as
+ * X-Trace reports of a failed operation carry: the X-Trace decoders set
+ * OP_EV_EXCEPTION from it while the bytes are in cache. */
+static inline int
+op_text_names_exception(const char *v, size_t n)
+{
+	return n >= 9 && memmem(v, n, "Exception", 9) != NULL;
+}
 
 /* Length of the valid UTF-8 sequence at p (p < end, *p >= 0x80), or 0 when
  * it is invalid (overlong, surrogate, beyond U+10FFFF, cut short). */

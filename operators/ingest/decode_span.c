@@ -135,6 +135,21 @@ int
 op_span_utf8(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	/* nearly every text is ASCII: one pass OR-ing its bytes first */
+	uint64_t acc = 0, t;
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 <= n; i += 8) {
+			memcpy(&t, p + i, 8);
+			acc |= t;
+		}
+		memcpy(&t, end - 8, 8); /* the tail, overlapping */
+		acc |= t;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			acc |= p[i];
+	}
+	if (!(acc & 0x8080808080808080ull))
+		return 1;
 	while (p < end) {
 		if (end - p >= 8) {
 			uint64_t w;

@@ -518,6 +518,8 @@ field(struct tp *t, const char *k, size_t kn, const char *v, size_t vn,
 		if (b->n_kv >= b->max_kv)
 			TFAIL(t, OP_REJECT_TOO_MANY_KV, k);
 		rc = op_event_builder_add_kv(b, k, kn, v, vn);
+		if (op_text_names_exception(v, vn))
+			b->hdr.flags |= OP_EV_EXCEPTION;
 		break;
 	}
 	if (rc)

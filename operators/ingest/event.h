@@ -58,6 +58,8 @@ enum op_event_field {
 #define OP_EV_ERROR     0x0008u /* a span with status ERROR or an
                                  * "exception" event (OTLP), or an "error"
                                  * tag (Zipkin) */
+#define OP_EV_EXCEPTION 0x0010u /* a key/value value names an exception
+                                 * ("Exception" in it; X-Trace decoders) */
 
 /* A source tag: slot + 1 in the low 20 bits, a generation (mod 2048) in
  * the next 11, and OP_SRC_PRE on top. The generation of a slot changes when its partition is

@@ -44,4 +44,31 @@ void op_kafka_wake_disarm(rd_kafka_queue_t *q);
 int op_kafka_fetch_kick(rd_kafka_t *rk, const char *topic, int32_t partition,
                         int64_t next);
 
+/* ---- op_kafka_hint.c ----------------------------------------------------- */
+
+/* One worker's count of a topic's records while none was accepted, added
+ * to cfg->topic_stats once per poll. */
+struct op_kafka_tally {
+	uint64_t units;
+	uint64_t looks_like[OP_FORMAT__COUNT + 1];
+	int accepted; /* here or (once published) anywhere: counting stops */
+	int dirty;    /* something to publish */
+};
+/* The decoder's counters before a unit. */
+struct op_kafka_tally_mark {
+	uint64_t units, events;
+	uint64_t looks_like[OP_FORMAT__COUNT + 1];
+};
+void op_kafka_tally_mark(const struct op_inline_decoder *dec,
+                         struct op_kafka_tally_mark *m);
+/* After the unit: what it added, into t. */
+void op_kafka_tally_add(struct op_kafka_tally *t,
+                        const struct op_inline_decoder *dec,
+                        const struct op_kafka_tally_mark *m);
+/* Once per poll: a worker's tallies (n_topics of them) into the topics'
+ * stats; logs the hint of a topic that reached hint_after records with
+ * none accepted, once. */
+void op_kafka_tally_publish(struct op_kafka_config *cfg,
+                            struct op_kafka_tally *t);
+
 #endif

@@ -69,6 +69,7 @@ struct kpart {
 	int eof;           /* at the partition's end as of the last fetch */
 	int64_t ev_ms;     /* wall time it was last confirmed at its end */
 	unsigned format;   /* op_unit.format: its topic's forced format */
+	uint32_t topic_ix; /* its cfg->topics index; UINT32_MAX: none */
 	struct kmark *map;
 	size_t map_head, map_n, map_cap;
 };
@@ -89,6 +90,7 @@ struct kinst {
 	rd_kafka_message_t **msgs;
 	unsigned char *rec;
 	struct op_inline_decoder dec; /* cfg->decode */
+	struct op_kafka_tally *tally; /* per cfg->topics[i] (decoding here) */
 	uint64_t seq;
 	int stopping;
 	int64_t stop_at_ms;
@@ -131,6 +133,7 @@ op_kafka_config_init(struct op_kafka_config *cfg)
 	cfg->settle_ms = 10000;
 	cfg->max_slots = OP_KAFKA_MAX_SLOTS_DEFAULT;
 	cfg->lookback_ms = 60000;
+	cfg->hint_after = 1000;
 	return pthread_mutex_init(&cfg->lock, NULL) ? WEFT_ENOMEM : 0;
 }
 
@@ -207,9 +210,13 @@ part_add(struct kinst *s, const char *topic, int32_t partition)
 	if (!(p->topic = strdup(topic)))
 		abort();
 	p->partition = partition;
-	for (unsigned i = 0; s->cfg->topic_format && i < s->cfg->n_topics; i++)
-		if (strcmp(s->cfg->topics[i], topic) == 0)
-			p->format = s->cfg->topic_format[i];
+	p->topic_ix = UINT32_MAX;
+	for (unsigned i = 0; i < s->cfg->n_topics && p->topic_ix == UINT32_MAX; i++)
+		if (strcmp(s->cfg->topics[i], topic) == 0) {
+			p->topic_ix = i;
+			if (s->cfg->topic_format)
+				p->format = s->cfg->topic_format[i];
+		}
 	p->next = -1;
 	p->eof_off = -1;
 	p->pre_end = -1;
@@ -539,6 +546,9 @@ k_init(struct engine_ctx *ctx, void *arg, void **state)
 		int rc = op_inline_decoder_init(&s->dec, cfg->decode);
 		if (rc)
 			return rc;
+		if (cfg->topic_stats && cfg->n_topics &&
+		    !(s->tally = calloc(cfg->n_topics, sizeof *s->tally)))
+			return WEFT_ENOMEM;
 	}
 	char err[512];
 	rd_kafka_conf_t *conf = op_kafka_client_conf(cfg, s->w, err, sizeof err);
@@ -587,9 +597,18 @@ emit_unit(struct kinst *s, const struct kpart *p, uint64_t epoch, int64_t offset
 		.flags = len > cfg->max_unit_bytes ? OP_UNIT_TOO_LONG : 0,
 		.format = p->format,
 	};
+	/* a topic with no record accepted yet is counted for its hint */
+	struct op_kafka_tally *t = s->tally && p->topic_ix < cfg->n_topics &&
+	                           !s->tally[p->topic_ix].accepted
+	                               ? &s->tally[p->topic_ix] : NULL;
+	struct op_kafka_tally_mark mark;
+	if (t)
+		op_kafka_tally_mark(&s->dec, &mark);
 	/* seq numbers the unit records this source emits */
 	op_source_unit(s->ctx, epoch, &u, cfg->decode ? 0 : s->seq++,
 	               cfg->decode ? &s->dec : NULL, s->rec);
+	if (t)
+		op_kafka_tally_add(t, &s->dec, &mark);
 	s->n_units++;
 }
 
@@ -862,6 +881,8 @@ k_poll(void *state, struct engine_ctx *ctx)
 		atomic_fetch_add_explicit(&cfg->bytes, s->n_bytes, memory_order_relaxed);
 		atomic_fetch_add_explicit(&cfg->units, s->n_units, memory_order_relaxed);
 		s->n_msgs = s->n_bytes = s->n_units = 0;
+		if (s->tally)
+			op_kafka_tally_publish(cfg, s->tally);
 	}
 	uint64_t F = frontier(s, now);
 	if (F > s->frontier) {
@@ -926,6 +947,7 @@ k_destroy(void *state)
 	}
 	free(s->parts);
 	free(s->msgs);
+	free(s->tally);
 	op_inline_decoder_free(&s->dec);
 	free(s->rec);
 	free(s);

@@ -526,6 +526,15 @@ serve_metrics_render(void *arg, struct weft_buf *b)
 	}
 	rc |= FAM("weft_commit_epoch", "gauge", "epochs below this are emitted, delivered and committable");
 	rc |= VAL("weft_commit_epoch", atomic_load(&k->commit_epoch));
+	rc |= FAM("weft_topic_format_hint", "gauge", "1: the topic's first format.hint.after "
+	          "records were all rejected and its format hint was logged");
+	for (unsigned i = 0; k->topic_stats && i < k->n_topics; i++) {
+		struct weft_buf l = {0};
+		weft_buf_printf(&l, "topic=\"%s\"", k->topics[i]);
+		rc |= op_metrics_sample(b, "weft_topic_format_hint", l.p,
+		                        atomic_load(&k->topic_stats[i].hinted) ? 1 : 0);
+		free(l.p);
+	}
 	rc |= FAM("weft_dead_letters_total", "counter", "rejected reports (dead-lettered)");
 	rc |= VAL("weft_dead_letters_total", op_deadletter_count(st->dl, OP_REJECT_NONE));
 	rc |= FAM("weft_produced_total", "counter", "messages produced, by output");

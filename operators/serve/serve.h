@@ -280,6 +280,11 @@ struct op_kafka_config {
 	uint32_t settle_ms;         /* idle time not counted after an outage (10000) */
 	uint32_t max_slots;         /* partitions per process life (4096) */
 	uint32_t lookback_ms;       /* re-read this far below a commit (60000) */
+	/* records of a topic, none accepted, before its format hint is logged
+	 * (1000; 0: never) */
+	uint32_t hint_after;
+	/* per topics[i], for the hint (caller allocates; NULL: no hint) */
+	struct op_kafka_topic_stat *topic_stats;
 	/* Non-NULL: each consumer decodes its units itself and emits op_event
 	 * records (op_inline_decoder) instead of unit records. */
 	struct op_decode_op_config *decode;
@@ -317,6 +322,16 @@ struct op_kafka_config {
 	pthread_mutex_t lock;
 	struct op_kafka_part_stat *parts;
 	size_t n_parts, cap_parts;
+};
+
+/* A topic's records until one of them is accepted (an event decoded):
+ * when hint_after of them came and none was, its format hint is logged
+ * once (op_format_hint) and hinted is set (/metrics). */
+struct op_kafka_topic_stat {
+	_Atomic uint64_t units;     /* counted while none was accepted */
+	_Atomic uint64_t looks_like[OP_FORMAT__COUNT + 1]; /* op_decode_stats' */
+	_Atomic int accepted;       /* an event of it was decoded */
+	_Atomic int hinted;         /* its hint was logged */
 };
 
 struct op_kafka_part_stat {

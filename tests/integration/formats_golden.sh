@@ -3,10 +3,10 @@
 # X-Trace, OTLP JSON, OTLP protobuf and Zipkin v2 (weft sim
 # import-tracebench --format), replayed with --format auto against a model
 # trained on the normal runs' X-Trace, gives the same traces: the same
-# trace ids, events, edges, roots, depth, signature, exact shape and
-# verdict as X-Trace; OTLP protobuf also from a pipe. Also through the
-# simulator's replay in each format (one span per message), reordered,
-# for one run.
+# trace ids, events, edges, roots, depth, signature, exact shape,
+# verdict and exception flag as X-Trace; OTLP protobuf also from a pipe.
+# Also through the simulator's replay in each format (one span per
+# message), reordered, for one run.
 # usage: formats_golden.sh WEFT SOURCE_ROOT
 set -euo pipefail
 WEFT=$1
@@ -38,7 +38,8 @@ def load(p):
     out = {}
     for line in open(p):
         t = json.loads(line)
-        out[t["trace_id"]] = tuple(t.get(k) for k in keys)
+        out[t["trace_id"]] = tuple(t.get(k) for k in keys) + (
+            "exception" in t.get("flags", []),)
     return out
 a, b = load(sys.argv[1]), load(sys.argv[2])
 if not a:
@@ -71,10 +72,12 @@ done
 "$WEFT" replay - --model "$TMP/m.model" $NOPEERS --out "$TMP/pipe.out" < <(cat "$TMP/all/runs.otlp-proto") \
   2>/dev/null || fail "replay of protobuf from a pipe"
 same "$TMP/all.xtrace.out" "$TMP/pipe.out" "otlp-proto from a pipe" || fail "pipe differs"
-python3 - "$TMP/all.xtrace.out" <<'PY' || fail "the check found no anomaly: nothing to compare verdicts on"
+python3 - "$TMP/all.xtrace.out" <<'PY' || fail "no anomaly or no exception: nothing to compare verdicts on"
 import json, sys
-v = {json.loads(l).get("verdict") for l in open(sys.argv[1])}
-sys.exit(0 if "normal" in v and len(v) > 1 else 1)
+ts = [json.loads(l) for l in open(sys.argv[1])]
+v = {t.get("verdict") for t in ts}
+exc = sum("exception" in t.get("flags", []) for t in ts)
+sys.exit(0 if "normal" in v and len(v) > 1 and exc > 0 else 1)
 PY
 
 # one span per message, through the simulator's replay, reordered

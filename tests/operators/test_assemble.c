@@ -31,6 +31,7 @@ struct step {
 	uint32_t src;         /* op_event.src of the event */
 	int revoke;           /* k > 0: no event; revoke slot k - 1 instead */
 	int wait_opens;       /* first wait until this many traces opened */
+	uint16_t ev_flags;    /* op_event.flags (OP_EV_ERROR, OP_EV_EXCEPTION) */
 };
 
 /* The revocation table the source bumps and the assembler reads, and the
@@ -104,6 +105,7 @@ src_poll(void *state, struct engine_ctx *ctx)
 	const char *host = st->host ? st->host : "h1";
 	op_event_builder_set(&s->b, OP_EV_LABEL, label, strlen(label));
 	op_event_builder_set(&s->b, OP_EV_HOST, host, strlen(host));
+	s->b.hdr.flags = st->ev_flags;
 	uint32_t len;
 	if (op_event_builder_finish(&s->b, s->rec, sizeof s->rec, &len) == 0) {
 		((struct op_event *)(void *)s->rec)->src = st->src;
@@ -277,6 +279,33 @@ test_children_before_parents_still_build_the_dag(void **st)
 	assert_string_equal(op_trace_str(t, op_trace_events(t)[node(t, 4)].label),
 	                    "join");
 	assert_int_equal(t->flags & (OP_TRACE_DANGLING | OP_TRACE_MALFORMED), 0);
+}
+
+/* The trace's "exception" flag is the OR of its events' flags: an X-Trace
+ * event naming an exception (OP_EV_EXCEPTION) or a span with an error
+ * (OP_EV_ERROR, which alone also marks its node). */
+static void
+test_exception_and_error_events_flag_their_trace(void **st)
+{
+	struct asm_fx *f = *st;
+	const struct step steps[] = {
+		{0, 5, 1, {0}, 0, "a", NULL},
+		{0, 5, 2, P(1), "b", NULL, .ev_flags = OP_EV_EXCEPTION},
+		{0, 6, 1, {0}, 0, "a", NULL},
+		{0, 6, 2, P(1), "b", NULL},
+		{0, 7, 1, {0}, 0, "a", NULL, .ev_flags = OP_EV_ERROR},
+	};
+	struct script sc = {steps, 5, 10};
+	struct capture *cap = run(f, &sc, 1);
+	assert_int_equal(cap->n, 3);
+	const struct op_trace *t5 = find(cap, 5, 0), *t6 = find(cap, 6, 0),
+	                      *t7 = find(cap, 7, 0);
+	assert_true(t5 && t6 && t7);
+	assert_true(t5->flags & OP_TRACE_ERROR);
+	assert_false(op_trace_events(t5)[node(t5, 2)].flags & OP_TEV_ERROR);
+	assert_false(t6->flags & OP_TRACE_ERROR);
+	assert_true(t7->flags & OP_TRACE_ERROR);
+	assert_true(op_trace_events(t7)[0].flags & OP_TEV_ERROR);
 }
 
 static void
@@ -774,6 +803,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_children_before_parents_still_build_the_dag),
 		T(test_duplicate_event_kept_once_and_counted),
+		T(test_exception_and_error_events_flag_their_trace),
 		T(test_parent_that_never_comes_is_a_flagged_missing_node),
 		T(test_cycle_is_cut_counted_and_trace_kept),
 		T(test_trace_finishes_after_idle_gap_not_before),

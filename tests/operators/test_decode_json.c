@@ -137,6 +137,30 @@ test_keeps_end_time_and_description(void **state)
 	                    "a \"q\" \xc3\xa9\xf0\x9f\x98\x80");
 }
 
+/* A value naming an exception marks the event (OP_EV_EXCEPTION, which
+ * the assembler turns into the trace's "exception" flag); the key, a
+ * known field or a value without the word do not. */
+static void
+test_a_value_naming_an_exception_marks_the_event(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"2\","
+	                        "\"Description\":\"java.io.IOException: x\"}"), 0);
+	assert_true(fx_ev(f)->flags & OP_EV_EXCEPTION);
+	assert_false(fx_ev(f)->flags & OP_EV_ERROR);
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"2\","
+	                        "\"Exception\":\"none\",\"Label\":\"Exception\","
+	                        "\"D\":\"Exceptio\",\"N\":null}"), 0);
+	assert_false(fx_ev(f)->flags & OP_EV_EXCEPTION);
+	/* escaped, nested: the text the event keeps is what is searched */
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"2\","
+	                        "\"E\":\"\\u0045xception\"}"), 0);
+	assert_true(fx_ev(f)->flags & OP_EV_EXCEPTION);
+	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"2\","
+	                        "\"E\":{\"a\":[\"Exception\"]}}"), 0);
+	assert_true(fx_ev(f)->flags & OP_EV_EXCEPTION);
+}
+
 static void
 test_timestamp_is_start_when_hrt_absent(void **state)
 {
@@ -757,6 +781,7 @@ main(void)
 		T(test_decodes_every_v4_field),
 		T(test_accepts_numbers_for_strings_and_strings_for_numbers),
 		T(test_keeps_end_time_and_description),
+		T(test_a_value_naming_an_exception_marks_the_event),
 		T(test_timestamp_is_start_when_hrt_absent),
 		T(test_absent_strings_are_empty_not_null),
 		T(test_duplicate_parent_ids_are_merged),

@@ -44,8 +44,10 @@ ev(struct got *g, int i)
 	return (const struct op_event *)(const void *)g->rec[i];
 }
 
+/* A decoder with max_field_bytes 64 and max_json_depth depth. */
 static struct op_decoder *
-decoder(enum op_format fmt, struct op_deadletter **dl, FILE **f)
+decoder_depth(enum op_format fmt, struct op_deadletter **dl, FILE **f,
+              uint32_t depth)
 {
 	struct op_decoder *d;
 	*f = tmpfile();
@@ -54,8 +56,15 @@ decoder(enum op_format fmt, struct op_deadletter **dl, FILE **f)
 	struct op_decode_config cfg;
 	op_decode_config_default(&cfg);
 	cfg.max_field_bytes = 64;
+	cfg.max_json_depth = depth;
 	assert_int_equal(op_decoder_new(fmt, &cfg, "t", *dl, &d), 0);
 	return d;
+}
+
+static struct op_decoder *
+decoder(enum op_format fmt, struct op_deadletter **dl, FILE **f)
+{
+	return decoder_depth(fmt, dl, f, 16);
 }
 
 static void
@@ -187,6 +196,154 @@ otlp_pb_maps_spans(void **state)
 	assert_true(e->flags & OP_EV_ERROR);
 	assert_true(field_is(e, OP_EV_AGENT, "db"));
 	assert_true(field_is(e, OP_EV_HOST, "db")); /* no host.name: service */
+	done(d, dl, f);
+}
+
+/* AnyValue builders for the nested-value test. */
+static void
+av_str(struct pbw *w, const char *s)
+{
+	struct pbw av = {.n = 0};
+	pbw_str(&av, 1, s);
+	pbw_sub(w, 1, &av);
+}
+
+/* A span (id s) with one attribute: key k, value the AnyValue av. */
+static void
+pb_span_attr(struct pbw *spans, uint64_t s, const char *k, const struct pbw *av)
+{
+	struct pbw sp = {.n = 0}, kv = {.n = 0};
+	pbw_id(&sp, 1, 7, 16);
+	pbw_id(&sp, 2, s, 8);
+	pbw_str(&sp, 5, "n");
+	pbw_str(&kv, 1, k);
+	pbw_sub(&kv, 2, av);
+	pbw_sub(&sp, 9, &kv);
+	pbw_sub(spans, 2, &sp);
+}
+
+/* Arrays, kvlists and bytes are kept as the text OTLP JSON keeps for
+ * them (their {"values":[...]} JSON, bytes as base64); a text over
+ * max_field_bytes is field_too_long and nesting over max_json_depth
+ * too_deep, each span rejected alone and counted. */
+static void
+otlp_pb_nested_values_are_their_otlp_json_text(void **state)
+{
+	(void)state;
+	struct pbw spans = {.n = 0}, msg = {.n = 0}, arr, av, kv, inner, x;
+	/* [ "x\"y<TAB>", -5 ] */
+	arr = (struct pbw){.n = 0};
+	av_str(&arr, "x\"y\t");
+	x = (struct pbw){.n = 0};
+	pbw_u64(&x, 3, (uint64_t)-5);
+	pbw_sub(&arr, 1, &x);
+	av = (struct pbw){.n = 0};
+	pbw_sub(&av, 5, &arr);
+	pb_span_attr(&spans, 1, "a1", &av);
+	/* [ true, 0.1 ] */
+	arr = (struct pbw){.n = 0};
+	x = (struct pbw){.n = 0};
+	pbw_u64(&x, 2, 1);
+	pbw_sub(&arr, 1, &x);
+	x = (struct pbw){.n = 0};
+	double tenth = 0.1;
+	uint64_t bits;
+	memcpy(&bits, &tenth, 8);
+	pbw_fixed64(&x, 4, bits);
+	pbw_sub(&arr, 1, &x);
+	av = (struct pbw){.n = 0};
+	pbw_sub(&av, 5, &arr);
+	pb_span_attr(&spans, 2, "a2", &av);
+	/* [ ["z"], {} ] */
+	inner = (struct pbw){.n = 0};
+	av_str(&inner, "z");
+	x = (struct pbw){.n = 0};
+	pbw_sub(&x, 5, &inner);
+	arr = (struct pbw){.n = 0};
+	pbw_sub(&arr, 1, &x);
+	pbw_bytes(&arr, 1, "", 0);
+	av = (struct pbw){.n = 0};
+	pbw_sub(&av, 5, &arr);
+	pb_span_attr(&spans, 3, "a3", &av);
+	/* kvlist { k: bytes 00 ff 10 } */
+	kv = (struct pbw){.n = 0};
+	x = (struct pbw){.n = 0};
+	pbw_bytes(&x, 7, "\x00\xff\x10", 3);
+	inner = (struct pbw){.n = 0};
+	pbw_str(&inner, 1, "k");
+	pbw_sub(&inner, 2, &x);
+	pbw_sub(&kv, 1, &inner);
+	av = (struct pbw){.n = 0};
+	pbw_sub(&av, 6, &kv);
+	pb_span_attr(&spans, 4, "m", &av);
+	/* bytes "abc" */
+	av = (struct pbw){.n = 0};
+	pbw_bytes(&av, 7, "abc", 3);
+	pb_span_attr(&spans, 5, "b", &av);
+	/* kvlist { k: (no value) } */
+	kv = (struct pbw){.n = 0};
+	inner = (struct pbw){.n = 0};
+	pbw_str(&inner, 1, "k");
+	pbw_sub(&kv, 1, &inner);
+	av = (struct pbw){.n = 0};
+	pbw_sub(&av, 6, &kv);
+	pb_span_attr(&spans, 8, "e", &av);
+	/* an array whose text is over 64 bytes */
+	arr = (struct pbw){.n = 0};
+	for (int i = 0; i < 6; i++)
+		av_str(&arr, "0123456789");
+	av = (struct pbw){.n = 0};
+	pbw_sub(&av, 5, &arr);
+	pb_span_attr(&spans, 6, "long", &av);
+	/* arrays three deep: over max_json_depth 1 */
+	struct pbw l0 = {.n = 0}, l1 = {.n = 0}, l2 = {.n = 0};
+	av_str(&l2, "d");
+	x = (struct pbw){.n = 0};
+	pbw_sub(&x, 5, &l2);
+	pbw_sub(&l1, 1, &x);
+	x = (struct pbw){.n = 0};
+	pbw_sub(&x, 5, &l1);
+	pbw_sub(&l0, 1, &x);
+	av = (struct pbw){.n = 0};
+	pbw_sub(&av, 5, &l0);
+	pb_span_attr(&spans, 7, "deep", &av);
+	pb_resource(&msg, "api", NULL, &spans, 0);
+
+	struct op_deadletter *dl;
+	FILE *f;
+	struct op_decoder *d = decoder_depth(OP_FORMAT_OTLP_PROTO, &dl, &f, 1);
+	struct got g = {0};
+	unit(d, msg.b, msg.n, &g);
+	assert_int_equal(g.n, 6);
+	assert_true(has_kv(ev(&g, 0), "a1", "{\"values\":[{\"stringValue\":"
+	                   "\"x\\\"y\\u0009\"},{\"intValue\":\"-5\"}]}"));
+	assert_true(has_kv(ev(&g, 1), "a2", "{\"values\":[{\"boolValue\":true},"
+	                   "{\"doubleValue\":0.1}]}"));
+	assert_true(has_kv(ev(&g, 2), "a3", "{\"values\":[{\"arrayValue\":"
+	                   "{\"values\":[{\"stringValue\":\"z\"}]}},{}]}"));
+	assert_true(has_kv(ev(&g, 3), "m", "{\"values\":[{\"key\":\"k\",\"value\":"
+	                   "{\"bytesValue\":\"AP8Q\"}}]}"));
+	assert_true(has_kv(ev(&g, 4), "b", "YWJj"));
+	assert_true(has_kv(ev(&g, 5), "e", "{\"values\":[{\"key\":\"k\",\"value\":{}}]}"));
+	assert_int_equal(st(d)->rejected, 2);
+	assert_int_equal(st(d)->by_reason[OP_REJECT_FIELD_TOO_LONG], 1);
+	assert_int_equal(st(d)->by_reason[OP_REJECT_TOO_DEEP], 1);
+	done(d, dl, f);
+
+	/* OTLP JSON keeps the same text for the same kvlist */
+	static const char js[] =
+		"{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+		"\"00000000000000000000000000000007\",\"spanId\":\"0000000000000004\","
+		"\"attributes\":[{\"key\":\"m\",\"value\":{\"kvlistValue\":{\"values\":"
+		"[{\"key\":\"k\",\"value\":{\"bytesValue\":\"AP8Q\"}}]}}}]}]}]}]}";
+	d = decoder(OP_FORMAT_OTLP_JSON, &dl, &f);
+	struct got gj = {0};
+	unit(d, js, strlen(js), &gj);
+	assert_int_equal(gj.n, 1);
+	size_t n1, n2;
+	const char *v1 = op_event_kv_find(ev(&g, 3), "m", 1, &n1);
+	const char *v2 = op_event_kv_find(ev(&gj, 0), "m", 1, &n2);
+	assert_true(v2 && n1 == n2 && memcmp(v1, v2, n1) == 0);
 	done(d, dl, f);
 }
 
@@ -526,6 +683,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(otlp_pb_maps_spans),
 		cmocka_unit_test(otlp_pb_bad_spans_rejected_alone),
+		cmocka_unit_test(otlp_pb_nested_values_are_their_otlp_json_text),
 		cmocka_unit_test(otlp_pb_truncated_keeps_what_came_before),
 		cmocka_unit_test(otlp_json_maps_spans),
 		cmocka_unit_test(otlp_json_syntax_error_keeps_earlier_spans),

@@ -53,6 +53,21 @@ test_decodes_a_full_report(void **state)
 	assert_int_equal(e->n_kv, 2); /* a key may repeat */
 }
 
+/* A value naming an exception marks the event (OP_EV_EXCEPTION); a key
+ * or a known field does not. */
+static void
+test_a_value_naming_an_exception_marks_the_event(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(dec(f, HDR MD8 "Label: Exception\nException: no\n"
+	                        "Foo: Exceptio\n"), 0);
+	assert_false(fx_ev(f)->flags & OP_EV_EXCEPTION);
+	assert_int_equal(dec(f, HDR MD8 "Label: x\nFoo: 1\n"
+	                        "Description: java.io.IOException\n"), 0);
+	assert_true(fx_ev(f)->flags & OP_EV_EXCEPTION);
+	assert_false(fx_ev(f)->flags & OP_EV_ERROR);
+}
+
 static void
 test_short_ids_are_big_endian_values(void **state)
 {
@@ -358,6 +373,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, dec_fx_setup_text, dec_fx_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_decodes_a_full_report),
+		T(test_a_value_naming_an_exception_marks_the_event),
 		T(test_short_ids_are_big_endian_values),
 		T(test_long_task_ids_are_hashed_with_xxh3),
 		cmocka_unit_test(test_splitter_cuts_reports_across_chunks),

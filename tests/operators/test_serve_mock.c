@@ -670,14 +670,43 @@ stop_and_check(struct fx *f)
 
 /* ---- tests ------------------------------------------------------------------- */
 
-/* No fault: every trace out once, committed to the end, status 0. */
+/* Waits up to secs for a sample of /metrics to reach v. */
+static double
+await_metric(struct fx *f, const char *name, double v, unsigned secs)
+{
+	int64_t end = now_ms() + secs * 1000;
+	double got;
+	while ((got = metric(f, name)) != v && now_ms() < end)
+		read_for(f, 100);
+	return got;
+}
+
+/* No fault: every trace out once, committed to the end, status 0. Beside
+ * the X-Trace topic, a topic forced to X-Trace JSON that carries Zipkin v2
+ * spans: all its records are rejected, and after format.hint.after of
+ * them its hint is given, for that topic alone. */
 static void
 test_serve_baseline(void **state)
 {
 	(void)state;
-	struct fx *f = fx_serving(WORKERS, NULL);
+	struct fx *f = fx_new();
+	kmock_topic(&f->km, "zk", 1, NBROKER);
+	for (int i = 0; i < 8; i++) {
+		char v[256];
+		int n = snprintf(v, sizeof v, "[{\"traceId\":\"%016x\",\"id\":"
+		                 "\"%016x\",\"name\":\"get\",\"timestamp\":1,"
+		                 "\"localEndpoint\":{\"serviceName\":\"s\"}}]", i + 1,
+		                 i + 1);
+		kmock_produce(f->prod, "zk", NULL, 0, v, (size_t)n, NULL, NULL);
+	}
+	flush_input(f);
+	char *extra[] = {"--topics", IN_TOPIC ",zk:json", "--format.hint.after", "5",
+	                 NULL};
+	serve_start(f, extra);
 	waves_out(f, 0, NWAVE, 60);
 	await_committed_to_end(f, 20);
+	assert_true(await_metric(f, "weft_topic_format_hint{topic=\"zk\"}", 1, 30) == 1);
+	assert_true(metric(f, "weft_topic_format_hint{topic=\"" IN_TOPIC "\"}") == 0);
 	stop_and_check(f);
 }
 

@@ -143,7 +143,7 @@ test_replay_to_kafka_keys_by_trace(void **state)
 	kmock_stop(&m);
 }
 
-/* --reports-per-message 7: messages of 1 to 7 lines joined by '\n', no
+/* --batch 7: messages of 1 to 7 lines joined by '\n', no
  * key; split again, they are the N lines, each once, byte-identical, each
  * trace in the partition that one keyed message per line gave it, and in
  * order within it. */
@@ -155,13 +155,30 @@ test_reports_per_message_keep_partition_and_order(void **state)
 	kmock_start(&m, 3);
 	kmock_topic(&m, "one", NPART, 1);
 	kmock_topic(&m, "many", NPART, 1);
+	kmock_topic(&m, "spans", NPART, 1);
 	char path[] = "/tmp/weft_sim_kafka_XXXXXX";
 	write_lines(path);
+	/* the same option (its alias) batches spans: Zipkin lists of 1-5 */
+	char *spans[] = {"replay", path, "--to", "kafka", "--brokers",
+	    (char *)m.bootstraps, "--topic", "spans", "--format", "zipkin",
+	    "--reports-per-message", "5"};
+	assert_int_equal(sim_cmd_replay(12, spans), 0);
+	size_t n3, nspans = 0;
+	struct kmock_rec *r3 = kmock_read_all(m.bootstraps, "spans", NPART, 20, &n3);
+	assert_true(n3 >= N / 5 && n3 < N);
+	for (size_t k = 0; k < n3; k++) {
+		size_t in_msg = 0;
+		for (const char *v = r3[k].value; (v = strstr(v, "\"traceId\"")); v++)
+			in_msg++;
+		assert_true(in_msg >= 1 && in_msg <= 5);
+		nspans += in_msg;
+	}
+	assert_int_equal(nspans, N);
+	kmock_recs_free(r3, n3);
 	char *one[] = {"replay", path, "--to", "kafka", "--brokers",
 	    (char *)m.bootstraps, "--topic", "one"};
 	char *many[] = {"replay", path, "--to", "kafka", "--brokers",
-	    (char *)m.bootstraps, "--topic", "many", "--reports-per-message",
-	    "7"};
+	    (char *)m.bootstraps, "--topic", "many", "--batch", "7"};
 	assert_int_equal(sim_cmd_replay(8, one), 0);
 	assert_int_equal(sim_cmd_replay(10, many), 0);
 	unlink(path);
@@ -228,6 +245,15 @@ test_bad_property_is_a_usage_error(void **state)
 	char *a4[] = {"replay", "in", "--to", "kafka", "--brokers", "b",
 	    "--topic", "t", "--key", "span"};
 	assert_int_equal(sim_cmd_replay(10, a4), 2);
+	/* X-Trace lines in a file have no messages to batch (--batch and
+	 * its alias --reports-per-message alike); spans do */
+	char *a5[] = {"replay", "/nonexistent/in", "--batch", "2"};
+	assert_int_equal(sim_cmd_replay(4, a5), 2);
+	char *a6[] = {"replay", "/nonexistent/in", "--reports-per-message", "2"};
+	assert_int_equal(sim_cmd_replay(4, a6), 2);
+	char *a7[] = {"replay", "/nonexistent/in", "--reports-per-message", "2",
+	    "--format", "zipkin"};
+	assert_int_equal(sim_cmd_replay(6, a7), 1); /* usage fine; no input */
 }
 
 static void
