@@ -94,7 +94,9 @@ def main():
     proc = None
     held = []
     try:
+        trained_after = int(time.time())
         failed = prepare(WEFT, SRC, tmp)
+        trained_before = int(time.time()) + 1
         bad_addresses(tmp)
         ref_traces, ref_anom = reference(tmp)
         # --peers=0 on both sides: with 2 workers, a verdict against peers
@@ -229,6 +231,11 @@ def main():
         mo = json.loads(expect(base + "/api/model", 200))
         if not mo["templates"]:
             fail("/api/model lists no template")
+        # when and from what `weft train` built it, kept in the model file
+        if not (mo["trained_at"] and trained_after <= mo["trained_at"] <= trained_before) or \
+           mo["trained_from"] != "weft train: train.smp" or mo["training_traces"] <= 0:
+            fail(f"/api/model does not say when and from what it was trained: "
+                 f"{mo.get('trained_at')} {mo.get('trained_from')!r}")
         expect(base + "/api/template/0", 200)
     finally:
         for s in held:
