@@ -540,6 +540,10 @@ run(struct replay_opts *o, struct replay_run *r)
 	          : 0;
 	if (crc)
 		return crc;
+	if (r->console) { /* before the engine runs: the workers read it */
+		o->as.on_epoch_closed = op_prom_epoch_closed;
+		o->as.on_epoch_closed_arg = op_console_epoch_close(r->console);
+	}
 	if (cmd_signals_install(r->e, r->have_check ? &o->check : NULL))
 		fprintf(stderr, "weft replay: cannot start the model watcher; SIGHUP and file changes are ignored\n");
 	if (o->learn.enabled &&

@@ -73,6 +73,21 @@ def metrics(base):
     return out
 
 
+def epoch_close_histogram(m):
+    """weft_epoch_close_seconds after the run: observed, its buckets
+    cumulative in increasing le, +Inf equal to _count."""
+    name = "weft_epoch_close_seconds"
+    buckets = sorted(((float(k.split('le="')[1][:-2]), v) for k, v in m.items()
+                      if k.startswith(name + "_bucket{")), key=lambda b: b[0])
+    count = m.get(name + "_count", 0)
+    if len(buckets) < 2 or count <= 0 or buckets[-1] != (float("inf"), count):
+        fail(f"{name}: no closes observed or +Inf is not the count: {buckets[-1:]} {count}")
+    if any(a[1] > b[1] for a, b in zip(buckets, buckets[1:])):
+        fail(f"{name}: buckets are not cumulative: {buckets}")
+    if not 0 <= m[name + "_sum"] <= count * 60 * 60:
+        fail(f"{name}_sum out of range: {m[name + '_sum']}")
+
+
 def reference(tmp):
     """The same run without the console: traces and anomalies."""
     with open(f"{tmp}/{RUN}.jsonl", "rb") as f:
@@ -184,6 +199,7 @@ def main():
             got = m[f'weft_console_bad_requests_total{{reason="{reason}"}}']
             if got != n:
                 fail(f"bad requests {reason}: counted {got}, made {n}")
+        epoch_close_histogram(m)
         summ = json.loads(expect(base + "/api/summary", 200))
         if summ["traces"] != len(ref_traces):
             fail(f"summary: {summ['traces']} traces, the run had {len(ref_traces)}")
