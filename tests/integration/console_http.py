@@ -17,6 +17,7 @@ usage: console_http.py WEFT SOURCE_ROOT
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -228,6 +229,11 @@ def main():
         t = json.loads(expect(base + "/api/trace/" + one["trace_id"], 200))
         if "<svg" not in t["drawing"] or t["trace"]["trace_id"] != one["trace_id"]:
             fail("/api/trace has no drawing or the wrong trace")
+        # the same drawing as the report's: hosts and times on the boxes
+        boxes = t["drawing"].split("<figure>")[-1]
+        if not any(h in boxes for h in one["hosts"]) or 'class="hosts"' not in boxes or \
+           not re.search(r'<text class="times"[^>]*>[+\u2212]\d', boxes):
+            fail("/api/trace: the trace's boxes carry no host or time")
         # heatmap and rates are folded in once a second: wait for the fold
         # after the last trace (bounded)
         for _ in range(100):

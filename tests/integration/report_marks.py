@@ -50,6 +50,23 @@ def main():
             fail("the drawn anomalies are not those with the smallest trace ids")
         if f"{len(anom) - 3} more were not kept" not in html or "--report-max" not in html:
             fail("the page does not say how many anomalies were not drawn")
+        # hosts and times on the boxes of every drawn trace (the second
+        # figure of a pair); the template's boxes carry the learned medians
+        by_id = {a["trace_id"]: a for a in anom}
+        for sec in re.findall(r'<section id="a\d+">.*?</section>', html, re.S):
+            tid = re.search(r"trace ([0-9a-f]{16})", sec).group(1)
+            figs = re.findall(r"<figure>.*?</figure>", sec, re.S)
+            hosts = re.findall(r'<text class="hosts"[^>]*>([^<]*)</text>', figs[-1])
+            times = re.findall(r'<text class="times"[^>]*>([^<]*)</text>', figs[-1])
+            want = by_id[tid]["hosts"]
+            if not any(h in want or h.split(": ")[-1].split(",")[0].split(" +")[0] in want
+                       for h in hosts):
+                fail(f"trace {tid}: no box names one of its hosts {want[:3]}: {hosts[:3]}")
+            if not times or not all(re.match(r"[+\u2212]\d", t) for t in times) or \
+               not any("took " in t or "max " in t for t in times):
+                fail(f"trace {tid}: the boxes do not carry their times: {times[:3]}")
+            if len(figs) == 2 and "median " not in figs[0]:
+                fail(f"trace {tid}: the template's boxes do not carry the learned medians")
         if re.search(r"slow: (&#39;)?slow", html) or "slow: slow:" in html:
             fail('the report says "slow: slow:"')
         if ">0 KiB" in html:
