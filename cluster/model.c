@@ -16,6 +16,7 @@
  */
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,11 +163,20 @@ cluster_model_info(const struct cluster_model *m, struct cluster_model_info *o)
 	o->traces = m->traces;
 	o->shapes = m->shapes;
 	o->pieces = m->pieces;
+	o->trained_at = m->trained_at;
+	o->trained_from = m->trained_from;
 	o->filter_bytes = bloom_size_bytes(m->bloom);
 	o->filter_fpr = bloom_fpr_theory(m->bloom);
 	o->params = m->params;
 	o->params.progress = NULL;
 	o->params.progress_arg = NULL;
+}
+
+void
+cluster_model_set_origin(struct cluster_model *m, uint64_t trained_at, const char *from)
+{
+	m->trained_at = trained_at;
+	snprintf(m->trained_from, sizeof m->trained_from, "%s", from ? from : "");
 }
 
 int

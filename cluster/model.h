@@ -132,9 +132,18 @@ struct cluster_model_info {
 	uint64_t pieces;        /* distinct pieces */
 	uint64_t filter_bytes;
 	double filter_fpr;      /* theoretical, for the keys in it */
+	uint64_t trained_at;    /* Unix seconds the model was built; 0: unknown
+	                         * (a format-1 file, or never set) */
+	const char *trained_from; /* what it was trained from ("": unknown);
+	                           * valid while the model is referenced */
 	struct cluster_model_params params;
 };
 void cluster_model_info(const struct cluster_model *m, struct cluster_model_info *out);
+/* Records when and from what the model was trained (kept in the file);
+ * `from` is cut to CLUSTER_MODEL_FROM_MAX - 1 bytes. Call before the
+ * model is shared. */
+#define CLUSTER_MODEL_FROM_MAX 160
+void cluster_model_set_origin(struct cluster_model *m, uint64_t trained_at, const char *from);
 
 /* Template t (0 <= t < n_templates): its training weight, its medoid's
  * symbol string and DAG (labels per node, parent lists as in cluster_dag)
@@ -166,8 +175,10 @@ void cluster_model_unref(struct cluster_model *m);
 /* The model file: a versioned header (magic "WEFTMODL", format version,
  * length) and an XXH3-64 checksum over everything after the header; a
  * corrupt, truncated or foreign file is refused with WEFT_EFORMAT and a
- * message saying what is wrong. */
-#define CLUSTER_MODEL_VERSION 1
+ * message saying what is wrong. Version 2 adds when and from what the
+ * model was trained; version-1 files still load (origin unknown). */
+#define CLUSTER_MODEL_VERSION 2
+#define CLUSTER_MODEL_VERSION_MIN 1
 int cluster_model_save(const struct cluster_model *m, const char *path,
                        char *errstr, size_t errlen);
 int cluster_model_load(const char *path, struct cluster_model **out,

@@ -6,7 +6,9 @@
  * Layout (little-endian; weft builds for little-endian hosts only):
  *   header (64 bytes): "WEFTMODL", u32 version, u32 header size,
  *                      u64 total length, u64 XXH3-64 of bytes [64, total)
- *   params, totals, label texts, templates (symbols, DAG, profile),
+ *   params, totals, origin (version 2 on: u64 trained-at Unix seconds,
+ *   u32 length and the text of what it was trained from), label texts,
+ *   templates (symbols, DAG, profile),
  *   model-wide profile, exact map, signature map, Bloom filter section.
  * A histogram is stored sparse: u64 n, u16 non-empty buckets, then
  * (u16 bucket, u32 count) pairs. Thresholds are stored, not recomputed.
@@ -116,6 +118,10 @@ cluster_model_encode(const struct cluster_model *m, void **out, size_t *len)
 	w64(&w, m->traces);
 	w64(&w, m->shapes);
 	w64(&w, m->pieces);
+	uint32_t nf = (uint32_t)strnlen(m->trained_from, sizeof m->trained_from - 1);
+	w64(&w, m->trained_at);
+	w32(&w, nf);
+	wput(&w, m->trained_from, nf);
 	w32(&w, m->n_labels);
 	for (uint32_t i = 0; i < m->n_labels; i++) {
 		uint32_t n = (uint32_t)strlen(m->labels[i].text);
@@ -329,9 +335,10 @@ rmap(struct rbuf *r, struct cluster_ment **out, uint32_t *n, uint32_t n_tmpl)
 }
 
 /* The header: magic, version, length and checksum, before anything is
- * read. 0 or WEFT_EFORMAT with the message. */
+ * read. 0 (*version set) or WEFT_EFORMAT with the message. */
 static int
-check_header(const unsigned char *p, size_t len, char *errstr, size_t errlen)
+check_header(const unsigned char *p, size_t len, uint32_t *version, char *errstr,
+             size_t errlen)
 {
 	if (len < HDR_SIZE || memcmp(p, MAGIC, 8)) {
 		weft_errf(errstr, errlen, len < HDR_SIZE ? "not a weft model: too short (%zu bytes)"
@@ -344,11 +351,12 @@ check_header(const unsigned char *p, size_t len, char *errstr, size_t errlen)
 	memcpy(&hs, p + 12, 4);
 	memcpy(&total, p + 16, 8);
 	memcpy(&sum, p + 24, 8);
-	if (ver != CLUSTER_MODEL_VERSION) {
-		weft_errf(errstr, errlen, "model format version %u, this weft reads version %u",
-		          ver, CLUSTER_MODEL_VERSION);
+	if (ver < CLUSTER_MODEL_VERSION_MIN || ver > CLUSTER_MODEL_VERSION) {
+		weft_errf(errstr, errlen, "model format version %u, this weft reads versions %u to %u",
+		          ver, CLUSTER_MODEL_VERSION_MIN, CLUSTER_MODEL_VERSION);
 		return WEFT_EFORMAT;
 	}
+	*version = ver;
 	if (hs != HDR_SIZE || total != len) {
 		weft_errf(errstr, errlen, "model truncated or padded: header says %llu bytes, file has %zu",
 		          (unsigned long long)total, len);
@@ -378,6 +386,24 @@ rparams(struct rbuf *r, struct cluster_model *m)
 	m->traces = r64(r);
 	m->shapes = r64(r);
 	m->pieces = r64(r);
+}
+
+/* When and from what it was trained (version 2 on; before: unknown). */
+static void
+rorigin(struct rbuf *r, struct cluster_model *m, uint32_t version)
+{
+	if (version < 2)
+		return;
+	m->trained_at = r64(r);
+	uint32_t n = r32(r);
+	if (n >= sizeof m->trained_from || !rcount_ok(r, n, 1)) {
+		r->bad = 1;
+		return;
+	}
+	rget(r, m->trained_from, n);
+	m->trained_from[n] = 0;
+	if (memchr(m->trained_from, 0, n))
+		r->bad = 1;
 }
 
 /* Label texts, sorted by symbol. */
@@ -459,28 +485,31 @@ cluster_model_decode(const void *buf, size_t len, struct cluster_model **out,
 {
 	*out = NULL;
 	const unsigned char *p = buf;
-	int rc = check_header(p, len, errstr, errlen);
+	uint32_t version = 0;
+	int rc = check_header(p, len, &version, errstr, errlen);
 	if (rc)
 		return rc;
 	struct cluster_model *m = calloc(1, sizeof *m);
 	if (!m)
 		return WEFT_ENOMEM;
 	struct rbuf r = {p, len, HDR_SIZE, "parameters", 0};
+	/* each section is read only while nothing before it broke, so the
+	 * message names the section that did */
 	rparams(&r, m);
-	r.what = "labels";
-	rlabels(&r, m);
-	r.what = "templates";
-	rtemplates(&r, m);
-	r.what = "profiles";
-	if (!r.bad)
+	if (!r.bad && (r.what = "origin"))
+		rorigin(&r, m, version);
+	if (!r.bad && (r.what = "labels"))
+		rlabels(&r, m);
+	if (!r.bad && (r.what = "templates"))
+		rtemplates(&r, m);
+	if (!r.bad && (r.what = "profiles"))
 		rprofile(&r, &m->global, 0);
-	r.what = "shape map";
-	if (!r.bad)
+	if (!r.bad && (r.what = "shape map"))
 		rmap(&r, &m->exact_map, &m->n_exact, m->n_templates);
-	r.what = "signature map";
-	if (!r.bad)
+	if (!r.bad && (r.what = "signature map"))
 		rmap(&r, &m->sig_map, &m->n_sig, m->n_templates);
-	r.what = "filter";
+	if (!r.bad)
+		r.what = "filter";
 	uint64_t bl = r.bad ? 0 : r64(&r);
 	if (!r.bad && (bl != r.len - r.at))
 		r.bad = 1;

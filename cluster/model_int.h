@@ -59,6 +59,8 @@ struct cluster_model {
 	_Atomic uint32_t refs;
 	struct cluster_model_params params;
 	uint64_t traces, shapes, pieces;
+	uint64_t trained_at;           /* Unix seconds; 0: unknown */
+	char trained_from[CLUSTER_MODEL_FROM_MAX]; /* "" : unknown */
 	uint32_t n_templates, n_labels, n_exact, n_sig;
 	struct cluster_tmpl *t;
 	struct cluster_profile global; /* per label, all templates */

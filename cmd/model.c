@@ -89,8 +89,16 @@ versions_main(int argc, char **argv)
 		}
 		struct cluster_model_info mi;
 		cluster_model_info(m, &mi);
+		char trained[32] = "?";
+		if (mi.trained_at) {
+			struct tm tm;
+			time_t at = (time_t)mi.trained_at;
+			gmtime_r(&at, &tm);
+			strftime(trained, sizeof trained, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		}
 		printf("v%" PRIu32 "\t%s\t%u templates, %" PRIu64 " traces, %" PRIu64 " shapes, %" PRIu64
-		       " pieces\n", v[i], when, mi.n_templates, mi.traces, mi.shapes, mi.pieces);
+		       " pieces, trained %s%s%s\n", v[i], when, mi.n_templates, mi.traces, mi.shapes,
+		       mi.pieces, trained, mi.trained_from[0] ? " by " : "", mi.trained_from);
 		cluster_model_unref(m);
 	}
 	if (!n)

@@ -46,6 +46,7 @@ struct replay_opts {
 	struct op_console_config console;
 	int hold;
 	uint32_t report_max;
+	uint32_t report_heat_cells;
 	struct op_learn_config learn;
 	struct op_learn *learner;
 	const char *model_path, *anomalies_path, *report_path, *sample_path;
@@ -170,6 +171,10 @@ static const struct weft_opt replay_table[] = {
 	 .meta = "N", .lo = 1, .hi = 100000,
 	 .help = "anomalies drawn in the report (those with the smallest trace "
 	 "ids; the page says how many more there were)"},
+	{.name = "report-heat-cells", .kind = WEFT_OPT_U32, .off = R(report_heat_cells),
+	 .meta = "N", .lo = 1, .hi = 10000000,
+	 .help = "heatmap cells (template x second of trace start) each worker keeps "
+	 "for the report; traces past it are left out and counted on the page"},
 	{.name = "sample", .kind = WEFT_OPT_STR, .off = R(sample_path),
 	 .meta = "PATH", .help = "write a uniform sample of finished traces for "
 	 "weft train"},
@@ -252,6 +257,7 @@ replay_opts_init(struct replay_opts *o)
 	op_peer_config_default(&o->peer);
 	op_console_config_default(&o->console);
 	o->report_max = 1000;
+	o->report_heat_cells = 20000;
 	op_learn_config_default(&o->learn);
 	o->sink.dot_ids = o->dot_ids;
 	o->default_dot_dir = o->sink.dot_dir;
@@ -468,6 +474,7 @@ prepare(struct replay_opts *o, struct replay_run *r)
 		r->have_check = 1;
 		o->check.peer = o->peer;
 		o->check.report_max = o->report_max;
+		o->check.report_heat_cells = o->report_heat_cells;
 		o->sink.check = &o->check;
 		if (o->anomalies_path && !strcmp(o->anomalies_path, "-")) {
 			o->check.anomalies = stdout;
@@ -540,6 +547,10 @@ run(struct replay_opts *o, struct replay_run *r)
 	          : 0;
 	if (crc)
 		return crc;
+	if (r->console) { /* before the engine runs: the workers read it */
+		o->as.on_epoch_closed = op_prom_epoch_closed;
+		o->as.on_epoch_closed_arg = op_console_epoch_close(r->console);
+	}
 	if (cmd_signals_install(r->e, r->have_check ? &o->check : NULL))
 		fprintf(stderr, "weft replay: cannot start the model watcher; SIGHUP and file changes are ignored\n");
 	if (o->learn.enabled &&

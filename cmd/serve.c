@@ -791,6 +791,8 @@ connect_and_build(struct serve_run *r)
 	r->sink.ledger = r->ledger;
 	r->sink.full = o->traces_full;
 	serve_hists_init(&r->sink);
+	r->as.on_epoch_closed = op_prom_epoch_closed;
+	r->as.on_epoch_closed_arg = &r->sink.epoch_close;
 	struct engine_config ecfg;
 	engine_config_default(&ecfg);
 	ecfg.workers = r->W;

@@ -134,6 +134,25 @@ parse_args(int argc, char **argv, struct train_opts *o, char **inputs, int *n_in
 	return -1;
 }
 
+/* "weft train: a.smp, b.smp +2": the inputs' base names, cut with a
+ * count of the rest so the text fits the model's field. */
+static void
+describe_inputs(char *out, size_t cap, char *const *inputs, int n_in)
+{
+	size_t at = (size_t)snprintf(out, cap, "weft train:");
+	for (int i = 0; i < n_in; i++) {
+		const char *b = strrchr(inputs[i], '/');
+		b = b ? b + 1 : inputs[i];
+		char more[32];
+		int nm = snprintf(more, sizeof more, " +%d", n_in - i);
+		if (at + strlen(b) + 2 + (size_t)nm + 1 > cap) {
+			snprintf(out + at, cap - at, "%s", more);
+			return;
+		}
+		at += (size_t)snprintf(out + at, cap - at, "%s %s", i ? "," : "", b);
+	}
+}
+
 int
 cmd_train_main(int argc, char **argv)
 {
@@ -174,6 +193,9 @@ cmd_train_main(int argc, char **argv)
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t2);
+	char from[CLUSTER_MODEL_FROM_MAX];
+	describe_inputs(from, sizeof from, inputs, n_in);
+	cluster_model_set_origin(m, (uint64_t)time(NULL), from);
 	uint32_t kept = 0;
 	if ((rc = cluster_model_keep_version(out, o.keep, &kept, err, sizeof err)) ||
 	    (rc = cluster_model_save(m, out, err, sizeof err))) {

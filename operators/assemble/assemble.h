@@ -73,6 +73,15 @@ struct op_assemble_config {
 	void (*on_retag)(void *arg, unsigned worker, uint32_t from, uint32_t to,
 	                 uint64_t epoch);
 	void *on_open_arg;
+	/* Epoch close latency, called on the worker's thread as each epoch
+	 * closes at this worker's assembler: the nanoseconds from the last
+	 * batch of that epoch reaching the assembler (applied or stashed) to
+	 * the end of its on_epoch_close, i.e. the wait for every worker's
+	 * punctuation (the frontier passing the epoch) plus the close itself.
+	 * An epoch that brought this worker no event is not measured. NULL:
+	 * nothing is called (the default). */
+	void (*on_epoch_closed)(void *arg, uint64_t ns);
+	void *on_epoch_closed_arg;
 	/* Revocations (see above; NULL: none): n_src slots. */
 	const _Atomic uint32_t *src_gen;
 	uint32_t n_src;

@@ -80,6 +80,7 @@ struct asm_stash {
 	unsigned char *buf;
 	size_t len, cap;
 	int used;
+	uint64_t last_ns; /* when its last batch arrived */
 };
 
 struct asm_inst {
@@ -108,6 +109,9 @@ struct asm_inst {
 	uint64_t *end_ids; /* traces that saw the end label, to re-check */
 	uint32_t n_end, cap_end;
 	uint64_t batch_ns;
+	/* the last batch of the present epoch arrived at arrive_ns (0: none
+	 * yet) - the start of its close latency (on_epoch_closed) */
+	uint64_t arrive_epoch, arrive_ns;
 	struct weft_hist emit_latency_ns, close_ns;
 	/* counters */
 	uint64_t events, traces, late_events, late_traces, duplicates, missing;
@@ -739,6 +743,8 @@ stash_apply(struct asm_inst *s, uint64_t epoch)
 			off += 8 + ((len + 7u) & ~(size_t)7);
 			s->stashed--;
 		}
+		s->arrive_epoch = epoch;
+		s->arrive_ns = st->last_ns;
 		st->used = 0;
 		size_t used = st->len;
 		st->len = 0;
@@ -773,10 +779,13 @@ asm_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	const void *r;
 	uint32_t len;
 	if (b->epoch <= engine_ctx_frontier(ctx)) {
+		s->arrive_epoch = b->epoch;
+		s->arrive_ns = s->batch_ns;
 		add_events(s, b, b->epoch);
 		return;
 	}
 	struct asm_stash *st = stash_for(s, b->epoch);
+	st->last_ns = s->batch_ns;
 	while ((r = engine_batch_next(b, &c, &len))) {
 		size_t need = 8 + ((len + 7u) & ~(size_t)7);
 		if (st->len + need > st->cap) {
@@ -853,6 +862,9 @@ asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 	uint64_t t0 = now_ns();
 	s->ctx = ctx;
 	s->batch_ns = t0;
+	/* (stash_apply below starts the next epoch's arrival) */
+	uint64_t arrived = s->arrive_epoch == epoch ? s->arrive_ns : 0;
+	s->arrive_ns = 0;
 	uint64_t G = s->cfg->idle_epochs;
 	/* The list is sorted by last activity epoch: the expired traces are
 	 * exactly a prefix of it. */
@@ -890,7 +902,10 @@ asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 	atomic_fetch_add_explicit(&s->cfg->open_bytes, ob - s->open_bytes_published,
 	                          memory_order_relaxed);
 	s->open_bytes_published = ob;
-	weft_hist_add(&s->close_ns, now_ns() - t0);
+	uint64_t t1 = now_ns();
+	weft_hist_add(&s->close_ns, t1 - t0);
+	if (arrived && s->cfg->on_epoch_closed)
+		s->cfg->on_epoch_closed(s->cfg->on_epoch_closed_arg, t1 > arrived ? t1 - arrived : 0);
 }
 
 static void

@@ -63,6 +63,10 @@ struct op_check_config {
 	FILE *anomalies;          /* JSON lines; NULL: none written */
 	unsigned report_max;      /* anomalous traces kept for the report (24) */
 	unsigned top_max;         /* explanations ranked in the summary (10) */
+	uint32_t report_heat_cells; /* heatmap cells (template x second) per
+	                           * worker (20000, about 600 bytes each);
+	                           * traces past it: heat_dropped, said on
+	                           * the page */
 	int no_report;            /* keep no report data, no summary ranking
 	                           * (long-running service: bounded memory) */
 	int skip_flushed;         /* traces flagged FLUSHED get no verdict and

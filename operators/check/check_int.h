@@ -33,11 +33,12 @@ struct op_report_item {
 	int32_t slow_node;       /* -1: the whole duration (or not slow) */
 };
 
-/* Latency heatmap cell: template x epoch -> histogram of durations. */
+/* Latency heatmap cell: template x second of the traces' start (Unix
+ * seconds on each trace's root host clock) -> histogram of durations. */
 struct op_heat_cell {
 	uint32_t tmpl;
 	uint32_t pad;
-	uint64_t epoch;
+	uint64_t start_s;
 	struct cluster_llq h;
 };
 
@@ -47,8 +48,11 @@ struct op_check_report {
 	struct op_report_item *items;
 	size_t n_items, cap_items;
 	uint64_t items_dropped;      /* anomalies beyond report_max */
-	struct op_heat_cell *cells;  /* merged from the workers at their end */
+	struct op_heat_cell *cells;  /* the workers' at their end, appended (a
+	                              * (template, second) may repeat: summed
+	                              * when drawn) */
 	size_t n_cells, cap_cells;
+	uint64_t heat_dropped;       /* traces past report_heat_cells */
 };
 
 /* splitmix64: enough for sampling (op_sample.c, learn_pick.c) */

@@ -169,6 +169,11 @@ train(struct op_learn *l, const struct cluster_model *old, struct cluster_model 
 		snprintf(err, errlen, "training: %s", weft_strerror(rc));
 	else
 		rc = cluster_trainer_build(tr, out, err, errlen);
+	if (!rc) {
+		char from[CLUSTER_MODEL_FROM_MAX];
+		snprintf(from, sizeof from, "learning loop: %zu traces sampled from the stream", n);
+		cluster_model_set_origin(*out, (uint64_t)time(NULL), from);
+	}
 	cluster_trainer_free(tr);
 	return rc;
 }

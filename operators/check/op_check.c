@@ -151,6 +151,7 @@ op_check_config_init(struct op_check_config *cfg, const char *model_path,
 	cfg->report_max = 24;
 	cfg->top_max = 10;
 	cfg->watch_file = 1;
+	cfg->report_heat_cells = 20000;
 	cfg->report = calloc(1, sizeof *cfg->report);
 	stamp_file(model_path, &cfg->stamp);
 	int rc = cfg->report ? cluster_model_load(model_path, &cfg->model, errstr, errlen)
@@ -276,7 +277,7 @@ op_check_watch_stop(struct op_check_config *cfg)
 /* ---- the operator ----------------------------------------------------------- */
 
 struct heat_key {
-	uint64_t key; /* tmpl << 40 | epoch */
+	uint64_t key; /* tmpl << 40 | start second */
 	uint32_t cell;
 };
 
@@ -296,6 +297,7 @@ struct check_inst {
 	size_t n_cells, cap_cells;
 	struct heat_key *hk; /* open addressing, cap_hk a power of two */
 	size_t cap_hk;
+	uint64_t heat_dropped; /* past report_heat_cells */
 	struct op_peer_hit hit;    /* what made the current trace slow (peers) */
 	struct weft_buf host_recs; /* host anomaly records of an epoch close */
 };
@@ -323,9 +325,10 @@ check_init(struct engine_ctx *ctx, void *arg, void **state)
 }
 
 static struct op_heat_cell *
-heat_cell(struct check_inst *s, uint32_t tmpl, uint64_t epoch)
+heat_cell(struct check_inst *s, uint32_t tmpl, uint64_t start_s)
 {
-	uint64_t key = ((uint64_t)tmpl << 40) | (epoch & ((1ull << 40) - 1));
+	start_s &= (1ull << 40) - 1; /* up to the year 36812 */
+	uint64_t key = ((uint64_t)tmpl << 40) | start_s;
 	if ((s->n_cells + 1) * 2 > s->cap_hk) {
 		size_t nc = s->cap_hk ? s->cap_hk * 2 : 64;
 		struct heat_key *nk = malloc(nc * sizeof *nk);
@@ -351,12 +354,13 @@ heat_cell(struct check_inst *s, uint32_t tmpl, uint64_t epoch)
 			return &s->cells[s->hk[j].cell];
 		j = (j + 1) & (s->cap_hk - 1);
 	}
-	if (WEFT_GROW(s->cells, s->cap_cells, s->n_cells + 1, 16))
+	if (s->n_cells >= s->cfg->report_heat_cells ||
+	    WEFT_GROW(s->cells, s->cap_cells, s->n_cells + 1, 16))
 		return NULL;
 	struct op_heat_cell *c = &s->cells[s->n_cells];
 	memset(c, 0, sizeof *c);
 	c->tmpl = tmpl;
-	c->epoch = epoch;
+	c->start_s = start_s;
 	s->hk[j] = (struct heat_key){key, (uint32_t)s->n_cells++};
 	return c;
 }
@@ -686,9 +690,12 @@ check_batch(void *state, struct engine_ctx *ctx, unsigned port,
 			s->probes += cv.probes;
 			s->known += cv.known_shape;
 			if (cv.tmpl >= 0 && !cfg->no_report) {
-				struct op_heat_cell *hc = heat_cell(s, (uint32_t)cv.tmpl, t->emit_epoch);
+				struct op_heat_cell *hc =
+				    heat_cell(s, (uint32_t)cv.tmpl, t->start_ns / 1000000000u);
 				if (hc)
 					cluster_llq_add(&hc->h, t->duration_ns);
+				else
+					s->heat_dropped++;
 			}
 		}
 		o->verdict = verdict;
@@ -763,22 +770,17 @@ check_destroy(void *state)
 	pthread_mutex_lock(&cfg->lock);
 	weft_hist_merge(&cfg->verdict_latency_ns, &s->latency);
 	struct op_check_report *r = cfg->report;
-	for (size_t i = 0; i < s->n_cells && r; i++) {
-		size_t j;
-		for (j = 0; j < r->n_cells; j++)
-			if (r->cells[j].tmpl == s->cells[i].tmpl &&
-			    r->cells[j].epoch == s->cells[i].epoch)
-				break;
-		if (j == r->n_cells) {
-			if (WEFT_GROW(r->cells, r->cap_cells, r->n_cells + 1, 64))
-				break;
-			r->cells[r->n_cells++] = s->cells[i];
-			continue;
+	if (r && s->n_cells) {
+		if (WEFT_GROW(r->cells, r->cap_cells, r->n_cells + s->n_cells, 64)) {
+			for (size_t i = 0; i < s->n_cells; i++)
+				r->heat_dropped += s->cells[i].h.n;
+		} else {
+			memcpy(r->cells + r->n_cells, s->cells, s->n_cells * sizeof *s->cells);
+			r->n_cells += s->n_cells;
 		}
-		r->cells[j].h.n += s->cells[i].h.n;
-		for (unsigned k = 0; k < CLUSTER_LLQ_BUCKETS; k++)
-			r->cells[j].h.bucket[k] += s->cells[i].h.bucket[k];
 	}
+	if (r)
+		r->heat_dropped += s->heat_dropped;
 	pthread_mutex_unlock(&cfg->lock);
 	cluster_model_unref(s->model);
 	cluster_check_scratch_free(s->cs);

@@ -64,6 +64,11 @@ const char *op_console_url(const struct op_console *c);
 /* Appends the console's own series (weft_console_*) to a Prometheus
  * exposition. */
 int op_console_metrics(struct op_console *c, struct weft_buf *out);
+/* The console's weft_epoch_close_seconds for a command without a
+ * /metrics of its own (weft replay): feed it through the assembler's
+ * on_epoch_closed hook (op_prom_epoch_closed, this as its arg); from the
+ * first call on, the console's /metrics shows it. */
+struct op_prom_hist *op_console_epoch_close(struct op_console *c);
 /* Stops the server (open event streams end) and frees everything; NULL
  * is fine. Clears check->observe: call after the engine stopped. */
 void op_console_stop(struct op_console *c);

@@ -432,8 +432,17 @@ con_api_model(struct op_console *c, struct weft_buf *out)
 	cluster_model_info(m, &mi);
 	rc = rc ? rc : weft_buf_printf(out,
 	    ",\"training_traces\":%" PRIu64 ",\"shapes\":%" PRIu64 ",\"pieces\":%" PRIu64
-	    ",\"filter_bytes\":%" PRIu64 ",\"filter_fpr\":%.3g,\"templates\":[",
+	    ",\"filter_bytes\":%" PRIu64 ",\"filter_fpr\":%.3g,",
 	    mi.traces, mi.shapes, mi.pieces, mi.filter_bytes, mi.filter_fpr);
+	/* when and from what it was trained; null for a format-1 file */
+	if (mi.trained_at)
+		rc = rc ? rc : weft_buf_printf(out, "\"trained_at\":%" PRIu64, mi.trained_at);
+	else
+		rc = rc ? rc : weft_buf_printf(out, "\"trained_at\":null");
+	rc = rc ? rc : weft_buf_printf(out, ",\"trained_from\":");
+	rc = rc ? rc : (mi.trained_from[0] ? weft_buf_str(out, mi.trained_from)
+	                                   : weft_buf_printf(out, "null"));
+	rc = rc ? rc : weft_buf_printf(out, ",\"templates\":[");
 	for (uint32_t t = 0; !rc && t < mi.n_templates; t++) {
 		struct cluster_template_view tv;
 		if (cluster_model_template(m, t, &tv))

@@ -434,6 +434,7 @@ op_console_start(const struct op_console_config *cfg, struct op_check_config *ch
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	pthread_cond_init(&c->tick_cv, NULL);
+	op_prom_epoch_close_init(&c->epoch_close);
 	c->cfg = *cfg;
 	c->check = check;
 	c->workers = workers;

@@ -109,6 +109,8 @@ struct op_console {
 	uint64_t heat_over;
 	int stopping;
 	uint64_t started_ns;    /* CLOCK_REALTIME */
+	struct op_prom_hist epoch_close; /* shown once asked for */
+	_Atomic int epoch_close_on;
 
 	pthread_t ticker;
 	int ticking;

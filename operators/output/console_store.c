@@ -366,5 +366,14 @@ int
 con_metrics_page(struct op_console *c, struct weft_buf *out)
 {
 	int rc = op_console_metrics(c, out);
+	if (!rc && atomic_load(&c->epoch_close_on))
+		rc = op_prom_epoch_close_render(out, &c->epoch_close);
 	return rc ? rc : op_prom_process(out);
+}
+
+struct op_prom_hist *
+op_console_epoch_close(struct op_console *c)
+{
+	atomic_store(&c->epoch_close_on, 1);
+	return &c->epoch_close;
 }

@@ -66,6 +66,33 @@ op_prom_hist_render(struct weft_buf *out, const char *name, const char *labels,
 	return rc ? rc : op_metrics_sample(out, bn, labels, (double)cum);
 }
 
+/* ---- epoch close ---------------------------------------------------------- */
+
+static const double epoch_close_le[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                        0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+
+void
+op_prom_epoch_close_init(struct op_prom_hist *h)
+{
+	op_prom_hist_init(h, epoch_close_le, sizeof epoch_close_le / sizeof epoch_close_le[0]);
+}
+
+void
+op_prom_epoch_closed(void *hist, uint64_t ns)
+{
+	op_prom_hist_observe(hist, ns);
+}
+
+int
+op_prom_epoch_close_render(struct weft_buf *out, const struct op_prom_hist *h)
+{
+	int rc = op_metrics_family(out, "weft_epoch_close_seconds", "histogram",
+	                           "from an epoch's last batch reaching a worker's assembler "
+	                           "to that epoch closed there (every worker's frontier past "
+	                           "it, its finished traces handed on)");
+	return rc ? rc : op_prom_hist_render(out, "weft_epoch_close_seconds", NULL, h);
+}
+
 /* ---- process_* and build info ------------------------------------------- */
 
 static int

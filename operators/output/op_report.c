@@ -223,7 +223,12 @@ write_legend(FILE *f)
 	      "<path class=\"eg\" d=\"M348,38 H372\"/><text x=\"378\" y=\"42\">pair only in the template</text>"
 	      "<text x=\"518\" y=\"42\">\xC3\x97N: events with the label</text>\n</svg>\n"
 	      "<p class=\"note\">Arrows that skip rows run down the left side; arrows that go up or "
-	      "sideways (a repeated block starting again) run up the right side.</p>\n", f);
+	      "sideways (a repeated block starting again) run up the right side. Under a trace's "
+	      "label: its host (or how many hosts, the first by name), then when its first event "
+	      "started after the trace's first event on the same host (hosts' clocks are not "
+	      "compared) and how long it took (several events: the longest and the total, "
+	      "\xCE\xA3); under a template's label, the median learned in training. A box's "
+	      "tooltip has the full texts.</p>\n", f);
 }
 
 static void

@@ -26,6 +26,11 @@
  * orange; in the template, what the trace lacks is dashed grey. Labels
  * carrying a new piece are outlined red, the slow label is amber with its
  * duration (the page's CSS, op_report.c, gives the colours).
+ * A trace's boxes also carry their hosts (the first by name and a count)
+ * and times: the first start after the trace's first event on the same
+ * host (hosts' clocks differ, by weeks in the bundled runs, so no offset
+ * crosses hosts) and the duration, or the longest and total of several;
+ * a template's boxes carry the model's median per label.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,9 +43,11 @@
 #define LG_MAX_EDGES 400    /* arrows per label graph */
 #define LG_PER_ROW 4        /* boxes per row before a layer wraps */
 #define LG_TEXT_MAX 26      /* label bytes shown in a box (full text in a tooltip) */
-#define BOX_W 170
+#define BOX_W 180
 #define BOX_H 34
-#define COL_W 190
+#define BOX_H_ANN 60        /* with the hosts and times lines */
+#define ANN_TEXT_MAX 36     /* bytes of a hosts / times line */
+#define COL_W 200
 #define ROW_H 72
 #define MARGIN 24
 #define LANES 5             /* side lanes for long and upward arrows */
@@ -238,6 +245,8 @@ nomem:
 void
 lg_layout(struct lgraph *g)
 {
+	g->box_h = g->annotated ? BOX_H_ANN : BOX_H;
+	g->row_h = g->box_h + (ROW_H - BOX_H);
 	uint32_t cols = 1, row = 0;
 	for (uint32_t i = 0, k = 0; i < g->n_node; i++, k++) {
 		if (i && g->node[i].layer != g->node[i - 1].layer)
@@ -252,7 +261,7 @@ lg_layout(struct lgraph *g)
 		int x0 = SIDE + (int)(cols - (j - i)) * COL_W / 2;
 		for (uint32_t k = i; k < j; k++) {
 			g->node[k].x = x0 + (int)(k - i) * COL_W;
-			g->node[k].y = MARGIN + (int)row * ROW_H;
+			g->node[k].y = MARGIN + (int)row * g->row_h;
 		}
 		row++;
 		i = j;
@@ -261,7 +270,7 @@ lg_layout(struct lgraph *g)
 	g->lane_l = SIDE - 12;
 	g->lane_r = right + 34; /* past the self-loops */
 	g->width = g->lane_r + SIDE - 10;
-	g->height = 2 * MARGIN + (row ? (int)row * ROW_H - (ROW_H - BOX_H) : 20);
+	g->height = 2 * MARGIN + (row ? (int)row * g->row_h - (g->row_h - g->box_h) : 20);
 }
 
 /* Flags of a against b: in the trace (trace = 1) what b lacks is extra,
@@ -285,6 +294,215 @@ lg_drawn(const struct lgraph *g, uint32_t n_dag, int64_t i)
 	if (i < 0 || (uint64_t)i >= n_dag)
 		return UINT32_MAX;
 	return g->shown[g->of[i]];
+}
+
+/* ---- hosts and times on the boxes ---------------------------------------- */
+
+struct hpair {
+	uint32_t node;
+	const char *host;
+};
+
+static int
+cmp_hpair(const void *a, const void *b)
+{
+	const struct hpair *x = a, *y = b;
+	if (x->node != y->node)
+		return x->node < y->node ? -1 : 1;
+	return strcmp(x->host, y->host);
+}
+
+/* Each event's start from the first start on its own host in t (hosts'
+ * clocks are not compared: the bundled runs' differ by weeks); first[]
+ * gets the host's first start per event. 0 or WEFT_ENOMEM. */
+struct hsym {
+	uint64_t sym;
+	uint32_t i;
+};
+
+static int
+cmp_hsym(const void *a, const void *b)
+{
+	const struct hsym *x = a, *y = b;
+	return x->sym < y->sym ? -1 : x->sym > y->sym;
+}
+
+static int
+host_firsts(const struct op_trace *t, uint64_t *first)
+{
+	uint32_t n = t->n_events;
+	const struct op_trace_event *ev = op_trace_events(t);
+	struct hsym *ix = malloc(((size_t)n + 1) * sizeof *ix);
+	if (!ix)
+		return WEFT_ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		ix[i] = (struct hsym){ev[i].host_sym, i};
+	qsort(ix, n, sizeof *ix, cmp_hsym);
+	for (uint32_t a = 0, b; a < n; a = b) {
+		uint64_t lo = UINT64_MAX;
+		for (b = a; b < n && ix[b].sym == ix[a].sym; b++)
+			if (!(ev[ix[b].i].flags & OP_TEV_MISSING) && ev[ix[b].i].start_ns < lo)
+				lo = ev[ix[b].i].start_ns;
+		for (uint32_t k = a; k < b; k++)
+			first[ix[k].i] = lo;
+	}
+	free(ix);
+	return 0;
+}
+
+int
+lg_annotate_trace(struct lgraph *g, const struct op_trace *t)
+{
+	uint32_t n = t->n_events, nh = 0;
+	const struct op_trace_event *ev = op_trace_events(t);
+	struct hpair *hp = malloc(((size_t)n + 1) * sizeof *hp);
+	uint64_t *first = malloc(((size_t)n + 1) * sizeof *first);
+	if (!hp || !first || host_firsts(t, first)) {
+		free(hp);
+		free(first);
+		return WEFT_ENOMEM;
+	}
+	for (uint32_t d = 0; d < g->n_node; d++)
+		g->node[d].at_ns = INT64_MAX;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t d = lg_drawn(g, n, i);
+		if (d == UINT32_MAX || (ev[i].flags & OP_TEV_MISSING))
+			continue;
+		struct lg_node *v = &g->node[d];
+		const char *h = op_trace_str(t, ev[i].host);
+		if (h[0])
+			hp[nh++] = (struct hpair){d, h};
+		if ((int64_t)(ev[i].start_ns - first[i]) < v->at_ns)
+			v->at_ns = (int64_t)(ev[i].start_ns - first[i]);
+		if ((ev[i].flags & OP_TEV_HAS_END) && ev[i].end_ns >= ev[i].start_ns) {
+			uint64_t dur = ev[i].end_ns - ev[i].start_ns;
+			v->n_dur++;
+			v->dur_sum += dur;
+			if (dur > v->dur_max)
+				v->dur_max = dur;
+		}
+	}
+	qsort(hp, nh, sizeof *hp, cmp_hpair);
+	for (uint32_t k = 0; k < nh; k++) {
+		if (k && hp[k].node == hp[k - 1].node && !strcmp(hp[k].host, hp[k - 1].host))
+			continue;
+		struct lg_node *v = &g->node[hp[k].node];
+		if (v->n_hosts < 2)
+			v->host[v->n_hosts] = hp[k].host;
+		v->n_hosts++;
+	}
+	free(hp);
+	free(first);
+	g->annotated = 1;
+	return 0;
+}
+
+void
+lg_annotate_template(struct lgraph *g, const struct cluster_model *m)
+{
+	for (uint32_t d = 0; d < g->n_node; d++) {
+		g->node[d].at_ns = INT64_MAX;
+		g->node[d].median_ns = cluster_model_label_median(m, g->node[d].sym);
+		g->annotated |= g->node[d].median_ns != 0;
+	}
+}
+
+/* The box's hosts line: "dn1", "2 hosts: dn1, dn2", "5 hosts: dn1, dn2 +3"
+ * (each name cut so that the line stays readable). */
+static void
+hosts_line(char *out, size_t cap, const struct lg_node *v)
+{
+	if (v->n_hosts == 1) {
+		snprintf(out, cap, "%s", v->host[0]);
+		return;
+	}
+	/* two names when they fit the box, else one and the count of the rest */
+	unsigned named = 2;
+	size_t len = (size_t)snprintf(out, cap, "%u hosts: %.40s, %.40s", v->n_hosts,
+	                              v->host[0], v->host[1]);
+	if (len + (v->n_hosts > 2 ? 4 : 0) > ANN_TEXT_MAX) {
+		named = 1;
+		snprintf(out, cap, "%u hosts: %.40s", v->n_hosts, v->host[0]);
+	}
+	if (v->n_hosts > named) {
+		size_t at = strlen(out);
+		snprintf(out + at, cap - at, " +%u", v->n_hosts - named);
+	}
+}
+
+/* The box's times line: its start from the trace's start, then its
+ * duration (one event) or the longest and the total (several). */
+static void
+times_line(char *out, size_t cap, const struct lg_node *v)
+{
+	char a[32], b[32], c[32];
+	size_t at = 0;
+	out[0] = 0;
+	if (v->median_ns) {
+		snprintf(out, cap, "median %s", report_dur(a, sizeof a, v->median_ns));
+		return;
+	}
+	if (v->at_ns != INT64_MAX)
+		at = (size_t)snprintf(out, cap, "%s%s", v->at_ns < 0 ? "\xE2\x88\x92" : "+",
+		                      report_dur(a, sizeof a, v->at_ns < 0 ? (uint64_t)-v->at_ns
+		                                                           : (uint64_t)v->at_ns));
+	if (at >= cap || !v->n_dur)
+		return;
+	if (v->n_dur == 1)
+		snprintf(out + at, cap - at, "%stook %s", at ? ", " : "",
+		         report_dur(b, sizeof b, v->dur_max));
+	else
+		snprintf(out + at, cap - at, "%smax %s \xCE\xA3 %s", at ? ", " : "",
+		         report_dur(b, sizeof b, v->dur_max), report_dur(c, sizeof c, v->dur_sum));
+}
+
+static void
+lg_svg_annotations(FILE *f, const struct lg_node *v)
+{
+	char hl[128], tl[96];
+	hl[0] = 0;
+	if (v->n_hosts)
+		hosts_line(hl, sizeof hl, v);
+	times_line(tl, sizeof tl, v);
+	if (hl[0]) {
+		fprintf(f, "<text class=\"hosts\" x=\"%d\" y=\"%d\" font-size=\"10\" fill=\"#333\">",
+		        v->x + 6, v->y + 41);
+		report_esc(f, hl, ANN_TEXT_MAX);
+		fputs("</text>", f);
+	}
+	if (tl[0]) {
+		fprintf(f, "<text class=\"times\" x=\"%d\" y=\"%d\" font-size=\"10\" fill=\"#333\">",
+		        v->x + 6, v->y + (hl[0] ? 54 : 41));
+		report_esc(f, tl, ANN_TEXT_MAX);
+		fputs("</text>", f);
+	}
+}
+
+/* The full hosts and times, in the box's tooltip. */
+static void
+lg_title_annotations(FILE *f, const struct lg_node *v)
+{
+	char a[32], b[32];
+	if (v->n_hosts) {
+		fputs("\nhosts: ", f);
+		report_esc(f, v->host[0], 0);
+		if (v->n_hosts > 1) {
+			fputs(", ", f);
+			report_esc(f, v->host[1], 0);
+		}
+		if (v->n_hosts > 2)
+			fprintf(f, " and %u more", v->n_hosts - 2);
+	}
+	if (v->at_ns != INT64_MAX)
+		fprintf(f, "\nfirst start: %s%s after the trace's first event on the same host "
+		           "(hosts' clocks are not compared)",
+		        v->at_ns < 0 ? "-" : "",
+		        report_dur(a, sizeof a, v->at_ns < 0 ? (uint64_t)-v->at_ns : (uint64_t)v->at_ns));
+	if (v->n_dur)
+		fprintf(f, "\nlongest %s, total %s over %u events with an end",
+		        report_dur(a, sizeof a, v->dur_max), report_dur(b, sizeof b, v->dur_sum), v->n_dur);
+	if (v->median_ns)
+		fprintf(f, "\nmedian in training: %s", report_dur(a, sizeof a, v->median_ns));
 }
 
 static void
@@ -312,18 +530,18 @@ lg_svg(FILE *f, const struct lgraph *g, unsigned id)
 		int lane = (int)(k % LANES) * LANE_W, gap = 6 + (int)(k % LANES) * 4;
 		if (e->from == e->to)
 			fprintf(f, "M%d,%d C%d,%d %d,%d %d,%d", a->x + BOX_W, a->y + 8,
-			        a->x + BOX_W + 28, a->y - 8, a->x + BOX_W + 28, a->y + BOX_H + 8,
-			        a->x + BOX_W, a->y + BOX_H - 8);
-		else if (b->y == a->y + ROW_H)
-			fprintf(f, "M%d,%d C%d,%d %d,%d %d,%d", a->x + BOX_W / 2, a->y + BOX_H,
-			        a->x + BOX_W / 2, a->y + BOX_H + 30, b->x + BOX_W / 2, b->y - 30,
+			        a->x + BOX_W + 28, a->y - 8, a->x + BOX_W + 28, a->y + g->box_h + 8,
+			        a->x + BOX_W, a->y + g->box_h - 8);
+		else if (b->y == a->y + g->row_h)
+			fprintf(f, "M%d,%d C%d,%d %d,%d %d,%d", a->x + BOX_W / 2, a->y + g->box_h,
+			        a->x + BOX_W / 2, a->y + g->box_h + 30, b->x + BOX_W / 2, b->y - 30,
 			        b->x + BOX_W / 2, b->y);
 		else if (b->y > a->y) /* skips rows: down the left lanes */
-			fprintf(f, "M%d,%d V%d H%d V%d H%d V%d", a->x + 24, a->y + BOX_H,
-			        a->y + BOX_H + gap, g->lane_l - lane, b->y - gap, b->x + 24, b->y);
+			fprintf(f, "M%d,%d V%d H%d V%d H%d V%d", a->x + 24, a->y + g->box_h,
+			        a->y + g->box_h + gap, g->lane_l - lane, b->y - gap, b->x + 24, b->y);
 		else /* same row or upwards: up the right lanes */
-			fprintf(f, "M%d,%d V%d H%d V%d H%d V%d", a->x + BOX_W - 24, a->y + BOX_H,
-			        a->y + BOX_H + gap, g->lane_r + lane, b->y - gap, b->x + BOX_W - 24, b->y);
+			fprintf(f, "M%d,%d V%d H%d V%d H%d V%d", a->x + BOX_W - 24, a->y + g->box_h,
+			        a->y + g->box_h + gap, g->lane_r + lane, b->y - gap, b->x + BOX_W - 24, b->y);
 		fputs("\"/>\n", f);
 	}
 	for (uint32_t i = 0; i < g->n_node; i++) {
@@ -334,12 +552,15 @@ lg_svg(FILE *f, const struct lgraph *g, unsigned id)
 		                : v->flags & LG_ABSENT ? "absent" : "norm";
 		fputs("<g><title>", f);
 		report_esc(f, t, 0);
-		fprintf(f, " \xC3\x97%u%s%s%s</title>", v->count,
+		fprintf(f, " \xC3\x97%u%s%s%s", v->count,
 		        v->flags & LG_EXTRA ? " (not in the template)" : "",
 		        v->flags & LG_ABSENT ? " (not in the trace)" : "",
 		        v->flags & LG_NEW ? " (new piece)" : "");
+		if (g->annotated)
+			lg_title_annotations(f, v);
+		fputs("</title>", f);
 		fprintf(f, "<rect class=\"%s%s\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" rx=\"4\"/>",
-		        cls, v->flags & LG_NEW ? " new" : "", v->x, v->y, BOX_W, BOX_H);
+		        cls, v->flags & LG_NEW ? " new" : "", v->x, v->y, BOX_W, g->box_h);
 		fprintf(f, "<text x=\"%d\" y=\"%d\"%s>", v->x + 6, v->y + 14,
 		        v->flags & LG_ABSENT ? " fill=\"#888\"" : "");
 		report_esc(f, t, LG_TEXT_MAX);
@@ -352,7 +573,10 @@ lg_svg(FILE *f, const struct lgraph *g, unsigned id)
 			fputs(" \xC2\xB7 new piece", f);
 		else if (v->flags & (LG_EXTRA | LG_ABSENT))
 			fputs(v->flags & LG_EXTRA ? " \xC2\xB7 extra" : " \xC2\xB7 missing", f);
-		fputs("</text></g>\n", f);
+		fputs("</text>", f);
+		if (g->annotated)
+			lg_svg_annotations(f, v);
+		fputs("</g>\n", f);
 	}
 	fputs("</svg>\n", f);
 }

@@ -32,6 +32,11 @@ report_draw_pair(FILE *f, const struct cluster_model *m, const struct report_pai
 		fputs("<p class=\"note\">(template not drawn: out of memory)</p>\n", f);
 		have_t = 0;
 	}
+	/* hosts and times on the trace's boxes, the learned medians on the
+	 * template's (out of memory: drawn without them) */
+	(void)lg_annotate_trace(&tg, t);
+	if (have_t)
+		lg_annotate_template(&pg, m);
 	uint32_t n = t->n_events;
 	for (uint32_t j = 0; j < p->n_new && j < CLUSTER_MAX_NEW; j++) {
 		uint32_t d = lg_drawn(&tg, n, p->new_node[j]);
@@ -76,6 +81,7 @@ report_draw_template(FILE *f, const struct cluster_model *m, uint32_t tmpl, unsi
 		fputs("<p class=\"note\">(not drawn: out of memory)</p>\n", f);
 		return;
 	}
+	lg_annotate_template(&g, m);
 	lg_layout(&g);
 	snprintf(cap, sizeof cap, "template %u", tmpl);
 	lg_figure(f, &g, id, cap);

@@ -120,6 +120,14 @@ void op_prom_hist_observe(struct op_prom_hist *h, uint64_t ns);
  * ...) once per family); labels NULL or the inside of {...} without le. */
 int op_prom_hist_render(struct weft_buf *out, const char *name, const char *labels,
                         const struct op_prom_hist *h);
+/* weft_epoch_close_seconds: an epoch's close latency at the assembler
+ * (op_assemble_config.on_epoch_closed: its last batch arriving -> its
+ * close done, per worker). _init sets the buckets; op_prom_epoch_closed
+ * is the hook (arg: the histogram; any worker's thread); _render writes
+ * the family and its samples. */
+void op_prom_epoch_close_init(struct op_prom_hist *h);
+void op_prom_epoch_closed(void *hist, uint64_t ns);
+int op_prom_epoch_close_render(struct weft_buf *out, const struct op_prom_hist *h);
 /* process_cpu_seconds_total, process_resident_memory_bytes,
  * process_virtual_memory_bytes, process_start_time_seconds,
  * process_open_fds, process_max_fds (from /proc) and weft_build_info. */

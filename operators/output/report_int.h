@@ -45,6 +45,14 @@ struct lg_node {
 	uint32_t sidx;      /* index in lgraph.syms */
 	uint64_t slow_ns;
 	int x, y;           /* box's top-left corner, after layout */
+	/* lg_annotate_trace: the hosts of its events (distinct, the first two
+	 * by name), the earliest start from the trace's start and the longest
+	 * and total of its events' durations (n_dur of them had an end) */
+	const char *host[2];
+	uint32_t n_hosts, n_dur;
+	int64_t at_ns;
+	uint64_t dur_max, dur_sum;
+	uint64_t median_ns; /* lg_annotate_template: the model's median */
 };
 
 struct lg_edge {
@@ -70,6 +78,8 @@ struct lgraph {
 	uint32_t hidden_nodes, hidden_edges;
 	int width, height;
 	int lane_l, lane_r;  /* x of the innermost left / right lane */
+	int annotated;       /* boxes carry the hosts / times lines */
+	int box_h, row_h;    /* after lg_layout */
 };
 
 /* Builds the label graph of d. text[i] is node i's label text; text NULL:
@@ -77,6 +87,11 @@ struct lgraph {
 int lg_build(struct lgraph *g, const struct cluster_dag *d, const char *const *text,
              const struct cluster_model *m);
 void lg_free(struct lgraph *g);
+/* Hosts and times on the boxes of a trace's graph (built from t's view;
+ * call before lg_layout): 0 or WEFT_ENOMEM (then not annotated). */
+int lg_annotate_trace(struct lgraph *g, const struct op_trace *t);
+/* The model's median duration per label on a template's boxes. */
+void lg_annotate_template(struct lgraph *g, const struct cluster_model *m);
 /* Places the boxes (rows of layers) and sizes the drawing. */
 void lg_layout(struct lgraph *g);
 /* Flags of a against b: in the trace (trace = 1) what b lacks is extra,

@@ -141,6 +141,7 @@ struct serve_sink_config {
 	/* Prometheus histograms (serve_hist.c): a trace's last event -> its
 	 * verdict, and trace duration by verdict */
 	struct op_prom_hist verdict_latency, duration[OP_VERDICT__COUNT];
+	struct op_prom_hist epoch_close; /* fed by the assembler's hook */
 };
 /* Sets the histograms' buckets (before the engine runs). */
 void serve_hists_init(struct serve_sink_config *c);

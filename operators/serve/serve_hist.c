@@ -4,8 +4,9 @@
  * event arriving -> its verdict, taken as the serve sink receives the
  * checked trace, just before it is produced) and
  * weft_trace_duration_seconds{verdict=...} (the trace's same-host
- * duration). Workers observe into relaxed atomics (op_prom.c); a scrape
- * reads them without a lock.
+ * duration), and weft_epoch_close_seconds (op_prom.c, fed by the
+ * assembler as each epoch closes). Workers observe into relaxed atomics
+ * (op_prom.c); a scrape reads them without a lock.
  */
 #include <time.h>
 
@@ -24,6 +25,7 @@ serve_hists_init(struct serve_sink_config *c)
 	for (unsigned v = 0; v < OP_VERDICT__COUNT; v++)
 		op_prom_hist_init(&c->duration[v], duration_le,
 		                  sizeof duration_le / sizeof duration_le[0]);
+	op_prom_epoch_close_init(&c->epoch_close);
 }
 
 void
@@ -55,5 +57,6 @@ serve_hists_render(struct serve_sink_config *c, struct weft_buf *b)
 		         v == OP_VERDICT_NONE ? "none" : op_verdict_name(v));
 		rc = op_prom_hist_render(b, "weft_trace_duration_seconds", l, &c->duration[v]);
 	}
+	rc = rc ? rc : op_prom_epoch_close_render(b, &c->epoch_close);
 	return rc ? rc : op_prom_process(b);
 }

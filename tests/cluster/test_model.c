@@ -294,6 +294,17 @@ test_held_out_half(void **state)
 	cluster_model_unref(m);
 }
 
+/* m encoded (*buf, *len: the caller frees buf) and decoded again. */
+static struct cluster_model *
+round_trip(const struct cluster_model *m, void **buf, size_t *len)
+{
+	char err[256];
+	struct cluster_model *m2;
+	assert_int_equal(cluster_model_encode(m, buf, len), 0);
+	assert_int_equal(cluster_model_decode(*buf, *len, &m2, err, sizeof err), 0);
+	return m2;
+}
+
 static void
 test_file_round_trip_and_refusal(void **state)
 {
@@ -302,10 +313,8 @@ test_file_round_trip_and_refusal(void **state)
 	struct cluster_model *m = train(runs, 2, 1, 0);
 	void *buf;
 	size_t len;
-	assert_int_equal(cluster_model_encode(m, &buf, &len), 0);
 	char err[256];
-	struct cluster_model *m2;
-	assert_int_equal(cluster_model_decode(buf, len, &m2, err, sizeof err), 0);
+	struct cluster_model *m2 = round_trip(m, &buf, &len);
 	/* same verdicts, templates and distances on a fault run */
 	struct cluster_check_scratch *s = cluster_check_scratch_new();
 	for (size_t i = 0; i < g_kill.ntr; i++) {
@@ -364,6 +373,66 @@ test_file_round_trip_and_refusal(void **state)
 	                 WEFT_EIO);
 	free(buf);
 	cluster_check_scratch_free(s);
+	cluster_model_unref(m);
+}
+
+/* Issue 20: the file keeps when and from what the model was trained; a
+ * format-1 file (without them) still loads, its origin unknown. */
+static void
+test_origin_kept_and_format_1_loads(void **state)
+{
+	(void)state;
+	const struct ct_run *runs[] = {&g_w};
+	struct cluster_model *m = train(runs, 1, 1, 0);
+	struct cluster_model_info mi;
+	cluster_model_info(m, &mi);
+	assert_int_equal(mi.trained_at, 0);
+	assert_string_equal(mi.trained_from, "");
+	char longer[400];
+	memset(longer, 'x', sizeof longer - 1);
+	longer[sizeof longer - 1] = 0;
+	cluster_model_set_origin(m, 1780000000, longer);
+	cluster_model_info(m, &mi);
+	assert_int_equal(strlen(mi.trained_from), CLUSTER_MODEL_FROM_MAX - 1);
+	cluster_model_set_origin(m, 1780000000, "weft train: a.smp, b.smp");
+	void *buf;
+	size_t len;
+	char err[256];
+	struct cluster_model *m2 = round_trip(m, &buf, &len);
+	struct cluster_model_info m2i;
+	cluster_model_info(m2, &m2i);
+	assert_int_equal(m2i.trained_at, 1780000000);
+	assert_string_equal(m2i.trained_from, "weft train: a.smp, b.smp");
+	cluster_model_unref(m2);
+	/* the same model as format 1: the origin (after the params and the
+	 * three totals) cut out, version 1, length and checksum redone */
+	size_t at = 64 + 4 * 8 + 4 + 4 + 8 + 8 + 3 * 8;
+	size_t cut = 8 + 4 + strlen("weft train: a.smp, b.smp");
+	unsigned char *v1 = malloc(len);
+	assert_non_null(v1);
+	memcpy(v1, buf, at);
+	memcpy(v1 + at, (unsigned char *)buf + at + cut, len - at - cut);
+	uint32_t ver = 1;
+	uint64_t total = len - cut, sum = XXH3_64bits(v1 + 64, total - 64);
+	memcpy(v1 + 8, &ver, 4);
+	memcpy(v1 + 16, &total, 8);
+	memcpy(v1 + 24, &sum, 8);
+	assert_int_equal(cluster_model_decode(v1, total, &m2, err, sizeof err), 0);
+	cluster_model_info(m2, &m2i);
+	assert_int_equal(m2i.trained_at, 0);
+	assert_string_equal(m2i.trained_from, "");
+	assert_int_equal(m2i.n_templates, mi.n_templates);
+	assert_int_equal(m2i.traces, mi.traces);
+	cluster_model_unref(m2);
+	/* an origin text longer than the field allows is refused, not read */
+	uint32_t huge = CLUSTER_MODEL_FROM_MAX;
+	memcpy((unsigned char *)buf + at + 8, &huge, 4);
+	sum = XXH3_64bits((unsigned char *)buf + 64, len - 64);
+	memcpy((unsigned char *)buf + 24, &sum, 8);
+	assert_int_equal(cluster_model_decode(buf, len, &m2, err, sizeof err), WEFT_EFORMAT);
+	assert_non_null(strstr(err, "origin"));
+	free(v1);
+	free(buf);
 	cluster_model_unref(m);
 }
 
@@ -496,6 +565,7 @@ main(void)
 	    cmocka_unit_test(test_train_and_check),
 	    cmocka_unit_test(test_held_out_half),
 	    cmocka_unit_test(test_file_round_trip_and_refusal),
+	    cmocka_unit_test(test_origin_kept_and_format_1_loads),
 	    cmocka_unit_test(test_new_pieces_counted_exactly_and_named_in_order),
 	    cmocka_unit_test(test_deterministic),
 	};

@@ -20,6 +20,7 @@ usage: console_browser.py WEFT SOURCE_ROOT BUILD_ROOT
 """
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -78,6 +79,12 @@ def main():
         expl = drv.find_element(By.CSS_SELECTOR, "#detail .expl").text
         if "new" not in expl:
             fail(f"the explanation does not say what is new: {expl!r}")
+        if not figs[1].find_elements(By.CSS_SELECTOR, "text.hosts") or \
+           not figs[1].find_elements(By.CSS_SELECTOR, "text.times"):
+            fail("the trace's boxes carry no hosts or times")
+        line = drv.find_element(By.ID, "model-line").text
+        if not re.search(r"trained \d{4}-\d\d-\d\dT[\d:]+Z by weft train: ", line):
+            fail(f"the model line does not say when and from what it was trained: {line!r}")
         drv.find_element(By.ID, "drawing").screenshot(os.path.join(ART, "trace.png"))
 
         box = drv.find_element(By.ID, "s-id")

@@ -17,6 +17,7 @@ usage: console_http.py WEFT SOURCE_ROOT
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -73,6 +74,21 @@ def metrics(base):
     return out
 
 
+def epoch_close_histogram(m):
+    """weft_epoch_close_seconds after the run: observed, its buckets
+    cumulative in increasing le, +Inf equal to _count."""
+    name = "weft_epoch_close_seconds"
+    buckets = sorted(((float(k.split('le="')[1][:-2]), v) for k, v in m.items()
+                      if k.startswith(name + "_bucket{")), key=lambda b: b[0])
+    count = m.get(name + "_count", 0)
+    if len(buckets) < 2 or count <= 0 or buckets[-1] != (float("inf"), count):
+        fail(f"{name}: no closes observed or +Inf is not the count: {buckets[-1:]} {count}")
+    if any(a[1] > b[1] for a, b in zip(buckets, buckets[1:])):
+        fail(f"{name}: buckets are not cumulative: {buckets}")
+    if not 0 <= m[name + "_sum"] <= count * 60 * 60:
+        fail(f"{name}_sum out of range: {m[name + '_sum']}")
+
+
 def reference(tmp):
     """The same run without the console: traces and anomalies."""
     with open(f"{tmp}/{RUN}.jsonl", "rb") as f:
@@ -94,7 +110,9 @@ def main():
     proc = None
     held = []
     try:
+        trained_after = int(time.time())
         failed = prepare(WEFT, SRC, tmp)
+        trained_before = int(time.time()) + 1
         bad_addresses(tmp)
         ref_traces, ref_anom = reference(tmp)
         # --peers=0 on both sides: with 2 workers, a verdict against peers
@@ -182,6 +200,7 @@ def main():
             got = m[f'weft_console_bad_requests_total{{reason="{reason}"}}']
             if got != n:
                 fail(f"bad requests {reason}: counted {got}, made {n}")
+        epoch_close_histogram(m)
         summ = json.loads(expect(base + "/api/summary", 200))
         if summ["traces"] != len(ref_traces):
             fail(f"summary: {summ['traces']} traces, the run had {len(ref_traces)}")
@@ -210,6 +229,11 @@ def main():
         t = json.loads(expect(base + "/api/trace/" + one["trace_id"], 200))
         if "<svg" not in t["drawing"] or t["trace"]["trace_id"] != one["trace_id"]:
             fail("/api/trace has no drawing or the wrong trace")
+        # the same drawing as the report's: hosts and times on the boxes
+        boxes = t["drawing"].split("<figure>")[-1]
+        if not any(h in boxes for h in one["hosts"]) or 'class="hosts"' not in boxes or \
+           not re.search(r'<text class="times"[^>]*>[+\u2212]\d', boxes):
+            fail("/api/trace: the trace's boxes carry no host or time")
         # heatmap and rates are folded in once a second: wait for the fold
         # after the last trace (bounded)
         for _ in range(100):
@@ -229,6 +253,11 @@ def main():
         mo = json.loads(expect(base + "/api/model", 200))
         if not mo["templates"]:
             fail("/api/model lists no template")
+        # when and from what `weft train` built it, kept in the model file
+        if not (mo["trained_at"] and trained_after <= mo["trained_at"] <= trained_before) or \
+           mo["trained_from"] != "weft train: train.smp" or mo["training_traces"] <= 0:
+            fail(f"/api/model does not say when and from what it was trained: "
+                 f"{mo.get('trained_at')} {mo.get('trained_from')!r}")
         expect(base + "/api/template/0", 200)
     finally:
         for s in held:

@@ -88,6 +88,7 @@ def main():
         text = urllib.request.urlopen(metrics + "/metrics", timeout=10).read().decode()
         for name in ("weft_console_store_bytes ", "weft_verdict_latency_seconds_bucket{le=",
                      "weft_verdict_latency_seconds_count ",
+                     "weft_epoch_close_seconds_bucket{le=", "weft_epoch_close_seconds_count ",
                      'weft_trace_duration_seconds_bucket{verdict="unknown_structure",le=',
                      "process_cpu_seconds_total ", "process_resident_memory_bytes ",
                      "weft_build_info{version=", 'weft_partition_committed_offset{topic="in"'):

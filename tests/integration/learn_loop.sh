@@ -32,7 +32,13 @@ promoted=$(sed -n 's/.* \([0-9]*\) structures promoted;.*/\1/p' "$TMP/r1.log")
 cmp -s "$M" "$TMP/m0.model" && fail "the model file did not change"
 n_v=$(ls "$M".v* | wc -l)
 [ "$n_v" -ge 1 ] && [ "$n_v" -le 3 ] || fail "versions kept: $n_v (keep 3)"
-"$WEFT" model versions "$M" > /dev/null || fail "weft model versions"
+"$WEFT" model versions "$M" > "$TMP/versions" || fail "weft model versions"
+# every kept file says when and from what it was trained; the retrains
+# (all but the first version, which weft train wrote) by the learning loop
+grep -vq " trained [0-9-]*T[0-9:]*Z by " "$TMP/versions" && fail "origin: $(cat "$TMP/versions")"
+want_loop=$(( $(wc -l < "$TMP/versions") - 1 ))
+[ "$(grep -c " by learning loop: [0-9]* traces sampled" "$TMP/versions")" -ge "$want_loop" ] ||
+  fail "retrains not marked: $(cat "$TMP/versions")"
 "$WEFT" replay "$TMP/c.jsonl" "${E[@]}" --model "$TMP/m0.model" --out "$TMP/c0.jsonl" 2>/dev/null
 "$WEFT" replay "$TMP/c.jsonl" "${E[@]}" --model "$M" --out "$TMP/c1.jsonl" 2>/dev/null
 # in the run: the new command's first traces were unknown_structure

@@ -495,6 +495,41 @@ test_every_trace_emitted_exactly_once_across_workers(void **st)
 	free(steps);
 }
 
+/* Issue 20: the epoch close latency hook is called once per epoch that
+ * brought the worker an event (not for the empty ones), with the time
+ * from that epoch's last batch to its close. */
+struct close_obs {
+	_Atomic uint64_t n, max_ns;
+};
+
+static void
+on_closed(void *arg, uint64_t ns)
+{
+	struct close_obs *o = arg;
+	atomic_fetch_add(&o->n, 1);
+	if (ns > atomic_load(&o->max_ns))
+		atomic_store(&o->max_ns, ns);
+}
+
+static void
+test_epoch_close_latency_once_per_epoch_with_events(void **st)
+{
+	struct asm_fx *f = *st;
+	const struct step steps[] = {
+		{0, 1, 1, {0}, 0, "a", NULL},
+		{0, 2, 1, {0}, 0, "a", NULL},
+		{3, 1, 2, P(1), "b", NULL},
+		{7, 3, 1, {0}, 0, "a", NULL},
+	};
+	struct script sc = {steps, 4, 20};
+	struct close_obs o = {0};
+	f->ac.on_epoch_closed = on_closed;
+	f->ac.on_epoch_closed_arg = &o;
+	run(f, &sc, 1);
+	assert_int_equal(atomic_load(&o.n), 3); /* epochs 0, 3 and 7 of 21 */
+	assert_true(atomic_load(&o.max_ns) < 60ull * 1000000000u);
+}
+
 static void
 test_long_label_text_is_cut_to_the_limit(void **st)
 {
@@ -814,6 +849,7 @@ main(void)
 		T(test_events_past_the_places_limit_keep_their_symbols),
 		T(test_emptied_slab_is_kept_while_others_are_in_use),
 		T(test_every_trace_emitted_exactly_once_across_workers),
+		T(test_epoch_close_latency_once_per_epoch_with_events),
 		T(test_long_label_text_is_cut_to_the_limit),
 		T(test_trace_older_than_age_limit_is_emitted_incomplete_aged),
 		T(test_revoked_partition_hands_its_traces_over),

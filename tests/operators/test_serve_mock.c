@@ -707,6 +707,15 @@ test_serve_baseline(void **state)
 	await_committed_to_end(f, 20);
 	assert_true(await_metric(f, "weft_topic_format_hint{topic=\"zk\"}", 1, 30) == 1);
 	assert_true(metric(f, "weft_topic_format_hint{topic=\"" IN_TOPIC "\"}") == 0);
+	/* every trace out: the epochs that carried them closed, live in
+	 * /metrics, the +Inf bucket the count and the lowest bucket in it */
+	double n = metric(f, "weft_epoch_close_seconds_count");
+	fprintf(stderr, "epoch closes observed: %g\n", n);
+	assert_true(n > 0);
+	assert_true(metric(f, "weft_epoch_close_seconds_bucket{le=\"+Inf\"}") == n);
+	double low = metric(f, "weft_epoch_close_seconds_bucket{le=\"0.001\"}");
+	assert_true(low >= 0 && low <= n);
+	assert_true(metric(f, "weft_epoch_close_seconds_sum") >= 0);
 	stop_and_check(f);
 }
 

@@ -311,9 +311,12 @@ async function search(ev) {
 
 async function loadModel() {
   const m = await getJSON("/api/model");
+  const when = m.trained_at ? new Date(m.trained_at * 1000).toISOString().replace(".000Z", "Z")
+                           : "an unknown time";
   document.getElementById("model-line").textContent = "model " + m.path +
     " (generation " + m.generation + ", " + m.templates.length + " templates from " +
-    m.training_traces + " traces)";
+    m.training_traces + " traces, trained " + when +
+    (m.trained_from ? " by " + m.trained_from : "") + ")";
   const box = document.getElementById("model");
   const tab = el("table");
   const head = el("tr");
