@@ -107,15 +107,17 @@ struct op_peer_stats {
 
 struct op_peer_store;
 /* NULL on allocation failure; pair with op_peer_store_free. */
-struct op_peer_store *op_peer_store_new(const struct op_peer_config *c);
+/* workers: the threads that will call op_peer_observe (worker 0..n-1),
+ * each with a lane of its own (peer.h's "Threads"). */
+struct op_peer_store *op_peer_store_new(const struct op_peer_config *c, unsigned workers);
 void op_peer_store_free(struct op_peer_store *s);
 
 /* Judges t (its anomalous-host events) and then adds its durations;
  * every refresh_traces traces refreshes as op_peer_epoch does (records
  * into out). Returns 1 with *hit filled when t is slow, 0 when not,
  * WEFT_ENOMEM. */
-int op_peer_observe(struct op_peer_store *s, const struct op_trace *t, uint64_t epoch,
-                    const struct cluster_model *m, struct op_peer_hit *hit,
+int op_peer_observe(struct op_peer_store *s, unsigned worker, const struct op_trace *t,
+                    uint64_t epoch, const struct cluster_model *m, struct op_peer_hit *hit,
                     struct weft_buf *out);
 
 /* Called at every epoch close by every worker; the first call for an epoch
@@ -148,8 +150,9 @@ int op_peer_format(struct weft_buf *b, struct weft_buf *x, const struct op_trace
 struct op_check_config;
 struct cluster_verdict;
 /* Under cfg->lock, from each worker's init: the first creates the store
- * when cfg->peer.enabled. 0 or WEFT_ENOMEM. */
-int op_check_peer_init(struct op_check_config *cfg);
+ * (a lane for each of the engine's workers) when cfg->peer.enabled. 0 or
+ * WEFT_ENOMEM. */
+int op_check_peer_init(struct op_check_config *cfg, unsigned workers);
 /* For a trace of normal structure: observe it; when slow against peers,
  * turns cv into a slow verdict naming the event (hit). 1 slow, 0 not,
  * < 0 an error. */
