@@ -2,8 +2,8 @@
  * op_peer.c — latency against peers at the same time, and host anomalies
  * (peer.h has the idea and the rules).
  *
- * Layout: the store's cells, one per (label, host), each with its ring of
- * durations and the same values sorted; an open-addressing index
+ * Layout (peer_int.h): the store's cells, one per (label, host), each
+ * with its ring of durations and the same values sorted; an index
  * (label, host) -> cell over a compact key array. Each worker has a lane:
  * per cell a copy of what it judges against (the last refresh's median,
  * reference and thresholds), index-aligned with the store's cells, and an
@@ -38,103 +38,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "operators/check/peer.h"
-
-struct peer_cell { /* the store's: under s->lock */
-	uint64_t last_epoch;
-	uint64_t med, ref;       /* at the last refresh; 0: not enough samples */
-	uint32_t n_peers;
-	uint32_t n, pos;         /* ring fill and next slot */
-	uint32_t adds;           /* durations added since the last refresh */
-	int anom;                /* an open host anomaly */
-	uint64_t since_epoch, reported_epoch;
-	uint64_t since_trace, reported_trace; /* traces observed by then */
-	uint64_t since_unix_ms;
-	char *label_text, *host_text;
-	uint64_t *ring;          /* [window], in arrival order */
-	uint64_t *sorted;        /* [window], the same values sorted: the
-	                          * median is read in O(1) */
-};
-
-struct peer_id { /* s->keys[cell]: what the index compares */
-	uint64_t label, host;
-};
-
-struct peer_lkey { /* s->by_label */
-	uint64_t label, host;
-	uint32_t cell, pad;
-};
-
-struct peer_key { /* a live cell in the refresh's order */
-	uint64_t label, med, host;
-	uint32_t cell, hosts;    /* hosts: cells of the label, live or not */
-};
-
-/* A lane's part of a cell: under the lane's lock. */
-struct peer_wcell {
-	/* what the last refresh published, to judge against */
-	uint64_t ref, med;
-	uint64_t hit_at;         /* an event of an open anomaly is slow from here
-	                          * (exact below 2^53, see at_least); 0: no anomaly */
-	uint64_t whole_at;       /* ... counts for slow_on_its_own from here */
-	uint32_t n_peers, n;
-	uint32_t tr_n, tr_over;  /* the trace being judged: its events here, and
-	                          * those >= trace_ratio x ref */
-	uint32_t tr_node;        /* its slowest event here */
-	uint64_t tr_seq;         /* that trace (the lane's seq) */
-	uint64_t tr_max;         /* that event's duration */
-};
-
-/* A duration fed, or (cell NO_CELL) the epoch of the durations after it. */
-struct peer_fed {
-	uint32_t cell, pad;
-	uint64_t d;
-};
-
-struct peer_outbox {
-	struct peer_fed *e;
-	size_t n, cap;
-};
-
-struct peer_lane { /* one per worker, on cache lines of its own */
-	alignas(64) pthread_mutex_t lock;
-	struct peer_wcell *cells;/* [s->n] */
-	size_t cap;
-	struct peer_outbox out;  /* fed since the refresh took the last one */
-	uint32_t *touched;       /* cells the trace being judged used */
-	size_t n_touched, cap_touched;
-	uint64_t seq;            /* traces this lane judged */
-	uint64_t slow_traces, slow_whole, skipped_traces;
-};
-
-struct op_peer_store {
-	struct op_peer_config c;
-	pthread_mutex_t lock;
-	struct peer_cell *cells;
-	size_t n, cap;
-	struct peer_id *keys;    /* [n] */
-	size_t cap_keys;
-	uint32_t *ix;            /* cell index + 1, 0 = empty; cap_ix a power of two */
-	size_t cap_ix;
-	struct peer_lkey *by_label; /* every cell, sorted by (label, host) */
-	size_t cap_by_label;
-	int by_label_stale;
-	struct peer_key *order;  /* scratch: live cells sorted by (label, med, host) */
-	size_t cap_order;
-	double *lf;              /* scratch: load factors per label */
-	size_t cap_lf;
-	struct peer_outbox *spare; /* [n_lanes]: each lane's next outbox */
-	uint32_t *remap;         /* scratch: old cell -> new at a drop */
-	size_t cap_remap;
-	uint64_t refreshed;      /* last epoch refreshed + 1 (0: none) */
-	_Atomic uint64_t traces; /* traces observed */
-	_Atomic uint32_t since_refresh; /* of them since the last refresh */
-	_Atomic uint32_t stride; /* every stride-th trace feeds the windows */
-	_Atomic int any_open;    /* a host anomaly is open: events are judged */
-	struct op_peer_stats st; /* the lanes' counters are added when read */
-	unsigned n_lanes;
-	struct peer_lane *lanes;
-};
+#include "operators/check/peer_int.h"
 
 void
 op_peer_config_default(struct op_peer_config *c)
@@ -246,10 +150,6 @@ slot_of(uint64_t label, uint64_t host, size_t cap)
 	return (size_t)(h >> 17) & (cap - 1);
 }
 
-#define NO_CELL UINT32_MAX
-/* A lane's outbox is drained when it holds this many durations, not only
- * at the refresh (a trace of millions of events). */
-#define OUTBOX_MAX 65536
 
 /* The cell of (label, host), or NO_CELL: under s->lock or any lane's. */
 static uint32_t
@@ -333,32 +233,42 @@ cell_get(struct op_peer_store *s, const struct op_trace *t, const struct op_trac
 	return (uint32_t)s->n++;
 }
 
+/* How many of the sorted a[0..n) are below v (the first place of v): a
+ * branch-free binary search (its loop count depends on n only, so no
+ * mispredicted branches; a branching search was the hot spot once, a
+ * linear count cost 8 instructions a value). */
+static uint32_t
+rank_of(const uint64_t *a, uint32_t n, uint64_t v)
+{
+	if (!n)
+		return 0;
+	const uint64_t *b = a;
+	while (n > 1) {
+		uint32_t half = n / 2;
+		b += (size_t)(b[half - 1] < v) * half;
+		n -= half;
+	}
+	return (uint32_t)(b - a) + (*b < v);
+}
+
 /* Adds d to the cell's window, evicting the oldest when full: the ring
  * and its sorted copy stay the same multiset. A full window moves only
- * the values between the old one's place and the new one's; both places
- * come from one branch-free pass (no mispredicted branches on a window
- * this small: a binary search was the hot spot). */
+ * the values between the old one's place and the new one's. */
 static void
 cell_add(struct peer_cell *c, uint32_t window, uint64_t d)
 {
 	uint64_t *a = c->sorted;
 	if (c->n == window) {
 		uint64_t old = c->ring[c->pos];
-		uint32_t p = 0, q = 0;
-		for (uint32_t i = 0; i < window; i++) {
-			p += a[i] < old; /* where old sits (the first equal) */
-			q += a[i] < d;
-		}
-		q -= old < d; /* d's place without old */
+		uint32_t p = rank_of(a, c->n, old); /* where old sits (the first equal) */
+		uint32_t q = rank_of(a, c->n, d) - (old < d); /* d's place without old */
 		if (q >= p)
 			memmove(a + p, a + p + 1, (size_t)(q - p) * sizeof *a);
 		else
 			memmove(a + q + 1, a + q, (size_t)(p - q) * sizeof *a);
 		a[q] = d;
 	} else {
-		uint32_t q = 0;
-		for (uint32_t i = 0; i < c->n; i++)
-			q += a[i] < d;
+		uint32_t q = rank_of(a, c->n, d);
 		memmove(a + q + 1, a + q, (size_t)(c->n - q) * sizeof *a);
 		a[q] = d;
 		c->n++;
