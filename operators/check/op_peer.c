@@ -464,19 +464,11 @@ drop_idle(struct op_peer_store *s, uint64_t epoch, struct weft_buf *out)
 	return rc ? rc : r2;
 }
 
+/* By (label, med, host): the refresh's order, a total one. */
 static int
-cmp_by_label(const void *a, const void *b)
+cmp_lkey(const void *a, const void *b)
 {
 	const struct peer_lkey *x = a, *y = b;
-	if (x->label != y->label)
-		return x->label < y->label ? -1 : 1;
-	return x->host < y->host ? -1 : x->host > y->host;
-}
-
-static int
-cmp_key(const void *a, const void *b)
-{
-	const struct peer_key *x = a, *y = b;
 	if (x->label != y->label)
 		return x->label < y->label ? -1 : 1;
 	if (x->med != y->med)
@@ -485,35 +477,44 @@ cmp_key(const void *a, const void *b)
 }
 
 /* Sets med for every cell and returns how many are live (in s->order,
- * sorted by (label, med, host)): each label's group, in by_label order,
- * sorted on its own (a handful of hosts: an insertion sort). */
+ * sorted by (label, med, host)). by_label keeps every cell in the last
+ * refresh's order: medians move little between refreshes, so an
+ * insertion sort puts it back in order in about one pass (a qsort when
+ * cells came or went). */
 static size_t
 medians(struct op_peer_store *s)
 {
-	if (s->by_label_stale) {
+	if (s->by_label_stale)
 		for (size_t i = 0; i < s->n; i++)
-			s->by_label[i] = (struct peer_lkey){s->keys[i].label, s->keys[i].host, (uint32_t)i};
-		qsort(s->by_label, s->n, sizeof *s->by_label, cmp_by_label);
+			s->by_label[i] = (struct peer_lkey){s->keys[i].label, s->keys[i].host, 0,
+			                                    (uint32_t)i, 0};
+	for (size_t j = 0; j < s->n; j++) {
+		struct peer_cell *c = &s->cells[s->by_label[j].cell];
+		c->med = c->n >= s->c.min_samples ? ring_median(c) : 0;
+		c->ref = 0;
+		c->n_peers = 0;
+		s->by_label[j].med = c->med;
+	}
+	struct peer_lkey *g = s->by_label;
+	if (s->by_label_stale) {
+		qsort(g, s->n, sizeof *g, cmp_lkey);
 		s->by_label_stale = 0;
+	} else {
+		for (size_t x = 1; x < s->n; x++) {
+			struct peer_lkey k = g[x];
+			size_t y = x;
+			for (; y > 0 && cmp_lkey(&g[y - 1], &k) > 0; y--)
+				g[y] = g[y - 1];
+			g[y] = k;
+		}
 	}
 	size_t live = 0;
 	for (size_t a = 0; a < s->n;) {
-		uint64_t lab = s->by_label[a].label;
 		size_t b = a, first = live;
-		for (; b < s->n && s->by_label[b].label == lab; b++) {
-			uint32_t i = s->by_label[b].cell;
-			struct peer_cell *c = &s->cells[i];
-			c->med = c->n >= s->c.min_samples ? ring_median(c) : 0;
-			c->ref = 0;
-			c->n_peers = 0;
-			if (!c->med)
-				continue;
-			struct peer_key k = {lab, c->med, s->keys[i].host, i, 0};
-			size_t j = live++;
-			for (; j > first && cmp_key(&s->order[j - 1], &k) > 0; j--)
-				s->order[j] = s->order[j - 1];
-			s->order[j] = k;
-		}
+		for (; b < s->n && g[b].label == g[a].label; b++)
+			if (g[b].med)
+				s->order[live++] = (struct peer_key){g[b].label, g[b].med, g[b].host,
+				                                     g[b].cell, 0};
 		for (size_t j = first; j < live; j++)
 			s->order[j].hosts = (uint32_t)(b - a);
 		a = b;
@@ -621,8 +622,8 @@ adapt_stride(struct op_peer_store *s)
 	s->st.stride = stride;
 }
 
-/* Under s->lock (it takes the lanes'): the lanes' windows folded in,
- * medians, references, anomalies opened / updated / closed (their
+/* Under s->lock (it takes the lanes'): the lanes' outboxes into the
+ * windows, medians, references, anomalies opened / updated / closed (their
  * records appended to out), and what the lanes judge against. */
 static int
 refresh(struct op_peer_store *s, uint64_t epoch, const struct cluster_model *m,

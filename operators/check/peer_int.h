@@ -39,7 +39,7 @@ struct peer_id { /* s->keys[cell]: what the index compares */
 };
 
 struct peer_lkey { /* s->by_label */
-	uint64_t label, host;
+	uint64_t label, host, med;
 	uint32_t cell, pad;
 };
 
