@@ -16,11 +16,11 @@
  * the cells' windows, computes the medians and references, and publishes
  * them into the lanes (under their locks again). With one worker the
  * windows see the same durations in the same order as if each went in
- * when fed: the verdicts are those of a single shared store. Cells are
- * kept sorted by (label, host) (rebuilt when cells come or go), so each
- * label's hosts are sorted by median in small groups and each host's
- * reference (the median of the other hosts' medians) is read off its
- * group in O(1).
+ * when fed: the verdicts are those of a single shared store. The cells
+ * stay in the last refresh's (label, median, host) order, which an
+ * insertion sort restores in about one pass (medians move little), and
+ * each host's reference (the median of the other hosts' medians) is read
+ * off its label's group in O(1).
  *
  * Invariants: the set of cells (s->cells, s->keys, s->ix, every lane's
  * cells array, the cell indices in the outboxes) changes only with
