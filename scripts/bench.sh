@@ -267,7 +267,8 @@ fi
 if want peers; then
 echo "== peers" >&2
 # the latency check against peers (the default with --model) against the
-# learned thresholds (--model --peers=0), same workload as the pipeline
+# learned thresholds (--model --peers=0), same workload as the pipeline;
+# BENCH_NOTE (e.g. "a shared machine") goes on its Machine line
 gen_hdfs
 events=$(wc -l < "$work/hdfs.jsonl")
 if [ ! -s "$work/hdfs.model" ]; then
@@ -289,9 +290,9 @@ for r in $(seq 1 "$RUNS"); do
 done
 {
   echo "Command: \`PARTS=peers scripts/bench.sh\` (\`weft replay --workers W --no-out --epoch-events 500000 --model $work/hdfs.model [--peers=0] $work/hdfs.jsonl\`, the pipeline's workload, W = 1..$CORES, the two interleaved in each round, $RUNS rounds)  "
-  echo "Machine: $machine; measured $today."
+  echo "Machine: $machine; measured $today${BENCH_NOTE:+ ($BENCH_NOTE)}."
   echo
-  echo "**The latency check against peers (default with \`--model\`: every event's duration into its (operation, host) window, medians refreshed every 8 traces) against the learned thresholds (\`--peers=0\`); $events events; cost = the median of same-round ratios**"
+  echo "**The latency check against peers (default with \`--model\`: each worker judges and feeds a trace in its own lane, every event's duration into its (operation, host) window, medians refreshed every 8 traces) against the learned thresholds (\`--peers=0\`); $events events; cost = the median of same-round ratios**"
   echo
   echo "| workers | events/s thresholds | events/s peers | peers / thresholds (events/s) | thresholds / peers (CPU time) |"
   echo "|---|---|---|---|---|"

@@ -305,7 +305,6 @@ struct check_inst {
 static int
 check_init(struct engine_ctx *ctx, void *arg, void **state)
 {
-	(void)ctx;
 	struct check_inst *s = calloc(1, sizeof *s);
 	if (!s)
 		return WEFT_ENOMEM;
@@ -318,7 +317,7 @@ check_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->model = s->cfg->model;
 	cluster_model_ref(s->model);
 	s->gen = atomic_load(&s->cfg->generation);
-	int rc = op_check_peer_init(s->cfg);
+	int rc = op_check_peer_init(s->cfg, engine_ctx_workers(ctx));
 	pthread_mutex_unlock(&s->cfg->lock);
 	cluster_check_scratch_latency(s->cs, !s->cfg->peer.enabled);
 	return rc;

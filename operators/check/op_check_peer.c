@@ -11,11 +11,11 @@
 #include "operators/check/peer.h"
 
 int
-op_check_peer_init(struct op_check_config *cfg)
+op_check_peer_init(struct op_check_config *cfg, unsigned workers)
 {
 	if (!cfg->peer.enabled || cfg->peers)
 		return 0;
-	cfg->peers = op_peer_store_new(&cfg->peer);
+	cfg->peers = op_peer_store_new(&cfg->peer, workers);
 	return cfg->peers ? 0 : WEFT_ENOMEM;
 }
 
@@ -58,7 +58,7 @@ op_check_peer_judge(struct op_check_config *cfg, unsigned worker, const struct o
                     struct op_peer_hit *hit, struct weft_buf *buf)
 {
 	buf->len = 0;
-	int r = op_peer_observe(cfg->peers, t, epoch, m, hit, buf);
+	int r = op_peer_observe(cfg->peers, worker, t, epoch, m, hit, buf);
 	write_records(cfg, worker, buf);
 	if (r <= 0)
 		return r;

@@ -44,11 +44,18 @@
  * label that no other host does at all falls back: one whose peers have
  * too few samples yet waits for them.
  *
- * Threads: one store per check config, shared by the workers; every call
- * takes the store's mutex (one lock per checked trace, one per epoch).
- * With W > 1 workers, which traces a worker has added when it judges one
- * depends on thread timing, so single slow verdicts near an anomaly's
- * start or end may differ between runs; with one worker they do not.
+ * Threads: one store per check config, shared by the workers, with a
+ * lane per worker (op_peer.c has the layout and the lock order). A worker
+ * judges and feeds a trace under its own lane's lock only; the store's
+ * lock is taken by the refresh (every refresh_traces traces, by whichever
+ * worker gets there, and at each epoch close), which adds the lanes'
+ * durations to the windows, and when a trace brings a new (label, host).
+ * With one worker the windows see every duration in the order fed, as one
+ * shared store would. With W > 1 workers, which traces a worker has added
+ * when it judges one depends on thread timing (and within a refresh
+ * interval the durations go in lane by lane), so single slow verdicts near
+ * an anomaly's start or end may differ between runs; with one worker they
+ * do not.
  */
 #ifndef WEFT_OP_PEER_H
 #define WEFT_OP_PEER_H
@@ -93,7 +100,8 @@ struct op_peer_hit {
 	uint64_t host_median_ns; /* the host's median for the label */
 	uint64_t peers_median_ns;/* the reference (peers, or load-scaled learned) */
 	uint32_t n_peers;        /* 0: the load-aware fallback */
-	uint32_t samples;        /* durations behind host_median_ns */
+	uint32_t samples;        /* durations behind host_median_ns (at the
+	                          * last refresh) */
 };
 
 struct op_peer_stats {
@@ -107,15 +115,18 @@ struct op_peer_stats {
 
 struct op_peer_store;
 /* NULL on allocation failure; pair with op_peer_store_free. */
-struct op_peer_store *op_peer_store_new(const struct op_peer_config *c);
+/* workers: the threads that will call op_peer_observe (worker 0..n-1),
+ * each with a lane of its own (peer.h's "Threads"). */
+struct op_peer_store *op_peer_store_new(const struct op_peer_config *c, unsigned workers);
 void op_peer_store_free(struct op_peer_store *s);
 
-/* Judges t (its anomalous-host events) and then adds its durations;
+/* On worker's lane (0..workers-1: one thread's at a time): judges t (its
+ * anomalous-host events) and then adds its durations;
  * every refresh_traces traces refreshes as op_peer_epoch does (records
  * into out). Returns 1 with *hit filled when t is slow, 0 when not,
  * WEFT_ENOMEM. */
-int op_peer_observe(struct op_peer_store *s, const struct op_trace *t, uint64_t epoch,
-                    const struct cluster_model *m, struct op_peer_hit *hit,
+int op_peer_observe(struct op_peer_store *s, unsigned worker, const struct op_trace *t,
+                    uint64_t epoch, const struct cluster_model *m, struct op_peer_hit *hit,
                     struct weft_buf *out);
 
 /* Called at every epoch close by every worker; the first call for an epoch
@@ -148,8 +159,9 @@ int op_peer_format(struct weft_buf *b, struct weft_buf *x, const struct op_trace
 struct op_check_config;
 struct cluster_verdict;
 /* Under cfg->lock, from each worker's init: the first creates the store
- * when cfg->peer.enabled. 0 or WEFT_ENOMEM. */
-int op_check_peer_init(struct op_check_config *cfg);
+ * (a lane for each of the engine's workers) when cfg->peer.enabled. 0 or
+ * WEFT_ENOMEM. */
+int op_check_peer_init(struct op_check_config *cfg, unsigned workers);
 /* For a trace of normal structure: observe it; when slow against peers,
  * turns cv into a slow verdict naming the event (hit). 1 slow, 0 not,
  * < 0 an error. */

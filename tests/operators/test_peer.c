@@ -7,8 +7,12 @@
  * nothing; the (label, host) limit is counted; high rates feed a sample;
  * a host without peers is judged against its learned median x the load;
  * a trace slowed throughout on one healthy host is slow on its own, one
- * event far in the tail is not.
+ * event far in the tail is not; workers, each on a lane of its own, see
+ * what one shared store would (refreshed after every trace: the same
+ * verdicts and records), and concurrent workers name the slowed host.
  */
+#include <pthread.h>
+
 #include "test_util.h"
 #include "test_traces.h"
 #include "operators/check/peer.h"
@@ -64,7 +68,7 @@ store(void)
 	c.window = 8;
 	c.min_samples = 4;
 	c.refresh_traces = 1;
-	struct op_peer_store *s = op_peer_store_new(&c);
+	struct op_peer_store *s = op_peer_store_new(&c, 1);
 	assert_non_null(s);
 	return s;
 }
@@ -87,7 +91,7 @@ round_of(struct op_peer_store *s, struct op_trace *const *on, struct op_trace *t
 	int slow = 0;
 	for (unsigned h = 0; h < HOSTS; h++) {
 		struct op_peer_hit hit;
-		int r = op_peer_observe(s, h ? on[h] : t0, 1, NULL, &hit, out);
+		int r = op_peer_observe(s, 0, h ? on[h] : t0, 1, NULL, &hit, out);
 		assert_true(r == 0 || r == 1);
 		slow += r;
 		if (!h)
@@ -182,9 +186,9 @@ test_too_few_peers_judge_nothing(void **st)
 	struct op_peer_hit hit;
 	/* dn1 10x slower than dn2 and dn3: only two peers (min_peers 3) */
 	for (int i = 0; i < 16; i++) {
-		assert_int_equal(op_peer_observe(s, F.slow1, 1, NULL, &hit, &out), 0);
-		assert_int_equal(op_peer_observe(s, F.normal[1], 1, NULL, &hit, &out), 0);
-		assert_int_equal(op_peer_observe(s, F.normal[2], 1, NULL, &hit, &out), 0);
+		assert_int_equal(op_peer_observe(s, 0, F.slow1, 1, NULL, &hit, &out), 0);
+		assert_int_equal(op_peer_observe(s, 0, F.normal[1], 1, NULL, &hit, &out), 0);
+		assert_int_equal(op_peer_observe(s, 0, F.normal[2], 1, NULL, &hit, &out), 0);
 	}
 	assert_int_equal(out.len, 0);
 	free(out.p);
@@ -198,12 +202,12 @@ test_the_pair_limit_is_counted(void **st)
 	struct op_peer_config c;
 	op_peer_config_default(&c);
 	c.max_cells = 3; /* write@client1, writeBlock@dn1, writeBlock@dn2 */
-	struct op_peer_store *s = op_peer_store_new(&c);
+	struct op_peer_store *s = op_peer_store_new(&c, 1);
 	assert_non_null(s);
 	struct weft_buf out = {0};
 	struct op_peer_hit hit;
 	for (unsigned h = 0; h < HOSTS; h++)
-		assert_int_equal(op_peer_observe(s, F.normal[h], 1, NULL, &hit, &out), 0);
+		assert_int_equal(op_peer_observe(s, 0, F.normal[h], 1, NULL, &hit, &out), 0);
 	struct op_peer_stats ps;
 	op_peer_stats(s, &ps);
 	assert_int_equal(ps.cells, 3);
@@ -224,7 +228,7 @@ test_high_rate_feeds_a_sample_and_still_names_the_host(void **st)
 	c.window = 8;
 	c.min_samples = 4;
 	c.refresh_traces = 24; /* 4 rounds of 6: 4 durations per window */
-	struct op_peer_store *s = op_peer_store_new(&c);
+	struct op_peer_store *s = op_peer_store_new(&c, 1);
 	assert_non_null(s);
 	struct weft_buf out = {0};
 	struct op_peer_hit hit;
@@ -267,7 +271,7 @@ feed_nn(struct op_peer_store *s, const struct cluster_model *m, uint64_t ms_bloc
 		struct op_trace *t = write_nn(h, ms_block, ms_nn);
 		for (int i = 0; i < rounds; i++) {
 			struct op_peer_hit hit;
-			int r = op_peer_observe(s, t, 1, m, &hit, out);
+			int r = op_peer_observe(s, 0, t, 1, m, &hit, out);
 			assert_true(r == 0 || r == 1);
 			slow += r;
 		}
@@ -342,7 +346,7 @@ warm(double trace_ratio, struct weft_buf *out)
 	c.min_samples = 4;
 	c.refresh_traces = 1;
 	c.trace_ratio = trace_ratio;
-	struct op_peer_store *s = op_peer_store_new(&c);
+	struct op_peer_store *s = op_peer_store_new(&c, 1);
 	assert_non_null(s);
 	struct op_peer_hit hit;
 	for (int i = 0; i < 8; i++)
@@ -356,7 +360,7 @@ judge_fresh(struct op_trace *t, double trace_ratio, struct op_peer_hit *hit, int
 {
 	struct weft_buf out = {0};
 	struct op_peer_store *s = warm(trace_ratio, &out);
-	int r = op_peer_observe(s, t, 1, NULL, hit, &out);
+	int r = op_peer_observe(s, 0, t, 1, NULL, hit, &out);
 	struct op_peer_stats ps;
 	op_peer_stats(s, &ps);
 	*whole = (int)ps.slow_whole;
@@ -399,6 +403,141 @@ test_a_trace_slowed_throughout_on_a_healthy_host_is_slow(void **st)
 	free(t_under);
 }
 
+/* The same calls on a store of one lane and on one of two, alternating
+ * the lanes: with a refresh after every trace the windows see the same
+ * durations in the same order, so every verdict, hit and record is the
+ * same. */
+static void
+test_two_lanes_judge_as_one_store(void **st)
+{
+	(void)st;
+	struct op_peer_config c;
+	op_peer_config_default(&c);
+	c.window = 8;
+	c.min_samples = 4;
+	c.refresh_traces = 1;
+	struct op_peer_store *one = op_peer_store_new(&c, 1), *two = op_peer_store_new(&c, 2);
+	assert_non_null(one);
+	assert_non_null(two);
+	struct weft_buf o1 = {0}, o2 = {0};
+	int slow = 0;
+	for (int round = 0; round < 24; round++)
+		for (unsigned h = 0; h < HOSTS; h++) {
+			struct op_trace *t = h ? F.normal[h] : round >= 8 && round < 16 ? F.slow1
+			                                                              : F.normal[0];
+			struct op_peer_hit a, b;
+			int r1 = op_peer_observe(one, 0, t, (uint64_t)round, NULL, &a, &o1);
+			int r2 = op_peer_observe(two, h % 2, t, (uint64_t)round, NULL, &b, &o2);
+			assert_int_equal(r1, r2);
+			slow += r1;
+			assert_int_equal(a.node, b.node);
+			if (r1 == 1) {
+				assert_int_equal(a.value_ns, b.value_ns);
+				assert_int_equal(a.host_median_ns, b.host_median_ns);
+				assert_int_equal(a.peers_median_ns, b.peers_median_ns);
+				assert_int_equal(a.n_peers, b.n_peers);
+			}
+		}
+	assert_true(slow > 0);
+	assert_int_equal(o1.len, o2.len);
+	/* the records differ only in since_unix_ms (the wall clock) */
+	assert_int_equal(count_of(o1.p, "\"state\":\"open\",\"host\":\"dn1\""), 1);
+	assert_int_equal(count_of(o2.p, "\"state\":\"open\",\"host\":\"dn1\""), 1);
+	assert_int_equal(count_of(o2.p, "\"state\":\"close\",\"host\":\"dn1\""), 1);
+	assert_int_equal(count_of(o2.p, "\"type\":\"host_anomaly\""),
+	                 count_of(o1.p, "\"type\":\"host_anomaly\""));
+	struct op_peer_stats s1, s2;
+	op_peer_stats(one, &s1);
+	op_peer_stats(two, &s2);
+	assert_int_equal(s1.slow_traces, s2.slow_traces);
+	assert_int_equal(s1.opened, s2.opened);
+	assert_int_equal(s1.closed, s2.closed);
+	assert_int_equal(s1.cells, s2.cells);
+	free(o1.p);
+	free(o2.p);
+	op_peer_store_free(one);
+	op_peer_store_free(two);
+}
+
+struct worker_arg {
+	struct op_peer_store *s;
+	pthread_barrier_t *round; /* the workers go round by round together */
+	unsigned worker;
+	int slow_others;         /* slow verdicts on traces of healthy hosts */
+	int errors;
+	struct weft_buf out;
+};
+
+/* A worker's share: traces on half the hosts, dn1 (host 0) slowed from
+ * the 20th round on, each worker's epoch closes in between. */
+static void *
+worker_main(void *p)
+{
+	struct worker_arg *a = p;
+	for (int round = 0; round < 200; round++) {
+		pthread_barrier_wait(a->round);
+		for (unsigned h = a->worker; h < HOSTS; h += 2) {
+			struct op_trace *t = h ? F.normal[h] : round >= 20 ? F.slow1 : F.normal[0];
+			struct op_peer_hit hit;
+			int r = op_peer_observe(a->s, a->worker, t, (uint64_t)round / 10, NULL, &hit,
+			                        &a->out);
+			if (r < 0)
+				a->errors++;
+			else if (r == 1 && h != 0)
+				a->slow_others++;
+		}
+		if (round % 10 == 9 && op_peer_epoch(a->s, (uint64_t)round / 10, NULL, &a->out))
+			a->errors++;
+	}
+	return NULL;
+}
+
+/* Two workers at once (the TSan stage runs this): the slowed host is
+ * named, once, and no trace of a healthy host is slow; /metrics and the
+ * stats read meanwhile. */
+static void
+test_concurrent_workers_name_the_slowed_host(void **st)
+{
+	(void)st;
+	struct op_peer_config c;
+	op_peer_config_default(&c);
+	c.window = 8;
+	c.min_samples = 4;
+	c.refresh_traces = 4;
+	struct op_peer_store *s = op_peer_store_new(&c, 2);
+	assert_non_null(s);
+	pthread_barrier_t round;
+	assert_int_equal(pthread_barrier_init(&round, NULL, 2), 0);
+	struct worker_arg a[2] = {{.s = s, .round = &round, .worker = 0},
+	                          {.s = s, .round = &round, .worker = 1}};
+	pthread_t th[2];
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_create(&th[k], NULL, worker_main, &a[k]), 0);
+	for (int i = 0; i < 50; i++) {
+		struct weft_buf mt = {0};
+		assert_int_equal(op_peer_metrics(s, &mt), 0);
+		free(mt.p);
+	}
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_join(th[k], NULL), 0);
+	pthread_barrier_destroy(&round);
+	struct op_peer_stats ps;
+	op_peer_stats(s, &ps);
+	assert_int_equal(ps.opened, 1);
+	assert_int_equal(ps.open_now, 1);
+	assert_true(ps.slow_traces > 0);
+	assert_int_equal(a[0].errors + a[1].errors, 0);
+	assert_int_equal(a[0].slow_others + a[1].slow_others, 0);
+	size_t opens = 0;
+	for (int k = 0; k < 2; k++) {
+		if (a[k].out.p)
+			opens += count_of(a[k].out.p, "\"state\":\"open\",\"host\":\"dn1\",\"label\":\"writeBlock\"");
+		free(a[k].out.p);
+	}
+	assert_int_equal(opens, 1);
+	op_peer_store_free(s);
+}
+
 int
 main(void)
 {
@@ -410,6 +549,8 @@ main(void)
 		cmocka_unit_test(test_high_rate_feeds_a_sample_and_still_names_the_host),
 		cmocka_unit_test(test_no_peers_judged_against_learned_times_load),
 		cmocka_unit_test(test_a_trace_slowed_throughout_on_a_healthy_host_is_slow),
+		cmocka_unit_test(test_two_lanes_judge_as_one_store),
+		cmocka_unit_test(test_concurrent_workers_name_the_slowed_host),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
