@@ -357,11 +357,12 @@ P(f"- **30-client runs without a slowed node (traces without exception): slow {c
 cr = ctrl_p / ctrl_n if ctrl_n else 0.0
 for n, (sp, st, nt, sh) in slowed.items():
     r = sp / nt if nt else 0.0
-    ratio = f"{r / cr:.1f} x" if cr else ("infinite (control 0)" if sp else "n/a")
+    ratio = (f"{r / cr:.1f} x the same-load control rate (target >= 5 x)" if cr else
+             "against none of the same-load controls (target >= 5 x: met)" if sp else
+             "and none of the same-load controls either (target >= 5 x: missed)")
     rt = (st / nt) / (ctrl_t / ctrl_n) if ctrl_t and ctrl_n and nt else 0.0
     top = max(sh.items(), key=lambda x: x[1]) if sh else ("none", 0.0)
-    P(f"- Slowed run `{n}`: slow {sp} of {nt} ({pct(sp, nt)}) with peers, {ratio} the same-load "
-      f"control rate (target >= 5 x); with the learned thresholds {st} ({pct(st, nt)}), {rt:.1f} x. "
+    P(f"- Slowed run `{n}`: slow {sp} of {nt} ({pct(sp, nt)}) with peers, {ratio}; with the learned thresholds {st} ({pct(st, nt)}), {rt:.1f} x. "
       f"Host anomalies name {len(sh)} host(s); the most named, {top[0]}, is open for "
       f"{100 * top[1]:.0f} % of the run.")
 P("")
