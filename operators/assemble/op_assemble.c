@@ -291,18 +291,20 @@ flatten(struct asm_inst *s, const struct asm_trace *t)
 		for (uint32_t i = 0; i < c->n; i++) {
 			const struct asm_sev *e = &c->ev[i];
 			struct asm_ev *x = &s->flat[n++];
-			const uint64_t *sym;
-			if (e->place & ASM_PLACE_EXTRA)
-				sym = t->extra + (e->place & ~ASM_PLACE_EXTRA);
-			else
-				sym = &pv[e->place].label;
+			struct asm_place pl;
+			if (e->place & ASM_PLACE_EXTRA) {
+				const uint64_t *y = t->extra + (e->place & ~ASM_PLACE_EXTRA);
+				pl = (struct asm_place){y[0], y[1], y[2]};
+			} else {
+				pl = pv[e->place];
+			}
 			*x = (struct asm_ev){
 			    .event_id = e->event_id,
 			    .start_ns = e->start_ns,
 			    .end_ns = e->end_ns,
-			    .label_sym = sym[0],
-			    .host_sym = sym[1],
-			    .agent_sym = sym[2],
+			    .label_sym = pl.label,
+			    .host_sym = pl.host,
+			    .agent_sym = pl.agent,
 			    .parent0 = e->parent0,
 			    .n_parents = e->n_parents,
 			    .flags = e->flags,
