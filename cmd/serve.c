@@ -55,7 +55,7 @@ struct serve_opts {
 	uint32_t max_message;
 	uint32_t epoch_ms, idle_epochs, idle_partition_ms, commit_ms;
 	uint32_t late_epochs, max_trace_events, max_line;
-	uint64_t max_open_traces, max_open_bytes, max_trace_age_ms;
+	uint64_t max_open_traces, max_open_bytes, max_trace_age_ms, max_places;
 	uint32_t probe_ms, settle_ms, max_partitions, shutdown_ms, lookback_ms;
 	uint32_t hint_after;
 	const char *end_label;
@@ -183,6 +183,10 @@ static const struct weft_opt serve_table[] = {
 	{KEY("max.open.traces"), .kind = WEFT_OPT_U64, .off = S(max_open_traces),
 	 .meta = "N", .help = "open traces per worker; the oldest is emitted "
 	 "incomplete", .lo = 1, .hi = UINT32_MAX},
+	{KEY("max.places"), .kind = WEFT_OPT_U64, .off = S(max_places),
+	 .meta = "N", .help = "distinct (label, host, agent) triples per worker "
+	 "kept as 4-byte places; past it an event takes 24 bytes more "
+	 "(weft_place_overflow_total)", .lo = 1, .hi = 0x7fffffff},
 	{KEY("max.open.bytes"), .kind = WEFT_OPT_BYTES, .off = S(max_open_bytes),
 	 .meta = "SIZE", .help = "memory open traces may hold in the process (k/m/g); "
 	 "past it the least recently active are emitted incomplete (0: no limit)"},
@@ -366,6 +370,7 @@ opts_init(struct serve_opts *o)
 	o->late_epochs = as.late_epochs;
 	o->max_trace_events = as.max_trace_events;
 	o->max_open_traces = as.max_open_traces;
+	o->max_places = as.max_places;
 	o->max_open_bytes = as.max_open_bytes;
 	o->max_trace_age_ms = 600000;
 	o->shutdown_ms = 10000;
@@ -666,6 +671,7 @@ configure(struct serve_run *r)
 	as->late_epochs = o->late_epochs;
 	as->max_trace_events = o->max_trace_events;
 	as->max_open_traces = o->max_open_traces;
+	as->max_places = o->max_places;
 	as->max_open_bytes = o->max_open_bytes;
 	as->end_label = o->end_label;
 	struct op_kafka_config *k = &r->k;

@@ -89,8 +89,9 @@ struct op_assemble_config {
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t events, traces, late_events, late_traces, duplicates;
 	_Atomic uint64_t missing, cycle_edges, truncated, dropped, incomplete;
-	_Atomic uint64_t end_label_finishes, text_truncated, place_overflow;
+	_Atomic uint64_t end_label_finishes;
 	/* counted as they happen (rare; weft serve shows them live) */
+	_Atomic uint64_t text_truncated, place_overflow; /* at epoch closes */
 	_Atomic uint64_t aged, handed_over, stale_events, budget_evictions;
 	_Atomic uint64_t replayed;         /* traces only of OP_SRC_PRE events */
 	_Atomic uint64_t open_bytes;       /* now, over the workers (at closes) */

@@ -117,6 +117,7 @@ struct asm_inst {
 	uint64_t events, traces, late_events, late_traces, duplicates, missing;
 	uint64_t cycle_edges, truncated, dropped, incomplete, end_finishes;
 	uint64_t text_truncated, place_overflow, peak_events, peak_traces;
+	uint64_t text_truncated_published, place_overflow_published;
 	uint64_t next_age_scan;  /* epoch of the next age-limit scan */
 	uint64_t revocations;    /* *cfg->revocations last handled */
 };
@@ -857,6 +858,15 @@ finish_aged(struct asm_inst *s, uint64_t epoch)
 	}
 }
 
+/* Adds what a counter gained since it was last published (the texts and
+ * places limits', at each epoch close and at the end: serve shows them). */
+static void
+publish(_Atomic uint64_t *to, uint64_t now, uint64_t *published)
+{
+	atomic_fetch_add_explicit(to, now - *published, memory_order_relaxed);
+	*published = now;
+}
+
 static void
 asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 {
@@ -904,6 +914,8 @@ asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 	atomic_fetch_add_explicit(&s->cfg->open_bytes, ob - s->open_bytes_published,
 	                          memory_order_relaxed);
 	s->open_bytes_published = ob;
+	publish(&s->cfg->text_truncated, s->text_truncated, &s->text_truncated_published);
+	publish(&s->cfg->place_overflow, s->place_overflow, &s->place_overflow_published);
 	uint64_t t1 = now_ns();
 	weft_hist_add(&s->close_ns, t1 - t0);
 	if (arrived && s->cfg->on_epoch_closed)
@@ -944,8 +956,8 @@ asm_destroy(void *state)
 	atomic_fetch_add(&cfg->dropped, s->dropped);
 	atomic_fetch_add(&cfg->incomplete, s->incomplete);
 	atomic_fetch_add(&cfg->end_label_finishes, s->end_finishes);
-	atomic_fetch_add(&cfg->text_truncated, s->text_truncated);
-	atomic_fetch_add(&cfg->place_overflow, s->place_overflow);
+	publish(&s->cfg->text_truncated, s->text_truncated, &s->text_truncated_published);
+	publish(&s->cfg->place_overflow, s->place_overflow, &s->place_overflow_published);
 	atomic_fetch_sub(&cfg->open_bytes, s->open_bytes_published);
 	atomic_fetch_add(&cfg->peak_mapped_bytes, s->mem.peak_slab_bytes);
 	atomic_fetch_add(&cfg->peak_open_events, s->peak_events);
