@@ -107,10 +107,10 @@ def run(tmp, data, console):
 def write_md(path, res, off, on, cpu_off, cpu_on):
     with open(path, "w") as f:
         f.write(f"Command: `{OPTS.get('--command', 'bench/console_bench.py')}`  \n")
+        note = os.environ.get("BENCH_NOTE")  # e.g. "a shared machine", as bench.sh
         f.write(f"Machine: {OPTS.get('--machine', '?')}; measured "
-                f"{time.strftime('%Y-%m-%d', time.gmtime())}, shared with other builds and "
-                "tests running at the same time: compare the same-round ratios, not the "
-                "absolute numbers.\n\n")
+                f"{time.strftime('%Y-%m-%d', time.gmtime())}"
+                f"{f' ({note})' if note else ''}: compare the same-round ratios.\n\n")
         f.write(f"**weft replay --model, 2 workers, {res['traces']} generated HDFS traces "
                 "(2 % with injected anomalies) from a pipe: the console off, and on with one "
                 "client (the anomaly stream open; heatmap, rates and summary every second, as "
