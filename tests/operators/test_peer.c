@@ -60,14 +60,23 @@ teardown(void **st)
 	return 0;
 }
 
-static struct op_peer_store *
-store(void)
+/* The tests' store settings: 8 durations per window, judged from 4, a
+ * refresh every `refresh` traces. */
+static struct op_peer_config
+small_config(uint32_t refresh)
 {
 	struct op_peer_config c;
 	op_peer_config_default(&c);
 	c.window = 8;
 	c.min_samples = 4;
-	c.refresh_traces = 1;
+	c.refresh_traces = refresh;
+	return c;
+}
+
+static struct op_peer_store *
+store(void)
+{
+	struct op_peer_config c = small_config(1);
 	struct op_peer_store *s = op_peer_store_new(&c, 1);
 	assert_non_null(s);
 	return s;
@@ -223,11 +232,8 @@ static void
 test_high_rate_feeds_a_sample_and_still_names_the_host(void **st)
 {
 	(void)st;
-	struct op_peer_config c;
-	op_peer_config_default(&c);
-	c.window = 8;
-	c.min_samples = 4;
-	c.refresh_traces = 24; /* 4 rounds of 6: 4 durations per window */
+	/* 4 rounds of 6: 4 durations per window */
+	struct op_peer_config c = small_config(24);
 	struct op_peer_store *s = op_peer_store_new(&c, 1);
 	assert_non_null(s);
 	struct weft_buf out = {0};
@@ -340,11 +346,7 @@ three_blocks_on(unsigned h, const uint64_t ms[3])
 static struct op_peer_store *
 warm(double trace_ratio, struct weft_buf *out)
 {
-	struct op_peer_config c;
-	op_peer_config_default(&c);
-	c.window = 8;
-	c.min_samples = 4;
-	c.refresh_traces = 1;
+	struct op_peer_config c = small_config(1);
 	c.trace_ratio = trace_ratio;
 	struct op_peer_store *s = op_peer_store_new(&c, 1);
 	assert_non_null(s);
@@ -411,11 +413,7 @@ static void
 test_two_lanes_judge_as_one_store(void **st)
 {
 	(void)st;
-	struct op_peer_config c;
-	op_peer_config_default(&c);
-	c.window = 8;
-	c.min_samples = 4;
-	c.refresh_traces = 1;
+	struct op_peer_config c = small_config(1);
 	struct op_peer_store *one = op_peer_store_new(&c, 1), *two = op_peer_store_new(&c, 2);
 	assert_non_null(one);
 	assert_non_null(two);
@@ -499,11 +497,7 @@ static void
 test_concurrent_workers_name_the_slowed_host(void **st)
 {
 	(void)st;
-	struct op_peer_config c;
-	op_peer_config_default(&c);
-	c.window = 8;
-	c.min_samples = 4;
-	c.refresh_traces = 4;
+	struct op_peer_config c = small_config(4);
 	struct op_peer_store *s = op_peer_store_new(&c, 2);
 	assert_non_null(s);
 	pthread_barrier_t round;
