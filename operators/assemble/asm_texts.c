@@ -114,13 +114,12 @@ place_slot_used(const void *slot)
 	return ((const struct asm_place_slot *)slot)->used != 0;
 }
 
+/* The symbols are hashes already, and hash_tab_probe mixes the key: odd
+ * multipliers only keep (a, b) and (b, a) apart. */
 static uint64_t
 place_key(uint64_t label, uint64_t host, uint64_t agent)
 {
-	uint64_t k = label;
-	k = (k ^ hash_tab_mix(host + 0x9e3779b97f4a7c15ULL)) * 0xbf58476d1ce4e5b9ULL;
-	k = (k ^ hash_tab_mix(agent + 0x94d049bb133111ebULL)) * 0x94d049bb133111ebULL;
-	return k;
+	return label ^ host * 0x9e3779b97f4a7c15ULL ^ agent * 0xbf58476d1ce4e5b9ULL;
 }
 
 uint32_t
