@@ -170,7 +170,19 @@ enum op_format op_format_sniff_deep(const void *data, size_t n);
 static inline int
 op_text_names_exception(const char *v, size_t n)
 {
-	return n >= 9 && memmem(v, n, "Exception", 9) != NULL;
+	/* memchr for the 'E', then the rest: most values hold no 'E' at
+	 * all, and glibc's memchr is one vector pass where memmem sets up a
+	 * two-way search per call (7.8 % of a replay's instructions) */
+	if (n < 9)
+		return 0;
+	const char *p = v, *last = v + n - 9; /* the last place it can start */
+	while ((p = memchr(p, 'E', (size_t)(last - p) + 1))) {
+		if (memcmp(p + 1, "xception", 8) == 0)
+			return 1;
+		if (p++ == last)
+			break;
+	}
+	return 0;
 }
 
 /* Length of the valid UTF-8 sequence at p (p < end, *p >= 0x80), or 0 when

@@ -159,6 +159,23 @@ test_a_value_naming_an_exception_marks_the_event(void **state)
 	assert_int_equal(dec(f, "{\"TaskID\":\"1\",\"EventID\":\"2\","
 	                        "\"E\":{\"a\":[\"Exception\"]}}"), 0);
 	assert_true(fx_ev(f)->flags & OP_EV_EXCEPTION);
+	/* the word after other E's, exactly the value, or at its very end;
+	 * an E too close to the end to start it */
+	static const char *const with[] = {"EEException", "Exception", "ExceptionX",
+	                                   "E.E xException", "ab EExceptio Exception"};
+	static const char *const without[] = {"EEEEEEEEEEEE", "xxxxxxxExceptio",
+	                                      "Exceptin Exceptio", "Exceptio E"};
+	char line[160];
+	for (size_t i = 0; i < sizeof with / sizeof *with; i++) {
+		snprintf(line, sizeof line, "{\"TaskID\":\"1\",\"EventID\":\"2\",\"D\":\"%s\"}", with[i]);
+		assert_int_equal(dec(f, line), 0);
+		assert_true(fx_ev(f)->flags & OP_EV_EXCEPTION);
+	}
+	for (size_t i = 0; i < sizeof without / sizeof *without; i++) {
+		snprintf(line, sizeof line, "{\"TaskID\":\"1\",\"EventID\":\"2\",\"D\":\"%s\"}", without[i]);
+		assert_int_equal(dec(f, line), 0);
+		assert_false(fx_ev(f)->flags & OP_EV_EXCEPTION);
+	}
 }
 
 static void
