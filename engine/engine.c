@@ -339,6 +339,7 @@ run_loop(struct eng_worker *w)
 		}
 		if (throttled)
 			w->st.backpressure_waits++;
+		eng_send_ripe(w);
 		eng_publish(w);
 		if (progress) {
 			w->idle_backoff_us = 0;
@@ -523,6 +524,18 @@ engine_new(struct engine_graph *g, const struct engine_config *cfg,
 			go->max_recs = e->cfg.batch_records;
 			if (go->rec_size && go->cap / go->rec_size < go->max_recs)
 				go->max_recs = go->cap / go->rec_size;
+			/* small fixed-size batches cross as messages of up to
+			 * ENG_PUBLISH_MSGS of them (eng_send_ripe) */
+			go->xmax_recs = go->max_recs;
+			if (go->rec_size && go->n_xchg && want < ENG_PUBLISH_BYTES) {
+				uint64_t x = want * ENG_PUBLISH_MSGS;
+				if (x > e->cfg.batch_bytes)
+					x = e->cfg.batch_bytes;
+				if (x / go->rec_size > go->max_recs) {
+					go->cap = (uint32_t)x;
+					go->xmax_recs = (uint32_t)(x / go->rec_size);
+				}
+			}
 		}
 	atomic_init(&e->stopping, 0);
 	atomic_init(&e->init_error, 0);

@@ -178,7 +178,9 @@ int engine_graph_connect(struct engine_graph *g, int from, unsigned out,
 /* ---- running ---------------------------------------------------------- */
 struct engine_config {
 	unsigned workers;              /* W; 0 = number of online cores */
-	uint32_t batch_records;        /* max records per batch (default 1024) */
+	uint32_t batch_records;        /* max records per batch (default 1024;
+	                                * small fixed-size batches cross to
+	                                * another worker up to 32 in one) */
 	uint32_t batch_bytes;          /* max data bytes per batch (default 64 KiB) */
 	uint32_t max_inflight_batches; /* per worker, across exchange (default 256) */
 	uint64_t first_epoch;          /* lowest epoch any record may carry (0) */

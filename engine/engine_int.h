@@ -38,6 +38,9 @@ struct g_out {
 	uint32_t cap;        /* data bytes of this output's batches */
 	uint32_t max_recs;   /* records per batch (fixed size: what cap holds,
 	                      * at most batch_records) */
+	uint32_t xmax_recs;  /* records per exchange message: max_recs, or
+	                      * for small fixed-size batches up to
+	                      * ENG_PUBLISH_MSGS of them (see eng_send_ripe) */
 	unsigned n_edges;
 	struct g_edge *edges;
 	unsigned n_pipe;     /* edges with key == NULL */
@@ -168,6 +171,14 @@ struct engine {
 	int ran;
 };
 
+/* A worker publishes what it queued for another at once when the message
+ * is a punctuation, carries this many bytes of records or this many
+ * messages wait, else at the end of its loop turn: small batches then cost
+ * one store of the queue's tail (and one wake check) per ENG_PUBLISH_MSGS,
+ * not one per batch. */
+#define ENG_PUBLISH_BYTES 4096u
+#define ENG_PUBLISH_MSGS 32u
+
 /* engine.c */
 void eng_wake_worker(struct eng_worker *w);
 /* A batch with room for at least `need` bytes, cap bytes normally. */
@@ -189,6 +200,9 @@ void eng_consumed(struct eng_worker *w, unsigned sender, uint32_t n);
 void eng_publish(struct eng_worker *w);
 void eng_flush_pipes(struct engine_ctx *c);
 void eng_flush_exchange(struct engine_ctx *c);
+/* End of a loop turn: sends every open exchange message that holds at
+ * least one full batch (a message of small batches, see xmax_recs). */
+void eng_send_ripe(struct eng_worker *w);
 void eng_source_finish(struct engine_ctx *c);
 void eng_node_update(struct engine_ctx *c);
 void eng_emit_disarm(struct engine_ctx *c);

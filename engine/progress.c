@@ -125,21 +125,16 @@ eng_flush_pipes(struct engine_ctx *c)
 			deliver_pipe(c, o);
 }
 
-/* A worker publishes what it queued for another at once when the message
- * is a punctuation, carries this many bytes of records or this many
- * messages wait, else at the end of its loop turn: small batches then cost
- * one store of the queue's tail (and one wake check) per ENG_PUBLISH_MSGS,
- * not one per batch. */
-#define ENG_PUBLISH_BYTES 4096u
-#define ENG_PUBLISH_MSGS 32u
-
 /* Queues m for worker `to`. It becomes visible (the queue's tail is
  * stored, and `to` woken if parked) at once when it is a punctuation (an
  * epoch closes no later than it would have), carries at least
- * ENG_PUBLISH_BYTES of records or ENG_PUBLISH_MSGS wait unpublished; else
- * at the end of this worker's loop turn (eng_publish). */
+ * ENG_PUBLISH_BYTES of records, holds ENG_PUBLISH_MSGS batches of records
+ * (`full`: a message of small batches, xmax_recs) or ENG_PUBLISH_MSGS
+ * messages wait unpublished; else at the end of this worker's loop turn
+ * (eng_publish). */
 static void
-push_msg(struct eng_worker *w, unsigned to, const struct engine_msg *m)
+push_msg(struct eng_worker *w, unsigned to, const struct engine_msg *m,
+         int full)
 {
 	struct engine *e = w->e;
 	struct engine_queue *q = &e->queues[w->id * e->W + to];
@@ -148,7 +143,7 @@ push_msg(struct eng_worker *w, unsigned to, const struct engine_msg *m)
 		fprintf(stderr, "weft engine: out of memory in exchange queue\n");
 		abort();
 	}
-	if (!m->batch || (uint32_t)pending >= ENG_PUBLISH_MSGS ||
+	if (!m->batch || full || (uint32_t)pending >= ENG_PUBLISH_MSGS ||
 	    m->batch->used >= ENG_PUBLISH_BYTES) {
 		engine_queue_publish(q);
 		if (to != w->id)
@@ -167,8 +162,8 @@ eng_publish(struct eng_worker *w)
 }
 
 static void
-send_batch(struct engine_ctx *c, const struct g_edge *ed, unsigned to,
-           struct engine_batch *b)
+send_batch(struct engine_ctx *c, const struct g_out *go,
+           const struct g_edge *ed, unsigned to, struct engine_batch *b)
 {
 	struct eng_worker *w = c->w;
 	struct engine_msg m = {
@@ -179,17 +174,21 @@ send_batch(struct engine_ctx *c, const struct g_edge *ed, unsigned to,
 	atomic_fetch_add_explicit(&w->inflight, 1, memory_order_relaxed);
 	w->st.batches_sent++;
 	w->st.records_sent += b->count;
-	push_msg(w, to, &m);
+	push_msg(w, to, &m, b->count >= ENG_PUBLISH_MSGS * go->max_recs);
 }
 
-void
-eng_flush_exchange(struct engine_ctx *c)
+/* Sends every open exchange batch of c that holds a record, or with
+ * ripe_only, only those of outputs of small batches (xmax_recs) that hold
+ * at least one full batch. */
+static void
+send_open(struct engine_ctx *c, int ripe_only)
 {
 	unsigned W = c->w->e->W;
 	for (unsigned o = 0; o < c->gn->n_out; o++) {
 		const struct g_out *go = &c->gn->out[o];
-		if (!go->n_xchg)
+		if (!go->n_xchg || (ripe_only && go->xmax_recs == go->max_recs))
 			continue;
+		uint32_t min = ripe_only ? go->max_recs : 1;
 		unsigned k = 0;
 		for (unsigned i = 0; i < go->n_edges; i++) {
 			const struct g_edge *ed = &go->edges[i];
@@ -197,14 +196,40 @@ eng_flush_exchange(struct engine_ctx *c)
 				continue;
 			struct engine_batch **slot = &c->out[o].xbuf[k * W];
 			for (unsigned t = 0; t < W; t++) {
-				if (slot[t] && slot[t]->count) {
-					send_batch(c, ed, t, slot[t]);
+				if (slot[t] && slot[t]->count >= min) {
+					send_batch(c, go, ed, t, slot[t]);
 					slot[t] = NULL;
 				}
 			}
 			k++;
 		}
 	}
+}
+
+void
+eng_flush_exchange(struct engine_ctx *c)
+{
+	send_open(c, 0);
+}
+
+/*
+ * Messages of small batches. An output of fixed-size records whose batches
+ * are under ENG_PUBLISH_BYTES sends up to ENG_PUBLISH_MSGS of its batches
+ * to a worker as one message (xmax_recs records), not as that many
+ * messages: the receiver could not have seen them sooner, as the queue
+ * published them together anyway, and one message moves one header, one
+ * queue slot and one in-flight count between the cores where there were
+ * up to 32. What the old batches would have sent at the end of a loop turn
+ * goes then: every open message holding at least one full batch (and the
+ * few records past it, a little early). A partly filled batch waits as it
+ * did, until it fills, its epoch ends, or the worker is about to park.
+ */
+void
+eng_send_ripe(struct eng_worker *w)
+{
+	for (unsigned n = 0; n < w->e->g->n_nodes; n++)
+		if (!w->ctx[n].done)
+			send_open(&w->ctx[n], 1);
 }
 
 /* Marks sender `s` of input `in` as at frontier f (or finished). */
@@ -246,7 +271,7 @@ announce(struct engine_ctx *c, uint64_t f, int done)
 					.flags = done ? ENGINE_MSG_DONE : 0,
 				};
 				for (unsigned t = 0; t < W; t++)
-					push_msg(w, t, &m);
+					push_msg(w, t, &m, 0);
 				w->st.punctuations_sent += W;
 			} else {
 				struct engine_ctx *child = &w->ctx[ed->to];
@@ -412,8 +437,8 @@ xchg_batch(struct engine_ctx *c, const struct g_out *go,
 		b = NULL;
 	} else if (b && b->count &&
 	           (b->epoch != epoch ||
-	            !batch_has_room(b, need, go->max_recs))) {
-		send_batch(c, ed, t, b);
+	            !batch_has_room(b, need, go->xmax_recs))) {
+		send_batch(c, go, ed, t, b);
 		b = NULL;
 	}
 	if (!b)
@@ -465,7 +490,7 @@ emit_arm(struct engine_ctx *c, unsigned out, uint64_t epoch)
 		op->fast_W = 0;
 		op->fast_shift = 0;
 	}
-	op->fast_max = go->max_recs;
+	op->fast_max = go->n_xchg ? go->xmax_recs : go->max_recs;
 	op->fast_epoch = epoch;
 	op->fast_len = go->rec_size;
 }
@@ -477,7 +502,7 @@ emit_full(struct engine_ctx *c, unsigned out, unsigned t)
 	const struct g_out *go = &c->gn->out[out];
 	struct eng_outport *op = &c->out[out];
 	if (go->n_xchg) {
-		send_batch(c, &go->edges[0], t, op->xbuf[t]);
+		send_batch(c, go, &go->edges[0], t, op->xbuf[t]);
 		op->xbuf[t] = NULL;
 	} else {
 		deliver_pipe(c, out);
@@ -598,8 +623,8 @@ emit_slow(struct engine_ctx *c, unsigned out, uint64_t epoch,
 			struct engine_batch *b = xchg_batch(c, go, ed, slot, t, epoch,
 			                                    need);
 			batch_append(b, rec, len, need);
-			if (b->count >= max_recs) {
-				send_batch(c, ed, t, b);
+			if (b->count >= go->xmax_recs) {
+				send_batch(c, go, ed, t, b);
 				*slot = NULL;
 			}
 			k++;
@@ -670,12 +695,12 @@ engine_emit_commit(struct engine_ctx *c, unsigned out, uint32_t len)
 	memcpy(b->data + b->used, &len, sizeof len);
 	b->used += rec_bytes(0, len);
 	b->count++;
-	if (b->count < go->max_recs)
+	if (b->count < (go->n_pipe ? go->max_recs : go->xmax_recs))
 		return;
 	if (go->n_pipe) {
 		deliver_pipe(c, out);
 	} else {
-		send_batch(c, &go->edges[0], op->res_to, b);
+		send_batch(c, go, &go->edges[0], op->res_to, b);
 		op->xbuf[op->res_to] = NULL;
 	}
 }

@@ -2,7 +2,8 @@
  * test_engine.c — engine behaviours one at a time: graph validation, init
  * failure, empty epochs, emission while an epoch closes, shutdown with data
  * in flight, engine_stop(), backpressure, busy workers publishing what
- * they send without going idle, idle workers not burning CPU,
+ * they send without going idle, small batches crossing as one message,
+ * idle workers not burning CPU,
  * emitting in place (reserve/commit), the emit contract checked on the
  * fast path too, and a final epoch that does not depend on how many
  * operators lie between source and sink.
@@ -101,6 +102,7 @@ struct sink_cfg {
 	_Atomic uint64_t flushes;
 	_Atomic uint64_t late; /* records after their epoch closed */
 	_Atomic uint64_t close_mask; /* bit e set when epoch e closed (e < 64) */
+	_Atomic uint64_t batches, max_count; /* batches; the most records in one */
 	unsigned sleep_us_per_batch;
 	int emit_on_close; /* pass-through: emit one record in each closing epoch */
 };
@@ -133,6 +135,10 @@ sink_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	if (s->have_close && b->epoch < s->next_close)
 		atomic_fetch_add(&s->cfg->late, 1);
 	atomic_fetch_add(&s->cfg->records, b->count);
+	atomic_fetch_add(&s->cfg->batches, 1);
+	uint64_t m = atomic_load(&s->cfg->max_count);
+	while (b->count > m && !atomic_compare_exchange_weak(&s->cfg->max_count, &m, b->count))
+		;
 	if (s->cfg->sleep_us_per_batch)
 		usleep(s->cfg->sleep_us_per_batch);
 }
@@ -457,6 +463,29 @@ test_busy_workers_still_deliver_what_they_send(void **st)
 	assert_int_equal(atomic_load(&bc.gave_up), 0);
 	assert_int_equal(atomic_load(&kc.records), 2);
 	assert_int_equal(atomic_load(&kc.late), 0);
+}
+
+static void
+test_small_batches_cross_as_one_message(void **st)
+{
+	(void)st;
+	/* Batches of 4 16-byte records: up to 32 of them (128 records) go to
+	 * another worker as one message, never more, and every record still
+	 * arrives in its epoch. With one message per batch this run would
+	 * send 10,000. */
+	struct src_cfg sc = {.per_worker = 20000, .epochs = 4};
+	struct sink_cfg kc = {0};
+	struct engine_graph *g = engine_graph_new();
+	assert_non_null(g);
+	int s = engine_graph_add(g, "src", &src_vt, &sc, 0, 1, rec16);
+	int k = engine_graph_add(g, "sink", &sink_vt, &kc, 1, 0, NULL);
+	assert_int_equal(engine_graph_connect(g, s, 0, k, 0, key0, NULL), 0);
+	assert_int_equal(run_graph(g, 2, 4), 0);
+	assert_int_equal(atomic_load(&kc.records), 40000);
+	assert_int_equal(atomic_load(&kc.late), 0);
+	assert_true(atomic_load(&kc.max_count) > 4);
+	assert_true(atomic_load(&kc.max_count) <= 128);
+	assert_true(atomic_load(&kc.batches) <= 40000 / 4 / 8);
 }
 
 static double
@@ -951,6 +980,7 @@ main(void)
 		cmocka_unit_test(test_stop_finishes_endless_sources_and_loses_nothing),
 		cmocka_unit_test(test_backpressure_holds_sources_not_exchange),
 		cmocka_unit_test(test_busy_workers_still_deliver_what_they_send),
+		cmocka_unit_test(test_small_batches_cross_as_one_message),
 		cmocka_unit_test(test_idle_workers_park_instead_of_spinning),
 		cmocka_unit_test(test_emit_in_place_delivers_what_was_committed),
 		cmocka_unit_test(test_emit_reserve_refuses_what_it_cannot_place),
