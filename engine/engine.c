@@ -134,6 +134,27 @@ engine_graph_connect(struct engine_graph *g, int from, unsigned out, int to,
 
 /* ---- batches ------------------------------------------------------------ */
 
+static void
+batch_reset(struct engine_batch *b, uint64_t epoch, uint32_t rec_size)
+{
+	b->epoch = epoch;
+	b->count = 0;
+	b->used = 0;
+	b->rec_size = rec_size;
+	b->next_free = NULL;
+}
+
+struct engine_batch *
+engine_batch_new(uint32_t cap, uint32_t rec_size, uint64_t epoch)
+{
+	struct engine_batch *b = malloc(sizeof *b + cap);
+	if (b) {
+		b->cap = cap;
+		batch_reset(b, epoch, rec_size);
+	}
+	return b;
+}
+
 struct engine_batch *
 eng_batch_get(struct eng_worker *w, uint64_t epoch, const struct g_out *go,
               uint32_t need)
@@ -153,30 +174,28 @@ eng_batch_get(struct eng_worker *w, uint64_t epoch, const struct g_out *go,
 	} else {
 		cap = need; /* one oversized record: a batch of its own */
 	}
-	if (!b) {
-		b = malloc(sizeof *b + cap);
-		if (!b) {
-			fprintf(stderr, "weft engine: out of memory for a batch\n");
-			abort();
-		}
-		b->cap = cap;
+	if (!b && !(b = engine_batch_new(cap, go->rec_size, epoch))) {
+		fprintf(stderr, "weft engine: out of memory for a batch\n");
+		abort();
 	}
-	b->epoch = epoch;
-	b->count = 0;
-	b->used = 0;
-	b->rec_size = go->rec_size;
-	b->next_free = NULL;
+	batch_reset(b, epoch, go->rec_size);
 	return b;
 }
 
 void
 eng_batch_put(struct eng_worker *w, struct engine_batch *b)
 {
+	eng_batch_put_upto(w, b, ENG_POOL_MAX);
+}
+
+void
+eng_batch_put_upto(struct eng_worker *w, struct engine_batch *b, unsigned max)
+{
 	struct eng_pool *spare = NULL;
 	for (unsigned i = 0; i < ENG_POOL_CLASSES; i++) {
 		struct eng_pool *p = &w->pool[i];
 		if (p->cap == b->cap) {
-			if (p->len < ENG_POOL_MAX) {
+			if (p->len < max) {
 				b->next_free = p->head;
 				p->head = b;
 				p->len++;

@@ -269,6 +269,25 @@ void *engine_emit_reserve(struct engine_ctx *ctx, unsigned out,
                           uint64_t epoch, uint64_t key, uint32_t cap);
 void engine_emit_commit(struct engine_ctx *ctx, unsigned out, uint32_t len);
 
+/*
+ * Keeping a batch instead of copying it: inside on_batch, for a batch that
+ * came through an exchange edge, engine_batch_keep() hands b over to the
+ * operator (the engine neither reuses nor frees it) and returns it; NULL
+ * when it cannot (a pipeline batch, which the engine reuses at once: copy
+ * what is needed). The operator gives it back on the same worker with
+ * engine_batch_release() (any callback), or, outside the engine (destroy),
+ * frees it with engine_batch_free().
+ */
+struct engine_batch *engine_batch_keep(struct engine_ctx *ctx,
+                                       const struct engine_batch *b);
+void engine_batch_release(struct engine_ctx *ctx, struct engine_batch *b);
+/* An empty batch of the operator's own (cap data bytes; records of
+ * rec_size bytes, 0: variable) that it fills by the layout above, or
+ * NULL when out of memory; freed with engine_batch_free(). */
+struct engine_batch *engine_batch_new(uint32_t cap, uint32_t rec_size,
+                                      uint64_t epoch);
+void engine_batch_free(struct engine_batch *b);
+
 /* Sources: close every epoch below `frontier` (monotone; lower values are
  * ignored). Buffered records are sent before the punctuation. */
 void engine_source_advance(struct engine_ctx *ctx, uint64_t frontier);

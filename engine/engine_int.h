@@ -146,6 +146,10 @@ struct eng_worker {
 	struct eng_pool pool[ENG_POOL_CLASSES];
 	unsigned nodes_done;
 	uint32_t idle_backoff_us;
+	/* the exchange batch on_batch has now, and whether it was kept
+	 * (engine_batch_keep) */
+	const struct engine_batch *delivering;
+	int kept;
 	struct eng_stats st;
 	/* Batches this worker sent through exchange and no receiver has
 	 * consumed yet. Incremented by this worker (sender), decremented by
@@ -185,6 +189,9 @@ void eng_wake_worker(struct eng_worker *w);
 struct engine_batch *eng_batch_get(struct eng_worker *w, uint64_t epoch,
                                    const struct g_out *go, uint32_t need);
 void eng_batch_put(struct eng_worker *w, struct engine_batch *b);
+/* The same, freeing it when its pool already holds max batches. */
+void eng_batch_put_upto(struct eng_worker *w, struct engine_batch *b,
+                        unsigned max);
 
 /* progress.c */
 /* Hands m from sender to its operator; 1 when it was a data batch, which

@@ -370,9 +370,13 @@ eng_deliver(struct eng_worker *w, unsigned sender, const struct engine_msg *m)
 	struct engine_ctx *c = &w->ctx[m->route >> 8];
 	unsigned port = m->route & 0xffu;
 	if (m->batch) {
+		w->delivering = m->batch;
+		w->kept = 0;
 		c->gn->vt->on_batch(c->state, c, port, m->batch);
+		w->delivering = NULL;
 		eng_flush_pipes(c);
-		eng_batch_put(w, m->batch);
+		if (!w->kept)
+			eng_batch_put(w, m->batch);
 		return 1;
 	}
 	input_note(&c->in[port], sender, m->frontier,
@@ -631,6 +635,31 @@ emit_slow(struct engine_ctx *c, unsigned out, uint64_t epoch,
 		}
 	}
 	emit_arm(c, out, epoch);
+}
+
+struct engine_batch *
+engine_batch_keep(struct engine_ctx *c, const struct engine_batch *b)
+{
+	struct eng_worker *w = c->w;
+	if (!b || b != w->delivering || w->kept)
+		return NULL;
+	w->kept = 1;
+	return (struct engine_batch *)(uintptr_t)b;
+}
+
+void
+engine_batch_release(struct engine_ctx *c, struct engine_batch *b)
+{
+	/* kept batches can be many (an operator's backlog): the pool keeps
+	 * no more of them than the in-flight bound could need */
+	if (b)
+		eng_batch_put_upto(c->w, b, c->w->e->cfg.max_inflight_batches);
+}
+
+void
+engine_batch_free(struct engine_batch *b)
+{
+	free(b);
 }
 
 uint64_t

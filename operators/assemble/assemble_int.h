@@ -85,6 +85,42 @@ void asm_mem_put(struct asm_mem *m, void *p);
 void asm_mem_free(struct asm_mem *m);
 
 /*
+ * Events of future epochs (asm_stash.c): per epoch, its batches in
+ * arrival order, kept from the engine (own == 0) or copied into the
+ * stash's own batches (small ones). Everything here belongs to one worker.
+ */
+struct asm_stash_piece {
+	struct engine_batch *b;
+	int own;
+};
+struct asm_stash {
+	uint64_t epoch;
+	struct asm_stash_piece *piece;
+	uint32_t n, cap;
+	int used;
+	uint64_t last_ns; /* when its last batch arrived */
+};
+#define ASM_STASH_SPARE 4 /* own batches kept for reuse */
+struct asm_stashes {
+	struct asm_stash *slot; /* grows with the epochs in flight */
+	unsigned n_slot;
+	uint64_t events;        /* events waiting */
+	struct engine_batch *spare[ASM_STASH_SPARE];
+	unsigned n_spare;
+};
+/* Adds b (on_batch, a future epoch's batch) to its epoch's stash. */
+void asm_stash_add(struct asm_stashes *ss, struct engine_ctx *ctx,
+                   const struct engine_batch *b, uint64_t now_ns);
+/* The stash of epoch, or NULL; its lowest epoch (UINT64_MAX: none). */
+struct asm_stash *asm_stash_get(struct asm_stashes *ss, uint64_t epoch);
+uint64_t asm_stash_lowest(const struct asm_stashes *ss);
+/* After its batches were applied: gives them back, frees the slot. */
+void asm_stash_done(struct asm_stashes *ss, struct engine_ctx *ctx,
+                    struct asm_stash *st);
+/* Frees everything (destroy; kept batches too). */
+void asm_stash_free(struct asm_stashes *ss);
+
+/*
  * The finished-id set (asm_done.c): ids of traces emitted within the last
  * late_epochs epochs, so an event for one opens an amendment (LATE)
  * instead of a new, partial trace. A hash table over a FIFO ring of

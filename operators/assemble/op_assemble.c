@@ -44,13 +44,6 @@
 #include "operators/assemble/assemble_int.h"
 #include "operators/assemble/hash_tab.h"
 
-/* A future epoch's stash buffer up to this size is always kept for
- * reuse. One larger buffer may wait unused for the next epoch while its
- * epochs fill at least a quarter of it (steady traffic: no regrowth and
- * page faults every epoch); it goes back after the first epoch that does
- * not (the end of a burst). */
-#define ASM_STASH_KEEP (1u << 20)
-
 struct asm_trace { /* from asm_mem.c's 128-byte units */
 	uint64_t trace_id;
 	uint64_t first_epoch, last_epoch;
@@ -74,20 +67,9 @@ struct asm_slot {
 	struct asm_trace *t; /* NULL: empty */
 };
 
-/* Events of one future epoch, copied as [u32 len][pad to 8][bytes]. */
-struct asm_stash {
-	uint64_t epoch;
-	unsigned char *buf;
-	size_t len, cap;
-	int used;
-	uint64_t last_ns; /* when its last batch arrived */
-};
-
 struct asm_inst {
 	struct op_assemble_config *cfg;
-	struct asm_stash *stash; /* grows with the epochs in flight */
-	unsigned n_stash;
-	uint64_t stashed;        /* events waiting in stashes */
+	struct asm_stashes stash; /* future epochs' events (asm_stash.c) */
 	struct engine_ctx *ctx;
 	unsigned worker;
 	struct asm_slot *tab;
@@ -701,73 +683,18 @@ add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
 	}
 }
 
-/* The stash of a future epoch (found, or claimed: slots are reused, the
- * array grows with the number of future epochs in flight, which
- * backpressure bounds). */
-static struct asm_stash *
-stash_for(struct asm_inst *s, uint64_t epoch)
-{
-	struct asm_stash *free_one = NULL;
-	for (unsigned i = 0; i < s->n_stash; i++) {
-		if (s->stash[i].used && s->stash[i].epoch == epoch)
-			return &s->stash[i];
-		if (!s->stash[i].used && (!free_one || s->stash[i].cap > free_one->cap))
-			free_one = &s->stash[i]; /* the one with the most room */
-	}
-	if (!free_one) {
-		/* every slot in use: the array grows, the new slots free */
-		unsigned was = s->n_stash;
-		if (WEFT_GROW(s->stash, s->n_stash, was + 1, 8)) {
-			fprintf(stderr, "weft assemble: out of memory\n");
-			abort();
-		}
-		memset(s->stash + was, 0, (s->n_stash - was) * sizeof *s->stash);
-		free_one = s->stash + was;
-	}
-	free_one->used = 1;
-	free_one->epoch = epoch;
-	free_one->len = 0;
-	return free_one;
-}
-
 /* Applies the stashed events of epoch (now the present epoch). */
 static void
 stash_apply(struct asm_inst *s, uint64_t epoch)
 {
-	for (unsigned i = 0; i < s->n_stash; i++) {
-		struct asm_stash *st = &s->stash[i];
-		if (!st->used || st->epoch != epoch)
-			continue;
-		for (size_t off = 0; off < st->len;) {
-			uint32_t len;
-			memcpy(&len, st->buf + off, sizeof len);
-			add_event(s, (const struct op_event *)(const void *)(st->buf + off + 8),
-			          epoch);
-			off += 8 + ((len + 7u) & ~(size_t)7);
-			s->stashed--;
-		}
-		s->arrive_epoch = epoch;
-		s->arrive_ns = st->last_ns;
-		st->used = 0;
-		size_t used = st->len;
-		st->len = 0;
-		if (st->cap <= ASM_STASH_KEEP)
-			return;
-		/* a burst's stash goes back; a steady one is kept for the next
-		 * epoch, but only one large buffer waits unused at a time */
-		struct asm_stash *drop = used < st->cap / 4 ? st : NULL;
-		for (unsigned k = 0; !drop && k < s->n_stash; k++) {
-			struct asm_stash *o = &s->stash[k];
-			if (o != st && !o->used && o->cap > ASM_STASH_KEEP)
-				drop = o->cap < st->cap ? o : st;
-		}
-		if (drop) {
-			free(drop->buf);
-			drop->buf = NULL;
-			drop->cap = 0;
-		}
+	struct asm_stash *st = asm_stash_get(&s->stash, epoch);
+	if (!st)
 		return;
-	}
+	for (uint32_t i = 0; i < st->n; i++)
+		add_events(s, st->piece[i].b, epoch);
+	s->arrive_epoch = epoch;
+	s->arrive_ns = st->last_ns;
+	asm_stash_done(&s->stash, s->ctx, st);
 }
 
 static void
@@ -778,34 +705,13 @@ asm_batch(void *state, struct engine_ctx *ctx, unsigned port,
 	struct asm_inst *s = state;
 	s->ctx = ctx;
 	s->batch_ns = now_ns(); /* one clock read per batch, not per event */
-	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
-	const void *r;
-	uint32_t len;
 	if (b->epoch <= engine_ctx_frontier(ctx)) {
 		s->arrive_epoch = b->epoch;
 		s->arrive_ns = s->batch_ns;
 		add_events(s, b, b->epoch);
 		return;
 	}
-	struct asm_stash *st = stash_for(s, b->epoch);
-	st->last_ns = s->batch_ns;
-	while ((r = engine_batch_next(b, &c, &len))) {
-		size_t need = 8 + ((len + 7u) & ~(size_t)7);
-		if (st->len + need > st->cap) {
-			size_t cap = (st->len + need) * 2 + 4096;
-			unsigned char *nb = realloc(st->buf, cap);
-			if (!nb) {
-				fprintf(stderr, "weft assemble: out of memory\n");
-				abort();
-			}
-			st->buf = nb;
-			st->cap = cap;
-		}
-		memcpy(st->buf + st->len, &len, sizeof len);
-		memcpy(st->buf + st->len + 8, r, len);
-		st->len += need;
-		s->stashed++;
-	}
+	asm_stash_add(&s->stash, ctx, b, s->batch_ns);
 }
 
 /* After a burst, tables at most 1/8 full shrink (not below 4,096 slots),
@@ -907,7 +813,7 @@ asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 	s->n_end = keep;
 	asm_done_expire(&s->done, epoch);
 	/* epoch + 1 is the present epoch now: its early arrivals count */
-	if (s->stashed)
+	if (s->stash.events)
 		stash_apply(s, epoch + 1);
 	tables_shrink(s);
 	uint64_t ob = open_bytes(s);
@@ -928,13 +834,8 @@ asm_flush(void *state, struct engine_ctx *ctx, uint64_t final)
 	struct asm_inst *s = state;
 	s->ctx = ctx;
 	s->batch_ns = now_ns();
-	while (s->stashed) { /* none expected: every epoch closed; in order */
-		uint64_t lo = UINT64_MAX;
-		for (unsigned i = 0; i < s->n_stash; i++)
-			if (s->stash[i].used && s->stash[i].epoch < lo)
-				lo = s->stash[i].epoch;
-		stash_apply(s, lo);
-	}
+	while (s->stash.events) /* none expected: every epoch closed; in order */
+		stash_apply(s, asm_stash_lowest(&s->stash));
 	while (s->lru_head)
 		finish(s, tab_find(s, s->lru_head->trace_id), final,
 		       OP_TRACE_FLUSHED);
@@ -977,9 +878,7 @@ asm_destroy(void *state)
 	asm_build_free(s->build);
 	free(s->flat);
 	free(s->end_ids);
-	for (unsigned i = 0; i < s->n_stash; i++)
-		free(s->stash[i].buf);
-	free(s->stash);
+	asm_stash_free(&s->stash);
 	free(s->tab);
 	asm_done_free(&s->done);
 	free(s);

@@ -32,6 +32,8 @@ struct step {
 	int revoke;           /* k > 0: no event; revoke slot k - 1 instead */
 	int wait_opens;       /* first wait until this many traces opened */
 	uint16_t ev_flags;    /* op_event.flags (OP_EV_ERROR, OP_EV_EXCEPTION) */
+	unsigned repeat;      /* n > 1: a chain of n events, ids id.., each
+	                       * the parent of the next */
 };
 
 /* The revocation table the source bumps and the assembler reads, and the
@@ -39,6 +41,10 @@ struct step {
 static _Atomic uint32_t g_gens[4];
 static _Atomic uint64_t g_revocations;
 static _Atomic int g_opens;
+/* With script.hold, the other workers' sources keep the frontier at the
+ * first epoch until worker 0's script is done (g_released): everything
+ * later reaches the assemblers ahead of its epoch. */
+static _Atomic int g_released;
 
 static void
 count_open(void *arg, unsigned w, uint32_t src, uint64_t epoch)
@@ -54,6 +60,7 @@ struct script {
 	const struct step *steps;
 	size_t n;
 	uint64_t final_epoch; /* advance here before finishing */
+	int hold;
 };
 
 struct src_state {
@@ -80,9 +87,11 @@ src_poll(void *state, struct engine_ctx *ctx)
 {
 	struct src_state *s = state;
 	if (engine_ctx_worker(ctx) != 0)
-		return ENGINE_POLL_DONE;
+		return s->sc->hold && !atomic_load(&g_released) ? ENGINE_POLL_IDLE
+		                                                 : ENGINE_POLL_DONE;
 	if (s->i == s->sc->n) {
 		engine_source_advance(ctx, s->sc->final_epoch);
+		atomic_store(&g_released, 1);
 		return ENGINE_POLL_DONE;
 	}
 	const struct step *st = &s->sc->steps[s->i];
@@ -95,21 +104,25 @@ src_poll(void *state, struct engine_ctx *ctx)
 		atomic_fetch_add_explicit(&g_revocations, 1, memory_order_release);
 		return ENGINE_POLL_DATA;
 	}
-	op_event_builder_reset(&s->b);
-	s->b.hdr.trace_id = st->trace;
-	s->b.hdr.event_id = st->id;
-	s->b.hdr.start_ns = 1000 * st->id;
-	for (unsigned k = 0; k < st->n_parents; k++)
-		op_event_builder_add_parent(&s->b, st->parents[k]);
-	const char *label = st->label ? st->label : "op";
-	const char *host = st->host ? st->host : "h1";
-	op_event_builder_set(&s->b, OP_EV_LABEL, label, strlen(label));
-	op_event_builder_set(&s->b, OP_EV_HOST, host, strlen(host));
-	s->b.hdr.flags = st->ev_flags;
-	uint32_t len;
-	if (op_event_builder_finish(&s->b, s->rec, sizeof s->rec, &len) == 0) {
-		((struct op_event *)(void *)s->rec)->src = st->src;
-		engine_emit(ctx, 0, st->epoch, s->rec, len);
+	for (uint64_t r = 0; r < (st->repeat ? st->repeat : 1); r++) {
+		op_event_builder_reset(&s->b);
+		s->b.hdr.trace_id = st->trace;
+		s->b.hdr.event_id = st->id + r;
+		s->b.hdr.start_ns = 1000 * (st->id + r);
+		if (r)
+			op_event_builder_add_parent(&s->b, st->id + r - 1);
+		for (unsigned k = 0; !r && k < st->n_parents; k++)
+			op_event_builder_add_parent(&s->b, st->parents[k]);
+		const char *label = st->label ? st->label : "op";
+		const char *host = st->host ? st->host : "h1";
+		op_event_builder_set(&s->b, OP_EV_LABEL, label, strlen(label));
+		op_event_builder_set(&s->b, OP_EV_HOST, host, strlen(host));
+		s->b.hdr.flags = st->ev_flags;
+		uint32_t len;
+		if (op_event_builder_finish(&s->b, s->rec, sizeof s->rec, &len) == 0) {
+			((struct op_event *)(void *)s->rec)->src = st->src;
+			engine_emit(ctx, 0, st->epoch, s->rec, len);
+		}
 	}
 	return ENGINE_POLL_DATA;
 }
@@ -177,6 +190,7 @@ asm_fx_setup(void **state)
 		atomic_store(&g_gens[i], 0);
 	atomic_store(&g_revocations, 0);
 	atomic_store(&g_opens, 0);
+	atomic_store(&g_released, 0);
 	*state = f;
 	return 0;
 }
@@ -387,6 +401,39 @@ test_trace_finishes_after_idle_gap_not_before(void **st)
 	assert_int_equal(count(cap, 1), 1); /* not split */
 	assert_int_equal(t1->n_events, 2);
 	assert_int_equal(t1->flags & OP_TRACE_FLUSHED, 0);
+}
+
+static void
+test_events_ahead_of_their_epoch_wait_for_it(void **st)
+{
+	struct asm_fx *f = *st;
+	/* Worker 1 holds the frontier at 0 while worker 0 sends everything:
+	 * the events reach the assemblers epochs ahead and wait (stashed,
+	 * big batches kept, small ones copied), and the outcome is what the
+	 * epochs say. Trace 31's second event comes after its idle gap: it
+	 * must be an amendment, not part of the first record. */
+	const struct step steps[] = {
+		{1, 30, 1, {0}, 0, "a", NULL},
+		{1, 31, 1, {0}, 0, "a", NULL},
+		{2, 30, 2, P(1), "b", NULL},
+		{2, 32, 1, {0}, 0, "c", NULL, .repeat = 1000},
+		{6, 31, 2, P(1), "late", NULL},
+	};
+	struct script sc = {steps, 5, 20, .hold = 1};
+	f->ac.idle_epochs = 2;
+	struct capture *cap = run(f, &sc, 2);
+	const struct op_trace *t30 = find(cap, 30, 0), *t32 = find(cap, 32, 0);
+	assert_true(t30 && t32);
+	assert_int_equal(count(cap, 30), 1);
+	assert_int_equal(t30->n_events, 2);
+	assert_int_equal(t30->emit_epoch, 4); /* last 2 + G */
+	assert_int_equal(count(cap, 32), 1);
+	assert_int_equal(t32->n_events, 1000);
+	assert_int_equal(t32->emit_epoch, 4);
+	assert_int_equal(t32->flags & (OP_TRACE_DANGLING | OP_TRACE_FLUSHED), 0);
+	assert_int_equal(count(cap, 31), 2);
+	assert_non_null(find(cap, 31, OP_TRACE_LATE));
+	assert_int_equal(atomic_load(&f->ac.late_events), 1);
 }
 
 static void
@@ -842,6 +889,7 @@ main(void)
 		T(test_parent_that_never_comes_is_a_flagged_missing_node),
 		T(test_cycle_is_cut_counted_and_trace_kept),
 		T(test_trace_finishes_after_idle_gap_not_before),
+		T(test_events_ahead_of_their_epoch_wait_for_it),
 		T(test_late_event_becomes_an_amendment),
 		T(test_trace_over_event_limit_is_cut_and_keeps_counting),
 		T(test_open_trace_limit_emits_oldest_as_incomplete),
