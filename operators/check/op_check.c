@@ -820,10 +820,13 @@ op_check_print_summary(struct op_check_config *cfg, FILE *f)
 		total += atomic_load(&cfg->by_verdict[v]);
 	struct cluster_model_info mi;
 	cluster_model_info(cfg->model, &mi);
+	/* a model's filter is often under a KiB: its bytes, not "0 KiB" */
+	int kib = mi.filter_bytes >= 10240;
 	fprintf(f, "  model             %s: %u templates from %" PRIu64 " traces (%" PRIu64
-	           " shapes, %" PRIu64 " pieces), filter %" PRIu64 " KiB at fpr %.2g\n",
+	           " shapes, %" PRIu64 " pieces), filter %" PRIu64 " %s at fpr %.2g\n",
 	        cfg->model_path, mi.n_templates, mi.traces, mi.shapes, mi.pieces,
-	        mi.filter_bytes / 1024, mi.filter_fpr);
+	        kib ? mi.filter_bytes / 1024 : mi.filter_bytes, kib ? "KiB" : "bytes",
+	        mi.filter_fpr);
 	fprintf(f, "  verdicts          %" PRIu64 " traces checked\n", total);
 	pthread_mutex_lock(&cfg->lock);
 	fprintf(f, "  verdict latency   p50 %.1f ms, p99 %.1f ms, max %.1f ms (last event -> verdict)\n",

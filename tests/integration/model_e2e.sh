@@ -53,6 +53,9 @@ grep -q "another version" "$TMP/err" || fail "train: unclear error on an old sam
   --anomalies "$TMP/hold.anom" 2> "$TMP/hold.log" || { cat "$TMP/hold.log"; fail "replay held-out"; }
 grep -Eq "verdict latency +p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms" "$TMP/hold.log" \
   || fail "no verdict latency in the summary"
+# the filter's size is never a rounded-down "0 KiB"
+grep -Eq "filter ([1-9][0-9]* bytes|[1-9][0-9]* KiB) at fpr" "$TMP/hold.log" \
+  || { grep "model  " "$TMP/hold.log"; fail "filter size in the summary"; }
 python3 - "$TMP/hold.traces" <<'PY' || fail "held-out verdicts"
 import collections, json, sys
 ts = [json.loads(l) for l in open(sys.argv[1])]
