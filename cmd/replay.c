@@ -132,6 +132,18 @@ static const struct weft_opt replay_table[] = {
 	 .off = R(as.max_age_epochs), .meta = "EPOCHS",
 	 .help = "a trace open this many epochs is emitted incomplete, flagged "
 	 "aged (0: no limit)"},
+	{.name = "max-places", .kind = WEFT_OPT_U64, .off = R(as.max_places),
+	 .meta = "N", .lo = 1, .hi = 0x7fffffff,
+	 .help = "distinct (label, host, agent) triples per worker kept as 4-byte "
+	 "places; past it an event takes 24 bytes more (counted)"},
+	{.name = "max-texts", .kind = WEFT_OPT_U64, .off = R(as.max_texts),
+	 .meta = "N", .lo = 1, .hi = UINT32_MAX,
+	 .help = "distinct texts (labels, hosts, agents) interned per worker; "
+	 "past it a new one is kept as an empty text (counted)"},
+	{.name = "max-text-bytes", .kind = WEFT_OPT_U32, .off = R(as.max_text_bytes),
+	 .meta = "BYTES", .lo = 1, .hi = 65535,
+	 .help = "bytes kept of a label, host or agent; a longer one is cut "
+	 "(counted)"},
 	{.name = "late-epochs", .kind = WEFT_OPT_U32, .off = R(as.late_epochs),
 	 .meta = "N", .help = "remember emitted traces this long for late events"},
 	{.name = "max-line", .kind = WEFT_OPT_U32, .off = R(max_line),
@@ -385,6 +397,8 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        "  truncated traces  %llu (%llu events beyond the limit)\n"
 	        "  incomplete traces %llu (%llu by the memory budget, %llu aged)\n"
 	        "  end-label finish  %llu\n"
+	        "  texts, places     %llu texts cut (--max-text-bytes) or not kept "
+	        "(--max-texts), %llu events past --max-places\n"
 	        "  peak open         %llu traces, %llu events\n"
 	        "  peak RSS          %llu KiB (%.0f bytes per peak open event)\n"
 	        "  emit latency      p50 %.1f ms, p99 %.1f ms, max %.1f ms (last event -> emission)\n"
@@ -405,6 +419,8 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        (unsigned long long)atomic_load(&as->budget_evictions),
 	        (unsigned long long)atomic_load(&as->aged),
 	        (unsigned long long)atomic_load(&as->end_label_finishes),
+	        (unsigned long long)atomic_load(&as->text_truncated),
+	        (unsigned long long)atomic_load(&as->place_overflow),
 	        (unsigned long long)atomic_load(&as->peak_open_traces),
 	        (unsigned long long)atomic_load(&as->peak_open_events),
 	        (unsigned long long)rss_kib,

@@ -56,6 +56,8 @@ struct serve_opts {
 	uint32_t epoch_ms, idle_epochs, idle_partition_ms, commit_ms;
 	uint32_t late_epochs, max_trace_events, max_line;
 	uint64_t max_open_traces, max_open_bytes, max_trace_age_ms, max_places;
+	uint64_t max_texts;
+	uint32_t max_text_bytes;
 	uint32_t probe_ms, settle_ms, max_partitions, shutdown_ms, lookback_ms;
 	uint32_t hint_after;
 	const char *end_label;
@@ -187,6 +189,13 @@ static const struct weft_opt serve_table[] = {
 	 .meta = "N", .help = "distinct (label, host, agent) triples per worker "
 	 "kept as 4-byte places; past it an event takes 24 bytes more "
 	 "(weft_place_overflow_total)", .lo = 1, .hi = 0x7fffffff},
+	{KEY("max.texts"), .kind = WEFT_OPT_U64, .off = S(max_texts),
+	 .meta = "N", .help = "distinct texts (labels, hosts, agents) interned per "
+	 "worker; past it a new one is kept as an empty text "
+	 "(weft_text_truncated_total)", .lo = 1, .hi = UINT32_MAX},
+	{KEY("max.text.bytes"), .kind = WEFT_OPT_U32, .off = S(max_text_bytes),
+	 .meta = "BYTES", .help = "bytes kept of a label, host or agent; a longer "
+	 "one is cut (weft_text_truncated_total)", .lo = 1, .hi = 65535},
 	{KEY("max.open.bytes"), .kind = WEFT_OPT_BYTES, .off = S(max_open_bytes),
 	 .meta = "SIZE", .help = "memory open traces may hold in the process (k/m/g); "
 	 "past it the least recently active are emitted incomplete (0: no limit)"},
@@ -371,6 +380,8 @@ opts_init(struct serve_opts *o)
 	o->max_trace_events = as.max_trace_events;
 	o->max_open_traces = as.max_open_traces;
 	o->max_places = as.max_places;
+	o->max_texts = as.max_texts;
+	o->max_text_bytes = as.max_text_bytes;
 	o->max_open_bytes = as.max_open_bytes;
 	o->max_trace_age_ms = 600000;
 	o->shutdown_ms = 10000;
@@ -672,6 +683,8 @@ configure(struct serve_run *r)
 	as->max_trace_events = o->max_trace_events;
 	as->max_open_traces = o->max_open_traces;
 	as->max_places = o->max_places;
+	as->max_texts = o->max_texts;
+	as->max_text_bytes = o->max_text_bytes;
 	as->max_open_bytes = o->max_open_bytes;
 	as->end_label = o->end_label;
 	struct op_kafka_config *k = &r->k;

@@ -65,6 +65,10 @@ for dir in "$SRC"/data/tracebench/*/; do
   for w in 1 2 3; do
     check "W=$w" --workers "$w" "$TMP/$name.jsonl"
   done
+  # past the text and place limits the texts go, not the events: every
+  # trace still whole, and the limits counted
+  check "tight limits" --workers 2 --max-texts 2 --max-places 2 --max-text-bytes 3 "$TMP/$name.jsonl"
+  [ "$(summary "$TMP/sum" "texts, places")" -gt 0 ] || { cat "$TMP/sum" >&2; fail "$name: text limits not counted"; }
   # (the recorded runs have up to ~670 lines between two events of one
   # trace: idle gaps below are set so that no recorded trace is split)
   check "no-shard" --workers 2 --no-shard --epoch-events 100 --idle-epochs 10 "$TMP/$name.jsonl"
