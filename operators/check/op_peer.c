@@ -112,6 +112,7 @@ op_peer_store_free(struct op_peer_store *s)
 		struct peer_lane *L = &s->lanes[k];
 		free(L->cells);
 		free(L->touched);
+		free(L->miss);
 		free(L->out.e);
 		free(s->spare[k].e);
 		pthread_mutex_destroy(&L->lock);
@@ -168,6 +169,16 @@ cell_find(const struct op_peer_store *s, uint64_t label, uint64_t host)
 	return NO_CELL;
 }
 
+/* Puts cell i into the index ix of cap slots (a power of two). */
+static void
+ix_put(uint32_t *ix, size_t cap, const struct peer_id *k, uint32_t i)
+{
+	size_t j = slot_of(k->label, k->host, cap);
+	while (ix[j])
+		j = (j + 1) & (cap - 1);
+	ix[j] = i + 1;
+}
+
 static int
 index_rebuild(struct op_peer_store *s, size_t want)
 {
@@ -177,12 +188,8 @@ index_rebuild(struct op_peer_store *s, size_t want)
 	uint32_t *ix = calloc(cap, sizeof *ix);
 	if (!ix)
 		return WEFT_ENOMEM;
-	for (size_t i = 0; i < s->n; i++) {
-		size_t j = slot_of(s->keys[i].label, s->keys[i].host, cap);
-		while (ix[j])
-			j = (j + 1) & (cap - 1);
-		ix[j] = (uint32_t)i + 1;
-	}
+	for (size_t i = 0; i < s->n; i++)
+		ix_put(ix, cap, &s->keys[i], (uint32_t)i);
 	free(s->ix);
 	s->ix = ix;
 	s->cap_ix = cap;
@@ -225,10 +232,7 @@ cell_get(struct op_peer_store *s, const struct op_trace *t, const struct op_trac
 	for (unsigned k = 0; k < s->n_lanes; k++)
 		memset(&s->lanes[k].cells[s->n], 0, sizeof s->lanes[k].cells[s->n]);
 	s->keys[s->n] = (struct peer_id){ev->label_sym, ev->host_sym};
-	size_t j = slot_of(ev->label_sym, ev->host_sym, s->cap_ix);
-	while (s->ix[j])
-		j = (j + 1) & (s->cap_ix - 1);
-	s->ix[j] = (uint32_t)s->n + 1;
+	ix_put(s->ix, s->cap_ix, &s->keys[s->n], (uint32_t)s->n);
 	s->by_label_stale = 1;
 	return (uint32_t)s->n++;
 }
@@ -368,8 +372,8 @@ publish(struct op_peer_store *s)
 }
 
 static int
-record(struct op_peer_store *s, struct weft_buf *out, const struct peer_cell *c,
-       const char *state, uint64_t epoch, uint64_t traces)
+record(struct weft_buf *out, const struct peer_cell *c, const char *state, uint64_t epoch,
+       uint64_t traces)
 {
 	double ratio = c->ref ? (double)c->med / (double)c->ref : 0.0;
 	int rc = weft_buf_printf(out, "{\"type\":\"host_anomaly\",\"schema_version\":1,"
@@ -384,20 +388,15 @@ record(struct op_peer_store *s, struct weft_buf *out, const struct peer_cell *c,
 	    ",\"n_peers\":%u,\"samples\":%u,\"ratio\":%.2f,\"reference\":\"%s\",\"explanation\":",
 	    c->since_epoch, epoch, c->since_trace, traces, c->since_unix_ms, c->med, c->ref, c->n_peers, c->n, ratio,
 	    c->n_peers ? "peers" : "learned x load");
-	char text[512];
+	char text[512], of[32] = "learned x current load";
 	if (c->n_peers)
-		snprintf(text, sizeof text, "%s slow for %s since epoch %" PRIu64
-		         " (p50 %.1f ms against %.1f ms on %u peers)%s",
-		         c->host_text, c->label_text, c->since_epoch, (double)c->med / 1e6,
-		         (double)c->ref / 1e6, c->n_peers, strcmp(state, "close") ? "" : ": ended");
-	else
-		snprintf(text, sizeof text, "%s slow for %s since epoch %" PRIu64
-		         " (p50 %.1f ms against %.1f ms learned x current load)%s",
-		         c->host_text, c->label_text, c->since_epoch, (double)c->med / 1e6,
-		         (double)c->ref / 1e6, strcmp(state, "close") ? "" : ": ended");
+		snprintf(of, sizeof of, "on %u peers", c->n_peers);
+	snprintf(text, sizeof text, "%s slow for %s since epoch %" PRIu64
+	         " (p50 %.1f ms against %.1f ms %s)%s",
+	         c->host_text, c->label_text, c->since_epoch, (double)c->med / 1e6,
+	         (double)c->ref / 1e6, of, strcmp(state, "close") ? "" : ": ended");
 	rc = rc ? rc : weft_buf_str(out, text);
 	rc = rc ? rc : weft_buf_printf(out, "}\n");
-	(void)s;
 	return rc;
 }
 
@@ -438,7 +437,7 @@ drop_idle(struct op_peer_store *s, uint64_t epoch, struct weft_buf *out)
 		}
 		s->remap[i] = NO_CELL;
 		if (c->anom) {
-			rc = rc ? rc : record(s, out, c, "close", epoch,
+			rc = rc ? rc : record(out, c, "close", epoch,
 			                      atomic_load_explicit(&s->traces, memory_order_relaxed));
 			s->st.closed++;
 		}
@@ -658,16 +657,16 @@ refresh(struct op_peer_store *s, uint64_t epoch, const struct cluster_model *m,
 			c->since_trace = c->reported_trace = traces;
 			c->since_unix_ms = unix_ms();
 			s->st.opened++;
-			rc = rc ? rc : record(s, out, c, "open", epoch, traces);
+			rc = rc ? rc : record(out, c, "open", epoch, traces);
 		} else if (c->anom && !stay) {
 			c->anom = 0;
 			s->st.closed++;
-			rc = rc ? rc : record(s, out, c, "close", epoch, traces);
+			rc = rc ? rc : record(out, c, "close", epoch, traces);
 		} else if (c->anom && (epoch >= c->reported_epoch + s->c.update_epochs ||
 		                       traces >= c->reported_trace + s->c.update_traces)) {
 			c->reported_epoch = epoch;
 			c->reported_trace = traces;
-			rc = rc ? rc : record(s, out, c, "update", epoch, traces);
+			rc = rc ? rc : record(out, c, "update", epoch, traces);
 		}
 	}
 	lanes_lock(s);
@@ -780,8 +779,7 @@ op_peer_observe(struct op_peer_store *s, unsigned worker, const struct op_trace 
 	int whole = s->c.trace_ratio > 0.0; /* the trace itself, see below */
 	uint64_t traces = atomic_load_explicit(&s->traces, memory_order_relaxed);
 	int feed = traces % atomic_load_explicit(&s->stride, memory_order_relaxed) == 0;
-	uint32_t miss_small[64], *miss = miss_small;
-	size_t n_miss = 0, cap_miss = 64;
+	size_t n_miss = 0;
 	pthread_mutex_lock(&L->lock);
 	uint64_t seq = ++L->seq;
 	L->n_touched = 0;
@@ -803,24 +801,19 @@ op_peer_observe(struct op_peer_store *s, unsigned worker, const struct op_trace 
 		if (ci == NO_CELL) {
 			if (!feed)
 				continue;
-			if (n_miss == cap_miss) { /* new cells: made after the loop */
-				size_t nc = cap_miss * 2;
-				uint32_t *nm = miss == miss_small ? malloc(nc * sizeof *nm)
-				                                  : realloc(miss, nc * sizeof *nm);
-				if (!nm) {
-					rc = WEFT_ENOMEM;
-					continue;
-				}
-				if (miss == miss_small)
-					memcpy(nm, miss_small, sizeof miss_small);
-				miss = nm;
-				cap_miss = nc;
+			/* new cells: made after the loop (feed_new) */
+			if (n_miss == L->cap_miss &&
+			    WEFT_GROW(L->miss, L->cap_miss, n_miss + 1, 64)) {
+				rc = WEFT_ENOMEM;
+				continue;
 			}
-			miss[n_miss++] = i;
+			L->miss[n_miss++] = i;
 			continue;
 		}
 		struct peer_wcell *w = &L->cells[ci];
-		if (judge && w->hit_at && d >= w->hit_at && d >= w->ref + s->c.floor_ns &&
+		/* hit_at and whole_at include ref + floor_ns (publish); the
+		 * double compare is the exact one above 2^53 */
+		if (judge && w->hit_at && d >= w->hit_at &&
 		    (double)d >= s->c.ratio * (double)w->ref) {
 			double r = (double)d / (double)w->ref;
 			if (r > best) {
@@ -830,7 +823,7 @@ op_peer_observe(struct op_peer_store *s, unsigned worker, const struct op_trace 
 		}
 		if (whole && w->ref && touch(L, w, ci, seq) == 0) {
 			w->tr_n++;
-			if (d >= w->whole_at && d >= w->ref + s->c.floor_ns &&
+			if (d >= w->whole_at &&
 			    (double)d >= s->c.trace_ratio * (double)w->ref) {
 				w->tr_over++;
 				if (d > w->tr_max) {
@@ -848,12 +841,10 @@ op_peer_observe(struct op_peer_store *s, unsigned worker, const struct op_trace 
 		L->slow_traces++;
 	int full = L->out.n >= OUTBOX_MAX;
 	pthread_mutex_unlock(&L->lock);
-	if (n_miss) {
-		int r2 = feed_new(s, L, t, miss, n_miss, epoch);
+	if (n_miss) { /* L->miss is this worker's alone: no lock needed */
+		int r2 = feed_new(s, L, t, L->miss, n_miss, epoch);
 		rc = rc ? rc : r2;
 	}
-	if (miss != miss_small)
-		free(miss);
 	atomic_fetch_add_explicit(&s->traces, 1, memory_order_relaxed);
 	int due = atomic_fetch_add_explicit(&s->since_refresh, 1, memory_order_relaxed) + 1 >=
 	          s->c.refresh_traces;

@@ -5,6 +5,7 @@
  * public calls (peer.h).
  */
 #include <inttypes.h>
+#include <stdio.h>
 
 #include "operators/check/peer.h"
 
@@ -26,17 +27,14 @@ op_peer_format(struct weft_buf *b, struct weft_buf *x, const struct op_trace *t,
 	                               hit->n_peers);
 	if (rc)
 		return rc;
+	char of[32] = "learned x current load";
 	if (hit->n_peers)
-		return weft_buf_printf(x, "slow: '%s' took %.1f ms on %s, whose p50 for it is %.1f ms "
-		                          "against %.1f ms on %u peers",
-		                       label, (double)hit->value_ns / 1e6, host,
-		                       (double)hit->host_median_ns / 1e6,
-		                       (double)hit->peers_median_ns / 1e6, hit->n_peers);
+		snprintf(of, sizeof of, "on %u peers", hit->n_peers);
 	return weft_buf_printf(x, "slow: '%s' took %.1f ms on %s, whose p50 for it is %.1f ms "
-	                          "against %.1f ms learned x current load",
+	                          "against %.1f ms %s",
 	                       label, (double)hit->value_ns / 1e6, host,
 	                       (double)hit->host_median_ns / 1e6,
-	                       (double)hit->peers_median_ns / 1e6);
+	                       (double)hit->peers_median_ns / 1e6, of);
 }
 
 struct metrics_arg {

@@ -81,6 +81,9 @@ struct peer_lane { /* one per worker, on cache lines of its own */
 	struct peer_outbox out;  /* fed since the refresh took the last one */
 	uint32_t *touched;       /* cells the trace being judged used */
 	size_t n_touched, cap_touched;
+	uint32_t *miss;          /* events of the trace being fed with no cell
+	                          * yet (the lane's worker only, lock or not) */
+	size_t cap_miss;
 	uint64_t seq;            /* traces this lane judged */
 	uint64_t slow_traces, slow_whole, skipped_traces;
 };
