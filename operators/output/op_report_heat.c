@@ -156,17 +156,14 @@ heat_runs(struct heat *h, const struct op_heat_cell *const *cell, size_t n, uint
 	h->bin_s = bin_width(active);
 	h->nseg = 0;
 	unsigned left = breaks;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) { /* cells are sorted by start */
 		uint64_t t = cell[i]->start_s;
-		if (h->nseg && t <= h->seg[h->nseg - 1].s1 + 1) {
-			h->seg[h->nseg - 1].s1 = t > h->seg[h->nseg - 1].s1 ? t : h->seg[h->nseg - 1].s1;
+		struct heat_seg *run = h->nseg ? &h->seg[h->nseg - 1] : NULL;
+		if (run && !(left && t > run->s1 + 1 && t - run->s1 >= cut)) {
+			run->s1 = t; /* no break here */
 			continue;
 		}
-		if (h->nseg && !(left && t - h->seg[h->nseg - 1].s1 >= cut)) {
-			h->seg[h->nseg - 1].s1 = t;
-			continue;
-		}
-		if (h->nseg)
+		if (run)
 			left--;
 		h->seg[h->nseg++] = (struct heat_seg){t, t, t - t % h->bin_s, 0, 0};
 	}
@@ -282,15 +279,14 @@ heat_time_axis(FILE *f, const struct heat *h)
 		const struct heat_seg *sg = &h->seg[k];
 		if (k) {
 			int x = col_x(h, k, sg->col0) - GAP_W;
-			uint64_t skipped = sg->s0 - h->seg[k - 1].s1;
+			span_text(g, sizeof g, sg->s0 - h->seg[k - 1].s1);
 			fprintf(f, "<rect class=\"gap\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
 			           "fill=\"#f4f4f4\"><title>no trace for %s</title></rect>"
 			           "<path d=\"M%d,%d l4,6 l-4,6 l4,6\" stroke=\"#777\" fill=\"none\"/>"
 			           "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#777\">"
 			           "\xE2\x8B\xAF %s</text>\n",
-			        x, h->top, GAP_W, h->gh, span_text(g, sizeof g, skipped), x + 6,
-			        h->top + h->gh / 2 - 9, x + GAP_W / 2, bottom + 28,
-			        span_text(g, sizeof g, skipped));
+			        x, h->top, GAP_W, h->gh, g, x + 6, h->top + h->gh / 2 - 9,
+			        x + GAP_W / 2, bottom + 28, g);
 		}
 		for (unsigned c = sg->col0; c < sg->col0 + sg->ncols; c++) {
 			int x = col_x(h, k, c);
