@@ -764,8 +764,10 @@ finish_aged(struct asm_inst *s, uint64_t epoch)
 	}
 }
 
-/* Adds what a counter gained since it was last published (the texts and
- * places limits', at each epoch close and at the end: serve shows them). */
+/* Adds what a worker's figure changed by since it was last published to
+ * the shared sum (a drop wraps, which the modular add undoes): open bytes
+ * and the texts and places limits' counters, at each epoch close and at
+ * the end, which serve's /metrics shows. */
 static void
 publish(_Atomic uint64_t *to, uint64_t now, uint64_t *published)
 {
@@ -816,10 +818,7 @@ asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 	if (s->stash.events)
 		stash_apply(s, epoch + 1);
 	tables_shrink(s);
-	uint64_t ob = open_bytes(s);
-	atomic_fetch_add_explicit(&s->cfg->open_bytes, ob - s->open_bytes_published,
-	                          memory_order_relaxed);
-	s->open_bytes_published = ob;
+	publish(&s->cfg->open_bytes, open_bytes(s), &s->open_bytes_published);
 	publish(&s->cfg->text_truncated, s->text_truncated, &s->text_truncated_published);
 	publish(&s->cfg->place_overflow, s->place_overflow, &s->place_overflow_published);
 	uint64_t t1 = now_ns();
@@ -859,7 +858,7 @@ asm_destroy(void *state)
 	atomic_fetch_add(&cfg->end_label_finishes, s->end_finishes);
 	publish(&s->cfg->text_truncated, s->text_truncated, &s->text_truncated_published);
 	publish(&s->cfg->place_overflow, s->place_overflow, &s->place_overflow_published);
-	atomic_fetch_sub(&cfg->open_bytes, s->open_bytes_published);
+	publish(&cfg->open_bytes, 0, &s->open_bytes_published); /* nothing open now */
 	atomic_fetch_add(&cfg->peak_mapped_bytes, s->mem.peak_slab_bytes);
 	atomic_fetch_add(&cfg->peak_open_events, s->peak_events);
 	atomic_fetch_add(&cfg->peak_open_traces, s->peak_traces);
