@@ -59,6 +59,15 @@ static const struct weft_cmd rollback_cmd = {
 	.max_pos = 1,
 };
 
+/* t as ISO 8601 UTC ("2026-12-06T08:00:00Z"). */
+static void
+utc(char *out, size_t cap, time_t t)
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static int
 versions_main(int argc, char **argv)
 {
@@ -77,11 +86,8 @@ versions_main(int argc, char **argv)
 		char vp[4200], when[32] = "?", err[512];
 		snprintf(vp, sizeof vp, "%s.v%" PRIu32, pos[0], v[i]);
 		struct stat st;
-		if (!stat(vp, &st)) {
-			struct tm tm;
-			gmtime_r(&st.st_mtime, &tm);
-			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-		}
+		if (!stat(vp, &st))
+			utc(when, sizeof when, st.st_mtime);
 		struct cluster_model *m;
 		if (cluster_model_load(vp, &m, err, sizeof err)) {
 			printf("v%" PRIu32 "\t%s\tunreadable: %s\n", v[i], when, err);
@@ -90,12 +96,8 @@ versions_main(int argc, char **argv)
 		struct cluster_model_info mi;
 		cluster_model_info(m, &mi);
 		char trained[32] = "?";
-		if (mi.trained_at) {
-			struct tm tm;
-			time_t at = (time_t)mi.trained_at;
-			gmtime_r(&at, &tm);
-			strftime(trained, sizeof trained, "%Y-%m-%dT%H:%M:%SZ", &tm);
-		}
+		if (mi.trained_at)
+			utc(trained, sizeof trained, (time_t)mi.trained_at);
 		printf("v%" PRIu32 "\t%s\t%u templates, %" PRIu64 " traces, %" PRIu64 " shapes, %" PRIu64
 		       " pieces, trained %s%s%s\n", v[i], when, mi.n_templates, mi.traces, mi.shapes,
 		       mi.pieces, trained, mi.trained_from[0] ? " by " : "", mi.trained_from);
