@@ -433,11 +433,12 @@ render_assembler(const struct op_assemble_config *as, struct weft_buf *b)
 	          "traces emitted incomplete because open traces reached max.open.bytes");
 	rc |= VAL("weft_budget_evictions_total", atomic_load(&as->budget_evictions));
 	rc |= FAM("weft_text_truncated_total", "counter",
-	          "label, host or agent texts cut to the assembler's text limit (256 bytes)");
+	          "label, host or agent texts cut to max.text.bytes, or not kept past "
+	          "max.texts");
 	rc |= VAL("weft_text_truncated_total", atomic_load(&as->text_truncated));
 	rc |= FAM("weft_place_overflow_total", "counter",
-	          "events past the assembler's places limit (256 K label, host, agent "
-	          "triples per worker), kept 24 bytes larger");
+	          "events past max.places (label, host, agent triples per worker), "
+	          "kept 24 bytes larger");
 	rc |= VAL("weft_place_overflow_total", atomic_load(&as->place_overflow));
 	return rc;
 }
