@@ -132,6 +132,10 @@ static const struct weft_opt replay_table[] = {
 	 .off = R(as.max_age_epochs), .meta = "EPOCHS",
 	 .help = "a trace open this many epochs is emitted incomplete, flagged "
 	 "aged (0: no limit)"},
+	{.name = "ready-slabs", .kind = WEFT_OPT_U32, .off = R(as.ready_slabs),
+	 .meta = "N", .hi = 1024,
+	 .help = "2 MiB slabs for open traces a helper thread keeps faulted in "
+	 "ahead of need (0: each worker faults its own)"},
 	{.name = "max-places", .kind = WEFT_OPT_U64, .off = R(as.max_places),
 	 .meta = "N", .lo = 1, .hi = 0x7fffffff,
 	 .help = "distinct (label, host, agent) triples per worker kept as 4-byte "
@@ -401,6 +405,8 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        "(--max-texts), %llu events past --max-places\n"
 	        "  peak open         %llu traces, %llu events\n"
 	        "  peak RSS          %llu KiB (%.0f bytes per peak open event)\n"
+	        "  slabs             %llu MiB at peak, %llu mapped by a worker "
+	        "(none of --ready-slabs ready)\n"
 	        "  emit latency      p50 %.1f ms, p99 %.1f ms, max %.1f ms (last event -> emission)\n"
 	        "  epoch close       p50 %.1f us, p99 %.1f us, max %.1f us (assemble, per epoch)\n"
 	        "  epochs closed     %llu (last %llu)\n"
@@ -427,6 +433,8 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        atomic_load(&as->peak_open_events)
 	            ? (double)rss_kib * 1024.0 / (double)atomic_load(&as->peak_open_events)
 	            : 0.0,
+	        (unsigned long long)(atomic_load(&as->peak_mapped_bytes) >> 20),
+	        (unsigned long long)atomic_load(&as->slabs_mapped_inline),
 	        (double)weft_hist_quantile(&as->emit_latency_ns, 0.5) / 1e6,
 	        (double)weft_hist_quantile(&as->emit_latency_ns, 0.99) / 1e6,
 	        (double)as->emit_latency_ns.max / 1e6,

@@ -57,7 +57,7 @@ struct serve_opts {
 	uint32_t late_epochs, max_trace_events, max_line;
 	uint64_t max_open_traces, max_open_bytes, max_trace_age_ms, max_places;
 	uint64_t max_texts;
-	uint32_t max_text_bytes;
+	uint32_t max_text_bytes, ready_slabs;
 	uint32_t probe_ms, settle_ms, max_partitions, shutdown_ms, lookback_ms;
 	uint32_t hint_after;
 	const char *end_label;
@@ -185,6 +185,10 @@ static const struct weft_opt serve_table[] = {
 	{KEY("max.open.traces"), .kind = WEFT_OPT_U64, .off = S(max_open_traces),
 	 .meta = "N", .help = "open traces per worker; the oldest is emitted "
 	 "incomplete", .lo = 1, .hi = UINT32_MAX},
+	{KEY("ready.slabs"), .kind = WEFT_OPT_U32, .off = S(ready_slabs),
+	 .meta = "N", .help = "2 MiB slabs for open traces a helper thread keeps "
+	 "faulted in ahead of need (0: each worker faults its own; "
+	 "weft_slabs_mapped_inline_total)", .hi = 1024},
 	{KEY("max.places"), .kind = WEFT_OPT_U64, .off = S(max_places),
 	 .meta = "N", .help = "distinct (label, host, agent) triples per worker "
 	 "kept as 4-byte places; past it an event takes 24 bytes more "
@@ -380,6 +384,7 @@ opts_init(struct serve_opts *o)
 	o->max_trace_events = as.max_trace_events;
 	o->max_open_traces = as.max_open_traces;
 	o->max_places = as.max_places;
+	o->ready_slabs = as.ready_slabs;
 	o->max_texts = as.max_texts;
 	o->max_text_bytes = as.max_text_bytes;
 	o->max_open_bytes = as.max_open_bytes;
@@ -683,6 +688,7 @@ configure(struct serve_run *r)
 	as->max_trace_events = o->max_trace_events;
 	as->max_open_traces = o->max_open_traces;
 	as->max_places = o->max_places;
+	as->ready_slabs = o->ready_slabs;
 	as->max_texts = o->max_texts;
 	as->max_text_bytes = o->max_text_bytes;
 	as->max_open_bytes = o->max_open_bytes;

@@ -38,6 +38,7 @@ struct asm_slab {
 	struct asm_slab *prev, *next; /* on its class's list while it has room */
 	struct asm_chunk *free;       /* free chunks of this slab */
 	uint32_t n_free, n_total;
+	uint32_t carved; /* units [carved, n_total] were never handed out */
 	uint32_t cls;
 	int listed;
 };
@@ -82,47 +83,24 @@ list_del(struct asm_mem *m, struct asm_slab *sl)
 	sl->listed = 0;
 }
 
-/* A 2 MiB-aligned mapping: map twice the size, trim both ends. */
-static void *
-map_aligned(void)
-{
-	size_t len = 2 * (size_t)ASM_SLAB_BYTES;
-	unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-	                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	uintptr_t a = ((uintptr_t)p + ASM_SLAB_BYTES - 1) & ~(uintptr_t)(ASM_SLAB_BYTES - 1);
-	size_t head = a - (uintptr_t)p;
-	if (head)
-		munmap(p, head);
-	size_t tail = len - head - ASM_SLAB_BYTES;
-	if (tail)
-		munmap((unsigned char *)a + ASM_SLAB_BYTES, tail);
-#ifdef MADV_HUGEPAGE
-	/* advice only: without huge pages it is 4 KiB pages */
-	(void)madvise((void *)a, ASM_SLAB_BYTES, MADV_HUGEPAGE);
-#endif
-	return (void *)a;
-}
-
 static struct asm_slab *
 slab_new(struct asm_mem *m, uint32_t cls)
 {
-	unsigned char *base = map_aligned();
-	if (!base)
-		return NULL;
-	uint32_t unit = class_bytes[cls];
+	unsigned char *base = asm_reserve_take(m->reserve);
+	if (!base) {
+		if (!(base = asm_slab_map()))
+			return NULL;
+		m->mapped_inline++;
+	}
 	struct asm_slab *sl = (struct asm_slab *)(void *)base;
 	memset(sl, 0, sizeof *sl);
 	sl->cls = cls;
-	/* the first unit is the header; free chunks lowest address first */
-	for (uint32_t k = ASM_SLAB_BYTES / unit; k-- > 1;) {
-		struct asm_chunk *c = (struct asm_chunk *)(void *)(base + (size_t)k * unit);
-		c->next = sl->free;
-		sl->free = c;
-		sl->n_total++;
-	}
+	/* the first unit is the header; the others are carved in address
+	 * order as they are first needed, so a new slab is not written
+	 * through at once */
+	sl->n_total = ASM_SLAB_BYTES / class_bytes[cls] - 1;
 	sl->n_free = sl->n_total;
+	sl->carved = 1;
 	list_add(m, sl);
 	m->n_slabs[cls]++;
 	m->n_empty[cls]++;
@@ -141,7 +119,11 @@ asm_mem_get(struct asm_mem *m, uint32_t cls)
 	if (sl->n_free == sl->n_total)
 		m->n_empty[cls]--;
 	struct asm_chunk *c = sl->free; /* a free unit's first word links it */
-	sl->free = c->next;
+	if (c)
+		sl->free = c->next;
+	else /* never used yet */
+		c = (struct asm_chunk *)(void *)((unsigned char *)sl +
+		                                 (size_t)sl->carved++ * class_bytes[cls]);
 	if (--sl->n_free == 0)
 		list_del(m, sl);
 	m->chunk_bytes += class_bytes[cls];
@@ -171,7 +153,8 @@ slab_unmap(struct asm_mem *m, struct asm_slab *sl)
 {
 	uint32_t cls = sl->cls;
 	list_del(m, sl);
-	munmap(sl, ASM_SLAB_BYTES);
+	if (!asm_reserve_give(m->reserve, sl))
+		munmap(sl, ASM_SLAB_BYTES);
 	m->slab_bytes -= ASM_SLAB_BYTES;
 	m->n_slabs[cls]--;
 	m->n_empty[cls]--;

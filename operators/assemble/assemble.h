@@ -63,6 +63,13 @@ struct op_assemble_config {
 	 * active traces go out INCOMPLETE, as under max_open_traces, counted
 	 * in budget_evictions. 0: none. Default 768 MiB. */
 	uint64_t max_open_bytes;
+	/* 2 MiB slabs for open traces' events that a helper thread keeps
+	 * mapped and faulted in ahead of need, for all workers (asm_reserve.c):
+	 * the page fault that clears a fresh huge page then happens off the
+	 * workers' threads. 0: no helper; each worker faults its own slabs.
+	 * Default 4 (8 MiB). */
+	uint32_t ready_slabs;
+	struct asm_reserve *reserve; /* internal: the helper, while in use */
 	/* Called on the worker's thread when a trace opens, with the worker's
 	 * index, its first event's source tag and its first epoch; on_retag
 	 * when a second source shows up in it (from src to OP_TRACE_SRC_MANY).
@@ -96,6 +103,9 @@ struct op_assemble_config {
 	_Atomic uint64_t replayed;         /* traces only of OP_SRC_PRE events */
 	_Atomic uint64_t open_bytes;       /* now, over the workers (at closes) */
 	_Atomic uint64_t peak_mapped_bytes; /* sum of each worker's peak slabs */
+	_Atomic uint64_t slabs_mapped_inline; /* slabs a worker mapped itself,
+	                                       * none ready (ready_slabs; at
+	                                       * epoch closes) */
 	_Atomic uint64_t peak_open_events; /* sum over workers of each one's peak */
 	_Atomic uint64_t peak_open_traces; /* same, traces */
 	pthread_mutex_t lock;            /* guards the histograms below */

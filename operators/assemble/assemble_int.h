@@ -63,9 +63,12 @@ _Static_assert(sizeof(struct asm_chunk) == 64, "the chunk header is one line");
 #define ASM_MEM_CLASSES 4
 
 struct asm_slab;
+struct asm_reserve;
 /* Per worker: slabs with free units per size, and what is in use. */
 struct asm_mem {
 	struct asm_slab *partial[ASM_MEM_CLASSES];
+	struct asm_reserve *reserve; /* NULL: every slab is mapped here */
+	uint64_t mapped_inline;   /* slabs mapped here, the reserve empty */
 	uint64_t chunk_bytes;     /* bytes of chunks and records handed out */
 	uint64_t slab_bytes;      /* bytes of slabs mapped now */
 	uint64_t peak_slab_bytes;
@@ -83,6 +86,20 @@ void *asm_mem_get(struct asm_mem *m, uint32_t cls);
 void asm_mem_put(struct asm_mem *m, void *p);
 /* Unmaps what is left; every chunk must have been put back. */
 void asm_mem_free(struct asm_mem *m);
+
+/* Slabs faulted in ahead of need by a helper thread (asm_reserve.c). */
+/* A fresh 2 MiB-aligned slab advised for huge pages, or NULL. */
+void *asm_slab_map(void);
+/* The config's reserve, started by the first caller; NULL when
+ * cfg->ready_slabs is 0 or it could not start. Pair with detach. */
+struct asm_reserve *asm_reserve_attach(struct op_assemble_config *cfg);
+void asm_reserve_detach(struct op_assemble_config *cfg, struct asm_reserve *r);
+/* A ready slab (dirty: any content), or NULL when none is (or r is NULL). */
+void *asm_reserve_take(struct asm_reserve *r);
+/* 1 when the reserve keeps slab (it had room), else 0: unmap it. */
+int asm_reserve_give(struct asm_reserve *r, void *slab);
+/* Slabs ready now (0 for NULL). */
+uint32_t asm_reserve_ready(struct asm_reserve *r);
 
 /*
  * Events of future epochs (asm_stash.c): per epoch, its batches in

@@ -100,6 +100,7 @@ struct asm_inst {
 	uint64_t cycle_edges, truncated, dropped, incomplete, end_finishes;
 	uint64_t text_truncated, place_overflow, peak_events, peak_traces;
 	uint64_t text_truncated_published, place_overflow_published;
+	uint64_t mapped_inline_published;
 	uint64_t next_age_scan;  /* epoch of the next age-limit scan */
 	uint64_t revocations;    /* *cfg->revocations last handled */
 };
@@ -140,6 +141,7 @@ op_assemble_config_init(struct op_assemble_config *cfg)
 	cfg->max_texts = 1u << 20;
 	cfg->max_places = 1u << 18;
 	cfg->max_open_bytes = 768ull << 20;
+	cfg->ready_slabs = 4;
 	pthread_mutex_init(&cfg->lock, NULL);
 }
 
@@ -619,6 +621,7 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->texts.max_n = cfg->max_texts;
 	s->places.max_n = (uint32_t)cfg->max_places;
 	s->budget = cfg->max_open_bytes / engine_ctx_workers(ctx);
+	s->mem.reserve = asm_reserve_attach(cfg);
 	s->build = asm_build_new();
 	uint64_t ring = cfg->max_open_traces < (1u << 20) ? cfg->max_open_traces
 	                                                  : (1u << 20);
@@ -821,6 +824,7 @@ asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 	publish(&s->cfg->open_bytes, open_bytes(s), &s->open_bytes_published);
 	publish(&s->cfg->text_truncated, s->text_truncated, &s->text_truncated_published);
 	publish(&s->cfg->place_overflow, s->place_overflow, &s->place_overflow_published);
+	publish(&s->cfg->slabs_mapped_inline, s->mem.mapped_inline, &s->mapped_inline_published);
 	uint64_t t1 = now_ns();
 	weft_hist_add(&s->close_ns, t1 - t0);
 	if (arrived && s->cfg->on_epoch_closed)
@@ -858,6 +862,7 @@ asm_destroy(void *state)
 	atomic_fetch_add(&cfg->end_label_finishes, s->end_finishes);
 	publish(&s->cfg->text_truncated, s->text_truncated, &s->text_truncated_published);
 	publish(&s->cfg->place_overflow, s->place_overflow, &s->place_overflow_published);
+	publish(&s->cfg->slabs_mapped_inline, s->mem.mapped_inline, &s->mapped_inline_published);
 	publish(&cfg->open_bytes, 0, &s->open_bytes_published); /* nothing open now */
 	atomic_fetch_add(&cfg->peak_mapped_bytes, s->mem.peak_slab_bytes);
 	atomic_fetch_add(&cfg->peak_open_events, s->peak_events);
@@ -871,7 +876,9 @@ asm_destroy(void *state)
 		n = t->next;
 		trace_release(s, t);
 	}
+	struct asm_reserve *reserve = s->mem.reserve;
 	asm_mem_free(&s->mem);
+	asm_reserve_detach(cfg, reserve);
 	asm_texts_free(&s->texts);
 	asm_places_free(&s->places);
 	asm_build_free(s->build);

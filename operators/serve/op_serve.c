@@ -432,6 +432,10 @@ render_assembler(const struct op_assemble_config *as, struct weft_buf *b)
 	rc |= FAM("weft_budget_evictions_total", "counter",
 	          "traces emitted incomplete because open traces reached max.open.bytes");
 	rc |= VAL("weft_budget_evictions_total", atomic_load(&as->budget_evictions));
+	rc |= FAM("weft_slabs_mapped_inline_total", "counter",
+	          "2 MiB slabs for open traces a worker mapped itself because none of "
+	          "ready.slabs was ready");
+	rc |= VAL("weft_slabs_mapped_inline_total", atomic_load(&as->slabs_mapped_inline));
 	rc |= FAM("weft_text_truncated_total", "counter",
 	          "label, host or agent texts cut to max.text.bytes, or not kept past "
 	          "max.texts");

@@ -790,71 +790,6 @@ test_trace_from_two_partitions_is_held_by_all(void **st)
 	assert_int_equal(r.epoch, 3);
 }
 
-/* A burst of open traces gives its memory back: chunks of each size come
- * from slabs that are unmapped as they empty, all but one per size. */
-static void
-test_chunk_memory_is_returned_after_a_burst(void **st)
-{
-	(void)st;
-	enum { N = 20000 };
-	static struct asm_chunk *c[N];
-	struct asm_mem m = {0};
-	for (uint32_t k = 0; k < 3; k++)
-		assert_int_equal(asm_chunk_class(k), k);
-	assert_int_equal(asm_chunk_class(9), ASM_CLASSES - 1);
-	for (int i = 0; i < N; i++) {
-		c[i] = asm_chunk_get(&m, (uint32_t)i % ASM_CLASSES);
-		assert_non_null(c[i]);
-		assert_int_equal(c[i]->n, 0);
-		/* 48-byte events: 256 B: 4, 1 KiB: 20, 4 KiB: 84 */
-		static const uint32_t cap[3] = {4, 20, 84};
-		assert_int_equal(c[i]->cap, cap[i % ASM_CLASSES]);
-		c[i]->ev[c[i]->cap - 1].event_id = (uint64_t)i; /* writable to the end */
-	}
-	uint64_t want = 0;
-	for (int i = 0; i < N; i++)
-		want += i % 3 == 0 ? 256 : i % 3 == 1 ? 1024 : 4096;
-	assert_int_equal(m.chunk_bytes, want);
-	assert_true(m.slab_bytes >= want);
-	uint64_t peak = m.slab_bytes;
-	assert_true(peak >= 17 * (uint64_t)ASM_SLAB_BYTES); /* 35.8 MB of chunks */
-	for (int i = 0; i < N; i++)
-		asm_chunk_put(&m, c[i]);
-	assert_int_equal(m.chunk_bytes, 0);
-	assert_true(m.slab_bytes <= ASM_CLASSES * (uint64_t)ASM_SLAB_BYTES);
-	assert_int_equal(m.peak_slab_bytes, peak);
-	asm_mem_free(&m);
-}
-
-/* Under steady traffic a slab that empties is kept (up to an eighth of
- * the slabs in use), not unmapped and mapped again; once traffic stops
- * only one stays. */
-static void
-test_emptied_slab_is_kept_while_others_are_in_use(void **st)
-{
-	(void)st;
-	enum { PER = ASM_SLAB_BYTES / 4096 - 1, SLABS = 16 };
-	static struct asm_chunk *c[PER * SLABS];
-	struct asm_mem m = {0};
-	for (int i = 0; i < PER * SLABS; i++)
-		assert_non_null(c[i] = asm_chunk_get(&m, 2));
-	assert_int_equal(m.slab_bytes, SLABS * (uint64_t)ASM_SLAB_BYTES);
-	/* one chunk of the second slab comes back (it has room), then all of
-	 * the first slab's: 15 in use, the empty one kept */
-	asm_chunk_put(&m, c[PER]);
-	for (int i = 0; i < PER; i++)
-		asm_chunk_put(&m, c[i]);
-	assert_int_equal(m.slab_bytes, SLABS * (uint64_t)ASM_SLAB_BYTES);
-	/* and reused: no new slab for them */
-	for (int i = 0; i <= PER; i++)
-		assert_non_null(c[i] = asm_chunk_get(&m, 2));
-	assert_int_equal(m.slab_bytes, SLABS * (uint64_t)ASM_SLAB_BYTES);
-	for (int i = 0; i < PER * SLABS; i++)
-		asm_chunk_put(&m, c[i]);
-	assert_int_equal(m.slab_bytes, (uint64_t)ASM_SLAB_BYTES);
-	asm_mem_free(&m);
-}
-
 static void
 test_memory_budget_emits_oldest_as_incomplete(void **st)
 {
@@ -895,7 +830,6 @@ main(void)
 		T(test_open_trace_limit_emits_oldest_as_incomplete),
 		T(test_end_label_finishes_early_once_parents_arrived),
 		T(test_events_past_the_places_limit_keep_their_symbols),
-		T(test_emptied_slab_is_kept_while_others_are_in_use),
 		T(test_every_trace_emitted_exactly_once_across_workers),
 		T(test_epoch_close_latency_once_per_epoch_with_events),
 		T(test_long_label_text_is_cut_to_the_limit),
@@ -904,7 +838,6 @@ main(void)
 		T(test_revoked_trace_is_handed_over_at_its_next_event),
 		T(test_revocation_hands_over_at_close_without_new_events),
 		T(test_trace_from_two_partitions_is_held_by_all),
-		T(test_chunk_memory_is_returned_after_a_burst),
 		T(test_memory_budget_emits_oldest_as_incomplete),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
