@@ -15,17 +15,22 @@
  * (touching buffered events page by page cost a page fault per chunk,
  * 7-8 % of a replay; a huge page costs one per slab). A slab serves one
  * size; its first unit is its header (free list, counts, links), found
- * from any chunk by masking the address. Slabs with free chunks are on
- * their size's list; a chunk is taken from the first. When a slab's last
+ * from any chunk by masking the address. A new slab comes from the
+ * reserve that a helper thread keeps faulted in (asm_reserve.c), else it
+ * is mapped here; its units are carved in address order as first needed.
+ * Slabs with free chunks are on their size's list; a chunk is taken from
+ * the first (a returned one before a never-used one). When a slab's last
  * chunk comes back, the slab is empty. A size keeps empty slabs up to an
  * eighth of its slabs in use (at least one): under steady traffic, where
  * slabs empty and fill all the time, that spares mapping and zeroing a
  * fresh 2 MiB slab each time (a page fault that clears a huge page);
- * past it the empty slab is unmapped at once, so after a burst of open
- * traces the memory goes back to the system as the traces finish,
- * instead of staying with the worker.
+ * past it the empty slab goes back to the reserve if it has room, else
+ * it is unmapped at once, so after a burst of open traces the memory goes
+ * back to the system as the traces finish, instead of staying with the
+ * worker.
  *
- * Everything here belongs to one worker thread.
+ * Everything here belongs to one worker thread (the reserve has its own
+ * lock).
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -87,8 +87,9 @@ void asm_mem_put(struct asm_mem *m, void *p);
 /* Unmaps what is left; every chunk must have been put back. */
 void asm_mem_free(struct asm_mem *m);
 
-/* Slabs faulted in ahead of need by a helper thread (asm_reserve.c). */
-/* A fresh 2 MiB-aligned slab advised for huge pages, or NULL. */
+/* Slabs faulted in ahead of need by a helper thread (asm_reserve.c).
+ * asm_slab_map: a fresh 2 MiB-aligned slab advised for huge pages, or
+ * NULL. */
 void *asm_slab_map(void);
 /* The config's reserve, started by the first caller; NULL when
  * cfg->ready_slabs is 0 or it could not start. Pair with detach. */
