@@ -702,9 +702,11 @@ test_serve_baseline(void **state)
 	flush_input(f);
 	/* two places and four texts per worker: most events take the
 	 * overflow path, most texts are not kept, and every trace still
-	 * comes out whole (the waves' checks) */
+	 * comes out whole (the waves' checks); no ready slabs: the workers
+	 * map their own, counted */
 	char *extra[] = {"--topics", IN_TOPIC ",zk:json", "--format.hint.after", "5",
-	                 "--max.places", "2", "--max.texts", "4", NULL};
+	                 "--max.places", "2", "--max.texts", "4", "--ready.slabs", "0",
+	                 NULL};
 	serve_start(f, extra);
 	waves_out(f, 0, NWAVE, 60);
 	await_committed_to_end(f, 20);
@@ -712,6 +714,7 @@ test_serve_baseline(void **state)
 	assert_true(metric(f, "weft_topic_format_hint{topic=\"" IN_TOPIC "\"}") == 0);
 	assert_true(metric(f, "weft_place_overflow_total") > 0);
 	assert_true(metric(f, "weft_text_truncated_total") > 0);
+	assert_true(metric(f, "weft_slabs_mapped_inline_total") > 0);
 	/* every trace out: the epochs that carried them closed, live in
 	 * /metrics, the +Inf bucket the count and the lowest bucket in it */
 	double n = metric(f, "weft_epoch_close_seconds_count");
