@@ -155,6 +155,9 @@ static const struct weft_opt replay_table[] = {
 	 .hi = OP_EVENT_MAX_BYTES * 1024ull},
 	{.name = "no-shard", .kind = WEFT_OPT_FLAG, .off = R(no_shard),
 	 .help = "read plain files with one worker"},
+	{.name = "no-mmap", .kind = WEFT_OPT_FLAG, .off = R(file.no_mmap),
+	 .help = "read plain files with read() even where they are in the page "
+	 "cache (they are mapped then)"},
 	{.name = "model", .kind = WEFT_OPT_STR, .off = R(model_path),
 	 .meta = "MODEL", .help = "check every finished trace against MODEL (weft "
 	 "train); SIGHUP or a change of the file swaps it in without stopping"},
@@ -359,12 +362,14 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	fprintf(stderr,
 	        "weft replay: %s\n"
 	        "  workers           %u\n"
-	        "  bytes read        %llu\n"
+	        "  bytes read        %llu in units; %llu input bytes mapped, not "
+	        "copied (--no-mmap)\n"
 	        "  units             %llu\n"
 	        "  events            %llu\n"
 	        "  rejected          %llu\n",
 	        o->file.path, workers,
 	        (unsigned long long)atomic_load(&o->file.bytes),
+	        (unsigned long long)atomic_load(&o->file.mapped_bytes),
 	        (unsigned long long)atomic_load(&o->file.units),
 	        (unsigned long long)events,
 	        (unsigned long long)atomic_load(&o->dec.rejected));

@@ -47,6 +47,30 @@ int op_reader_file_info(const char *path, uint64_t *size, int *regular,
 ssize_t op_reader_read(struct op_reader *r, void *buf, size_t cap);
 void op_reader_free(struct op_reader *r);
 
+/* ---- plain regular files, mapped (op_map.c) --------------------------- */
+/* op_map_next(): the window at op_map_pos() is not all in the page cache;
+ * read on from there with an op_reader. */
+#define OP_MAP_COLD (-101)
+/* A regular file read from byte begin through read-only mappings, while
+ * its pages are in the page cache; the caller expects to need bytes up to
+ * about want_end (windows are sized by it). 0, WEFT_EIO (read it with an
+ * op_reader instead) or WEFT_ENOMEM. */
+struct op_map;
+int op_map_open(const char *path, uint64_t begin, uint64_t want_end,
+                struct op_map **out);
+/* The next up to cap bytes, at *data inside the mapping: > 0 bytes, 0 at
+ * the end (the size when opened), OP_MAP_COLD or WEFT_EIO. The bytes stay
+ * mapped until the next call; read them between the guard calls. */
+ssize_t op_map_next(struct op_map *m, size_t cap, const unsigned char **data);
+/* The offset of the next byte op_map_next hands out. */
+uint64_t op_map_pos(const struct op_map *m);
+/* Between these, on this thread, a SIGBUS in m's current window (the
+ * file shrank under it) reads as zeros; guard_end says 1 if it happened,
+ * and the data read since begin is not to be trusted. */
+void op_map_guard_begin(const struct op_map *m);
+int op_map_guard_end(void);
+void op_map_free(struct op_map *m);
+
 /* ---- file source (op_file.c) ------------------------------------------ */
 /*
  * Reads X-Trace reports from a file or standard input and emits one
@@ -78,6 +102,9 @@ struct op_file_config {
 	uint32_t max_unit_bytes;   /* longer units become excerpts (64 KiB) */
 	int shard;                 /* split plain files across workers (1) */
 	uint64_t stripe_bytes;     /* stripe size when sharding (4 MiB) */
+	int no_mmap;               /* 1: read plain regular files with read()
+	                            * even where they are in the page cache
+	                            * (op_map.c maps them then) */
 	uint64_t first_epoch;      /* must match engine_config.first_epoch */
 	uint64_t epoch_bytes;      /* set by op_file_prepare for regular files */
 	uint64_t t0_ns;            /* epoch_ms clock origin (set by op_file_prepare) */
@@ -93,6 +120,7 @@ struct op_file_config {
 	struct op_decode_op_config *decode;
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t units, bytes, io_errors;
+	_Atomic uint64_t mapped_bytes; /* of bytes, read through mappings */
 	/* stripes read to their end by all workers (sharded; op_file_prepare
 	 * zeroes it): bounds how far a worker reads ahead of the others */
 	_Atomic uint64_t stripes_done;

@@ -27,6 +27,12 @@
  * done or being read, at most W - 1 of them), so the bound cannot block
  * every worker.
  *
+ * Reading. A plain regular file read to its end goes through op_map.c,
+ * mapped while its pages are in the page cache (a file cut short under
+ * the mapping is a counted read error, not a SIGBUS); from the first
+ * window that is not, an op_reader reads on. Compressed input, pipes,
+ * live (epoch_ms) files and no_mmap go through an op_reader.
+ *
  * Anything else (compressed data, a pipe, text reports) is read by worker
  * 0 alone; the graph then spreads units over the workers through an
  * exchange on op_unit_key so decoding still runs in parallel.
@@ -54,6 +60,7 @@
 #include "operators/ingest/ingest.h"
 
 #define FILE_READ_CAP (256u * 1024u)
+#define FILE_MAP_SLICE (1u << 20) /* op_map bytes fed per poll */
 #define FILE_STOP (-1000) /* splitter callback: past the end of our range */
 
 /* --format auto on a stream: bytes looked at to choose the splitter. */
@@ -63,12 +70,14 @@ struct file_inst {
 	struct op_file_config *cfg;
 	struct engine_ctx *ctx; /* valid during poll */
 	struct op_reader *rd;
+	struct op_map *map; /* instead of rd: a plain file (op_map.c) */
 	struct op_splitter *sp;
 	struct op_inline_decoder dec; /* inline decoding (cfg->decode) */
 	unsigned char *buf;
 	unsigned char *rec; /* header + max_unit_bytes */
 	int active;
 	int sharded;
+	int plain;           /* plain_file(): op_map, else a reader */
 	uint64_t base;       /* input offset of the reader's first byte */
 	uint64_t begin, end; /* owned unit starts (current stripe) */
 	uint64_t size;       /* file size (sharded) */
@@ -78,7 +87,7 @@ struct file_inst {
 	size_t head;         /* auto on a stream: bytes read before the
 	                      * splitter was chosen (at buf's start) */
 	unsigned workers;
-	uint64_t units, bytes;
+	uint64_t units, bytes, mapped_bytes;
 	uint64_t epoch;      /* epoch of the units being emitted */
 	int io_error;
 };
@@ -320,6 +329,22 @@ frame_at(struct file_inst *s, uint64_t at)
 	return s->hop;
 }
 
+/* Whether the input is read by op_map (mapped while in the page cache)
+ * before an op_reader: a plain regular file read to its end, not
+ * followed live. */
+static int
+plain_file(const struct op_file_config *cfg)
+{
+	uint64_t size;
+	int regular;
+	enum op_compression comp;
+	if (cfg->no_mmap || cfg->epoch_ms || strcmp(cfg->path, "-") == 0 ||
+	    (cfg->compression != OP_COMP_AUTO && cfg->compression != OP_COMP_NONE))
+		return 0;
+	return op_reader_file_info(cfg->path, &size, &regular, &comp) == 0 &&
+	       regular && comp == OP_COMP_NONE;
+}
+
 /* Opens stripe s->stripe (reader from one byte before it, fresh
  * splitter). Returns 0, FILE_STOP when the stripe lies past the end of
  * the file, or a WEFT_E* code. */
@@ -329,8 +354,10 @@ stripe_open(struct file_inst *s)
 	uint64_t S = s->cfg->stripe_bytes;
 	int mode = split_of(s->cfg);
 	op_reader_free(s->rd);
+	op_map_free(s->map);
 	op_splitter_free(s->sp);
 	s->rd = NULL;
+	s->map = NULL;
 	s->sp = NULL;
 	for (;;) {
 		if (s->stripe * S >= s->size && !(s->stripe == 0 && s->size == 0))
@@ -350,7 +377,11 @@ stripe_open(struct file_inst *s)
 		                          memory_order_relaxed);
 		s->stripe += s->workers;
 	}
-	int rc = op_reader_open_range(s->cfg->path, s->base, s->size, &s->rd);
+	int rc = WEFT_EIO;
+	if (s->plain)
+		rc = op_map_open(s->cfg->path, s->base, s->end, &s->map);
+	if (rc)
+		rc = op_reader_open_range(s->cfg->path, s->base, s->size, &s->rd);
 	if (rc == 0)
 		rc = op_splitter_new((enum op_split_mode)mode, s->cfg->max_unit_bytes,
 		                     &s->sp);
@@ -372,6 +403,7 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->active = s->sharded || w == 0;
 	if (!s->active)
 		return 0;
+	s->plain = plain_file(cfg);
 	int rc;
 	s->workers = W;
 	if (s->sharded) {
@@ -388,8 +420,11 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 	} else {
 		s->begin = 0;
 		s->end = UINT64_MAX;
-		rc = op_reader_open(cfg->path, cfg->compression,
-		                    cfg->epoch_ms != 0, &s->rd);
+		rc = s->plain ? op_map_open(cfg->path, 0, UINT64_MAX, &s->map)
+		              : WEFT_EIO;
+		if (rc)
+			rc = op_reader_open(cfg->path, cfg->compression,
+			                    cfg->epoch_ms != 0, &s->rd);
 		if (rc)
 			return rc;
 		if (split_of(cfg) >= 0) { /* else at the first bytes (file_poll) */
@@ -488,6 +523,42 @@ next_stripe(struct file_inst *s)
 	return open_waiting_stripe(s);
 }
 
+/* file_poll from a mapping: the same steps as from a reader, with the
+ * file shrinking under the mapping caught as an I/O error. */
+static enum engine_poll
+map_poll(struct file_inst *s)
+{
+	const unsigned char *p = NULL;
+	ssize_t n = op_map_next(s->map, FILE_MAP_SLICE, &p);
+	if (n == OP_MAP_COLD) { /* read on from here (op_map.c says why) */
+		uint64_t at = op_map_pos(s->map);
+		op_map_free(s->map);
+		s->map = NULL;
+		if (op_reader_open_range(s->cfg->path, at,
+		                         s->sharded ? s->size : UINT64_MAX, &s->rd) == 0)
+			return ENGINE_POLL_DATA;
+		n = WEFT_EIO;
+	}
+	if (n < 0) {
+		s->io_error = 1;
+		fprintf(stderr, "weft: cannot map '%s'\n", s->cfg->path);
+	}
+	if (n <= 0) {
+		op_splitter_finish(s->sp, unit_cb, s);
+		return s->sharded && n == 0 ? next_stripe(s) : ENGINE_POLL_DONE;
+	}
+	s->mapped_bytes += (uint64_t)n;
+	op_map_guard_begin(s->map);
+	int rc = op_splitter_feed(s->sp, p, (size_t)n, unit_cb, s);
+	if (op_map_guard_end()) {
+		s->io_error = 1;
+		fprintf(stderr, "weft: '%s' shrank while it was read\n",
+		        s->cfg->path);
+		return ENGINE_POLL_DONE;
+	}
+	return rc == FILE_STOP ? next_stripe(s) : ENGINE_POLL_DATA;
+}
+
 static enum engine_poll
 file_poll(void *state, struct engine_ctx *ctx)
 {
@@ -506,6 +577,8 @@ file_poll(void *state, struct engine_ctx *ctx)
 	}
 	if (s->stripe_wait)
 		return open_waiting_stripe(s);
+	if (s->map)
+		return map_poll(s);
 	/* --format auto on a stream: the splitter waits for the first
 	 * SNIFF_BYTES (or the end), kept at the start of buf */
 	ssize_t n = op_reader_read(s->rd, s->buf + s->head,
@@ -559,9 +632,11 @@ file_destroy(void *state)
 		return;
 	atomic_fetch_add(&s->cfg->units, s->units);
 	atomic_fetch_add(&s->cfg->bytes, s->bytes);
+	atomic_fetch_add(&s->cfg->mapped_bytes, s->mapped_bytes);
 	atomic_fetch_add(&s->cfg->io_errors, (uint64_t)s->io_error);
 	op_inline_decoder_free(&s->dec);
 	op_reader_free(s->rd);
+	op_map_free(s->map);
 	op_splitter_free(s->sp);
 	free(s->buf);
 	free(s->rec);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -248,10 +250,12 @@ test_sharded_len32_reads_every_message_exactly_once(void **st)
 		off += 4 + len;
 	}
 	fclose(f);
-	for (unsigned W = 1; W <= 4; W++) {
+	for (unsigned k = 0; k < 8; k++) { /* mapped, then pread (no_mmap) */
+		unsigned W = 1 + k % 4;
 		struct op_file_config fc;
 		op_file_config_default(&fc);
 		fc.path = path;
+		fc.no_mmap = k >= 4;
 		fc.format = OP_FORMAT_OTLP_PROTO;
 		fc.epoch_units = 50;
 		fc.stripe_bytes = 4096;
@@ -292,10 +296,12 @@ test_sharded_file_reads_every_line_exactly_once(void **st)
 		off += (uint64_t)len + 1;
 	}
 	fclose(f);
-	for (unsigned W = 1; W <= 6; W++) {
+	for (unsigned k = 0; k < 12; k++) { /* mapped, then pread (no_mmap) */
+		unsigned W = 1 + k % 6;
 		struct op_file_config fc;
 		op_file_config_default(&fc);
 		fc.path = path;
+		fc.no_mmap = k >= 6;
 		fc.epoch_units = 50;
 		fc.stripe_bytes = 4096; /* ~11 stripes: boundaries everywhere */
 		assert_int_equal(op_file_sharded(&fc, W), W > 1);
@@ -616,6 +622,159 @@ test_inline_decoding_is_refused_where_one_worker_reads_for_all(void **st)
 	assert_int_equal(run_decoding(path, 2, 1, &dc, &sum), WEFT_EINVAL);
 }
 
+/* A sink that cuts the input file short at its first batch, as someone
+ * truncating a file weft is reading would. */
+struct cut_sink {
+	const char *path;
+	_Atomic uint64_t units;
+	_Atomic int cut;
+};
+
+static void
+cut_batch(void *state, struct engine_ctx *ctx, unsigned port,
+          const struct engine_batch *b)
+{
+	(void)ctx;
+	(void)port;
+	struct cut_sink *s = state;
+	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
+	uint32_t len;
+	while (engine_batch_next(b, &c, &len))
+		atomic_fetch_add(&s->units, 1);
+	if (!atomic_exchange(&s->cut, 1))
+		assert_int_equal(truncate(s->path, 4096), 0);
+}
+
+static const struct engine_op_vtable cut_vt = {
+	.init = state_is_arg_init, .on_batch = cut_batch,
+};
+
+/* A mapped file that shrinks under the reader would raise SIGBUS: the
+ * source must stop with a counted I/O error, not die, and what it handed
+ * out before stays. The file is mapped only while it is in the page
+ * cache, and this machine's kernel evicts eagerly: a round whose first
+ * window was found cold (nothing mapped: read() just ends early) is
+ * tried again, up to 5 times. */
+static void
+test_file_cut_short_while_mapped_is_an_io_error(void **st)
+{
+	(void)st;
+	char path[300];
+	path_of(path, sizeof path, "shrinks.jsonl");
+	enum { LINES = 100000 }; /* 8 MiB: several slices of a window */
+	for (unsigned W = 1; W <= 2; W++) {
+		int tries = 0;
+		struct op_file_config fc;
+		do {
+			FILE *f = fopen(path, "w"); /* whole again for each run */
+			assert_non_null(f);
+			for (int i = 0; i < LINES; i++)
+				fprintf(f, "{\"line\":%08d,\"pad\":\"%060d\"}\n", i, 0);
+			fclose(f);
+			op_file_config_default(&fc);
+			fc.path = path;
+			fc.epoch_units = 1000;
+			fc.stripe_bytes = 4u << 20;
+			struct cut_sink sink = {.path = path};
+			run_into(&fc, W, &cut_vt, &sink, NULL);
+			assert_int_equal(atomic_load(&sink.cut), 1);
+			assert_true(atomic_load(&sink.units) > 0);
+			assert_true(atomic_load(&sink.units) < LINES);
+		} while (atomic_load(&fc.mapped_bytes) == 0 && ++tries < 5);
+		assert_true(atomic_load(&fc.mapped_bytes) > 0);
+		/* each worker whose reading the cut reached says so */
+		assert_true(atomic_load(&fc.io_errors) >= 1);
+		assert_true(atomic_load(&fc.io_errors) <= W);
+	}
+}
+
+/* 1 when every page of path's [from, to) is in the page cache. */
+static int
+all_resident(const char *path, uint64_t from, uint64_t to)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	long pg = sysconf(_SC_PAGESIZE);
+	from -= from % (uint64_t)pg;
+	size_t len = (size_t)(to - from);
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)from);
+	assert_true(p != MAP_FAILED);
+	size_t pages = (len + (size_t)pg - 1) / (size_t)pg;
+	unsigned char *vec = malloc(pages);
+	assert_non_null(vec);
+	assert_int_equal(mincore(p, len, vec), 0);
+	int all = 1;
+	for (size_t i = 0; i < pages; i++)
+		all &= vec[i] & 1;
+	free(vec);
+	munmap(p, len);
+	close(fd);
+	return all;
+}
+
+/* A plain file is mapped while it is in the page cache; from the first
+ * window that is not, a reader goes on from the same byte, so every line
+ * is still read once. What lies past 64 MiB (a window boundary: windows
+ * are a power of two up to that) is dropped from the cache
+ * (POSIX_FADV_DONTNEED). The kernel keeps or evicts pages as it likes
+ * (here it evicts eagerly), so how much was mapped is only bounded; the
+ * lines must come out once each either way. */
+static void
+test_cold_tail_is_read_on_from_where_mapping_stopped(void **st)
+{
+	(void)st;
+	char path[300];
+	path_of(path, sizeof path, "big.jsonl");
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	uint64_t off = 0, want_units = 0, want_offsets = 0, want_lens = 0;
+	while (off < (72u << 20)) {
+		int len = fprintf(f, "{\"u\":%llu,\"pad\":\"%0*d\"}",
+		                  (unsigned long long)want_units,
+		                  (int)(want_units % 97), 0);
+		fputc('\n', f);
+		want_units++;
+		want_offsets += off;
+		want_lens += (uint64_t)len;
+		off += (uint64_t)len + 1;
+	}
+	assert_int_equal(fflush(f), 0);
+	assert_int_equal(fdatasync(fileno(f)), 0);
+	fclose(f);
+	for (int cold = 0; cold <= 1; cold++) {
+		int fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		if (cold) /* what lies past 64 MiB */
+			(void)posix_fadvise(fd, (off_t)(64u << 20), 0,
+			                    POSIX_FADV_DONTNEED);
+		else { /* all of it in the cache: read it once */
+			static char chunk[1 << 16];
+			while (read(fd, chunk, sizeof chunk) > 0)
+				;
+		}
+		close(fd);
+		int tail_cold = !all_resident(path, 64u << 20, off);
+		struct op_file_config fc;
+		op_file_config_default(&fc);
+		fc.path = path;
+		fc.epoch_units = 100000;
+		struct unit_sum sum = {0};
+		run_source(&fc, 1, &sum, NULL);
+		assert_int_equal(atomic_load(&sum.units), want_units);
+		assert_int_equal(atomic_load(&sum.offsets), want_offsets);
+		assert_int_equal(atomic_load(&sum.lens), want_lens);
+		assert_int_equal(atomic_load(&fc.io_errors), 0);
+		uint64_t mapped = atomic_load(&fc.mapped_bytes);
+		/* what was mapped is a prefix: never the dropped part */
+		assert_true(mapped <= off);
+		if (cold && tail_cold)
+			assert_true(mapped <= 64u << 20);
+		fprintf(stderr, "tail dropped %d (and gone: %d): %llu bytes mapped\n",
+		        cold, tail_cold, (unsigned long long)mapped);
+	}
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -627,6 +786,8 @@ main(void)
 		cmocka_unit_test(test_sharded_file_reads_every_line_exactly_once),
 		cmocka_unit_test(test_sharded_read_ahead_is_bounded_by_the_slowest_worker),
 		cmocka_unit_test(test_sharded_len32_reads_every_message_exactly_once),
+		cmocka_unit_test(test_file_cut_short_while_mapped_is_an_io_error),
+		cmocka_unit_test(test_cold_tail_is_read_on_from_where_mapping_stopped),
 		cmocka_unit_test(test_unit_epochs_close_as_units_are_read),
 		cmocka_unit_test(test_overlong_line_becomes_one_flagged_excerpt),
 		cmocka_unit_test(test_missing_input_is_a_clear_error),
