@@ -120,7 +120,7 @@ struct op_file_config {
 	struct op_decode_op_config *decode;
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t units, bytes, io_errors;
-	_Atomic uint64_t mapped_bytes; /* of bytes, read through mappings */
+	_Atomic uint64_t mapped_bytes; /* input bytes read through mappings */
 	/* stripes read to their end by all workers (sharded; op_file_prepare
 	 * zeroes it): bounds how far a worker reads ahead of the others */
 	_Atomic uint64_t stripes_done;

@@ -27,15 +27,15 @@
  * done or being read, at most W - 1 of them), so the bound cannot block
  * every worker.
  *
+ * Anything else (compressed data, a pipe, text reports) is read by worker
+ * 0 alone; the graph then spreads units over the workers through an
+ * exchange on op_unit_key so decoding still runs in parallel.
+ *
  * Reading. A plain regular file read to its end goes through op_map.c,
  * mapped while its pages are in the page cache (a file cut short under
  * the mapping is a counted read error, not a SIGBUS); from the first
  * window that is not, an op_reader reads on. Compressed input, pipes,
  * live (epoch_ms) files and no_mmap go through an op_reader.
- *
- * Anything else (compressed data, a pipe, text reports) is read by worker
- * 0 alone; the graph then spreads units over the workers through an
- * exchange on op_unit_key so decoding still runs in parallel.
  *
  * Inline decoding (cfg->decode): where every reading worker owns what it
  * reads (one worker, or a sharded file), the source decodes each unit the
