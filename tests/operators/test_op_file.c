@@ -1,7 +1,7 @@
 /*
  * test_op_file.c — byte readers (plain, gzip, zstd, ranges) and the file
- * source (sharding, epochs, long units, inline decoding) running inside
- * the engine.
+ * source (sharding, epochs, long units, inline decoding, mapped input:
+ * a file cut short, a cold tail) running inside the engine.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -250,7 +250,7 @@ test_sharded_len32_reads_every_message_exactly_once(void **st)
 		off += 4 + len;
 	}
 	fclose(f);
-	for (unsigned k = 0; k < 8; k++) { /* mapped, then pread (no_mmap) */
+	for (unsigned k = 0; k < 8; k++) { /* mapped, then read() (no_mmap) */
 		unsigned W = 1 + k % 4;
 		struct op_file_config fc;
 		op_file_config_default(&fc);
@@ -296,7 +296,7 @@ test_sharded_file_reads_every_line_exactly_once(void **st)
 		off += (uint64_t)len + 1;
 	}
 	fclose(f);
-	for (unsigned k = 0; k < 12; k++) { /* mapped, then pread (no_mmap) */
+	for (unsigned k = 0; k < 12; k++) { /* mapped, then read() (no_mmap) */
 		unsigned W = 1 + k % 6;
 		struct op_file_config fc;
 		op_file_config_default(&fc);
