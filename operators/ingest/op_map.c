@@ -4,8 +4,8 @@
  *
  * Why: read() copies every byte out of the page cache (_copy_to_iter and
  * filemap_get_read_batch were 11-14 % of a replay's profile at one
- * worker). Here the decoder reads the page cache itself. Each window is
- * mapped with MAP_POPULATE, so its pages are mapped in one call rather
+ * worker). Here the decoder reads the page cache itself. Each window's
+ * page table entries are filled in one call (MADV_POPULATE_READ) rather
  * than by a page fault per 16 pages. Only a file already in the page
  * cache is worth it: faulting a cold file in through a mapping was slower
  * than read()'s readahead, which overlaps the disk with decoding (replay
@@ -189,13 +189,15 @@ window(struct op_map *m)
 	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, m->fd, (off_t)off);
 	if (p == MAP_FAILED)
 		return WEFT_EIO;
-	int warm = resident(m, p, len);
-	munmap(p, len);
-	if (!warm)
+	if (!resident(m, p, len)) {
+		munmap(p, len);
 		return OP_MAP_COLD;
-	p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, m->fd, (off_t)off);
-	if (p == MAP_FAILED)
-		return WEFT_EIO;
+	}
+#ifdef MADV_POPULATE_READ
+	/* what MAP_POPULATE does, on the mapping mincore looked at (a kernel
+	 * before 5.14 refuses: then page faults map the pages) */
+	(void)madvise(p, len, MADV_POPULATE_READ);
+#endif
 	m->win = p;
 	m->win_off = off;
 	m->win_len = len;
