@@ -112,6 +112,7 @@ struct op_file_config {
 	 * format, or for --format auto from a regular file's first bytes;
 	 * -1: decided by the first bytes read (auto on a stream) */
 	int split;
+	int plain; /* set by op_file_prepare: read through op_map.c first */
 	/* Non-NULL: every instance decodes the units it reads itself, with
 	 * this configuration, and emits op_event records instead of units
 	 * (the decode operator fused into the source: no unit record, no

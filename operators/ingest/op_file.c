@@ -77,7 +77,6 @@ struct file_inst {
 	unsigned char *rec; /* header + max_unit_bytes */
 	int active;
 	int sharded;
-	int plain;           /* plain_file(): op_map, else a reader */
 	uint64_t base;       /* input offset of the reader's first byte */
 	uint64_t begin, end; /* owned unit starts (current stripe) */
 	uint64_t size;       /* file size (sharded) */
@@ -258,6 +257,12 @@ op_file_prepare(struct op_file_config *cfg, char *errstr, size_t errlen)
 	cfg->t0_ns = now_ns();
 	cfg->epoch_bytes = 0;
 	atomic_store(&cfg->stripes_done, 0);
+	/* read by op_map (mapped while in the page cache) before an
+	 * op_reader: a plain regular file read to its end, not followed live */
+	cfg->plain = !cfg->no_mmap && !cfg->epoch_ms && regular &&
+	             comp == OP_COMP_NONE &&
+	             (cfg->compression == OP_COMP_AUTO ||
+	              cfg->compression == OP_COMP_NONE);
 	cfg->split = cfg->format == OP_FORMAT_AUTO ? -1 :
 	             (int)op_format_split_mode(cfg->format, NULL, 0);
 	if (cfg->split < 0 && regular) {
@@ -329,22 +334,6 @@ frame_at(struct file_inst *s, uint64_t at)
 	return s->hop;
 }
 
-/* Whether the input is read by op_map (mapped while in the page cache)
- * before an op_reader: a plain regular file read to its end, not
- * followed live. */
-static int
-plain_file(const struct op_file_config *cfg)
-{
-	uint64_t size;
-	int regular;
-	enum op_compression comp;
-	if (cfg->no_mmap || cfg->epoch_ms || strcmp(cfg->path, "-") == 0 ||
-	    (cfg->compression != OP_COMP_AUTO && cfg->compression != OP_COMP_NONE))
-		return 0;
-	return op_reader_file_info(cfg->path, &size, &regular, &comp) == 0 &&
-	       regular && comp == OP_COMP_NONE;
-}
-
 /* Opens stripe s->stripe (reader from one byte before it, fresh
  * splitter). Returns 0, FILE_STOP when the stripe lies past the end of
  * the file, or a WEFT_E* code. */
@@ -378,7 +367,7 @@ stripe_open(struct file_inst *s)
 		s->stripe += s->workers;
 	}
 	int rc = WEFT_EIO;
-	if (s->plain)
+	if (s->cfg->plain)
 		rc = op_map_open(s->cfg->path, s->base, s->end, &s->map);
 	if (rc)
 		rc = op_reader_open_range(s->cfg->path, s->base, s->size, &s->rd);
@@ -403,7 +392,6 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->active = s->sharded || w == 0;
 	if (!s->active)
 		return 0;
-	s->plain = plain_file(cfg);
 	int rc;
 	s->workers = W;
 	if (s->sharded) {
@@ -420,8 +408,8 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 	} else {
 		s->begin = 0;
 		s->end = UINT64_MAX;
-		rc = s->plain ? op_map_open(cfg->path, 0, UINT64_MAX, &s->map)
-		              : WEFT_EIO;
+		rc = cfg->plain ? op_map_open(cfg->path, 0, UINT64_MAX, &s->map)
+		                : WEFT_EIO;
 		if (rc)
 			rc = op_reader_open(cfg->path, cfg->compression,
 			                    cfg->epoch_ms != 0, &s->rd);
