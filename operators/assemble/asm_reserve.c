@@ -32,7 +32,7 @@ struct asm_reserve {
 	pthread_cond_t low; /* signalled when a slab is taken or on stop */
 	void **ready;
 	uint32_t n, cap;
-	uint32_t users;
+	uint32_t users; /* under the config's lock, not this one */
 	int stop;
 	pthread_t helper;
 };
@@ -125,11 +125,8 @@ asm_reserve_attach(struct op_assemble_config *cfg)
 	if (!cfg->reserve)
 		cfg->reserve = reserve_new(cfg->ready_slabs);
 	struct asm_reserve *r = cfg->reserve;
-	if (r) {
-		pthread_mutex_lock(&r->lock);
+	if (r)
 		r->users++;
-		pthread_mutex_unlock(&r->lock);
-	}
 	pthread_mutex_unlock(&cfg->lock);
 	return r; /* NULL: each worker maps its own slabs */
 }
@@ -140,14 +137,11 @@ asm_reserve_detach(struct op_assemble_config *cfg, struct asm_reserve *r)
 	if (!r)
 		return;
 	pthread_mutex_lock(&cfg->lock);
-	pthread_mutex_lock(&r->lock);
-	int last = --r->users == 0;
-	if (last) {
+	if (--r->users == 0) {
+		pthread_mutex_lock(&r->lock);
 		r->stop = 1;
 		pthread_cond_signal(&r->low);
-	}
-	pthread_mutex_unlock(&r->lock);
-	if (last) {
+		pthread_mutex_unlock(&r->lock);
 		pthread_join(r->helper, NULL);
 		reserve_free(r);
 		cfg->reserve = NULL;
