@@ -363,7 +363,7 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        "weft replay: %s\n"
 	        "  workers           %u\n"
 	        "  bytes read        %llu in units; %llu input bytes mapped, not "
-	        "copied (--no-mmap)\n"
+	        "copied (--no-mmap: none)\n"
 	        "  units             %llu\n"
 	        "  events            %llu\n"
 	        "  rejected          %llu\n",
