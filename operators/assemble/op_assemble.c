@@ -638,60 +638,65 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
 /*
  * Adds a batch's events, prefetching ahead: each event's trace lives at a
  * random place (table slot, trace struct, its tail chunk), and those three
- * cache misses dominated add_event. A window of upcoming events walks the
- * chain one step per stage — slot at +12, trace at +8, chunk header at
- * +4, the slot to be written at +2 — so each load finds its line warm.
- * The walk only reads; a stale guess (probe collision, a trace about to
- * be created) just wastes a prefetch. The batch's own bytes are
- * prefetched a window ahead too.
+ * cache misses dominated add_event. The events read ahead walk the chain
+ * one step per stage — slot at +12 (as the event is read), trace at +8,
+ * chunk header at +4, the slot to be written at +2 — so each load finds
+ * its line warm. The walk only reads; a stale guess (probe collision, a
+ * trace about to be created) just wastes a prefetch. The events read
+ * ahead are a ring, so every event of a batch but its first few gets
+ * every stage (a window refilled every 64 events left 12 of each 64 with
+ * no slot prefetch, 8 with no trace prefetch). The batch's own bytes are
+ * prefetched 4 KiB ahead of the reading: records are variable-size, so
+ * each length is found only from the record before, a chain of misses
+ * that was 40 % of add_events at W=2, where half the records were
+ * written by the other core.
  */
-#define ASM_WIN 64u
+#define ASM_AHEAD 16u /* the ring: a power of two above the +12 stage */
+#define ASM_BATCH_PF 4096u
 static void
 add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
 {
 	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
-	const struct op_event *win[ASM_WIN];
-	uint64_t hash[ASM_WIN]; /* hash_tab_mix of each trace id, taken once */
-	uint32_t len;
+	const struct op_event *ring[ASM_AHEAD];
+	uint64_t hash[ASM_AHEAD]; /* hash_tab_mix of each trace id, taken once */
+	uint32_t len, pf = 0;
+	unsigned read = 0, i = 0; /* events read into the ring, events added */
+	int more = 1;
 	for (;;) {
-		unsigned n = 0;
-		const void *r;
-		while (n < ASM_WIN && (r = engine_batch_next(b, &c, &len))) {
-			win[n] = r;
-			hash[n] = hash_tab_mix(win[n]->trace_id);
-			n++;
+		while (more && read - i <= 12) {
+			const struct op_event *r = engine_batch_next(b, &c, &len);
+			if (!r) {
+				more = 0;
+				break;
+			}
+			for (; pf < c.off + ASM_BATCH_PF && pf < b->used; pf += 64)
+				__builtin_prefetch(b->data + pf);
+			uint64_t h = hash_tab_mix(r->trace_id);
+			ring[read % ASM_AHEAD] = r;
+			hash[read % ASM_AHEAD] = h;
+			__builtin_prefetch(&s->tab[h & (s->cap - 1)]);
+			read++;
 		}
-		if (!n)
+		if (i == read)
 			return;
 		const uint64_t m = s->cap - 1;
-		/* The next window's records, 384 bytes of them per event of
-		 * this one (an HDFS event record is about 264): filling a
-		 * window reads each record's length to find the next, a chain
-		 * of misses that was 40 % of add_events at W=2, where half the
-		 * records were written by the other core. */
-		uint32_t pf = c.off, pf_end = b->used;
-		for (unsigned i = 0; i < n; i++) {
-			for (unsigned k = 0; k < 6 && pf < pf_end; k++, pf += 64)
-				__builtin_prefetch(b->data + pf);
-			if (i + 12 < n)
-				__builtin_prefetch(&s->tab[hash[i + 12] & m]);
-			if (i + 8 < n) {
-				const struct asm_trace *t = s->tab[hash[i + 8] & m].t;
-				if (t)
-					__builtin_prefetch(t);
-			}
-			if (i + 4 < n) {
-				const struct asm_trace *t = s->tab[hash[i + 4] & m].t;
-				if (t && t->tail)
-					__builtin_prefetch(t->tail);
-			}
-			if (i + 2 < n) {
-				const struct asm_trace *t = s->tab[hash[i + 2] & m].t;
-				if (t && t->tail && t->tail->n < t->tail->cap)
-					__builtin_prefetch(&t->tail->ev[t->tail->n], 1);
-			}
-			add_event(s, win[i], epoch);
+		if (i + 8 < read) {
+			const struct asm_trace *t = s->tab[hash[(i + 8) % ASM_AHEAD] & m].t;
+			if (t)
+				__builtin_prefetch(t);
 		}
+		if (i + 4 < read) {
+			const struct asm_trace *t = s->tab[hash[(i + 4) % ASM_AHEAD] & m].t;
+			if (t && t->tail)
+				__builtin_prefetch(t->tail);
+		}
+		if (i + 2 < read) {
+			const struct asm_trace *t = s->tab[hash[(i + 2) % ASM_AHEAD] & m].t;
+			if (t && t->tail && t->tail->n < t->tail->cap)
+				__builtin_prefetch(&t->tail->ev[t->tail->n], 1);
+		}
+		add_event(s, ring[i % ASM_AHEAD], epoch);
+		i++;
 	}
 }
 
