@@ -78,8 +78,18 @@ struct engine_batch {
 /* Cursor over a batch; initialise with ENGINE_BATCH_CURSOR_INIT. */
 struct engine_batch_cursor {
 	uint32_t off;
+	uint32_t pf; /* variable-size records: prefetched up to here */
 };
-#define ENGINE_BATCH_CURSOR_INIT {0}
+#define ENGINE_BATCH_CURSOR_INIT {0, 0}
+
+/* How far ahead of the cursor a batch of variable-size records is
+ * prefetched. Each such record is found from the length of the one
+ * before, so walking a batch is a chain of loads; when the batch was
+ * written by another core, or long ago, each is a miss, and the
+ * prefetcher does not see the chain coming. (perf annotate put 43 % of
+ * the assembler's add_events at W=2 on that load.) Fixed-size records
+ * are a plain stride, which the hardware follows. */
+#define ENGINE_BATCH_PREFETCH 4096u
 
 /* Returns the next record of b and stores its length in *len, or NULL at
  * the end. The pointer is 8-byte aligned and valid while the batch is. */
@@ -95,6 +105,10 @@ engine_batch_next(const struct engine_batch *b, struct engine_batch_cursor *c,
 		c->off += b->rec_size;
 		return r;
 	}
+	uint32_t lim = b->used - c->off > ENGINE_BATCH_PREFETCH
+	                   ? c->off + ENGINE_BATCH_PREFETCH : b->used;
+	for (; c->pf < lim; c->pf += 64)
+		__builtin_prefetch(b->data + c->pf);
 	uint32_t l;
 	__builtin_memcpy(&l, b->data + c->off, sizeof l);
 	const void *r = b->data + c->off + 8;

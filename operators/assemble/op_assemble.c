@@ -646,20 +646,16 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
  * ahead are a ring, so every event of a batch but its first few gets
  * every stage (a window refilled every 64 events left 12 of each 64 with
  * no slot prefetch, 8 with no trace prefetch). The batch's own bytes are
- * prefetched 4 KiB ahead of the reading: records are variable-size, so
- * each length is found only from the record before, a chain of misses
- * that was 40 % of add_events at W=2, where half the records were
- * written by the other core.
+ * prefetched by the cursor (engine_batch_next).
  */
 #define ASM_AHEAD 16u /* the ring: a power of two above the +12 stage */
-#define ASM_BATCH_PF 4096u
 static void
 add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
 {
 	struct engine_batch_cursor c = ENGINE_BATCH_CURSOR_INIT;
 	const struct op_event *ring[ASM_AHEAD];
 	uint64_t hash[ASM_AHEAD]; /* hash_tab_mix of each trace id, taken once */
-	uint32_t len, pf = 0;
+	uint32_t len;
 	unsigned read = 0, i = 0; /* events read into the ring, events added */
 	int more = 1;
 	for (;;) {
@@ -669,8 +665,6 @@ add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
 				more = 0;
 				break;
 			}
-			for (; pf < c.off + ASM_BATCH_PF && pf < b->used; pf += 64)
-				__builtin_prefetch(b->data + pf);
 			uint64_t h = hash_tab_mix(r->trace_id);
 			ring[read % ASM_AHEAD] = r;
 			hash[read % ASM_AHEAD] = h;
