@@ -58,10 +58,16 @@ op_event_builder_free(struct op_event_builder *b)
 	memset(b, 0, sizeof *b);
 }
 
+/* A zero header to copy: GCC compiles memset of the 112-byte header to
+ * `rep stosq`, whose start-up cost was about 2 % of a replay (most of
+ * op_decode_json's own samples); a copy of a constant is seven vector
+ * stores. */
+static const struct op_event zero_hdr;
+
 void
 op_event_builder_reset(struct op_event_builder *b)
 {
-	memset(&b->hdr, 0, sizeof b->hdr);
+	memcpy(&b->hdr, &zero_hdr, sizeof b->hdr);
 	b->n_parents = 0;
 	b->n_kv = 0;
 	b->str[0] = '\0'; /* the shared empty string, see top comment */
