@@ -176,6 +176,24 @@ test_a_value_naming_an_exception_marks_the_event(void **state)
 		assert_int_equal(dec(f, line), 0);
 		assert_false(fx_ev(f)->flags & OP_EV_EXCEPTION);
 	}
+	/* longer values, searched 16 bytes a step: the word at every
+	 * offset, across each step's edge, and up to the very end; the word
+	 * cut by the end, after E's in every step, is not it */
+	for (int pad = 0; pad <= 40; pad++) {
+		for (int tail = 0; tail <= 18; tail += 6) {
+			snprintf(line, sizeof line, "{\"TaskID\":\"1\",\"EventID\":\"2\","
+			         "\"D\":\"%.*sException%.*s\"}", pad,
+			         "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
+			         tail, "xxxxxxxxxxxxxxxxxxxxxxxx");
+			assert_int_equal(dec(f, line), 0);
+			assert_true(fx_ev(f)->flags & OP_EV_EXCEPTION);
+		}
+		snprintf(line, sizeof line, "{\"TaskID\":\"1\",\"EventID\":\"2\","
+		         "\"D\":\"%.*sExceptio\"}", pad,
+		         "EaEbEcEdEeEfEgEhEiEjEkElEmEnEoEpEqErEsEtEuEvEwExEyEz");
+		assert_int_equal(dec(f, line), 0);
+		assert_false(fx_ev(f)->flags & OP_EV_EXCEPTION);
+	}
 }
 
 static void
