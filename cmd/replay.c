@@ -271,6 +271,7 @@ replay_opts_init(struct replay_opts *o)
 	o->sample.seed = 1;
 	op_file_config_default(&o->file);
 	op_decode_config_default(&o->dec.decode);
+	o->dec.decode.keep_kv = 0; /* what reads the events (assembly) reads none */
 	op_assemble_config_init(&o->as);
 	op_trace_sink_config_init(&o->sink);
 	op_peer_config_default(&o->peer);

@@ -677,6 +677,7 @@ configure(struct serve_run *r)
 {
 	struct serve_opts *o = &r->o;
 	op_decode_config_default(&r->dec.decode);
+	r->dec.decode.keep_kv = 0; /* what reads the events (assembly) reads none */
 	op_assemble_config_init(&r->as);
 	if (op_kafka_config_init(&r->k))
 		return 1;
@@ -722,8 +723,7 @@ configure(struct serve_run *r)
 	as->src_gen = k->gens;
 	as->n_src = k->max_slots;
 	as->revocations = &k->revocations;
-	r->dec.decode.max_line_bytes = o->max_line;
-	r->dec.decode.max_report_bytes = o->max_line;
+	r->dec.decode.max_line_bytes = r->dec.decode.max_report_bytes = o->max_line;
 	r->dec.decode.max_message_bytes = o->max_message;
 	/* a message is at most the largest unit any topic's format takes */
 	k->max_unit_bytes = op_decoder_max_unit(&r->dec.decode, OP_FORMAT_AUTO);

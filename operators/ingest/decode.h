@@ -117,6 +117,11 @@ struct op_decode_config {
 	uint32_t max_json_depth;    /* nesting inside a kept JSON value (16) */
 	uint32_t max_excerpt_bytes; /* input bytes quoted in a dead letter (256) */
 	uint32_t max_message_bytes; /* one OTLP / Zipkin message (4 MiB) */
+	uint32_t keep_kv;           /* 1 (default): events carry their
+	                             * key/value pairs; 0: checked as ever
+	                             * (limits, duplicates, the exception
+	                             * flag) but left out of the record, for
+	                             * consumers that read none (assembly) */
 };
 
 void op_decode_config_default(struct op_decode_config *cfg);

@@ -24,6 +24,7 @@ op_decode_config_default(struct op_decode_config *cfg)
 	cfg->max_json_depth = 16;
 	cfg->max_excerpt_bytes = 256;
 	cfg->max_message_bytes = 4u << 20;
+	cfg->keep_kv = 1;
 }
 
 static int
@@ -128,6 +129,7 @@ op_decoder_new(enum op_format fmt, const struct op_decode_config *cfg,
 	d->dl = dl;
 	rc = op_event_builder_init(&d->b, d->cfg.max_record_bytes,
 	                           d->cfg.max_parents, d->cfg.max_kv);
+	d->b.keep_kv = d->cfg.keep_kv != 0;
 	if (rc == 0)
 		rc = op_splitter_new(op_format_split_mode(fmt, NULL, 0),
 		                     op_decoder_max_unit(&d->cfg, fmt), &d->split);

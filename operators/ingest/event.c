@@ -45,6 +45,7 @@ op_event_builder_init(struct op_event_builder *b, uint32_t max_record,
 	b->max_kv = max_kv;
 	b->str_cap = max_record;
 	b->max_record = max_record;
+	b->keep_kv = 1;
 	op_event_builder_reset(b);
 	return 0;
 }
@@ -129,26 +130,60 @@ shift(struct op_str s, uint32_t base)
 	return s;
 }
 
+/* The key/value pairs the record keeps. */
+static inline uint32_t
+kept_kv(const struct op_event_builder *b)
+{
+	return b->keep_kv ? b->n_kv : 0;
+}
+
+/* Bytes of the string scratch the record keeps: all of it, or without
+ * the pairs, the part up to the end of the last field when every pair's
+ * strings lie past it (else all of it: the pairs' strings stay,
+ * unreferenced). */
+static inline uint32_t
+kept_str(const struct op_event_builder *b)
+{
+	if (b->keep_kv || !b->n_kv)
+		return b->str_len;
+	uint32_t end = 1; /* the shared empty string */
+	for (int f = 0; f < OP_EV_NFIELDS; f++) {
+		struct op_str s = b->hdr.str[f];
+		if (s.len && (uint32_t)s.off + s.len + 1 > end)
+			end = (uint32_t)s.off + s.len + 1;
+	}
+	for (uint32_t i = 0; i < b->n_kv; i++)
+		if (b->kv[i].key.off < end || b->kv[i].val.off < end)
+			return b->str_len;
+	return end;
+}
+
 /* Bytes in front of the strings: header, parents, key/value table. */
 static inline uint32_t
 tables_bytes(const struct op_event_builder *b)
 {
 	return (uint32_t)sizeof(struct op_event) + 8u * b->n_parents +
-	       (uint32_t)sizeof(struct op_kv_ref) * b->n_kv;
+	       (uint32_t)sizeof(struct op_kv_ref) * kept_kv(b);
+}
+
+static inline uint32_t
+record_size(const struct op_event_builder *b, uint32_t str_bytes)
+{
+	return (tables_bytes(b) + str_bytes + 7u) & ~7u;
 }
 
 uint32_t
 op_event_builder_size(const struct op_event_builder *b)
 {
-	return (tables_bytes(b) + b->str_len + 7u) & ~7u;
+	return record_size(b, kept_str(b));
 }
 
 int
 op_event_builder_finish(struct op_event_builder *b, void *out, uint32_t cap,
                         uint32_t *len)
 {
-	uint32_t base = tables_bytes(b);
-	uint32_t size = op_event_builder_size(b);
+	uint32_t base = tables_bytes(b), n_kv = kept_kv(b), str = kept_str(b);
+	uint32_t size = record_size(b, str);
 	uint32_t lim = cap < b->max_record ? cap : b->max_record;
 	if (size > lim)
 		return WEFT_ELIMIT;
@@ -160,7 +195,7 @@ op_event_builder_finish(struct op_event_builder *b, void *out, uint32_t cap,
 	*ev = b->hdr;
 	ev->size = size;
 	ev->n_parents = (uint16_t)b->n_parents;
-	ev->n_kv = (uint16_t)b->n_kv;
+	ev->n_kv = (uint16_t)n_kv;
 	ev->reserved = 0;
 	ev->src = 0; /* the decoder sets it from the unit's position */
 	for (int f = 0; f < OP_EV_NFIELDS; f++)
@@ -174,13 +209,12 @@ op_event_builder_finish(struct op_event_builder *b, void *out, uint32_t cap,
 	memcpy(p, b->parents, 8u * b->n_parents);
 	p += 8u * b->n_parents;
 	struct op_kv_ref *kv = (struct op_kv_ref *)(void *)p;
-	for (uint32_t i = 0; i < b->n_kv; i++) {
+	for (uint32_t i = 0; i < n_kv; i++) {
 		kv[i].key = shift(b->kv[i].key, base);
 		kv[i].val = shift(b->kv[i].val, base);
 	}
-	memcpy((unsigned char *)out + base, b->str, b->str_len);
-	memset((unsigned char *)out + base + b->str_len, 0,
-	       size - base - b->str_len);
+	memcpy((unsigned char *)out + base, b->str, str);
+	memset((unsigned char *)out + base + str, 0, size - base - str);
 	*len = size;
 	return 0;
 }

@@ -207,6 +207,8 @@ struct op_event_builder {
 	uint32_t n_kv, max_kv;
 	uint32_t str_len, str_cap;
 	uint32_t max_record;     /* bound on the finished record */
+	uint32_t keep_kv;        /* 0: finish() leaves the key/value pairs out
+	                          * (set after init; see finish) */
 };
 
 /*
@@ -244,6 +246,10 @@ int op_event_builder_add_kv(struct op_event_builder *b, const char *k,
  * symbols. *len gets the record size. Returns 0, WEFT_ELIMIT (the record
  * would exceed min(cap, max_record)) or WEFT_EFORMAT (a parent equals the
  * event id). The builder is left intact (reset it for the next event).
+ * Without keep_kv the record has no key/value pairs (n_kv 0), and their
+ * strings are left out too where they all follow the fields' (the order
+ * the decoders write a usual report in); the pairs were still added, so
+ * their limits and duplicates were checked as ever.
  */
 int op_event_builder_finish(struct op_event_builder *b, void *out,
                             uint32_t cap, uint32_t *len);

@@ -144,6 +144,63 @@ test_validate_catches_corruption(void **state)
 	op_event_builder_free(&b);
 }
 
+/* Without keep_kv the record has no pairs, and their strings are left
+ * out where they follow the fields'; where a pair came first, its
+ * strings stay (unreferenced) and the fields are still right. The pairs'
+ * limit is checked either way. */
+static void
+test_finish_without_pairs_keeps_the_fields(void **state)
+{
+	(void)state;
+	struct op_event_builder b;
+	assert_int_equal(op_event_builder_init(&b, 1024, 4, 2), 0);
+	uint64_t full[128], lean[128];
+	uint32_t full_len, lean_len;
+	for (int kv_first = 0; kv_first <= 1; kv_first++) {
+		b.keep_kv = 1;
+		op_event_builder_reset(&b);
+		b.hdr.trace_id = 11;
+		b.hdr.event_id = 22;
+		assert_int_equal(op_event_builder_add_parent(&b, 5), 0);
+		if (kv_first)
+			assert_int_equal(op_event_builder_add_kv(&b, "Title", 5,
+			                 "a long title nobody reads", 25), 0);
+		assert_int_equal(op_event_builder_set(&b, OP_EV_LABEL, "lbl", 3), 0);
+		assert_int_equal(op_event_builder_set(&b, OP_EV_HOST, "host1", 5), 0);
+		assert_int_equal(op_event_builder_add_kv(&b, "Description", 11,
+		                 "a description nobody reads", 26), 0);
+		assert_int_equal(op_event_builder_finish(&b, full, sizeof full,
+		                                         &full_len), 0);
+		b.keep_kv = 0;
+		assert_int_equal(op_event_builder_size(&b) <= full_len, 1);
+		assert_int_equal(op_event_builder_finish(&b, lean, sizeof lean,
+		                                         &lean_len), 0);
+		assert_int_equal(lean_len, op_event_builder_size(&b));
+		const struct op_event *e = (const void *)lean;
+		assert_int_equal(op_event_validate(e, lean_len), 0);
+		assert_int_equal(e->n_kv, 0);
+		assert_int_equal(e->n_parents, 1);
+		assert_true(op_event_parents(e)[0] == 5);
+		assert_string_equal(op_event_label(e, NULL), "lbl");
+		assert_string_equal(op_event_host(e, NULL), "host1");
+		assert_string_equal(op_event_agent(e, NULL), "");
+		assert_true(e->label_sym == op_symbol("lbl", 3));
+		/* pairs after the fields: their table and strings are gone */
+		uint32_t want = (112 + 8 + 1 + 4 + 6 + 7) & ~7u;
+		if (!kv_first)
+			assert_int_equal(lean_len, want);
+		else
+			assert_true(lean_len > want && lean_len < full_len);
+	}
+	/* the limit on pairs holds without them in the record */
+	b.keep_kv = 0;
+	op_event_builder_reset(&b);
+	assert_int_equal(op_event_builder_add_kv(&b, "a", 1, "1", 1), 0);
+	assert_int_equal(op_event_builder_add_kv(&b, "b", 1, "2", 1), 0);
+	assert_int_equal(op_event_builder_add_kv(&b, "c", 1, "3", 1), WEFT_ELIMIT);
+	op_event_builder_free(&b);
+}
+
 int
 main(void)
 {
@@ -155,6 +212,7 @@ main(void)
 		cmocka_unit_test(test_strings_beyond_record_bound_are_refused),
 		cmocka_unit_test(test_init_rejects_bounds_the_layout_cannot_address),
 		cmocka_unit_test(test_validate_catches_corruption),
+		cmocka_unit_test(test_finish_without_pairs_keeps_the_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
