@@ -138,8 +138,8 @@ kept_kv(const struct op_event_builder *b)
 }
 
 /* Bytes of the string scratch the record keeps: all of it, or without
- * the pairs, the part up to the end of the last field when every pair's
- * strings lie past it (else all of it: the pairs' strings stay,
+ * the pairs, the part up to the end of the last field (the fields are
+ * all that is referenced then; a pair's strings before it stay,
  * unreferenced). */
 static inline uint32_t
 kept_str(const struct op_event_builder *b)
@@ -152,9 +152,6 @@ kept_str(const struct op_event_builder *b)
 		if (s.len && (uint32_t)s.off + s.len + 1 > end)
 			end = (uint32_t)s.off + s.len + 1;
 	}
-	for (uint32_t i = 0; i < b->n_kv; i++)
-		if (b->kv[i].key.off < end || b->kv[i].val.off < end)
-			return b->str_len;
 	return end;
 }
 

@@ -246,10 +246,10 @@ int op_event_builder_add_kv(struct op_event_builder *b, const char *k,
  * symbols. *len gets the record size. Returns 0, WEFT_ELIMIT (the record
  * would exceed min(cap, max_record)) or WEFT_EFORMAT (a parent equals the
  * event id). The builder is left intact (reset it for the next event).
- * Without keep_kv the record has no key/value pairs (n_kv 0), and their
- * strings are left out too where they all follow the fields' (the order
- * the decoders write a usual report in); the pairs were still added, so
- * their limits and duplicates were checked as ever.
+ * Without keep_kv the record has no key/value pairs (n_kv 0), and the
+ * pairs' strings that follow the last field's are left out too (in the
+ * order the decoders write a usual report in, all of them); the pairs
+ * were still added, so their limits and duplicates were checked as ever.
  */
 int op_event_builder_finish(struct op_event_builder *b, void *out,
                             uint32_t cap, uint32_t *len);

@@ -144,9 +144,9 @@ test_validate_catches_corruption(void **state)
 	op_event_builder_free(&b);
 }
 
-/* Without keep_kv the record has no pairs, and their strings are left
- * out where they follow the fields'; where a pair came first, its
- * strings stay (unreferenced) and the fields are still right. The pairs'
+/* Without keep_kv the record has no pairs, and the pairs' strings after
+ * the last field's are left out; a pair that came first keeps its
+ * strings (unreferenced) and the fields are still right. The pairs'
  * limit is checked either way. */
 static void
 test_finish_without_pairs_keeps_the_fields(void **state)
