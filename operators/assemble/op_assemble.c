@@ -657,14 +657,9 @@ add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
 	uint64_t hash[ASM_AHEAD]; /* hash_tab_mix of each trace id, taken once */
 	uint32_t len;
 	unsigned read = 0, i = 0; /* events read into the ring, events added */
-	int more = 1;
+	const struct op_event *r;
 	for (;;) {
-		while (more && read - i <= 12) {
-			const struct op_event *r = engine_batch_next(b, &c, &len);
-			if (!r) {
-				more = 0;
-				break;
-			}
+		while (read - i <= 12 && (r = engine_batch_next(b, &c, &len))) {
 			uint64_t h = hash_tab_mix(r->trace_id);
 			ring[read % ASM_AHEAD] = r;
 			hash[read % ASM_AHEAD] = h;
