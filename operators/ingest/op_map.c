@@ -159,12 +159,12 @@ op_map_pos(const struct op_map *m)
 	return m->pos;
 }
 
-/* How many pages of [p, p + len) are not in the page cache (all of them
- * when mincore fails). */
+/* How many of the pages of [p, p + len) are not in the page cache (all
+ * of them when mincore fails). */
 static size_t
-holes(struct op_map *m, void *p, size_t len)
+holes(struct op_map *m, void *p, size_t len, size_t pages)
 {
-	size_t pages = (len + (size_t)g_page - 1) / (size_t)g_page, n = 0;
+	size_t n = 0;
 	if (mincore(p, len, m->vec))
 		return pages;
 	for (size_t i = 0; i < pages; i++)
@@ -194,7 +194,7 @@ window(struct op_map *m)
 	if (p == MAP_FAILED)
 		return WEFT_EIO;
 	size_t pages = (len + (size_t)g_page - 1) / (size_t)g_page,
-	       cold = holes(m, p, len);
+	       cold = holes(m, p, len, pages);
 	if (cold * 16 > pages) {
 		munmap(p, len);
 		return OP_MAP_COLD;
