@@ -28,31 +28,37 @@ struct asm_ev {
 };
 _Static_assert(sizeof(struct asm_ev) == 64, "asm_ev is one cache line");
 
-/* An event as an open trace stores it: 48 bytes. The (label, host, agent)
+/* An event as an open trace stores it: 40 bytes. The (label, host, agent)
  * symbols are one 32-bit place, interned per worker (asm_places); past
  * the places limit the three symbols go to the trace's overflow array
- * instead (place = ASM_PLACE_EXTRA | their index there). op_assemble.c
- * expands stored events into struct asm_ev for the builder. */
+ * instead (place = ASM_PLACE_EXTRA | their index there). The end is kept
+ * as the span's length from its start when that fits 32 bits (4.29 s in
+ * ns; an end before the start does not fit); otherwise the end itself
+ * goes to the overflow array after the parents (ASM_TEV_END_EXTRA).
+ * op_assemble.c expands stored events into struct asm_ev for the
+ * builder. */
 struct asm_sev {
 	uint64_t event_id;
 	uint64_t start_ns;
-	uint64_t end_ns;
 	uint64_t parent0;    /* valid iff n_parents >= 1 */
+	uint32_t dur;        /* end_ns - start_ns, iff OP_TEV_HAS_END alone */
 	uint32_t place;
 	uint32_t extra;      /* index of parents 2.. in the trace's overflow */
 	uint16_t n_parents;
-	uint16_t flags;      /* OP_TEV_HAS_END, OP_TEV_ERROR */
-	uint32_t pad;
+	uint16_t flags;      /* OP_TEV_HAS_END, OP_TEV_ERROR, ASM_TEV_END_EXTRA */
 };
-_Static_assert(sizeof(struct asm_sev) == 48, "a stored event is 48 bytes");
+_Static_assert(sizeof(struct asm_sev) == 40, "a stored event is 40 bytes");
+/* A stored event's end is in the overflow array (see asm_sev); a flag
+ * the builder never sees (flatten leaves it out). */
+#define ASM_TEV_END_EXTRA 0x8000u
 #define ASM_PLACE_EXTRA 0x80000000u
 
-/* Events of an open trace, in chunks of 4, 20, then 84 events (a 64-byte
+/* Events of an open trace, in chunks of 4, 24, then 100 events (a 64-byte
  * header, then the events); see asm_mem.c. */
 struct asm_chunk {
 	struct asm_chunk *next;
 	uint32_t n, cap;    /* events held, room */
-	uint32_t pad[12];   /* a 64-byte header keeps ev[] 16-byte aligned */
+	uint32_t pad[12];   /* a 64-byte header: ev[] starts a line */
 	struct asm_sev ev[];
 };
 _Static_assert(sizeof(struct asm_chunk) == 64, "the chunk header is one line");

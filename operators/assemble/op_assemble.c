@@ -5,13 +5,13 @@
  * worker):
  *   - open traces in an open-addressing table (trace id -> struct
  *     asm_trace, linear probing, backward-shift deletion, load <= 1/2);
- *   - each trace's events in a list of chunks (4, 20, then 84 events)
+ *   - each trace's events in a list of chunks (4, 24, then 100 events)
  *     from per-worker slabs (asm_mem.c): no allocation per event, a
  *     finished trace's chunks go back at once, and slabs that empty are
  *     given back to the system, so a burst's memory does not stay;
  *   - texts interned once per worker by symbol, and (label, host,
  *     agent) triples as 32-bit places (asm_texts.c), so an event costs
- *     48 bytes plus its share of chunk slack and trace overhead;
+ *     40 bytes plus its share of chunk slack and trace overhead;
  *   - every open trace on a list sorted by last activity epoch, which
  *     gives both the exact idle-gap finish (pop from the head while idle
  *     long enough) and the eviction order under the open-trace limit and
@@ -283,16 +283,21 @@ flatten(struct asm_inst *s, const struct asm_trace *t)
 			} else {
 				pl = pv[e->place];
 			}
+			uint64_t end = e->flags & OP_TEV_HAS_END
+			                   ? e->start_ns + e->dur : 0;
+			if (e->flags & ASM_TEV_END_EXTRA)
+				end = t->extra[e->extra + (e->n_parents > 1
+				                           ? e->n_parents - 1u : 0)];
 			*x = (struct asm_ev){
 			    .event_id = e->event_id,
 			    .start_ns = e->start_ns,
-			    .end_ns = e->end_ns,
+			    .end_ns = end,
 			    .label_sym = pl.label,
 			    .host_sym = pl.host,
 			    .agent_sym = pl.agent,
 			    .parent0 = e->parent0,
 			    .n_parents = e->n_parents,
-			    .flags = e->flags,
+			    .flags = e->flags & ~ASM_TEV_END_EXTRA,
 			    .extra = e->extra,
 			};
 		}
@@ -538,7 +543,6 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 	const uint64_t *par = op_event_parents(ev);
 	x->event_id = ev->event_id;
 	x->start_ns = ev->start_ns;
-	x->end_ns = ev->end_ns;
 	x->place = asm_places_put(&s->places, ev->label_sym, ev->host_sym,
 	                          ev->agent_sym);
 	if (x->place == ASM_PLACE_EXTRA) { /* past max_places: keep the symbols */
@@ -550,14 +554,20 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 		y[2] = ev->agent_sym;
 	}
 	x->n_parents = ev->n_parents;
-	x->flags = (ev->flags & OP_EV_HAS_END ? OP_TEV_HAS_END : 0) |
-	           (ev->flags & OP_EV_ERROR ? OP_TEV_ERROR : 0);
-	x->pad = 0;
+	uint16_t fl = ev->flags & OP_EV_ERROR ? OP_TEV_ERROR : 0;
+	uint64_t dur = ev->end_ns - ev->start_ns; /* wraps when end < start */
+	x->dur = (uint32_t)dur;
+	if (ev->flags & OP_EV_HAS_END)
+		fl |= dur <= UINT32_MAX ? OP_TEV_HAS_END
+		                        : OP_TEV_HAS_END | ASM_TEV_END_EXTRA;
+	x->flags = fl;
 	x->parent0 = ev->n_parents ? par[0] : 0;
 	x->extra = t->n_extra;
 	if (ev->n_parents > 1)
 		memcpy(extra_reserve(t, ev->n_parents - 1u), par + 1,
 		       (ev->n_parents - 1u) * sizeof *par);
+	if (fl & ASM_TEV_END_EXTRA) /* after the parents (asm_sev) */
+		*extra_reserve(t, 1) = ev->end_ns;
 	t->n_events++;
 	s->open_events++;
 	if (s->open_events > s->peak_events)

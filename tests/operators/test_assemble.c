@@ -34,6 +34,8 @@ struct step {
 	uint16_t ev_flags;    /* op_event.flags (OP_EV_ERROR, OP_EV_EXCEPTION) */
 	unsigned repeat;      /* n > 1: a chain of n events, ids id.., each
 	                       * the parent of the next */
+	int64_t end;          /* != 0: the event ends this long after its
+	                       * start (1000 x its id), negative: before it */
 };
 
 /* The revocation table the source bumps and the assembler reads, and the
@@ -118,6 +120,10 @@ src_poll(void *state, struct engine_ctx *ctx)
 		op_event_builder_set(&s->b, OP_EV_LABEL, label, strlen(label));
 		op_event_builder_set(&s->b, OP_EV_HOST, host, strlen(host));
 		s->b.hdr.flags = st->ev_flags;
+		if (st->end) {
+			s->b.hdr.end_ns = s->b.hdr.start_ns + (uint64_t)st->end;
+			s->b.hdr.flags |= OP_EV_HAS_END;
+		}
 		uint32_t len;
 		if (op_event_builder_finish(&s->b, s->rec, sizeof s->rec, &len) == 0) {
 			((struct op_event *)(void *)s->rec)->src = st->src;
@@ -596,6 +602,34 @@ test_long_label_text_is_cut_to_the_limit(void **st)
 /* Past max_places, an event keeps its (label, host, agent) symbols in its
  * trace's overflow array, beside extra parents: the trace comes out the
  * same, and each such event is counted. */
+/* The one trace cap holds: every step of steps[0..n) (one event each,
+ * label and host given) is a node of it with the step's label, host,
+ * start and end, and no parent is missing. */
+static const struct op_trace *
+sole_trace_of(const struct capture *cap, const struct step *steps, size_t n)
+{
+	assert_int_equal(cap->n, 1);
+	const struct op_trace *t = cap->t[0];
+	assert_int_equal(t->n_events, n);
+	assert_int_equal(t->missing, 0);
+	const struct op_trace_event *ev = op_trace_events(t);
+	for (size_t i = 0; i < n; i++) {
+		int k = node(t, steps[i].id);
+		assert_true(k >= 0);
+		assert_int_equal(ev[k].start_ns, 1000 * steps[i].id);
+		if (steps[i].end) {
+			assert_true(ev[k].flags & OP_TEV_HAS_END);
+			assert_int_equal(ev[k].end_ns,
+			                 1000 * steps[i].id + (uint64_t)steps[i].end);
+		} else {
+			assert_false(ev[k].flags & OP_TEV_HAS_END);
+		}
+		assert_string_equal(op_trace_str(t, ev[k].label), steps[i].label);
+		assert_string_equal(op_trace_str(t, ev[k].host), steps[i].host);
+	}
+	return t;
+}
+
 static void
 test_events_past_the_places_limit_keep_their_symbols(void **st)
 {
@@ -610,22 +644,35 @@ test_events_past_the_places_limit_keep_their_symbols(void **st)
 	};
 	struct script sc = {steps, 6, 10};
 	f->ac.max_places = 2; /* (a, h1) and (b, h2) */
-	struct capture *cap = run(f, &sc, 1);
-	assert_int_equal(cap->n, 1);
-	const struct op_trace *t = cap->t[0];
-	assert_int_equal(t->n_events, 6);
-	assert_int_equal(t->missing, 0);
-	const struct op_trace_event *ev = op_trace_events(t);
-	for (size_t i = 0; i < 6; i++) {
-		int k = node(t, steps[i].id);
-		assert_true(k >= 0);
-		assert_string_equal(op_trace_str(t, ev[k].label), steps[i].label);
-		assert_string_equal(op_trace_str(t, ev[k].host), steps[i].host);
-	}
+	const struct op_trace *t = sole_trace_of(run(f, &sc, 1), steps, 6);
 	assert_true(has_edge(t, 1, 3) && has_edge(t, 2, 3));
 	assert_true(has_edge(t, 3, 5) && has_edge(t, 4, 5) && has_edge(t, 2, 5));
 	assert_true(has_edge(t, 5, 6));
 	assert_int_equal(atomic_load(&f->ac.place_overflow), 3); /* events 3, 4, 5 */
+}
+
+/* A stored event keeps its end as a 32-bit length from its start; an end
+ * further away, or before the start, goes to the trace's overflow array
+ * behind the other parents and the symbols of an event past the places
+ * limit. Every end comes back exact. */
+static void
+test_every_end_comes_back_exact_near_or_far(void **st)
+{
+	struct asm_fx *f = *st;
+	const int64_t far = (int64_t)1 << 40;
+	const struct step steps[] = {
+	    {0, 61, 1, {0}, 0, "a", "h1", .end = 5},
+	    {0, 61, 2, P(1), "b", "h2", .end = 0xffffffffll},
+	    {0, 61, 3, P(1), "c", "h3", .end = 0x100000000ll},
+	    {0, 61, 4, P(3, 2, 1), "a", "h2", .end = far},
+	    {0, 61, 5, P(4), "a", "h1", .end = -1},
+	    {0, 61, 6, P(5, 2), "b", "h1"},
+	};
+	struct script sc = {steps, 6, 10};
+	f->ac.max_places = 2; /* (a, h1) and (b, h2): 3 and 4 overflow */
+	const struct op_trace *t = sole_trace_of(run(f, &sc, 1), steps, 6);
+	assert_true(has_edge(t, 3, 4) && has_edge(t, 2, 4) && has_edge(t, 1, 4));
+	assert_true(has_edge(t, 5, 6) && has_edge(t, 2, 6));
 }
 
 static void
@@ -830,6 +877,7 @@ main(void)
 		T(test_open_trace_limit_emits_oldest_as_incomplete),
 		T(test_end_label_finishes_early_once_parents_arrived),
 		T(test_events_past_the_places_limit_keep_their_symbols),
+		T(test_every_end_comes_back_exact_near_or_far),
 		T(test_every_trace_emitted_exactly_once_across_workers),
 		T(test_epoch_close_latency_once_per_epoch_with_events),
 		T(test_long_label_text_is_cut_to_the_limit),
