@@ -273,6 +273,17 @@ int op_splitter_new(enum op_split_mode mode, uint32_t max_unit,
 void op_splitter_free(struct op_splitter *s);
 int op_splitter_feed(struct op_splitter *s, const void *buf, size_t n,
                      op_unit_fn fn, void *arg);
+/*
+ * Where a line ends, asked before the splitter searches for it (lines
+ * mode, a line that starts in the bytes fed): fn(arg, p, avail) returns
+ * n > 0 when p[n] is the line's '\n' and p[0..n) holds none, else 0 (the
+ * splitter then searches itself). A decoder that reads the line anyway
+ * can find its end on the way, so the bytes are walked once instead of
+ * twice (op_decoder_line_end). NULL: none (the default).
+ */
+typedef size_t (*op_line_end_fn)(void *arg, const char *p, size_t avail);
+void op_splitter_set_line_end(struct op_splitter *s, op_line_end_fn fn,
+                              void *arg);
 /* End of stream: passes a pending unit (flagged truncated for lines without
  * "\n"; a report needs no trailing blank line but its last line must end
  * with "\n" or it is flagged truncated). The splitter can then be reused. */
@@ -291,6 +302,11 @@ int op_decoder_new(enum op_format fmt, const struct op_decode_config *cfg,
                    const char *source, struct op_deadletter *dl,
                    struct op_decoder **out);
 void op_decoder_free(struct op_decoder *d);
+
+/* Sets d's line-end finder on s when d decodes X-Trace JSON lines
+ * (--format json or auto) and s splits lines; s must then only feed
+ * units to d (decode_json.c). */
+void op_decoder_line_ends(struct op_decoder *d, struct op_splitter *s);
 
 /*
  * Decodes one unit (a JSON line without its newline, or one text report)

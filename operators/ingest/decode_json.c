@@ -43,6 +43,8 @@ struct jp {
 	struct op_decoder *d;
 	enum op_reject err;
 	const unsigned char *err_at;
+	int to_nl; /* op_decoder_line_end: '\n' is no whitespace, and the
+	            * object ends at one, not at end */
 };
 
 /* The general (slow) path of a value kept out of line, so that the fast
@@ -90,7 +92,7 @@ static inline void
 skip_ws(struct jp *j)
 {
 	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' ||
-	                         *j->p == '\n' || *j->p == '\r'))
+	                         *j->p == '\r' || (*j->p == '\n' && !j->to_nl)))
 		j->p++;
 }
 
@@ -890,7 +892,7 @@ jobject(struct jp *j)
 		}
 	}
 	skip_ws(j);
-	if (j->p != j->end)
+	if (j->to_nl ? j->p >= j->end || *j->p != '\n' : j->p != j->end)
 		FAIL(j, OP_REJECT_SYNTAX, j->p);
 	if (!(seen & (1u << K_TASKID)))
 		FAIL(j, OP_REJECT_MISSING_TRACE_ID, j->start);
@@ -910,8 +912,14 @@ op_decode_json(struct op_decoder *d, const char *line, size_t n,
                uint32_t *len)
 {
 	int rc = op_decoder_begin(d, line, n, &pos, d->cfg.max_line_bytes);
+	/* decoded by op_decoder_line_end up to its '\n' (less a '\r') */
+	int pre = line == d->pre.line && d->st.units == d->pre.units + 1 &&
+	          (n == d->pre.nl || (n + 1 == d->pre.nl && line[n] == '\r'));
+	d->pre.line = NULL;
 	if (rc)
 		return rc;
+	if (pre)
+		return op_decoder_emit(d, line, n, pos, out, cap, len);
 	struct jp j = {
 		.p = (const unsigned char *)line,
 		.end = (const unsigned char *)line + n,
@@ -923,6 +931,53 @@ op_decode_json(struct op_decoder *d, const char *line, size_t n,
 		return op_decoder_reject(d, j.err, line, n, n, pos,
 		                         (uint32_t)(j.err_at - j.start));
 	return op_decoder_emit(d, line, n, pos, out, cap, len);
+}
+
+/*
+ * The op_line_end_fn op_decoder_line_ends sets: parses the object at p up
+ * to its line's '\n', taken for no whitespace, so a success proves the
+ * line has none before (strings, numbers, literals and key patterns stop
+ * at one too). The event stays in the builder for the unit's
+ * op_decode_json. Anything else is 0, no counter moved: the splitter
+ * searches for the '\n' and the unit is decoded as ever.
+ */
+static size_t
+op_decoder_line_end(void *arg, const char *p, size_t avail)
+{
+	struct op_decoder *d = arg;
+	d->pre.line = NULL;
+	if (d->pre.rest) {
+		d->pre.rest--;
+		return 0;
+	}
+	if (!avail || *p != '{')
+		return 0;
+	size_t lim = (size_t)d->cfg.max_line_bytes + 2; /* a '\r', the '\n' */
+	struct jp j = {
+		.p = (const unsigned char *)p,
+		.end = (const unsigned char *)p + (avail < lim ? avail : lim),
+		.start = (const unsigned char *)p,
+		.d = d,
+		.to_nl = 1,
+	};
+	op_event_builder_reset(&d->b);
+	if (jobject(&j)) {
+		if (++d->pre.misses % OP_LINE_END_MISSES == 0)
+			d->pre.rest = OP_LINE_END_REST;
+		return 0;
+	}
+	d->pre.misses = 0;
+	d->pre.line = p;
+	d->pre.nl = (uint32_t)(j.p - j.start);
+	d->pre.units = d->st.units;
+	return d->pre.nl;
+}
+
+void
+op_decoder_line_ends(struct op_decoder *d, struct op_splitter *s)
+{
+	if (d->fmt == OP_FORMAT_JSON_V4 || d->fmt == OP_FORMAT_AUTO)
+		op_splitter_set_line_end(s, op_decoder_line_end, d);
 }
 
 int

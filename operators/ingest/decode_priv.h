@@ -55,7 +55,22 @@ struct op_decoder {
 		uint8_t id[OP_JKEY_POSITIONS];
 		unsigned char pat[OP_JKEY_POSITIONS][OP_JKEY_PAT_BYTES];
 	} jkeys;
+	/* op_decoder_line_end's last success: the line at `line`, decoded
+	 * into b, its '\n' at offset `nl`, when st.units was `units`. The
+	 * unit's own op_decode_json (the next unit begun, the same line up
+	 * to that '\n') emits it without parsing it again. After
+	 * OP_LINE_END_MISSES failures in a row the search rests for
+	 * OP_LINE_END_REST lines (input that is not X-Trace JSON). */
+	struct {
+		const char *line;
+		uint32_t nl;
+		uint64_t units;
+		uint32_t misses, rest;
+	} pre;
 };
+
+#define OP_LINE_END_MISSES 16
+#define OP_LINE_END_REST 4096
 
 /*
  * Counts a rejected unit, writes its dead letter, remembers the reason.

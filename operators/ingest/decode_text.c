@@ -61,7 +61,16 @@ struct op_splitter {
 	unsigned char lhdr[4];
 	unsigned lhdr_n;
 	uint64_t need;      /* size of the unit being read */
+	op_line_end_fn line_end; /* op_splitter_set_line_end */
+	void *line_end_arg;
 };
+
+void
+op_splitter_set_line_end(struct op_splitter *s, op_line_end_fn fn, void *arg)
+{
+	s->line_end = s->mode == OP_SPLIT_LINES ? fn : NULL;
+	s->line_end_arg = arg;
+}
 
 int
 op_splitter_new(enum op_split_mode mode, uint32_t max_unit,
@@ -136,7 +145,14 @@ feed_lines(struct op_splitter *s, const char *buf, size_t n, op_unit_fn fn,
 {
 	const char *p = buf, *end = buf + n;
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *nl = NULL;
+		if (s->line_end && s->unit_len == 0) {
+			size_t k = s->line_end(s->line_end_arg, p, (size_t)(end - p));
+			if (k && k < (size_t)(end - p) && p[k] == '\n')
+				nl = p + k;
+		}
+		if (!nl)
+			nl = memchr(p, '\n', (size_t)(end - p));
 		const char *seg_end = nl ? nl : end;
 		size_t seg = (size_t)(seg_end - p);
 		int rc = 0;

@@ -133,6 +133,8 @@ op_decoder_new(enum op_format fmt, const struct op_decode_config *cfg,
 	if (rc == 0)
 		rc = op_splitter_new(op_format_split_mode(fmt, NULL, 0),
 		                     op_decoder_max_unit(&d->cfg, fmt), &d->split);
+	if (rc == 0)
+		op_decoder_line_ends(d, d->split);
 	d->source = strdup(source ? source : "");
 	d->rec = aligned_alloc(8, (d->cfg.max_record_bytes + 7u) & ~7u);
 	d->tmp = malloc(d->cfg.max_field_bytes);

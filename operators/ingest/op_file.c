@@ -334,6 +334,17 @@ frame_at(struct file_inst *s, uint64_t at)
 	return s->hop;
 }
 
+/* s->sp for mode; decoding here, the decoder tells it where each line
+ * ends (op_decoder_line_ends), so a line's bytes are walked once. */
+static int
+file_splitter(struct file_inst *s, enum op_split_mode mode)
+{
+	int rc = op_splitter_new(mode, s->cfg->max_unit_bytes, &s->sp);
+	if (rc == 0 && s->dec.d)
+		op_decoder_line_ends(s->dec.d, s->sp);
+	return rc;
+}
+
 /* Opens stripe s->stripe (reader from one byte before it, fresh
  * splitter). Returns 0, FILE_STOP when the stripe lies past the end of
  * the file, or a WEFT_E* code. */
@@ -372,8 +383,7 @@ stripe_open(struct file_inst *s)
 	if (rc)
 		rc = op_reader_open_range(s->cfg->path, s->base, s->size, &s->rd);
 	if (rc == 0)
-		rc = op_splitter_new((enum op_split_mode)mode, s->cfg->max_unit_bytes,
-		                     &s->sp);
+		rc = file_splitter(s, (enum op_split_mode)mode);
 	return rc;
 }
 
@@ -394,6 +404,13 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 		return 0;
 	int rc;
 	s->workers = W;
+	if (cfg->decode) { /* before the splitters (file_splitter) */
+		if (!op_file_decodes_inline(cfg, W))
+			return WEFT_EINVAL; /* the graph needs a decode operator */
+		rc = op_inline_decoder_init(&s->dec, cfg->decode);
+		if (rc)
+			return rc;
+	}
 	if (s->sharded) {
 		int regular;
 		enum op_compression comp;
@@ -416,18 +433,10 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 		if (rc)
 			return rc;
 		if (split_of(cfg) >= 0) { /* else at the first bytes (file_poll) */
-			rc = op_splitter_new((enum op_split_mode)split_of(cfg),
-			                     cfg->max_unit_bytes, &s->sp);
+			rc = file_splitter(s, (enum op_split_mode)split_of(cfg));
 			if (rc)
 				return rc;
 		}
-	}
-	if (cfg->decode) {
-		if (!op_file_decodes_inline(cfg, W))
-			return WEFT_EINVAL; /* the graph needs a decode operator */
-		rc = op_inline_decoder_init(&s->dec, cfg->decode);
-		if (rc)
-			return rc;
 	}
 	s->buf = malloc(FILE_READ_CAP);
 	if (!cfg->decode) /* unit records only when not decoding here */
@@ -585,9 +594,8 @@ file_poll(void *state, struct engine_ctx *ctx)
 		s->head += n > 0 ? (size_t)n : 0;
 		if (n > 0 && s->head < SNIFF_BYTES)
 			return ENGINE_POLL_DATA;
-		if (op_splitter_new(op_format_split_mode(OP_FORMAT_AUTO, s->buf,
-		                                         s->head),
-		                    cfg->max_unit_bytes, &s->sp)) {
+		if (file_splitter(s, op_format_split_mode(OP_FORMAT_AUTO, s->buf,
+		                                          s->head))) {
 			s->io_error = 1;
 			return ENGINE_POLL_DONE;
 		}

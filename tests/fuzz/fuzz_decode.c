@@ -6,7 +6,9 @@
  * Feeds the input through the streaming path in two chunks (cut where the
  * first byte says) and also decodes it whole as one unit, with small limits
  * so that every limit path is reachable. Every produced record must pass
- * op_event_validate(), and units = events + rejects must hold.
+ * op_event_validate(), and units = events + rejects must hold. The JSON
+ * target also splits the input with and without the decoder finding the
+ * line ends (op_decoder_line_ends): both must decode the same.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -54,5 +56,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	op_decoder_free(d);
 	op_deadletter_free(dl);
+#if !FUZZ_TEXT
+	/* the line ends the decoder finds change nothing it decodes */
+	if (fuzz_line_ends_agree(data, size, cut) > 0)
+		abort();
+#endif
 	return 0;
 }

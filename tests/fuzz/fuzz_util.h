@@ -6,7 +6,9 @@
 #ifndef WEFT_FUZZ_UTIL_H
 #define WEFT_FUZZ_UTIL_H
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "operators/ingest/decode.h"
 
@@ -42,6 +44,108 @@ fuzz_decoder_new(enum op_format fmt, struct op_deadletter **dl, struct op_decode
 		return 1;
 	}
 	return 0;
+}
+
+/* ---- a decoder finding line ends, against one that does not ---------- */
+
+/* What a decoder made of a stream's units, in order: each event's bytes,
+ * each reject's reason, each unit's position. */
+struct fuzz_log {
+	unsigned char *b;
+	size_t n, cap;
+	struct op_decoder *d;
+	int oom;
+};
+
+static void
+fuzz_log_put(struct fuzz_log *l, const void *p, size_t n)
+{
+	if (l->n + n > l->cap) {
+		size_t c = (l->n + n) * 2;
+		unsigned char *nb = realloc(l->b, c);
+		if (!nb) {
+			l->oom = 1;
+			return;
+		}
+		l->b = nb;
+		l->cap = c;
+	}
+	memcpy(l->b + l->n, p, n);
+	l->n += n;
+}
+
+static int
+fuzz_log_event(void *arg, const struct op_event *ev, uint32_t len)
+{
+	fuzz_check(NULL, ev, len);
+	fuzz_log_put(arg, "E", 1);
+	fuzz_log_put(arg, &len, sizeof len);
+	fuzz_log_put(arg, ev, len);
+	return 0;
+}
+
+static int
+fuzz_log_unit(void *arg, const struct op_unit *u)
+{
+	struct fuzz_log *l = arg;
+	uint64_t rej = op_decoder_stats(l->d)->rejected;
+	op_decoder_unit(l->d, u, fuzz_log_event, l);
+	if (op_decoder_stats(l->d)->rejected != rej) {
+		unsigned char r = (unsigned char)op_decoder_last_reject(l->d);
+		fuzz_log_put(l, "R", 1);
+		fuzz_log_put(l, &r, 1);
+	}
+	fuzz_log_put(l, &u->pos.offset, sizeof u->pos.offset);
+	fuzz_log_put(l, &u->pos.line, sizeof u->pos.line);
+	return 0;
+}
+
+/*
+ * Splits data[0..n) into lines, fed in two pieces cut at `cut`, and decodes
+ * every unit as X-Trace JSON: once with the decoder telling the splitter
+ * where each line ends (op_decoder_line_ends), once without. Returns 0
+ * when both made the same events, rejects (reasons) and positions and
+ * counted the same, 1 when they differ, -1 when out of memory.
+ */
+static int
+fuzz_line_ends_agree(const unsigned char *data, size_t n, size_t cut)
+{
+	struct fuzz_log log[2] = {{0}, {0}};
+	struct op_decode_stats st[2];
+	int rc = 0;
+	for (int k = 0; k < 2 && !rc; k++) {
+		struct op_deadletter *dl;
+		struct op_splitter *sp;
+		if (fuzz_decoder_new(OP_FORMAT_JSON_V4, &dl, &log[k].d))
+			return -1;
+		const struct op_decode_config *cfg = op_decoder_config(log[k].d);
+		if (op_splitter_new(OP_SPLIT_LINES,
+		                    op_decoder_max_unit(cfg, OP_FORMAT_JSON_V4),
+		                    &sp) == 0) {
+			if (k)
+				op_decoder_line_ends(log[k].d, sp);
+			op_splitter_feed(sp, data, cut, fuzz_log_unit, &log[k]);
+			op_splitter_feed(sp, data + cut, n - cut, fuzz_log_unit,
+			                 &log[k]);
+			op_splitter_finish(sp, fuzz_log_unit, &log[k]);
+			op_splitter_free(sp);
+		} else {
+			rc = -1;
+		}
+		st[k] = *op_decoder_stats(log[k].d);
+		op_decoder_free(log[k].d);
+		op_deadletter_free(dl);
+		if (log[k].oom)
+			rc = -1;
+	}
+	if (!rc && (log[0].n != log[1].n ||
+	            (log[0].n && memcmp(log[0].b, log[1].b, log[0].n)) ||
+	            st[0].units != st[1].units || st[0].events != st[1].events ||
+	            st[0].rejected != st[1].rejected))
+		rc = 1;
+	free(log[0].b);
+	free(log[1].b);
+	return rc;
 }
 
 #endif /* WEFT_FUZZ_UTIL_H */
