@@ -57,7 +57,7 @@ struct fuzz_log {
 	int oom;
 };
 
-static void
+static inline void
 fuzz_log_put(struct fuzz_log *l, const void *p, size_t n)
 {
 	if (l->n + n > l->cap) {
@@ -74,7 +74,7 @@ fuzz_log_put(struct fuzz_log *l, const void *p, size_t n)
 	l->n += n;
 }
 
-static int
+static inline int
 fuzz_log_event(void *arg, const struct op_event *ev, uint32_t len)
 {
 	fuzz_check(NULL, ev, len);
@@ -84,7 +84,7 @@ fuzz_log_event(void *arg, const struct op_event *ev, uint32_t len)
 	return 0;
 }
 
-static int
+static inline int
 fuzz_log_unit(void *arg, const struct op_unit *u)
 {
 	struct fuzz_log *l = arg;
@@ -107,7 +107,7 @@ fuzz_log_unit(void *arg, const struct op_unit *u)
  * when both made the same events, rejects (reasons) and positions and
  * counted the same, 1 when they differ, -1 when out of memory.
  */
-static int
+static inline int
 fuzz_line_ends_agree(const unsigned char *data, size_t n, size_t cut)
 {
 	struct fuzz_log log[2] = {{0}, {0}};
