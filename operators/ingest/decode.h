@@ -279,7 +279,7 @@ int op_splitter_feed(struct op_splitter *s, const void *buf, size_t n,
  * n > 0 when p[n] is the line's '\n' and p[0..n) holds none, else 0 (the
  * splitter then searches itself). A decoder that reads the line anyway
  * can find its end on the way, so the bytes are walked once instead of
- * twice (op_decoder_line_end). NULL: none (the default).
+ * twice (op_decoder_line_ends). NULL: none (the default).
  */
 typedef size_t (*op_line_end_fn)(void *arg, const char *p, size_t avail);
 void op_splitter_set_line_end(struct op_splitter *s, op_line_end_fn fn,
