@@ -96,10 +96,15 @@ for a in anom:
         assert a["explanation"].startswith("new '")
     else:
         assert a["verdict"] == "slow" and a["slow"]["value_ns"] >= a["slow"]["threshold_ns"] > 0
-        # judged against the peers: names the host, the operation and their figure
+        # judged against the peers: names the host, the operation and their
+        # figure. The host's own median is above the peers' only when the
+        # host is flagged; a trace slowed on its own on a host that is not
+        # (op_peer.c, slow_on_its_own) names a host whose median may be
+        # lower, so the check is on what this trace took
         sb = a["slow_by"]
         assert sb["host"] == a["slow"]["host"] and sb["label"] == a["slow"]["what"], a
-        assert sb["host_median_ns"] > sb["peers_median_ns"] > 0 and sb["n_peers"] >= 3, a
+        assert sb["value_ns"] > sb["peers_median_ns"] > 0 and sb["host_median_ns"] > 0, a
+        assert sb["n_peers"] >= 3, a
 PY
   grep -q "<svg" "$TMP/$n.html" || fail "$n: report without drawings"
 done
