@@ -158,6 +158,9 @@ static const struct weft_opt replay_table[] = {
 	{.name = "no-mmap", .kind = WEFT_OPT_FLAG, .off = R(file.no_mmap),
 	 .help = "read plain files with read() even where they are in the page "
 	 "cache (they are mapped then)"},
+	{.name = "no-map-ahead", .kind = WEFT_OPT_FLAG, .off = R(file.no_map_ahead),
+	 .help = "map a file one worker reads on the reading thread, not on a "
+	 "helper thread ahead of it"},
 	{.name = "model", .kind = WEFT_OPT_STR, .off = R(model_path),
 	 .meta = "MODEL", .help = "check every finished trace against MODEL (weft "
 	 "train); SIGHUP or a change of the file swaps it in without stopping"},

@@ -53,10 +53,12 @@ void op_reader_free(struct op_reader *r);
 #define OP_MAP_COLD (-101)
 /* A regular file read from byte begin through read-only mappings, while
  * its pages are in the page cache; the caller expects to need bytes up to
- * about want_end (windows are sized by it). 0, WEFT_EIO (read it with an
- * op_reader instead) or WEFT_ENOMEM. */
+ * about want_end (windows are sized by it). ahead: a helper thread maps
+ * each window while the one before is read (one thread more; without it,
+ * or when it cannot start, the reading thread maps). 0, WEFT_EIO (read it
+ * with an op_reader instead) or WEFT_ENOMEM. */
 struct op_map;
-int op_map_open(const char *path, uint64_t begin, uint64_t want_end,
+int op_map_open(const char *path, uint64_t begin, uint64_t want_end, int ahead,
                 struct op_map **out);
 /* The next up to cap bytes, at *data inside the mapping: > 0 bytes, 0 at
  * the end (the size when opened), OP_MAP_COLD or WEFT_EIO. The bytes stay
@@ -105,6 +107,9 @@ struct op_file_config {
 	int no_mmap;               /* 1: read plain regular files with read()
 	                            * even where they are in the page cache
 	                            * (op_map.c maps them then) */
+	int no_map_ahead;          /* 1: a file one worker reads whole is
+	                            * mapped by the reading thread, not by a
+	                            * helper thread ahead of it (op_map.c) */
 	uint64_t first_epoch;      /* must match engine_config.first_epoch */
 	uint64_t epoch_bytes;      /* set by op_file_prepare for regular files */
 	uint64_t t0_ns;            /* epoch_ms clock origin (set by op_file_prepare) */

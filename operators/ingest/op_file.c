@@ -379,7 +379,7 @@ stripe_open(struct file_inst *s)
 	}
 	int rc = WEFT_EIO;
 	if (s->cfg->plain)
-		rc = op_map_open(s->cfg->path, s->base, s->end, &s->map);
+		rc = op_map_open(s->cfg->path, s->base, s->end, 0, &s->map);
 	if (rc)
 		rc = op_reader_open_range(s->cfg->path, s->base, s->size, &s->rd);
 	if (rc == 0)
@@ -425,7 +425,8 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 	} else {
 		s->begin = 0;
 		s->end = UINT64_MAX;
-		rc = cfg->plain ? op_map_open(cfg->path, 0, UINT64_MAX, &s->map)
+		rc = cfg->plain ? op_map_open(cfg->path, 0, UINT64_MAX,
+		                               !cfg->no_map_ahead, &s->map)
 		                : WEFT_EIO;
 		if (rc)
 			rc = op_reader_open(cfg->path, cfg->compression,

@@ -31,9 +31,14 @@
  * thread's variables; mmap() in a handler is a plain system call on
  * Linux.
  *
- * Thread model: an op_map belongs to one thread; the handler is the
- * process's (installed under a lock, at each open, when it is not the
- * current one).
+ * Mapped ahead (op_map_open's ahead): a helper thread maps the next
+ * window while the reader reads one, and unmaps the one before (see
+ * ahead_main), so the reading thread makes no system call per window
+ * unless it catches up with the helper.
+ *
+ * Thread model: an op_map belongs to one thread (and its helper, which
+ * touches none of the mapped bytes); the handler is the process's
+ * (installed under a lock, at each open, when it is not the current one).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -48,9 +53,33 @@
 
 /* Bytes mapped at a time. A window's pages count in the process's RSS
  * while it is mapped: 64 MiB windows read no faster than 8 MiB ones and
- * added up to 64 MiB to a replay's peak RSS. */
+ * added up to 64 MiB to a replay's peak RSS. Mapped ahead, two windows
+ * are mapped at a time (the one read, the next), so each is half as big
+ * and the mapped bytes stay what they were. */
 #define WINDOW (8u << 20)
+#define AHEAD_WINDOW (WINDOW / 2)
 #define SLACK (64u << 10)  /* past the caller's end: its last unit's tail */
+
+struct win {
+	unsigned char *p;
+	uint64_t off; /* file offset of p (page aligned) */
+	size_t len;
+};
+
+/* The helper thread of a map read ahead, and what it shares with the
+ * reading thread (under lock). */
+enum { AHEAD_IDLE, AHEAD_ASKED, AHEAD_DONE };
+struct ahead {
+	pthread_t thr;
+	pthread_mutex_t lock;
+	pthread_cond_t cv;  /* the helper waits for a job, the reader for it */
+	unsigned char *vec; /* mincore's answer, the helper's own */
+	int state, stop;
+	uint64_t ask;       /* the position of the window asked for */
+	int rc;             /* AHEAD_DONE: how mapping it went (win_map) */
+	struct win next;    /* AHEAD_DONE, rc 0: the window at ask */
+	struct win old;     /* a window the reader is done with, to unmap */
+};
 
 struct op_map {
 	int fd;
@@ -58,9 +87,9 @@ struct op_map {
 	uint64_t size;     /* the file's size when opened */
 	uint64_t pos;      /* next byte handed out */
 	uint64_t want_end; /* the caller needs bytes up to here, likely */
-	unsigned char *win;
-	uint64_t win_off;  /* file offset of win (page aligned) */
-	size_t win_len;
+	size_t cap;        /* window size: WINDOW, or AHEAD_WINDOW */
+	struct win cur;
+	struct ahead *ahead; /* NULL: the reader maps each window itself */
 };
 
 static long g_page;
@@ -123,13 +152,39 @@ ensure_handler(void)
 	return ok;
 }
 
+static void *ahead_main(void *arg);
+
+/* Starts m's helper; NULL when it cannot (the reader then maps itself). */
+static struct ahead *
+ahead_start(struct op_map *m)
+{
+	struct ahead *a = calloc(1, sizeof *a);
+	if (!a)
+		return NULL;
+	if (!(a->vec = malloc(WINDOW / (size_t)g_page))) {
+		free(a);
+		return NULL;
+	}
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	m->ahead = a; /* before the thread reads it */
+	if (pthread_create(&a->thr, NULL, ahead_main, m)) {
+		m->ahead = NULL;
+		pthread_cond_destroy(&a->cv);
+		pthread_mutex_destroy(&a->lock);
+		free(a->vec);
+		free(a);
+	}
+	return m->ahead;
+}
+
 int
-op_map_open(const char *path, uint64_t begin, uint64_t want_end,
+op_map_open(const char *path, uint64_t begin, uint64_t want_end, int ahead,
             struct op_map **out)
 {
 	*out = NULL;
 	pthread_once(&g_page_once, page_size);
-	if (g_page <= 0 || WINDOW % (uint64_t)g_page)
+	if (g_page <= 0 || AHEAD_WINDOW % (uint64_t)g_page)
 		return WEFT_EIO;
 	if (!ensure_handler())
 		return WEFT_EIO; /* no guard, no mapping */
@@ -145,10 +200,13 @@ op_map_open(const char *path, uint64_t begin, uint64_t want_end,
 	m->size = (uint64_t)st.st_size;
 	m->pos = begin < m->size ? begin : m->size;
 	m->want_end = want_end;
+	m->cap = WINDOW;
 	if (!(m->vec = malloc(WINDOW / (size_t)g_page))) {
 		op_map_free(m);
 		return WEFT_ENOMEM;
 	}
+	if (ahead && ahead_start(m))
+		m->cap = AHEAD_WINDOW;
 	*out = m;
 	return 0;
 }
@@ -160,33 +218,33 @@ op_map_pos(const struct op_map *m)
 }
 
 /* How many of the pages of [p, p + len) are not in the page cache (all
- * of them when mincore fails). */
+ * of them when mincore fails); vec has room for a window's pages. */
 static size_t
-holes(struct op_map *m, void *p, size_t len, size_t pages)
+holes(unsigned char *vec, void *p, size_t len, size_t pages)
 {
 	size_t n = 0;
-	if (mincore(p, len, m->vec))
+	if (mincore(p, len, vec))
 		return pages;
 	for (size_t i = 0; i < pages; i++)
-		n += !(m->vec[i] & 1);
+		n += !(vec[i] & 1);
 	return n;
 }
 
-/* Maps the window that holds m->pos; OP_MAP_COLD when more than a
- * sixteenth of its pages are not in the page cache. */
+/* Maps the window that holds pos into *w: 0, OP_MAP_COLD (nothing
+ * mapped) when more than a sixteenth of its pages are not in the page
+ * cache, or WEFT_EIO. Reads only what op_map_open set, so the helper can
+ * run it while the reader reads. */
 static int
-window(struct op_map *m)
+win_map(const struct op_map *m, unsigned char *vec, uint64_t pos,
+        struct win *w)
 {
-	if (m->win)
-		munmap(m->win, m->win_len);
-	m->win = NULL;
-	uint64_t off = m->pos & ~(uint64_t)(g_page - 1);
-	uint64_t want = m->want_end > m->pos ? m->want_end : m->pos;
+	uint64_t off = pos & ~(uint64_t)(g_page - 1);
+	uint64_t want = m->want_end > pos ? m->want_end : pos;
 	uint64_t end = want < m->size ? want + SLACK : m->size;
 	if (end < off + (1u << 20))
 		end = off + (1u << 20);
-	if (end > off + WINDOW)
-		end = off + WINDOW;
+	if (end > off + m->cap)
+		end = off + m->cap;
 	if (end > m->size)
 		end = m->size;
 	size_t len = (size_t)(end - off);
@@ -194,7 +252,7 @@ window(struct op_map *m)
 	if (p == MAP_FAILED)
 		return WEFT_EIO;
 	size_t pages = (len + (size_t)g_page - 1) / (size_t)g_page,
-	       cold = holes(m, p, len, pages);
+	       cold = holes(vec, p, len, pages);
 	if (cold * 16 > pages) {
 		munmap(p, len);
 		return OP_MAP_COLD;
@@ -204,12 +262,100 @@ window(struct op_map *m)
 		                    POSIX_FADV_WILLNEED);
 #ifdef MADV_POPULATE_READ
 	/* what MAP_POPULATE does, on the mapping mincore looked at (a kernel
-	 * before 5.14 refuses: then page faults map the pages) */
+	 * before 5.14 refuses: then page faults map the pages). A file cut
+	 * short meanwhile makes it fail (EFAULT), not raise SIGBUS. */
 	(void)madvise(p, len, MADV_POPULATE_READ);
 #endif
-	m->win = p;
-	m->win_off = off;
-	m->win_len = len;
+	w->p = p;
+	w->off = off;
+	w->len = len;
+	return 0;
+}
+
+/*
+ * The helper of a map read ahead: while the reader reads a window, it
+ * maps the next one (mincore, the holes read in, the page table filled)
+ * and unmaps the one before. That was about a tenth of the reading
+ * thread's time, all of it system calls that walk page tables, at one
+ * worker (kernel samples in its profile, 2026-12-06).
+ */
+static void *
+ahead_main(void *arg)
+{
+	struct op_map *m = arg;
+	struct ahead *a = m->ahead;
+	pthread_mutex_lock(&a->lock);
+	for (;;) {
+		while (!a->stop && a->state != AHEAD_ASKED && !a->old.p)
+			pthread_cond_wait(&a->cv, &a->lock);
+		if (a->stop)
+			break;
+		struct win old = a->old, w = {0};
+		int job = a->state == AHEAD_ASKED, rc = 0;
+		uint64_t pos = a->ask;
+		a->old.p = NULL;
+		pthread_mutex_unlock(&a->lock);
+		if (old.p)
+			munmap(old.p, old.len);
+		if (job)
+			rc = win_map(m, a->vec, pos, &w);
+		pthread_mutex_lock(&a->lock);
+		if (job) {
+			a->rc = rc;
+			a->next = w;
+			a->state = AHEAD_DONE;
+			pthread_cond_broadcast(&a->cv);
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+/* The reader's next window, at m->pos, into m->cur (the one before is
+ * unmapped): the helper's when it was asked for this position (waiting
+ * for it if need be), else mapped here. Then the helper is asked for the
+ * window after it. */
+static int
+next_window(struct op_map *m)
+{
+	struct ahead *a = m->ahead;
+	struct win old = m->cur, w = {0};
+	int rc = -1; /* not from the helper */
+	m->cur.p = NULL;
+	if (a) {
+		pthread_mutex_lock(&a->lock);
+		if (old.p && !a->old.p) {
+			a->old = old;
+			old.p = NULL;
+			pthread_cond_broadcast(&a->cv);
+		}
+		while (a->state == AHEAD_ASKED)
+			pthread_cond_wait(&a->cv, &a->lock);
+		if (a->state == AHEAD_DONE) {
+			a->state = AHEAD_IDLE;
+			if (a->ask == m->pos) {
+				rc = a->rc;
+				w = a->next;
+			} else if (a->rc == 0) { /* not this position: unused */
+				munmap(a->next.p, a->next.len);
+			}
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (old.p)
+		munmap(old.p, old.len);
+	if (rc == -1)
+		rc = win_map(m, m->vec, m->pos, &w);
+	if (rc)
+		return rc;
+	m->cur = w;
+	if (a && w.off + w.len < m->size) {
+		pthread_mutex_lock(&a->lock);
+		a->ask = w.off + w.len;
+		a->state = AHEAD_ASKED;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->lock);
+	}
 	return 0;
 }
 
@@ -218,14 +364,14 @@ op_map_next(struct op_map *m, size_t cap, const unsigned char **data)
 {
 	if (m->pos >= m->size)
 		return 0;
-	if (!m->win || m->pos >= m->win_off + m->win_len) {
-		int rc = window(m);
+	if (!m->cur.p || m->pos >= m->cur.off + m->cur.len) {
+		int rc = next_window(m);
 		if (rc)
 			return rc;
 	}
-	uint64_t left = m->win_off + m->win_len - m->pos;
+	uint64_t left = m->cur.off + m->cur.len - m->pos;
 	size_t n = left < cap ? (size_t)left : cap;
-	*data = m->win + (m->pos - m->win_off);
+	*data = m->cur.p + (m->pos - m->cur.off);
 	m->pos += n;
 	return (ssize_t)n;
 }
@@ -234,8 +380,8 @@ void
 op_map_guard_begin(const struct op_map *m)
 {
 	t_fault = 0;
-	t_lo = m->win;
-	t_hi = m->win ? m->win + m->win_len : NULL;
+	t_lo = m->cur.p;
+	t_hi = m->cur.p ? m->cur.p + m->cur.len : NULL;
 }
 
 int
@@ -245,13 +391,34 @@ op_map_guard_end(void)
 	return t_fault != 0;
 }
 
+/* Stops m's helper and unmaps what it holds. */
+static void
+ahead_stop(struct ahead *a)
+{
+	pthread_mutex_lock(&a->lock);
+	a->stop = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->lock);
+	pthread_join(a->thr, NULL);
+	if (a->state == AHEAD_DONE && a->rc == 0)
+		munmap(a->next.p, a->next.len);
+	if (a->old.p)
+		munmap(a->old.p, a->old.len);
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->lock);
+	free(a->vec);
+	free(a);
+}
+
 void
 op_map_free(struct op_map *m)
 {
 	if (!m)
 		return;
-	if (m->win)
-		munmap(m->win, m->win_len);
+	if (m->ahead)
+		ahead_stop(m->ahead);
+	if (m->cur.p)
+		munmap(m->cur.p, m->cur.len);
 	if (m->fd >= 0)
 		close(m->fd);
 	free(m->vec);
