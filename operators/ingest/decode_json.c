@@ -429,7 +429,7 @@ jid(struct jp *j, int hex_if_string, uint64_t *out, int *present)
 			q = scan_hex(q, lim, &v);
 		} else {
 			lim = j->end - q > 19 ? q + 19 : j->end;
-			q = scan_digits(q, lim, j->end, &v);
+			q = scan_digits_wide(q, lim, j->end, j->start, &v);
 		}
 		if (q > d0 && q < j->end && *q == '"' &&
 		    (!neg || v <= (uint64_t)INT64_MAX + 1)) {
@@ -474,7 +474,7 @@ jint(struct jp *j, int64_t *out, int *present)
 		const unsigned char *d0 = q,
 		                    *lim = j->end - q > 19 ? q + 19 : j->end;
 		uint64_t uv = 0;
-		q = scan_digits(q, lim, j->end, &uv);
+		q = scan_digits_wide(q, lim, j->end, j->start, &uv);
 		if (q > d0 && (q == j->end || (*q != '.' && (*q | 0x20) != 'e' &&
 		                               (unsigned)(*q - '0') > 9u)) &&
 		    !(*d0 == '0' && q - d0 > 1) &&

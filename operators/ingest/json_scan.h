@@ -282,6 +282,92 @@ scan_digits(const unsigned char *q, const unsigned char *lim,
 }
 
 /*
+ * scan_digits for a number that starts at q, *v = 0, where 32 bytes from
+ * q and 16 before it (from start, the input's first byte) are readable:
+ * with SSE2, the digits are counted in one or two 16-byte compares and
+ * converted in one vector step instead of a word step per 8 digits (the
+ * word steps were a quarter of the JSON decoder's time: ids and times
+ * have 13 to 19 digits). The k <= 16 digits (k capped at lim - q) are
+ * read as the 16-byte block that ends after them, its 16 - k leading
+ * bytes masked to zero digits; two multiply-add steps on pairs and one
+ * on quads give two 8-digit halves. Past 16 digits, the first k - 16 (at
+ * most 3, lim being at most 19 digits away) are added on in front, one
+ * at a time. Returns what scan_digits returns, with the same *v.
+ */
+#if defined(__SSE2__)
+/* Bit i set: byte i of block is a decimal digit. */
+static inline unsigned
+digit_bits16(__m128i block)
+{
+	__m128i d = _mm_sub_epi8(block, _mm_set1_epi8('0')), nine = _mm_set1_epi8(9);
+	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(d, nine), nine));
+}
+
+/* The 16 digit values (0..9, the first the most significant) of d as a
+ * number. */
+static inline uint64_t
+digits16(__m128i d)
+{
+	const __m128i z = _mm_setzero_si128();
+	__m128i pairs = _mm_packs_epi32(
+	    _mm_madd_epi16(_mm_unpacklo_epi8(d, z), _mm_set1_epi32(1 << 16 | 10)),
+	    _mm_madd_epi16(_mm_unpackhi_epi8(d, z), _mm_set1_epi32(1 << 16 | 10)));
+	__m128i quads = _mm_madd_epi16(pairs, _mm_set1_epi32(1 << 16 | 100));
+	__m128i eights = _mm_madd_epi16(_mm_packs_epi32(quads, quads),
+	                                _mm_set1_epi32(1 << 16 | 10000));
+	uint64_t hi = (uint32_t)_mm_cvtsi128_si32(eights),
+	         lo = (uint32_t)_mm_cvtsi128_si32(_mm_srli_si128(eights, 4));
+	return hi * 100000000u + lo;
+}
+
+static inline const unsigned char *
+scan_digits_wide(const unsigned char *q, const unsigned char *lim,
+                 const unsigned char *end, const unsigned char *start,
+                 uint64_t *v)
+{
+	/* 0 for bytes 0..15, 0xFF for 16..31: loaded at k, 16 - k zeros */
+	static const unsigned char tail[32] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		255, 255, 255, 255, 255, 255, 255, 255,
+		255, 255, 255, 255, 255, 255, 255, 255,
+	};
+	if (end - q < 32 || q - start < 16)
+		return scan_digits(q, lim, end, v);
+	size_t k = (size_t)__builtin_ctz(~digit_bits16(
+	    _mm_loadu_si128((const __m128i *)(const void *)q)));
+	if (k == 16)
+		k += (size_t)__builtin_ctz(~digit_bits16(
+		    _mm_loadu_si128((const __m128i *)(const void *)(q + 16))));
+	if (k > (size_t)(lim - q))
+		k = (size_t)(lim - q);
+	uint64_t acc = 0;
+	const unsigned char *e = q + k;
+	for (; q + 16 < e; q++) /* past 16 digits: the leading ones */
+		acc = acc * 10 + (unsigned)(*q - '0');
+	if (k) {
+		__m128i d = _mm_sub_epi8(
+		    _mm_loadu_si128((const __m128i *)(const void *)(e - 16)),
+		    _mm_set1_epi8('0'));
+		if (k < 16)
+			d = _mm_and_si128(d, _mm_loadu_si128(
+			    (const __m128i *)(const void *)(tail + k)));
+		acc = acc * 10000000000000000ull + digits16(d);
+	}
+	*v = acc;
+	return e;
+}
+#else
+static inline const unsigned char *
+scan_digits_wide(const unsigned char *q, const unsigned char *lim,
+                 const unsigned char *end, const unsigned char *start,
+                 uint64_t *v)
+{
+	(void)start;
+	return scan_digits(q, lim, end, v);
+}
+#endif
+
+/*
  * Hex digits (either case) at q (below lim) accumulated into *v, like
  * scan_digits: eight at a time when eight hex digits are there, then one
  * at a time; returns the first byte after them. The word step replaces a

@@ -39,14 +39,17 @@ rej(struct fx *f, const char *line)
 }
 
 /* Ids and times are converted 8 digits at a time with a per-digit tail
- * (decode_json.c, scan_digits): every length, sign and leading zeros
- * must give exactly what strtoull / strtoll give. */
+ * (json_scan.h, scan_digits), or 16 at a time where 32 bytes follow and
+ * 16 precede the number (scan_digits_wide: the line padded behind the
+ * number, pad = 1): every length, sign and leading zeros must give
+ * exactly what strtoull / strtoll give, either way. */
 static void
 test_ids_and_times_of_every_digit_count_convert_exactly(void **state)
 {
 	struct fx *f = *state;
 	const char *digits = "98765432109876543210";
 	char num[32], line[256];
+	for (int pad = 0; pad <= 1; pad++)
 	for (int n = 1; n <= 20; n++) {
 		for (int form = 0; form < 3; form++) { /* plain, negative, zero-led */
 			if (form == 1 && n > 19)
@@ -62,8 +65,9 @@ test_ids_and_times_of_every_digit_count_convert_exactly(void **state)
 			                                    : strtoull(num, NULL, 10);
 			int overflow = errno == ERANGE;
 			snprintf(line, sizeof line,
-			         "{\"TaskID\":\"1\",\"EventID\":\"%s\",\"HRT\":%s}", num,
-			         form != 0 || n > 18 ? "5" : num); /* JSON numbers: no leading zeros */
+			         "{\"TaskID\":\"1\",\"EventID\":\"%s\",\"HRT\":%s%s}", num,
+			         form != 0 || n > 18 ? "5" : num, /* JSON numbers: no leading zeros */
+			         pad ? ",\"Pad\":\"0123456789012345678901234567890123456789\"" : "");
 			int rc = dec(f, line);
 			if (overflow) {
 				assert_int_not_equal(rc, 0);
