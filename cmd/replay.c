@@ -158,9 +158,9 @@ static const struct weft_opt replay_table[] = {
 	{.name = "no-mmap", .kind = WEFT_OPT_FLAG, .off = R(file.no_mmap),
 	 .help = "read plain files with read() even where they are in the page "
 	 "cache (they are mapped then)"},
-	{.name = "no-map-ahead", .kind = WEFT_OPT_FLAG, .off = R(file.no_map_ahead),
-	 .help = "map a file one worker reads on the reading thread, not on a "
-	 "helper thread ahead of it"},
+	{.name = "no-read-ahead", .kind = WEFT_OPT_FLAG, .off = R(file.no_read_ahead),
+	 .help = "map a file one worker reads whole on the reading thread, "
+	 "instead of a helper thread reading it ahead"},
 	{.name = "model", .kind = WEFT_OPT_STR, .off = R(model_path),
 	 .meta = "MODEL", .help = "check every finished trace against MODEL (weft "
 	 "train); SIGHUP or a change of the file swaps it in without stopping"},
@@ -366,14 +366,15 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	fprintf(stderr,
 	        "weft replay: %s\n"
 	        "  workers           %u\n"
-	        "  bytes read        %llu in units; %llu input bytes mapped, not "
-	        "copied (--no-mmap: none)\n"
+	        "  bytes read        %llu in units; %llu input bytes mapped, %llu "
+	        "read ahead by a helper (--no-mmap: neither)\n"
 	        "  units             %llu\n"
 	        "  events            %llu\n"
 	        "  rejected          %llu\n",
 	        o->file.path, workers,
 	        (unsigned long long)atomic_load(&o->file.bytes),
 	        (unsigned long long)atomic_load(&o->file.mapped_bytes),
+	        (unsigned long long)atomic_load(&o->file.ahead_bytes),
 	        (unsigned long long)atomic_load(&o->file.units),
 	        (unsigned long long)events,
 	        (unsigned long long)atomic_load(&o->dec.rejected));

@@ -53,10 +53,11 @@ void op_reader_free(struct op_reader *r);
 #define OP_MAP_COLD (-101)
 /* A regular file read from byte begin through read-only mappings, while
  * its pages are in the page cache; the caller expects to need bytes up to
- * about want_end (windows are sized by it). ahead: a helper thread maps
- * each window while the one before is read (one thread more; without it,
- * or when it cannot start, the reading thread maps). 0, WEFT_EIO (read it
- * with an op_reader instead) or WEFT_ENOMEM. */
+ * about want_end (windows are sized by it). ahead: nothing is mapped; a
+ * helper thread reads each window into a buffer while the one before is
+ * read (one thread more; when it cannot start, the reading thread maps as
+ * without it). 0, WEFT_EIO (read it with an op_reader instead) or
+ * WEFT_ENOMEM. */
 struct op_map;
 int op_map_open(const char *path, uint64_t begin, uint64_t want_end, int ahead,
                 struct op_map **out);
@@ -66,6 +67,8 @@ int op_map_open(const char *path, uint64_t begin, uint64_t want_end, int ahead,
 ssize_t op_map_next(struct op_map *m, size_t cap, const unsigned char **data);
 /* The offset of the next byte op_map_next hands out. */
 uint64_t op_map_pos(const struct op_map *m);
+/* 1 when m's windows are read ahead by its helper (copied, not mapped). */
+int op_map_reads_ahead(const struct op_map *m);
 /* Between these, on this thread, a SIGBUS in m's current window (the
  * file shrank under it) reads as zeros; guard_end says 1 if it happened,
  * and the data read since begin is not to be trusted. */
@@ -107,9 +110,9 @@ struct op_file_config {
 	int no_mmap;               /* 1: read plain regular files with read()
 	                            * even where they are in the page cache
 	                            * (op_map.c maps them then) */
-	int no_map_ahead;          /* 1: a file one worker reads whole is
-	                            * mapped by the reading thread, not by a
-	                            * helper thread ahead of it (op_map.c) */
+	int no_read_ahead;         /* 1: a file one worker reads whole is
+	                            * mapped by the reading thread, not read
+	                            * ahead of it by a helper thread (op_map.c) */
 	uint64_t first_epoch;      /* must match engine_config.first_epoch */
 	uint64_t epoch_bytes;      /* set by op_file_prepare for regular files */
 	uint64_t t0_ns;            /* epoch_ms clock origin (set by op_file_prepare) */
@@ -127,6 +130,7 @@ struct op_file_config {
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t units, bytes, io_errors;
 	_Atomic uint64_t mapped_bytes; /* input bytes read through mappings */
+	_Atomic uint64_t ahead_bytes;  /* input bytes read ahead by a helper */
 	/* stripes read to their end by all workers (sharded; op_file_prepare
 	 * zeroes it): bounds how far a worker reads ahead of the others */
 	_Atomic uint64_t stripes_done;

@@ -31,11 +31,13 @@
  * 0 alone; the graph then spreads units over the workers through an
  * exchange on op_unit_key so decoding still runs in parallel.
  *
- * Reading. A plain regular file read to its end goes through op_map.c,
- * mapped while its pages are in the page cache (a file cut short under
- * the mapping is a counted read error, not a SIGBUS); from the first
- * window that is not, an op_reader reads on. Compressed input, pipes,
- * live (epoch_ms) files and no_mmap go through an op_reader.
+ * Reading. A plain regular file read to its end goes through op_map.c.
+ * Where one worker reads it whole, a helper thread reads it ahead into
+ * two buffers (no_read_ahead: as sharded readers do). Sharded readers map
+ * their stripes while the pages are in the page cache (a file cut short
+ * under the mapping is a counted read error, not a SIGBUS); from the
+ * first window that is not, an op_reader reads on. Compressed input,
+ * pipes, live (epoch_ms) files and no_mmap go through an op_reader.
  *
  * Inline decoding (cfg->decode): where every reading worker owns what it
  * reads (one worker, or a sharded file), the source decodes each unit the
@@ -86,7 +88,7 @@ struct file_inst {
 	size_t head;         /* auto on a stream: bytes read before the
 	                      * splitter was chosen (at buf's start) */
 	unsigned workers;
-	uint64_t units, bytes, mapped_bytes;
+	uint64_t units, bytes, mapped_bytes, ahead_bytes;
 	uint64_t epoch;      /* epoch of the units being emitted */
 	int io_error;
 };
@@ -426,7 +428,7 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 		s->begin = 0;
 		s->end = UINT64_MAX;
 		rc = cfg->plain ? op_map_open(cfg->path, 0, UINT64_MAX,
-		                               !cfg->no_map_ahead, &s->map)
+		                               !cfg->no_read_ahead, &s->map)
 		                : WEFT_EIO;
 		if (rc)
 			rc = op_reader_open(cfg->path, cfg->compression,
@@ -539,13 +541,17 @@ map_poll(struct file_inst *s)
 	}
 	if (n < 0) {
 		s->io_error = 1;
-		fprintf(stderr, "weft: cannot map '%s'\n", s->cfg->path);
+		fprintf(stderr, "weft: cannot %s '%s'\n",
+		        op_map_reads_ahead(s->map) ? "read" : "map", s->cfg->path);
 	}
 	if (n <= 0) {
 		op_splitter_finish(s->sp, unit_cb, s);
 		return s->sharded && n == 0 ? next_stripe(s) : ENGINE_POLL_DONE;
 	}
-	s->mapped_bytes += (uint64_t)n;
+	if (op_map_reads_ahead(s->map))
+		s->ahead_bytes += (uint64_t)n;
+	else
+		s->mapped_bytes += (uint64_t)n;
 	op_map_guard_begin(s->map);
 	int rc = op_splitter_feed(s->sp, p, (size_t)n, unit_cb, s);
 	if (op_map_guard_end()) {
@@ -630,6 +636,7 @@ file_destroy(void *state)
 	atomic_fetch_add(&s->cfg->units, s->units);
 	atomic_fetch_add(&s->cfg->bytes, s->bytes);
 	atomic_fetch_add(&s->cfg->mapped_bytes, s->mapped_bytes);
+	atomic_fetch_add(&s->cfg->ahead_bytes, s->ahead_bytes);
 	atomic_fetch_add(&s->cfg->io_errors, (uint64_t)s->io_error);
 	op_inline_decoder_free(&s->dec);
 	op_reader_free(s->rd);

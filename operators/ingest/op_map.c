@@ -31,15 +31,21 @@
  * thread's variables; mmap() in a handler is a plain system call on
  * Linux.
  *
- * Mapped ahead (op_map_open's ahead): a helper thread maps the next
- * window while the reader reads one, and unmaps the one before (see
- * ahead_main), so the reading thread makes no system call per window
- * unless it catches up with the helper.
+ * Read ahead (op_map_open's ahead), for a file one thread reads whole:
+ * nothing is mapped. A helper thread reads each window with pread() into
+ * one of two buffers on huge pages while the reader decodes the other
+ * (see ahead_main), so the reading thread makes no system call and takes
+ * no TLB miss per 4 KiB of input, the copy is on the helper's core, and a
+ * cold file is read from disk while the one before is decoded. No
+ * residency check and no SIGBUS: a file cut short is a short read, an
+ * I/O error.
  *
  * Thread model: an op_map belongs to one thread (and its helper, which
- * touches none of the mapped bytes); the handler is the process's
- * (installed under a lock, at each open, when it is not the current one).
+ * writes only the buffer the reader is not reading); the handler is the
+ * process's (installed under a lock, at each open, when it is not the
+ * current one).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,11 +59,12 @@
 
 /* Bytes mapped at a time. A window's pages count in the process's RSS
  * while it is mapped: 64 MiB windows read no faster than 8 MiB ones and
- * added up to 64 MiB to a replay's peak RSS. Mapped ahead, two windows
- * are mapped at a time (the one read, the next), so each is half as big
- * and the mapped bytes stay what they were. */
+ * added up to 64 MiB to a replay's peak RSS. Read ahead, there are two
+ * windows (the one read, the next), so each is half as big and the
+ * buffers take what a mapped window did. */
 #define WINDOW (8u << 20)
 #define AHEAD_WINDOW (WINDOW / 2)
+#define HUGE_PAGE (2u << 20) /* the buffers' alignment, for huge pages */
 #define SLACK (64u << 10)  /* past the caller's end: its last unit's tail */
 
 struct win {
@@ -72,13 +79,15 @@ enum { AHEAD_IDLE, AHEAD_ASKED, AHEAD_DONE };
 struct ahead {
 	pthread_t thr;
 	pthread_mutex_t lock;
-	pthread_cond_t cv;  /* the helper waits for a job, the reader for it */
-	unsigned char *vec; /* mincore's answer, the helper's own */
+	pthread_cond_t cv;      /* the helper waits for a job, the reader for it */
+	unsigned char *area;    /* the buffers' mapping, area_len bytes */
+	size_t area_len;
+	unsigned char *buf[2];  /* AHEAD_WINDOW bytes each, huge page aligned */
 	int state, stop;
-	uint64_t ask;       /* the position of the window asked for */
-	int rc;             /* AHEAD_DONE: how mapping it went (win_map) */
-	struct win next;    /* AHEAD_DONE, rc 0: the window at ask */
-	struct win old;     /* a window the reader is done with, to unmap */
+	unsigned fill;          /* the buffer the job asked for fills */
+	uint64_t ask;           /* the position of the window asked for */
+	int rc;                 /* AHEAD_DONE: how reading it went (win_read) */
+	struct win next;        /* AHEAD_DONE, rc 0: the window at ask */
 };
 
 struct op_map {
@@ -154,25 +163,38 @@ ensure_handler(void)
 
 static void *ahead_main(void *arg);
 
-/* Starts m's helper; NULL when it cannot (the reader then maps itself). */
+/* Starts m's helper, asked at once for the window at m->pos; NULL when
+ * it cannot (the reader then maps). */
 static struct ahead *
 ahead_start(struct op_map *m)
 {
 	struct ahead *a = calloc(1, sizeof *a);
 	if (!a)
 		return NULL;
-	if (!(a->vec = malloc(WINDOW / (size_t)g_page))) {
+	a->area_len = 2 * (size_t)AHEAD_WINDOW + HUGE_PAGE;
+	a->area = mmap(NULL, a->area_len, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (a->area == MAP_FAILED) {
 		free(a);
 		return NULL;
 	}
+	a->buf[0] = (unsigned char *)(((uintptr_t)a->area + HUGE_PAGE - 1) &
+	                              ~(uintptr_t)(HUGE_PAGE - 1));
+	a->buf[1] = a->buf[0] + AHEAD_WINDOW;
+#ifdef MADV_HUGEPAGE
+	/* advice only: without huge pages it is 4 KiB pages */
+	(void)madvise(a->buf[0], 2 * (size_t)AHEAD_WINDOW, MADV_HUGEPAGE);
+#endif
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cv, NULL);
+	a->ask = m->pos;
+	a->state = AHEAD_ASKED;
 	m->ahead = a; /* before the thread reads it */
 	if (pthread_create(&a->thr, NULL, ahead_main, m)) {
 		m->ahead = NULL;
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->lock);
-		free(a->vec);
+		munmap(a->area, a->area_len);
 		free(a);
 	}
 	return m->ahead;
@@ -205,8 +227,11 @@ op_map_open(const char *path, uint64_t begin, uint64_t want_end, int ahead,
 		op_map_free(m);
 		return WEFT_ENOMEM;
 	}
-	if (ahead && ahead_start(m))
-		m->cap = AHEAD_WINDOW;
+	if (ahead) {
+		m->cap = AHEAD_WINDOW; /* before the helper reads it */
+		if (!ahead_start(m))
+			m->cap = WINDOW;
+	}
 	*out = m;
 	return 0;
 }
@@ -215,6 +240,12 @@ uint64_t
 op_map_pos(const struct op_map *m)
 {
 	return m->pos;
+}
+
+int
+op_map_reads_ahead(const struct op_map *m)
+{
+	return m->ahead != NULL;
 }
 
 /* How many of the pages of [p, p + len) are not in the page cache (all
@@ -234,20 +265,25 @@ holes(unsigned char *vec, void *p, size_t len, size_t pages)
  * mapped) when more than a sixteenth of its pages are not in the page
  * cache, or WEFT_EIO. Reads only what op_map_open set, so the helper can
  * run it while the reader reads. */
-static int
-win_map(const struct op_map *m, unsigned char *vec, uint64_t pos,
-        struct win *w)
+/* The end of the window that starts at off and holds pos. */
+static uint64_t
+win_end(const struct op_map *m, uint64_t off, uint64_t pos)
 {
-	uint64_t off = pos & ~(uint64_t)(g_page - 1);
 	uint64_t want = m->want_end > pos ? m->want_end : pos;
 	uint64_t end = want < m->size ? want + SLACK : m->size;
 	if (end < off + (1u << 20))
 		end = off + (1u << 20);
 	if (end > off + m->cap)
 		end = off + m->cap;
-	if (end > m->size)
-		end = m->size;
-	size_t len = (size_t)(end - off);
+	return end < m->size ? end : m->size;
+}
+
+static int
+win_map(const struct op_map *m, unsigned char *vec, uint64_t pos,
+        struct win *w)
+{
+	uint64_t off = pos & ~(uint64_t)(g_page - 1);
+	size_t len = (size_t)(win_end(m, off, pos) - off);
 	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, m->fd, (off_t)off);
 	if (p == MAP_FAILED)
 		return WEFT_EIO;
@@ -272,12 +308,36 @@ win_map(const struct op_map *m, unsigned char *vec, uint64_t pos,
 	return 0;
 }
 
+/* Reads the window that starts at pos into buf, *w: 0, or WEFT_EIO when
+ * the file ends before the size it had when opened (cut short) or a read
+ * fails. Reads only what op_map_open set (the helper runs it). */
+static int
+win_read(const struct op_map *m, unsigned char *buf, uint64_t pos,
+         struct win *w)
+{
+	size_t len = (size_t)(win_end(m, pos, pos) - pos), got = 0;
+	while (got < len) {
+		ssize_t r = pread(m->fd, buf + got, len - got, (off_t)(pos + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return WEFT_EIO;
+		got += (size_t)r;
+	}
+	w->p = buf;
+	w->off = pos;
+	w->len = len;
+	return 0;
+}
+
 /*
- * The helper of a map read ahead: while the reader reads a window, it
- * maps the next one (mincore, the holes read in, the page table filled)
- * and unmaps the one before. That was about a tenth of the reading
- * thread's time, all of it system calls that walk page tables, at one
- * worker (kernel samples in its profile, 2026-12-06).
+ * The helper of a map read ahead: reads the window it is asked for into
+ * the buffer it is told, while the reader decodes the other. Mapping each
+ * window on the reading thread (mincore, mmap, populating and unmapping
+ * its page table) was about a tenth of that thread's time at one worker,
+ * and each 4 KiB page of the mapping a TLB miss on the way; the copy
+ * costs the helper's core instead (2026-12-06, bench/results/notes-
+ * profile.md).
  */
 static void *
 ahead_main(void *arg)
@@ -286,77 +346,68 @@ ahead_main(void *arg)
 	struct ahead *a = m->ahead;
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
-		while (!a->stop && a->state != AHEAD_ASKED && !a->old.p)
+		while (!a->stop && a->state != AHEAD_ASKED)
 			pthread_cond_wait(&a->cv, &a->lock);
 		if (a->stop)
 			break;
-		struct win old = a->old, w = {0};
-		int job = a->state == AHEAD_ASKED, rc = 0;
 		uint64_t pos = a->ask;
-		a->old.p = NULL;
+		unsigned char *buf = a->buf[a->fill];
+		struct win w = {0};
 		pthread_mutex_unlock(&a->lock);
-		if (old.p)
-			munmap(old.p, old.len);
-		if (job)
-			rc = win_map(m, a->vec, pos, &w);
+		int rc = win_read(m, buf, pos, &w);
 		pthread_mutex_lock(&a->lock);
-		if (job) {
-			a->rc = rc;
-			a->next = w;
-			a->state = AHEAD_DONE;
-			pthread_cond_broadcast(&a->cv);
-		}
+		a->rc = rc;
+		a->next = w;
+		a->state = AHEAD_DONE;
+		pthread_cond_broadcast(&a->cv);
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;
 }
 
-/* The reader's next window, at m->pos, into m->cur (the one before is
- * unmapped): the helper's when it was asked for this position (waiting
- * for it if need be), else mapped here. Then the helper is asked for the
- * window after it. */
+/* The reader's next window, at m->pos, into m->cur; the reader is done
+ * with the one before. Read ahead: the helper's (waiting for it if need
+ * be), which is then asked for the window after it, into the other
+ * buffer. Else mapped here, the one before unmapped. */
 static int
 next_window(struct op_map *m)
 {
 	struct ahead *a = m->ahead;
-	struct win old = m->cur, w = {0};
-	int rc = -1; /* not from the helper */
+	struct win w = {0};
+	int rc;
+	if (!a) {
+		if (m->cur.p)
+			munmap(m->cur.p, m->cur.len);
+		m->cur.p = NULL;
+		rc = win_map(m, m->vec, m->pos, &w);
+		if (rc == 0)
+			m->cur = w;
+		return rc;
+	}
 	m->cur.p = NULL;
-	if (a) {
-		pthread_mutex_lock(&a->lock);
-		if (old.p && !a->old.p) {
-			a->old = old;
-			old.p = NULL;
-			pthread_cond_broadcast(&a->cv);
-		}
+	pthread_mutex_lock(&a->lock);
+	for (;;) { /* the window at m->pos (always the one asked for) */
 		while (a->state == AHEAD_ASKED)
 			pthread_cond_wait(&a->cv, &a->lock);
-		if (a->state == AHEAD_DONE) {
-			a->state = AHEAD_IDLE;
-			if (a->ask == m->pos) {
-				rc = a->rc;
-				w = a->next;
-			} else if (a->rc == 0) { /* not this position: unused */
-				munmap(a->next.p, a->next.len);
-			}
-		}
-		pthread_mutex_unlock(&a->lock);
+		if (a->state == AHEAD_DONE && a->ask == m->pos)
+			break;
+		a->ask = m->pos;
+		a->state = AHEAD_ASKED;
+		pthread_cond_broadcast(&a->cv);
 	}
-	if (old.p)
-		munmap(old.p, old.len);
-	if (rc == -1)
-		rc = win_map(m, m->vec, m->pos, &w);
-	if (rc)
-		return rc;
-	m->cur = w;
-	if (a && w.off + w.len < m->size) {
-		pthread_mutex_lock(&a->lock);
+	a->state = AHEAD_IDLE;
+	rc = a->rc;
+	w = a->next;
+	if (rc == 0 && w.off + w.len < m->size) {
+		a->fill ^= 1;
 		a->ask = w.off + w.len;
 		a->state = AHEAD_ASKED;
 		pthread_cond_broadcast(&a->cv);
-		pthread_mutex_unlock(&a->lock);
 	}
-	return 0;
+	pthread_mutex_unlock(&a->lock);
+	if (rc == 0)
+		m->cur = w;
+	return rc;
 }
 
 ssize_t
@@ -391,7 +442,7 @@ op_map_guard_end(void)
 	return t_fault != 0;
 }
 
-/* Stops m's helper and unmaps what it holds. */
+/* Stops m's helper and frees its buffers. */
 static void
 ahead_stop(struct ahead *a)
 {
@@ -400,13 +451,9 @@ ahead_stop(struct ahead *a)
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->lock);
 	pthread_join(a->thr, NULL);
-	if (a->state == AHEAD_DONE && a->rc == 0)
-		munmap(a->next.p, a->next.len);
-	if (a->old.p)
-		munmap(a->old.p, a->old.len);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->lock);
-	free(a->vec);
+	munmap(a->area, a->area_len);
 	free(a);
 }
 
@@ -416,8 +463,8 @@ op_map_free(struct op_map *m)
 	if (!m)
 		return;
 	if (m->ahead)
-		ahead_stop(m->ahead);
-	if (m->cur.p)
+		ahead_stop(m->ahead); /* m->cur is in its buffers */
+	else if (m->cur.p)
 		munmap(m->cur.p, m->cur.len);
 	if (m->fd >= 0)
 		close(m->fd);

@@ -654,7 +654,8 @@ static const struct engine_op_vtable cut_vt = {
  * out before stays. The file is mapped only while it is in the page
  * cache, and this machine's kernel evicts eagerly: a round whose first
  * window was found cold (nothing mapped: read() just ends early) is
- * tried again, up to 5 times. */
+ * tried again, up to 5 times. Read ahead (one worker, the default), the
+ * cut is a short read of a window after the first: an I/O error too. */
 static void
 test_file_cut_short_while_mapped_is_an_io_error(void **st)
 {
@@ -662,7 +663,8 @@ test_file_cut_short_while_mapped_is_an_io_error(void **st)
 	char path[300];
 	path_of(path, sizeof path, "shrinks.jsonl");
 	enum { LINES = 100000 }; /* 8 MiB: several slices of a window */
-	for (unsigned W = 1; W <= 2; W++) {
+	for (unsigned run = 0; run < 3; run++) {
+		unsigned W = run == 1 ? 2 : 1, ahead = run == 2;
 		int tries = 0;
 		struct op_file_config fc;
 		do {
@@ -675,13 +677,15 @@ test_file_cut_short_while_mapped_is_an_io_error(void **st)
 			fc.path = path;
 			fc.epoch_units = 1000;
 			fc.stripe_bytes = 4u << 20;
+			fc.no_read_ahead = !ahead;
 			struct cut_sink sink = {.path = path};
 			run_into(&fc, W, &cut_vt, &sink, NULL);
 			assert_int_equal(atomic_load(&sink.cut), 1);
 			assert_true(atomic_load(&sink.units) > 0);
 			assert_true(atomic_load(&sink.units) < LINES);
-		} while (atomic_load(&fc.mapped_bytes) == 0 && ++tries < 5);
-		assert_true(atomic_load(&fc.mapped_bytes) > 0);
+		} while (!ahead && atomic_load(&fc.mapped_bytes) == 0 && ++tries < 5);
+		assert_true(atomic_load(ahead ? &fc.ahead_bytes : &fc.mapped_bytes) > 0);
+		assert_int_equal(atomic_load(ahead ? &fc.mapped_bytes : &fc.ahead_bytes), 0);
 		/* each worker whose reading the cut reached says so */
 		assert_true(atomic_load(&fc.io_errors) >= 1);
 		assert_true(atomic_load(&fc.io_errors) <= W);
@@ -718,7 +722,8 @@ all_resident(const char *path, uint64_t from, uint64_t to)
  * are a power of two up to that) is dropped from the cache
  * (POSIX_FADV_DONTNEED). The kernel keeps or evicts pages as it likes
  * (here it evicts eagerly), so how much was mapped is only bounded; the
- * lines must come out once each either way. */
+ * lines must come out once each either way. Read ahead (the third round,
+ * the tail dropped again), every byte is read ahead, cold or not. */
 static void
 test_cold_tail_is_read_on_from_where_mapping_stopped(void **st)
 {
@@ -741,7 +746,8 @@ test_cold_tail_is_read_on_from_where_mapping_stopped(void **st)
 	assert_int_equal(fflush(f), 0);
 	assert_int_equal(fdatasync(fileno(f)), 0);
 	fclose(f);
-	for (int cold = 0; cold <= 1; cold++) {
+	for (int round = 0; round < 3; round++) {
+		int cold = round > 0, ahead = round == 2;
 		int fd = open(path, O_RDONLY);
 		assert_true(fd >= 0);
 		if (cold) /* what lies past 64 MiB */
@@ -758,12 +764,18 @@ test_cold_tail_is_read_on_from_where_mapping_stopped(void **st)
 		op_file_config_default(&fc);
 		fc.path = path;
 		fc.epoch_units = 100000;
+		fc.no_read_ahead = !ahead;
 		struct unit_sum sum = {0};
 		run_source(&fc, 1, &sum, NULL);
 		assert_int_equal(atomic_load(&sum.units), want_units);
 		assert_int_equal(atomic_load(&sum.offsets), want_offsets);
 		assert_int_equal(atomic_load(&sum.lens), want_lens);
 		assert_int_equal(atomic_load(&fc.io_errors), 0);
+		if (ahead) {
+			assert_int_equal(atomic_load(&fc.ahead_bytes), off);
+			assert_int_equal(atomic_load(&fc.mapped_bytes), 0);
+			continue;
+		}
 		uint64_t mapped = atomic_load(&fc.mapped_bytes);
 		/* what was mapped is a prefix: never the dropped part */
 		assert_true(mapped <= off);
@@ -814,6 +826,7 @@ test_window_with_a_few_holes_is_still_mapped(void **st)
 		op_file_config_default(&fc);
 		fc.path = path;
 		fc.epoch_units = 100000;
+		fc.no_read_ahead = 1; /* mapped, as sharded readers are */
 		struct unit_sum sum = {0};
 		run_source(&fc, 1, &sum, NULL);
 		assert_int_equal(atomic_load(&sum.units), units);
@@ -824,14 +837,14 @@ test_window_with_a_few_holes_is_still_mapped(void **st)
 	unlink(path);
 }
 
-/* op_map with and without its helper hands out every byte of a file
- * once, in order, across window boundaries: 10 MiB (windows are 4 MiB
- * mapped ahead, 8 MiB otherwise), read in slices that do not divide a
- * window, compared byte for byte with what read() gives. A round whose
- * file the kernel evicted part of (the map says cold) is tried again, up
- * to 5 times. */
+/* op_map mapping, and reading ahead with its helper, hands out every
+ * byte of a file once, in order, across window boundaries: 10 MiB
+ * (windows are 4 MiB read ahead, 8 MiB mapped), read in slices that do
+ * not divide a window, compared byte for byte with what was written. A
+ * round whose file the kernel evicted part of (the map says cold) is
+ * tried again, up to 5 times. */
 static void
-test_mapped_ahead_hands_out_every_byte_once(void **st)
+test_mapped_or_read_ahead_hands_out_every_byte_once(void **st)
 {
 	(void)st;
 	char path[300];
@@ -859,6 +872,7 @@ test_mapped_ahead_hands_out_every_byte_once(void **st)
 			close(fd);
 			struct op_map *m;
 			assert_int_equal(op_map_open(path, 0, UINT64_MAX, ahead, &m), 0);
+			assert_int_equal(op_map_reads_ahead(m), ahead);
 			uint64_t at = 0;
 			ssize_t n;
 			const unsigned char *p;
@@ -895,7 +909,7 @@ main(void)
 		cmocka_unit_test(test_file_cut_short_while_mapped_is_an_io_error),
 		cmocka_unit_test(test_cold_tail_is_read_on_from_where_mapping_stopped),
 		cmocka_unit_test(test_window_with_a_few_holes_is_still_mapped),
-		cmocka_unit_test(test_mapped_ahead_hands_out_every_byte_once),
+		cmocka_unit_test(test_mapped_or_read_ahead_hands_out_every_byte_once),
 		cmocka_unit_test(test_unit_epochs_close_as_units_are_read),
 		cmocka_unit_test(test_overlong_line_becomes_one_flagged_excerpt),
 		cmocka_unit_test(test_missing_input_is_a_clear_error),
