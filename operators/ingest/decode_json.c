@@ -952,6 +952,14 @@ op_decoder_line_end(void *arg, const char *p, size_t avail)
 	}
 	if (!avail || *p != '{')
 		return 0;
+	/* The input a line or two ahead, into L1: the parse is a chain (each
+	 * field's first load waits for the field before it to be scanned),
+	 * and its loads found the input in L2 only, where the hardware's
+	 * streaming prefetch puts it. 6 cache lines per line cover the
+	 * 336-byte reports of the benchmark input and most real ones; within
+	 * the splitter's bytes only. */
+	for (size_t o = 640; o < 640 + 6 * 64 && o < avail; o += 64)
+		__builtin_prefetch(p + o);
 	size_t lim = (size_t)d->cfg.max_line_bytes + 2; /* a '\r', the '\n' */
 	struct jp j = {
 		.p = (const unsigned char *)p,
