@@ -156,8 +156,8 @@ static const struct weft_opt replay_table[] = {
 	{.name = "no-shard", .kind = WEFT_OPT_FLAG, .off = R(no_shard),
 	 .help = "read plain files with one worker"},
 	{.name = "no-mmap", .kind = WEFT_OPT_FLAG, .off = R(file.no_mmap),
-	 .help = "read plain files with read() even where they are in the page "
-	 "cache (they are mapped then)"},
+	 .help = "read plain files with read() on the reading thread (else they "
+	 "are read ahead by a helper, or mapped where in the page cache)"},
 	{.name = "no-read-ahead", .kind = WEFT_OPT_FLAG, .off = R(file.no_read_ahead),
 	 .help = "map a file one worker reads whole on the reading thread, "
 	 "instead of a helper thread reading it ahead"},

@@ -61,9 +61,10 @@ void op_reader_free(struct op_reader *r);
 struct op_map;
 int op_map_open(const char *path, uint64_t begin, uint64_t want_end, int ahead,
                 struct op_map **out);
-/* The next up to cap bytes, at *data inside the mapping: > 0 bytes, 0 at
- * the end (the size when opened), OP_MAP_COLD or WEFT_EIO. The bytes stay
- * mapped until the next call; read them between the guard calls. */
+/* The next up to cap bytes, at *data inside the mapping (or the buffer
+ * read ahead): > 0 bytes, 0 at the end (the size when opened),
+ * OP_MAP_COLD or WEFT_EIO. The bytes stay there until the next call;
+ * read them between the guard calls. */
 ssize_t op_map_next(struct op_map *m, size_t cap, const unsigned char **data);
 /* The offset of the next byte op_map_next hands out. */
 uint64_t op_map_pos(const struct op_map *m);

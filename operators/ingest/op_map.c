@@ -1,6 +1,7 @@
 /*
  * op_map.c — a plain regular file read through read-only mappings, a
- * window at a time, instead of read().
+ * window at a time, instead of read(); or, for a file one thread reads
+ * whole, read ahead of that thread by a helper (see "Read ahead" below).
  *
  * Why: read() copies every byte out of the page cache (_copy_to_iter and
  * filemap_get_read_batch were 11-14 % of a replay's profile at one
@@ -69,7 +70,7 @@
 
 struct win {
 	unsigned char *p;
-	uint64_t off; /* file offset of p (page aligned) */
+	uint64_t off; /* file offset of p (page aligned when mapped) */
 	size_t len;
 };
 
@@ -261,10 +262,6 @@ holes(unsigned char *vec, void *p, size_t len, size_t pages)
 	return n;
 }
 
-/* Maps the window that holds pos into *w: 0, OP_MAP_COLD (nothing
- * mapped) when more than a sixteenth of its pages are not in the page
- * cache, or WEFT_EIO. Reads only what op_map_open set, so the helper can
- * run it while the reader reads. */
 /* The end of the window that starts at off and holds pos. */
 static uint64_t
 win_end(const struct op_map *m, uint64_t off, uint64_t pos)
@@ -278,6 +275,9 @@ win_end(const struct op_map *m, uint64_t off, uint64_t pos)
 	return end < m->size ? end : m->size;
 }
 
+/* Maps the window that holds pos into *w: 0, OP_MAP_COLD (nothing
+ * mapped) when more than a sixteenth of its pages are not in the page
+ * cache, or WEFT_EIO. */
 static int
 win_map(const struct op_map *m, unsigned char *vec, uint64_t pos,
         struct win *w)
