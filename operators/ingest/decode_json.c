@@ -675,22 +675,6 @@ jtime(struct jp *j, uint64_t *dst, uint16_t *flags, uint16_t flag)
 	return 0;
 }
 
-static inline uint64_t
-load8(const unsigned char *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline uint32_t
-load4(const unsigned char *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
 /* 1 when p[0..n) equals pat[0..n), 4 <= n <= 32, avail bytes at p (>= n),
  * pat readable to 32 bytes: one block compare when a block of input is
  * there, else two (or four) overlapping word compares — no memcmp call,
@@ -952,14 +936,7 @@ op_decoder_line_end(void *arg, const char *p, size_t avail)
 	}
 	if (!avail || *p != '{')
 		return 0;
-	/* The input a line or two ahead, into L1: the parse is a chain (each
-	 * field's first load waits for the field before it to be scanned),
-	 * and its loads found the input in L2 only, where the hardware's
-	 * streaming prefetch puts it. 6 cache lines per line cover the
-	 * 336-byte reports of the benchmark input and most real ones; within
-	 * the splitter's bytes only. */
-	for (size_t o = 640; o < 640 + 6 * 64 && o < avail; o += 64)
-		__builtin_prefetch(p + o);
+	prefetch_lines_ahead((const unsigned char *)p, avail);
 	size_t lim = (size_t)d->cfg.max_line_bytes + 2; /* a '\r', the '\n' */
 	struct jp j = {
 		.p = (const unsigned char *)p,

@@ -93,7 +93,7 @@ struct ahead {
 
 struct op_map {
 	int fd;
-	unsigned char *vec; /* mincore's answer for a window */
+	unsigned char *vec; /* mincore's answer for a window (mapped only) */
 	uint64_t size;     /* the file's size when opened */
 	uint64_t pos;      /* next byte handed out */
 	uint64_t want_end; /* the caller needs bytes up to here, likely */
@@ -224,14 +224,14 @@ op_map_open(const char *path, uint64_t begin, uint64_t want_end, int ahead,
 	m->pos = begin < m->size ? begin : m->size;
 	m->want_end = want_end;
 	m->cap = WINDOW;
-	if (!(m->vec = malloc(WINDOW / (size_t)g_page))) {
-		op_map_free(m);
-		return WEFT_ENOMEM;
-	}
 	if (ahead) {
 		m->cap = AHEAD_WINDOW; /* before the helper reads it */
 		if (!ahead_start(m))
 			m->cap = WINDOW;
+	}
+	if (!m->ahead && !(m->vec = malloc(WINDOW / (size_t)g_page))) {
+		op_map_free(m);
+		return WEFT_ENOMEM;
 	}
 	*out = m;
 	return 0;
