@@ -250,15 +250,15 @@ op_map_reads_ahead(const struct op_map *m)
 }
 
 /* How many of the pages of [p, p + len) are not in the page cache (all
- * of them when mincore fails); vec has room for a window's pages. */
+ * of them when mincore fails). */
 static size_t
-holes(unsigned char *vec, void *p, size_t len, size_t pages)
+holes(struct op_map *m, void *p, size_t len, size_t pages)
 {
 	size_t n = 0;
-	if (mincore(p, len, vec))
+	if (mincore(p, len, m->vec))
 		return pages;
 	for (size_t i = 0; i < pages; i++)
-		n += !(vec[i] & 1);
+		n += !(m->vec[i] & 1);
 	return n;
 }
 
@@ -279,8 +279,7 @@ win_end(const struct op_map *m, uint64_t off, uint64_t pos)
  * mapped) when more than a sixteenth of its pages are not in the page
  * cache, or WEFT_EIO. */
 static int
-win_map(const struct op_map *m, unsigned char *vec, uint64_t pos,
-        struct win *w)
+win_map(struct op_map *m, uint64_t pos, struct win *w)
 {
 	uint64_t off = pos & ~(uint64_t)(g_page - 1);
 	size_t len = (size_t)(win_end(m, off, pos) - off);
@@ -288,7 +287,7 @@ win_map(const struct op_map *m, unsigned char *vec, uint64_t pos,
 	if (p == MAP_FAILED)
 		return WEFT_EIO;
 	size_t pages = (len + (size_t)g_page - 1) / (size_t)g_page,
-	       cold = holes(vec, p, len, pages);
+	       cold = holes(m, p, len, pages);
 	if (cold * 16 > pages) {
 		munmap(p, len);
 		return OP_MAP_COLD;
@@ -379,7 +378,7 @@ next_window(struct op_map *m)
 		if (m->cur.p)
 			munmap(m->cur.p, m->cur.len);
 		m->cur.p = NULL;
-		rc = win_map(m, m->vec, m->pos, &w);
+		rc = win_map(m, m->pos, &w);
 		if (rc == 0)
 			m->cur = w;
 		return rc;

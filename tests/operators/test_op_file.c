@@ -657,7 +657,7 @@ static const struct engine_op_vtable cut_vt = {
  * tried again, up to 5 times. Read ahead (one worker, the default), the
  * cut is a short read of a window after the first: an I/O error too. */
 static void
-test_file_cut_short_while_mapped_is_an_io_error(void **st)
+test_file_cut_short_while_read_is_an_io_error(void **st)
 {
 	(void)st;
 	char path[300];
@@ -906,7 +906,7 @@ main(void)
 		cmocka_unit_test(test_sharded_file_reads_every_line_exactly_once),
 		cmocka_unit_test(test_sharded_read_ahead_is_bounded_by_the_slowest_worker),
 		cmocka_unit_test(test_sharded_len32_reads_every_message_exactly_once),
-		cmocka_unit_test(test_file_cut_short_while_mapped_is_an_io_error),
+		cmocka_unit_test(test_file_cut_short_while_read_is_an_io_error),
 		cmocka_unit_test(test_cold_tail_is_read_on_from_where_mapping_stopped),
 		cmocka_unit_test(test_window_with_a_few_holes_is_still_mapped),
 		cmocka_unit_test(test_mapped_or_read_ahead_hands_out_every_byte_once),
