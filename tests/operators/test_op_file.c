@@ -171,6 +171,7 @@ test_range_reader_stops_at_range_end(void **st)
 /* A sink summing unit offsets and lengths, counting too-long units. */
 struct unit_sum {
 	_Atomic uint64_t units, offsets, lens, too_long;
+	_Atomic uint64_t epochs; /* the sum of each unit's batch epoch */
 };
 
 static void
@@ -189,6 +190,7 @@ us_batch(void *state, struct engine_ctx *ctx, unsigned port,
 		atomic_fetch_add(&s->units, 1);
 		atomic_fetch_add(&s->offsets, h.offset);
 		atomic_fetch_add(&s->lens, h.len);
+		atomic_fetch_add(&s->epochs, b->epoch);
 		if (h.flags & OP_UNIT_TOO_LONG)
 			atomic_fetch_add(&s->too_long, 1);
 	}
@@ -383,20 +385,34 @@ test_unit_epochs_close_as_units_are_read(void **st)
 	char path[300];
 	path_of(path, sizeof path, "epochs.jsonl");
 	FILE *f = fopen(path, "w");
-	for (int i = 0; i < 1000; i++)
+	uint64_t at[1000];
+	for (int i = 0; i < 1000; i++) {
+		at[i] = (uint64_t)ftell(f);
 		fprintf(f, "{\"n\":%d}\n", i);
+	}
 	fclose(f);
-	struct op_file_config fc;
-	op_file_config_default(&fc);
-	fc.path = path;
-	fc.epoch_units = 100;
-	fc.shard = 0;
-	struct unit_sum sum = {0};
-	struct engine_stats es;
-	run_source(&fc, 2, &sum, &es);
-	assert_int_equal(atomic_load(&sum.units), 1000);
-	/* 1000 units at 100 per epoch: epochs 0..9 close on both workers */
-	assert_true(es.max_epoch_closed >= 9);
+	for (int shard = 0; shard <= 1; shard++) {
+		struct op_file_config fc;
+		op_file_config_default(&fc);
+		fc.path = path;
+		fc.epoch_units = 100;
+		fc.shard = shard;
+		fc.stripe_bytes = 4096; /* sharded: several stripes a worker */
+		struct unit_sum sum = {0};
+		struct engine_stats es;
+		run_source(&fc, 2, &sum, &es);
+		assert_int_equal(atomic_load(&sum.units), 1000);
+		/* 1000 units at 100 per epoch: epochs 0..9 close on both
+		 * workers */
+		assert_true(es.max_epoch_closed >= 9);
+		/* and each unit is in the epoch of its offset (prepare turned
+		 * epoch_units into epoch_bytes), whichever worker read it */
+		assert_true(fc.epoch_bytes > 0);
+		uint64_t want = 0;
+		for (int i = 0; i < 1000; i++)
+			want += fc.first_epoch + at[i] / fc.epoch_bytes;
+		assert_int_equal(atomic_load(&sum.epochs), want);
+	}
 }
 
 static void
