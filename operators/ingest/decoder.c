@@ -203,11 +203,10 @@ span_unit(struct op_decoder *d, enum op_format fmt, const struct op_unit *u)
 	return rc;
 }
 
-/* Splitter callback: one unit to decode (or to reject as too long). */
+/* One unit to decode (or to reject as too long), on the general path. */
 static int
-feed_unit(void *arg, const struct op_unit *u)
+feed_unit(struct op_decoder *d, const struct op_unit *u)
 {
-	struct op_decoder *d = arg;
 	uint32_t len;
 	int rc;
 	if (u->flags & OP_UNIT_TOO_LONG) {
@@ -288,6 +287,57 @@ op_decoder_set_reserve(struct op_decoder *d, op_reserve_fn fn, void *arg)
 	d->reserve_arg = arg;
 }
 
+/*
+ * The usual unit of X-Trace JSON lines: one op_decoder_line_end decoded
+ * on the way (d->pre), emitted from the builder here with the checks that
+ * feed_unit, decode_one and op_decode_json would make on their way to the
+ * same op_decoder_emit, in one call instead of four (those calls cost
+ * 2-3 % of an ingest-only run).
+ * Returns 0 when u is not such a unit: the general path then decodes it,
+ * as it does every unit with a flag, a format other than X-Trace JSON, or
+ * a length over the line limit. Else 1, and *rc what feed_unit would
+ * return.
+ */
+static int
+pre_unit(struct op_decoder *d, const struct op_unit *u, int *rc)
+{
+	enum op_format fmt = u->format ? (enum op_format)(u->format - 1) : d->fmt;
+	size_t n = u->len;
+	if (u->flags || d->st.units != d->pre.units ||
+	    n > d->cfg.max_line_bytes ||
+	    !(n == d->pre.nl || (n + 1 == d->pre.nl && u->data[n] == '\r')) ||
+	    !(fmt == OP_FORMAT_JSON_V4 ||
+	      (fmt == OP_FORMAT_AUTO &&
+	       op_format_sniff(u->data, u->avail) == OP_FORMAT_JSON_V4)))
+		return 0;
+	d->pre.line = NULL;
+	d->st.units++;
+	uint32_t len;
+	uint64_t rej0 = d->st.rejected;
+	*rc = 0;
+	if (op_decoder_emit(d, u->data, n, &u->pos, d->rec,
+	                    d->cfg.max_record_bytes, &len)) {
+		if (d->st.rejected > rej0)
+			d->st.looks_like[op_format_sniff_deep(u->data, u->avail)]++;
+		return 1;
+	}
+	((struct op_event *)d->out)->src = u->pos.src;
+	if (d->fn)
+		*rc = d->fn(d->fn_arg, d->out, len);
+	return 1;
+}
+
+/* Splitter callback: one unit to decode (or to reject as too long). */
+static int
+unit_in(void *arg, const struct op_unit *u)
+{
+	struct op_decoder *d = arg;
+	int rc;
+	if (u->data != d->pre.line || !pre_unit(d, u, &rc))
+		rc = feed_unit(d, u);
+	return rc;
+}
+
 int
 op_decoder_feed(struct op_decoder *d, const void *buf, size_t n,
                 op_event_fn fn, void *arg)
@@ -295,7 +345,7 @@ op_decoder_feed(struct op_decoder *d, const void *buf, size_t n,
 	d->fn = fn;
 	d->fn_arg = arg;
 	d->st.bytes += n;
-	int rc = op_splitter_feed(d->split, buf, n, feed_unit, d);
+	int rc = op_splitter_feed(d->split, buf, n, unit_in, d);
 	d->fn = NULL;
 	return rc;
 }
@@ -307,7 +357,7 @@ op_decoder_unit(struct op_decoder *d, const struct op_unit *u,
 	d->fn = fn;
 	d->fn_arg = arg;
 	d->st.bytes += u->len;
-	int rc = feed_unit(d, u);
+	int rc = unit_in(d, u);
 	d->fn = NULL;
 	return rc;
 }
@@ -317,7 +367,7 @@ op_decoder_finish(struct op_decoder *d, op_event_fn fn, void *arg)
 {
 	d->fn = fn;
 	d->fn_arg = arg;
-	int rc = op_splitter_finish(d->split, feed_unit, d);
+	int rc = op_splitter_finish(d->split, unit_in, d);
 	d->fn = NULL;
 	return rc;
 }

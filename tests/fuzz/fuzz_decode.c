@@ -8,7 +8,8 @@
  * so that every limit path is reachable. Every produced record must pass
  * op_event_validate(), and units = events + rejects must hold. The JSON
  * target also splits the input with and without the decoder finding the
- * line ends (op_decoder_line_ends): both must decode the same.
+ * line ends (op_decoder_line_ends), as X-Trace JSON and as --format auto:
+ * both must decode the same.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,7 +59,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	op_deadletter_free(dl);
 #if !FUZZ_TEXT
 	/* the line ends the decoder finds change nothing it decodes */
-	if (fuzz_line_ends_agree(data, size, cut) > 0)
+	if (fuzz_line_ends_agree(OP_FORMAT_JSON_V4, data, size, cut) > 0 ||
+	    fuzz_line_ends_agree(OP_FORMAT_AUTO, data, size, cut) > 0)
 		abort();
 #endif
 	return 0;

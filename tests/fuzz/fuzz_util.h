@@ -102,13 +102,16 @@ fuzz_log_unit(void *arg, const struct op_unit *u)
 
 /*
  * Splits data[0..n) into lines, fed in two pieces cut at `cut`, and decodes
- * every unit as X-Trace JSON: once with the decoder telling the splitter
+ * every unit as fmt (X-Trace JSON, or auto: a line may be another format's
+ * JSON that also parses as an X-Trace object): once with the decoder
+ * telling the splitter
  * where each line ends (op_decoder_line_ends), once without. Returns 0
  * when both made the same events, rejects (reasons) and positions and
  * counted the same, 1 when they differ, -1 when out of memory.
  */
 static inline int
-fuzz_line_ends_agree(const unsigned char *data, size_t n, size_t cut)
+fuzz_line_ends_agree(enum op_format fmt, const unsigned char *data, size_t n,
+                     size_t cut)
 {
 	struct fuzz_log log[2] = {{0}, {0}};
 	struct op_decode_stats st[2];
@@ -116,11 +119,14 @@ fuzz_line_ends_agree(const unsigned char *data, size_t n, size_t cut)
 	for (int k = 0; k < 2 && !rc; k++) {
 		struct op_deadletter *dl;
 		struct op_splitter *sp;
-		if (fuzz_decoder_new(OP_FORMAT_JSON_V4, &dl, &log[k].d))
+		if (fuzz_decoder_new(fmt, &dl, &log[k].d))
 			return -1;
 		const struct op_decode_config *cfg = op_decoder_config(log[k].d);
+		/* units up to twice the line limit, not flagged as too long
+		 * (a file source's max_unit_bytes may be above it): the
+		 * decoder must reject them itself */
 		if (op_splitter_new(OP_SPLIT_LINES,
-		                    op_decoder_max_unit(cfg, OP_FORMAT_JSON_V4),
+		                    2 * op_decoder_max_unit(cfg, fmt),
 		                    &sp) == 0) {
 			if (k)
 				op_decoder_line_ends(log[k].d, sp);

@@ -802,13 +802,18 @@ test_line_ends_found_by_the_decoder_change_nothing(void **state)
 	    GOOD "\n" GOOD,
 	    GOOD "\n{\"TaskID\":\"0A\",\"EventID\":\"1\",\n\n",
 	    "{\"TaskID\":\"0A\",\"EventID\":\"1\"\n}\n{\"TaskID\":\"0A\"}\n",
+	    /* an X-Trace object to the finder, OTLP JSON to --format auto */
+	    GOOD "\n{\"resourceSpans\":[],\"TaskID\":\"0A\",\"EventID\":\"1\"}\n"
+	    GOOD "\n",
 	};
-	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
-		size_t n = strlen(in[i]);
-		for (size_t cut = 0; cut <= n; cut++)
-			assert_int_equal(fuzz_line_ends_agree(
-			    (const unsigned char *)in[i], n, cut), 0);
-	}
+	static const enum op_format fmts[] = {OP_FORMAT_JSON_V4, OP_FORMAT_AUTO};
+	for (size_t f = 0; f < 2; f++)
+		for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+			size_t n = strlen(in[i]);
+			for (size_t cut = 0; cut <= n; cut++)
+				assert_int_equal(fuzz_line_ends_agree(
+				    fmts[f], (const unsigned char *)in[i], n, cut), 0);
+		}
 	/* bad lines, enough for the search to rest, good ones around them,
 	 * and a line over the limit (4096 bytes here) that parses */
 	size_t cap = 2u << 20, o = 0;
@@ -833,7 +838,8 @@ test_line_ends_found_by_the_decoder_change_nothing(void **state)
 	}
 	assert_true(o < cap);
 	for (size_t cut = 0; cut <= o; cut += 65537)
-		assert_int_equal(fuzz_line_ends_agree((const unsigned char *)buf, o,
+		assert_int_equal(fuzz_line_ends_agree(OP_FORMAT_JSON_V4,
+		                                      (const unsigned char *)buf, o,
 		                                      cut), 0);
 	free(buf);
 }
