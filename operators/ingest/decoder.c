@@ -83,8 +83,9 @@ op_decoder_emit(struct op_decoder *d, const char *unit, size_t n,
 {
 	if (out == d->rec && d->reserve) {
 		/* The decoder's own buffer stands for "wherever the reserve
-		 * function says": lay the record out there directly. */
-		uint32_t size = op_event_builder_size(&d->b);
+		 * function says": lay the record out there directly (room for
+		 * its bound; finish() then computes the size once). */
+		uint32_t size = op_event_builder_bound(&d->b);
 		void *room = size <= cap ? d->reserve(d->reserve_arg,
 		                                      d->b.hdr.trace_id, size)
 		                         : NULL;
@@ -298,6 +299,26 @@ op_decoder_set_reserve(struct op_decoder *d, op_reserve_fn fn, void *arg)
  * a length over the line limit. Else 1, and *rc what feed_unit would
  * return.
  */
+/* op_format_sniff(p, avail) == OP_FORMAT_JSON_V4 for a unit that begins
+ * with '{': where a key's quote follows at once, the one compare that
+ * decides it (is the first key "resourceSpans"?), else the sniff. */
+static inline int
+sniffs_xtrace(const char *p, size_t avail)
+{
+	static const char otlp[16] = "\"resourceSpans\""; /* 15 and a NUL */
+	if (avail > 1 && p[1] == '"') {
+		if (avail - 1 < 15)
+			return 1;
+		uint64_t a, b, x, y; /* bytes 1..8 and 8..15 (no memcmp call) */
+		memcpy(&a, p + 1, 8);
+		memcpy(&b, p + 8, 8);
+		memcpy(&x, otlp, 8);
+		memcpy(&y, otlp + 7, 8);
+		return a != x || b != y;
+	}
+	return op_format_sniff(p, avail) == OP_FORMAT_JSON_V4;
+}
+
 static int
 pre_unit(struct op_decoder *d, const struct op_unit *u, int *rc)
 {
@@ -307,8 +328,7 @@ pre_unit(struct op_decoder *d, const struct op_unit *u, int *rc)
 	    n > d->cfg.max_line_bytes ||
 	    !(n == d->pre.nl || (n + 1 == d->pre.nl && u->data[n] == '\r')) ||
 	    !(fmt == OP_FORMAT_JSON_V4 ||
-	      (fmt == OP_FORMAT_AUTO &&
-	       op_format_sniff(u->data, u->avail) == OP_FORMAT_JSON_V4)))
+	      (fmt == OP_FORMAT_AUTO && sniffs_xtrace(u->data, u->avail))))
 		return 0;
 	d->pre.line = NULL;
 	d->st.units++;

@@ -258,6 +258,17 @@ int op_event_builder_finish(struct op_event_builder *b, void *out,
  * finish() checks). */
 uint32_t op_event_builder_size(const struct op_event_builder *b);
 
+/* At least that size: the whole string scratch counted, so without the
+ * scan of the fields that op_event_builder_size makes when the pairs are
+ * left out. For reserving room before finish(). */
+static inline uint32_t
+op_event_builder_bound(const struct op_event_builder *b)
+{
+	uint32_t kv = b->keep_kv ? b->n_kv : 0;
+	return ((uint32_t)sizeof(struct op_event) + 8u * b->n_parents +
+	        (uint32_t)sizeof(struct op_kv_ref) * kv + b->str_len + 7u) & ~7u;
+}
+
 #ifdef __cplusplus
 }
 #endif

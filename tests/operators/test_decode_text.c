@@ -298,6 +298,8 @@ struct rooms {
 	unsigned next, reserved, delivered, in_room;
 	int refuse;
 	uint64_t last_trace;
+	uint32_t asked; /* the size of the last room reserved */
+	uint32_t n_kv;  /* of the last event delivered */
 };
 
 static void *
@@ -306,6 +308,7 @@ room_reserve(void *arg, uint64_t trace_id, uint32_t size)
 	struct rooms *r = arg;
 	r->reserved++;
 	r->last_trace = trace_id;
+	r->asked = size;
 	if (r->refuse || size > sizeof r->buf[0])
 		return NULL;
 	return r->buf[r->next++ % 4];
@@ -318,10 +321,52 @@ room_event(void *arg, const struct op_event *e, uint32_t len)
 	assert_int_equal(op_event_validate(e, len), 0);
 	assert_true(e->trace_id == r->last_trace);
 	r->delivered++;
+	r->n_kv = e->n_kv;
 	for (int i = 0; i < 4; i++)
-		if ((const unsigned char *)e == r->buf[i])
+		if ((const unsigned char *)e == r->buf[i]) {
 			r->in_room++;
+			assert_true(len <= r->asked); /* it fits its room */
+		}
 	return 0;
+}
+
+/* Without the pairs kept, room is asked for at least the record (its
+ * bound counts the pairs' strings too); a record whose bound exceeds the
+ * room on offer is laid out in the decoder's own buffer, the same. */
+static void
+test_room_is_asked_for_at_least_the_record(void **state)
+{
+	(void)state;
+	char big[2501], line[3200];
+	memset(big, 'y', 2500);
+	big[2500] = 0;
+	int n = snprintf(line, sizeof line,
+	                 "{\"TaskID\":\"0A\",\"EventID\":\"1\",\"Label\":\"a\","
+	                 "\"Title\":\"t\"}\n"
+	                 "{\"TaskID\":\"0B\",\"EventID\":\"2\",\"Label\":\"b\","
+	                 "\"Title\":\"%s\"}\n", big);
+	assert_true(n > 0 && (size_t)n < sizeof line);
+	for (int keep = 0; keep < 2; keep++) {
+		struct op_decode_config cfg;
+		op_decode_config_default(&cfg);
+		cfg.keep_kv = (uint32_t)keep;
+		struct op_decoder *d;
+		assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, &cfg, NULL, NULL,
+		                                &d), 0);
+		struct rooms r;
+		memset(&r, 0, sizeof r);
+		op_decoder_set_reserve(d, room_reserve, &r);
+		assert_int_equal(op_decoder_feed(d, line, strlen(line), room_event,
+		                                 &r), 0);
+		assert_int_equal(op_decoder_finish(d, room_event, &r), 0);
+		/* both delivered; the first in its room; the second (2.5 KB of
+		 * pair) from the decoder's buffer, with its pair or without */
+		assert_int_equal(r.delivered, 2);
+		assert_int_equal(r.in_room, 1);
+		assert_int_equal(r.n_kv, (unsigned)keep);
+		assert_int_equal(op_decoder_stats(d)->rejected, 0);
+		op_decoder_free(d);
+	}
 }
 
 static void
@@ -395,6 +440,7 @@ main(void)
 		T(test_rejects_too_many_pairs),
 		cmocka_unit_test(test_rejects_report_over_limit_in_stream),
 		cmocka_unit_test(test_records_are_laid_out_where_reserve_says),
+		cmocka_unit_test(test_room_is_asked_for_at_least_the_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
