@@ -205,16 +205,20 @@ op_event_builder_finish(struct op_event_builder *b, void *out, uint32_t cap,
 	ev->host_sym = op_symbol(b->str + s[OP_EV_HOST].off, s[OP_EV_HOST].len);
 	ev->agent_sym = op_symbol(b->str + s[OP_EV_AGENT].off, s[OP_EV_AGENT].len);
 
-	unsigned char *p = (unsigned char *)(ev + 1);
-	memcpy(p, b->parents, 8u * b->n_parents);
-	p += 8u * b->n_parents;
-	struct op_kv_ref *kv = (struct op_kv_ref *)(void *)p;
+	/* one or two parents as a rule: a loop, not a memcpy call */
+	uint64_t *par = (uint64_t *)(void *)(ev + 1);
+	for (uint32_t i = 0; i < b->n_parents; i++)
+		par[i] = b->parents[i];
+	struct op_kv_ref *kv = (struct op_kv_ref *)(void *)(par + b->n_parents);
 	for (uint32_t i = 0; i < n_kv; i++) {
 		kv[i].key = shift(b->kv[i].key, base);
 		kv[i].val = shift(b->kv[i].val, base);
 	}
+	/* The padding after the strings is zero: base and size are 8-byte
+	 * multiples and str >= 1 (the shared NUL), so the last 8 bytes lie
+	 * in the string area; zeroed first, then the strings over them. */
+	memset((unsigned char *)out + size - 8, 0, 8);
 	memcpy((unsigned char *)out + base, b->str, str);
-	memset((unsigned char *)out + base + str, 0, size - base - str);
 	*len = size;
 	return 0;
 }
