@@ -88,11 +88,14 @@ key_id(const char *k, size_t n)
 #undef IS
 }
 
+/* JSON whitespace is ' ', '\t', '\r' and '\n', all <= ' ': a skip at a
+ * token (nearly every one: producers put none) ends at one compare. */
 static inline void
 skip_ws(struct jp *j)
 {
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' ||
-	                         *j->p == '\r' || (*j->p == '\n' && !j->to_nl)))
+	while (j->p < j->end && *j->p <= ' ' &&
+	       (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' ||
+	        (*j->p == '\n' && !j->to_nl)))
 		j->p++;
 }
 
@@ -858,7 +861,8 @@ jobject(struct jp *j)
 				/* Producers put a bare comma between members: one
 				 * test for ," instead of a whitespace skip on either
 				 * side and the test for the next key's quote. */
-				if (j->end - j->p < 2 || j->p[0] != ',' || j->p[1] != '"')
+				static const unsigned char cq[2] = {',', '"'};
+				if (j->end - j->p < 2 || load2(j->p) != load2(cq))
 					break;
 				j->p++;
 			}

@@ -405,7 +405,7 @@ scan_hex(const unsigned char *q, const unsigned char *lim, uint64_t *v)
 	return q;
 }
 
-/* Unaligned loads of 8 and 4 bytes. */
+/* Unaligned loads of 8, 4 and 2 bytes. */
 static inline uint64_t
 load8(const unsigned char *p)
 {
@@ -419,6 +419,14 @@ load4(const unsigned char *p)
 {
 	uint32_t v;
 	memcpy(&v, p, 4);
+	return v;
+}
+
+static inline uint16_t
+load2(const unsigned char *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
 	return v;
 }
 
