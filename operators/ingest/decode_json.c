@@ -901,8 +901,7 @@ op_decode_json(struct op_decoder *d, const char *line, size_t n,
 {
 	int rc = op_decoder_begin(d, line, n, &pos, d->cfg.max_line_bytes);
 	/* decoded by op_decoder_line_end up to its '\n' (less a '\r') */
-	int pre = line == d->pre.line && d->st.units == d->pre.units + 1 &&
-	          (n == d->pre.nl || (n + 1 == d->pre.nl && line[n] == '\r'));
+	int pre = d->st.units == d->pre.units + 1 && op_pre_decoded(d, line, n);
 	d->pre.line = NULL;
 	if (rc)
 		return rc;

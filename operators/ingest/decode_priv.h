@@ -57,10 +57,11 @@ struct op_decoder {
 	} jkeys;
 	/* op_decoder_line_end's last success: the line at `line`, decoded
 	 * into b, its '\n' at offset `nl`, when st.units was `units`. The
-	 * unit's own op_decode_json (the next unit begun, the same line up
-	 * to that '\n') emits it without parsing it again. After
-	 * OP_LINE_END_MISSES failures in a row the search rests for
-	 * OP_LINE_END_REST lines (input that is not X-Trace JSON). */
+	 * unit's own pre_unit (decoder.c) or op_decode_json (the next unit
+	 * begun, the same line up to that '\n': op_pre_decoded) emits it
+	 * without parsing it again. After OP_LINE_END_MISSES failures in a
+	 * row the search rests for OP_LINE_END_REST lines (input that is not
+	 * X-Trace JSON). */
 	struct {
 		const char *line;
 		uint32_t nl;
@@ -71,6 +72,15 @@ struct op_decoder {
 
 #define OP_LINE_END_MISSES 16
 #define OP_LINE_END_REST 4096
+
+/* 1 when line[0..n) is the line op_decoder_line_end decoded last (up to
+ * its '\n', less a '\r' before it); the caller checks the unit count. */
+static inline int
+op_pre_decoded(const struct op_decoder *d, const char *line, size_t n)
+{
+	return line == d->pre.line &&
+	       (n == d->pre.nl || (n + 1 == d->pre.nl && line[n] == '\r'));
+}
 
 /*
  * Counts a rejected unit, writes its dead letter, remembers the reason.

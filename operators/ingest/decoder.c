@@ -288,17 +288,6 @@ op_decoder_set_reserve(struct op_decoder *d, op_reserve_fn fn, void *arg)
 	d->reserve_arg = arg;
 }
 
-/*
- * The usual unit of X-Trace JSON lines: one op_decoder_line_end decoded
- * on the way (d->pre), emitted from the builder here with the checks that
- * feed_unit, decode_one and op_decode_json would make on their way to the
- * same op_decoder_emit, in one call instead of four (those calls cost
- * 2-3 % of an ingest-only run).
- * Returns 0 when u is not such a unit: the general path then decodes it,
- * as it does every unit with a flag, a format other than X-Trace JSON, or
- * a length over the line limit. Else 1, and *rc what feed_unit would
- * return.
- */
 /* op_format_sniff(p, avail) == OP_FORMAT_JSON_V4 for a unit that begins
  * with '{': where a key's quote follows at once, the one compare that
  * decides it (is the first key "resourceSpans"?), else the sniff. */
@@ -319,14 +308,24 @@ sniffs_xtrace(const char *p, size_t avail)
 	return op_format_sniff(p, avail) == OP_FORMAT_JSON_V4;
 }
 
+/*
+ * The usual unit of X-Trace JSON lines: one op_decoder_line_end decoded
+ * on the way (d->pre), emitted from the builder here with the checks that
+ * feed_unit, decode_one and op_decode_json would make on their way to the
+ * same op_decoder_emit, in one call instead of four (those calls cost
+ * 2-3 % of an ingest-only run).
+ * Returns 0 when u is not such a unit: the general path then decodes it,
+ * as it does every unit with a flag, a format other than X-Trace JSON, or
+ * a length over the line limit. Else 1, and *rc what feed_unit would
+ * return.
+ */
 static int
 pre_unit(struct op_decoder *d, const struct op_unit *u, int *rc)
 {
 	enum op_format fmt = u->format ? (enum op_format)(u->format - 1) : d->fmt;
 	size_t n = u->len;
 	if (u->flags || d->st.units != d->pre.units ||
-	    n > d->cfg.max_line_bytes ||
-	    !(n == d->pre.nl || (n + 1 == d->pre.nl && u->data[n] == '\r')) ||
+	    n > d->cfg.max_line_bytes || !op_pre_decoded(d, u->data, n) ||
 	    !(fmt == OP_FORMAT_JSON_V4 ||
 	      (fmt == OP_FORMAT_AUTO && sniffs_xtrace(u->data, u->avail))))
 		return 0;

@@ -104,8 +104,8 @@ fuzz_log_unit(void *arg, const struct op_unit *u)
  * Splits data[0..n) into lines, fed in two pieces cut at `cut`, and decodes
  * every unit as fmt (X-Trace JSON, or auto: a line may be another format's
  * JSON that also parses as an X-Trace object): once with the decoder
- * telling the splitter
- * where each line ends (op_decoder_line_ends), once without. Returns 0
+ * telling the splitter where each line ends (op_decoder_line_ends), once
+ * without. Returns 0
  * when both made the same events, rejects (reasons) and positions and
  * counted the same, 1 when they differ, -1 when out of memory.
  */
