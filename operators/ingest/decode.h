@@ -55,8 +55,11 @@ enum op_format {
  * "auto" (the option values); never NULL. */
 const char *op_format_name(enum op_format f);
 /* What the bytes at the start of a unit (or of a stream) look like: a
- * concrete format, or OP_FORMAT__COUNT when none (format_detect.c). */
+ * concrete format, or OP_FORMAT__COUNT when none (format_detect.c). An
+ * object whose first key is OP_OTLP_JSON_KEY is OTLP JSON, any other
+ * object X-Trace JSON. */
 enum op_format op_format_sniff(const void *data, size_t n);
+#define OP_OTLP_JSON_KEY "\"resourceSpans\"" /* quotes included */
 /* 1 if units of fmt are decoded into many spans (OTLP, Zipkin). */
 int op_format_spans(enum op_format fmt);
 /* 1 if a message (Kafka, HTTP) in fmt is one unit; 0 if it is X-Trace

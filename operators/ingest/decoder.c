@@ -290,11 +290,12 @@ op_decoder_set_reserve(struct op_decoder *d, op_reserve_fn fn, void *arg)
 
 /* op_format_sniff(p, avail) == OP_FORMAT_JSON_V4 for a unit that begins
  * with '{': where a key's quote follows at once, the one compare that
- * decides it (is the first key "resourceSpans"?), else the sniff. */
+ * decides it (is the first key OP_OTLP_JSON_KEY?), else the sniff. */
 static inline int
 sniffs_xtrace(const char *p, size_t avail)
 {
-	static const char otlp[16] = "\"resourceSpans\""; /* 15 and a NUL */
+	static const char otlp[16] = OP_OTLP_JSON_KEY; /* 15 and a NUL */
+	_Static_assert(sizeof OP_OTLP_JSON_KEY == 16, "two 8-byte compares");
 	if (avail > 1 && p[1] == '"') {
 		if (avail - 1 < 15)
 			return 1;

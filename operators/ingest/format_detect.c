@@ -95,7 +95,8 @@ op_format_sniff(const void *data, size_t n)
 		return OP_FORMAT_ZIPKIN;
 	if (*p == '{') {
 		p = skip_blank(p + 1, end);
-		if ((size_t)(end - p) >= 15 && memcmp(p, "\"resourceSpans\"", 15) == 0)
+		size_t k = sizeof OP_OTLP_JSON_KEY - 1;
+		if ((size_t)(end - p) >= k && memcmp(p, OP_OTLP_JSON_KEY, k) == 0)
 			return OP_FORMAT_OTLP_JSON;
 		return OP_FORMAT_JSON_V4;
 	}
@@ -153,7 +154,7 @@ op_format_sniff_deep(const void *data, size_t n)
 	enum op_format f = op_format_sniff(data, n);
 	if (f == OP_FORMAT_JSON_V4) {
 		size_t k = n < 4096 ? n : 4096;
-		if (memmem(data, k, "\"resourceSpans\"", 15) ||
+		if (memmem(data, k, OP_OTLP_JSON_KEY, sizeof OP_OTLP_JSON_KEY - 1) ||
 		    memmem(data, k, "\"resource_spans\"", 16))
 			return OP_FORMAT_OTLP_JSON;
 		if (!memmem(data, k, "\"TaskID\"", 8) &&
