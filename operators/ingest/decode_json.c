@@ -45,6 +45,7 @@ struct jp {
 	const unsigned char *err_at;
 	int to_nl; /* op_decoder_line_end: '\n' is no whitespace, and the
 	            * object ends at one, not at end */
+	uint32_t n_okeys; /* d->okeys filled (jpair_unkept) */
 };
 
 /* The general (slow) path of a value kept out of line, so that the fast
@@ -97,22 +98,6 @@ skip_ws(struct jp *j)
 	       (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' ||
 	        (*j->p == '\n' && !j->to_nl)))
 		j->p++;
-}
-
-static int
-hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
-{
-	if (end - p < 4)
-		return -1;
-	unsigned v = 0;
-	for (int i = 0; i < 4; i++) {
-		int h = hexval(p[i]);
-		if (h < 0)
-			return -1;
-		v = v << 4 | (unsigned)h;
-	}
-	*out = v;
-	return 0;
 }
 
 /*
@@ -663,6 +648,58 @@ kv_dup(const struct op_event_builder *b, const char *k, size_t n)
 	return 0;
 }
 
+/* A member that is no field, when the record leaves key/value pairs out
+ * (keep_kv 0: replay, serve): checked as a kept pair is (a key named twice,
+ * the pair limit, the field limit, the exception flag), but read in place,
+ * not copied into the string scratch only for finish() to leave it out.
+ * Unlike a kept pair it takes no room, so it cannot make the record too
+ * large. */
+static int
+jpair_unkept(struct jp *j, const char *k, size_t kn, const unsigned char *kat)
+{
+	struct op_decoder *d = j->d;
+	struct op_event_builder *b = &d->b;
+	size_t fcap = d->cfg.max_field_bytes, n;
+	for (uint32_t i = 0; i < j->n_okeys; i++)
+		if (d->okeys[i].n == kn && memcmp(d->okeys[i].k, k, kn) == 0)
+			FAIL(j, OP_REJECT_DUPLICATE_KEY, kat);
+	if (j->n_okeys >= b->max_kv)
+		FAIL(j, OP_REJECT_TOO_MANY_KV, kat);
+	if (k == d->tmp) { /* unescaped, where the next key or value goes */
+		struct op_str ks;
+		if (op_event_builder_str(b, k, kn, &ks))
+			FAIL(j, OP_REJECT_RECORD_TOO_LARGE, kat);
+		k = b->str + ks.off;
+	}
+	d->okeys[j->n_okeys++] = (struct op_json_key){k, kn};
+	const unsigned char *s = j->p, *v = s;
+	if (s >= j->end)
+		FAIL(j, OP_REJECT_SYNTAX, s);
+	if (*s == '"') { /* plain in place; else unescaped into d->tmp */
+		const unsigned char *q = scan_plain(++v, j->end);
+		n = (size_t)(q - v);
+		if (q < j->end && *q == '"' && n <= fcap) {
+			j->p = q + 1;
+		} else {
+			j->p = v;
+			if (jstr(j, d->tmp, fcap, fcap, 0, &n))
+				return -1;
+			v = (const unsigned char *)d->tmp;
+		}
+	} else if (*s == 'n') { /* null: the text "null" when kept */
+		return jlit(j, "null", 4);
+	} else {
+		if (jskip(j, 0))
+			return -1;
+		n = (size_t)(j->p - s);
+		if (n > fcap)
+			FAIL(j, OP_REJECT_FIELD_TOO_LONG, s);
+	}
+	if (op_text_names_exception((const char *)v, n))
+		b->hdr.flags |= OP_EV_EXCEPTION;
+	return 0;
+}
+
 /* An integer time into *dst, raising flag when present (null: absent). */
 static inline int
 jtime(struct jp *j, uint64_t *dst, uint16_t *flags, uint16_t flag)
@@ -678,38 +715,9 @@ jtime(struct jp *j, uint64_t *dst, uint16_t *flags, uint16_t flag)
 	return 0;
 }
 
-/* 1 when p[0..n) equals pat[0..n), 4 <= n <= 32, avail bytes at p (>= n),
- * pat readable to 32 bytes: one block compare when a block of input is
- * there, else two (or four) overlapping word compares — no memcmp call,
- * as the predicted keys are short. pat is a jkeys pattern: its size bounds
- * n and must hold the 16-byte block, and four words cover no more than 32
- * bytes. */
 _Static_assert(sizeof ((struct op_decoder *)0)->jkeys.pat[0] >= 16 &&
                sizeof ((struct op_decoder *)0)->jkeys.pat[0] <= 32,
                "key_match reads 16 bytes of a pattern and compares <= 32");
-static inline int
-key_match(const unsigned char *p, size_t avail, const unsigned char *pat,
-          size_t n)
-{
-#if defined(__SSE2__)
-	if (n <= 16 && avail >= 16) {
-		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
-		    _mm_loadu_si128((const __m128i *)(const void *)p),
-		    _mm_loadu_si128((const __m128i *)(const void *)pat)));
-		return (~m & ((1u << n) - 1)) == 0;
-	}
-#else
-	(void)avail;
-#endif
-	if (n > 16)
-		return ((load8(p) ^ load8(pat)) | (load8(p + 8) ^ load8(pat + 8)) |
-		        (load8(p + n - 16) ^ load8(pat + n - 16)) |
-		        (load8(p + n - 8) ^ load8(pat + n - 8))) == 0;
-	if (n >= 8)
-		return ((load8(p) ^ load8(pat)) |
-		        (load8(p + n - 8) ^ load8(pat + n - 8))) == 0;
-	return ((load4(p) ^ load4(pat)) | (load4(p + n - 4) ^ load4(pat + n - 4))) == 0;
-}
 
 /*
  * A member; j->p is at the key's opening quote, idx is the member's
@@ -818,6 +826,8 @@ jmember(struct jp *j, unsigned *seen, unsigned idx)
 	case K_OTHER:
 		break;
 	}
+	if (!b->keep_kv)
+		return jpair_unkept(j, k, kn, kat);
 	if (kv_dup(b, k, kn))
 		FAIL(j, OP_REJECT_DUPLICATE_KEY, kat);
 	if (b->n_kv >= b->max_kv)

@@ -55,6 +55,13 @@ struct op_decoder {
 		uint8_t id[OP_JKEY_POSITIONS];
 		unsigned char pat[OP_JKEY_POSITIONS][OP_JKEY_PAT_BYTES];
 	} jkeys;
+	/* decode_json.c's keys of the line's members that the record leaves
+	 * out (keep_kv 0), for the duplicate-key check, [max_kv]: in the
+	 * line, or copied to the string scratch when unescaped. */
+	struct op_json_key {
+		const char *k;
+		size_t n;
+	} *okeys;
 	/* op_decoder_line_end's last success: the line at `line`, decoded
 	 * into b, its '\n' at offset `nl`, when st.units was `units`. The
 	 * unit's own pre_unit (decoder.c) or op_decode_json (the next unit

@@ -139,7 +139,8 @@ op_decoder_new(enum op_format fmt, const struct op_decode_config *cfg,
 	d->source = strdup(source ? source : "");
 	d->rec = aligned_alloc(8, (d->cfg.max_record_bytes + 7u) & ~7u);
 	d->tmp = malloc(d->cfg.max_field_bytes);
-	if (rc == 0 && (!d->source || !d->rec || !d->tmp))
+	d->okeys = malloc(sizeof *d->okeys * (d->cfg.max_kv + 1u));
+	if (rc == 0 && (!d->source || !d->rec || !d->tmp || !d->okeys))
 		rc = WEFT_ENOMEM;
 	if (rc) {
 		op_decoder_free(d);
@@ -159,6 +160,7 @@ op_decoder_free(struct op_decoder *d)
 	free(d->source);
 	free(d->rec);
 	free(d->tmp);
+	free(d->okeys);
 	free(d->span_tmp);
 	free(d);
 }

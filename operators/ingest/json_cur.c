@@ -128,22 +128,6 @@ put_utf8(char *buf, size_t cap, size_t *n, uint32_t cp)
 	return 0;
 }
 
-static int
-hex4(const unsigned char *p, const unsigned char *end, uint32_t *v)
-{
-	if (end - p < 4)
-		return -1;
-	uint32_t x = 0;
-	for (int i = 0; i < 4; i++) {
-		int h = hexval(p[i]);
-		if (h < 0)
-			return -1;
-		x = x << 4 | (uint32_t)h;
-	}
-	*v = x;
-	return 0;
-}
-
 /* One escape at c->p (after the backslash) into buf. */
 static int
 unescape(struct op_jc *c, char *buf, size_t cap, size_t *n)

@@ -218,6 +218,22 @@ hexval(unsigned c)
 	return -1;
 }
 
+static inline int
+hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
+{
+	if (end - p < 4)
+		return -1;
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		int h = hexval(p[i]);
+		if (h < 0)
+			return -1;
+		v = v << 4 | (unsigned)h;
+	}
+	*out = v;
+	return 0;
+}
+
 /* Eight digit values (bytes 0..9, the first in the low byte) as a number:
  * pairs, quads and the two halves combined with three multiplies. */
 static inline uint32_t
@@ -536,6 +552,35 @@ num64(const unsigned char *s, const unsigned char *e, int is_int, int64_t *out)
 		return -1;
 	*out = (int64_t)v;
 	return 0;
+}
+
+/* 1 when p[0..n) equals pat[0..n), 4 <= n <= 32, avail bytes at p (>= n),
+ * pat readable to 32 bytes (a decoder's jkeys pattern, decode_json.c):
+ * one block compare when a block of input is there, else two (or four)
+ * overlapping word compares — no memcmp call, as the predicted keys are
+ * short. */
+static inline int
+key_match(const unsigned char *p, size_t avail, const unsigned char *pat,
+          size_t n)
+{
+#if defined(__SSE2__)
+	if (n <= 16 && avail >= 16) {
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+		    _mm_loadu_si128((const __m128i *)(const void *)p),
+		    _mm_loadu_si128((const __m128i *)(const void *)pat)));
+		return (~m & ((1u << n) - 1)) == 0;
+	}
+#else
+	(void)avail;
+#endif
+	if (n > 16)
+		return ((load8(p) ^ load8(pat)) | (load8(p + 8) ^ load8(pat + 8)) |
+		        (load8(p + n - 16) ^ load8(pat + n - 16)) |
+		        (load8(p + n - 8) ^ load8(pat + n - 8))) == 0;
+	if (n >= 8)
+		return ((load8(p) ^ load8(pat)) |
+		        (load8(p + n - 8) ^ load8(pat + n - 8))) == 0;
+	return ((load4(p) ^ load4(pat)) | (load4(p + n - 4) ^ load4(pat + n - 4))) == 0;
 }
 
 #endif

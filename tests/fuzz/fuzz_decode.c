@@ -9,7 +9,8 @@
  * op_event_validate(), and units = events + rejects must hold. The JSON
  * target also splits the input with and without the decoder finding the
  * line ends (op_decoder_line_ends), as X-Trace JSON and as --format auto:
- * both must decode the same.
+ * both must decode the same; and decodes each line with the key/value
+ * pairs kept and left out: both must decide the same.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,6 +62,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the line ends the decoder finds change nothing it decodes */
 	if (fuzz_line_ends_agree(OP_FORMAT_JSON_V4, data, size, cut) > 0 ||
 	    fuzz_line_ends_agree(OP_FORMAT_AUTO, data, size, cut) > 0)
+		abort();
+	/* a record that leaves its pairs out decides as one that keeps them */
+	if (fuzz_unkept_agrees(data, size) > 0)
 		abort();
 #endif
 	return 0;

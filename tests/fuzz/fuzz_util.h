@@ -6,6 +6,7 @@
 #ifndef WEFT_FUZZ_UTIL_H
 #define WEFT_FUZZ_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,14 @@ fuzz_check(void *arg, const struct op_event *ev, uint32_t len)
 }
 
 /* A decoder of fmt and its dead-letter counter: 0, or nonzero (nothing
- * to free) when out of memory. */
+ * to free) when out of memory. keep_kv as the decoder's option. */
 static int
-fuzz_decoder_new(enum op_format fmt, struct op_deadletter **dl, struct op_decoder **d)
+fuzz_decoder_new_kv(enum op_format fmt, uint32_t keep_kv,
+                    struct op_deadletter **dl, struct op_decoder **d)
 {
 	struct op_decode_config cfg;
 	op_decode_config_default(&cfg);
+	cfg.keep_kv = keep_kv;
 	cfg.max_line_bytes = 4096;
 	cfg.max_report_bytes = 4096;
 	cfg.max_message_bytes = 8192;
@@ -44,6 +47,102 @@ fuzz_decoder_new(enum op_format fmt, struct op_deadletter **dl, struct op_decode
 		return 1;
 	}
 	return 0;
+}
+
+static int
+fuzz_decoder_new(enum op_format fmt, struct op_deadletter **dl, struct op_decoder **d)
+{
+	return fuzz_decoder_new_kv(fmt, 1, dl, d);
+}
+
+/* ---- a record without its pairs, against one with them ---------------- */
+
+/* The last dead letter a sink wrote (it names the reason and the offset). */
+struct fuzz_letter {
+	char line[512];
+	size_t n;
+};
+
+static int
+fuzz_letter_keep(void *arg, const char *line, size_t len)
+{
+	struct fuzz_letter *l = arg;
+	l->n = len < sizeof l->line ? len : sizeof l->line;
+	memcpy(l->line, line, l->n);
+	return 0;
+}
+
+/* 1 when a and b hold the same event but for the key/value pairs. */
+static inline int
+fuzz_same_but_pairs(const struct op_event *a, const struct op_event *b)
+{
+	if (memcmp(a, b, offsetof(struct op_event, size)) != 0 ||
+	    a->n_parents != b->n_parents || a->flags != b->flags ||
+	    a->src != b->src ||
+	    memcmp(op_event_parents(a), op_event_parents(b),
+	           8u * a->n_parents) != 0)
+		return 0;
+	for (int f = 0; f < OP_EV_NFIELDS; f++)
+		if (a->str[f].len != b->str[f].len ||
+		    memcmp(op_event_strref(a, a->str[f]), op_event_strref(b, b->str[f]),
+		           a->str[f].len) != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * Decodes each line of data[0..n) as X-Trace JSON twice: keeping the
+ * key/value pairs and leaving them out (keep_kv 0, as replay and serve do,
+ * which reads them in place: decode_json.c, jpair_unkept). Returns 0 when
+ * every line came out the same — the same event but for its pairs, or the
+ * same reject at the same place — 1 when one differs, -1 when out of
+ * memory. A line the kept decoder finds too large is not compared: left
+ * out, the pairs take no room.
+ */
+static inline int
+fuzz_unkept_agrees(const unsigned char *data, size_t n)
+{
+	struct op_deadletter *dl[2] = {NULL, NULL};
+	struct op_decoder *d[2] = {NULL, NULL};
+	static struct fuzz_letter letter[2];
+	static uint64_t rec[2][1024 / 8];
+	int rc = 0;
+	for (int k = 0; k < 2; k++) {
+		if (fuzz_decoder_new_kv(OP_FORMAT_JSON_V4, (uint32_t)(1 - k), &dl[k],
+		                        &d[k])) {
+			rc = -1;
+			break;
+		}
+		op_deadletter_set_writer(dl[k], fuzz_letter_keep, &letter[k]);
+	}
+	for (size_t at = 0; !rc && at < n;) {
+		const unsigned char *nl = memchr(data + at, '\n', n - at);
+		size_t len = nl ? (size_t)(nl - (data + at)) : n - at;
+		int r[2];
+		uint32_t size[2];
+		for (int k = 0; k < 2; k++) {
+			letter[k].n = 0;
+			r[k] = op_decode_json(d[k], (const char *)data + at, len, NULL,
+			                      rec[k], sizeof rec[k], &size[k]);
+		}
+		at += len + 1;
+		if (r[0] && op_decoder_last_reject(d[0]) == OP_REJECT_RECORD_TOO_LARGE)
+			continue;
+		if ((r[0] == 0) != (r[1] == 0))
+			rc = 1;
+		else if (r[0] == 0)
+			rc = !fuzz_same_but_pairs((const struct op_event *)(void *)rec[0],
+			                          (const struct op_event *)(void *)rec[1]);
+		else
+			rc = op_decoder_last_reject(d[0]) != op_decoder_last_reject(d[1]) ||
+			     letter[0].n != letter[1].n ||
+			     memcmp(letter[0].line, letter[1].line, letter[0].n) != 0;
+	}
+	for (int k = 0; k < 2; k++) {
+		op_decoder_free(d[k]);
+		op_deadletter_free(dl[k]);
+	}
+	return rc;
 }
 
 /* ---- a decoder finding line ends, against one that does not ---------- */

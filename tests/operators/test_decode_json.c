@@ -14,13 +14,7 @@
 #include "test_util.h"
 #include "tests/fuzz/fuzz_util.h"
 
-#define GOOD \
-	"{\"TaskID\":\"7e1b3b5a2c9d4f10\",\"EventID\":\"-4611686018427387904\"," \
-	"\"ParentEventID\":[\"123\",\"456\"],\"Timestamp\":1404236567890," \
-	"\"HRT\":1234567890123,\"Cycles\":98765,\"Host\":\"node-1\"," \
-	"\"ProcessID\":4242,\"ProcessName\":\"DataNode\",\"ThreadID\":17," \
-	"\"ThreadName\":\"main\",\"Agent\":\"HDFS\",\"Source\":\"X.java:42\"," \
-	"\"Label\":\"writeBlock\",\"Tag\":[\"a\",\"b\"],\"Title\":\"t\"}"
+#define GOOD V4_GOOD
 
 static int
 dec(struct fx *f, const char *line)
@@ -781,119 +775,6 @@ test_good_lines_around_bad_ones_all_come_out(void **state)
 	collect_free(&c);
 }
 
-/* A decoder that finds where each line ends (op_decoder_line_ends, set by
- * the file source and by op_decoder_feed) decodes exactly what one that
- * leaves it to the splitter does: the same events, rejects, positions
- * and counts, whatever the line endings, wherever the input is cut, for
- * objects that a raw newline splits, and around runs of bad lines long
- * enough to make it rest. */
-static void
-test_line_ends_found_by_the_decoder_change_nothing(void **state)
-{
-	(void)state;
-	static const char *const in[] = {
-	    GOOD "\n" GOOD "\n",
-	    GOOD "\r\n" GOOD " \t\r\n" GOOD "\r\r\n",
-	    "{\"TaskID\":\"0A\",\n\"EventID\":\"1\"}\n" GOOD "\n",
-	    "{\"TaskID\":\"0A\",\"EventID\":\"1\",\"Label\":\"a\nb\"}\n",
-	    "{\"TaskID\":\"0A\",\"EventID\":\"1\",\"X\":{\"a\":\n1}}\n",
-	    GOOD "}\n" GOOD GOOD "\n" GOOD "\n",
-	    "\n\n  \n" GOOD "\n " GOOD "\n\xEF\xBB\xBF" GOOD "\n",
-	    GOOD "\n" GOOD,
-	    GOOD "\n{\"TaskID\":\"0A\",\"EventID\":\"1\",\n\n",
-	    "{\"TaskID\":\"0A\",\"EventID\":\"1\"\n}\n{\"TaskID\":\"0A\"}\n",
-	    /* an X-Trace object to the finder, OTLP JSON to --format auto */
-	    GOOD "\n{\"resourceSpans\":[],\"TaskID\":\"0A\",\"EventID\":\"1\"}\n"
-	    GOOD "\n",
-	};
-	static const enum op_format fmts[] = {OP_FORMAT_JSON_V4, OP_FORMAT_AUTO};
-	for (size_t f = 0; f < 2; f++)
-		for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
-			size_t n = strlen(in[i]);
-			for (size_t cut = 0; cut <= n; cut++)
-				assert_int_equal(fuzz_line_ends_agree(
-				    fmts[f], (const unsigned char *)in[i], n, cut), 0);
-		}
-	/* bad lines, enough for the search to rest, good ones around them,
-	 * and a line over the limit (4096 bytes here) that parses */
-	size_t cap = 2u << 20, o = 0;
-	char *buf = malloc(cap);
-	assert_non_null(buf);
-	for (int k = 0; k < 3; k++)
-		o += (size_t)snprintf(buf + o, cap - o, GOOD "\n");
-	for (int k = 0; k < 40; k++)
-		o += (size_t)snprintf(buf + o, cap - o, "{\"bad\": %d}\n", k);
-	for (int k = 0; k < 4200; k++) /* past the rest (4096 lines) */
-		o += (size_t)snprintf(buf + o, cap - o, GOOD "\n");
-	o += (size_t)snprintf(buf + o, cap - o, "{\"TaskID\":\"0A\",\"EventID\":\"2\",\"T\":\"");
-	memset(buf + o, 'x', 5000);
-	o += 5000;
-	o += (size_t)snprintf(buf + o, cap - o, "\"}\n" GOOD "\n");
-	/* one byte over the limit, and at it: whitespace makes it parse */
-	for (size_t len = 4097; len >= 4096; len--) {
-		static const char head[] = "{\"TaskID\":\"0A\",", tail[] = "\"EventID\":\"3\"}";
-		size_t pad = len - (sizeof head - 1) - (sizeof tail - 1);
-		o += (size_t)snprintf(buf + o, cap - o, "%s%*s%s\n", head, (int)pad, "",
-		                      tail);
-	}
-	assert_true(o < cap);
-	for (size_t cut = 0; cut <= o; cut += 65537)
-		assert_int_equal(fuzz_line_ends_agree(OP_FORMAT_JSON_V4,
-		                                      (const unsigned char *)buf, o,
-		                                      cut), 0);
-	free(buf);
-}
-
-/* The splitter takes a line end it is told only where there is a '\n',
- * and searches itself otherwise. */
-struct told {
-	unsigned calls;
-	size_t answer[4];
-	struct op_unit got[8];
-	unsigned n;
-};
-
-static size_t
-told_end(void *arg, const char *p, size_t avail)
-{
-	(void)p;
-	(void)avail;
-	struct told *t = arg;
-	return t->calls < 4 ? t->answer[t->calls++] : 0;
-}
-
-static int
-told_unit(void *arg, const struct op_unit *u)
-{
-	struct told *t = arg;
-	if (t->n < 8)
-		t->got[t->n++] = *u;
-	return 0;
-}
-
-static void
-test_splitter_checks_the_line_end_it_is_told(void **state)
-{
-	(void)state;
-	struct op_splitter *sp;
-	assert_int_equal(op_splitter_new(OP_SPLIT_LINES, 100, &sp), 0);
-	/* right, pointing at no newline, past the end, nothing */
-	struct told t = {.answer = {3, 2, 99, 0}};
-	op_splitter_set_line_end(sp, told_end, &t);
-	const char *in = "abc\ndefg\nhi\njk\nl";
-	assert_int_equal(op_splitter_feed(sp, in, strlen(in), told_unit, &t), 0);
-	assert_int_equal(op_splitter_finish(sp, told_unit, &t), 0);
-	op_splitter_free(sp);
-	assert_int_equal(t.calls, 4);
-	static const char *const want[] = {"abc", "defg", "hi", "jk", "l"};
-	assert_int_equal(t.n, 5);
-	for (unsigned i = 0; i < 5; i++) {
-		assert_int_equal(t.got[i].len, strlen(want[i]));
-		assert_int_equal(t.got[i].pos.line, i + 1);
-	}
-	assert_true(t.got[4].flags & OP_UNIT_TRUNCATED);
-}
-
 static void
 test_cut_last_line_is_rejected_as_truncated(void **state)
 {
@@ -966,8 +847,6 @@ main(void)
 		T(test_rejects_unparsable_time),
 		T(test_rejects_nesting_deeper_than_limit),
 		cmocka_unit_test(test_good_lines_around_bad_ones_all_come_out),
-		cmocka_unit_test(test_line_ends_found_by_the_decoder_change_nothing),
-		cmocka_unit_test(test_splitter_checks_the_line_end_it_is_told),
 		cmocka_unit_test(test_cut_last_line_is_rejected_as_truncated),
 		cmocka_unit_test(test_config_check_names_the_bad_key),
 	};

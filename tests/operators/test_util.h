@@ -17,6 +17,15 @@
 #include "engine/engine.h"
 #include "operators/ingest/decode.h"
 
+/* A real-shaped X-Trace v4 JSON report (the JSON decoder's tests). */
+#define V4_GOOD \
+	"{\"TaskID\":\"7e1b3b5a2c9d4f10\",\"EventID\":\"-4611686018427387904\"," \
+	"\"ParentEventID\":[\"123\",\"456\"],\"Timestamp\":1404236567890," \
+	"\"HRT\":1234567890123,\"Cycles\":98765,\"Host\":\"node-1\"," \
+	"\"ProcessID\":4242,\"ProcessName\":\"DataNode\",\"ThreadID\":17," \
+	"\"ThreadName\":\"main\",\"Agent\":\"HDFS\",\"Source\":\"X.java:42\"," \
+	"\"Label\":\"writeBlock\",\"Tag\":[\"a\",\"b\"],\"Title\":\"t\"}"
+
 #define COLLECT_MAX 64
 
 struct collect {

@@ -1,0 +1,228 @@
+/*
+ * test_decode_json_paths.c — the X-Trace v4 JSON decoder's short cuts
+ * against its plain ways: line ends found by the decoder while it parses
+ * (op_decoder_line_ends) against the splitter's own search, and records
+ * that leave their key/value pairs out (keep_kv 0, read in place) against
+ * records that keep them. Each must decode exactly as the plain way.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "test_util.h"
+#include "tests/fuzz/fuzz_util.h"
+
+#define GOOD V4_GOOD
+
+/* A decoder that finds where each line ends (op_decoder_line_ends, set by
+ * the file source and by op_decoder_feed) decodes exactly what one that
+ * leaves it to the splitter does: the same events, rejects, positions
+ * and counts, whatever the line endings, wherever the input is cut, for
+ * objects that a raw newline splits, and around runs of bad lines long
+ * enough to make it rest. */
+static void
+test_line_ends_found_by_the_decoder_change_nothing(void **state)
+{
+	(void)state;
+	static const char *const in[] = {
+	    GOOD "\n" GOOD "\n",
+	    GOOD "\r\n" GOOD " \t\r\n" GOOD "\r\r\n",
+	    "{\"TaskID\":\"0A\",\n\"EventID\":\"1\"}\n" GOOD "\n",
+	    "{\"TaskID\":\"0A\",\"EventID\":\"1\",\"Label\":\"a\nb\"}\n",
+	    "{\"TaskID\":\"0A\",\"EventID\":\"1\",\"X\":{\"a\":\n1}}\n",
+	    GOOD "}\n" GOOD GOOD "\n" GOOD "\n",
+	    "\n\n  \n" GOOD "\n " GOOD "\n\xEF\xBB\xBF" GOOD "\n",
+	    GOOD "\n" GOOD,
+	    GOOD "\n{\"TaskID\":\"0A\",\"EventID\":\"1\",\n\n",
+	    "{\"TaskID\":\"0A\",\"EventID\":\"1\"\n}\n{\"TaskID\":\"0A\"}\n",
+	    /* an X-Trace object to the finder, OTLP JSON to --format auto */
+	    GOOD "\n{\"resourceSpans\":[],\"TaskID\":\"0A\",\"EventID\":\"1\"}\n"
+	    GOOD "\n",
+	};
+	static const enum op_format fmts[] = {OP_FORMAT_JSON_V4, OP_FORMAT_AUTO};
+	for (size_t f = 0; f < 2; f++)
+		for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+			size_t n = strlen(in[i]);
+			for (size_t cut = 0; cut <= n; cut++)
+				assert_int_equal(fuzz_line_ends_agree(
+				    fmts[f], (const unsigned char *)in[i], n, cut), 0);
+		}
+	/* bad lines, enough for the search to rest, good ones around them,
+	 * and a line over the limit (4096 bytes here) that parses */
+	size_t cap = 2u << 20, o = 0;
+	char *buf = malloc(cap);
+	assert_non_null(buf);
+	for (int k = 0; k < 3; k++)
+		o += (size_t)snprintf(buf + o, cap - o, GOOD "\n");
+	for (int k = 0; k < 40; k++)
+		o += (size_t)snprintf(buf + o, cap - o, "{\"bad\": %d}\n", k);
+	for (int k = 0; k < 4200; k++) /* past the rest (4096 lines) */
+		o += (size_t)snprintf(buf + o, cap - o, GOOD "\n");
+	o += (size_t)snprintf(buf + o, cap - o, "{\"TaskID\":\"0A\",\"EventID\":\"2\",\"T\":\"");
+	memset(buf + o, 'x', 5000);
+	o += 5000;
+	o += (size_t)snprintf(buf + o, cap - o, "\"}\n" GOOD "\n");
+	/* one byte over the limit, and at it: whitespace makes it parse */
+	for (size_t len = 4097; len >= 4096; len--) {
+		static const char head[] = "{\"TaskID\":\"0A\",", tail[] = "\"EventID\":\"3\"}";
+		size_t pad = len - (sizeof head - 1) - (sizeof tail - 1);
+		o += (size_t)snprintf(buf + o, cap - o, "%s%*s%s\n", head, (int)pad, "",
+		                      tail);
+	}
+	assert_true(o < cap);
+	for (size_t cut = 0; cut <= o; cut += 65537)
+		assert_int_equal(fuzz_line_ends_agree(OP_FORMAT_JSON_V4,
+		                                      (const unsigned char *)buf, o,
+		                                      cut), 0);
+	free(buf);
+}
+
+/* Replay and serve decode with the key/value pairs left out (keep_kv 0),
+ * which reads a pair in place instead of copying it: every line must come
+ * out as with the pairs kept (the same event but for its pairs, or the
+ * same reject at the same offset), through each branch of that path —
+ * plain, escaped and nested values, keys repeated plain or escaped (an
+ * unescaped key outlives the next one's unescaping), every limit. The
+ * fuzz target runs the same check (fuzz_unkept_agrees). */
+static void
+test_pairs_left_out_decide_as_kept(void **state)
+{
+	(void)state;
+	char v200[201], v201[202], buf[8192];
+	memset(v200, 'y', 200);
+	v200[200] = 0;
+	memset(v201, 'y', 201);
+	v201[201] = 0;
+	static const char *const lines[] = {
+		GOOD,
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"D\":\"java.io.IOException: x\"}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"E\":\"\\u0045xception\"}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"E\":{\"a\":[\"Exception\"]}}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"N\":null,\"B\":true,\"X\":12.5e3}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"T\":\"a\",\"T\":\"b\"}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"T\":\"a\",\"\\u0054\":\"b\"}",
+		"{\"TaskID\":\"1\",\"\\u0054x\":\"\\u0045xception\",\"EventID\":\"2\","
+		"\"T\\u0078\":\"b\"}",
+		"{\"TaskID\":\"1\",\"\\u0054x\":\"\\u0045\",\"Tx\":2,\"EventID\":\"2\"}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"a\":1,\"b\":2,\"c\":3,\"d\":4,"
+		"\"e\":5,\"f\":6,\"g\":7,\"h\":8}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"a\":1,\"b\":2,\"c\":3,\"d\":4,"
+		"\"e\":5,\"f\":6,\"g\":7,\"h\":8,\"i\":9}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"T\":\"abc",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"T\":nul}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"T\":[1,}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"T\":",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"T\":\"a\tb\"}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"T\":\"a\xff\"}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"T\":\"\\q\"}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"T\":\"a\"",
+	};
+	size_t o = 0;
+	for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
+		o += (size_t)snprintf(buf + o, sizeof buf - o, "%s\n", lines[i]);
+	/* the field limit (200 here) on a plain, an escaped and a nested
+	 * value, at it and one over */
+	for (int over = 0; over < 2; over++) {
+		const char *v = over ? v201 : v200; /* texts of 200 or 201 bytes: */
+		o += (size_t)snprintf(buf + o, sizeof buf - o, "{\"TaskID\":\"1\","
+		                      "\"EventID\":\"2\",\"T\":\"%s\"}\n", v);
+		o += (size_t)snprintf(buf + o, sizeof buf - o, "{\"TaskID\":\"1\","
+		                      "\"EventID\":\"2\",\"T\":\"\\n%s\"}\n", v + 1);
+		o += (size_t)snprintf(buf + o, sizeof buf - o, "{\"TaskID\":\"1\","
+		                      "\"EventID\":\"2\",\"T\":[\"%s\"]}\n", v + 4);
+	}
+	assert_true(o < sizeof buf);
+	assert_int_equal(fuzz_unkept_agrees((const unsigned char *)buf, o), 0);
+	for (size_t cut = 0; cut < o; cut += 97) /* lines cut short, too */
+		assert_int_equal(fuzz_unkept_agrees((const unsigned char *)buf, cut), 0);
+
+	/* where they differ: pairs that make a kept record too large (1024
+	 * bytes here) take no room when left out, and still flag it */
+	o = (size_t)snprintf(buf, sizeof buf, "{\"TaskID\":\"1\",\"EventID\":\"2\"");
+	for (int k = 0; k < 6; k++)
+		o += (size_t)snprintf(buf + o, sizeof buf - o, ",\"k%d\":\"%.190s%s\"", k,
+		                      v200, k == 5 ? "Exception" : "");
+	o += (size_t)snprintf(buf + o, sizeof buf - o, "}");
+	for (uint32_t keep = 0; keep < 2; keep++) {
+		struct op_deadletter *dl;
+		struct op_decoder *d;
+		uint64_t rec[1024 / 8];
+		uint32_t len;
+		assert_int_equal(fuzz_decoder_new_kv(OP_FORMAT_JSON_V4, keep, &dl, &d), 0);
+		int rc = op_decode_json(d, buf, o, NULL, rec, sizeof rec, &len);
+		if (keep) {
+			assert_int_not_equal(rc, 0);
+			assert_int_equal(op_decoder_last_reject(d), OP_REJECT_RECORD_TOO_LARGE);
+		} else {
+			assert_int_equal(rc, 0);
+			assert_true(((const struct op_event *)(void *)rec)->flags &
+			            OP_EV_EXCEPTION);
+		}
+		op_decoder_free(d);
+		op_deadletter_free(dl);
+	}
+}
+
+/* The splitter takes a line end it is told only where there is a '\n',
+ * and searches itself otherwise. */
+struct told {
+	unsigned calls;
+	size_t answer[4];
+	struct op_unit got[8];
+	unsigned n;
+};
+
+static size_t
+told_end(void *arg, const char *p, size_t avail)
+{
+	(void)p;
+	(void)avail;
+	struct told *t = arg;
+	return t->calls < 4 ? t->answer[t->calls++] : 0;
+}
+
+static int
+told_unit(void *arg, const struct op_unit *u)
+{
+	struct told *t = arg;
+	if (t->n < 8)
+		t->got[t->n++] = *u;
+	return 0;
+}
+
+static void
+test_splitter_checks_the_line_end_it_is_told(void **state)
+{
+	(void)state;
+	struct op_splitter *sp;
+	assert_int_equal(op_splitter_new(OP_SPLIT_LINES, 100, &sp), 0);
+	/* right, pointing at no newline, past the end, nothing */
+	struct told t = {.answer = {3, 2, 99, 0}};
+	op_splitter_set_line_end(sp, told_end, &t);
+	const char *in = "abc\ndefg\nhi\njk\nl";
+	assert_int_equal(op_splitter_feed(sp, in, strlen(in), told_unit, &t), 0);
+	assert_int_equal(op_splitter_finish(sp, told_unit, &t), 0);
+	op_splitter_free(sp);
+	assert_int_equal(t.calls, 4);
+	static const char *const want[] = {"abc", "defg", "hi", "jk", "l"};
+	assert_int_equal(t.n, 5);
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(t.got[i].len, strlen(want[i]));
+		assert_int_equal(t.got[i].pos.line, i + 1);
+	}
+	assert_true(t.got[4].flags & OP_UNIT_TRUNCATED);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_line_ends_found_by_the_decoder_change_nothing),
+		cmocka_unit_test(test_pairs_left_out_decide_as_kept),
+		cmocka_unit_test(test_splitter_checks_the_line_end_it_is_told),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
