@@ -715,10 +715,6 @@ jtime(struct jp *j, uint64_t *dst, uint16_t *flags, uint16_t flag)
 	return 0;
 }
 
-_Static_assert(sizeof ((struct op_decoder *)0)->jkeys.pat[0] >= 16 &&
-               sizeof ((struct op_decoder *)0)->jkeys.pat[0] <= 32,
-               "key_match reads 16 bytes of a pattern and compares <= 32");
-
 /*
  * A member; j->p is at the key's opening quote, idx is the member's
  * position in the object.
@@ -740,11 +736,12 @@ jmember(struct jp *j, unsigned *seen, unsigned idx)
 	struct op_event_builder *b = &d->b;
 	struct op_event *h = &b->hdr;
 	const char *k;
-	size_t kn, pn = idx < sizeof d->jkeys.len ? d->jkeys.len[idx] : 0;
+	size_t kn, pn;
 	const unsigned char *kat = j->p;
 	enum jkey id;
-	if (pn && (size_t)(j->end - kat) >= pn &&
-	    key_match(kat, (size_t)(j->end - kat), d->jkeys.pat[idx], pn)) {
+	if (idx < OP_JKEY_POSITIONS &&
+	    jkey_predicted(&d->jkeys, idx, kat, (size_t)(j->end - kat))) {
+		pn = d->jkeys.len[idx];
 		k = (const char *)kat + 1;
 		kn = pn - 3;
 		id = (enum jkey)d->jkeys.id[idx];
@@ -758,18 +755,12 @@ jmember(struct jp *j, unsigned *seen, unsigned idx)
 			FAIL(j, OP_REJECT_SYNTAX, j->p);
 		j->p++;
 		id = key_id(k, kn);
-		if (idx < sizeof d->jkeys.len) {
-			/* in place (no escapes), colon right after, fits */
-			pn = kn + 3;
-			if (k == (const char *)kat + 1 && kend + 1 == j->p && kn >= 1 &&
-			    pn <= sizeof d->jkeys.pat[idx]) {
-				memcpy(d->jkeys.pat[idx], kat, pn);
-				d->jkeys.id[idx] = (uint8_t)id;
-			} else {
-				pn = 0;
-			}
-			d->jkeys.len[idx] = (uint8_t)pn;
-		}
+		/* predicted next time when in place (no escapes), the colon
+		 * right after */
+		if (idx < OP_JKEY_POSITIONS)
+			jkey_learn(&d->jkeys, idx, kat,
+			           k == (const char *)kat + 1 && kend + 1 == j->p ?
+			           kn + 3 : 0, (uint8_t)id);
 	}
 	skip_ws(j);
 	if (id != K_OTHER) {

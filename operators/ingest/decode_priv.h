@@ -8,21 +8,12 @@
 #define WEFT_OP_DECODE_PRIV_H
 
 #include "operators/ingest/decode.h"
+#include "operators/ingest/json_scan.h"
 
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-
-/* Sizes of op_decoder.jkeys (decode_json.c's key prediction). Positions:
- * the first members of a line that are predicted (later ones take the
- * general path every time); a v4 report has about 15 members, so 24 leave
- * room for a few unknown keys. Pattern bytes: room for one "Key": — a key
- * of up to 29 bytes with its quotes and colon (the longest known one,
- * ParentEventID, takes 16); longer keys are not predicted. key_match needs
- * 16 to 32 (decode_json.c checks). */
-#define OP_JKEY_POSITIONS 24
-#define OP_JKEY_PAT_BYTES 32
 
 struct op_decoder {
 	enum op_format fmt;
@@ -46,15 +37,8 @@ struct op_decoder {
 	                              * value, service, host, links), on first
 	                              * use */
 	const struct op_unit *unit;  /* the unit being decoded (span formats) */
-	/* decode_json.c's guess at the next line's keys: per member position,
-	 * the "Key": bytes last seen there (len 0: none) and what the key is
-	 * (its enum jkey). Real producers write the same keys in the same
-	 * order on every line; see jmember. */
-	struct {
-		uint8_t len[OP_JKEY_POSITIONS];
-		uint8_t id[OP_JKEY_POSITIONS];
-		unsigned char pat[OP_JKEY_POSITIONS][OP_JKEY_PAT_BYTES];
-	} jkeys;
+	/* decode_json.c's guess at the next line's keys (json_scan.h) */
+	struct op_jkeys jkeys;
 	/* decode_json.c's keys of the line's members that the record leaves
 	 * out (keep_kv 0), for the duplicate-key check, [max_kv]: in the
 	 * line, or copied to the string scratch when unescaped. */

@@ -371,17 +371,6 @@ struct tp {
 		return -1;              \
 	} while (0)
 
-static int
-hexval(unsigned c)
-{
-	if (c - '0' < 10)
-		return (int)(c - '0');
-	c |= 0x20;
-	if (c - 'a' < 6)
-		return (int)(c - 'a' + 10);
-	return -1;
-}
-
 static uint64_t
 be_value(const unsigned char *b, size_t n)
 {

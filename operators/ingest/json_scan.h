@@ -554,8 +554,35 @@ num64(const unsigned char *s, const unsigned char *e, int is_int, int64_t *out)
 	return 0;
 }
 
+/* ---- key prediction ----------------------------------------------------- */
+
+/*
+ * The decoder's guess at the next line's keys (op_decoder.jkeys; used by
+ * decode_json.c's jmember): per member position, the "Key": bytes (quotes
+ * and colon included, no whitespace) of the key the last line had there
+ * (len 0: none) and what the key is (its enum jkey). Real producers write
+ * the same keys in the same order on every line.
+ *
+ * Positions: the first members of a line that are predicted (later ones
+ * take the general path every time); a v4 report has about 15 members, so
+ * 24 leave room for a few unknown keys. Pattern bytes: room for one
+ * "Key": of up to 29 bytes of key (the longest known one, ParentEventID,
+ * takes 16 with its quotes and colon); longer keys are not predicted.
+ */
+#define OP_JKEY_POSITIONS 24
+#define OP_JKEY_PAT_BYTES 32
+
+struct op_jkeys {
+	uint8_t len[OP_JKEY_POSITIONS];
+	uint8_t id[OP_JKEY_POSITIONS];
+	/* len 1 to 16: 0x10000 | the bits of a 16-byte block past len;
+	 * else 0 (see jkey_predicted) */
+	uint32_t block[OP_JKEY_POSITIONS];
+	unsigned char pat[OP_JKEY_POSITIONS][OP_JKEY_PAT_BYTES];
+};
+
 /* 1 when p[0..n) equals pat[0..n), 4 <= n <= 32, avail bytes at p (>= n),
- * pat readable to 32 bytes (a decoder's jkeys pattern, decode_json.c):
+ * pat readable to 32 bytes (an op_jkeys pattern):
  * one block compare when a block of input is there, else two (or four)
  * overlapping word compares — no memcmp call, as the predicted keys are
  * short. */
@@ -581,6 +608,45 @@ key_match(const unsigned char *p, size_t avail, const unsigned char *pat,
 		return ((load8(p) ^ load8(pat)) |
 		        (load8(p + n - 8) ^ load8(pat + n - 8))) == 0;
 	return ((load4(p) ^ load4(pat)) | (load4(p + n - 4) ^ load4(pat + n - 4))) == 0;
+}
+
+_Static_assert(OP_JKEY_PAT_BYTES >= 16 && OP_JKEY_PAT_BYTES <= 32,
+               "key_match reads 16 bytes of a pattern and compares <= 32");
+
+/* 1 when the avail bytes at p start with the key predicted at position
+ * idx (< OP_JKEY_POSITIONS). A key of up to 16 bytes, with a block of
+ * input there, takes one block compare: its mask, or-ed with block, is
+ * 0x1FFFF on a match, which a block of 0 (no prediction) never gives. The
+ * rest go through key_match. */
+static inline int
+jkey_predicted(const struct op_jkeys *t, unsigned idx, const unsigned char *p,
+               size_t avail)
+{
+	size_t pn = t->len[idx];
+#if defined(__SSE2__)
+	if (avail >= 16 && pn <= 16)
+		return ((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+		            _mm_loadu_si128((const __m128i *)(const void *)p),
+		            _mm_loadu_si128((const __m128i *)(const void *)
+		                            t->pat[idx]))) |
+		        t->block[idx]) == 0x1FFFFu;
+#endif
+	return pn && avail >= pn && key_match(p, avail, t->pat[idx], pn);
+}
+
+/* Predicts at position idx the pn bytes at kat ("Key":, pn 0: none), a
+ * key whose enum jkey is id. Keys of no byte or too long for a pattern
+ * are not predicted. */
+static inline void
+jkey_learn(struct op_jkeys *t, unsigned idx, const unsigned char *kat,
+           size_t pn, uint8_t id)
+{
+	if (pn < 4 || pn > OP_JKEY_PAT_BYTES)
+		pn = 0;
+	memcpy(t->pat[idx], kat, pn);
+	t->id[idx] = id;
+	t->len[idx] = (uint8_t)pn;
+	t->block[idx] = pn && pn <= 16 ? 0x10000u | ((0xFFFFu << pn) & 0xFFFFu) : 0;
 }
 
 #endif

@@ -392,6 +392,47 @@ test_predicted_keys_near_misses_and_duplicates(void **state)
 /* Keys past the predicted positions (24), and keys too long to be
  * predicted (29 bytes is the longest one: quotes and colon make the 32 a
  * position holds), at the first and at the last position. */
+/* Every key length a prediction holds ("Key": of 4 to 32 bytes: one
+ * block compare up to 16, word compares past it), with a block of input
+ * after the key or at the line's end: once a line taught the key, a key
+ * that differs in any one byte, or is a byte longer or shorter, is not
+ * taken for it, and the taught key still is, with a space before its
+ * colon too. */
+static void
+test_predicted_keys_of_every_length_miss_on_any_byte(void **state)
+{
+	struct fx *f = *state;
+	const char *letters = "abcdefghijklmnopqrstuvwxyzABCD";
+	char key[40], other[40], line[160];
+	for (int tail = 0; tail < 2; tail++)
+	for (int n = 1; n <= 29; n++) {
+		for (int alt = -2; alt < n; alt++) { /* -2 shorter, -1 longer */
+			memcpy(key, letters, (size_t)n);
+			key[n] = 0;
+			memcpy(other, key, (size_t)n + 1);
+			if (alt == -2)
+				other[n - 1] = 0;
+			else if (alt == -1)
+				memcpy(other + n, "Z", 2);
+			else
+				other[alt] = '#';
+			if (!other[0])
+				continue;
+			/* taught, the other, taught again, then with a space */
+			for (int w = 0; w < 4; w++) {
+				const char *k = w == 1 ? other : key;
+				snprintf(line, sizeof line, "{\"TaskID\":\"a\",\"EventID\":\"1\","
+				         "\"%s\"%s:\"v\"%s}", k, w == 3 ? " " : "",
+				         tail ? ",\"Pad\":\"0123456789abcdef\"" : "");
+				assert_int_equal(dec(f, line), 0);
+				assert_non_null(op_event_kv_find(fx_ev(f), k, strlen(k), NULL));
+				if (w == 1)
+					assert_null(op_event_kv_find(fx_ev(f), key, (size_t)n, NULL));
+			}
+		}
+	}
+}
+
 static void
 test_many_and_long_keys_are_decoded_every_time(void **state)
 {
@@ -823,6 +864,7 @@ main(void)
 		T(test_task_ids_of_every_length_and_case_convert_exactly),
 		T(test_times_of_nineteen_digits_and_at_the_line_end),
 		T(test_predicted_keys_near_misses_and_duplicates),
+		T(test_predicted_keys_of_every_length_miss_on_any_byte),
 		T(test_many_and_long_keys_are_decoded_every_time),
 		T(test_strings_of_every_length_and_place_are_kept_exactly),
 		T(test_string_limits_hold_at_every_length),
