@@ -358,8 +358,12 @@ scan_digits_wide(const unsigned char *q, const unsigned char *lim,
 		k = (size_t)(lim - q);
 	uint64_t acc = 0;
 	const unsigned char *e = q + k;
-	for (; q + 16 < e; q++) /* past 16 digits: the leading ones */
-		acc = acc * 10 + (unsigned)(*q - '0');
+	if (k > 16) /* the leading k - 16 digits: the block before the last
+	             * 16, its first 32 - k bytes masked (>= start: k > 16) */
+		acc = digits16(_mm_and_si128(
+		    _mm_sub_epi8(_mm_loadu_si128((const __m128i *)(const void *)(e - 32)),
+		                 _mm_set1_epi8('0')),
+		    _mm_loadu_si128((const __m128i *)(const void *)(tail + k - 16))));
 	if (k) {
 		__m128i d = _mm_sub_epi8(
 		    _mm_loadu_si128((const __m128i *)(const void *)(e - 16)),
