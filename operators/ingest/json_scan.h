@@ -579,31 +579,18 @@ num64(const unsigned char *s, const unsigned char *e, int is_int, int64_t *out)
 struct op_jkeys {
 	uint8_t len[OP_JKEY_POSITIONS];
 	uint8_t id[OP_JKEY_POSITIONS];
-	/* len 1 to 16: 0x10000 | the bits of a 16-byte block past len;
+	/* len up to 16: 0x10000 | the bits of a 16-byte block past len;
 	 * else 0 (see jkey_predicted) */
 	uint32_t block[OP_JKEY_POSITIONS];
 	unsigned char pat[OP_JKEY_POSITIONS][OP_JKEY_PAT_BYTES];
 };
 
-/* 1 when p[0..n) equals pat[0..n), 4 <= n <= 32, avail bytes at p (>= n),
- * pat readable to 32 bytes (an op_jkeys pattern):
- * one block compare when a block of input is there, else two (or four)
- * overlapping word compares — no memcmp call, as the predicted keys are
- * short. */
+/* 1 when p[0..n) equals pat[0..n), 4 <= n <= 32, both readable to n:
+ * two (or four) overlapping word compares, no memcmp call, as the keys
+ * are short. */
 static inline int
-key_match(const unsigned char *p, size_t avail, const unsigned char *pat,
-          size_t n)
+key_match(const unsigned char *p, const unsigned char *pat, size_t n)
 {
-#if defined(__SSE2__)
-	if (n <= 16 && avail >= 16) {
-		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
-		    _mm_loadu_si128((const __m128i *)(const void *)p),
-		    _mm_loadu_si128((const __m128i *)(const void *)pat)));
-		return (~m & ((1u << n) - 1)) == 0;
-	}
-#else
-	(void)avail;
-#endif
 	if (n > 16)
 		return ((load8(p) ^ load8(pat)) | (load8(p + 8) ^ load8(pat + 8)) |
 		        (load8(p + n - 16) ^ load8(pat + n - 16)) |
@@ -615,7 +602,7 @@ key_match(const unsigned char *p, size_t avail, const unsigned char *pat,
 }
 
 _Static_assert(OP_JKEY_PAT_BYTES >= 16 && OP_JKEY_PAT_BYTES <= 32,
-               "key_match reads 16 bytes of a pattern and compares <= 32");
+               "a pattern holds a 16-byte block; key_match compares <= 32");
 
 /* 1 when the avail bytes at p start with the key predicted at position
  * idx (< OP_JKEY_POSITIONS). A key of up to 16 bytes, with a block of
@@ -635,7 +622,7 @@ jkey_predicted(const struct op_jkeys *t, unsigned idx, const unsigned char *p,
 		                            t->pat[idx]))) |
 		        t->block[idx]) == 0x1FFFFu;
 #endif
-	return pn && avail >= pn && key_match(p, avail, t->pat[idx], pn);
+	return pn && avail >= pn && key_match(p, t->pat[idx], pn);
 }
 
 /* Predicts at position idx the pn bytes at kat ("Key":, pn 0: none), a

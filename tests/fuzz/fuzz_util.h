@@ -23,7 +23,7 @@ fuzz_check(void *arg, const struct op_event *ev, uint32_t len)
 }
 
 /* A decoder of fmt and its dead-letter counter: 0, or nonzero (nothing
- * to free) when out of memory. keep_kv as the decoder's option. */
+ * to free, *dl NULL) when out of memory. keep_kv as the decoder's option. */
 static int
 fuzz_decoder_new_kv(enum op_format fmt, uint32_t keep_kv,
                     struct op_deadletter **dl, struct op_decoder **d)
@@ -44,6 +44,7 @@ fuzz_decoder_new_kv(enum op_format fmt, uint32_t keep_kv,
 		return 1;
 	if (op_decoder_new(fmt, &cfg, "fuzz", *dl, d)) {
 		op_deadletter_free(*dl);
+		*dl = NULL;
 		return 1;
 	}
 	return 0;

@@ -12,7 +12,6 @@
 #include <cmocka.h>
 
 #include "test_util.h"
-#include "tests/fuzz/fuzz_util.h"
 
 #define GOOD V4_GOOD
 
