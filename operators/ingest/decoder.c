@@ -296,18 +296,11 @@ op_decoder_set_reserve(struct op_decoder *d, op_reserve_fn fn, void *arg)
 static inline int
 sniffs_xtrace(const char *p, size_t avail)
 {
-	static const char otlp[16] = OP_OTLP_JSON_KEY; /* 15 and a NUL */
-	_Static_assert(sizeof OP_OTLP_JSON_KEY == 16, "two 8-byte compares");
-	if (avail > 1 && p[1] == '"') {
-		if (avail - 1 < 15)
-			return 1;
-		uint64_t a, b, x, y; /* bytes 1..8 and 8..15 (no memcmp call) */
-		memcpy(&a, p + 1, 8);
-		memcpy(&b, p + 8, 8);
-		memcpy(&x, otlp, 8);
-		memcpy(&y, otlp + 7, 8);
-		return a != x || b != y;
-	}
+	static const unsigned char otlp[] = OP_OTLP_JSON_KEY;
+	const size_t k = sizeof otlp - 1; /* two word compares, no memcmp */
+	if (avail > 1 && p[1] == '"')
+		return avail - 1 < k ||
+		       !key_match((const unsigned char *)p + 1, otlp, k);
 	return op_format_sniff(p, avail) == OP_FORMAT_JSON_V4;
 }
 

@@ -133,13 +133,6 @@ shift(struct op_str s, uint32_t base)
 	return s;
 }
 
-/* The key/value pairs the record keeps. */
-static inline uint32_t
-kept_kv(const struct op_event_builder *b)
-{
-	return b->keep_kv ? b->n_kv : 0;
-}
-
 /* Bytes of the string scratch the record keeps: all of it, or without
  * the pairs, the part up to the end of the last field (the fields are
  * all that is referenced then; a pair's strings before it stay,
@@ -158,18 +151,10 @@ kept_str(const struct op_event_builder *b)
 	return end;
 }
 
-/* Bytes in front of the strings: header, parents, key/value table. */
-static inline uint32_t
-tables_bytes(const struct op_event_builder *b)
-{
-	return (uint32_t)sizeof(struct op_event) + 8u * b->n_parents +
-	       (uint32_t)sizeof(struct op_kv_ref) * kept_kv(b);
-}
-
 static inline uint32_t
 record_size(const struct op_event_builder *b, uint32_t str_bytes)
 {
-	return (tables_bytes(b) + str_bytes + 7u) & ~7u;
+	return (op_event_builder_tables(b) + str_bytes + 7u) & ~7u;
 }
 
 uint32_t
@@ -182,7 +167,8 @@ int
 op_event_builder_finish(struct op_event_builder *b, void *out, uint32_t cap,
                         uint32_t *len)
 {
-	uint32_t base = tables_bytes(b), n_kv = kept_kv(b), str = kept_str(b);
+	uint32_t base = op_event_builder_tables(b),
+	         n_kv = op_event_builder_kept_kv(b), str = kept_str(b);
 	uint32_t size = record_size(b, str);
 	uint32_t lim = cap < b->max_record ? cap : b->max_record;
 	if (size > lim)

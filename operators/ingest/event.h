@@ -258,15 +258,29 @@ int op_event_builder_finish(struct op_event_builder *b, void *out,
  * finish() checks). */
 uint32_t op_event_builder_size(const struct op_event_builder *b);
 
+/* The key/value pairs the record keeps. */
+static inline uint32_t
+op_event_builder_kept_kv(const struct op_event_builder *b)
+{
+	return b->keep_kv ? b->n_kv : 0;
+}
+
+/* Bytes of the record in front of its strings: header, parents, the
+ * key/value table it keeps. */
+static inline uint32_t
+op_event_builder_tables(const struct op_event_builder *b)
+{
+	return (uint32_t)sizeof(struct op_event) + 8u * b->n_parents +
+	       (uint32_t)sizeof(struct op_kv_ref) * op_event_builder_kept_kv(b);
+}
+
 /* At least that size: the whole string scratch counted, so without the
  * scan of the fields that op_event_builder_size makes when the pairs are
  * left out. For reserving room before finish(). */
 static inline uint32_t
 op_event_builder_bound(const struct op_event_builder *b)
 {
-	uint32_t kv = b->keep_kv ? b->n_kv : 0;
-	return ((uint32_t)sizeof(struct op_event) + 8u * b->n_parents +
-	        (uint32_t)sizeof(struct op_kv_ref) * kv + b->str_len + 7u) & ~7u;
+	return (op_event_builder_tables(b) + b->str_len + 7u) & ~7u;
 }
 
 #ifdef __cplusplus
