@@ -53,7 +53,7 @@ _Static_assert(sizeof(struct asm_sev) == 40, "a stored event is 40 bytes");
 #define ASM_TEV_END_EXTRA 0x8000u
 #define ASM_PLACE_EXTRA 0x80000000u
 
-/* Events of an open trace, in chunks of 4, 24, then 100 events (a 64-byte
+/* Events of an open trace, in chunks of 4, 24, then 49 events (a 64-byte
  * header, then the events); see asm_mem.c. */
 struct asm_chunk {
 	struct asm_chunk *next;
@@ -65,6 +65,7 @@ _Static_assert(sizeof(struct asm_chunk) == 64, "the chunk header is one line");
 
 #define ASM_SLAB_BYTES (2u << 20) /* one huge page on x86-64 */
 #define ASM_CLASSES 3           /* chunk sizes */
+#define ASM_CHUNK_MAX_BYTES 2048u /* the largest: a trace's later chunks */
 #define ASM_MEM_RECORD 3        /* the class of open-trace records (128 B) */
 #define ASM_MEM_CLASSES 4
 

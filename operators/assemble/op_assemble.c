@@ -5,7 +5,7 @@
  * worker):
  *   - open traces in an open-addressing table (trace id -> struct
  *     asm_trace, linear probing, backward-shift deletion, load <= 1/2);
- *   - each trace's events in a list of chunks (4, 24, then 100 events)
+ *   - each trace's events in a list of chunks (4, 24, then 49 events)
  *     from per-worker slabs (asm_mem.c): no allocation per event, a
  *     finished trace's chunks go back at once, and slabs that empty are
  *     given back to the system, so a burst's memory does not stay;
@@ -141,7 +141,7 @@ op_assemble_config_init(struct op_assemble_config *cfg)
 	cfg->max_texts = 1u << 20;
 	cfg->max_places = 1u << 18;
 	cfg->max_open_bytes = 768ull << 20;
-	cfg->ready_slabs = 4;
+	cfg->ready_slabs = 2;
 	pthread_mutex_init(&cfg->lock, NULL);
 }
 
@@ -525,7 +525,7 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 	}
 	if (!t->tail || t->tail->n == t->tail->cap) {
 		if (s->budget)
-			fit_budget(s, 4096, t, epoch);
+			fit_budget(s, ASM_CHUNK_MAX_BYTES, t, epoch);
 		struct asm_chunk *c = asm_chunk_get(&s->mem, asm_chunk_class(t->n_chunks++));
 		if (!c) {
 			fprintf(stderr, "weft assemble: out of memory\n");

@@ -32,18 +32,18 @@ test_chunk_memory_is_returned_after_a_burst(void **st)
 		c[i] = asm_chunk_get(&m, (uint32_t)i % ASM_CLASSES);
 		assert_non_null(c[i]);
 		assert_int_equal(c[i]->n, 0);
-		/* 40-byte events: 256 B: 4, 1 KiB: 24, 4 KiB: 100 */
-		static const uint32_t cap[3] = {4, 24, 100};
+		/* 40-byte events: 256 B: 4, 1 KiB: 24, 2 KiB: 49 */
+		static const uint32_t cap[3] = {4, 24, 49};
 		assert_int_equal(c[i]->cap, cap[i % ASM_CLASSES]);
 		c[i]->ev[c[i]->cap - 1].event_id = (uint64_t)i; /* writable to the end */
 	}
 	uint64_t want = 0;
 	for (int i = 0; i < N; i++)
-		want += i % 3 == 0 ? 256 : i % 3 == 1 ? 1024 : 4096;
+		want += i % 3 == 0 ? 256 : i % 3 == 1 ? 1024 : 2048;
 	assert_int_equal(m.chunk_bytes, want);
 	assert_true(m.slab_bytes >= want);
 	uint64_t peak = m.slab_bytes;
-	assert_true(peak >= 17 * (uint64_t)ASM_SLAB_BYTES); /* 35.8 MB of chunks */
+	assert_true(peak >= 10 * (uint64_t)ASM_SLAB_BYTES); /* 22.2 MB of chunks */
 	for (int i = 0; i < N; i++)
 		asm_chunk_put(&m, c[i]);
 	assert_int_equal(m.chunk_bytes, 0);
@@ -59,7 +59,7 @@ static void
 test_emptied_slab_is_kept_while_others_are_in_use(void **st)
 {
 	(void)st;
-	enum { PER = ASM_SLAB_BYTES / 4096 - 1, SLABS = 16 };
+	enum { PER = ASM_SLAB_BYTES / ASM_CHUNK_MAX_BYTES - 1, SLABS = 16 };
 	static struct asm_chunk *c[PER * SLABS];
 	struct asm_mem m = {0};
 	for (int i = 0; i < PER * SLABS; i++)
@@ -140,7 +140,7 @@ test_reserve_keeps_slabs_ready_for_the_workers(void **st)
 	(void)st;
 	struct op_assemble_config cfg;
 	op_assemble_config_init(&cfg);
-	assert_int_equal(cfg.ready_slabs, 4);
+	assert_int_equal(cfg.ready_slabs, 2);
 	cfg.ready_slabs = 2;
 	struct asm_reserve *a = asm_reserve_attach(&cfg);
 	struct asm_reserve *b = asm_reserve_attach(&cfg);
@@ -180,7 +180,7 @@ static void
 test_worker_memory_takes_and_gives_reserve_slabs(void **st)
 {
 	(void)st;
-	enum { PER = ASM_SLAB_BYTES / 4096 - 1 };
+	enum { PER = ASM_SLAB_BYTES / ASM_CHUNK_MAX_BYTES - 1 };
 	static struct asm_chunk *c[3 * PER];
 	struct op_assemble_config cfg;
 	op_assemble_config_init(&cfg);
