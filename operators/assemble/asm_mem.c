@@ -144,7 +144,6 @@ asm_chunk_get(struct asm_mem *m, uint32_t cls)
 	if (!c)
 		return NULL;
 	c->next = NULL;
-	c->n = 0;
 	c->cap = (class_bytes[cls] - (uint32_t)sizeof *c) / (uint32_t)sizeof(struct asm_sev);
 	return c;
 }

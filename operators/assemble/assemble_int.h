@@ -57,8 +57,8 @@ _Static_assert(sizeof(struct asm_sev) == 40, "a stored event is 40 bytes");
  * header, then the events); see asm_mem.c. */
 struct asm_chunk {
 	struct asm_chunk *next;
-	uint32_t n, cap;    /* events held, room */
-	uint32_t pad[12];   /* a 64-byte header: ev[] starts a line */
+	uint32_t cap;       /* room; a trace's chunks are full but its last */
+	uint32_t pad[13];   /* a 64-byte header: ev[] starts a line */
 	struct asm_sev ev[];
 };
 _Static_assert(sizeof(struct asm_chunk) == 64, "the chunk header is one line");
@@ -84,7 +84,7 @@ struct asm_mem {
 };
 /* The size class of a trace's k-th chunk (0-based). */
 uint32_t asm_chunk_class(uint32_t k);
-/* An empty chunk of class cls (n = 0, cap set); NULL when out of memory. */
+/* A chunk of class cls (next NULL, cap set); NULL when out of memory. */
 struct asm_chunk *asm_chunk_get(struct asm_mem *m, uint32_t cls);
 void asm_chunk_put(struct asm_mem *m, struct asm_chunk *c);
 /* A unit of class cls (uninitialised; ASM_MEM_RECORD: 128 bytes, 64-byte

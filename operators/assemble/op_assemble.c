@@ -56,6 +56,11 @@ struct asm_trace { /* from asm_mem.c's 128-byte units */
 	uint32_t flags;             /* OP_TRACE_LATE, TRUNCATED; ASM_END_SEEN */
 	uint32_t src;               /* first event's tag; OP_TRACE_SRC_MANY */
 	uint32_t n_chunks;
+	/* The tail chunk's next free slot and its end (both NULL before the
+	 * first chunk): every chunk before the tail is full, so a chunk keeps
+	 * no count, and adding an event touches the record and the slot, not
+	 * the chunk's header line as well. */
+	struct asm_sev *slot, *slot_end;
 };
 _Static_assert(sizeof(struct asm_trace) <= 128, "a record fits its slab unit");
 #define ASM_END_SEEN 0x10000u
@@ -273,7 +278,8 @@ flatten(struct asm_inst *s, const struct asm_trace *t)
 	uint32_t n = 0;
 	const struct asm_place *pv = s->places.v;
 	for (const struct asm_chunk *c = t->head; c; c = c->next) {
-		for (uint32_t i = 0; i < c->n; i++) {
+		uint32_t cn = c->next ? c->cap : (uint32_t)(t->slot - c->ev);
+		for (uint32_t i = 0; i < cn; i++) {
 			const struct asm_sev *e = &c->ev[i];
 			struct asm_ev *x = &s->flat[n++];
 			struct asm_place pl;
@@ -523,7 +529,7 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 		s->dropped++;
 		return;
 	}
-	if (!t->tail || t->tail->n == t->tail->cap) {
+	if (t->slot == t->slot_end) {
 		if (s->budget)
 			fit_budget(s, ASM_CHUNK_MAX_BYTES, t, epoch);
 		struct asm_chunk *c = asm_chunk_get(&s->mem, asm_chunk_class(t->n_chunks++));
@@ -536,10 +542,12 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 		else
 			t->head = c;
 		t->tail = c;
+		t->slot = c->ev;
+		t->slot_end = c->ev + c->cap;
 	}
 	if (ev->flags & (OP_EV_ERROR | OP_EV_EXCEPTION))
 		t->flags |= OP_TRACE_ERROR;
-	struct asm_sev *x = &t->tail->ev[t->tail->n++];
+	struct asm_sev *x = t->slot++;
 	const uint64_t *par = op_event_parents(ev);
 	x->event_id = ev->event_id;
 	x->start_ns = ev->start_ns;
@@ -686,13 +694,8 @@ add_events(struct asm_inst *s, const struct engine_batch *b, uint64_t epoch)
 		}
 		if (i + 4 < read) {
 			const struct asm_trace *t = s->tab[hash[(i + 4) % ASM_AHEAD] & m].t;
-			if (t && t->tail)
-				__builtin_prefetch(t->tail);
-		}
-		if (i + 2 < read) {
-			const struct asm_trace *t = s->tab[hash[(i + 2) % ASM_AHEAD] & m].t;
-			if (t && t->tail && t->tail->n < t->tail->cap)
-				__builtin_prefetch(&t->tail->ev[t->tail->n], 1);
+			if (t && t->slot != t->slot_end)
+				__builtin_prefetch(t->slot, 1);
 		}
 		add_event(s, ring[i % ASM_AHEAD], epoch);
 		i++;
