@@ -11,10 +11,12 @@
  *      cluster_canon reads) is built on the way; when every edge comes
  *      from an earlier node or a missing one (the usual case: parents
  *      arrive first), index order, missing nodes first, is topological and
- *      there is no cycle, so nothing more is needed. Otherwise Kahn's
- *      algorithm runs; if some nodes remain, a cycle exists: the smallest
- *      remaining node loses its edges from unordered parents (counted, the
- *      trace flagged MALFORMED) until every node is ordered;
+ *      there is no cycle, so nothing more is needed. Otherwise a
+ *      depth-first walk up the parents orders them; where it meets a
+ *      cycle, Kahn's algorithm runs; if some nodes remain, a cycle
+ *      exists: the smallest remaining node loses its edges from unordered
+ *      parents (counted, the trace flagged MALFORMED) until every node is
+ *      ordered;
  *   4. derives roots, the critical path (events on the longest root-leaf
  *      path) and a same-host duration (see trace.h on clocks);
  *   5. computes the canonical form (cluster_canon) and lays out the record,
@@ -348,6 +350,7 @@ struct build_state {
 	uint32_t kept;   /* edges in the record (E less those cut) */
 	uint32_t broken; /* self edges and edges cut from cycles */
 	int back;        /* some edge comes from a later real node */
+	int kahn;        /* order_kahn ran: the record's edges are its list */
 	struct shape sh;
 	uint64_t t_start, t_end;
 };
@@ -459,9 +462,83 @@ rebuild_parents(struct asm_build *b, uint32_t N, uint32_t E)
 	return kept;
 }
 
-/* Step 3 when some edge goes back (else index order is topological and
- * step 2 took roots and depth already; the roots in Kahn's order would be
- * the same, by index, so root_ev is the first real one): Kahn's order,
+/* Step 3 when some edge goes back, first try: a depth-first walk up the
+ * parents' CSR that step 2 built, from each node in index order, giving
+ * each node its depth once all its parents have theirs (at once where
+ * they have: most nodes, even out of order). No child lists,
+ * no edge list: where the DAG is acyclic (replay at W >= 2, where a
+ * trace's events come from several readers' stripes and arrive out of
+ * order, takes this path for every trace) this costs a pass over the
+ * nodes and edges. Roots and depth come out as Kahn's order gives them
+ * (they do not depend on the order), the first real root by index as in
+ * the ordered case. Returns 0, having changed nothing that order_kahn
+ * reads, when it meets a parent still on its stack: a cycle, which
+ * order_kahn breaks by its own rule. */
+static int
+order_dfs(struct asm_build *b, struct build_state *st)
+{
+	const uint32_t N = st->N;
+	const uint32_t *off = b->par_off, *par = b->par;
+	uint32_t *next = b->indeg;    /* 0: not entered; else 1 + next edge */
+	uint32_t *stack = b->order;
+	uint32_t *depth = b->depth;   /* 0: not placed */
+	memset(next, 0, N * sizeof *next);
+	memset(depth, 0, N * sizeof *depth);
+	struct shape sh = {0, 0, -1};
+	for (uint32_t s0 = 0; s0 < N; s0++) {
+		if (depth[s0])
+			continue;
+		/* most nodes: every parent placed already */
+		uint32_t d = 0, j = off[s0];
+		for (; j < off[s0 + 1] && depth[par[j]]; j++)
+			if (depth[par[j]] > d)
+				d = depth[par[j]];
+		if (j == off[s0 + 1]) {
+			depth[s0] = d + 1;
+			sh.depth_max = d + 1 > sh.depth_max ? d + 1 : sh.depth_max;
+			sh.roots += off[s0] == off[s0 + 1];
+			continue;
+		}
+		uint32_t sp = 0;
+		stack[sp++] = s0;
+		next[s0] = j + 1;
+		while (sp) {
+			uint32_t v = stack[sp - 1];
+			uint32_t k = next[v] - 1;
+			if (k < off[v + 1]) {
+				uint32_t p = par[k];
+				next[v]++;
+				if (depth[p])
+					continue;
+				if (next[p])
+					return 0; /* p is on the stack: a cycle */
+				stack[sp++] = p;
+				next[p] = off[p] + 1;
+				continue;
+			}
+			d = 0;
+			for (j = off[v]; j < off[v + 1]; j++)
+				if (depth[par[j]] > d)
+					d = depth[par[j]];
+			depth[v] = d + 1;
+			sh.depth_max = d + 1 > sh.depth_max ? d + 1 : sh.depth_max;
+			sh.roots += off[v] == off[v + 1];
+			sp--;
+		}
+	}
+	for (uint32_t c = 0; c < st->n_real; c++)
+		if (off[c] == off[c + 1]) {
+			sh.root_ev = b->node_ev[c];
+			break;
+		}
+	st->sh = sh;
+	return 1;
+}
+
+/* Step 3 when some edge goes back and order_dfs met a cycle (else index
+ * order is topological and step 2 took roots and depth already; the roots
+ * in Kahn's order would be the same, by index, so root_ev is the first
+ * real one): Kahn's order,
  * cycles broken, the parents' CSR rebuilt when an edge was cut, roots and
  * depth taken again in the new order. */
 static void
@@ -473,6 +550,7 @@ order_kahn(struct asm_build *b, struct build_state *st)
 			b->edges[e] = (struct op_trace_edge){b->par[e], c};
 			b->removed[e] = 0;
 		}
+	st->kahn = 1;
 	uint32_t cut = order_nodes(b, N, E);
 	st->broken += cut;
 	/* With none cut, step 2's CSR is already what rebuild_parents
@@ -566,13 +644,13 @@ write_events(struct asm_build *b, const struct asm_ev *ev,
 }
 
 /* Step 6b: the record's edges (parent, child), grouped by child: from
- * the parents' CSR when no edge went back, else the edge list less the
+ * the parents' CSR unless order_kahn ran, else the edge list less the
  * edges cut. */
 static inline void
 write_edges(const struct asm_build *b, const struct build_state *st,
             struct op_trace_edge *te)
 {
-	if (!st->back) {
+	if (!st->kahn) {
 		for (uint32_t c = 0; c < st->n_real; c++)
 			for (uint32_t e = b->par_off[c]; e < b->par_off[c + 1]; e++)
 				te[e] = (struct op_trace_edge){b->par[e], c};
@@ -637,7 +715,7 @@ asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
 	index_events(b, ev, n, &st);                /* 1. events -> nodes */
 	resolve_parents(b, ev, extra, &st);         /* 2. parents -> edges */
 	st.kept = st.E;
-	if (st.back)                                /* 3. order, roots, depth */
+	if (st.back && !order_dfs(b, &st))          /* 3. order, roots, depth */
 		order_kahn(b, &st);
 	host_duration(b, ev, &st);                  /* 4. duration on one host */
 
