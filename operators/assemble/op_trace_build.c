@@ -494,9 +494,7 @@ order_dfs(struct asm_build *b, struct build_state *st)
 			if (depth[par[j]] > d)
 				d = depth[par[j]];
 		if (j == off[s0 + 1]) {
-			depth[s0] = d + 1;
-			sh.depth_max = d + 1 > sh.depth_max ? d + 1 : sh.depth_max;
-			sh.roots += off[s0] == off[s0 + 1];
+			shape_add(b, &sh, s0, d, off[s0] == off[s0 + 1]);
 			continue;
 		}
 		uint32_t sp = 0;
@@ -520,12 +518,11 @@ order_dfs(struct asm_build *b, struct build_state *st)
 			for (j = off[v]; j < off[v + 1]; j++)
 				if (depth[par[j]] > d)
 					d = depth[par[j]];
-			depth[v] = d + 1;
-			sh.depth_max = d + 1 > sh.depth_max ? d + 1 : sh.depth_max;
-			sh.roots += off[v] == off[v + 1];
+			shape_add(b, &sh, v, d, off[v] == off[v + 1]);
 			sp--;
 		}
 	}
+	/* the first real root by index, not the first placed */
 	for (uint32_t c = 0; c < st->n_real; c++)
 		if (off[c] == off[c + 1]) {
 			sh.root_ev = b->node_ev[c];

@@ -308,12 +308,39 @@ test_cycle_out_of_order_is_cut(void **st)
 	asm_build_free(b);
 }
 
+/* With two real roots, the trace's span is the first one's by arrival
+ * (index), whichever path orders the nodes: here the walk reaches the
+ * second root first, through the event that arrived before both. */
+static void
+test_first_root_by_arrival_whatever_the_path(void **st)
+{
+	(void)st;
+	static struct tdag d;
+	static struct summary s;
+	struct asm_build *b = asm_build_new();
+	assert_non_null(b);
+	d.n = 0;
+	par(add(&d, 10, 0xA1, 0xB2, 2100), 2); /* under the second root */
+	add(&d, 1, 0xA0, 0xB1, 1000)->end = 1500; /* the first root */
+	add(&d, 2, 0xA0, 0xB2, 2000)->end = 2600; /* the second root */
+	static const uint32_t orders[][3] = {{0, 1, 2}, {1, 2, 0}, {1, 0, 2}};
+	for (size_t o = 0; o < sizeof orders / sizeof orders[0]; o++) {
+		build(b, &d, orders[o], &s);
+		assert_int_equal(s.hdr.n_roots, 2);
+		assert_int_equal(s.hdr.depth, 2);
+		assert_int_equal(s.hdr.start_ns, 1000);
+		assert_int_equal(s.hdr.end_ns, 1500);
+	}
+	asm_build_free(b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_any_arrival_order_builds_the_same_trace),
 	    cmocka_unit_test(test_cycle_out_of_order_is_cut),
+	    cmocka_unit_test(test_first_root_by_arrival_whatever_the_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
