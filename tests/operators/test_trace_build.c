@@ -224,6 +224,34 @@ build(struct asm_build *b, const struct tdag *d, const uint32_t *perm,
 	summarise(rec, out);
 }
 
+/* Each test's builder, DAG and summary (on the heap: a summary is 17 KB). */
+struct fix {
+	struct asm_build *b;
+	struct tdag d;
+	struct summary s;
+};
+
+static int
+fix_setup(void **st)
+{
+	struct fix *f = calloc(1, sizeof *f);
+	if (!f || !(f->b = asm_build_new())) {
+		free(f);
+		return -1;
+	}
+	*st = f;
+	return 0;
+}
+
+static int
+fix_teardown(void **st)
+{
+	struct fix *f = *st;
+	asm_build_free(f->b);
+	free(f);
+	return 0;
+}
+
 /* Every arrival order gives the record of the order where parents come
  * first: the same shape, hashes, duration and counts, and the same
  * events and edges by id. The depth and roots are checked against the
@@ -231,17 +259,17 @@ build(struct asm_build *b, const struct tdag *d, const uint32_t *perm,
 static void
 test_any_arrival_order_builds_the_same_trace(void **st)
 {
-	(void)st;
-	static struct tdag d;
-	static struct summary want, got;
+	struct fix *f = *st;
+	struct asm_build *b = f->b;
+	struct tdag *d = &f->d;
+	static struct summary want;
+	struct summary *got = &f->s;
 	uint32_t perm[MAX_EV];
-	struct asm_build *b = asm_build_new();
-	assert_non_null(b);
 	for (uint32_t blocks = 1; blocks <= 12; blocks += 11) {
-		hdfs_like(&d, blocks);
-		for (uint32_t i = 0; i < d.n; i++)
+		hdfs_like(d, blocks);
+		for (uint32_t i = 0; i < d->n; i++)
 			perm[i] = i;
-		build(b, &d, perm, &want);
+		build(b, d, perm, &want);
 		/* root, 4 per block, the close, the dangling event, its missing
 		 * parent; the repeated receive is one node */
 		assert_int_equal(want.hdr.n_events, 1 + 4 * blocks + 3);
@@ -257,22 +285,21 @@ test_any_arrival_order_builds_the_same_trace(void **st)
 		assert_int_equal(want.hdr.end_ns, 1000 + 40 * blocks + 10); /* the close */
 		uint64_t seed = 0x9E3779B97F4A7C15ull + blocks;
 		for (int round = 0; round < 300; round++) {
-			for (uint32_t i = d.n; i > 1; i--) { /* Fisher-Yates */
+			for (uint32_t i = d->n; i > 1; i--) { /* Fisher-Yates */
 				uint32_t j = (uint32_t)(next_rand(&seed) % i);
 				uint32_t x = perm[i - 1];
 				perm[i - 1] = perm[j];
 				perm[j] = x;
 			}
-			build(b, &d, perm, &got);
-			assert_same_summary(&want, &got);
+			build(b, d, perm, got);
+			assert_same_summary(&want, got);
 		}
 		/* children before parents: every edge goes back */
-		for (uint32_t i = 0; i < d.n; i++)
-			perm[i] = d.n - 1 - i;
-		build(b, &d, perm, &got);
-		assert_same_summary(&want, &got);
+		for (uint32_t i = 0; i < d->n; i++)
+			perm[i] = d->n - 1 - i;
+		build(b, d, perm, got);
+		assert_same_summary(&want, got);
 	}
-	asm_build_free(b);
 }
 
 /* A cycle, in orders where the depth-first walk meets it from inside and
@@ -283,29 +310,23 @@ test_any_arrival_order_builds_the_same_trace(void **st)
 static void
 test_cycle_out_of_order_is_cut(void **st)
 {
-	(void)st;
-	static struct tdag d;
-	static struct summary s;
-	struct asm_build *b = asm_build_new();
-	assert_non_null(b);
-	d.n = 0;
-	add(&d, 1, 0xA0, 0xB0, 1000);
-	par(add(&d, 2, 0xA1, 0xB0, 1010), 3); /* 2 <- 3 <- 2: a cycle */
-	struct tev *e3 = add(&d, 3, 0xA2, 0xB0, 1020);
+	struct fix *f = *st;
+	add(&f->d, 1, 0xA0, 0xB0, 1000);
+	par(add(&f->d, 2, 0xA1, 0xB0, 1010), 3); /* 2 <- 3 <- 2: a cycle */
+	struct tev *e3 = add(&f->d, 3, 0xA2, 0xB0, 1020);
 	par(e3, 2);
 	par(e3, 1);
-	par(add(&d, 4, 0xA3, 0xB0, 1030), 3);
+	par(add(&f->d, 4, 0xA3, 0xB0, 1030), 3);
 	static const uint32_t orders[][4] = {
 	    {0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2}, {2, 1, 3, 0}};
 	for (size_t o = 0; o < sizeof orders / sizeof orders[0]; o++) {
-		build(b, &d, orders[o], &s);
-		assert_int_equal(s.hdr.n_events, 4);
-		assert_true(s.hdr.cycle_edges >= 1);
-		assert_int_equal(s.hdr.n_edges + s.hdr.cycle_edges, 4);
-		assert_true(s.hdr.flags & OP_TRACE_MALFORMED);
-		assert_int_equal(s.hdr.missing, 0);
+		build(f->b, &f->d, orders[o], &f->s);
+		assert_int_equal(f->s.hdr.n_events, 4);
+		assert_true(f->s.hdr.cycle_edges >= 1);
+		assert_int_equal(f->s.hdr.n_edges + f->s.hdr.cycle_edges, 4);
+		assert_true(f->s.hdr.flags & OP_TRACE_MALFORMED);
+		assert_int_equal(f->s.hdr.missing, 0);
 	}
-	asm_build_free(b);
 }
 
 /* With two real roots, the trace's span is the first one's by arrival
@@ -314,33 +335,30 @@ test_cycle_out_of_order_is_cut(void **st)
 static void
 test_first_root_by_arrival_whatever_the_path(void **st)
 {
-	(void)st;
-	static struct tdag d;
-	static struct summary s;
-	struct asm_build *b = asm_build_new();
-	assert_non_null(b);
-	d.n = 0;
-	par(add(&d, 10, 0xA1, 0xB2, 2100), 2); /* under the second root */
-	add(&d, 1, 0xA0, 0xB1, 1000)->end = 1500; /* the first root */
-	add(&d, 2, 0xA0, 0xB2, 2000)->end = 2600; /* the second root */
+	struct fix *f = *st;
+	par(add(&f->d, 10, 0xA1, 0xB2, 2100), 2); /* under the second root */
+	add(&f->d, 1, 0xA0, 0xB1, 1000)->end = 1500; /* the first root */
+	add(&f->d, 2, 0xA0, 0xB2, 2000)->end = 2600; /* the second root */
 	static const uint32_t orders[][3] = {{0, 1, 2}, {1, 2, 0}, {1, 0, 2}};
 	for (size_t o = 0; o < sizeof orders / sizeof orders[0]; o++) {
-		build(b, &d, orders[o], &s);
-		assert_int_equal(s.hdr.n_roots, 2);
-		assert_int_equal(s.hdr.depth, 2);
-		assert_int_equal(s.hdr.start_ns, 1000);
-		assert_int_equal(s.hdr.end_ns, 1500);
+		build(f->b, &f->d, orders[o], &f->s);
+		assert_int_equal(f->s.hdr.n_roots, 2);
+		assert_int_equal(f->s.hdr.depth, 2);
+		assert_int_equal(f->s.hdr.start_ns, 1000);
+		assert_int_equal(f->s.hdr.end_ns, 1500);
 	}
-	asm_build_free(b);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_any_arrival_order_builds_the_same_trace),
-	    cmocka_unit_test(test_cycle_out_of_order_is_cut),
-	    cmocka_unit_test(test_first_root_by_arrival_whatever_the_path),
+	    cmocka_unit_test_setup_teardown(test_any_arrival_order_builds_the_same_trace,
+	                                    fix_setup, fix_teardown),
+	    cmocka_unit_test_setup_teardown(test_cycle_out_of_order_is_cut,
+	                                    fix_setup, fix_teardown),
+	    cmocka_unit_test_setup_teardown(test_first_root_by_arrival_whatever_the_path,
+	                                    fix_setup, fix_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
