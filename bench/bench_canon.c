@@ -292,17 +292,10 @@ measure(struct cluster_canon_scratch *cs, const struct bc_set *s,
 	return 0;
 }
 
-static int
-u64_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static size_t
 distinct(uint64_t *v, size_t n)
 {
-	qsort(v, n, sizeof(*v), u64_cmp);
+	qsort(v, n, sizeof(*v), weft_cmp_u64);
 	size_t d = 0;
 	for (size_t i = 0; i < n; i++)
 		d += i == 0 || v[i] != v[i - 1];

@@ -75,19 +75,12 @@ cluster_grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Sorts v[0..n) and removes duplicates; returns the new length. */
 static uint32_t
 sort_unique(uint64_t *v, uint32_t n)
 {
 	if (n > 16) {
-		qsort(v, n, sizeof *v, cmp_u64);
+		qsort(v, n, sizeof *v, weft_cmp_u64);
 	} else {
 		for (uint32_t i = 1; i < n; i++) {
 			uint64_t x = v[i];

@@ -73,6 +73,15 @@ int weft_grow(void **arr, size_t *cap, size_t need, size_t elem, size_t min_cap)
 int weft_grow_typed(void **arr, void *cap, size_t elem, size_t need,
                     size_t min_cap, size_t cap_size);
 
+/* ---- ordering ------------------------------------------------------------ */
+/* qsort/bsearch comparator of uint64_t values, increasing. */
+static inline int
+weft_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* ---- growable text buffer (buf.c) -------------------------------------- */
 /* Starts empty ({0}); the owner frees p with free(). */
 struct weft_buf {

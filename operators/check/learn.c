@@ -14,6 +14,7 @@
 
 #include "operators/check/check.h"
 #include "operators/check/learn.h"
+#include "common/common.h"
 
 struct pending {
 	struct op_trace *t;
@@ -91,13 +92,6 @@ op_learn_offer(struct op_learn *l, const struct op_trace *t, unsigned verdict)
 		atomic_fetch_add_explicit(&l->buffer_full, 1, memory_order_relaxed);
 		free(copy);
 	}
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 /* Adds the trace's pieces to l->pieces (sorted and deduplicated later). */
@@ -183,7 +177,7 @@ static void
 report(struct op_learn *l, const struct cluster_model *old, const struct cluster_model *nm,
        const struct op_learn_period *per, uint32_t version)
 {
-	qsort(l->pieces, l->n_pieces, sizeof *l->pieces, cmp_u64);
+	qsort(l->pieces, l->n_pieces, sizeof *l->pieces, weft_cmp_u64);
 	size_t d = 0;
 	uint64_t known = 0;
 	for (size_t i = 0; i < l->n_pieces; i++)

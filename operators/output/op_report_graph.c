@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "operators/output/report_int.h"
+#include "common/common.h"
 
 #define LG_MAX_NODES 80     /* boxes per label graph */
 #define LG_MAX_EDGES 400    /* arrows per label graph */
@@ -78,20 +79,13 @@ lg_free(struct lgraph *g)
 }
 
 static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int
 cmp_node(const void *a, const void *b)
 {
 	const struct lg_node *x = a, *y = b;
 	if (x->layer != y->layer)
 		return x->layer < y->layer ? -1 : 1;
 	int c = strcmp(x->text ? x->text : "", y->text ? y->text : "");
-	return c ? c : cmp_u64(&x->sym, &y->sym);
+	return c ? c : weft_cmp_u64(&x->sym, &y->sym);
 }
 
 static uint32_t
@@ -99,7 +93,7 @@ sorted_unique(uint64_t *a, uint32_t n)
 {
 	if (!n)
 		return 0;
-	qsort(a, n, sizeof *a, cmp_u64);
+	qsort(a, n, sizeof *a, weft_cmp_u64);
 	uint32_t k = 1;
 	for (uint32_t i = 1; i < n; i++)
 		if (a[i] != a[k - 1])
@@ -111,7 +105,7 @@ sorted_unique(uint64_t *a, uint32_t n)
 static uint32_t
 lg_find(const struct lgraph *g, uint64_t sym)
 {
-	const uint64_t *p = g->syms ? bsearch(&sym, g->syms, g->n_syms, sizeof sym, cmp_u64) : NULL;
+	const uint64_t *p = g->syms ? bsearch(&sym, g->syms, g->n_syms, sizeof sym, weft_cmp_u64) : NULL;
 	return p ? (uint32_t)(p - g->syms) : UINT32_MAX;
 }
 
@@ -122,7 +116,7 @@ lg_has_pair(const struct lgraph *g, uint64_t a, uint64_t b)
 	if (i == UINT32_MAX || j == UINT32_MAX || !g->keys)
 		return 0;
 	uint64_t k = (uint64_t)i << 32 | j;
-	return bsearch(&k, g->keys, g->n_keys, sizeof k, cmp_u64) != NULL;
+	return bsearch(&k, g->keys, g->n_keys, sizeof k, weft_cmp_u64) != NULL;
 }
 
 /* Longest-path depth of every DAG node (Kahn's order over the parent

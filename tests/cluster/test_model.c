@@ -18,6 +18,7 @@
 #include "cluster/cluster.h"
 #include "cluster/model.h"
 #include "engine/engine.h"
+#include "common/common.h"
 
 #define RUN_W "NM_CL_w_05C_1to19B_0to600INT_50RT_10WT"
 #define RUN_RW "NM_CL_rw_05C_1to19B_0to120INTR_0to600INTW_50RT_10WT"
@@ -127,18 +128,11 @@ chain(uint32_t k, uint64_t *label, uint32_t *par_off, uint32_t *par, struct clus
 	*g = (struct cluster_dag){n, label, par_off, par};
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static size_t
 piece_set(struct cluster_pieces_scratch *s, const struct cluster_dag *g, uint64_t *out)
 {
 	assert_int_equal(cluster_pieces(s, g, out), 0);
-	qsort(out, g->n_nodes, 8, cmp_u64);
+	qsort(out, g->n_nodes, 8, weft_cmp_u64);
 	size_t m = 0;
 	for (uint32_t i = 0; i < g->n_nodes; i++)
 		if (!m || out[m - 1] != out[i])
@@ -165,7 +159,7 @@ test_pieces_repetition_blind(void **state)
 	size_t n5b = piece_set(s, &g5, p5b);
 	int novel = 0;
 	for (size_t i = 0; i < n5b; i++)
-		novel += !bsearch(&p5b[i], p2, n2, 8, cmp_u64);
+		novel += !bsearch(&p5b[i], p2, n2, 8, weft_cmp_u64);
 	assert_true(novel >= 1);
 	/* a parent out of range is refused */
 	e2[0] = 7;
@@ -480,7 +474,7 @@ test_new_pieces_counted_exactly_and_named_in_order(void **state)
 		if (g_w.tr[i].n > g_w.tr[big].n)
 			big = i;
 	}
-	qsort(known, nk, sizeof *known, cmp_u64);
+	qsort(known, nk, sizeof *known, weft_cmp_u64);
 	/* the largest trace with 40 nodes relabelled with 20 new labels */
 	struct ct_trace t = g_w.tr[big];
 	assert_true(t.n > 200);
@@ -499,9 +493,9 @@ test_new_pieces_counted_exactly_and_named_in_order(void **state)
 	assert_int_equal(cluster_pieces(ps, &g, pc), 0);
 	uint32_t want_nodes = 0, want_labels = 0;
 	for (uint32_t i = 0; i < t.n; i++)
-		if (!bsearch(&pc[i], known, nk, sizeof *known, cmp_u64))
+		if (!bsearch(&pc[i], known, nk, sizeof *known, weft_cmp_u64))
 			labs[want_nodes++] = t.label[i];
-	qsort(labs, want_nodes, sizeof *labs, cmp_u64);
+	qsort(labs, want_nodes, sizeof *labs, weft_cmp_u64);
 	for (uint32_t i = 0; i < want_nodes; i++)
 		if (!i || labs[i] != labs[i - 1])
 			labs[want_labels++] = labs[i];

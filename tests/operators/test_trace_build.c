@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include "operators/assemble/assemble_int.h"
 #include "operators/assemble/trace.h"
+#include "common/common.h"
 
 enum { MAX_EV = 128, MAX_PAR = 4 };
 
@@ -122,32 +123,26 @@ struct summary {
 	uint64_t sym[2 * MAX_EV];               /* symbols, sorted */
 };
 
+/* Rows of n words, compared in order (qsort needs one function each). */
 static int
-cmp_u64_3(const void *a, const void *b)
+cmp_rows(const uint64_t *x, const uint64_t *y, int n)
 {
-	const uint64_t *x = a, *y = b;
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < n; i++)
 		if (x[i] != y[i])
 			return x[i] < y[i] ? -1 : 1;
 	return 0;
 }
 
 static int
-cmp_u64(const void *a, const void *b)
+cmp_node(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	return cmp_rows(a, b, 3);
 }
 
 static int
-cmp_pair(const void *a, const void *b)
+cmp_edge(const void *a, const void *b)
 {
-	const uint64_t *x = a, *y = b;
-	if (x[0] != y[0])
-		return x[0] < y[0] ? -1 : 1;
-	if (x[1] != y[1])
-		return x[1] < y[1] ? -1 : 1;
-	return 0;
+	return cmp_rows(a, b, 2);
 }
 
 static void
@@ -172,9 +167,9 @@ summarise(const void *rec, struct summary *s)
 		s->edge[i][0] = ev[ed[i].parent].event_id;
 		s->edge[i][1] = ev[ed[i].child].event_id;
 	}
-	qsort(s->node, t->n_events, sizeof s->node[0], cmp_u64_3);
-	qsort(s->edge, t->n_edges, sizeof s->edge[0], cmp_pair);
-	qsort(s->sym, t->n_events, sizeof s->sym[0], cmp_u64);
+	qsort(s->node, t->n_events, sizeof s->node[0], cmp_node);
+	qsort(s->edge, t->n_edges, sizeof s->edge[0], cmp_edge);
+	qsort(s->sym, t->n_events, sizeof s->sym[0], weft_cmp_u64);
 }
 
 static void
