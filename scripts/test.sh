@@ -5,8 +5,9 @@
 #   3. every suite under ThreadSanitizer (the engine's races, and the
 #      operators' shared sinks and counters, end to end through weft);
 #   4. each libFuzzer target (one per decoder) for FUZZ_SECONDS (default
-#      30 here, so the five of them fit the suite's time), then the
-#      whole tree built with clang in that fuzz tree (warnings are errors).
+#      30 here, one target per core at a time, so the five fit the suite's
+#      time), then the whole tree built with clang in that fuzz tree
+#      (warnings are errors).
 # Installs its dependencies first (scripts/deps.sh). Build trees live in
 # build-test/, build-asan/, build-tsan/, build-fuzz/ and are reused.
 set -euo pipefail
