@@ -83,6 +83,11 @@ done
 wait
 status=0
 for t in $TARGETS; do
+	if [ ! -e "$OUT/$t.out" ]; then # its set-up failed (no seeds?)
+		echo "fuzz.sh: $t did not run" >&2
+		status=1
+		continue
+	fi
 	cat "$OUT/$t.out"
 	if [ -e "$OUT/$t.failed" ]; then
 		status=1
