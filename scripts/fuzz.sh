@@ -10,6 +10,14 @@ SECONDS_PER=${FUZZ_SECONDS:-60}
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 TARGETS=${*:-fuzz_decode_json fuzz_decode_text fuzz_decode_otlp_pb fuzz_decode_otlp_json fuzz_decode_zipkin}
 
+# A target fuzz_decode_X seeds from tests/fuzz/corpus/X.
+for t in $TARGETS; do
+	case $t in
+	fuzz_decode_*) [ -d "tests/fuzz/corpus/${t#fuzz_decode_}" ] ;;
+	*) false ;;
+	esac || { echo "fuzz.sh: unknown target $t" >&2; exit 2; }
+done
+
 if [ ! -f "$BUILD/build.ninja" ]; then
 	CC=clang meson setup "$BUILD" -Dfuzz=true -Dtests=enabled \
 		-Djemalloc=disabled -Db_sanitize=address,undefined \
@@ -33,13 +41,7 @@ trap 'rm -rf "$OUT"' EXIT
 # name) goes to $OUT/TARGET.out, and $OUT/TARGET.failed marks a failure.
 run_one() {
 	t=$1
-	case $t in
-	fuzz_decode_json) corpus=json ;;
-	fuzz_decode_text) corpus=text ;;
-	fuzz_decode_otlp_pb) corpus=otlp_pb ;;
-	fuzz_decode_otlp_json) corpus=otlp_json ;;
-	fuzz_decode_zipkin) corpus=zipkin ;;
-	esac
+	corpus=${t#fuzz_decode_}
 	maxlen=8192
 	# Work on a scratch copy of the seeds so the repository stays small.
 	work=$(mktemp -d)
@@ -64,13 +66,6 @@ run_one() {
 	rm -rf "$work"
 }
 
-for t in $TARGETS; do
-	case $t in
-	fuzz_decode_json | fuzz_decode_text | fuzz_decode_otlp_pb | \
-	fuzz_decode_otlp_json | fuzz_decode_zipkin) ;;
-	*) echo "fuzz.sh: unknown target $t" >&2; exit 2 ;;
-	esac
-done
 running=0
 for t in $TARGETS; do
 	if [ "$running" -ge "$JOBS" ]; then

@@ -462,6 +462,21 @@ rebuild_parents(struct asm_build *b, uint32_t N, uint32_t E)
 	return kept;
 }
 
+/* The largest depth among v's parents, over par[off[v] ..) up to the
+ * first one not placed yet (depth 0); *stop is where that scan ended:
+ * off[v + 1] when every parent is placed. */
+static inline uint32_t
+placed_depth(const uint32_t *depth, const uint32_t *off, const uint32_t *par,
+             uint32_t v, uint32_t *stop)
+{
+	uint32_t d = 0, j = off[v];
+	for (; j < off[v + 1] && depth[par[j]]; j++)
+		if (depth[par[j]] > d)
+			d = depth[par[j]];
+	*stop = j;
+	return d;
+}
+
 /* Step 3 when some edge goes back, first try: a depth-first walk up the
  * parents' CSR that step 2 built, from each node in index order, giving
  * each node its depth once all its parents have theirs (at once where
@@ -489,10 +504,8 @@ order_dfs(struct asm_build *b, struct build_state *st)
 		if (depth[s0])
 			continue;
 		/* most nodes: every parent placed already */
-		uint32_t d = 0, j = off[s0];
-		for (; j < off[s0 + 1] && depth[par[j]]; j++)
-			if (depth[par[j]] > d)
-				d = depth[par[j]];
+		uint32_t j;
+		uint32_t d = placed_depth(depth, off, par, s0, &j);
 		if (j == off[s0 + 1]) {
 			shape_add(b, &sh, s0, d, off[s0] == off[s0 + 1]);
 			continue;
@@ -514,10 +527,7 @@ order_dfs(struct asm_build *b, struct build_state *st)
 				next[p] = off[p] + 1;
 				continue;
 			}
-			d = 0;
-			for (j = off[v]; j < off[v + 1]; j++)
-				if (depth[par[j]] > d)
-					d = depth[par[j]];
+			d = placed_depth(depth, off, par, v, &j); /* all placed now */
 			shape_add(b, &sh, v, d, off[v] == off[v + 1]);
 			sp--;
 		}

@@ -219,11 +219,12 @@ build(struct asm_build *b, const struct tdag *d, const uint32_t *perm,
 	summarise(rec, out);
 }
 
-/* Each test's builder, DAG and summary (on the heap: a summary is 17 KB). */
+/* Each test's builder, DAG and summaries (on the heap: a summary is
+ * 17 KB); want is the reference a test compares s against. */
 struct fix {
 	struct asm_build *b;
 	struct tdag d;
-	struct summary s;
+	struct summary s, want;
 };
 
 static int
@@ -257,27 +258,26 @@ test_any_arrival_order_builds_the_same_trace(void **st)
 	struct fix *f = *st;
 	struct asm_build *b = f->b;
 	struct tdag *d = &f->d;
-	static struct summary want;
-	struct summary *got = &f->s;
+	struct summary *want = &f->want, *got = &f->s;
 	uint32_t perm[MAX_EV];
 	for (uint32_t blocks = 1; blocks <= 12; blocks += 11) {
 		hdfs_like(d, blocks);
 		for (uint32_t i = 0; i < d->n; i++)
 			perm[i] = i;
-		build(b, d, perm, &want);
+		build(b, d, perm, want);
 		/* root, 4 per block, the close, the dangling event, its missing
 		 * parent; the repeated receive is one node */
-		assert_int_equal(want.hdr.n_events, 1 + 4 * blocks + 3);
-		assert_int_equal(want.hdr.duplicates, 1);
-		assert_int_equal(want.hdr.missing, 1);
-		assert_int_equal(want.hdr.n_roots, 2); /* the root, the missing node */
+		assert_int_equal(want->hdr.n_events, 1 + 4 * blocks + 3);
+		assert_int_equal(want->hdr.duplicates, 1);
+		assert_int_equal(want->hdr.missing, 1);
+		assert_int_equal(want->hdr.n_roots, 2); /* the root, the missing node */
 		/* root, then send, receive, ack per block, the close, the
 		 * dangling event */
-		assert_int_equal(want.hdr.depth, 1 + 3 * blocks + 2);
-		assert_int_equal(want.hdr.cycle_edges, 0);
+		assert_int_equal(want->hdr.depth, 1 + 3 * blocks + 2);
+		assert_int_equal(want->hdr.cycle_edges, 0);
 		/* the root has no end: its host's span, to the close after the last ack */
-		assert_int_equal(want.hdr.start_ns, 1000);
-		assert_int_equal(want.hdr.end_ns, 1000 + 40 * blocks + 10); /* the close */
+		assert_int_equal(want->hdr.start_ns, 1000);
+		assert_int_equal(want->hdr.end_ns, 1000 + 40 * blocks + 10); /* the close */
 		uint64_t seed = 0x9E3779B97F4A7C15ull + blocks;
 		for (int round = 0; round < 300; round++) {
 			for (uint32_t i = d->n; i > 1; i--) { /* Fisher-Yates */
@@ -287,13 +287,13 @@ test_any_arrival_order_builds_the_same_trace(void **st)
 				perm[j] = x;
 			}
 			build(b, d, perm, got);
-			assert_same_summary(&want, got);
+			assert_same_summary(want, got);
 		}
 		/* children before parents: every edge goes back */
 		for (uint32_t i = 0; i < d->n; i++)
 			perm[i] = d->n - 1 - i;
 		build(b, d, perm, got);
-		assert_same_summary(&want, got);
+		assert_same_summary(want, got);
 	}
 }
 
