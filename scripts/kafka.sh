@@ -239,6 +239,12 @@ logger.request.level = warn
 EOF
 }
 
+# group.initial.rebalance.delay.ms: a new group's first rebalance waits
+# this long for more members (Kafka's default is 3000). At 0, one of weft
+# serve's per-worker consumers could complete the join alone and take
+# every partition, and the next one's join a moment later revoked them a
+# heartbeat (3 s) later: serve_kafka's part A then read its dead letters
+# twice (CI, ASan stage, 2026-12-07). 300 ms keeps a fresh group quick.
 write_properties() { # DIR port controller_port
   cat >"$1/server.properties" <<EOF
 # Written by scripts/kafka.sh: a single-node KRaft broker on 127.0.0.1.
@@ -262,7 +268,7 @@ transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
+group.initial.rebalance.delay.ms=300
 num.network.threads=2
 num.io.threads=2
 num.recovery.threads.per.data.dir=1
