@@ -64,6 +64,8 @@ struct replay_opts {
 static const char *const formats[] = {"json", "text", "otlp-proto", "otlp-json",
                                       "zipkin", "auto", NULL};
 static const char *const compressions[] = {"auto", "none", "gzip", "zstd", NULL};
+/* in enum op_finish_helper's order */
+static const char *const helper_modes[] = {"auto", "on", "off", NULL};
 
 static int
 add_dot(void *target, const char *v, char *err, size_t errlen)
@@ -136,6 +138,11 @@ static const struct weft_opt replay_table[] = {
 	 .meta = "N", .hi = 1024,
 	 .help = "2 MiB slabs for open traces a helper thread keeps faulted in "
 	 "ahead of need (0: each worker faults its own)"},
+	{.name = "finish-helper", .kind = WEFT_OPT_CHOICE,
+	 .off = R(as.finish_helper), .meta = "M", .choices = helper_modes,
+	 .help = "a thread per worker that builds finished traces beside it "
+	 "when many finish at once (auto: with two cores per worker); the "
+	 "output is the same"},
 	{.name = "max-places", .kind = WEFT_OPT_U64, .off = R(as.max_places),
 	 .meta = "N", .lo = 1, .hi = 0x7fffffff,
 	 .help = "distinct (label, host, agent) triples per worker kept as 4-byte "
@@ -417,6 +424,8 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        "  peak RSS          %llu KiB (%.0f bytes per peak open event)\n"
 	        "  slabs             %llu MiB at peak, %llu mapped by a worker "
 	        "(none of --ready-slabs ready)\n"
+	        "  finish helper     %llu traces built beside the workers "
+	        "(--finish-helper)\n"
 	        "  emit latency      p50 %.1f ms, p99 %.1f ms, max %.1f ms (last event -> emission)\n"
 	        "  epoch close       p50 %.1f us, p99 %.1f us, max %.1f us (assemble, per epoch)\n"
 	        "  epochs closed     %llu (last %llu)\n"
@@ -445,6 +454,7 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	            : 0.0,
 	        (unsigned long long)(atomic_load(&as->peak_mapped_bytes) >> 20),
 	        (unsigned long long)atomic_load(&as->slabs_mapped_inline),
+	        (unsigned long long)atomic_load(&as->finish_helped),
 	        (double)weft_hist_quantile(&as->emit_latency_ns, 0.5) / 1e6,
 	        (double)weft_hist_quantile(&as->emit_latency_ns, 0.99) / 1e6,
 	        (double)as->emit_latency_ns.max / 1e6,

@@ -91,6 +91,7 @@ configure(struct serve_run *r)
 	as->max_open_traces = o->max_open_traces;
 	as->max_places = o->max_places;
 	as->ready_slabs = o->ready_slabs;
+	as->finish_helper = o->finish_helper;
 	as->max_texts = o->max_texts;
 	as->max_text_bytes = o->max_text_bytes;
 	as->max_open_bytes = o->max_open_bytes;

@@ -26,6 +26,8 @@
 static const char *const formats[] = {"json", "text", "otlp-proto", "otlp-json",
                                       "zipkin", "auto", NULL};
 static const char *const bools[] = {"false", "true", NULL};
+/* in enum op_finish_helper's order */
+static const char *const helper_modes[] = {"auto", "on", "off", NULL};
 
 static int
 add_config(void *target, const char *v, char *err, size_t errlen)
@@ -136,6 +138,10 @@ static const struct weft_opt serve_table[] = {
 	 .meta = "N", .help = "2 MiB slabs for open traces a helper thread keeps "
 	 "faulted in ahead of need (0: each worker faults its own; "
 	 "weft_slabs_mapped_inline_total)", .hi = 1024},
+	{KEY("finish.helper"), .kind = WEFT_OPT_CHOICE, .off = S(finish_helper),
+	 .meta = "M", .choices = helper_modes, .help = "a thread per worker that "
+	 "builds finished traces beside it when many finish at once (auto: "
+	 "with two cores per worker; weft_finish_helped_total)"},
 	{KEY("max.places"), .kind = WEFT_OPT_U64, .off = S(max_places),
 	 .meta = "N", .help = "distinct (label, host, agent) triples per worker "
 	 "kept as 4-byte places; past it an event takes 24 bytes more "
@@ -332,6 +338,7 @@ cmd_serve_opts_init(struct serve_opts *o)
 	o->max_open_traces = as.max_open_traces;
 	o->max_places = as.max_places;
 	o->ready_slabs = as.ready_slabs;
+	o->finish_helper = as.finish_helper;
 	o->max_texts = as.max_texts;
 	o->max_text_bytes = as.max_text_bytes;
 	o->max_open_bytes = as.max_open_bytes;

@@ -46,7 +46,9 @@ void weft_errf(char *errstr, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ---- defaults ----------------------------------------------------------- */
-/* workers when non-zero, else the number of online CPUs (at least 1). */
+/* The number of online CPUs (at least 1). */
+unsigned weft_cores(void);
+/* workers when non-zero, else weft_cores(). */
 unsigned weft_workers_for(unsigned workers);
 
 /* ---- growing arrays ----------------------------------------------------- */

@@ -69,10 +69,14 @@ weft_grow_typed(void **arr, void *cap, size_t elem, size_t need,
 }
 
 unsigned
-weft_workers_for(unsigned workers)
+weft_cores(void)
 {
-	if (workers)
-		return workers;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (unsigned)n : 1;
+}
+
+unsigned
+weft_workers_for(unsigned workers)
+{
+	return workers ? workers : weft_cores();
 }

@@ -45,6 +45,10 @@
  * again; those events carry OP_SRC_PRE. A trace made only of them was
  * emitted before: it goes out FLUSHED|REPLAYED (not as finished).
  */
+enum op_finish_helper {
+	OP_FINISH_HELPER_AUTO = 0, OP_FINISH_HELPER_ON, OP_FINISH_HELPER_OFF,
+};
+
 struct op_assemble_config {
 	uint32_t idle_epochs;        /* G (default 2) */
 	uint32_t max_trace_events;   /* stored per trace (default 100000) */
@@ -70,6 +74,12 @@ struct op_assemble_config {
 	 * Default 4 (8 MiB). */
 	uint32_t ready_slabs;
 	struct asm_reserve *reserve; /* internal: the helper, while in use */
+	/* A finish helper per worker (asm_finish.c): a thread that builds
+	 * finished traces' records beside its worker when a close or the end
+	 * of the input finishes many at once. Auto (the default): when there
+	 * are at least two cores per worker, so it has a core of its own. The
+	 * output is the same either way. */
+	int finish_helper; /* enum op_finish_helper */
 	/* Called on the worker's thread when a trace opens, with the worker's
 	 * index, its first event's source tag and its first epoch; on_retag
 	 * when a second source shows up in it (from src to OP_TRACE_SRC_MANY).
@@ -106,6 +116,8 @@ struct op_assemble_config {
 	_Atomic uint64_t slabs_mapped_inline; /* slabs a worker mapped itself,
 	                                       * none ready (ready_slabs; at
 	                                       * epoch closes) */
+	_Atomic uint64_t finish_helped;    /* traces the finish helpers built
+	                                    * (after each window) */
 	_Atomic uint64_t peak_open_events; /* sum over workers of each one's peak */
 	_Atomic uint64_t peak_open_traces; /* same, traces */
 	pthread_mutex_t lock;            /* guards the histograms below */
@@ -116,6 +128,11 @@ struct op_assemble_config {
 /* Defaults, and the lock. Pair with op_assemble_config_destroy(). */
 void op_assemble_config_init(struct op_assemble_config *cfg);
 void op_assemble_config_destroy(struct op_assemble_config *cfg);
+/* Whether a worker gets a finish helper under policy h (enum
+ * op_finish_helper), with workers
+ * workers on cores cores. */
+int op_assemble_finish_helpers(int h, unsigned workers,
+                               unsigned cores);
 /* 0 or WEFT_EINVAL with a message naming the key. */
 int op_assemble_config_check(const struct op_assemble_config *cfg,
                              char *errstr, size_t errlen);

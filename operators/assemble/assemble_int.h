@@ -203,6 +203,30 @@ uint32_t asm_places_put(struct asm_places *p, uint64_t label, uint64_t host,
                         uint64_t agent);
 void asm_places_free(struct asm_places *p);
 
+/* An open trace (op_assemble.c; the finish helper reads it too). */
+struct asm_trace { /* from asm_mem.c's 128-byte units */
+	uint64_t trace_id;
+	uint64_t first_epoch, last_epoch;
+	uint64_t last_ns;           /* wall time of the last event's batch */
+	struct asm_chunk *head, *tail;
+	struct asm_trace *prev, *next; /* LRU: head = least recently active */
+	uint64_t *extra;            /* overflow parents */
+	uint32_t n_extra, cap_extra;
+	uint32_t n_events, events_seen, dropped;
+	uint32_t flags;             /* OP_TRACE_LATE, TRUNCATED; ASM_END_SEEN */
+	uint32_t src;               /* first event's tag; OP_TRACE_SRC_MANY */
+	uint32_t n_chunks;
+	/* The tail chunk's next free slot and its end (both NULL before the
+	 * first chunk): every chunk before the tail is full, so a chunk keeps
+	 * no count, and adding an event touches the record and the slot, not
+	 * the chunk's header line as well. */
+	struct asm_sev *slot, *slot_end;
+};
+_Static_assert(sizeof(struct asm_trace) <= 128, "a record fits its slab unit");
+#define ASM_END_SEEN 0x10000u
+#define ASM_PRE_ONLY 0x20000u /* every event so far was read again below the
+                               * committed offset (OP_SRC_PRE) */
+
 /* What the builder needs to know about a trace besides its events. */
 struct asm_trace_meta {
 	uint64_t trace_id;
@@ -231,5 +255,51 @@ int asm_build_trace(struct asm_build *b, const struct asm_trace_meta *m,
                     const struct asm_ev *ev, uint32_t n,
                     const uint64_t *extra, const struct asm_texts *texts,
                     const void **rec, uint32_t *len);
+
+/* ---- finish helper (asm_finish.c) ----------------------------------------- */
+
+/* What a thread needs to build finished traces: its builder and the
+ * contiguous copy of a trace's events the builder reads. */
+struct asm_fin_scratch {
+	struct asm_build *build;
+	struct asm_ev *flat;
+	uint32_t flat_cap;
+};
+
+/* Builds item i of the posted window with sc; *rec points into sc->build. */
+typedef void (*asm_fin_fn)(void *arg, struct asm_fin_scratch *sc, uint32_t i,
+                           const void **rec, uint32_t *len);
+
+/* Expands t's events into sc->flat, contiguous for the builder (each
+ * stored event's place back into its three symbols); returns how many. */
+uint32_t asm_flatten(const struct asm_places *p, struct asm_fin_scratch *sc,
+                     const struct asm_trace *t);
+/* Builds t's record with sc (m: the rest the builder needs): *rec points
+ * into sc->build. Reads only t, the places and the texts. Aborts when
+ * memory is out, as every per-event allocation of the assembler does. */
+void asm_fin_build(const struct asm_places *p, const struct asm_texts *texts,
+                   struct asm_fin_scratch *sc, const struct asm_trace *t,
+                   const struct asm_trace_meta *m, const void **rec,
+                   uint32_t *len);
+
+struct asm_finisher;
+
+/* Starts the helper thread (fn(arg, ...) builds an item); NULL when it
+ * cannot (no memory, no thread): the worker then builds every trace. */
+struct asm_finisher *asm_finisher_new(asm_fin_fn fn, void *arg);
+void asm_finisher_free(struct asm_finisher *f); /* stops and joins it */
+/* Puts out a window of n items (0 .. n-1, in emission order); the helper
+ * takes them from the back. The previous window must have been waited
+ * for. */
+void asm_finisher_post(struct asm_finisher *f, uint32_t n);
+/* The worker's next item, from the front: 1 and *i, or 0 when every item
+ * is taken. */
+int asm_finisher_take(struct asm_finisher *f, uint32_t *i);
+/* Waits for the helper's last item; returns the first item it built (it
+ * built every one from there to n - 1; n when none). */
+uint32_t asm_finisher_wait(struct asm_finisher *f);
+/* The helper's record of item i (valid until the next post). */
+const void *asm_finisher_record(const struct asm_finisher *f, uint32_t i,
+                                uint32_t *len);
 
 #endif

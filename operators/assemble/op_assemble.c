@@ -44,29 +44,6 @@
 #include "operators/assemble/assemble_int.h"
 #include "operators/assemble/hash_tab.h"
 
-struct asm_trace { /* from asm_mem.c's 128-byte units */
-	uint64_t trace_id;
-	uint64_t first_epoch, last_epoch;
-	uint64_t last_ns;           /* wall time of the last event's batch */
-	struct asm_chunk *head, *tail;
-	struct asm_trace *prev, *next; /* LRU: head = least recently active */
-	uint64_t *extra;            /* overflow parents */
-	uint32_t n_extra, cap_extra;
-	uint32_t n_events, events_seen, dropped;
-	uint32_t flags;             /* OP_TRACE_LATE, TRUNCATED; ASM_END_SEEN */
-	uint32_t src;               /* first event's tag; OP_TRACE_SRC_MANY */
-	uint32_t n_chunks;
-	/* The tail chunk's next free slot and its end (both NULL before the
-	 * first chunk): every chunk before the tail is full, so a chunk keeps
-	 * no count, and adding an event touches the record and the slot, not
-	 * the chunk's header line as well. */
-	struct asm_sev *slot, *slot_end;
-};
-_Static_assert(sizeof(struct asm_trace) <= 128, "a record fits its slab unit");
-#define ASM_END_SEEN 0x10000u
-#define ASM_PRE_ONLY 0x20000u /* every event so far was read again below the
-                               * committed offset (OP_SRC_PRE) */
-
 struct asm_slot {
 	uint64_t trace_id;
 	struct asm_trace *t; /* NULL: empty */
@@ -86,9 +63,12 @@ struct asm_inst {
 	struct asm_texts texts;
 	struct asm_places places;
 	uint64_t known[1024];  /* recently interned symbols (direct-mapped) */
-	struct asm_build *build;
-	struct asm_ev *flat;  /* a trace's events, contiguous, for the builder */
-	uint32_t flat_cap;
+	struct asm_fin_scratch sc; /* the worker's builder and its flat events */
+	/* The finish helper (asm_finish.c; NULL: none) and the window of
+	 * traces it shares with the worker. */
+	struct asm_finisher *fin;
+	struct asm_fin_item *items;
+	uint32_t items_cap;
 	/* finished ids: open addressing + FIFO ring for expiry */
 	struct asm_doneset done;  /* finished ids (asm_done.c) */
 	uint64_t end_sym;
@@ -260,57 +240,6 @@ trace_release(struct asm_inst *s, struct asm_trace *t)
 	asm_mem_put(&s->mem, t);
 }
 
-/* Expands t's events into s->flat (contiguous, for the builder): each
- * stored event's place back into its three symbols. */
-static uint32_t
-flatten(struct asm_inst *s, const struct asm_trace *t)
-{
-	if (t->n_events > s->flat_cap) {
-		uint32_t c = t->n_events + t->n_events / 2;
-		struct asm_ev *nf = realloc(s->flat, (size_t)c * sizeof *nf);
-		if (!nf) {
-			fprintf(stderr, "weft assemble: out of memory\n");
-			abort();
-		}
-		s->flat = nf;
-		s->flat_cap = c;
-	}
-	uint32_t n = 0;
-	const struct asm_place *pv = s->places.v;
-	for (const struct asm_chunk *c = t->head; c; c = c->next) {
-		uint32_t cn = c->next ? c->cap : (uint32_t)(t->slot - c->ev);
-		for (uint32_t i = 0; i < cn; i++) {
-			const struct asm_sev *e = &c->ev[i];
-			struct asm_ev *x = &s->flat[n++];
-			struct asm_place pl;
-			if (e->place & ASM_PLACE_EXTRA) {
-				const uint64_t *y = t->extra + (e->place & ~ASM_PLACE_EXTRA);
-				pl = (struct asm_place){y[0], y[1], y[2]};
-			} else {
-				pl = pv[e->place];
-			}
-			uint64_t end = e->flags & OP_TEV_HAS_END
-			                   ? e->start_ns + e->dur : 0;
-			if (e->flags & ASM_TEV_END_EXTRA)
-				end = t->extra[e->extra + (e->n_parents > 1
-				                           ? e->n_parents - 1u : 0)];
-			*x = (struct asm_ev){
-			    .event_id = e->event_id,
-			    .start_ns = e->start_ns,
-			    .end_ns = end,
-			    .label_sym = pl.label,
-			    .host_sym = pl.host,
-			    .agent_sym = pl.agent,
-			    .parent0 = e->parent0,
-			    .n_parents = e->n_parents,
-			    .flags = e->flags & ~ASM_TEV_END_EXTRA,
-			    .extra = e->extra,
-			};
-		}
-	}
-	return n;
-}
-
 /* Room for k more words in t's overflow array (parents 2.., or the
  * symbols of an event without a place); aborts when memory is out, as
  * every per-event allocation here does. */
@@ -333,17 +262,24 @@ extra_reserve(struct asm_trace *t, uint32_t k)
 	return at;
 }
 
-/* Builds and emits the record of t at epoch, then frees t. */
-static void
-finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
-       uint32_t why)
+/* A trace of a finish window (finish_window): what its record is built
+ * from, and why it finishes. */
+struct asm_fin_item {
+	struct asm_trace *t;
+	struct asm_trace_meta m;
+	uint32_t why;
+};
+
+/* The builder's view of t, finished at epoch for why; returns why as the
+ * record gives it (a re-read trace goes out as flushed and replayed). */
+static uint32_t
+finish_meta(const struct asm_inst *s, const struct asm_trace *t,
+            uint64_t epoch, uint32_t why, struct asm_trace_meta *m)
 {
-	struct asm_trace *t = slot->t;
 	if (t->flags & ASM_PRE_ONLY) /* emitted before the re-read: not again */
 		why |= OP_TRACE_FLUSHED | OP_TRACE_REPLAYED;
-	uint32_t n = flatten(s, t);
 	uint64_t now = s->batch_ns ? s->batch_ns : now_ns();
-	struct asm_trace_meta m = {
+	*m = (struct asm_trace_meta){
 		.trace_id = t->trace_id,
 		.first_epoch = t->first_epoch,
 		.last_epoch = t->last_epoch,
@@ -355,13 +291,14 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
 		.dropped = t->dropped,
 		.src = t->src,
 	};
-	const void *rec;
-	uint32_t len;
-	if (asm_build_trace(s->build, &m, s->flat, n, t->extra, &s->texts,
-	                    &rec, &len)) {
-		fprintf(stderr, "weft assemble: out of memory building a trace\n");
-		abort();
-	}
+	return why;
+}
+
+/* Counts the record of a trace finished for why, and emits it at epoch. */
+static void
+finish_emit(struct asm_inst *s, const struct asm_trace_meta *m, uint32_t why,
+            uint64_t epoch, const void *rec, uint32_t len)
+{
 	const struct op_trace *ot = rec;
 	s->traces++;
 	s->duplicates += ot->duplicates;
@@ -382,8 +319,18 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
 		atomic_fetch_add_explicit(&s->cfg->handed_over, 1, memory_order_relaxed);
 	if (why & OP_TRACE_REPLAYED)
 		atomic_fetch_add_explicit(&s->cfg->replayed, 1, memory_order_relaxed);
-	weft_hist_add(&s->emit_latency_ns, m.idle_ns);
+	weft_hist_add(&s->emit_latency_ns, m->idle_ns);
 	engine_emit(s->ctx, 0, epoch, rec, len);
+}
+
+/* Forgets t (at slot, or found by id when slot is NULL), finished at
+ * epoch for why, and frees it. */
+static void
+finish_release(struct asm_inst *s, struct asm_slot *slot, struct asm_trace *t,
+               uint64_t epoch, uint32_t why)
+{
+	if (!slot)
+		slot = tab_find(s, t->trace_id);
 	s->open_events -= t->n_events;
 	s->n_open--;
 	lru_unlink(s, t);
@@ -392,6 +339,97 @@ finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
 		asm_done_add(&s->done, t->trace_id, epoch);
 	tab_remove(s, slot);
 	trace_release(s, t);
+}
+
+/* Builds and emits the record of t at epoch, then frees t. */
+static void
+finish(struct asm_inst *s, struct asm_slot *slot, uint64_t epoch,
+       uint32_t why)
+{
+	struct asm_trace *t = slot->t;
+	struct asm_trace_meta m;
+	why = finish_meta(s, t, epoch, why, &m);
+	const void *rec;
+	uint32_t len;
+	asm_fin_build(&s->places, &s->texts, &s->sc, t, &m, &rec, &len);
+	finish_emit(s, &m, why, epoch, rec, len);
+	finish_release(s, slot, t, epoch, why);
+}
+
+/* The finish helper's build of item i (asm_fin_fn). */
+static void
+fin_build_item(void *arg, struct asm_fin_scratch *sc, uint32_t i,
+               const void **rec, uint32_t *len)
+{
+	const struct asm_inst *s = arg;
+	asm_fin_build(&s->places, &s->texts, sc, s->items[i].t, &s->items[i].m,
+	              rec, len);
+}
+
+/*
+ * A finish window: at most ASM_FIN_TRACES traces and ASM_FIN_EVENTS events
+ * from the head of the open list, which bounds the helper's buffer of
+ * records and frees the window's memory as it goes. A window below
+ * ASM_FIN_MIN_EVENTS is built by the worker alone: handing it over would
+ * cost about what building it does.
+ */
+#define ASM_FIN_TRACES 256u
+#define ASM_FIN_EVENTS 65536u
+#define ASM_FIN_MIN_EVENTS 2048u
+
+/* Finishes the traces at the head of the open list, in its order, at
+ * epoch for why: every one when all, else those idle G epochs (their
+ * last_epoch + G <= epoch: a prefix of the list). With a finish helper,
+ * window by window, the helper building from each window's back. */
+static void
+finish_head(struct asm_inst *s, uint64_t epoch, uint32_t why, int all)
+{
+	uint64_t G = s->cfg->idle_epochs;
+#define DUE(t) ((t) && (all || (t)->last_epoch + G <= epoch))
+	if (!s->fin) {
+		while (DUE(s->lru_head))
+			finish(s, tab_find(s, s->lru_head->trace_id), epoch, why);
+		return;
+	}
+	while (DUE(s->lru_head)) {
+		uint32_t n = 0;
+		uint64_t ev = 0;
+		for (struct asm_trace *t = s->lru_head;
+		     DUE(t) && n < ASM_FIN_TRACES && ev < ASM_FIN_EVENTS;
+		     t = t->next) {
+			struct asm_fin_item *it = &s->items[n++];
+			it->t = t;
+			it->why = finish_meta(s, t, epoch, why, &it->m);
+			ev += t->n_events;
+		}
+		if (ev < ASM_FIN_MIN_EVENTS) {
+			for (uint32_t i = 0; i < n; i++)
+				finish(s, tab_find(s, s->items[i].t->trace_id),
+				       epoch, why);
+			continue;
+		}
+		asm_finisher_post(s->fin, n);
+		const void *rec;
+		uint32_t i, len;
+		while (asm_finisher_take(s->fin, &i)) { /* 0, 1, ... in order */
+			asm_fin_build(&s->places, &s->texts, &s->sc, s->items[i].t,
+			              &s->items[i].m, &rec, &len);
+			finish_emit(s, &s->items[i].m, s->items[i].why, epoch, rec,
+			            len);
+		}
+		uint32_t first = asm_finisher_wait(s->fin);
+		atomic_fetch_add_explicit(&s->cfg->finish_helped, n - first,
+		                          memory_order_relaxed);
+		for (i = first; i < n; i++) {
+			rec = asm_finisher_record(s->fin, i, &len);
+			finish_emit(s, &s->items[i].m, s->items[i].why, epoch, rec,
+			            len);
+		}
+		for (i = 0; i < n; i++)
+			finish_release(s, NULL, s->items[i].t, epoch,
+			               s->items[i].why);
+	}
+#undef DUE
 }
 
 /* Bytes this worker's open traces hold: their chunks and records. */
@@ -613,11 +651,11 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 static int
 parents_resolved(struct asm_inst *s, const struct asm_trace *t)
 {
-	uint32_t n = flatten(s, t);
+	uint32_t n = asm_flatten(&s->places, &s->sc, t);
 	struct asm_trace_meta m = {.trace_id = t->trace_id};
 	const void *rec;
 	uint32_t len;
-	if (asm_build_trace(s->build, &m, s->flat, n, t->extra, &s->texts,
+	if (asm_build_trace(s->sc.build, &m, s->sc.flat, n, t->extra, &s->texts,
 	                    &rec, &len))
 		return 0;
 	return ((const struct op_trace *)rec)->missing == 0;
@@ -640,12 +678,19 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->places.max_n = (uint32_t)cfg->max_places;
 	s->budget = cfg->max_open_bytes / engine_ctx_workers(ctx);
 	s->mem.reserve = asm_reserve_attach(cfg);
-	s->build = asm_build_new();
+	s->sc.build = asm_build_new();
 	uint64_t ring = cfg->max_open_traces < (1u << 20) ? cfg->max_open_traces
 	                                                  : (1u << 20);
-	if (!s->build || asm_done_init(&s->done, ring, cfg->late_epochs) ||
+	if (!s->sc.build || asm_done_init(&s->done, ring, cfg->late_epochs) ||
 	    tab_grow(s))
 		return WEFT_ENOMEM;
+	if (op_assemble_finish_helpers(cfg->finish_helper,
+	                               engine_ctx_workers(ctx), weft_cores())) {
+		/* without one (no memory, no thread) the worker builds alone */
+		s->items = malloc(ASM_FIN_TRACES * sizeof *s->items);
+		if (s->items)
+			s->fin = asm_finisher_new(fin_build_item, s);
+	}
 	if (cfg->end_label) {
 		s->has_end = 1;
 		s->end_sym = op_symbol(cfg->end_label, strlen(cfg->end_label));
@@ -804,11 +849,9 @@ asm_close(void *state, struct engine_ctx *ctx, uint64_t epoch)
 	/* (stash_apply below starts the next epoch's arrival) */
 	uint64_t arrived = s->arrive_epoch == epoch ? s->arrive_ns : 0;
 	s->arrive_ns = 0;
-	uint64_t G = s->cfg->idle_epochs;
 	/* The list is sorted by last activity epoch: the expired traces are
 	 * exactly a prefix of it. */
-	while (s->lru_head && s->lru_head->last_epoch + G <= epoch)
-		finish(s, tab_find(s, s->lru_head->trace_id), epoch, 0);
+	finish_head(s, epoch, 0, 0);
 	if (s->cfg->revocations) {
 		uint64_t r = atomic_load_explicit(s->cfg->revocations,
 		                                  memory_order_acquire);
@@ -855,9 +898,7 @@ asm_flush(void *state, struct engine_ctx *ctx, uint64_t final)
 	s->batch_ns = now_ns();
 	while (s->stash.events) /* none expected: every epoch closed; in order */
 		stash_apply(s, asm_stash_lowest(&s->stash));
-	while (s->lru_head)
-		finish(s, tab_find(s, s->lru_head->trace_id), final,
-		       OP_TRACE_FLUSHED);
+	finish_head(s, final, OP_TRACE_FLUSHED, 1);
 }
 
 static void
@@ -897,8 +938,10 @@ asm_destroy(void *state)
 	asm_reserve_detach(cfg, reserve);
 	asm_texts_free(&s->texts);
 	asm_places_free(&s->places);
-	asm_build_free(s->build);
-	free(s->flat);
+	asm_finisher_free(s->fin);
+	free(s->items);
+	asm_build_free(s->sc.build);
+	free(s->sc.flat);
 	free(s->end_ids);
 	asm_stash_free(&s->stash);
 	free(s->tab);

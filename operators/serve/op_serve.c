@@ -436,6 +436,10 @@ render_assembler(const struct op_assemble_config *as, struct weft_buf *b)
 	          "2 MiB slabs for open traces a worker mapped itself because none of "
 	          "ready.slabs was ready");
 	rc |= VAL("weft_slabs_mapped_inline_total", atomic_load(&as->slabs_mapped_inline));
+	rc |= FAM("weft_finish_helped_total", "counter",
+	          "finished traces whose records a worker's finish helper built "
+	          "(finish.helper)");
+	rc |= VAL("weft_finish_helped_total", atomic_load(&as->finish_helped));
 	rc |= FAM("weft_text_truncated_total", "counter",
 	          "label, host or agent texts cut to max.text.bytes, or not kept past "
 	          "max.texts");
