@@ -143,9 +143,13 @@ keep_record(struct asm_finisher *f, uint32_t i, const void *rec, uint32_t len)
 {
 	size_t at = (f->buf_len + 7u) & ~(size_t)7u;
 	if (at + len > f->buf_cap) {
-		size_t c = f->buf_cap ? f->buf_cap : 1u << 20;
+		/* 2 MiB first: a window's records are about 64 bytes per event
+		 * (32,768 events, half of them the helper's as a rule); then by
+		 * half, since what the allocator keeps of the old buffer
+		 * counts in the peak, which is when the helper works */
+		size_t c = f->buf_cap ? f->buf_cap + f->buf_cap / 2 : 2u << 20;
 		while (c < at + len)
-			c *= 2;
+			c += c / 2;
 		unsigned char *nb = realloc(f->buf, c);
 		if (!nb)
 			oom();

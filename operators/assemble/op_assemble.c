@@ -374,7 +374,7 @@ fin_build_item(void *arg, struct asm_fin_scratch *sc, uint32_t i,
  * cost about what building it does.
  */
 #define ASM_FIN_TRACES 256u
-#define ASM_FIN_EVENTS 65536u
+#define ASM_FIN_EVENTS 32768u
 #define ASM_FIN_MIN_EVENTS 2048u
 
 /* Finishes the traces at the head of the open list, in its order, at
