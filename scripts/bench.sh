@@ -36,6 +36,11 @@
 #   profile   perf record -g of weft replay --workers 1 on the pipeline's
 #             workload: the top functions by self time (callgrind on a
 #             smaller input where perf cannot run)
+#   instructions  valgrind --tool=callgrind of weft replay --workers 1 on
+#             the pipeline's first 100,000 lines, end to end and ingest
+#             only: instructions per event by stage. Unlike the rates,
+#             these do not move with the host's speed, so they show what a
+#             change did to the work even where the rates cannot.
 # Fragments go to bench/results/*.md, with each part's raw per-round numbers
 # in bench/results/<part>.json. Then bench/plot.py (matplotlib, in the venv
 # build-release/bench-venv that this script makes) reads the JSON and
@@ -495,6 +500,86 @@ else
 fi
 fi
 
+if want instructions; then
+echo "== instructions" >&2
+gen_hdfs
+if ! command -v valgrind >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq valgrind >/dev/null </dev/null
+fi
+head -n 100000 "$work/hdfs.jsonl" > "$work/instr.jsonl"
+for mode in e2e ingest; do
+  extra=""; [ "$mode" = ingest ] && extra=--ingest-only
+  valgrind --tool=callgrind --callgrind-out-file="$work/instr.$mode.out" \
+    "$WEFT" replay --workers 1 --no-out --epoch-events 500000 $extra "$work/instr.jsonl" \
+    >/dev/null 2> "$work/instr.$mode.log"
+  callgrind_annotate --inclusive=yes "$work/instr.$mode.out" > "$work/instr.$mode.txt" 2>/dev/null
+done
+python3 - "$work" "$RES" "$machine" <<'PY'
+import json, re, sys
+work, res, machine = sys.argv[1:4]
+EVENTS = 100000
+# stage, the functions whose inclusive count it is (base names: the
+# compiler adds .lto_priv.N, .part.N, .constprop.N)
+STAGES = [
+    ("the whole process", ["PROGRAM TOTALS"]),
+    ("start-up: loading and relocating the shared libraries", ["_dl_start"]),
+    ("the worker thread", ["worker_main"]),
+    ("file source: lines, decode, record, into the exchange batch", ["feed_lines"]),
+    ("- JSON parse of a line", ["jobject"]),
+    ("- the event record (symbols, layout)", ["op_event_builder_finish"]),
+    ("assembly: events into their open traces", ["add_events"]),
+    ("finished traces: flatten, DAG, record", ["asm_build_trace", "asm_flatten"]),
+    ("- canonical form", ["cluster_canon_compute"]),
+]
+def load(mode):
+    incl = {}
+    for line in open(f"{work}/instr.{mode}.txt"):
+        m = re.match(r"^\s*([\d,]+)\s+\([^)]*\)\s+(.*)$", line)
+        if not m:
+            continue
+        n = int(m.group(1).replace(",", ""))
+        what = m.group(2)
+        if what.startswith("PROGRAM TOTALS"):
+            incl["PROGRAM TOTALS"] = n
+            continue
+        fn = what.split(" [")[0].rsplit(":", 1)[-1].split(".")[0]
+        incl[fn] = max(incl.get(fn, 0), n)
+    return incl
+out = {"events": EVENTS, "machine": machine, "modes": {}}
+rows = []
+for mode in ("e2e", "ingest"):
+    incl = load(mode)
+    stages = []
+    for name, fns in STAGES:
+        n = sum(incl.get(f, 0) for f in fns)
+        stages.append({"stage": name, "functions": fns, "instructions": n})
+    out["modes"][mode] = stages
+total = {m: out["modes"][m][0]["instructions"] for m in out["modes"]}
+with open(f"{res}/instructions.json", "w") as f:
+    json.dump(out, f, indent=1)
+with open(f"{res}/instructions.md", "w") as f:
+    f.write("Command: `PARTS=instructions scripts/bench.sh` (`valgrind --tool=callgrind "
+            "weft replay --workers 1 --no-out --epoch-events 500000 [--ingest-only]` "
+            "on the first 100,000 lines of the pipeline's workload; "
+            "`callgrind_annotate --inclusive=yes`)  \n")
+    f.write(f"Machine: {machine}. Instruction counts do not depend on the host's "
+            "speed; they change with the code, the compiler and the libraries. "
+            "Valgrind runs one thread at a time, so the finish helper builds "
+            "few of the traces here, if any; a build counts the same on either "
+            "thread.\n\n")
+    f.write(f"**Instructions per event ({EVENTS:,} events), inclusive: a stage "
+            "counts what it calls; indented stages are part of the one above**\n\n")
+    f.write("| stage (functions) | end to end | ingest only |\n|---|---|---|\n")
+    for i, (name, fns) in enumerate(STAGES):
+        cells = []
+        for mode in ("e2e", "ingest"):
+            n = out["modes"][mode][i]["instructions"]
+            cells.append("-" if n == 0 else f"{n / EVENTS:,.0f} ({100 * n / total[mode]:.1f} %)")
+        f.write(f"| {name} (`{'`, `'.join(fns)}`) | {cells[0]} | {cells[1]} |\n")
+PY
+fi
+
 # Derived from the JSON, whatever parts ran: fits, memory table, cost model
 # and the plots (without matplotlib: the tables only, plots left as they were).
 echo "== plots and models" >&2
@@ -597,6 +682,12 @@ frag() { if [ -f "$RES/$1" ]; then cat "$RES/$1"; fi; }
     echo
     cat "$RES/costmodel.md"
     img costmodel.svg "modelled aggregate events/s against nodes, with the reference lines"
+  fi
+  if [ -f "$RES/instructions.md" ]; then
+    echo "## Instructions per event"
+    echo
+    cat "$RES/instructions.md"
+    echo
   fi
   if [ -f "$RES/profile.md" ]; then
     echo "## Profile of the hottest path"
