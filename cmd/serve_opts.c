@@ -141,7 +141,8 @@ static const struct weft_opt serve_table[] = {
 	{KEY("finish.helper"), .kind = WEFT_OPT_CHOICE, .off = S(finish_helper),
 	 .meta = "M", .choices = helper_modes, .help = "a thread per worker that "
 	 "builds finished traces beside it when many finish at once (auto: "
-	 "with two cores per worker; weft_finish_helped_total)"},
+	 "with two cores per worker; off by default here, where the Kafka "
+	 "client's threads use the spare core; weft_finish_helped_total)"},
 	{KEY("max.places"), .kind = WEFT_OPT_U64, .off = S(max_places),
 	 .meta = "N", .help = "distinct (label, host, agent) triples per worker "
 	 "kept as 4-byte places; past it an event takes 24 bytes more "
@@ -338,7 +339,10 @@ cmd_serve_opts_init(struct serve_opts *o)
 	o->max_open_traces = as.max_open_traces;
 	o->max_places = as.max_places;
 	o->ready_slabs = as.ready_slabs;
-	o->finish_helper = as.finish_helper;
+	/* off: in weft serve librdkafka's threads (and often a broker) use
+	 * the core a helper would take; serve 1 x 1 ran 0.965 as fast with
+	 * one (bench/results/notes.md) */
+	o->finish_helper = OP_FINISH_HELPER_OFF;
 	o->max_texts = as.max_texts;
 	o->max_text_bytes = as.max_text_bytes;
 	o->max_open_bytes = as.max_open_bytes;

@@ -77,8 +77,9 @@ struct op_assemble_config {
 	/* A finish helper per worker (asm_finish.c): a thread that builds
 	 * finished traces' records beside its worker when a close or the end
 	 * of the input finishes many at once. Auto (the default): when there
-	 * are at least two cores per worker, so it has a core of its own. The
-	 * output is the same either way. */
+	 * are at least two cores per worker, so it has a core of its own
+	 * (weft replay's default; weft serve's is off). The output is the
+	 * same either way. */
 	int finish_helper; /* enum op_finish_helper */
 	/* Called on the worker's thread when a trace opens, with the worker's
 	 * index, its first event's source tag and its first epoch; on_retag

@@ -715,6 +715,8 @@ test_serve_baseline(void **state)
 	assert_true(metric(f, "weft_place_overflow_total") > 0);
 	assert_true(metric(f, "weft_text_truncated_total") > 0);
 	assert_true(metric(f, "weft_slabs_mapped_inline_total") > 0);
+	/* exported, and no finish helper by default in serve */
+	assert_true(metric(f, "weft_finish_helped_total") == 0);
 	/* every trace out: the epochs that carried them closed, live in
 	 * /metrics, the +Inf bucket the count and the lowest bucket in it */
 	double n = metric(f, "weft_epoch_close_seconds_count");
