@@ -198,7 +198,7 @@ if [ ! -s "$work/hdfs.model" ]; then
 fi
 # rounds interleave W = 1..CORES so each W sees the same machine state;
 # every round's numbers also go to pipeline.tsv -> pipeline.json
-declare -A secs bpe lat50 lat99 latmax isecs msecs vlat50 vlat99 vlatmax
+declare -A secs bpe lat50 lat99 latmax isecs msecs vlat50 vlat99 vlatmax hsecs
 printf 'round\tworkers\tsecs\tingest_secs\tmodel_secs\tpeak_open_traces\tpeak_open_events\tpeak_rss_kib\tbytes_per_event\temit_p50_ms\temit_p99_ms\temit_max_ms\tverdict_p50_ms\tverdict_p99_ms\tverdict_max_ms\n' > "$work/pipeline.tsv"
 for r in $(seq 1 "$RUNS"); do
   for w in $(seq 1 "$CORES"); do
@@ -207,6 +207,9 @@ for r in $(seq 1 "$RUNS"); do
     secs[$w,$r]=$(awk '/wall time/ {print $3}' "$work/sum")
     "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 --model "$work/hdfs.model" "$work/hdfs.jsonl" 2> "$work/msum"
     msecs[$w,$r]=$(awk '/wall time/ {print $3}' "$work/msum")
+    if [ "$w" = 1 ]; then # W=1 without its finish helper (auto: on here)
+      hsecs[$r]=$("$WEFT" replay --workers 1 --no-out --epoch-events 500000 --finish-helper off "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
+    fi
     # "verdict latency   p50 54.5 ms, p99 69.2 ms, max 69.2 ms (last event -> verdict)"
     vlat50[$w,$r]=$(awk '/verdict latency/ {print $4}' "$work/msum")
     vlat99[$w,$r]=$(awk '/verdict latency/ {print $7}' "$work/msum")
@@ -263,6 +266,21 @@ done
       'BEGIN {printf "| %d | %.2f M | %.2f M | %.2f | %.0f ms / %.0f ms / %.0f ms |\n", w, a / 1e6, b / 1e6, q, v50, v99, vmax}'
   done
 } >> "$RES/pipeline.md"
+if [ "$CORES" -ge 2 ]; then
+  {
+    echo
+    echo "**The finish helper at W=1 (\`--finish-helper\`, auto: on with two cores per worker), same rounds: the first table's W=1 runs against \`--finish-helper off\`; ratio = median (min-max) of same-round ratios**"
+    echo
+    echo "| events/s with the helper | events/s without | with / without | per round |"
+    echo "|---|---|---|---|"
+    with=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${secs[1,$r]}" 'BEGIN {print e / s}'; done | median)
+    without=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${hsecs[$r]}" 'BEGIN {print e / s}'; done | median)
+    ratios=$(for r in $(seq 1 "$RUNS"); do awk -v a="${hsecs[$r]}" -v b="${secs[1,$r]}" 'BEGIN {printf "%.2f\n", a / b}'; done)
+    awk -v a="$with" -v b="$without" -v q="$(echo "$ratios" | median)" -v lo="$(echo "$ratios" | sort -g | head -1)" \
+        -v hi="$(echo "$ratios" | sort -g | tail -1)" -v each="$(echo $ratios)" \
+      'BEGIN {printf "| %.2f M | %.2f M | %.2f (%.2f-%.2f) | %s |\n", a / 1e6, b / 1e6, q, lo, hi, each}'
+  } >> "$RES/pipeline.md"
+fi
 plot_py record --part pipeline --out "$RES/pipeline.json" --rows "$work/pipeline.tsv" \
   --command "$pipe_cmd" --machine "$machine" --cores "$CORES" --runs "$RUNS" \
   --meta events="$events" --meta bytes="$bytes" --meta traces=3000 --meta epoch_events=500000 \
