@@ -67,8 +67,7 @@ struct asm_inst {
 	/* The finish helper (asm_finish.c; NULL: none) and the window of
 	 * traces it shares with the worker. */
 	struct asm_finisher *fin;
-	struct asm_fin_item *items;
-	uint32_t items_cap;
+	struct asm_fin_item *items; /* ASM_FIN_TRACES of them */
 	/* finished ids: open addressing + FIFO ring for expiry */
 	struct asm_doneset done;  /* finished ids (asm_done.c) */
 	uint64_t end_sym;
@@ -262,7 +261,7 @@ extra_reserve(struct asm_trace *t, uint32_t k)
 	return at;
 }
 
-/* A trace of a finish window (finish_window): what its record is built
+/* A trace of a finish window (finish_head): what its record is built
  * from, and why it finishes. */
 struct asm_fin_item {
 	struct asm_trace *t;
@@ -936,10 +935,10 @@ asm_destroy(void *state)
 	struct asm_reserve *reserve = s->mem.reserve;
 	asm_mem_free(&s->mem);
 	asm_reserve_detach(cfg, reserve);
+	asm_finisher_free(s->fin); /* before the texts and places it reads */
+	free(s->items);
 	asm_texts_free(&s->texts);
 	asm_places_free(&s->places);
-	asm_finisher_free(s->fin);
-	free(s->items);
 	asm_build_free(s->sc.build);
 	free(s->sc.flat);
 	free(s->end_ids);
