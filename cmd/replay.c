@@ -64,8 +64,6 @@ struct replay_opts {
 static const char *const formats[] = {"json", "text", "otlp-proto", "otlp-json",
                                       "zipkin", "auto", NULL};
 static const char *const compressions[] = {"auto", "none", "gzip", "zstd", NULL};
-/* in enum op_finish_helper's order */
-static const char *const helper_modes[] = {"auto", "on", "off", NULL};
 
 static int
 add_dot(void *target, const char *v, char *err, size_t errlen)
@@ -139,7 +137,7 @@ static const struct weft_opt replay_table[] = {
 	 .help = "2 MiB slabs for open traces a helper thread keeps faulted in "
 	 "ahead of need (0: each worker faults its own)"},
 	{.name = "finish-helper", .kind = WEFT_OPT_CHOICE,
-	 .off = R(as.finish_helper), .meta = "M", .choices = helper_modes,
+	 .off = R(as.finish_helper), .meta = "M", .choices = op_finish_helper_names,
 	 .help = "a thread per worker that builds finished traces beside it "
 	 "when many finish at once (auto: with two cores per worker); the "
 	 "output is the same"},

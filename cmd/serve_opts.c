@@ -26,8 +26,6 @@
 static const char *const formats[] = {"json", "text", "otlp-proto", "otlp-json",
                                       "zipkin", "auto", NULL};
 static const char *const bools[] = {"false", "true", NULL};
-/* in enum op_finish_helper's order */
-static const char *const helper_modes[] = {"auto", "on", "off", NULL};
 
 static int
 add_config(void *target, const char *v, char *err, size_t errlen)
@@ -139,7 +137,7 @@ static const struct weft_opt serve_table[] = {
 	 "faulted in ahead of need (0: each worker faults its own; "
 	 "weft_slabs_mapped_inline_total)", .hi = 1024},
 	{KEY("finish.helper"), .kind = WEFT_OPT_CHOICE, .off = S(finish_helper),
-	 .meta = "M", .choices = helper_modes, .help = "a thread per worker that "
+	 .meta = "M", .choices = op_finish_helper_names, .help = "a thread per worker that "
 	 "builds finished traces beside it when many finish at once (auto: "
 	 "with two cores per worker; off by default here, where the Kafka "
 	 "client's threads use the spare core; weft_finish_helped_total)"},

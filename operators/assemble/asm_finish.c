@@ -97,6 +97,8 @@ asm_fin_build(const struct asm_places *p, const struct asm_texts *texts,
 	}
 }
 
+const char *const op_finish_helper_names[] = {"auto", "on", "off", NULL};
+
 int
 op_assemble_finish_helpers(int h, unsigned workers, unsigned cores)
 {
@@ -121,12 +123,14 @@ struct asm_finisher {
 	uint32_t front, back;
 	uint64_t posted, seen; /* windows posted; the last one the helper saw */
 	int busy, stop;
-	/* the helper's records: item i at buf + off[i], len[i] bytes */
+	/* the helper's records: item i's at buf + rec[i].off, rec[i].len bytes */
 	unsigned char *buf;
 	size_t buf_len, buf_cap;
-	uint64_t *off;
-	uint32_t *len;
-	uint32_t item_cap;
+	struct fin_rec {
+		size_t off;
+		uint32_t len;
+	} *rec;
+	uint32_t rec_cap;
 };
 
 static void
@@ -157,8 +161,7 @@ keep_record(struct asm_finisher *f, uint32_t i, const void *rec, uint32_t len)
 		f->buf_cap = c;
 	}
 	memcpy(f->buf + at, rec, len);
-	f->off[i] = at;
-	f->len[i] = len;
+	f->rec[i] = (struct fin_rec){at, len};
 	f->buf_len = at + len;
 }
 
@@ -233,8 +236,7 @@ asm_finisher_free(struct asm_finisher *f)
 	asm_build_free(f->sc.build);
 	free(f->sc.flat);
 	free(f->buf);
-	free(f->off);
-	free(f->len);
+	free(f->rec);
 	free(f);
 }
 
@@ -242,16 +244,12 @@ void
 asm_finisher_post(struct asm_finisher *f, uint32_t n)
 {
 	/* the helper is idle here: the last window ended with a wait */
-	if (n > f->item_cap) {
-		uint64_t *no = realloc(f->off, (size_t)n * sizeof *no);
-		if (no)
-			f->off = no;
-		uint32_t *nl = realloc(f->len, (size_t)n * sizeof *nl);
-		if (nl)
-			f->len = nl;
-		if (!no || !nl)
+	if (n > f->rec_cap) {
+		struct fin_rec *nr = realloc(f->rec, (size_t)n * sizeof *nr);
+		if (!nr)
 			oom();
-		f->item_cap = n;
+		f->rec = nr;
+		f->rec_cap = n;
 	}
 	pthread_mutex_lock(&f->lock);
 	f->buf_len = 0;
@@ -287,6 +285,6 @@ asm_finisher_wait(struct asm_finisher *f)
 const void *
 asm_finisher_record(const struct asm_finisher *f, uint32_t i, uint32_t *len)
 {
-	*len = f->len[i];
-	return f->buf + f->off[i];
+	*len = f->rec[i].len;
+	return f->buf + f->rec[i].off;
 }

@@ -130,10 +130,10 @@ struct op_assemble_config {
 void op_assemble_config_init(struct op_assemble_config *cfg);
 void op_assemble_config_destroy(struct op_assemble_config *cfg);
 /* Whether a worker gets a finish helper under policy h (enum
- * op_finish_helper), with workers
- * workers on cores cores. */
-int op_assemble_finish_helpers(int h, unsigned workers,
-                               unsigned cores);
+ * op_finish_helper) when there are `workers` workers on `cores` cores. */
+int op_assemble_finish_helpers(int h, unsigned workers, unsigned cores);
+/* The policies' names for option tables, in the enum's order (NULL-ended). */
+extern const char *const op_finish_helper_names[];
 /* 0 or WEFT_EINVAL with a message naming the key. */
 int op_assemble_config_check(const struct op_assemble_config *cfg,
                              char *errstr, size_t errlen);

@@ -396,9 +396,7 @@ finish_head(struct asm_inst *s, uint64_t epoch, uint32_t why, int all)
 		for (struct asm_trace *t = s->lru_head;
 		     DUE(t) && n < ASM_FIN_TRACES && ev < ASM_FIN_EVENTS;
 		     t = t->next) {
-			struct asm_fin_item *it = &s->items[n++];
-			it->t = t;
-			it->why = finish_meta(s, t, epoch, why, &it->m);
+			s->items[n++].t = t;
 			ev += t->n_events;
 		}
 		if (ev < ASM_FIN_MIN_EVENTS) {
@@ -407,6 +405,9 @@ finish_head(struct asm_inst *s, uint64_t epoch, uint32_t why, int all)
 				       epoch, why);
 			continue;
 		}
+		for (uint32_t i = 0; i < n; i++)
+			s->items[i].why = finish_meta(s, s->items[i].t, epoch, why,
+			                              &s->items[i].m);
 		asm_finisher_post(s->fin, n);
 		const void *rec;
 		uint32_t i, len;
