@@ -404,6 +404,9 @@ def memory_summary(doc):
                          "peak_open_traces": med([r["peak_open_traces"] for r in cs]),
                          "peak_open_events": med([r["peak_open_events"] for r in cs]),
                          "peak_rss_kib": med([r["peak_rss_kib"] for r in cs]),
+                         "rss_min_kib": min(r["peak_rss_kib"] for r in cs),
+                         "rss_max_kib": max(r["peak_rss_kib"] for r in cs),
+                         "rounds": len(cs),
                          "bytes_per_event": med([r["peak_rss_kib"] * 1024 / r["peak_open_events"]
                                                  for r in cs if r["peak_open_events"]])})
         fit = linfit([r["peak_open_events"] for r in rs], [r["peak_rss_kib"] * 1024 for r in rs])
@@ -418,13 +421,17 @@ def write_memory_md(doc, summ, path):
                 "concurrent traces (--traces C --concurrent C, so all C are open at the peak); "
                 f"median of {doc['runs']} round(s)**\n\n")
         f.write("| traces in flight (C) | workers | events | peak open traces | peak open events "
-                "| peak RSS | bytes per buffered event (peak RSS / peak open events) |\n"
-                "|---|---|---|---|---|---|---|\n")
+                "| peak RSS (min-max) | max / min over the rounds "
+                "| bytes per buffered event (peak RSS / peak open events) |\n"
+                "|---|---|---|---|---|---|---|---|\n")
         for w, s in summ.items():
             for r in s["rows"]:
                 f.write(f"| {r['concurrent']} | {w} | {r['events']:.0f} | "
                         f"{r['peak_open_traces']:.0f} | {r['peak_open_events']:.0f} | "
-                        f"{r['peak_rss_kib'] / 1024:.1f} MiB | {r['bytes_per_event']:.0f} |\n")
+                        f"{r['peak_rss_kib'] / 1024:.1f} MiB ({r['rss_min_kib'] / 1024:.1f}-"
+                        f"{r['rss_max_kib'] / 1024:.1f}) | "
+                        f"{r['rss_max_kib'] / r['rss_min_kib']:.3f} ({r['rounds']}) | "
+                        f"{r['bytes_per_event']:.0f} |\n")
         f.write("\n**Marginal cost: least-squares line of peak RSS against peak open events, "
                 "all rounds and levels**\n\n| workers | bytes per added buffered event (slope) "
                 "| fixed part (intercept) | R² | levels |\n|---|---|---|---|---|\n")

@@ -28,7 +28,9 @@
 #   baseline  the machine's own parallel capacity (independent processes)
 #   memory    peak RSS against traces in flight: the generated workload
 #             with C = MEM_LEVELS (default 500 1000 3000 6000) concurrent
-#             traces through weft replay --no-out, W = 1 and W = cores
+#             traces through weft replay --no-out, W = 1 and W = cores;
+#             max(RUNS, 10) rounds, so that each level's max / min of
+#             peak RSS is over 10 runs at least
 #   burst     a burst of BURST (default 1,000,000) one-event traces, all
 #             open at once, through weft replay --epoch-ms from a pipe:
 #             peak RSS, and RSS once they were all emitted
@@ -436,7 +438,8 @@ for c in $levels; do
       --blocks 21 --title 'fs -copyFromLocal' --seed 1 2>/dev/null
   fi
 done
-for r in $(seq 1 "$RUNS"); do
+mem_runs=$(( RUNS > 10 ? RUNS : 10 ))
+for r in $(seq 1 "$mem_runs"); do
   for c in $levels; do
     for w in $mem_ws; do
       "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 "$work/mem-$c.jsonl" 2> "$work/sum"
@@ -449,8 +452,8 @@ for r in $(seq 1 "$RUNS"); do
   done
 done
 plot_py record --part memory --out "$RES/memory.json" --rows "$work/memory.tsv" \
-  --command "scripts/bench.sh (memory part: for C in $levels: weft sim generate -o $work/mem-C.jsonl --traces C --concurrent C --blocks 21 --title 'fs -copyFromLocal' --seed 1; then weft replay --workers W --no-out --epoch-events 500000 $work/mem-C.jsonl for W in $mem_ws; $RUNS rounds)" \
-  --machine "$machine" --cores "$CORES" --runs "$RUNS" --meta levels="$levels"
+  --command "scripts/bench.sh (memory part: for C in $levels: weft sim generate -o $work/mem-C.jsonl --traces C --concurrent C --blocks 21 --title 'fs -copyFromLocal' --seed 1; then weft replay --workers W --no-out --epoch-events 500000 $work/mem-C.jsonl for W in $mem_ws; $mem_runs rounds)" \
+  --machine "$machine" --cores "$CORES" --runs "$mem_runs" --meta levels="$levels"
 fi
 
 if want burst; then
