@@ -47,9 +47,11 @@
 # in bench/results/<part>.json. Then bench/plot.py (matplotlib, in the venv
 # build-release/bench-venv that this script makes) reads the JSON and
 # writes the plots (bench/results/*.svg), the scaling fits (scaling.md),
-# the memory table (memory.md) and the per-node cost model (costmodel.md);
-# BENCHMARKS.md is assembled from all of them. The only hand-written
-# fragments are bench/results/notes*.md (no figures in them).
+# the memory table (memory.md) and the per-node cost model (costmodel.md),
+# and bench/targets.py each speed and memory target against them
+# (targets.md); BENCHMARKS.md is assembled from all of them. The only
+# hand-written fragments are bench/results/notes*.md (what was tried, with
+# the figures of those experiments, each dated).
 # RUNS (default 5) sets the repetitions; figures are medians. PARTS (e.g.
 # PARTS="bloom ed") reruns only those parts and reuses the other fragments;
 # the plots and derived tables are always redrawn from the JSON.
@@ -610,6 +612,8 @@ else
   echo "bench: no matplotlib (could not make $VENV): plots NOT redrawn" >&2
   plot_py report --results "$RES" --no-plots
 fi
+# each speed and memory target against the parts' JSON (measures nothing)
+python3 bench/targets.py --results "$RES"
 img() { if [ -f "$RES/$1" ]; then echo "![$2]($RES/$1)"; echo; fi; }
 frag() { if [ -f "$RES/$1" ]; then cat "$RES/$1"; fi; }
 
@@ -624,6 +628,9 @@ frag() { if [ -f "$RES/$1" ]; then cat "$RES/$1"; fi; }
   echo "machine and 0.23 M events/s on its cluster; a large operator needs about"
   echo "11 M events/s (1 billion traces a day)."
   echo
+  echo "## Speed and memory targets"
+  echo
+  frag targets.md
   echo "## Engine"
   echo
   cat "$RES/engine.md"
