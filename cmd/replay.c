@@ -134,10 +134,15 @@ static const struct weft_opt replay_table[] = {
 	 "aged (0: no limit)"},
 	{.name = "ready-slabs", .kind = WEFT_OPT_U32, .off = R(as.ready_slabs),
 	 .meta = "N", .hi = 1024,
-	 .help = "2 MiB slabs for open traces a helper thread keeps faulted in "
+	 .help = "2 MiB slabs for open traces the slab helper keeps faulted in "
 	 "ahead of need (0: each worker faults its own)"},
+	{.name = "slab-helper", .kind = WEFT_OPT_CHOICE,
+	 .off = R(as.slab_helper), .meta = "M", .choices = op_helper_names,
+	 .help = "a thread that faults in --ready-slabs slabs for the workers "
+	 "(auto: with two cores per worker; without a core of its own it only "
+	 "moves the faults to a worker's)"},
 	{.name = "finish-helper", .kind = WEFT_OPT_CHOICE,
-	 .off = R(as.finish_helper), .meta = "M", .choices = op_finish_helper_names,
+	 .off = R(as.finish_helper), .meta = "M", .choices = op_helper_names,
 	 .help = "a thread per worker that builds finished traces beside it "
 	 "when many finish at once (auto: with two cores per worker); the "
 	 "output is the same"},
@@ -421,7 +426,7 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        "  peak open         %llu traces, %llu events\n"
 	        "  peak RSS          %llu KiB (%.0f bytes per peak open event)\n"
 	        "  slabs             %llu MiB at peak, %llu mapped by a worker "
-	        "(none of --ready-slabs ready)\n"
+	        "(%s)\n"
 	        "  finish helper     %llu traces built beside the workers "
 	        "(--finish-helper)\n"
 	        "  emit latency      p50 %.1f ms, p99 %.1f ms, max %.1f ms (last event -> emission)\n"
@@ -452,6 +457,9 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	            : 0.0,
 	        (unsigned long long)(atomic_load(&as->peak_mapped_bytes) >> 20),
 	        (unsigned long long)atomic_load(&as->slabs_mapped_inline),
+	        as->ready_slabs && op_assemble_helper_wanted(as->slab_helper,
+	                                                     workers, weft_cores())
+	            ? "none of --ready-slabs ready" : "no --slab-helper",
 	        (unsigned long long)atomic_load(&as->finish_helped),
 	        (double)weft_hist_quantile(&as->emit_latency_ns, 0.5) / 1e6,
 	        (double)weft_hist_quantile(&as->emit_latency_ns, 0.99) / 1e6,

@@ -117,9 +117,10 @@ reserve_new(uint32_t cap)
 }
 
 struct asm_reserve *
-asm_reserve_attach(struct op_assemble_config *cfg)
+asm_reserve_attach(struct op_assemble_config *cfg, unsigned workers)
 {
-	if (!cfg->ready_slabs)
+	if (!cfg->ready_slabs ||
+	    !op_assemble_helper_wanted(cfg->slab_helper, workers, weft_cores()))
 		return NULL;
 	pthread_mutex_lock(&cfg->lock);
 	if (!cfg->reserve)

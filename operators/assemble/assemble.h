@@ -45,8 +45,11 @@
  * again; those events carry OP_SRC_PRE. A trace made only of them was
  * emitted before: it goes out FLUSHED|REPLAYED (not as finished).
  */
-enum op_finish_helper {
-	OP_FINISH_HELPER_AUTO = 0, OP_FINISH_HELPER_ON, OP_FINISH_HELPER_OFF,
+/* When a helper thread runs beside the workers (the slab reserve, the
+ * finish helper): auto, when there are two cores per worker, so that it
+ * has a core of its own; on; off. */
+enum op_helper {
+	OP_HELPER_AUTO = 0, OP_HELPER_ON, OP_HELPER_OFF,
 };
 
 struct op_assemble_config {
@@ -71,16 +74,19 @@ struct op_assemble_config {
 	 * mapped and faulted in ahead of need, for all workers (asm_reserve.c):
 	 * the page fault that clears a fresh huge page then happens off the
 	 * workers' threads. 0: no helper; each worker faults its own slabs.
-	 * Default 4 (8 MiB). */
+	 * Default 2 (4 MiB). Only under slab_helper (enum op_helper), by
+	 * default auto: where the workers have no spare core, the helper's
+	 * faults only move to one of theirs: weft replay at W=2 on 2 cores
+	 * took 2-8 % longer with it (bench/results/notes.md). */
 	uint32_t ready_slabs;
+	int slab_helper;
 	struct asm_reserve *reserve; /* internal: the helper, while in use */
 	/* A finish helper per worker (asm_finish.c): a thread that builds
 	 * finished traces' records beside its worker when a close or the end
-	 * of the input finishes many at once. Auto (the default): when there
-	 * are at least two cores per worker, so it has a core of its own
-	 * (weft replay's default; weft serve's is off). The output is the
-	 * same either way. */
-	int finish_helper; /* enum op_finish_helper */
+	 * of the input finishes many at once. Auto (the default), as for
+	 * slab_helper (weft replay's default; weft serve's is off). The output
+	 * is the same either way. */
+	int finish_helper; /* enum op_helper */
 	/* Called on the worker's thread when a trace opens, with the worker's
 	 * index, its first event's source tag and its first epoch; on_retag
 	 * when a second source shows up in it (from src to OP_TRACE_SRC_MANY).
@@ -129,11 +135,11 @@ struct op_assemble_config {
 /* Defaults, and the lock. Pair with op_assemble_config_destroy(). */
 void op_assemble_config_init(struct op_assemble_config *cfg);
 void op_assemble_config_destroy(struct op_assemble_config *cfg);
-/* Whether a worker gets a finish helper under policy h (enum
- * op_finish_helper) when there are `workers` workers on `cores` cores. */
-int op_assemble_finish_helpers(int h, unsigned workers, unsigned cores);
+/* Whether a helper runs under policy h (enum op_helper) when there are
+ * `workers` workers on `cores` cores. */
+int op_assemble_helper_wanted(int h, unsigned workers, unsigned cores);
 /* The policies' names for option tables, in the enum's order (NULL-ended). */
-extern const char *const op_finish_helper_names[];
+extern const char *const op_helper_names[];
 /* 0 or WEFT_EINVAL with a message naming the key. */
 int op_assemble_config_check(const struct op_assemble_config *cfg,
                              char *errstr, size_t errlen);

@@ -99,8 +99,11 @@ void asm_mem_free(struct asm_mem *m);
  * NULL. */
 void *asm_slab_map(void);
 /* The config's reserve, started by the first caller; NULL when
- * cfg->ready_slabs is 0 or it could not start. Pair with detach. */
-struct asm_reserve *asm_reserve_attach(struct op_assemble_config *cfg);
+ * cfg->ready_slabs is 0, cfg->slab_helper says no helper for `workers`
+ * workers on this machine's cores, or it could not start. Pair with
+ * detach. */
+struct asm_reserve *asm_reserve_attach(struct op_assemble_config *cfg,
+                                       unsigned workers);
 void asm_reserve_detach(struct op_assemble_config *cfg, struct asm_reserve *r);
 /* A ready slab (dirty: any content), or NULL when none is (or r is NULL). */
 void *asm_reserve_take(struct asm_reserve *r);

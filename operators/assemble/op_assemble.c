@@ -677,14 +677,14 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
 	s->texts.max_n = cfg->max_texts;
 	s->places.max_n = (uint32_t)cfg->max_places;
 	s->budget = cfg->max_open_bytes / engine_ctx_workers(ctx);
-	s->mem.reserve = asm_reserve_attach(cfg);
+	s->mem.reserve = asm_reserve_attach(cfg, engine_ctx_workers(ctx));
 	s->sc.build = asm_build_new();
 	uint64_t ring = cfg->max_open_traces < (1u << 20) ? cfg->max_open_traces
 	                                                  : (1u << 20);
 	if (!s->sc.build || asm_done_init(&s->done, ring, cfg->late_epochs) ||
 	    tab_grow(s))
 		return WEFT_ENOMEM;
-	if (op_assemble_finish_helpers(cfg->finish_helper,
+	if (op_assemble_helper_wanted(cfg->finish_helper,
 	                               engine_ctx_workers(ctx), weft_cores())) {
 		/* without one (no memory, no thread) the worker builds alone */
 		s->items = malloc(ASM_FIN_TRACES * sizeof *s->items);

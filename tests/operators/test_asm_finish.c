@@ -171,14 +171,14 @@ static void
 test_a_worker_gets_a_helper_with_two_cores_of_its_own(void **state)
 {
 	(void)state;
-	assert_true(op_assemble_finish_helpers(OP_FINISH_HELPER_AUTO, 1, 2));
-	assert_true(op_assemble_finish_helpers(OP_FINISH_HELPER_AUTO, 2, 4));
-	assert_true(op_assemble_finish_helpers(OP_FINISH_HELPER_AUTO, 3, 16));
-	assert_false(op_assemble_finish_helpers(OP_FINISH_HELPER_AUTO, 1, 1));
-	assert_false(op_assemble_finish_helpers(OP_FINISH_HELPER_AUTO, 2, 2));
-	assert_false(op_assemble_finish_helpers(OP_FINISH_HELPER_AUTO, 3, 5));
-	assert_true(op_assemble_finish_helpers(OP_FINISH_HELPER_ON, 8, 1));
-	assert_false(op_assemble_finish_helpers(OP_FINISH_HELPER_OFF, 1, 64));
+	assert_true(op_assemble_helper_wanted(OP_HELPER_AUTO, 1, 2));
+	assert_true(op_assemble_helper_wanted(OP_HELPER_AUTO, 2, 4));
+	assert_true(op_assemble_helper_wanted(OP_HELPER_AUTO, 3, 16));
+	assert_false(op_assemble_helper_wanted(OP_HELPER_AUTO, 1, 1));
+	assert_false(op_assemble_helper_wanted(OP_HELPER_AUTO, 2, 2));
+	assert_false(op_assemble_helper_wanted(OP_HELPER_AUTO, 3, 5));
+	assert_true(op_assemble_helper_wanted(OP_HELPER_ON, 8, 1));
+	assert_false(op_assemble_helper_wanted(OP_HELPER_OFF, 1, 64));
 }
 
 int

@@ -132,7 +132,8 @@ wait_full(struct asm_reserve *r, uint32_t cap)
 
 /* The helper keeps ready_slabs slabs mapped: aligned, writable, refilled
  * after a take; a full reserve takes no slab back; the last detach stops
- * the helper and unmaps what is left. */
+ * the helper and unmaps what is left. No helper under slab_helper off, nor
+ * under auto without two cores per worker. */
 static void
 test_reserve_keeps_slabs_ready_for_the_workers(void **st)
 {
@@ -140,9 +141,16 @@ test_reserve_keeps_slabs_ready_for_the_workers(void **st)
 	struct op_assemble_config cfg;
 	op_assemble_config_init(&cfg);
 	assert_int_equal(cfg.ready_slabs, 2);
+	assert_int_equal(cfg.slab_helper, OP_HELPER_AUTO);
+	cfg.slab_helper = OP_HELPER_OFF;
+	assert_null(asm_reserve_attach(&cfg, 1));
+	cfg.slab_helper = OP_HELPER_AUTO; /* more workers than any machine's cores */
+	assert_null(asm_reserve_attach(&cfg, 1u << 30));
+	assert_null(cfg.reserve);
+	cfg.slab_helper = OP_HELPER_ON;
 	cfg.ready_slabs = 2;
-	struct asm_reserve *a = asm_reserve_attach(&cfg);
-	struct asm_reserve *b = asm_reserve_attach(&cfg);
+	struct asm_reserve *a = asm_reserve_attach(&cfg, 1u << 30);
+	struct asm_reserve *b = asm_reserve_attach(&cfg, 1u << 30);
 	assert_non_null(a);
 	assert_ptr_equal(a, b); /* one helper for the config's workers */
 	void *s[4];
@@ -165,7 +173,7 @@ test_reserve_keeps_slabs_ready_for_the_workers(void **st)
 	assert_null(cfg.reserve);
 	/* none configured: no helper, no reserve */
 	cfg.ready_slabs = 0;
-	assert_null(asm_reserve_attach(&cfg));
+	assert_null(asm_reserve_attach(&cfg, 1));
 	asm_reserve_detach(&cfg, NULL);
 	assert_null(asm_reserve_take(NULL));
 	assert_int_equal(asm_reserve_give(NULL, s[0]), 0);
@@ -184,8 +192,9 @@ test_worker_memory_takes_and_gives_reserve_slabs(void **st)
 	struct op_assemble_config cfg;
 	op_assemble_config_init(&cfg);
 	cfg.ready_slabs = 1;
+	cfg.slab_helper = OP_HELPER_ON;
 	struct asm_mem m = {0};
-	m.reserve = asm_reserve_attach(&cfg);
+	m.reserve = asm_reserve_attach(&cfg, 1);
 	assert_non_null(m.reserve);
 	for (int i = 0; i < 3 * PER; i++) {
 		if (i % PER == 0)
