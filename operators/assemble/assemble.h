@@ -79,7 +79,7 @@ struct op_assemble_config {
 	 * faults only move to one of theirs: weft replay at W=2 on 2 cores
 	 * took 2-8 % longer with it (bench/results/notes.md). */
 	uint32_t ready_slabs;
-	int slab_helper;
+	int slab_helper; /* enum op_helper */
 	struct asm_reserve *reserve; /* internal: the helper, while in use */
 	/* A finish helper per worker (asm_finish.c): a thread that builds
 	 * finished traces' records beside its worker when a close or the end
