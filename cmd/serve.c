@@ -91,9 +91,9 @@ configure(struct serve_run *r)
 	as->max_open_traces = o->max_open_traces;
 	as->max_places = o->max_places;
 	as->ready_slabs = o->ready_slabs;
-	/* as before the policy: ready.slabs alone says (0: none). Unlike
-	 * replay's W=2, serve with two workers on two cores was not measured
-	 * without it. */
+	/* ready.slabs alone says (0: none): serve with two workers on two
+	 * cores and the broker beside them ran as fast without the helper as
+	 * with it (bench/results/notes.md), unlike weft replay at W=2. */
 	as->slab_helper = OP_HELPER_ON;
 	as->finish_helper = o->finish_helper;
 	as->max_texts = o->max_texts;
