@@ -245,8 +245,10 @@ for r in $(seq 1 "$RUNS"); do
   done
 done
 col() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do echo "${arr[$2,$r]}"; done | median; }
+# events/s of each round: rates_of SECS_ARRAY W EVENTS
+rates_of() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do awk -v e="$3" -v s="${arr[$2,$r]}" 'BEGIN {print e / s}'; done; }
 for w in $(seq 1 "$CORES"); do
-  rates=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${secs[$w,$r]}" 'BEGIN {print e / s}'; done)
+  rates=$(rates_of secs "$w" "$events")
   med=$(echo "$rates" | median)
   lo=$(echo "$rates" | sort -g | head -1)
   hi=$(echo "$rates" | sort -g | tail -1)
@@ -263,7 +265,7 @@ done
   echo "| workers | events/s | MB/s | speed-up vs W=1 | efficiency |"
   echo "|---|---|---|---|---|"
   for w in $(seq 1 "$CORES"); do
-    rates=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${isecs[$w,$r]}" 'BEGIN {print e / s}'; done)
+    rates=$(rates_of isecs "$w" "$events")
     med=$(echo "$rates" | median)
     sp=$(for r in $(seq 1 "$RUNS"); do awk -v a="${isecs[1,$r]}" -v b="${isecs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
     awk -v w="$w" -v m="$med" -v sp="$sp" -v by="$bytes" -v ev="$events" -v lo="$(echo "$rates" | sort -g | head -1)" -v hi="$(echo "$rates" | sort -g | tail -1)" \
@@ -307,7 +309,7 @@ fi
   echo "| workers | events/s | against the benchmark workload |"
   echo "|---|---|---|"
   for w in $(seq 1 "$CORES"); do
-    rates=$(for r in $(seq 1 "$RUNS"); do awk -v e="$mevents" -v s="${xsecs[$w,$r]}" 'BEGIN {print e / s}'; done)
+    rates=$(rates_of xsecs "$w" "$mevents")
     ratio=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v m="$mevents" -v a="${secs[$w,$r]}" -v b="${xsecs[$w,$r]}" 'BEGIN {print (m / b) / (e / a)}'; done | median)
     awk -v w="$w" -v m="$(echo "$rates" | median)" -v lo="$(echo "$rates" | sort -g | head -1)" \
         -v hi="$(echo "$rates" | sort -g | tail -1)" -v q="$ratio" \
