@@ -200,7 +200,7 @@ gen_mixed
 events=$(wc -l < "$work/hdfs.jsonl")
 bytes=$(stat -c %s "$work/hdfs.jsonl")
 mevents=$(wc -l < "$work/mixed.jsonl")
-pipe_cmd="scripts/bench.sh (pipeline part: $gen_cmd; then weft replay --workers W --no-out --epoch-events 500000 $work/hdfs.jsonl, the same with --model $work/hdfs.model and with --ingest-only, for W = 1..$CORES, interleaved, $RUNS rounds)"
+pipe_cmd="scripts/bench.sh (pipeline part: $gen_cmd; then weft replay --workers W --no-out --epoch-events 500000 $work/hdfs.jsonl, the same with --model $work/hdfs.model and with --ingest-only, and without them on $work/mixed.jsonl (the varied workload), for W = 1..$CORES, interleaved, $RUNS rounds)"
 {
   echo "Command: \`scripts/bench.sh\` (pipeline part: \`$gen_cmd\`, then \`weft replay --workers W --no-out --epoch-events 500000 $work/hdfs.jsonl\` for W = 1..$CORES, interleaved, $RUNS rounds)  "
   echo "Machine: $machine; measured $today."
