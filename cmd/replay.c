@@ -457,8 +457,7 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	            : 0.0,
 	        (unsigned long long)(atomic_load(&as->peak_mapped_bytes) >> 20),
 	        (unsigned long long)atomic_load(&as->slabs_mapped_inline),
-	        as->ready_slabs && op_assemble_helper_wanted(as->slab_helper,
-	                                                     workers, weft_cores())
+	        op_assemble_slab_helper_runs(as, workers)
 	            ? "none of --ready-slabs ready" : "no --slab-helper",
 	        (unsigned long long)atomic_load(&as->finish_helped),
 	        (double)weft_hist_quantile(&as->emit_latency_ns, 0.5) / 1e6,

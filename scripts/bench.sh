@@ -247,11 +247,10 @@ done
 col() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do echo "${arr[$2,$r]}"; done | median; }
 # events/s of each round: rates_of SECS_ARRAY W EVENTS
 rates_of() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do awk -v e="$3" -v s="${arr[$2,$r]}" 'BEGIN {print e / s}'; done; }
+# their median, min and max: spread_of SECS_ARRAY W EVENTS
+spread_of() { rates_of "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), a[1], a[NR]}'; }
 for w in $(seq 1 "$CORES"); do
-  rates=$(rates_of secs "$w" "$events")
-  med=$(echo "$rates" | median)
-  lo=$(echo "$rates" | sort -g | head -1)
-  hi=$(echo "$rates" | sort -g | tail -1)
+  read -r med lo hi <<< "$(spread_of secs "$w" "$events")"
   sp=$(for r in $(seq 1 "$RUNS"); do awk -v a="${secs[1,$r]}" -v b="${secs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
   awk -v w="$w" -v m="$med" -v lo="$lo" -v hi="$hi" -v sp="$sp" -v bpe="$(col bpe "$w")" \
       -v l50="$(col lat50 "$w")" -v l99="$(col lat99 "$w")" -v lmax="$(col latmax "$w")" \
@@ -265,10 +264,9 @@ done
   echo "| workers | events/s | MB/s | speed-up vs W=1 | efficiency |"
   echo "|---|---|---|---|---|"
   for w in $(seq 1 "$CORES"); do
-    rates=$(rates_of isecs "$w" "$events")
-    med=$(echo "$rates" | median)
+    read -r med lo hi <<< "$(spread_of isecs "$w" "$events")"
     sp=$(for r in $(seq 1 "$RUNS"); do awk -v a="${isecs[1,$r]}" -v b="${isecs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
-    awk -v w="$w" -v m="$med" -v sp="$sp" -v by="$bytes" -v ev="$events" -v lo="$(echo "$rates" | sort -g | head -1)" -v hi="$(echo "$rates" | sort -g | tail -1)" \
+    awk -v w="$w" -v m="$med" -v sp="$sp" -v by="$bytes" -v ev="$events" -v lo="$lo" -v hi="$hi" \
       'BEGIN {printf "| %d | %.2f M (%.2f-%.2f) | %.0f | %.2fx | %.2f |\n", w, m / 1e6, lo / 1e6, hi / 1e6, m * by / ev / 1e6, sp, sp / w}'
   done
 } >> "$RES/pipeline.md"
@@ -309,10 +307,9 @@ fi
   echo "| workers | events/s | against the benchmark workload |"
   echo "|---|---|---|"
   for w in $(seq 1 "$CORES"); do
-    rates=$(rates_of xsecs "$w" "$mevents")
+    read -r med lo hi <<< "$(spread_of xsecs "$w" "$mevents")"
     ratio=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v m="$mevents" -v a="${secs[$w,$r]}" -v b="${xsecs[$w,$r]}" 'BEGIN {print (m / b) / (e / a)}'; done | median)
-    awk -v w="$w" -v m="$(echo "$rates" | median)" -v lo="$(echo "$rates" | sort -g | head -1)" \
-        -v hi="$(echo "$rates" | sort -g | tail -1)" -v q="$ratio" \
+    awk -v w="$w" -v m="$med" -v lo="$lo" -v hi="$hi" -v q="$ratio" \
       'BEGIN {printf "| %d | %.2f M (%.2f-%.2f) | %.2f |\n", w, m / 1e6, lo / 1e6, hi / 1e6, q}'
   done
 } >> "$RES/pipeline.md"

@@ -244,13 +244,8 @@ void
 asm_finisher_post(struct asm_finisher *f, uint32_t n)
 {
 	/* the helper is idle here: the last window ended with a wait */
-	if (n > f->rec_cap) {
-		struct fin_rec *nr = realloc(f->rec, (size_t)n * sizeof *nr);
-		if (!nr)
-			oom();
-		f->rec = nr;
-		f->rec_cap = n;
-	}
+	if (WEFT_GROW(f->rec, f->rec_cap, n, 64))
+		oom();
 	pthread_mutex_lock(&f->lock);
 	f->buf_len = 0;
 	f->front = 0;

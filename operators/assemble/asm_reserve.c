@@ -116,11 +116,18 @@ reserve_new(uint32_t cap)
 	return r;
 }
 
+int
+op_assemble_slab_helper_runs(const struct op_assemble_config *cfg,
+                             unsigned workers)
+{
+	return cfg->ready_slabs &&
+	       op_assemble_helper_wanted(cfg->slab_helper, workers, weft_cores());
+}
+
 struct asm_reserve *
 asm_reserve_attach(struct op_assemble_config *cfg, unsigned workers)
 {
-	if (!cfg->ready_slabs ||
-	    !op_assemble_helper_wanted(cfg->slab_helper, workers, weft_cores()))
+	if (!op_assemble_slab_helper_runs(cfg, workers))
 		return NULL;
 	pthread_mutex_lock(&cfg->lock);
 	if (!cfg->reserve)

@@ -138,6 +138,10 @@ void op_assemble_config_destroy(struct op_assemble_config *cfg);
 /* Whether a helper runs under policy h (enum op_helper) when there are
  * `workers` workers on `cores` cores. */
 int op_assemble_helper_wanted(int h, unsigned workers, unsigned cores);
+/* Whether cfg's slab helper runs for `workers` workers on this machine:
+ * ready_slabs and slab_helper (the reserve may still fail to start). */
+int op_assemble_slab_helper_runs(const struct op_assemble_config *cfg,
+                                 unsigned workers);
 /* The policies' names for option tables, in the enum's order (NULL-ended). */
 extern const char *const op_helper_names[];
 /* 0 or WEFT_EINVAL with a message naming the key. */

@@ -16,9 +16,8 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-summary() { # file key -> first number after the key in a weft replay summary
-  awk -v k="$2" 'index($0, "  "k" ") == 1 {sub("^  "k" +", ""); split($0, a, " "); print a[1]}' "$1"
-}
+# shellcheck source=tests/integration/replay_summary.sh
+. "$SRC/tests/integration/replay_summary.sh"
 census() { # trace lines -> "trace_id<TAB>events", amendments added in, sorted
   python3 -c '
 import json, sys, collections
