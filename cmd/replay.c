@@ -137,12 +137,12 @@ static const struct weft_opt replay_table[] = {
 	 .help = "2 MiB slabs for open traces the slab helper keeps faulted in "
 	 "ahead of need (0: each worker faults its own)"},
 	{.name = "slab-helper", .kind = WEFT_OPT_CHOICE,
-	 .off = R(as.slab_helper), .meta = "M", .choices = op_helper_names,
+	 .off = R(as.slab_helper), .meta = "M", .choices = weft_helper_names,
 	 .help = "a thread that faults in --ready-slabs slabs for the workers "
 	 "(auto: with two cores per worker; without a core of its own it only "
 	 "moves the faults to a worker's)"},
 	{.name = "finish-helper", .kind = WEFT_OPT_CHOICE,
-	 .off = R(as.finish_helper), .meta = "M", .choices = op_helper_names,
+	 .off = R(as.finish_helper), .meta = "M", .choices = weft_helper_names,
 	 .help = "a thread per worker that builds finished traces beside it "
 	 "when many finish at once (auto: with two cores per worker); the "
 	 "output is the same"},
@@ -168,9 +168,11 @@ static const struct weft_opt replay_table[] = {
 	{.name = "no-mmap", .kind = WEFT_OPT_FLAG, .off = R(file.no_mmap),
 	 .help = "read plain files with read() on the reading thread (else they "
 	 "are read ahead by a helper, or mapped where in the page cache)"},
-	{.name = "no-read-ahead", .kind = WEFT_OPT_FLAG, .off = R(file.no_read_ahead),
-	 .help = "map a file one worker reads whole on the reading thread, "
-	 "instead of a helper thread reading it ahead"},
+	{.name = "read-ahead", .kind = WEFT_OPT_CHOICE, .off = R(file.read_ahead),
+	 .meta = "M", .choices = weft_helper_names,
+	 .help = "a helper thread reads a file one worker reads whole ahead of "
+	 "it (auto: with two cores per worker; off: the reading thread maps "
+	 "it)"},
 	{.name = "model", .kind = WEFT_OPT_STR, .off = R(model_path),
 	 .meta = "MODEL", .help = "check every finished trace against MODEL (weft "
 	 "train); SIGHUP or a change of the file swaps it in without stopping"},

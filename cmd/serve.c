@@ -94,7 +94,7 @@ configure(struct serve_run *r)
 	/* ready.slabs alone says (0: none): serve with two workers on two
 	 * cores and the broker beside them ran as fast without the helper as
 	 * with it (bench/results/notes.md), unlike weft replay at W=2. */
-	as->slab_helper = OP_HELPER_ON;
+	as->slab_helper = WEFT_HELPER_ON;
 	as->finish_helper = o->finish_helper;
 	as->max_texts = o->max_texts;
 	as->max_text_bytes = o->max_text_bytes;

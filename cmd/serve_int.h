@@ -34,7 +34,7 @@ struct serve_opts {
 	uint64_t max_open_traces, max_open_bytes, max_trace_age_ms, max_places;
 	uint64_t max_texts;
 	uint32_t max_text_bytes, ready_slabs;
-	int finish_helper; /* enum op_helper */
+	int finish_helper; /* enum weft_helper */
 	uint32_t probe_ms, settle_ms, max_partitions, shutdown_ms, lookback_ms;
 	uint32_t hint_after;
 	const char *end_label;

@@ -137,7 +137,7 @@ static const struct weft_opt serve_table[] = {
 	 "faulted in ahead of need (0: each worker faults its own; "
 	 "weft_slabs_mapped_inline_total)", .hi = 1024},
 	{KEY("finish.helper"), .kind = WEFT_OPT_CHOICE, .off = S(finish_helper),
-	 .meta = "M", .choices = op_helper_names, .help = "a thread per worker that "
+	 .meta = "M", .choices = weft_helper_names, .help = "a thread per worker that "
 	 "builds finished traces beside it when many finish at once (auto: "
 	 "with two cores per worker; off by default here, where the Kafka "
 	 "client's threads use the spare core; weft_finish_helped_total)"},
@@ -340,7 +340,7 @@ cmd_serve_opts_init(struct serve_opts *o)
 	/* off: in weft serve librdkafka's threads (and often a broker) use
 	 * the core a helper would take; serve 1 x 1 ran 0.965 as fast with
 	 * one (bench/results/notes.md) */
-	o->finish_helper = OP_HELPER_OFF;
+	o->finish_helper = WEFT_HELPER_OFF;
 	o->max_texts = as.max_texts;
 	o->max_text_bytes = as.max_text_bytes;
 	o->max_open_bytes = as.max_open_bytes;

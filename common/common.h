@@ -46,10 +46,22 @@ void weft_errf(char *errstr, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ---- defaults ----------------------------------------------------------- */
-/* The number of online CPUs (at least 1). */
+/* The number of CPUs this process may run on (its affinity mask; at least
+ * 1). */
 unsigned weft_cores(void);
 /* workers when non-zero, else weft_cores(). */
 unsigned weft_workers_for(unsigned workers);
+/* When a helper thread runs beside the workers (the file source's read
+ * ahead, the slab reserve, the finish helper): auto, when there are two
+ * cores per worker, so that it has a core of its own; on; off. */
+enum weft_helper {
+	WEFT_HELPER_AUTO = 0, WEFT_HELPER_ON, WEFT_HELPER_OFF,
+};
+/* Whether a helper runs under policy h (enum weft_helper) when there are
+ * `workers` workers on `cores` cores. */
+int weft_helper_wanted(int h, unsigned workers, unsigned cores);
+/* The policies' names for option tables, in the enum's order (NULL-ended). */
+extern const char *const weft_helper_names[];
 
 /* ---- growing arrays ----------------------------------------------------- */
 /*

@@ -216,8 +216,8 @@ if [ ! -s "$work/hdfs.model" ]; then
 fi
 # rounds interleave W = 1..CORES so each W sees the same machine state;
 # every round's numbers also go to pipeline.tsv -> pipeline.json
-declare -A secs bpe lat50 lat99 latmax isecs msecs vlat50 vlat99 vlatmax hsecs xsecs
-printf 'round\tworkers\tsecs\tingest_secs\tmodel_secs\tpeak_open_traces\tpeak_open_events\tpeak_rss_kib\tbytes_per_event\temit_p50_ms\temit_p99_ms\temit_max_ms\tverdict_p50_ms\tverdict_p99_ms\tverdict_max_ms\tmixed_secs\n' > "$work/pipeline.tsv"
+declare -A secs bpe lat50 lat99 latmax isecs msecs vlat50 vlat99 vlatmax hsecs xsecs osecs oisecs
+printf 'round\tworkers\tsecs\tingest_secs\tmodel_secs\tpeak_open_traces\tpeak_open_events\tpeak_rss_kib\tbytes_per_event\temit_p50_ms\temit_p99_ms\temit_max_ms\tverdict_p50_ms\tverdict_p99_ms\tverdict_max_ms\tmixed_secs\tone_core_secs\tone_core_ingest_secs\n' > "$work/pipeline.tsv"
 for r in $(seq 1 "$RUNS"); do
   for w in $(seq 1 "$CORES"); do
     isecs[$w,$r]=$("$WEFT" replay --workers "$w" --ingest-only --epoch-events 500000 "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
@@ -228,6 +228,10 @@ for r in $(seq 1 "$RUNS"); do
     xsecs[$w,$r]=$("$WEFT" replay --workers "$w" --no-out --epoch-events 500000 "$work/mixed.jsonl" 2>&1 | awk '/wall time/ {print $3}')
     if [ "$w" = 1 ]; then # W=1 without its finish helper (auto: on here)
       hsecs[$r]=$("$WEFT" replay --workers 1 --no-out --epoch-events 500000 --finish-helper off "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
+      # W=1 on one CPU: the helpers' auto policy counts the affinity
+      # mask, so none runs; the work one core does alone
+      osecs[1,$r]=$(taskset -c 0 "$WEFT" replay --workers 1 --no-out --epoch-events 500000 "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
+      oisecs[1,$r]=$(taskset -c 0 "$WEFT" replay --workers 1 --ingest-only --epoch-events 500000 "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
     fi
     # "verdict latency   p50 54.5 ms, p99 69.2 ms, max 69.2 ms (last event -> verdict)"
     vlat50[$w,$r]=$(awk '/verdict latency/ {print $4}' "$work/msum")
@@ -238,10 +242,10 @@ for r in $(seq 1 "$RUNS"); do
     lat50[$w,$r]=$(awk '/emit latency/ {print $4}' "$work/sum")
     lat99[$w,$r]=$(awk '/emit latency/ {print $7}' "$work/sum")
     latmax[$w,$r]=$(awk '/emit latency/ {print $10}' "$work/sum")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$w" "${secs[$w,$r]}" "${isecs[$w,$r]}" "${msecs[$w,$r]}" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$w" "${secs[$w,$r]}" "${isecs[$w,$r]}" "${msecs[$w,$r]}" \
       "$(awk '/^  peak open/ {print $3}' "$work/sum")" "$(awk '/^  peak open/ {print $5}' "$work/sum")" \
       "$(awk '/^  peak RSS/ {print $3}' "$work/sum")" "${bpe[$w,$r]}" "${lat50[$w,$r]}" "${lat99[$w,$r]}" "${latmax[$w,$r]}" \
-      "${vlat50[$w,$r]}" "${vlat99[$w,$r]}" "${vlatmax[$w,$r]}" "${xsecs[$w,$r]}" >> "$work/pipeline.tsv"
+      "${vlat50[$w,$r]}" "${vlat99[$w,$r]}" "${vlatmax[$w,$r]}" "${xsecs[$w,$r]}" "${osecs[1,$r]}" "${oisecs[1,$r]}" >> "$work/pipeline.tsv"
   done
 done
 col() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do echo "${arr[$2,$r]}"; done | median; }
@@ -300,6 +304,25 @@ if [ "$CORES" -ge 2 ]; then
       'BEGIN {printf "| %.2f M | %.2f M | %.2f (%.2f-%.2f) | %s |\n", a / 1e6, b / 1e6, q, lo, hi, each}'
   } >> "$RES/pipeline.md"
 fi
+{
+  echo
+  echo "**One core's work, same rounds: W=1 pinned to one CPU (\`taskset -c 0 weft replay --workers 1\`; the helpers' auto policy counts the CPUs the process may run on, so none runs), end to end and ingest only. Against N x one core = median of same-round ratios of W=N's events/s to N times the pinned run's: how close the workers come to N cores each doing one core's work alone**"
+  echo
+  echo "| workers | end to end | against N x one core | ingest only | against N x one core |"
+  echo "|---|---|---|---|---|"
+  read -r omed olo ohi <<< "$(spread_of osecs 1 "$events")"
+  read -r imed ilo ihi <<< "$(spread_of oisecs 1 "$events")"
+  awk -v m="$omed" -v lo="$olo" -v hi="$ohi" -v im="$imed" -v ilo="$ilo" -v ihi="$ihi" \
+    'BEGIN {printf "| one core (pinned) | %.2f M (%.2f-%.2f) | 1.00 | %.2f M (%.2f-%.2f) | 1.00 |\n", m / 1e6, lo / 1e6, hi / 1e6, im / 1e6, ilo / 1e6, ihi / 1e6}'
+  for w in $(seq 1 "$CORES"); do
+    q=$(for r in $(seq 1 "$RUNS"); do awk -v a="${osecs[1,$r]}" -v b="${secs[$w,$r]}" -v w="$w" 'BEGIN {print a / b / w}'; done | median)
+    iq=$(for r in $(seq 1 "$RUNS"); do awk -v a="${oisecs[1,$r]}" -v b="${isecs[$w,$r]}" -v w="$w" 'BEGIN {print a / b / w}'; done | median)
+    read -r med _ _ <<< "$(spread_of secs "$w" "$events")"
+    read -r imd _ _ <<< "$(spread_of isecs "$w" "$events")"
+    awk -v w="$w" -v m="$med" -v q="$q" -v im="$imd" -v iq="$iq" \
+      'BEGIN {printf "| %d (default helpers) | %.2f M | %.2f | %.2f M | %.2f |\n", w, m / 1e6, q, im / 1e6, iq}'
+  done
+} >> "$RES/pipeline.md"
 {
   echo
   echo "**A varied workload, same rounds: \`weft sim generate --traces 30000 --concurrent 3000 --seed 1\` (every template and block count learned from the bundled normal TraceBench runs: $mevents events, about $((mevents / 30000)) per trace), then \`weft sim replay --reorder-window 64 --seed 1\`, so each trace's events arrive out of order as a transport may deliver them; \`weft replay --workers W --no-out --epoch-events 500000\`. The benchmark workload above is one trace shape 3,000 times; this one is what a shape-dependent shortcut could not flatter. Ratio = median of same-round ratios of events/s against the first table's**"

@@ -97,18 +97,6 @@ asm_fin_build(const struct asm_places *p, const struct asm_texts *texts,
 	}
 }
 
-const char *const op_helper_names[] = {"auto", "on", "off", NULL};
-
-int
-op_assemble_helper_wanted(int h, unsigned workers, unsigned cores)
-{
-	if (h == OP_HELPER_ON)
-		return 1;
-	if (h == OP_HELPER_OFF)
-		return 0;
-	return (uint64_t)workers * 2 <= cores;
-}
-
 /* ---- the helper --------------------------------------------------------- */
 
 struct asm_finisher {

@@ -121,7 +121,7 @@ op_assemble_slab_helper_runs(const struct op_assemble_config *cfg,
                              unsigned workers)
 {
 	return cfg->ready_slabs &&
-	       op_assemble_helper_wanted(cfg->slab_helper, workers, weft_cores());
+	       weft_helper_wanted(cfg->slab_helper, workers, weft_cores());
 }
 
 struct asm_reserve *

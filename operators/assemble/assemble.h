@@ -45,13 +45,6 @@
  * again; those events carry OP_SRC_PRE. A trace made only of them was
  * emitted before: it goes out FLUSHED|REPLAYED (not as finished).
  */
-/* When a helper thread runs beside the workers (the slab reserve, the
- * finish helper): auto, when there are two cores per worker, so that it
- * has a core of its own; on; off. */
-enum op_helper {
-	OP_HELPER_AUTO = 0, OP_HELPER_ON, OP_HELPER_OFF,
-};
-
 struct op_assemble_config {
 	uint32_t idle_epochs;        /* G (default 2) */
 	uint32_t max_trace_events;   /* stored per trace (default 100000) */
@@ -74,19 +67,19 @@ struct op_assemble_config {
 	 * mapped and faulted in ahead of need, for all workers (asm_reserve.c):
 	 * the page fault that clears a fresh huge page then happens off the
 	 * workers' threads. 0: no helper; each worker faults its own slabs.
-	 * Default 2 (4 MiB). Only under slab_helper (enum op_helper), by
+	 * Default 2 (4 MiB). Only under slab_helper (enum weft_helper), by
 	 * default auto: where the workers have no spare core, the helper's
 	 * faults only move to one of theirs: weft replay at W=2 on 2 cores
 	 * took 2-8 % longer with it (bench/results/notes.md). */
 	uint32_t ready_slabs;
-	int slab_helper; /* enum op_helper */
+	int slab_helper; /* enum weft_helper */
 	struct asm_reserve *reserve; /* internal: the helper, while in use */
 	/* A finish helper per worker (asm_finish.c): a thread that builds
 	 * finished traces' records beside its worker when a close or the end
 	 * of the input finishes many at once. Auto (the default), as for
 	 * slab_helper (weft replay's default; weft serve's is off). The output
 	 * is the same either way. */
-	int finish_helper; /* enum op_helper */
+	int finish_helper; /* enum weft_helper */
 	/* Called on the worker's thread when a trace opens, with the worker's
 	 * index, its first event's source tag and its first epoch; on_retag
 	 * when a second source shows up in it (from src to OP_TRACE_SRC_MANY).
@@ -135,15 +128,10 @@ struct op_assemble_config {
 /* Defaults, and the lock. Pair with op_assemble_config_destroy(). */
 void op_assemble_config_init(struct op_assemble_config *cfg);
 void op_assemble_config_destroy(struct op_assemble_config *cfg);
-/* Whether a helper runs under policy h (enum op_helper) when there are
- * `workers` workers on `cores` cores. */
-int op_assemble_helper_wanted(int h, unsigned workers, unsigned cores);
 /* Whether cfg's slab helper runs for `workers` workers on this machine:
  * ready_slabs and slab_helper (the reserve may still fail to start). */
 int op_assemble_slab_helper_runs(const struct op_assemble_config *cfg,
                                  unsigned workers);
-/* The policies' names for option tables, in the enum's order (NULL-ended). */
-extern const char *const op_helper_names[];
 /* 0 or WEFT_EINVAL with a message naming the key. */
 int op_assemble_config_check(const struct op_assemble_config *cfg,
                              char *errstr, size_t errlen);

@@ -684,7 +684,7 @@ asm_init(struct engine_ctx *ctx, void *arg, void **state)
 	if (!s->sc.build || asm_done_init(&s->done, ring, cfg->late_epochs) ||
 	    tab_grow(s))
 		return WEFT_ENOMEM;
-	if (op_assemble_helper_wanted(cfg->finish_helper,
+	if (weft_helper_wanted(cfg->finish_helper,
 	                              engine_ctx_workers(ctx), weft_cores())) {
 		/* without one (no memory, no thread) the worker builds alone */
 		s->items = malloc(ASM_FIN_TRACES * sizeof *s->items);

@@ -111,9 +111,12 @@ struct op_file_config {
 	int no_mmap;               /* 1: read plain regular files with read()
 	                            * even where they are in the page cache
 	                            * (op_map.c maps them then) */
-	int no_read_ahead;         /* 1: a file one worker reads whole is
-	                            * mapped by the reading thread, not read
-	                            * ahead of it by a helper thread (op_map.c) */
+	int read_ahead;            /* enum weft_helper: whether a helper
+	                            * thread reads a file one worker reads whole
+	                            * ahead of it (op_map.c); else the reading
+	                            * thread maps it. auto: with two cores per
+	                            * worker (on one core the helper's copy
+	                            * costs the worker its time) */
 	uint64_t first_epoch;      /* must match engine_config.first_epoch */
 	uint64_t epoch_bytes;      /* set by op_file_prepare for regular files */
 	uint64_t t0_ns;            /* epoch_ms clock origin (set by op_file_prepare) */

@@ -33,7 +33,8 @@
  *
  * Reading. A plain regular file read to its end goes through op_map.c.
  * Where one worker reads it whole, a helper thread reads it ahead into
- * two buffers (no_read_ahead: as sharded readers do). Sharded readers map
+ * two buffers when it has a core of its own (read_ahead, enum
+ * weft_helper; else the reading thread maps it, as sharded readers do). Sharded readers map
  * their stripes while the pages are in the page cache (a file cut short
  * under the mapping is a counted read error, not a SIGBUS); from the
  * first window that is not, an op_reader reads on. Compressed input,
@@ -431,7 +432,10 @@ file_init(struct engine_ctx *ctx, void *arg, void **state)
 		s->begin = 0;
 		s->end = UINT64_MAX;
 		rc = cfg->plain ? op_map_open(cfg->path, 0, UINT64_MAX,
-		                               !cfg->no_read_ahead, &s->map)
+		                               weft_helper_wanted(cfg->read_ahead,
+		                                                  s->workers,
+		                                                  weft_cores()),
+		                               &s->map)
 		                : WEFT_EIO;
 		if (rc)
 			rc = op_reader_open(cfg->path, cfg->compression,

@@ -2,10 +2,12 @@
  * test_common.c — the leaf layer's own contracts (common/common.h): the
  * growth rule (weft_grow, WEFT_GROW with a size_t and a 32-bit capacity),
  * the text buffer (formatted appends, JSON string escaping), the
- * log-linear histogram's quantiles and merge, and the names of the error
- * codes. Each test was checked to fail under a mutation of the code it
+ * log-linear histogram's quantiles and merge, the names of the error
+ * codes, the core count that the defaults follow, and the helpers'
+ * policy. Each test was checked to fail under a mutation of the code it
  * covers (see the commit that added it).
  */
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -277,6 +279,49 @@ test_strerror_names_every_code(void **state)
 	assert_int_equal(buf[0], 'q');
 }
 
+/* ---- cores ------------------------------------------------------------------ */
+
+/* weft_cores counts the CPUs the process may run on, not those online: a
+ * container's cpuset or `taskset -c 0` gives one core, so the helpers'
+ * auto policy and the default worker count see one. */
+static void
+test_cores_follow_the_affinity_mask(void **state)
+{
+	(void)state;
+	cpu_set_t all, one;
+	assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
+	assert_int_equal(weft_cores(), (unsigned)CPU_COUNT(&all));
+	assert_int_equal(weft_workers_for(0), (unsigned)CPU_COUNT(&all));
+	assert_int_equal(weft_workers_for(3), 3);
+	int first = 0;
+	while (!CPU_ISSET(first, &all))
+		first++;
+	CPU_ZERO(&one);
+	CPU_SET(first, &one);
+	assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+	unsigned pinned = weft_cores(), workers = weft_workers_for(0);
+	assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
+	assert_int_equal(pinned, 1);
+	assert_int_equal(workers, 1);
+	assert_int_equal(weft_cores(), (unsigned)CPU_COUNT(&all));
+}
+
+/* The helpers' policy (the file source's read ahead, the slab reserve,
+ * the finish helper): auto means two cores per worker. */
+static void
+test_a_worker_gets_a_helper_with_two_cores_of_its_own(void **state)
+{
+	(void)state;
+	assert_true(weft_helper_wanted(WEFT_HELPER_AUTO, 1, 2));
+	assert_true(weft_helper_wanted(WEFT_HELPER_AUTO, 2, 4));
+	assert_true(weft_helper_wanted(WEFT_HELPER_AUTO, 3, 16));
+	assert_false(weft_helper_wanted(WEFT_HELPER_AUTO, 1, 1));
+	assert_false(weft_helper_wanted(WEFT_HELPER_AUTO, 2, 2));
+	assert_false(weft_helper_wanted(WEFT_HELPER_AUTO, 3, 5));
+	assert_true(weft_helper_wanted(WEFT_HELPER_ON, 8, 1));
+	assert_false(weft_helper_wanted(WEFT_HELPER_OFF, 1, 64));
+}
+
 int
 main(void)
 {
@@ -290,6 +335,8 @@ main(void)
 		cmocka_unit_test(test_buf_str_escapes_json),
 		cmocka_unit_test(test_hist_quantiles),
 		cmocka_unit_test(test_strerror_names_every_code),
+		cmocka_unit_test(test_cores_follow_the_affinity_mask),
+		cmocka_unit_test(test_a_worker_gets_a_helper_with_two_cores_of_its_own),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,11 @@
 # which there follow the events' arrival, with or without the helper).
 # With it on, the summary counts
 # the traces the helper built; off, none.
+# The helpers' auto policy (two cores per worker) counts the CPUs the
+# process may run on: pinned to one (taskset -c 0, as a container's cpuset
+# would), weft replay defaults to one worker and runs no helper — no read
+# ahead, no slab helper, no finish helper — with the same records; with
+# two cores or more, one worker gets all three.
 set -euo pipefail
 WEFT=$(realpath "$1")
 SRC=$2
@@ -71,4 +76,23 @@ same "W=1, by the idle gap" inorder --workers 1 --epoch-events 2000 --idle-epoch
 same "W=1, with a model" inorder --workers 1 --epoch-events 2000 --idle-epochs 3 --model "$TMP/model"
 grep -q '"verdict"' "$TMP/on.jsonl" || fail "no verdicts with a model"
 same "W=2, by the idle gap" sorted --workers 2 --epoch-events 2000 --idle-epochs 3
+# read_ahead N: bytes the file's read-ahead helper read, from the summary
+read_ahead() { grep -o '[0-9]* read ahead by a helper' "$1" | cut -d' ' -f1; }
+taskset -c 0 "$WEFT" replay --epoch-events 1000000 --out "$TMP/one.jsonl" "$TMP/in.jsonl" 2> "$TMP/one.sum" \
+  || fail "pinned: replay: $(cat "$TMP/one.sum")"
+[ "$(summary "$TMP/one.sum" workers)" = 1 ] || fail "pinned: not one worker by default"
+[ "$(read_ahead "$TMP/one.sum")" = 0 ] || fail "pinned: the file was read ahead by a helper"
+grep -q 'no --slab-helper' "$TMP/one.sum" || fail "pinned: a slab helper ran"
+[ "$(summary "$TMP/one.sum" "finish helper")" = 0 ] || fail "pinned: the finish helper built traces"
+strip "$TMP/one.jsonl" inorder > "$TMP/one.txt"
+"$WEFT" replay --workers 1 --epoch-events 1000000 --finish-helper off --out "$TMP/off.jsonl" "$TMP/in.jsonl" 2>/dev/null
+strip "$TMP/off.jsonl" inorder | cmp -s - "$TMP/one.txt" || fail "pinned: records differ"
+echo "ok: pinned to one CPU, one worker and no helper"
+if [ "$(nproc)" -ge 2 ]; then
+  "$WEFT" replay --workers 1 --epoch-events 1000000 --no-out "$TMP/in.jsonl" 2> "$TMP/two.sum" \
+    || fail "two cores: replay: $(cat "$TMP/two.sum")"
+  [ "$(read_ahead "$TMP/two.sum")" -gt 0 ] || fail "two cores: no read-ahead helper"
+  grep -q 'no --slab-helper' "$TMP/two.sum" && fail "two cores: no slab helper"
+  echo "ok: with $(nproc) CPUs one worker gets its helpers"
+fi
 echo "finish_helper: ok"

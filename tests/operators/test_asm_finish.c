@@ -1,8 +1,8 @@
 /*
  * test_asm_finish.c — the finish helper's window (asm_finish.c): the worker
  * takes items from the front, the helper from the back, every item is
- * built exactly once, the helper's records come back for the items it
- * took, and the policy that gives a worker a helper.
+ * built exactly once, and the helper's records come back for the items it
+ * took (the policy that gives a worker a helper: tests/common).
  *
  * No test depends on how the threads are scheduled: where a test needs the
  * helper to have built something, the worker's own build of its first
@@ -167,20 +167,6 @@ test_helper_that_never_got_a_window_stops_cleanly(void **state)
 	asm_finisher_free(NULL);
 }
 
-static void
-test_a_worker_gets_a_helper_with_two_cores_of_its_own(void **state)
-{
-	(void)state;
-	assert_true(op_assemble_helper_wanted(OP_HELPER_AUTO, 1, 2));
-	assert_true(op_assemble_helper_wanted(OP_HELPER_AUTO, 2, 4));
-	assert_true(op_assemble_helper_wanted(OP_HELPER_AUTO, 3, 16));
-	assert_false(op_assemble_helper_wanted(OP_HELPER_AUTO, 1, 1));
-	assert_false(op_assemble_helper_wanted(OP_HELPER_AUTO, 2, 2));
-	assert_false(op_assemble_helper_wanted(OP_HELPER_AUTO, 3, 5));
-	assert_true(op_assemble_helper_wanted(OP_HELPER_ON, 8, 1));
-	assert_false(op_assemble_helper_wanted(OP_HELPER_OFF, 1, 64));
-}
-
 int
 main(void)
 {
@@ -194,7 +180,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_helper_that_never_got_a_window_stops_cleanly, setup,
 		    teardown),
-		cmocka_unit_test(test_a_worker_gets_a_helper_with_two_cores_of_its_own),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

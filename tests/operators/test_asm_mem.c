@@ -141,13 +141,13 @@ test_reserve_keeps_slabs_ready_for_the_workers(void **st)
 	struct op_assemble_config cfg;
 	op_assemble_config_init(&cfg);
 	assert_int_equal(cfg.ready_slabs, 2);
-	assert_int_equal(cfg.slab_helper, OP_HELPER_AUTO);
-	cfg.slab_helper = OP_HELPER_OFF;
+	assert_int_equal(cfg.slab_helper, WEFT_HELPER_AUTO);
+	cfg.slab_helper = WEFT_HELPER_OFF;
 	assert_null(asm_reserve_attach(&cfg, 1));
-	cfg.slab_helper = OP_HELPER_AUTO; /* more workers than any machine's cores */
+	cfg.slab_helper = WEFT_HELPER_AUTO; /* more workers than any machine's cores */
 	assert_null(asm_reserve_attach(&cfg, 1u << 30));
 	assert_null(cfg.reserve);
-	cfg.slab_helper = OP_HELPER_ON;
+	cfg.slab_helper = WEFT_HELPER_ON;
 	cfg.ready_slabs = 2;
 	struct asm_reserve *a = asm_reserve_attach(&cfg, 1u << 30);
 	struct asm_reserve *b = asm_reserve_attach(&cfg, 1u << 30);
@@ -192,7 +192,7 @@ test_worker_memory_takes_and_gives_reserve_slabs(void **st)
 	struct op_assemble_config cfg;
 	op_assemble_config_init(&cfg);
 	cfg.ready_slabs = 1;
-	cfg.slab_helper = OP_HELPER_ON;
+	cfg.slab_helper = WEFT_HELPER_ON;
 	struct asm_mem m = {0};
 	m.reserve = asm_reserve_attach(&cfg, 1);
 	assert_non_null(m.reserve);

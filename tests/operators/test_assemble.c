@@ -901,7 +901,7 @@ test_finish_helper_emits_the_same_records_in_the_same_order(void **st)
 		                         i % 3 ? "write" : "read",
 		                         i % 2 ? "h1" : "h2", .repeat = CHAIN};
 	struct script sc = {steps, N, 20};
-	f->ac.finish_helper = OP_HELPER_OFF;
+	f->ac.finish_helper = WEFT_HELPER_OFF;
 	struct capture *alone = run(f, &sc, 1);
 	assert_int_equal(alone->n, N);
 	assert_int_equal(atomic_load(&f->ac.finish_helped), 0);
@@ -914,7 +914,7 @@ test_finish_helper_emits_the_same_records_in_the_same_order(void **st)
 	for (int r = 0; r < 10 && !helped; r++) {
 		struct asm_fx *g;
 		assert_int_equal(asm_fx_setup((void **)&g), 0);
-		g->ac.finish_helper = OP_HELPER_ON;
+		g->ac.finish_helper = WEFT_HELPER_ON;
 		struct capture *with = run(g, &sc, 1);
 		same_records(alone, with);
 		uint64_t h = atomic_load(&g->ac.finish_helped);

@@ -693,7 +693,7 @@ test_file_cut_short_while_read_is_an_io_error(void **st)
 			fc.path = path;
 			fc.epoch_units = 1000;
 			fc.stripe_bytes = 4u << 20;
-			fc.no_read_ahead = !ahead;
+			fc.read_ahead = ahead ? WEFT_HELPER_ON : WEFT_HELPER_OFF;
 			struct cut_sink sink = {.path = path};
 			run_into(&fc, W, &cut_vt, &sink, NULL);
 			assert_int_equal(atomic_load(&sink.cut), 1);
@@ -780,7 +780,7 @@ test_cold_tail_is_read_on_from_where_mapping_stopped(void **st)
 		op_file_config_default(&fc);
 		fc.path = path;
 		fc.epoch_units = 100000;
-		fc.no_read_ahead = !ahead;
+		fc.read_ahead = ahead ? WEFT_HELPER_ON : WEFT_HELPER_OFF;
 		struct unit_sum sum = {0};
 		run_source(&fc, 1, &sum, NULL);
 		assert_int_equal(atomic_load(&sum.units), want_units);
@@ -842,7 +842,7 @@ test_window_with_a_few_holes_is_still_mapped(void **st)
 		op_file_config_default(&fc);
 		fc.path = path;
 		fc.epoch_units = 100000;
-		fc.no_read_ahead = 1; /* mapped, as sharded readers are */
+		fc.read_ahead = WEFT_HELPER_OFF; /* mapped, as sharded readers are */
 		struct unit_sum sum = {0};
 		run_source(&fc, 1, &sum, NULL);
 		assert_int_equal(atomic_load(&sum.units), units);
