@@ -16,6 +16,8 @@ int bench_main(int argc, char **argv);
 /* `weft bench engine ...` (argv[0] == "engine"). Returns a process exit
  * status. */
 int bench_engine_main(int argc, char **argv);
+/* `weft bench touch ...` (bench_touch.c): first touch of fresh memory. */
+int bench_touch_main(int argc, char **argv);
 
 /* Every bench verb reads its options from its own table (common/opt.h:
  * weft_opt_run, weft_opt_usage). */

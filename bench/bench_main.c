@@ -225,6 +225,9 @@ static const struct weft_verb bench_verbs[] = {
 	 bench_bloom_main},
 	{"kafka", "raw consume rate of a topic (weft serve's consumer, count "
 	 "only): the bound", bench_kafka_main},
+	{"touch", "first touch of fresh memory (page faults, zeroing): GB/s, "
+	 "what the machine had free against what was just freed",
+	 bench_touch_main},
 	{NULL, NULL, NULL},
 };
 

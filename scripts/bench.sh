@@ -27,7 +27,10 @@
 #   console   weft replay --model with the web console off and on with one
 #             client, interleaved A/B (bench/console_bench.py); events/s
 #             and CPU per event, max(RUNS, 9) rounds
-#   baseline  the machine's own parallel capacity (independent processes)
+#   baseline  the machine's own parallel capacity (independent processes);
+#             its fresh memory (weft bench touch after 5 s idle) and what
+#             that does to weft replay W=1 (after 5 s idle against right
+#             after 256 MiB were freed)
 #   memory    peak RSS against traces in flight: the generated workload
 #             with C = MEM_LEVELS (default 500 1000 3000 6000) concurrent
 #             traces through weft replay --no-out, W = 1 and W = cores;
@@ -113,6 +116,10 @@ gen_mixed() { # a varied workload beside it: every learned template and block
   fi
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# events/s of each round (seconds in SECS_ARRAY[W,round]): rates_of SECS_ARRAY W EVENTS
+rates_of() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do awk -v e="$3" -v s="${arr[$2,$r]}" 'BEGIN {print e / s}'; done; }
+# their median, min and max: spread_of SECS_ARRAY W EVENTS
+spread_of() { rates_of "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), a[1], a[NR]}'; }
 
 if want engine; then
 echo "== engine" >&2
@@ -249,10 +256,6 @@ for r in $(seq 1 "$RUNS"); do
   done
 done
 col() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do echo "${arr[$2,$r]}"; done | median; }
-# events/s of each round: rates_of SECS_ARRAY W EVENTS
-rates_of() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do awk -v e="$3" -v s="${arr[$2,$r]}" 'BEGIN {print e / s}'; done; }
-# their median, min and max: spread_of SECS_ARRAY W EVENTS
-spread_of() { rates_of "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), a[1], a[NR]}'; }
 for w in $(seq 1 "$CORES"); do
   read -r med lo hi <<< "$(spread_of secs "$w" "$events")"
   sp=$(for r in $(seq 1 "$RUNS"); do awk -v a="${secs[1,$r]}" -v b="${secs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
@@ -478,6 +481,46 @@ base_cmd="scripts/bench.sh (baseline part: $CORES x 'weft bench engine --runs 1 
 plot_py record --part baseline --out "$RES/baseline.json" --rows "$work/baseline.tsv" \
   --command "$base_cmd" \
   --machine "$machine" --cores "$CORES" --runs "$RUNS"
+# The machine's fresh memory: first touch after 5 s idle (on a VM whose
+# free pages go back to the host, what the host may have taken back) and
+# in the rounds after (what the round before freed); then what that does
+# to the pipeline: weft replay W=1 after 5 s idle against right after
+# another process touched and freed 256 MiB, same round.
+gen_hdfs
+{
+  echo
+  echo "Command: \`sleep 5; weft bench touch --pages 2m; sleep 5; weft bench touch --pages 4k\`, then per round \`sleep 5; weft replay --workers 1 --no-out --epoch-events 500000 $work/hdfs.jsonl\` against the same right after \`weft bench touch --mib 256 --rounds 1\`, each as is and pinned to one CPU (\`taskset -c 0\`: no helper), $RUNS rounds  "
+  echo "Machine: $machine; measured $today."
+  sleep 5
+  "$WEFT" bench touch --pages 2m
+  sleep 5
+  "$WEFT" bench touch --pages 4k
+} >> "$RES/baseline.md"
+declare -A tcold twarm
+for r in $(seq 1 "$RUNS"); do
+  for how in 1 pinned; do
+    pin=(); [ "$how" = pinned ] && pin=(taskset -c 0)
+    sleep 5
+    tcold[$how,$r]=$("${pin[@]}" "$WEFT" replay --workers 1 --no-out --epoch-events 500000 "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
+    "$WEFT" bench touch --mib 256 --rounds 1 > /dev/null
+    twarm[$how,$r]=$("${pin[@]}" "$WEFT" replay --workers 1 --no-out --epoch-events 500000 "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
+  done
+done
+{
+  echo
+  echo "**weft replay W=1 after 5 s idle against right after 256 MiB were touched and freed, same round: events/s, median (min-max) of $RUNS rounds; ratio = median of same-round ratios**"
+  echo
+  echo "| run | after 5 s idle | right after memory was freed | freed / idle |"
+  echo "|---|---|---|---|"
+  for how in 1 pinned; do
+    read -r cm clo chi <<< "$(spread_of tcold "$how" "$(wc -l < "$work/hdfs.jsonl")")"
+    read -r wm wlo whi <<< "$(spread_of twarm "$how" "$(wc -l < "$work/hdfs.jsonl")")"
+    q=$(for r in $(seq 1 "$RUNS"); do awk -v a="${tcold[$how,$r]}" -v b="${twarm[$how,$r]}" 'BEGIN {print a / b}'; done | median)
+    label="W=1 (helpers: auto)"; [ "$how" = pinned ] && label="W=1 pinned to one CPU (no helper)"
+    awk -v l="$label" -v cm="$cm" -v clo="$clo" -v chi="$chi" -v wm="$wm" -v wlo="$wlo" -v whi="$whi" -v q="$q" \
+      'BEGIN {printf "| %s | %.2f M (%.2f-%.2f) | %.2f M (%.2f-%.2f) | %.2f |\n", l, cm / 1e6, clo / 1e6, chi / 1e6, wm / 1e6, wlo / 1e6, whi / 1e6, q}'
+  done
+} >> "$RES/baseline.md"
 fi
 
 if want memory; then
