@@ -24,6 +24,10 @@
 #             against its bounds in the same rounds: the raw consume rate
 #             (weft bench kafka) and weft replay, on the topic and on one
 #             with SERVE_PER_MESSAGE (default 64) reports per message
+#   timely    the pipeline's job on timely dataflow (bench/timely, Rust:
+#             timely 0.32, sonic-rs; needs cargo with rustc >= 1.86, else
+#             skipped) against weft replay, W = 1..cores and pinned to one
+#             CPU, end to end and ingest only, interleaved rounds
 #   console   weft replay --model with the web console off and on with one
 #             client, interleaved A/B (bench/console_bench.py); events/s
 #             and CPU per event, max(RUNS, 9) rounds
@@ -345,6 +349,81 @@ plot_py record --part pipeline --out "$RES/pipeline.json" --rows "$work/pipeline
   --meta workload="$gen_cmd" --meta model="$work/hdfs.model (weft train on a 2,000-trace sample)" \
   --meta mixed_events="$mevents" \
   --meta mixed_workload="weft sim generate --traces 30000 --concurrent 3000 --seed 1, then weft sim replay --reorder-window 64 --seed 1"
+fi
+
+if want timely; then
+echo "== timely" >&2
+# The same job on timely dataflow (bench/timely: Rust, timely 0.32 and
+# sonic-rs from crates.io, built here with cargo): each worker parses its
+# share of the file, exchanges on the trace id, keeps each trace's events
+# and builds its DAG and a canonical hash when it closes. Lighter per trace
+# than weft (no record, texts, places or sample). Same input, interleaved
+# rounds, ratio = median of same-round ratios. Needs cargo with rustc >=
+# 1.86 (timely 0.32's minimum; Debian 12's rustc is 1.63): skipped, and
+# the last fragment kept, without it.
+peer_ok=""
+if command -v cargo >/dev/null && command -v rustc >/dev/null; then
+  rv=$(rustc --version | awk '{print $2}')
+  if [ "$(printf '%s\n' 1.86.0 "$rv" | sort -V | head -1)" = 1.86.0 ]; then peer_ok=1; fi
+fi
+if [ -z "$peer_ok" ]; then
+  echo "timely: skipped: needs cargo with rustc >= 1.86 (found: $(rustc --version 2>/dev/null || echo none)); bench/results/timely.md kept" >&2
+else
+gen_hdfs
+PEER=build-release/timely/release/weft-timely-peer
+CARGO_TARGET_DIR=build-release/timely cargo build -q --release --locked \
+  --manifest-path bench/timely/Cargo.toml </dev/null >&2
+events=$(wc -l < "$work/hdfs.jsonl")
+declare -A wsecs psecs wisecs pisecs
+printf 'round\tworkers\tweft_secs\tpeer_secs\tweft_ingest_secs\tpeer_ingest_secs\n' > "$work/timely.tsv"
+# peer_secs TRACES CMD...: the peer's seconds, after checking its line
+# ("events E traces T rejected R secs S events/s X") read every event,
+# rejected none and (TRACES non-empty) closed as many traces as weft
+peer_secs() {
+  local want=$1 out; shift
+  out=$("$@") || { echo "timely: peer failed: $*" >&2; exit 1; }
+  awk -v ev="$events" -v want="$want" '{
+    if ($2 != ev || $6 != 0 || (want != "" && $4 != want)) {
+      print "timely: peer read " $2 " events, " $4 " traces, " $6 " rejected" > "/dev/stderr"; exit 1 }
+    print $8 }' <<< "$out"
+}
+weft_secs() { "$@" 2>&1 | awk '/wall time/ {print $3}'; }
+traces=$("$WEFT" replay --workers 1 --no-out --epoch-events 500000 "$work/hdfs.jsonl" 2>&1 | awk '/traces out/ {print $3}')
+for r in $(seq 1 "$RUNS"); do
+  for w in $(seq 1 "$CORES") pinned; do
+    pin=(); n=$w; [ "$w" = pinned ] && { pin=(taskset -c 0); n=1; }
+    wsecs[$w,$r]=$(weft_secs "${pin[@]}" "$WEFT" replay --workers "$n" --no-out --epoch-events 500000 "$work/hdfs.jsonl")
+    psecs[$w,$r]=$(peer_secs "$traces" "${pin[@]}" "$PEER" "$work/hdfs.jsonl" "$n" 500000)
+    wisecs[$w,$r]=$(weft_secs "${pin[@]}" "$WEFT" replay --workers "$n" --ingest-only --epoch-events 500000 "$work/hdfs.jsonl")
+    pisecs[$w,$r]=$(peer_secs "" "${pin[@]}" "$PEER" "$work/hdfs.jsonl" "$n" 500000 --ingest-only)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$w" "${wsecs[$w,$r]}" "${psecs[$w,$r]}" "${wisecs[$w,$r]}" "${pisecs[$w,$r]}" >> "$work/timely.tsv"
+  done
+done
+timely_cmd="scripts/bench.sh (timely part: weft replay --workers W --no-out --epoch-events 500000 [--ingest-only] $work/hdfs.jsonl against $PEER $work/hdfs.jsonl W 500000 [--ingest-only], bench/timely on timely 0.32 and sonic-rs, for W = 1..$CORES and both pinned to one CPU with taskset -c 0, interleaved, $RUNS rounds)"
+{
+  echo "Command: \`$timely_cmd\`  "
+  echo "Machine: $machine; $(rustc --version); measured $today."
+  echo
+  echo "**weft against the same job on timely dataflow (bench/timely/src/main.rs: each worker parses its share of the file with sonic-rs, exchange on the trace id, each trace's events kept and, when it closes, its DAG built and hashed canonically; no record, texts, places or sample, so lighter per trace than weft), the pipeline's workload ($events events), events/s median (min-max), weft / timely = median of same-round ratios. \"pinned\": both on one CPU (\`taskset -c 0\`), so weft runs no helper thread**"
+  echo
+  echo "| workers | weft | timely | weft / timely | weft ingest only | timely ingest only | weft / timely |"
+  echo "|---|---|---|---|---|---|---|"
+  for w in $(seq 1 "$CORES") pinned; do
+    read -r wm wlo whi <<< "$(spread_of wsecs "$w" "$events")"
+    read -r pm plo phi <<< "$(spread_of psecs "$w" "$events")"
+    read -r wim _ _ <<< "$(spread_of wisecs "$w" "$events")"
+    read -r pim _ _ <<< "$(spread_of pisecs "$w" "$events")"
+    q=$(for r in $(seq 1 "$RUNS"); do awk -v a="${psecs[$w,$r]}" -v b="${wsecs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
+    qi=$(for r in $(seq 1 "$RUNS"); do awk -v a="${pisecs[$w,$r]}" -v b="${wisecs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
+    label=$w; [ "$w" = pinned ] && label="1, pinned to one CPU"
+    awk -v l="$label" -v wm="$wm" -v wlo="$wlo" -v whi="$whi" -v pm="$pm" -v plo="$plo" -v phi="$phi" -v q="$q" -v wim="$wim" -v pim="$pim" -v qi="$qi" \
+      'BEGIN {printf "| %s | %.2f M (%.2f-%.2f) | %.2f M (%.2f-%.2f) | %.2fx | %.2f M | %.2f M | %.2fx |\n", l, wm / 1e6, wlo / 1e6, whi / 1e6, pm / 1e6, plo / 1e6, phi / 1e6, q, wim / 1e6, pim / 1e6, qi}'
+  done
+} > "$RES/timely.md"
+plot_py record --part timely --out "$RES/timely.json" --rows "$work/timely.tsv" \
+  --command "$timely_cmd" --machine "$machine" --cores "$CORES" --runs "$RUNS" \
+  --meta events="$events" --meta rustc="$(rustc --version)"
+fi
 fi
 
 if want peers; then
@@ -760,6 +839,12 @@ frag() { if [ -f "$RES/$1" ]; then cat "$RES/$1"; fi; }
   cat "$RES/pipeline.md"
   echo
   img pipeline-scaling.svg "events/s against workers, end to end with and without --model and ingest only, with the reference lines"
+  if [ -f "$RES/timely.md" ]; then
+    echo "### Against timely dataflow"
+    echo
+    cat "$RES/timely.md"
+    echo
+  fi
   if [ -f "$RES/peers.md" ]; then
     echo "### The latency check against peers"
     echo
