@@ -92,7 +92,8 @@ static const struct weft_opt replay_table[] = {
 	         "zipkin (v2 JSON, one list per line); docs/FORMATS.md",
 	 .choices = formats},
 	{.name = "workers", .kind = WEFT_OPT_UINT, .off = R(workers), .meta = "N",
-	 .help = "worker threads (default: cores)", .lo = 1, .hi = 1024,
+	 .help = "worker threads (default: the CPUs this process has: its affinity "
+	 "mask, capped by its cgroup's CPU quota)", .lo = 1, .hi = 1024,
 	 .flags = WEFT_OPT_NO_DEFAULT},
 	{.name = "epoch-events", .kind = WEFT_OPT_U64, .off = R(file.epoch_units),
 	 .meta = "N", .help = "units per epoch from files", .lo = 1},

@@ -99,7 +99,8 @@ static const struct weft_opt serve_table[] = {
 	{KEY("group"), .kind = WEFT_OPT_STR, .off = S(group), .meta = "NAME",
 	 .help = "same as group.id"},
 	{KEY("workers"), .kind = WEFT_OPT_UINT, .off = S(workers), .meta = "N",
-	 .help = "worker shards, each one a member of the group (default: cores)",
+	 .help = "worker shards, each one a member of the group (default: the CPUs "
+	 "this process has: its affinity mask, capped by its cgroup's CPU quota)",
 	 .lo = 1, .hi = 1024, .flags = WEFT_OPT_NO_DEFAULT},
 	{KEY("format"), .kind = WEFT_OPT_CHOICE, .off = S(format),
 	 .meta = "F",

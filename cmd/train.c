@@ -93,7 +93,7 @@ static const struct weft_opt train_table[] = {
 	{.name = "seed", .kind = WEFT_OPT_U64, .off = T(p.seed), .meta = "S",
 	 .help = "clustering order and sampling seed", .hi = 1000000000000000000ull},
 	{.name = "threads", .kind = WEFT_OPT_UINT, .off = T(p.threads), .meta = "N",
-	 .help = "clustering threads (default: cores)", .lo = 1, .hi = 1024,
+	 .help = "clustering threads (default: the CPUs this process has)", .lo = 1, .hi = 1024,
 	 .flags = WEFT_OPT_NO_DEFAULT},
 	{0},
 };

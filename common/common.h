@@ -46,9 +46,15 @@ void weft_errf(char *errstr, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ---- defaults ----------------------------------------------------------- */
-/* The number of CPUs this process may run on (its affinity mask; at least
- * 1). */
+/* The number of CPUs this process has (cores.c): those its affinity mask
+ * allows, capped by its cgroup's CPU quota (at least 1). */
 unsigned weft_cores(void);
+/* The CPU quota, in whole CPUs rounded up, of the cgroup named in the
+ * /proc/self/cgroup-style file `cgroup` and its parents, found through
+ * the /proc/self/mountinfo-style file `mountinfo` (cgroup v2 cpu.max, v1
+ * cpu.cfs_quota_us / cpu.cfs_period_us; the smallest wins); 0 when none
+ * is set or the files cannot be read. */
+unsigned weft_cgroup_cpus(const char *mountinfo, const char *cgroup);
 /* workers when non-zero, else weft_cores(). */
 unsigned weft_workers_for(unsigned workers);
 /* When a helper thread runs beside the workers (the file source's read

@@ -2,14 +2,10 @@
  * grow.c — the one growth rule for arrays (weft_grow): at least what is
  * needed, at least double, at least a floor. Doubling keeps appends
  * amortised O(1); the floor avoids a run of tiny reallocations at start.
- * Also the defaults that follow the machine: its cores, the worker count,
- * and whether a helper thread runs beside the workers.
  */
-#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/common.h"
 
@@ -69,40 +65,4 @@ weft_grow_typed(void **arr, void *cap, size_t elem, size_t need,
 	int rc = grow_to(arr, &c, need, elem, min_cap, SIZE_MAX);
 	memcpy(cap, &c, sizeof c);
 	return rc;
-}
-
-/* The CPUs this process may run on: its affinity mask, as nproc counts
- * them. A container's cpuset or `taskset -c 0` leaves fewer than are
- * online, and the helpers (auto: two cores per worker) and the default
- * worker count must see those, not the machine's. Online CPUs only when
- * the mask cannot be read (more than CPU_SETSIZE of them). */
-unsigned
-weft_cores(void)
-{
-	cpu_set_t set;
-	if (sched_getaffinity(0, sizeof set, &set) == 0) {
-		int n = CPU_COUNT(&set);
-		if (n > 0)
-			return (unsigned)n;
-	}
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
-}
-
-unsigned
-weft_workers_for(unsigned workers)
-{
-	return workers ? workers : weft_cores();
-}
-
-const char *const weft_helper_names[] = {"auto", "on", "off", NULL};
-
-int
-weft_helper_wanted(int h, unsigned workers, unsigned cores)
-{
-	if (h == WEFT_HELPER_ON)
-		return 1;
-	if (h == WEFT_HELPER_OFF)
-		return 0;
-	return (uint64_t)workers * 2 <= cores;
 }

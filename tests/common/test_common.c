@@ -3,8 +3,8 @@
  * growth rule (weft_grow, WEFT_GROW with a size_t and a 32-bit capacity),
  * the text buffer (formatted appends, JSON string escaping), the
  * log-linear histogram's quantiles and merge, the names of the error
- * codes, the core count that the defaults follow, and the helpers'
- * policy. Each test was checked to fail under a mutation of the code it
+ * codes, the core count that the defaults follow (affinity mask and
+ * cgroup CPU quota), and the helpers' policy. Each test was checked to fail under a mutation of the code it
  * covers (see the commit that added it).
  */
 #include <sched.h>
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -290,8 +291,12 @@ test_cores_follow_the_affinity_mask(void **state)
 	(void)state;
 	cpu_set_t all, one;
 	assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
-	assert_int_equal(weft_cores(), (unsigned)CPU_COUNT(&all));
-	assert_int_equal(weft_workers_for(0), (unsigned)CPU_COUNT(&all));
+	/* a CPU quota on this process's cgroup caps the mask's count */
+	unsigned count = (unsigned)CPU_COUNT(&all),
+	         quota = weft_cgroup_cpus("/proc/self/mountinfo", "/proc/self/cgroup"),
+	         want = quota && quota < count ? quota : count;
+	assert_int_equal(weft_cores(), want);
+	assert_int_equal(weft_workers_for(0), want);
 	assert_int_equal(weft_workers_for(3), 3);
 	int first = 0;
 	while (!CPU_ISSET(first, &all))
@@ -303,7 +308,86 @@ test_cores_follow_the_affinity_mask(void **state)
 	assert_int_equal(sched_setaffinity(0, sizeof all, &all), 0);
 	assert_int_equal(pinned, 1);
 	assert_int_equal(workers, 1);
-	assert_int_equal(weft_cores(), (unsigned)CPU_COUNT(&all));
+	assert_int_equal(weft_cores(), want);
+}
+
+/* A fake tree for weft_cgroup_cpus: files under a temporary directory,
+ * and mountinfo / cgroup files that point into it. */
+static void
+put(const char *dir, const char *rel, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, rel);
+	if (!text) { /* a directory */
+		assert_int_equal(mkdir(path, 0700), 0);
+		return;
+	}
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static unsigned
+cpus_of(const char *dir, const char *mountinfo, const char *cgroup)
+{
+	char mi[512], cg[512];
+	snprintf(mi, sizeof mi, "%s/mountinfo", dir);
+	snprintf(cg, sizeof cg, "%s/cgroup", dir);
+	put(dir, "mountinfo", mountinfo);
+	put(dir, "cgroup", cgroup);
+	return weft_cgroup_cpus(mi, cg);
+}
+
+/* The quota of the process's cgroup and its parents, v1 and v2, rounded
+ * up to whole CPUs, the smallest winning; a mount of a subtree; none. */
+static void
+test_cgroup_quota_caps_the_cores(void **state)
+{
+	(void)state;
+	char d[] = "/tmp/weft-cgroup-XXXXXX";
+	assert_non_null(mkdtemp(d));
+	put(d, "v1", NULL);
+	put(d, "v1/kube", NULL);
+	put(d, "v1/kube/pod", NULL);
+	put(d, "v2", NULL);
+	put(d, "v2/a", NULL);
+	put(d, "v2/a/b", NULL);
+	put(d, "v1/cpu.cfs_quota_us", "-1\n");
+	put(d, "v1/cpu.cfs_period_us", "100000\n");
+	put(d, "v1/kube/cpu.cfs_quota_us", "-1\n");
+	put(d, "v1/kube/cpu.cfs_period_us", "100000\n");
+	put(d, "v1/kube/pod/cpu.cfs_quota_us", "150000\n");
+	put(d, "v1/kube/pod/cpu.cfs_period_us", "100000\n");
+	put(d, "v2/a/b/cpu.max", "max 100000\n");
+	put(d, "v2/a/cpu.max", "250000 100000\n");
+	char mi_v1[1024], mi_v2[1024], mi_both[2048], mi_sub[1024];
+	snprintf(mi_v1, sizeof mi_v1,
+	         "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw\n"
+	         "32 31 0:29 / %s/v1 rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct\n"
+	         "33 31 0:30 / %s/v2 rw,relatime - cgroup cgroup rw,memory\n", d, d);
+	snprintf(mi_v2, sizeof mi_v2,
+	         "41 31 0:38 / %s/v2 rw,relatime - cgroup2 cgroup2 rw\n", d);
+	snprintf(mi_both, sizeof mi_both, "%s%s", mi_v1, mi_v2);
+	/* the pod's subtree mounted at v1/kube/pod (a container's view) */
+	snprintf(mi_sub, sizeof mi_sub,
+	         "32 31 0:29 /kube/pod %s/v1/kube/pod rw - cgroup cgroup rw,cpuacct,cpu\n", d);
+	/* v1: the pod's 1.5 CPUs round up to 2 */
+	assert_int_equal(cpus_of(d, mi_v1, "4:memory:/x\n3:cpu,cpuacct:/kube/pod\n"), 2);
+	/* v2: none on the leaf, 2.5 CPUs on its parent: 3 */
+	assert_int_equal(cpus_of(d, mi_v2, "0::/a/b\n"), 3);
+	/* both hierarchies: the smaller */
+	assert_int_equal(cpus_of(d, mi_both, "3:cpu,cpuacct:/kube/pod\n0::/a/b\n"), 2);
+	/* the cgroup path under a mounted subtree is taken relative to it */
+	assert_int_equal(cpus_of(d, mi_sub, "3:cpu,cpuacct:/kube/pod\n"), 2);
+	/* no quota anywhere up the path, a controller not mounted, no files */
+	assert_int_equal(cpus_of(d, mi_v1, "3:cpu,cpuacct:/kube\n"), 0);
+	assert_int_equal(cpus_of(d, mi_v2, "3:cpu,cpuacct:/kube/pod\n"), 0);
+	assert_int_equal(cpus_of(d, mi_v1, "3:cpuacct:/kube/pod\n"), 0);
+	assert_int_equal(weft_cgroup_cpus("/nonexistent/mountinfo", "/nonexistent/cgroup"), 0);
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* The helpers' policy (the file source's read ahead, the slab reserve,
@@ -336,6 +420,7 @@ main(void)
 		cmocka_unit_test(test_hist_quantiles),
 		cmocka_unit_test(test_strerror_names_every_code),
 		cmocka_unit_test(test_cores_follow_the_affinity_mask),
+		cmocka_unit_test(test_cgroup_quota_caps_the_cores),
 		cmocka_unit_test(test_a_worker_gets_a_helper_with_two_cores_of_its_own),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

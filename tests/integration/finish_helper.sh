@@ -10,15 +10,18 @@
 # With it on, the summary counts
 # the traces the helper built; off, none.
 # The helpers' auto policy (two cores per worker) counts the CPUs the
-# process may run on: pinned to one (taskset -c 0, as a container's cpuset
+# process has: pinned to one (taskset -c 0, as a container's cpuset
 # would), weft replay defaults to one worker and runs no helper — no read
-# ahead, no slab helper, no finish helper — with the same records; with
-# two cores or more, one worker gets all three.
+# ahead, no slab helper, no finish helper — with the same records; so it
+# does in a cgroup whose CPU quota is one CPU (a container's CPU limit),
+# where this machine lets the test make one; with two cores or more, one
+# worker gets all three.
 set -euo pipefail
 WEFT=$(realpath "$1")
 SRC=$2
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+CG=""
+trap 'rm -rf "$TMP"; [ -z "$CG" ] || rmdir "$CG" 2>/dev/null || true' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # shellcheck source=tests/integration/replay_summary.sh
@@ -88,11 +91,43 @@ strip "$TMP/one.jsonl" inorder > "$TMP/one.txt"
 "$WEFT" replay --workers 1 --epoch-events 1000000 --finish-helper off --out "$TMP/off.jsonl" "$TMP/in.jsonl" 2>/dev/null
 strip "$TMP/off.jsonl" inorder | cmp -s - "$TMP/one.txt" || fail "pinned: records differ"
 echo "ok: pinned to one CPU, one worker and no helper"
-if [ "$(nproc)" -ge 2 ]; then
+# a cgroup with a quota of one CPU: v1's cpu controller, else v2 where
+# its root hands the cpu controller down
+mnt=$(awk '{ split($0, h, " - "); split(h[1], a, " "); split(h[2], b, " ")
+             if (b[1] == "cgroup" && ("," b[3] ",") ~ /,cpu,/) { print a[5]; exit } }' /proc/self/mountinfo)
+v2=""
+if [ -z "$mnt" ]; then
+  mnt=$(awk '{ split($0, h, " - "); split(h[1], a, " "); split(h[2], b, " ")
+               if (b[1] == "cgroup2") { print a[5]; exit } }' /proc/self/mountinfo)
+  if [ -n "$mnt" ] && grep -qw cpu "$mnt/cgroup.subtree_control" 2>/dev/null; then v2=1; else mnt=""; fi
+fi
+if [ -n "$mnt" ] && mkdir "$mnt/weft-test-$$" 2>/dev/null; then
+  CG="$mnt/weft-test-$$"
+  if [ -n "$v2" ]; then
+    echo "100000 100000" > "$CG/cpu.max"
+  else
+    echo 100000 > "$CG/cpu.cfs_period_us"
+    echo 100000 > "$CG/cpu.cfs_quota_us"
+  fi
+  sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" replay --epoch-events 1000000 --no-out "$3"' \
+    sh "$CG" "$WEFT" "$TMP/in.jsonl" 2> "$TMP/cg.sum" || fail "cgroup: replay: $(cat "$TMP/cg.sum")"
+  [ "$(summary "$TMP/cg.sum" workers)" = 1 ] || fail "cgroup: not one worker under a one-CPU quota"
+  [ "$(read_ahead "$TMP/cg.sum")" = 0 ] || fail "cgroup: the file was read ahead by a helper"
+  grep -q 'no --slab-helper' "$TMP/cg.sum" || fail "cgroup: a slab helper ran"
+  rmdir "$CG" && CG=""
+  echo "ok: under a one-CPU quota ($mnt), one worker and no helper"
+else
+  echo "skip: no cgroup with a CPU quota can be made here"
+fi
+# weft's own count of its cores: its default worker count
+"$WEFT" replay --epoch-events 1000000 --no-out "$TMP/in.jsonl" 2> "$TMP/all.sum" \
+  || fail "default: replay: $(cat "$TMP/all.sum")"
+cores=$(summary "$TMP/all.sum" workers)
+if [ "$cores" -ge 2 ]; then
   "$WEFT" replay --workers 1 --epoch-events 1000000 --no-out "$TMP/in.jsonl" 2> "$TMP/two.sum" \
     || fail "two cores: replay: $(cat "$TMP/two.sum")"
   [ "$(read_ahead "$TMP/two.sum")" -gt 0 ] || fail "two cores: no read-ahead helper"
   grep -q 'no --slab-helper' "$TMP/two.sum" && fail "two cores: no slab helper"
-  echo "ok: with $(nproc) CPUs one worker gets its helpers"
+  echo "ok: with $cores CPUs one worker gets its helpers"
 fi
 echo "finish_helper: ok"
