@@ -237,6 +237,7 @@ fn main() {
                         move |_cap, _info| {
                             let mut open: AHashMap<u64, Open> = AHashMap::new();
                             let mut sig_sum = 0u64;
+                            let mut seen_frontier: Option<u64> = Some(0);
                             move |(input, frontier), output| {
                                 input.for_each_stamp(|time, data| {
                                     let epoch = *time.least().unwrap_or(&0);
@@ -255,12 +256,16 @@ fn main() {
                                     let (c, t, g) = c2.get();
                                     c2.set((c + n, t, g));
                                 });
-                                // traces idle for two epochs, or all at the end
-                                let done: Box<dyn Fn(u64) -> bool> = if frontier.is_empty() {
-                                    Box::new(|_| true)
-                                } else {
-                                    let f = frontier.frontier().iter().copied().min().unwrap_or(0);
-                                    Box::new(move |last| last + 2 < f)
+                                // traces idle for two epochs, or all at the end;
+                                // looked for only when the frontier has moved
+                                let now = frontier.frontier().iter().copied().min();
+                                if now == seen_frontier {
+                                    return;
+                                }
+                                seen_frontier = now;
+                                let done: Box<dyn Fn(u64) -> bool> = match now {
+                                    None => Box::new(|_| true),
+                                    Some(f) => Box::new(move |last| last + 2 < f),
                                 };
                                 let mut finished = 0u64;
                                 open.retain(|_, o| {
