@@ -12,6 +12,7 @@
  * hierarchy's mount, the smallest winning, rounded up to whole CPUs.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -182,6 +183,18 @@ weft_cgroup_cpus(const char *mountinfo, const char *cgroup)
 	return best;
 }
 
+/* The process's quota, read once: weft_cores is asked by every worker's
+ * file source and assembler as they start, and a quota set from outside
+ * while the process runs changes nothing it has already sized. */
+static pthread_once_t quota_once = PTHREAD_ONCE_INIT;
+static unsigned quota_cpus;
+
+static void
+quota_read(void)
+{
+	quota_cpus = weft_cgroup_cpus("/proc/self/mountinfo", "/proc/self/cgroup");
+}
+
 unsigned
 weft_cores(void)
 {
@@ -193,8 +206,8 @@ weft_cores(void)
 		long on = sysconf(_SC_NPROCESSORS_ONLN);
 		n = on > 0 ? (unsigned)on : 1;
 	}
-	unsigned q = weft_cgroup_cpus("/proc/self/mountinfo", "/proc/self/cgroup");
-	return q && q < n ? q : n;
+	pthread_once(&quota_once, quota_read);
+	return quota_cpus && quota_cpus < n ? quota_cpus : n;
 }
 
 unsigned

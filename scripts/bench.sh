@@ -124,6 +124,12 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 rates_of() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do awk -v e="$3" -v s="${arr[$2,$r]}" 'BEGIN {print e / s}'; done; }
 # their median, min and max: spread_of SECS_ARRAY W EVENTS
 spread_of() { rates_of "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), a[1], a[NR]}'; }
+# median of same-round ratios A[KA,round] / B[KB,round] (/ DIV):
+# ratio_of A KA B KB [DIV]
+ratio_of() {
+  local -n ra=$1 rb=$3
+  for r in $(seq 1 "$RUNS"); do awk -v a="${ra[$2,$r]}" -v b="${rb[$4,$r]}" -v d="${5:-1}" 'BEGIN {print a / b / d}'; done | median
+}
 
 if want engine; then
 echo "== engine" >&2
@@ -262,7 +268,7 @@ done
 col() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do echo "${arr[$2,$r]}"; done | median; }
 for w in $(seq 1 "$CORES"); do
   read -r med lo hi <<< "$(spread_of secs "$w" "$events")"
-  sp=$(for r in $(seq 1 "$RUNS"); do awk -v a="${secs[1,$r]}" -v b="${secs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
+  sp=$(ratio_of secs 1 secs "$w")
   awk -v w="$w" -v m="$med" -v lo="$lo" -v hi="$hi" -v sp="$sp" -v bpe="$(col bpe "$w")" \
       -v l50="$(col lat50 "$w")" -v l99="$(col lat99 "$w")" -v lmax="$(col latmax "$w")" \
     'BEGIN {printf "| %d | %.2f M (%.2f-%.2f) | %.2fx | %.2f | %.0f bytes | %.0f ms / %.0f ms / %.0f ms |\n", w, m / 1e6, lo / 1e6, hi / 1e6, sp, sp / w, bpe, l50, l99, lmax}' >> "$RES/pipeline.md"
@@ -276,7 +282,7 @@ done
   echo "|---|---|---|---|---|"
   for w in $(seq 1 "$CORES"); do
     read -r med lo hi <<< "$(spread_of isecs "$w" "$events")"
-    sp=$(for r in $(seq 1 "$RUNS"); do awk -v a="${isecs[1,$r]}" -v b="${isecs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
+    sp=$(ratio_of isecs 1 isecs "$w")
     awk -v w="$w" -v m="$med" -v sp="$sp" -v by="$bytes" -v ev="$events" -v lo="$lo" -v hi="$hi" \
       'BEGIN {printf "| %d | %.2f M (%.2f-%.2f) | %.0f | %.2fx | %.2f |\n", w, m / 1e6, lo / 1e6, hi / 1e6, m * by / ev / 1e6, sp, sp / w}'
   done
@@ -288,9 +294,9 @@ done
   echo "| workers | events/s without | events/s with --model | with / without | verdict latency p50 / p99 / max (last event -> verdict) |"
   echo "|---|---|---|---|---|"
   for w in $(seq 1 "$CORES"); do
-    without=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${secs[$w,$r]}" 'BEGIN {print e / s}'; done | median)
-    with=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${msecs[$w,$r]}" 'BEGIN {print e / s}'; done | median)
-    ratio=$(for r in $(seq 1 "$RUNS"); do awk -v a="${secs[$w,$r]}" -v b="${msecs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
+    without=$(rates_of secs "$w" "$events" | median)
+    with=$(rates_of msecs "$w" "$events" | median)
+    ratio=$(ratio_of secs "$w" msecs "$w")
     awk -v w="$w" -v a="$without" -v b="$with" -v q="$ratio" \
         -v v50="$(col vlat50 "$w")" -v v99="$(col vlat99 "$w")" -v vmax="$(col vlatmax "$w")" \
       'BEGIN {printf "| %d | %.2f M | %.2f M | %.2f | %.0f ms / %.0f ms / %.0f ms |\n", w, a / 1e6, b / 1e6, q, v50, v99, vmax}'
@@ -303,7 +309,7 @@ if [ "$CORES" -ge 2 ]; then
     echo
     echo "| events/s with the helper | events/s without | with / without | per round |"
     echo "|---|---|---|---|"
-    with=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${secs[1,$r]}" 'BEGIN {print e / s}'; done | median)
+    with=$(rates_of secs 1 "$events" | median)
     without=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${hsecs[$r]}" 'BEGIN {print e / s}'; done | median)
     ratios=$(for r in $(seq 1 "$RUNS"); do awk -v a="${hsecs[$r]}" -v b="${secs[1,$r]}" 'BEGIN {printf "%.2f\n", a / b}'; done)
     awk -v a="$with" -v b="$without" -v q="$(echo "$ratios" | median)" -v lo="$(echo "$ratios" | sort -g | head -1)" \
@@ -322,8 +328,8 @@ fi
   awk -v m="$omed" -v lo="$olo" -v hi="$ohi" -v im="$imed" -v ilo="$ilo" -v ihi="$ihi" \
     'BEGIN {printf "| one core (pinned) | %.2f M (%.2f-%.2f) | 1.00 | %.2f M (%.2f-%.2f) | 1.00 |\n", m / 1e6, lo / 1e6, hi / 1e6, im / 1e6, ilo / 1e6, ihi / 1e6}'
   for w in $(seq 1 "$CORES"); do
-    q=$(for r in $(seq 1 "$RUNS"); do awk -v a="${osecs[1,$r]}" -v b="${secs[$w,$r]}" -v w="$w" 'BEGIN {print a / b / w}'; done | median)
-    iq=$(for r in $(seq 1 "$RUNS"); do awk -v a="${oisecs[1,$r]}" -v b="${isecs[$w,$r]}" -v w="$w" 'BEGIN {print a / b / w}'; done | median)
+    q=$(ratio_of osecs 1 secs "$w" "$w")
+    iq=$(ratio_of oisecs 1 isecs "$w" "$w")
     read -r med _ _ <<< "$(spread_of secs "$w" "$events")"
     read -r imd _ _ <<< "$(spread_of isecs "$w" "$events")"
     awk -v w="$w" -v m="$med" -v q="$q" -v im="$imd" -v iq="$iq" \
@@ -413,8 +419,8 @@ timely_cmd="scripts/bench.sh (timely part: weft replay --workers W --no-out --ep
     read -r pm plo phi <<< "$(spread_of psecs "$w" "$events")"
     read -r wim _ _ <<< "$(spread_of wisecs "$w" "$events")"
     read -r pim _ _ <<< "$(spread_of pisecs "$w" "$events")"
-    q=$(for r in $(seq 1 "$RUNS"); do awk -v a="${psecs[$w,$r]}" -v b="${wsecs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
-    qi=$(for r in $(seq 1 "$RUNS"); do awk -v a="${pisecs[$w,$r]}" -v b="${wisecs[$w,$r]}" 'BEGIN {print a / b}'; done | median)
+    q=$(ratio_of psecs "$w" wsecs "$w")
+    qi=$(ratio_of pisecs "$w" wisecs "$w")
     label=$w; [ "$w" = pinned ] && label="1, pinned to one CPU"
     awk -v l="$label" -v wm="$wm" -v wlo="$wlo" -v whi="$whi" -v pm="$pm" -v plo="$plo" -v phi="$phi" -v q="$q" -v wim="$wim" -v pim="$pim" -v qi="$qi" \
       'BEGIN {printf "| %s | %.2f M (%.2f-%.2f) | %.2f M (%.2f-%.2f) | %.2fx | %.2f M | %.2f M | %.2fx |\n", l, wm / 1e6, wlo / 1e6, whi / 1e6, pm / 1e6, plo / 1e6, phi / 1e6, q, wim / 1e6, pim / 1e6, qi}'
@@ -459,10 +465,10 @@ done
   echo "| workers | events/s thresholds | events/s peers | peers / thresholds (events/s) | thresholds / peers (CPU time) |"
   echo "|---|---|---|---|---|"
   for w in $(seq 1 "$CORES"); do
-    a=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${tsecs[$w,$r]}" 'BEGIN {print e / s}'; done | median)
-    b=$(for r in $(seq 1 "$RUNS"); do awk -v e="$events" -v s="${psecs[$w,$r]}" 'BEGIN {print e / s}'; done | median)
-    q=$(for r in $(seq 1 "$RUNS"); do awk -v x="${tsecs[$w,$r]}" -v y="${psecs[$w,$r]}" 'BEGIN {print x / y}'; done | median)
-    c=$(for r in $(seq 1 "$RUNS"); do awk -v x="${tcpu[$w,$r]}" -v y="${pcpu[$w,$r]}" 'BEGIN {print x / y}'; done | median)
+    a=$(rates_of tsecs "$w" "$events" | median)
+    b=$(rates_of psecs "$w" "$events" | median)
+    q=$(ratio_of tsecs "$w" psecs "$w")
+    c=$(ratio_of tcpu "$w" pcpu "$w")
     awk -v w="$w" -v a="$a" -v b="$b" -v q="$q" -v c="$c" 'BEGIN {printf "| %d | %.2f M | %.2f M | %.3f | %.3f |\n", w, a / 1e6, b / 1e6, q, c}'
   done
   echo
@@ -594,7 +600,7 @@ done
   for how in 1 pinned; do
     read -r cm clo chi <<< "$(spread_of tcold "$how" "$(wc -l < "$work/hdfs.jsonl")")"
     read -r wm wlo whi <<< "$(spread_of twarm "$how" "$(wc -l < "$work/hdfs.jsonl")")"
-    q=$(for r in $(seq 1 "$RUNS"); do awk -v a="${tcold[$how,$r]}" -v b="${twarm[$how,$r]}" 'BEGIN {print a / b}'; done | median)
+    q=$(ratio_of tcold "$how" twarm "$how")
     label="W=1 (helpers: auto)"; [ "$how" = pinned ] && label="W=1 pinned to one CPU (no helper)"
     awk -v l="$label" -v cm="$cm" -v clo="$clo" -v chi="$chi" -v wm="$wm" -v wlo="$wlo" -v whi="$whi" -v q="$q" \
       'BEGIN {printf "| %s | %.2f M (%.2f-%.2f) | %.2f M (%.2f-%.2f) | %.2f |\n", l, cm / 1e6, clo / 1e6, chi / 1e6, wm / 1e6, wlo / 1e6, whi / 1e6, q}'

@@ -93,12 +93,16 @@ strip "$TMP/off.jsonl" inorder | cmp -s - "$TMP/one.txt" || fail "pinned: record
 echo "ok: pinned to one CPU, one worker and no helper"
 # a cgroup with a quota of one CPU: v1's cpu controller, else v2 where
 # its root hands the cpu controller down
-mnt=$(awk '{ split($0, h, " - "); split(h[1], a, " "); split(h[2], b, " ")
-             if (b[1] == "cgroup" && ("," b[3] ",") ~ /,cpu,/) { print a[5]; exit } }' /proc/self/mountinfo)
+# mount_of TYPE OPTION: the first mount of that file system type whose
+# super options have OPTION ("" for any), from /proc/self/mountinfo
+mount_of() {
+  awk -v t="$1" -v o="$2" '{ split($0, h, " - "); split(h[1], a, " "); split(h[2], b, " ")
+    if (b[1] == t && (o == "" || ("," b[3] ",") ~ ("," o ","))) { print a[5]; exit } }' /proc/self/mountinfo
+}
+mnt=$(mount_of cgroup cpu)
 v2=""
 if [ -z "$mnt" ]; then
-  mnt=$(awk '{ split($0, h, " - "); split(h[1], a, " "); split(h[2], b, " ")
-               if (b[1] == "cgroup2") { print a[5]; exit } }' /proc/self/mountinfo)
+  mnt=$(mount_of cgroup2 "")
   if [ -n "$mnt" ] && grep -qw cpu "$mnt/cgroup.subtree_control" 2>/dev/null; then v2=1; else mnt=""; fi
 fi
 if [ -n "$mnt" ] && mkdir "$mnt/weft-test-$$" 2>/dev/null; then
