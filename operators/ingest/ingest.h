@@ -66,6 +66,12 @@ int op_map_open(const char *path, uint64_t begin, uint64_t want_end, int ahead,
  * OP_MAP_COLD or WEFT_EIO. The bytes stay there until the next call;
  * read them between the guard calls. */
 ssize_t op_map_next(struct op_map *m, size_t cap, const unsigned char **data);
+/* The pages of fd's [off, off + len) (a regular file) not in the page
+ * cache: counted by cachestat(2) where the kernel has it (Linux 6.5), by
+ * mincore(2) on a mapping of the range otherwise or when by_mincore is
+ * set; all of them when neither can tell. The windows of op_map_next are
+ * counted the same way. */
+size_t op_map_cold_pages(int fd, uint64_t off, size_t len, int by_mincore);
 /* The offset of the next byte op_map_next hands out. */
 uint64_t op_map_pos(const struct op_map *m);
 /* 1 when m's windows are read ahead by its helper (copied, not mapped). */

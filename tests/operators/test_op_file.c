@@ -1,7 +1,8 @@
 /*
  * test_op_file.c — byte readers (plain, gzip, zstd, ranges) and the file
  * source (sharding, epochs, long units, inline decoding, mapped input:
- * a file cut short, a cold tail) running inside the engine.
+ * a file cut short, a cold tail) running inside the engine. (op_map.c on
+ * its own is test_op_map.c's.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -853,64 +854,6 @@ test_window_with_a_few_holes_is_still_mapped(void **st)
 	unlink(path);
 }
 
-/* op_map mapping, and reading ahead with its helper, hands out every
- * byte of a file once, in order, across window boundaries: 10 MiB
- * (windows are 4 MiB read ahead, 8 MiB mapped), read in slices that do
- * not divide a window, compared byte for byte with what was written. A
- * round whose file the kernel evicted part of (the map says cold) is
- * tried again, up to 5 times. */
-static void
-test_mapped_or_read_ahead_hands_out_every_byte_once(void **st)
-{
-	(void)st;
-	char path[300];
-	path_of(path, sizeof path, "ahead.bin");
-	size_t size = (10u << 20) + 12345;
-	unsigned char *want = malloc(size);
-	assert_non_null(want);
-	uint64_t x = 0x9E3779B97F4A7C15ull;
-	for (size_t i = 0; i < size; i++) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		want[i] = (unsigned char)x;
-	}
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(want, 1, size, f), size);
-	fclose(f);
-	for (int ahead = 0; ahead <= 1; ahead++) {
-		int done = 0;
-		for (int tries = 0; tries < 5 && !done; tries++) {
-			int fd = open(path, O_RDONLY); /* into the page cache */
-			assert_true(fd >= 0);
-			static char chunk[1 << 16];
-			while (read(fd, chunk, sizeof chunk) > 0)
-				;
-			close(fd);
-			struct op_map *m;
-			assert_int_equal(op_map_open(path, 0, UINT64_MAX, ahead, &m), 0);
-			assert_int_equal(op_map_reads_ahead(m), ahead);
-			uint64_t at = 0;
-			ssize_t n;
-			const unsigned char *p;
-			while ((n = op_map_next(m, 777777, &p)) > 0) {
-				assert_true(at + (uint64_t)n <= size);
-				assert_memory_equal(p, want + at, (size_t)n);
-				at += (uint64_t)n;
-				assert_int_equal(op_map_pos(m), at);
-			}
-			op_map_free(m);
-			if (n == OP_MAP_COLD)
-				continue;
-			assert_int_equal(n, 0);
-			assert_int_equal(at, size);
-			done = 1;
-		}
-		assert_true(done);
-	}
-	free(want);
-	unlink(path);
-}
-
 int
 main(void)
 {
@@ -925,7 +868,6 @@ main(void)
 		cmocka_unit_test(test_file_cut_short_while_read_is_an_io_error),
 		cmocka_unit_test(test_cold_tail_is_read_on_from_where_mapping_stopped),
 		cmocka_unit_test(test_window_with_a_few_holes_is_still_mapped),
-		cmocka_unit_test(test_mapped_or_read_ahead_hands_out_every_byte_once),
 		cmocka_unit_test(test_unit_epochs_close_as_units_are_read),
 		cmocka_unit_test(test_overlong_line_becomes_one_flagged_excerpt),
 		cmocka_unit_test(test_missing_input_is_a_clear_error),
