@@ -3,8 +3,11 @@
  *
  *   - error codes (WEFT_E*), weft_strerror() and the errstr/errlen
  *     convention (weft_errf());
- *   - the default worker count (one per online CPU);
+ *   - the CPUs a process has (weft_cores()), the default worker count and
+ *     the helper-thread policy that follow them;
  *   - one growth rule for arrays (weft_grow());
+ *   - files written in huge-page blocks for a reader to map
+ *     (weft_write_in_blocks());
  *   - a growable text buffer (weft_buf) and a log-linear histogram
  *     (weft_hist).
  *
@@ -17,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -113,6 +117,18 @@ struct weft_buf {
 int weft_buf_printf(struct weft_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int weft_buf_str(struct weft_buf *b, const char *s);
+
+/* ---- files a reader will map (fout.c) ---------------------------------- */
+#define WEFT_WRITE_BLOCK (2u << 20) /* a huge page */
+/*
+ * Makes the stdio stream f, opened for writing at offset 0 and not yet
+ * written, write whole WEFT_WRITE_BLOCK blocks at block offsets (every
+ * write but the last, and the one before a fflush): a page cache with
+ * large folios then holds the file in huge pages, which a reader maps at
+ * a fraction of the cost. Returns the stream's buffer, to free() after
+ * fclose(f); NULL, f unchanged, when there is no memory for it.
+ */
+void *weft_write_in_blocks(FILE *f);
 
 /* ---- log-linear histogram (hist.c) ------------------------------------- */
 /*

@@ -34,7 +34,10 @@
 #   baseline  the machine's own parallel capacity (independent processes);
 #             its fresh memory (weft bench touch after 5 s idle) and what
 #             that does to weft replay W=1 (after 5 s idle against right
-#             after 256 MiB were freed)
+#             after 256 MiB were freed); the input's page cache layout
+#             (the file as weft writes it, in 2 MiB blocks, against a copy
+#             written 4 KiB at a time) through weft replay W = cores and
+#             pinned to one CPU
 #   memory    peak RSS against traces in flight: the generated workload
 #             with C = MEM_LEVELS (default 500 1000 3000 6000) concurrent
 #             traces through weft replay --no-out, W = 1 and W = cores;
@@ -104,7 +107,11 @@ make_venv() {
 # medians and ranges; the rounds stay inside the C benchmark)
 md_json() { plot_py md2json --part "$1" --md "$RES/$1.md" --out "$RES/$1.json" --machine "$machine" --cores "$CORES"; }
 gen_hdfs() { # the pipeline's workload: 3,000 concurrent traces of ~343 events
-  if [ ! -s "$work/hdfs.jsonl" ]; then
+  # (written afresh once a run: the same bytes, but the page cache then
+  # holds them as weft writes them now, in 2 MiB blocks: see the baseline
+  # part's input layout)
+  if [ ! -s "$work/hdfs.jsonl" ] || [ -z "${hdfs_fresh:-}" ]; then
+    hdfs_fresh=1
     "$WEFT" sim generate -o "$work/hdfs.jsonl" --traces 3000 --concurrent 3000 \
       --blocks 21 --title 'fs -copyFromLocal' --seed 1 2>/dev/null
   fi
@@ -124,6 +131,15 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 rates_of() { local -n arr=$1; for r in $(seq 1 "$RUNS"); do awk -v e="$3" -v s="${arr[$2,$r]}" 'BEGIN {print e / s}'; done; }
 # their median, min and max: spread_of SECS_ARRAY W EVENTS
 spread_of() { rates_of "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), a[1], a[NR]}'; }
+# a table row: two runs' events/s, median (min-max) each, then a ratio:
+# spread_row LABEL A_ARRAY B_ARRAY KEY EVENTS RATIO
+spread_row() {
+  local am alo ahi bm blo bhi
+  read -r am alo ahi <<< "$(spread_of "$2" "$4" "$5")"
+  read -r bm blo bhi <<< "$(spread_of "$3" "$4" "$5")"
+  awk -v l="$1" -v am="$am" -v alo="$alo" -v ahi="$ahi" -v bm="$bm" -v blo="$blo" -v bhi="$bhi" -v q="$6" \
+    'BEGIN {printf "| %s | %.2f M (%.2f-%.2f) | %.2f M (%.2f-%.2f) | %.2f |\n", l, am / 1e6, alo / 1e6, ahi / 1e6, bm / 1e6, blo / 1e6, bhi / 1e6, q}'
+}
 # median of same-round ratios A[KA,round] / B[KB,round] (/ DIV):
 # ratio_of A KA B KB [DIV]
 ratio_of() {
@@ -598,12 +614,39 @@ done
   echo "| run | after 5 s idle | right after memory was freed | freed / idle |"
   echo "|---|---|---|---|"
   for how in 1 pinned; do
-    read -r cm clo chi <<< "$(spread_of tcold "$how" "$(wc -l < "$work/hdfs.jsonl")")"
-    read -r wm wlo whi <<< "$(spread_of twarm "$how" "$(wc -l < "$work/hdfs.jsonl")")"
-    q=$(ratio_of tcold "$how" twarm "$how")
     label="W=1 (helpers: auto)"; [ "$how" = pinned ] && label="W=1 pinned to one CPU (no helper)"
-    awk -v l="$label" -v cm="$cm" -v clo="$clo" -v chi="$chi" -v wm="$wm" -v wlo="$wlo" -v whi="$whi" -v q="$q" \
-      'BEGIN {printf "| %s | %.2f M (%.2f-%.2f) | %.2f M (%.2f-%.2f) | %.2f |\n", l, cm / 1e6, clo / 1e6, chi / 1e6, wm / 1e6, wlo / 1e6, whi / 1e6, q}'
+    spread_row "$label" tcold twarm "$how" "$(wc -l < "$work/hdfs.jsonl")" "$(ratio_of tcold "$how" twarm "$how")"
+  done
+} >> "$RES/baseline.md"
+# The input's page cache layout: the same bytes as weft's writers leave
+# them (2 MiB blocks, so 2 MiB folios that a mapping takes whole) against
+# a copy written 4 KiB at a time, as a process appending lines leaves a
+# file (4 KiB folios: a page-table entry, a reference and an unmapping per
+# page). Mapped windows are read where a worker has no read-ahead helper:
+# W = cores, and one worker pinned to one CPU; W=1 with its helper copies
+# with pread() either way.
+dd if="$work/hdfs.jsonl" of="$work/hdfs-4k.jsonl" bs=4k status=none
+declare -A lbig lsmall
+for r in $(seq 1 "$RUNS"); do
+  for how in "$CORES" pinned; do
+    pin=(); w=$how; [ "$how" = pinned ] && pin=(taskset -c 0) && w=1
+    lbig[$how,$r]=$("${pin[@]}" "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
+    lsmall[$how,$r]=$("${pin[@]}" "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 "$work/hdfs-4k.jsonl" 2>&1 | awk '/wall time/ {print $3}')
+  done
+done
+rm -f "$work/hdfs-4k.jsonl"
+{
+  echo
+  echo "Command: per round \`weft replay --workers W --no-out --epoch-events 500000 $work/hdfs.jsonl\` (as \`weft sim generate\` wrote it, 2 MiB at a time) against the same on a copy written 4 KiB at a time (\`dd bs=4k\`), W = $CORES and W=1 pinned to one CPU, $RUNS rounds  "
+  echo "Machine: $machine; kernel $(uname -r), $(df -T "$work" | awk 'NR == 2 {print $2}'); measured $today."
+  echo
+  echo "**weft replay of the same file in 2 MiB page cache folios against 4 KiB ones: events/s, median (min-max) of $RUNS rounds; ratio = median of same-round ratios**"
+  echo
+  echo "| run | written 2 MiB at a time | written 4 KiB at a time | 2 MiB / 4 KiB |"
+  echo "|---|---|---|---|"
+  for how in "$CORES" pinned; do
+    label="W=$how"; [ "$how" = pinned ] && label="W=1 pinned to one CPU (no helper)"
+    spread_row "$label" lbig lsmall "$how" "$(wc -l < "$work/hdfs.jsonl")" "$(ratio_of lsmall "$how" lbig "$how")"
   done
 } >> "$RES/baseline.md"
 fi

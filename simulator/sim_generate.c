@@ -297,7 +297,8 @@ sim_generate(struct sim_model *m, const struct sim_gen_cfg *cfg,
 		C = cfg->traces ? cfg->traces : 1;
 	struct slot *S = calloc(C, sizeof(*S));
 	uint32_t *heap = malloc(C * sizeof(*heap));
-	FILE *out = !strcmp(out_jsonl, "-") ? stdout : fopen(out_jsonl, "w");
+	void *vbuf;
+	FILE *out = sim_out_open(out_jsonl, &vbuf);
 	FILE *truth = out_truth ? fopen(out_truth, "w") : NULL;
 	struct sim_buf b = {0};
 	if (!G.pool || !S || !heap) {
@@ -356,10 +357,8 @@ sim_generate(struct sim_model *m, const struct sim_gen_cfg *cfg,
 	if (b.len && fwrite(b.p, 1, b.len, out) != b.len)
 		rc = WEFT_EIO;
 out:
-	if (out && out != stdout && fclose(out) && !rc)
-		rc = WEFT_EIO;
-	if (out == stdout && fflush(out) && !rc)
-		rc = WEFT_EIO;
+	if (out)
+		rc = sim_out_close(out, vbuf, rc);
 	if (truth && fclose(truth) && !rc)
 		rc = WEFT_EIO;
 	for (size_t i = 0; S && i < C; i++) {

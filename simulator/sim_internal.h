@@ -36,6 +36,17 @@ double sim_rng_unit(struct sim_rng *g);
 struct op_decoder;
 int sim_decoder_new(const char *source, struct op_decoder **out);
 
+/* ---- output files (sim_util.c) ------------------------------------------ */
+/*
+ * The file at path ("-" or NULL: stdout) opened for a workload a reader
+ * will map: written in huge-page blocks (weft_write_in_blocks); *vbuf is
+ * what sim_out_close frees. NULL when it cannot be opened.
+ */
+FILE *sim_out_open(const char *path, void **vbuf);
+/* Closes (stdout: flushes) f and frees vbuf: rc, or WEFT_EIO when rc is 0
+ * and that fails. */
+int sim_out_close(FILE *f, void *vbuf, int rc);
+
 /* ---- parsing helpers ----------------------------------------------------- */
 int sim_parse_hex64(const char *s, size_t n, uint64_t *out);
 int sim_parse_i64(const char *s, size_t n, int64_t *out);

@@ -48,30 +48,11 @@ sim_run_free(struct sim_run *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static FILE *
-open_out(const char *path)
-{
-	if (!path || !strcmp(path, "-"))
-		return stdout;
-	return fopen(path, "w");
-}
-
-static int
-close_out(FILE *f, int rc)
-{
-	if (f == stdout) {
-		if (fflush(f) && !rc)
-			rc = WEFT_EIO;
-	} else if (fclose(f) && !rc) {
-		rc = WEFT_EIO;
-	}
-	return rc;
-}
-
 int
 sim_run_write_jsonl(const struct sim_run *r, const char *path)
 {
-	FILE *f = open_out(path);
+	void *vbuf;
+	FILE *f = sim_out_open(path, &vbuf);
 	if (!f)
 		return WEFT_EIO;
 	struct sim_buf b = {0};
@@ -85,13 +66,14 @@ sim_run_write_jsonl(const struct sim_run *r, const char *path)
 		}
 	}
 	sim_buf_free(&b);
-	return close_out(f, rc);
+	return sim_out_close(f, vbuf, rc);
 }
 
 int
 sim_run_write_truth(const struct sim_run *r, const char *path)
 {
-	FILE *f = open_out(path);
+	void *vbuf;
+	FILE *f = sim_out_open(path, &vbuf);
 	if (!f)
 		return WEFT_EIO;
 	int rc = 0;
@@ -105,7 +87,7 @@ sim_run_write_truth(const struct sim_run *r, const char *path)
 			break;
 		}
 	}
-	return close_out(f, rc);
+	return sim_out_close(f, vbuf, rc);
 }
 
 /* ---- JSON lines in ----------------------------------------------------- */

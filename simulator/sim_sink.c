@@ -13,7 +13,7 @@
 struct file_sink {
 	struct sim_sink base; /* first: the sink pointer is the file_sink */
 	FILE *f;
-	int owned;
+	void *vbuf; /* f's buffer (sim_out_open) */
 };
 
 static int
@@ -35,9 +35,7 @@ static int
 file_close(struct sim_sink *s)
 {
 	struct file_sink *fs = (struct file_sink *)s;
-	int rc = fflush(fs->f) ? WEFT_EIO : 0;
-	if (fs->owned && fclose(fs->f) && !rc)
-		rc = WEFT_EIO;
+	int rc = sim_out_close(fs->f, fs->vbuf, 0);
 	free(fs);
 	return rc;
 }
@@ -48,15 +46,9 @@ sim_sink_file_open(const char *path)
 	struct file_sink *fs = calloc(1, sizeof(*fs));
 	if (!fs)
 		return NULL;
-	if (!path || !strcmp(path, "-")) {
-		fs->f = stdout;
-	} else {
-		fs->f = fopen(path, "w");
-		fs->owned = 1;
-		if (!fs->f) {
-			free(fs);
-			return NULL;
-		}
+	if (!(fs->f = sim_out_open(path, &fs->vbuf))) {
+		free(fs);
+		return NULL;
 	}
 	fs->base.write = file_write;
 	fs->base.flush = file_flush;

@@ -490,7 +490,8 @@ sim_run_write_spans(const struct sim_run *r, const char *path,
 {
 	if (fmt == OP_FORMAT_JSON_V4)
 		return sim_run_write_jsonl(r, path);
-	FILE *f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
+	void *vbuf;
+	FILE *f = sim_out_open(path, &vbuf);
 	if (!f)
 		return WEFT_EIO;
 	struct op_decoder *d = NULL;
@@ -519,9 +520,7 @@ sim_run_write_spans(const struct sim_run *r, const char *path,
 	batch_free(&b);
 	sim_buf_free(&line);
 	sim_buf_free(&out);
-	if (f != stdout ? fclose(f) : fflush(f))
-		rc = rc ? rc : WEFT_EIO;
-	return rc;
+	return sim_out_close(f, vbuf, rc);
 }
 
 struct spans_sink {

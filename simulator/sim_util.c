@@ -195,3 +195,24 @@ sim_parse_datetime_ms(const char *s, size_t n, int64_t *out)
 	*out = ((days * 24 + f[3]) * 60 + f[4]) * 60000 + f[5] * 1000;
 	return 0;
 }
+
+FILE *
+sim_out_open(const char *path, void **vbuf)
+{
+	*vbuf = NULL;
+	if (!path || !strcmp(path, "-"))
+		return stdout;
+	FILE *f = fopen(path, "w");
+	if (f)
+		*vbuf = weft_write_in_blocks(f);
+	return f;
+}
+
+int
+sim_out_close(FILE *f, void *vbuf, int rc)
+{
+	if (f == stdout ? fflush(f) : fclose(f))
+		rc = rc ? rc : WEFT_EIO;
+	free(vbuf);
+	return rc;
+}

@@ -4,7 +4,8 @@
  * the text buffer (formatted appends, JSON string escaping), the
  * log-linear histogram's quantiles and merge, the names of the error
  * codes, the core count that the defaults follow (affinity mask and
- * cgroup CPU quota), and the helpers' policy. Each test was checked to fail under a mutation of the code it
+ * cgroup CPU quota), the helpers' policy, and files written in huge-page
+ * blocks. Each test was checked to fail under a mutation of the code it
  * covers (see the commit that added it).
  */
 #include <sched.h>
@@ -406,6 +407,64 @@ test_a_worker_gets_a_helper_with_two_cores_of_its_own(void **state)
 	assert_false(weft_helper_wanted(WEFT_HELPER_OFF, 1, 64));
 }
 
+/* ---- weft_write_in_blocks ---------------------------------------------- */
+
+/* What a stream's writes reached its file as (a fopencookie stream goes
+ * through the same stdio buffering as a file's). */
+struct writes {
+	size_t n, total, bad; /* bad: writes not whole blocks at a block offset */
+	size_t last;
+	unsigned char sum;
+};
+
+static ssize_t
+note_write(void *cookie, const char *p, size_t len)
+{
+	struct writes *w = cookie;
+	if (w->n && (w->last % WEFT_WRITE_BLOCK || w->total % WEFT_WRITE_BLOCK))
+		w->bad++; /* the one before was not the last */
+	w->n++;
+	w->last = len;
+	w->total += len;
+	for (size_t i = 0; i < len; i++)
+		w->sum = (unsigned char)(w->sum + (unsigned char)p[i]);
+	return (ssize_t)len;
+}
+
+/* 7.3 MiB in pieces of odd sizes, some smaller than a block, some larger
+ * than two: every write but the last is whole blocks at a block offset,
+ * and every byte arrives. With stdio's own buffer (or a 1 MiB one) the
+ * writes are smaller and fail the first check. */
+static void
+test_a_file_is_written_in_whole_huge_page_blocks(void **state)
+{
+	(void)state;
+	struct writes w = {0};
+	cookie_io_functions_t io = {.write = note_write};
+	FILE *f = fopencookie(&w, "w", io);
+	assert_non_null(f);
+	void *buf = weft_write_in_blocks(f);
+	assert_non_null(buf);
+	static char piece[5u << 20];
+	for (size_t i = 0; i < sizeof piece; i++)
+		piece[i] = (char)(i * 7 + 3);
+	const size_t sizes[] = {1000003, 4096, 5u << 20, 77, 1234567, 300000};
+	size_t want = 0;
+	unsigned char sum = 0;
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		assert_int_equal(fwrite(piece, 1, sizes[k], f), sizes[k]);
+		want += sizes[k];
+		for (size_t i = 0; i < sizes[k]; i++)
+			sum = (unsigned char)(sum + (unsigned char)piece[i]);
+	}
+	assert_int_equal(fclose(f), 0);
+	free(buf);
+	assert_int_equal(w.total, want);
+	assert_int_equal(w.sum, sum);
+	assert_int_equal(w.bad, 0);
+	assert_true(w.n >= 2);
+}
+
 int
 main(void)
 {
@@ -422,6 +481,7 @@ main(void)
 		cmocka_unit_test(test_cores_follow_the_affinity_mask),
 		cmocka_unit_test(test_cgroup_quota_caps_the_cores),
 		cmocka_unit_test(test_a_worker_gets_a_helper_with_two_cores_of_its_own),
+		cmocka_unit_test(test_a_file_is_written_in_whole_huge_page_blocks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
