@@ -145,6 +145,8 @@ struct op_decode_stats {
 	uint64_t units;    /* non-blank lines / reports seen */
 	uint64_t events;   /* records produced */
 	uint64_t rejected; /* units rejected, = sum of by_reason */
+	uint64_t templated; /* X-Trace JSON lines read by the line template
+	                     * (decode_json_line.c), not the general path */
 	uint64_t by_reason[OP_REJECT__COUNT];
 	/* units rejected whole, by what op_format_sniff says they look like
 	 * ([OP_FORMAT__COUNT]: nothing known), for op_format_hint */

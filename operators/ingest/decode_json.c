@@ -12,7 +12,11 @@
  * event builder's string scratch, so a line costs no allocation and each
  * byte is touched about once. bench/bench_decode.c measures it against
  * json-c and jansson doing the same job (see the report of that benchmark);
- * the fuzz target tests/fuzz/fuzz_decode_json.c keeps it honest.
+ * the fuzz target tests/fuzz/fuzz_decode_json.c keeps it honest. Where the
+ * record leaves key/value pairs out (replay, serve), a line is first read
+ * against the template of the last line this path accepted
+ * (decode_json_line.c), and comes here only when it does not fit; jobject
+ * notes where that line's members are, to learn its template.
  *
  * Leniency, as real producers need: ids and times may be JSON numbers or
  * strings holding numbers; text fields may be numbers or booleans (their
@@ -46,6 +50,7 @@ struct jp {
 	int to_nl; /* op_decoder_line_end: '\n' is no whitespace, and the
 	            * object ends at one, not at end */
 	uint32_t n_okeys; /* d->okeys filled (jpair_unkept) */
+	struct op_jtmpl_marks *marks; /* non-NULL: learn the line's template */
 };
 
 /* The general (slow) path of a value kept out of line, so that the fast
@@ -62,11 +67,6 @@ struct jp {
 		(j)->err_at = (at);     \
 		return -1;              \
 	} while (0)
-
-enum jkey {
-	K_OTHER = 0, K_TASKID, K_EVENTID, K_PARENTS, K_TIMESTAMP, K_HRT,
-	K_ENDHRT, K_HOST, K_AGENT, K_PID, K_PNAME, K_TID, K_TNAME, K_LABEL,
-};
 
 static enum jkey
 key_id(const char *k, size_t n)
@@ -400,32 +400,14 @@ jid_general(struct jp *j, int hex_if_string, uint64_t *out, int *present)
 static inline int
 jid(struct jp *j, int hex_if_string, uint64_t *out, int *present)
 {
-	const unsigned char *at = j->p;
-	/* Fast path, the shape real producers write: a quoted id of plain
-	 * digits (hex digits for TaskID), scanned and converted in one loop.
-	 * Anything else — more digits than fit without checks, a prefix,
-	 * a number token, an error — takes the general path below, which
-	 * also names the right reason. */
-	if (at < j->end && *at == '"') {
-		const unsigned char *q = at + 1, *lim;
-		int neg = q < j->end && *q == '-';
-		q += neg;
-		const unsigned char *d0 = q;
-		uint64_t v = 0;
-		if (hex_if_string) {
-			lim = j->end - q > 16 ? q + 16 : j->end;
-			q = scan_hex(q, lim, &v);
-		} else {
-			lim = j->end - q > 19 ? q + 19 : j->end;
-			q = scan_digits_wide(q, lim, j->end, j->start, &v);
-		}
-		if (q > d0 && q < j->end && *q == '"' &&
-		    (!neg || v <= (uint64_t)INT64_MAX + 1)) {
-			*out = neg ? (uint64_t)0 - v : v;
-			j->p = q + 1;
-			*present = 1;
-			return 0;
-		}
+	/* Fast path: the shape real producers write (id_plain). Anything
+	 * else takes the general path, which also names the right reason. */
+	const unsigned char *q = id_plain(j->p, j->end, j->start, hex_if_string,
+	                                  out);
+	if (q) {
+		j->p = q;
+		*present = 1;
+		return 0;
 	}
 	return jid_general(j, hex_if_string, out, present);
 }
@@ -449,29 +431,14 @@ jint_general(struct jp *j, int64_t *out, int *present)
 static inline int
 jint(struct jp *j, int64_t *out, int *present)
 {
-	const unsigned char *at = j->p;
-	/* Fast path: a plain integer token of at most 19 digits (no 64-bit
-	 * overflow possible; nanoseconds since 1970 have 19), converted while
-	 * scanned, in the int64 range the general path accepts (down to
-	 * INT64_MIN); anything else goes the general way (fractions,
-	 * exponents, strings, null, errors, out of range). */
-	{
-		const unsigned char *q = at;
-		int neg = q < j->end && *q == '-';
-		q += neg;
-		const unsigned char *d0 = q,
-		                    *lim = j->end - q > 19 ? q + 19 : j->end;
-		uint64_t uv = 0;
-		q = scan_digits_wide(q, lim, j->end, j->start, &uv);
-		if (q > d0 && (q == j->end || (*q != '.' && (*q | 0x20) != 'e' &&
-		                               (unsigned)(*q - '0') > 9u)) &&
-		    !(*d0 == '0' && q - d0 > 1) &&
-		    uv <= (uint64_t)INT64_MAX + (unsigned)neg) {
-			*out = (int64_t)(neg ? (uint64_t)0 - uv : uv);
-			j->p = q;
-			*present = 1;
-			return 0;
-		}
+	/* Fast path: a plain integer token (int_plain); anything else goes
+	 * the general way (fractions, exponents, strings, null, errors, out
+	 * of range). */
+	const unsigned char *q = int_plain(j->p, j->end, j->start, out);
+	if (q) {
+		j->p = q;
+		*present = 1;
+		return 0;
 	}
 	return jint_general(j, out, present);
 }
@@ -763,6 +730,10 @@ jmember(struct jp *j, unsigned *seen, unsigned idx)
 			           kn + 3 : 0, (uint8_t)id);
 	}
 	skip_ws(j);
+	if (j->marks && idx < OP_JT_MEMBERS) {
+		j->marks->value[idx] = (uint32_t)(j->p - j->start);
+		j->marks->id[idx] = (uint8_t)id;
+	}
 	if (id != K_OTHER) {
 		if (*seen & (1u << id))
 			FAIL(j, OP_REJECT_DUPLICATE_KEY, kat);
@@ -842,6 +813,7 @@ static int
 jobject(struct jp *j)
 {
 	unsigned seen = 0, idx = 0;
+	const unsigned char *gap = j->start; /* before the member's value */
 	skip_ws(j);
 	if (j->end - j->p >= 3 && memcmp(j->p, "\xEF\xBB\xBF", 3) == 0)
 		j->p += 3; /* a UTF-8 byte order mark */
@@ -857,8 +829,11 @@ jobject(struct jp *j)
 			if (j->p >= j->end || *j->p != '"')
 				FAIL(j, OP_REJECT_SYNTAX, j->p);
 			for (;;) {
+				if (j->marks && idx < OP_JT_MEMBERS)
+					j->marks->gap[idx] = (uint32_t)(gap - j->start);
 				if (jmember(j, &seen, idx++))
 					return -1;
+				gap = j->p;
 				/* Producers put a bare comma between members: one
 				 * test for ," instead of a whitespace skip on either
 				 * side and the test for the next key's quote. */
@@ -892,6 +867,8 @@ jobject(struct jp *j)
 		h->start_ns = (uint64_t)h->wall_ms * 1000000u;
 		h->flags |= OP_EV_HAS_START;
 	}
+	if (j->marks)
+		op_jtmpl_learn(&j->d->jtmpl, j->start, j->marks, idx);
 	return 0;
 }
 
@@ -908,13 +885,15 @@ op_decode_json(struct op_decoder *d, const char *line, size_t n,
 		return rc;
 	if (pre)
 		return op_decoder_emit(d, line, n, pos, out, cap, len);
+	struct op_jtmpl_marks marks;
 	struct jp j = {
 		.p = (const unsigned char *)line,
 		.end = (const unsigned char *)line + n,
 		.start = (const unsigned char *)line,
 		.d = d,
 	};
-	op_event_builder_reset(&d->b);
+	if (op_jtmpl_try(d, j.p, j.end, 0, &marks, &j.marks))
+		return op_decoder_emit(d, line, n, pos, out, cap, len);
 	if (jobject(&j))
 		return op_decoder_reject(d, j.err, line, n, n, pos,
 		                         (uint32_t)(j.err_at - j.start));
@@ -942,6 +921,7 @@ op_decoder_line_end(void *arg, const char *p, size_t avail)
 		return 0;
 	prefetch_lines_ahead((const unsigned char *)p, avail);
 	size_t lim = (size_t)d->cfg.max_line_bytes + 2; /* a '\r', the '\n' */
+	struct op_jtmpl_marks marks;
 	struct jp j = {
 		.p = (const unsigned char *)p,
 		.end = (const unsigned char *)p + (avail < lim ? avail : lim),
@@ -949,8 +929,10 @@ op_decoder_line_end(void *arg, const char *p, size_t avail)
 		.d = d,
 		.to_nl = 1,
 	};
-	op_event_builder_reset(&d->b);
-	if (jobject(&j)) {
+	const unsigned char *q = op_jtmpl_try(d, j.p, j.end, 1, &marks, &j.marks);
+	if (q)
+		j.p = q;
+	else if (jobject(&j)) {
 		if (++d->pre.misses % OP_LINE_END_MISSES == 0)
 			d->pre.rest = OP_LINE_END_REST;
 		return 0;

@@ -37,8 +37,10 @@ struct op_decoder {
 	                              * value, service, host, links), on first
 	                              * use */
 	const struct op_unit *unit;  /* the unit being decoded (span formats) */
-	/* decode_json.c's guess at the next line's keys (json_scan.h) */
+	/* decode_json.c's guess at the next line's keys, and its template of
+	 * a whole line (json_scan.h; decode_json_line.c reads by it) */
 	struct op_jkeys jkeys;
+	struct op_jtmpl jtmpl;
 	/* decode_json.c's keys of the line's members that the record leaves
 	 * out (keep_kv 0), for the duplicate-key check, [max_kv]: in the
 	 * line, or copied to the string scratch when unescaped. */
@@ -60,6 +62,31 @@ struct op_decoder {
 		uint32_t misses, rest;
 	} pre;
 };
+
+/* The line at p, up to end, read by the decoder's line template into its
+ * builder (reset before): the byte after the object ('\n' when to_nl,
+ * else end), or NULL when the line is not read so (the builder then holds
+ * anything). (decode_json_line.c) */
+const unsigned char *op_jtmpl_read(struct op_decoder *d, const unsigned char *p,
+                                   const unsigned char *end, int to_nl);
+/*
+ * op_jtmpl_read of the line at p, with its policy: the builder is reset
+ * first (and again after a miss). The byte after the object, or NULL;
+ * then *marks is buf, where jobject notes the line's members to learn
+ * its template from, or NULL when it should not: the record keeps
+ * key/value pairs (the template reads only what it leaves out), or the
+ * template rests after missing OP_JT_MISSES lines in a row.
+ */
+const unsigned char *op_jtmpl_try(struct op_decoder *d, const unsigned char *p,
+                                  const unsigned char *end, int to_nl,
+                                  struct op_jtmpl_marks *buf,
+                                  struct op_jtmpl_marks **marks);
+/* Makes *t the template of the line at `line` that the general path
+ * accepted, its n members where m says; none when n is 0 or over
+ * OP_JT_MEMBERS, or the bytes before a value are not 4..OP_JT_PRE or
+ * hold a '\\' or a '\n'. */
+void op_jtmpl_learn(struct op_jtmpl *t, const unsigned char *line,
+                    const struct op_jtmpl_marks *m, unsigned n);
 
 #define OP_LINE_END_MISSES 16
 #define OP_LINE_END_REST 4096

@@ -558,6 +558,76 @@ num64(const unsigned char *s, const unsigned char *e, int is_int, int64_t *out)
 	return 0;
 }
 
+/* ---- values in the shape producers write -------------------------------- */
+
+/* The keys decode_json.c knows (op_jkeys and op_jtmpl store them). */
+enum jkey {
+	K_OTHER = 0, K_TASKID, K_EVENTID, K_PARENTS, K_TIMESTAMP, K_HRT,
+	K_ENDHRT, K_HOST, K_AGENT, K_PID, K_PNAME, K_TID, K_TNAME, K_LABEL,
+};
+
+/*
+ * The shape real producers write an id in: a quoted string of plain
+ * digits (hex digits when hex, at most 16; else decimal, at most 19 or a
+ * wide 20th that still fits), an optional '-' first (two's complement),
+ * scanned and converted in one loop. Its value into *out and the byte
+ * after its closing quote; NULL for anything else (more digits, a
+ * prefix, a number token, an error), which decode_json.c's general path
+ * decides. p, end and start by value: the callers keep them in registers.
+ */
+static inline const unsigned char *
+id_plain(const unsigned char *p, const unsigned char *end,
+         const unsigned char *start, int hex, uint64_t *out)
+{
+	if (p >= end || *p != '"')
+		return NULL;
+	const unsigned char *q = p + 1, *lim;
+	int neg = q < end && *q == '-';
+	q += neg;
+	const unsigned char *d0 = q;
+	uint64_t v = 0;
+	if (hex) {
+		lim = end - q > 16 ? q + 16 : end;
+		q = scan_hex(q, lim, &v);
+	} else {
+		lim = end - q > 19 ? q + 19 : end;
+		q = scan_digits_wide(q, lim, end, start, &v);
+	}
+	if (q > d0 && q < end && *q == '"' &&
+	    (!neg || v <= (uint64_t)INT64_MAX + 1)) {
+		*out = neg ? (uint64_t)0 - v : v;
+		return q + 1;
+	}
+	return NULL;
+}
+
+/*
+ * A plain integer token at p of at most 19 digits (no 64-bit overflow
+ * possible; nanoseconds since 1970 have 19), converted while scanned, in
+ * the int64 range (down to INT64_MIN), no leading zero: its value into
+ * *out and the byte after it; NULL for anything else (fractions,
+ * exponents, strings, null, errors, out of range).
+ */
+static inline const unsigned char *
+int_plain(const unsigned char *p, const unsigned char *end,
+          const unsigned char *start, int64_t *out)
+{
+	const unsigned char *q = p;
+	int neg = q < end && *q == '-';
+	q += neg;
+	const unsigned char *d0 = q, *lim = end - q > 19 ? q + 19 : end;
+	uint64_t uv = 0;
+	q = scan_digits_wide(q, lim, end, start, &uv);
+	if (q > d0 && (q == end || (*q != '.' && (*q | 0x20) != 'e' &&
+	                            (unsigned)(*q - '0') > 9u)) &&
+	    !(*d0 == '0' && q - d0 > 1) &&
+	    uv <= (uint64_t)INT64_MAX + (unsigned)neg) {
+		*out = (int64_t)(neg ? (uint64_t)0 - uv : uv);
+		return q;
+	}
+	return NULL;
+}
+
 /* ---- key prediction ----------------------------------------------------- */
 
 /*
@@ -639,5 +709,48 @@ jkey_learn(struct op_jkeys *t, unsigned idx, const unsigned char *kat,
 	t->len[idx] = (uint8_t)pn;
 	t->block[idx] = pn && pn <= 16 ? 0x10000u | ((0xFFFFu << pn) & 0xFFFFu) : 0;
 }
+
+/* ---- line templates ------------------------------------------------------ */
+
+/*
+ * The decoder's template of a whole line (op_decoder.jtmpl; decode_json.c
+ * learns it, decode_json_line.c matches it): the members of the last line
+ * the general path read, each as the bytes before its value ("{"Key": for
+ * the first, ,"Key": after) and what the key is. A line that has those
+ * bytes around values of the shapes producers write (quoted ids, integer
+ * tokens, plain strings, an array of quoted ids) and ends "}" at once is
+ * read by one straight pass that keeps its position in a register: no
+ * whitespace, key or duplicate checks, which the template's own line
+ * passed. Anything else goes the general way, which learns its line.
+ */
+#define OP_JT_MEMBERS 24
+#define OP_JT_PRE OP_JKEY_PAT_BYTES
+
+struct op_jtmpl {
+	uint8_t n;               /* members; 0: none learned */
+	uint8_t misses;          /* lines in a row it did not read */
+	uint16_t rest;           /* lines left before it is tried again */
+	/* per member: the bytes before its value (len 4..OP_JT_PRE) and,
+	 * for len < 16, the bits of a 16-byte block compare past len (else
+	 * 0: key_match compares); its key (enum jkey) */
+	struct op_jt_member {
+		uint8_t len, id;
+		uint16_t past;
+	} m[OP_JT_MEMBERS];
+	unsigned char pre[OP_JT_MEMBERS][OP_JT_PRE];
+};
+/* After this many lines in a row that the template did not read (a
+ * producer whose lines differ, or whose values take the general path),
+ * it rests for OP_JT_REST lines: each miss costs a partial pass. */
+#define OP_JT_MISSES 8
+#define OP_JT_REST 1024
+
+/* Where the general path found a line's members, for learning: the
+ * offset of the bytes before each value (the line's start, then the end
+ * of the value before), of the value, and the key's enum jkey. */
+struct op_jtmpl_marks {
+	uint32_t gap[OP_JT_MEMBERS], value[OP_JT_MEMBERS];
+	uint8_t id[OP_JT_MEMBERS];
+};
 
 #endif

@@ -9,8 +9,10 @@
  * op_event_validate(), and units = events + rejects must hold. The JSON
  * target also splits the input with and without the decoder finding the
  * line ends (op_decoder_line_ends), as X-Trace JSON and as --format auto:
- * both must decode the same; and decodes each line with the key/value
- * pairs kept and left out: both must decide the same.
+ * both must decode the same (also with the pairs left out, where lines
+ * that fit the template of the line before are read by it); and decodes
+ * each line with the key/value pairs kept (the general path) and left
+ * out (the line template where it fits): both must decide the same.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,11 +61,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	op_decoder_free(d);
 	op_deadletter_free(dl);
 #if !FUZZ_TEXT
-	/* the line ends the decoder finds change nothing it decodes */
+	/* the line ends the decoder finds change nothing it decodes, with
+	 * the pairs kept and left out (then lines that fit the template of
+	 * the line before are read by it) */
 	if (fuzz_line_ends_agree(OP_FORMAT_JSON_V4, data, size, cut) > 0 ||
-	    fuzz_line_ends_agree(OP_FORMAT_AUTO, data, size, cut) > 0)
+	    fuzz_line_ends_agree(OP_FORMAT_AUTO, data, size, cut) > 0 ||
+	    fuzz_line_ends_agree_kv(OP_FORMAT_JSON_V4, 0, data, size, cut) > 0)
 		abort();
-	/* a record that leaves its pairs out decides as one that keeps them */
+	/* a record that leaves its pairs out (read by the line template
+	 * where a line fits the one before) decides as one that keeps them
+	 * (always the general path) */
 	if (fuzz_unkept_agrees(data, size) > 0)
 		abort();
 #endif

@@ -24,7 +24,7 @@ fuzz_check(void *arg, const struct op_event *ev, uint32_t len)
 
 /* A decoder of fmt and its dead-letter counter: 0, or nonzero (nothing
  * to free, *dl NULL) when out of memory. keep_kv as the decoder's option. */
-static int
+static inline int
 fuzz_decoder_new_kv(enum op_format fmt, uint32_t keep_kv,
                     struct op_deadletter **dl, struct op_decoder **d)
 {
@@ -50,7 +50,7 @@ fuzz_decoder_new_kv(enum op_format fmt, uint32_t keep_kv,
 	return 0;
 }
 
-static int
+static inline int
 fuzz_decoder_new(enum op_format fmt, struct op_deadletter **dl, struct op_decoder **d)
 {
 	return fuzz_decoder_new_kv(fmt, 1, dl, d);
@@ -205,13 +205,14 @@ fuzz_log_unit(void *arg, const struct op_unit *u)
  * every unit as fmt (X-Trace JSON, or auto: a line may be another format's
  * JSON that also parses as an X-Trace object): once with the decoder
  * telling the splitter where each line ends (op_decoder_line_ends), once
- * without. Returns 0
+ * without; keep_kv as the decoders' option (0: lines the line template
+ * fits are read by it, decode_json_line.c, in both ways). Returns 0
  * when both made the same events, rejects (reasons) and positions and
  * counted the same, 1 when they differ, -1 when out of memory.
  */
 static inline int
-fuzz_line_ends_agree(enum op_format fmt, const unsigned char *data, size_t n,
-                     size_t cut)
+fuzz_line_ends_agree_kv(enum op_format fmt, uint32_t keep_kv,
+                        const unsigned char *data, size_t n, size_t cut)
 {
 	struct fuzz_log log[2] = {{0}, {0}};
 	struct op_decode_stats st[2];
@@ -219,7 +220,7 @@ fuzz_line_ends_agree(enum op_format fmt, const unsigned char *data, size_t n,
 	for (int k = 0; k < 2 && !rc; k++) {
 		struct op_deadletter *dl;
 		struct op_splitter *sp;
-		if (fuzz_decoder_new(fmt, &dl, &log[k].d))
+		if (fuzz_decoder_new_kv(fmt, keep_kv, &dl, &log[k].d))
 			return -1;
 		const struct op_decode_config *cfg = op_decoder_config(log[k].d);
 		/* units up to twice the line limit, not flagged as too long
@@ -252,6 +253,13 @@ fuzz_line_ends_agree(enum op_format fmt, const unsigned char *data, size_t n,
 	free(log[0].b);
 	free(log[1].b);
 	return rc;
+}
+
+static inline int
+fuzz_line_ends_agree(enum op_format fmt, const unsigned char *data, size_t n,
+                     size_t cut)
+{
+	return fuzz_line_ends_agree_kv(fmt, 1, data, n, cut);
 }
 
 #endif /* WEFT_FUZZ_UTIL_H */
