@@ -171,8 +171,9 @@ static const struct weft_opt replay_table[] = {
 	 "are read ahead by a helper, or mapped where in the page cache)"},
 	{.name = "read-ahead", .kind = WEFT_OPT_CHOICE, .off = R(file.read_ahead),
 	 .meta = "M", .choices = weft_helper_names,
-	 .help = "a helper thread reads a file one worker reads whole ahead of "
-	 "it (auto: with two cores per worker; off: the reading thread maps "
+	 .help = "a helper thread makes ready each window of a file one worker "
+	 "reads whole ahead of it: maps it, or reads it where not in the page "
+	 "cache (auto: with two cores per worker; off: the reading thread maps "
 	 "it)"},
 	{.name = "model", .kind = WEFT_OPT_STR, .off = R(model_path),
 	 .meta = "MODEL", .help = "check every finished trace against MODEL (weft "
@@ -380,7 +381,7 @@ print_summary(struct replay_opts *o, const struct engine_stats *st,
 	        "weft replay: %s\n"
 	        "  workers           %u\n"
 	        "  bytes read        %llu in units; %llu input bytes mapped, %llu "
-	        "read ahead by a helper (--no-mmap: neither)\n"
+	        "read ahead by a helper (mapped or read; --no-mmap: neither)\n"
 	        "  units             %llu\n"
 	        "  events            %llu\n"
 	        "  rejected          %llu\n",

@@ -53,11 +53,11 @@ void op_reader_free(struct op_reader *r);
 #define OP_MAP_COLD (-101)
 /* A regular file read from byte begin through read-only mappings, while
  * its pages are in the page cache; the caller expects to need bytes up to
- * about want_end (windows are sized by it). ahead: nothing is mapped; a
- * helper thread reads each window into a buffer while the one before is
- * read (one thread more; when it cannot start, the reading thread maps as
- * without it). 0, WEFT_EIO (read it with an op_reader instead) or
- * WEFT_ENOMEM. */
+ * about want_end (windows are sized by it). ahead: a helper thread makes
+ * each window ready while the one before is read: mapped, or read into a
+ * buffer where not in the page cache, so never OP_MAP_COLD (one thread
+ * more; when it cannot start, the reading thread maps as without it).
+ * 0, WEFT_EIO (read it with an op_reader instead) or WEFT_ENOMEM. */
 struct op_map;
 int op_map_open(const char *path, uint64_t begin, uint64_t want_end, int ahead,
                 struct op_map **out);
@@ -74,8 +74,12 @@ ssize_t op_map_next(struct op_map *m, size_t cap, const unsigned char **data);
 size_t op_map_cold_pages(int fd, uint64_t off, size_t len, int by_mincore);
 /* The offset of the next byte op_map_next hands out. */
 uint64_t op_map_pos(const struct op_map *m);
-/* 1 when m's windows are read ahead by its helper (copied, not mapped). */
+/* 1 when m's windows are made ready by its helper (read ahead). */
 int op_map_reads_ahead(const struct op_map *m);
+/* 1 when the window op_map_next last handed bytes from is a mapping of
+ * the file (by the reader or its helper), 0 when it was read into a
+ * buffer (a helper's, where the file was not in the page cache). */
+int op_map_window_mapped(const struct op_map *m);
 /* Between these, on this thread, a SIGBUS in m's current window (the
  * file shrank under it) reads as zeros; guard_end says 1 if it happened,
  * and the data read since begin is not to be trusted. */
@@ -139,8 +143,9 @@ struct op_file_config {
 	struct op_decode_op_config *decode;
 	/* totals, added by each instance when destroyed */
 	_Atomic uint64_t units, bytes, io_errors;
-	_Atomic uint64_t mapped_bytes; /* input bytes read through mappings */
-	_Atomic uint64_t ahead_bytes;  /* input bytes read ahead by a helper */
+	_Atomic uint64_t mapped_bytes; /* input bytes the reader mapped itself */
+	_Atomic uint64_t ahead_bytes;  /* input bytes a helper made ready ahead
+	                                * (mapped, or read where not cached) */
 	/* stripes read to their end by all workers (sharded; op_file_prepare
 	 * zeroes it): bounds how far a worker reads ahead of the others */
 	_Atomic uint64_t stripes_done;

@@ -32,17 +32,18 @@
  * thread's variables; mmap() in a handler is a plain system call on
  * Linux.
  *
- * Read ahead (op_map_open's ahead), for a file one thread reads whole:
- * nothing is mapped. A helper thread reads each window with pread() into
- * one of two buffers on huge pages while the reader decodes the other
- * (see ahead_main), so the reading thread makes no system call and takes
- * no TLB miss per 4 KiB of input, the copy is on the helper's core, and a
- * cold file is read from disk while the one before is decoded. No
- * residency check and no SIGBUS: a file cut short is a short read, an
- * I/O error.
+ * Read ahead (op_map_open's ahead), for a file one thread reads whole: a
+ * helper thread makes each window ready while the reader decodes the one
+ * before (see ahead_main): it maps and populates a window in the page
+ * cache, reads a colder one with pread() into one of two buffers on huge
+ * pages (the disk then overlaps decoding), and unmaps the window the
+ * reader is done with. The reading thread makes no system call. A file
+ * cut short is a short read or, mapped, the SIGBUS above: an I/O error
+ * either way.
  *
  * Thread model: an op_map belongs to one thread (and its helper, which
- * writes only the buffer the reader is not reading); the handler is the
+ * writes only the buffer the reader is not reading, and maps and unmaps
+ * only windows the reader does not hold); the handler is the
  * process's (installed under a lock, at each open, when it is not the
  * current one).
  */
@@ -74,6 +75,7 @@ struct win {
 	unsigned char *p;
 	uint64_t off; /* file offset of p (page aligned when mapped) */
 	size_t len;
+	int mapped;   /* 1: a mapping (to unmap), 0: a read-ahead buffer */
 };
 
 /* The helper thread of a map read ahead, and what it shares with the
@@ -89,13 +91,16 @@ struct ahead {
 	int state, stop;
 	unsigned fill;          /* the buffer the job asked for fills */
 	uint64_t ask;           /* the position of the window asked for */
-	int rc;                 /* AHEAD_DONE: how reading it went (win_read) */
+	int rc;                 /* AHEAD_DONE: how making it went */
 	struct win next;        /* AHEAD_DONE, rc 0: the window at ask */
+	struct win unmap;       /* a mapped window the reader is done with,
+	                         * for the helper to unmap (p NULL: none) */
 };
 
 struct op_map {
 	int fd;
-	unsigned char *vec; /* mincore's answer for a window (mapped only) */
+	unsigned char *vec; /* mincore's answer for a window (where cachestat
+	                     * cannot count; the helper's, read ahead) */
 	uint64_t size;     /* the file's size when opened */
 	uint64_t pos;      /* next byte handed out */
 	uint64_t want_end; /* the caller needs bytes up to here, likely */
@@ -226,14 +231,14 @@ op_map_open(const char *path, uint64_t begin, uint64_t want_end, int ahead,
 	m->pos = begin < m->size ? begin : m->size;
 	m->want_end = want_end;
 	m->cap = WINDOW;
+	if (!(m->vec = malloc(WINDOW / (size_t)g_page))) { /* before a helper */
+		op_map_free(m);
+		return WEFT_ENOMEM;
+	}
 	if (ahead) {
 		m->cap = AHEAD_WINDOW; /* before the helper reads it */
 		if (!ahead_start(m))
 			m->cap = WINDOW;
-	}
-	if (!m->ahead && !(m->vec = malloc(WINDOW / (size_t)g_page))) {
-		op_map_free(m);
-		return WEFT_ENOMEM;
 	}
 	*out = m;
 	return 0;
@@ -249,6 +254,12 @@ int
 op_map_reads_ahead(const struct op_map *m)
 {
 	return m->ahead != NULL;
+}
+
+int
+op_map_window_mapped(const struct op_map *m)
+{
+	return m->cur.p && m->cur.mapped;
 }
 
 /*
@@ -385,6 +396,7 @@ win_map(struct op_map *m, uint64_t pos, struct win *w)
 	w->p = p;
 	w->off = off;
 	w->len = len;
+	w->mapped = 1;
 	return 0;
 }
 
@@ -407,17 +419,25 @@ win_read(const struct op_map *m, unsigned char *buf, uint64_t pos,
 	w->p = buf;
 	w->off = pos;
 	w->len = len;
+	w->mapped = 0;
 	return 0;
 }
 
 /*
- * The helper of a map read ahead: reads the window it is asked for into
- * the buffer it is told, while the reader decodes the other. Mapping each
- * window on the reading thread (mincore, mmap, populating and unmapping
- * its page table) was about a tenth of that thread's time at one worker,
- * and each 4 KiB page of the mapping a TLB miss on the way; the copy
- * costs the helper's core instead (2026-12-06, bench/results/notes-
- * profile.md).
+ * The helper of a map read ahead: makes ready the window it is asked for
+ * while the reader decodes the one before, and unmaps the one the reader
+ * is done with. A window in the page cache is mapped and populated
+ * (win_map); a colder one is read with pread() into the buffer it is
+ * told (win_read), which overlaps the disk with decoding. Mapping each
+ * window on the reading thread (cachestat or mincore, mmap, populating
+ * and unmapping its page table) was about a tenth of that thread's time
+ * at one worker on a file cached in 4 KiB folios (2026-12-06,
+ * bench/results/notes-profile.md); here it costs the helper's core. The
+ * helper first copied every window instead: the reader's read then came
+ * from a buffer another core had just written, and the copy streamed
+ * twice the file through the caches the assembler's slabs live in. With
+ * the file cached in 2 MiB folios, weft replay W=1 ran 1.07x faster
+ * mapping each window itself than with that copy (2026-12-07).
  */
 static void *
 ahead_main(void *arg)
@@ -432,9 +452,14 @@ ahead_main(void *arg)
 			break;
 		uint64_t pos = a->ask;
 		unsigned char *buf = a->buf[a->fill];
-		struct win w = {0};
+		struct win w = {0}, done = a->unmap;
+		a->unmap.p = NULL;
 		pthread_mutex_unlock(&a->lock);
-		int rc = win_read(m, buf, pos, &w);
+		if (done.p)
+			munmap(done.p, done.len);
+		int rc = win_map(m, pos, &w);
+		if (rc == OP_MAP_COLD)
+			rc = win_read(m, buf, pos, &w);
 		pthread_mutex_lock(&a->lock);
 		a->rc = rc;
 		a->next = w;
@@ -447,30 +472,32 @@ ahead_main(void *arg)
 
 /* The reader's next window, at m->pos, into m->cur; the reader is done
  * with the one before. Read ahead: the helper's (waiting for it if need
- * be), which is then asked for the window after it, into the other
- * buffer. Else mapped here, the one before unmapped. */
+ * be), which is then asked for the window after it (into the other
+ * buffer, if it is read), and to unmap the one before. Else mapped here,
+ * the one before unmapped. */
 static int
 next_window(struct op_map *m)
 {
 	struct ahead *a = m->ahead;
-	struct win w = {0};
+	struct win w = {0}, old = m->cur;
 	int rc;
+	m->cur.p = NULL;
 	if (!a) {
-		if (m->cur.p)
-			munmap(m->cur.p, m->cur.len);
-		m->cur.p = NULL;
+		if (old.p)
+			munmap(old.p, old.len);
 		rc = win_map(m, m->pos, &w);
 		if (rc == 0)
 			m->cur = w;
 		return rc;
 	}
-	m->cur.p = NULL;
 	pthread_mutex_lock(&a->lock);
 	for (;;) { /* the window at m->pos (always the one asked for) */
 		while (a->state == AHEAD_ASKED)
 			pthread_cond_wait(&a->cv, &a->lock);
 		if (a->state == AHEAD_DONE && a->ask == m->pos)
 			break;
+		if (a->state == AHEAD_DONE && a->rc == 0 && a->next.mapped)
+			munmap(a->next.p, a->next.len);
 		a->ask = m->pos;
 		a->state = AHEAD_ASKED;
 		pthread_cond_broadcast(&a->cv);
@@ -482,9 +509,15 @@ next_window(struct op_map *m)
 		a->fill ^= 1;
 		a->ask = w.off + w.len;
 		a->state = AHEAD_ASKED;
+		if (old.p && old.mapped) {
+			a->unmap = old;
+			old.p = NULL;
+		}
 		pthread_cond_broadcast(&a->cv);
 	}
 	pthread_mutex_unlock(&a->lock);
+	if (old.p && old.mapped) /* no job after it: unmapped here */
+		munmap(old.p, old.len);
 	if (rc == 0)
 		m->cur = w;
 	return rc;
@@ -522,7 +555,8 @@ op_map_guard_end(void)
 	return t_fault != 0;
 }
 
-/* Stops m's helper and frees its buffers. */
+/* Stops m's helper and frees its buffers, and any window it made ready
+ * or was to unmap. */
 static void
 ahead_stop(struct ahead *a)
 {
@@ -531,6 +565,10 @@ ahead_stop(struct ahead *a)
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->lock);
 	pthread_join(a->thr, NULL);
+	if (a->state == AHEAD_DONE && a->rc == 0 && a->next.mapped)
+		munmap(a->next.p, a->next.len);
+	if (a->unmap.p)
+		munmap(a->unmap.p, a->unmap.len);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->lock);
 	munmap(a->area, a->area_len);
@@ -543,8 +581,8 @@ op_map_free(struct op_map *m)
 	if (!m)
 		return;
 	if (m->ahead)
-		ahead_stop(m->ahead); /* m->cur is in its buffers */
-	else if (m->cur.p)
+		ahead_stop(m->ahead);
+	if (m->cur.p && m->cur.mapped)
 		munmap(m->cur.p, m->cur.len);
 	if (m->fd >= 0)
 		close(m->fd);

@@ -118,9 +118,11 @@ test_cachestat_and_mincore_count_the_same_holes(void **st)
 /* op_map mapping, and reading ahead with its helper, hands out every
  * byte of a file once, in order, across window boundaries: 10 MiB
  * (windows are 4 MiB read ahead, 8 MiB mapped), read in slices that do
- * not divide a window, compared byte for byte with what was written. A
- * round whose file the kernel evicted part of (the map says cold) is
- * tried again, up to 5 times. */
+ * not divide a window, compared byte for byte with what was written;
+ * both ways, the file in the page cache is mapped (the helper maps it
+ * too). A round whose file the kernel evicted part of (the map says cold,
+ * or the helper read a window into a buffer) is tried again, up to 5
+ * times. */
 static void
 test_mapped_or_read_ahead_hands_out_every_byte_once(void **st)
 {
@@ -151,7 +153,7 @@ test_mapped_or_read_ahead_hands_out_every_byte_once(void **st)
 			struct op_map *m;
 			assert_int_equal(op_map_open(path, 0, UINT64_MAX, ahead, &m), 0);
 			assert_int_equal(op_map_reads_ahead(m), ahead);
-			uint64_t at = 0;
+			uint64_t at = 0, mapped = 0;
 			ssize_t n;
 			const unsigned char *p;
 			while ((n = op_map_next(m, 777777, &p)) > 0) {
@@ -159,12 +161,18 @@ test_mapped_or_read_ahead_hands_out_every_byte_once(void **st)
 				assert_memory_equal(p, want + at, (size_t)n);
 				at += (uint64_t)n;
 				assert_int_equal(op_map_pos(m), at);
+				mapped += op_map_window_mapped(m) ? (uint64_t)n : 0;
 			}
 			op_map_free(m);
 			if (n == OP_MAP_COLD)
 				continue;
 			assert_int_equal(n, 0);
 			assert_int_equal(at, size);
+			/* read ahead, the helper maps what is in the page cache
+			 * (the kernel may evict a page or two meanwhile: then that
+			 * window is read into a buffer) */
+			if (mapped < size / 2)
+				continue;
 			done = 1;
 		}
 		assert_true(done);
