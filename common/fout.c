@@ -12,9 +12,9 @@
  * a time, 16-18 ms as the generator wrote it before (odd-sized writes of
  * about a megabyte), 2-6 ms written in 2 MiB blocks at 2 MiB offsets,
  * which the page cache holds in 2 MiB folios, mapped with one entry each.
- * weft replay of the last against the first ran 1.14-1.17x faster at
- * two workers and 1.07-1.19x on one pinned core (BENCHMARKS.md, baseline
- * part). A stdio buffer of that size is all it takes: glibc writes a
+ * weft replay of the last against the first ran 1.10x faster at two
+ * workers and 1.12x on one pinned core (BENCHMARKS.md, baseline part,
+ * 12 rounds). A stdio buffer of that size is all it takes: glibc writes a
  * full buffer at once, and a larger write in whole buffers ("to maintain
  * alignment"), so every write but the last is whole blocks at block
  * offsets of a stream opened at offset 0.

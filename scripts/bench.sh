@@ -35,9 +35,9 @@
 #             its fresh memory (weft bench touch after 5 s idle) and what
 #             that does to weft replay W=1 (after 5 s idle against right
 #             after 256 MiB were freed); the input's page cache layout
-#             (the file as weft writes it, in 2 MiB blocks, against a copy
-#             written 4 KiB at a time) through weft replay W = cores and
-#             pinned to one CPU
+#             (copies of the workload written just before 2 MiB at a time,
+#             as weft writes, and 4 KiB at a time) through weft replay
+#             W = cores and pinned to one CPU
 #   memory    peak RSS against traces in flight: the generated workload
 #             with C = MEM_LEVELS (default 500 1000 3000 6000) concurrent
 #             traces through weft replay --no-out, W = 1 and W = cores;
@@ -618,26 +618,29 @@ done
     spread_row "$label" tcold twarm "$how" "$(wc -l < "$work/hdfs.jsonl")" "$(ratio_of tcold "$how" twarm "$how")"
   done
 } >> "$RES/baseline.md"
-# The input's page cache layout: the same bytes as weft's writers leave
-# them (2 MiB blocks, so 2 MiB folios that a mapping takes whole) against
-# a copy written 4 KiB at a time, as a process appending lines leaves a
-# file (4 KiB folios: a page-table entry, a reference and an unmapping per
-# page). Mapped windows are read where a worker has no read-ahead helper:
-# W = cores, and one worker pinned to one CPU; W=1 with its helper copies
-# with pread() either way.
+# The input's page cache layout: the same bytes written 2 MiB at a time,
+# as weft's writers write them (2 MiB folios, which a mapping takes
+# whole), against a copy written 4 KiB at a time, as a process appending
+# lines leaves a file (4 KiB folios: a page-table entry, a reference and
+# an unmapping per page). Both copies are written here, just before: a
+# file the kernel evicted and read back has the folios of its readahead
+# instead (this VM's DAMON pages out cold page cache), so the workload
+# itself may have either by now. Mapped windows are read where a worker
+# has no read-ahead helper: W = cores, and one worker pinned to one CPU.
+dd if="$work/hdfs.jsonl" of="$work/hdfs-2m.jsonl" bs=2M status=none
 dd if="$work/hdfs.jsonl" of="$work/hdfs-4k.jsonl" bs=4k status=none
 declare -A lbig lsmall
 for r in $(seq 1 "$RUNS"); do
   for how in "$CORES" pinned; do
     pin=(); w=$how; [ "$how" = pinned ] && pin=(taskset -c 0) && w=1
-    lbig[$how,$r]=$("${pin[@]}" "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 "$work/hdfs.jsonl" 2>&1 | awk '/wall time/ {print $3}')
+    lbig[$how,$r]=$("${pin[@]}" "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 "$work/hdfs-2m.jsonl" 2>&1 | awk '/wall time/ {print $3}')
     lsmall[$how,$r]=$("${pin[@]}" "$WEFT" replay --workers "$w" --no-out --epoch-events 500000 "$work/hdfs-4k.jsonl" 2>&1 | awk '/wall time/ {print $3}')
   done
 done
-rm -f "$work/hdfs-4k.jsonl"
+rm -f "$work/hdfs-2m.jsonl" "$work/hdfs-4k.jsonl"
 {
   echo
-  echo "Command: per round \`weft replay --workers W --no-out --epoch-events 500000 $work/hdfs.jsonl\` (as \`weft sim generate\` wrote it, 2 MiB at a time) against the same on a copy written 4 KiB at a time (\`dd bs=4k\`), W = $CORES and W=1 pinned to one CPU, $RUNS rounds  "
+  echo "Command: per round \`weft replay --workers W --no-out --epoch-events 500000\` of two copies of $work/hdfs.jsonl written just before, one 2 MiB at a time (\`dd bs=2M\`, as weft's writers write) and one 4 KiB at a time (\`dd bs=4k\`), W = $CORES and W=1 pinned to one CPU, $RUNS rounds  "
   echo "Machine: $machine; kernel $(uname -r), $(df -T "$work" | awk 'NR == 2 {print $2}'); measured $today."
   echo
   echo "**weft replay of the same file in 2 MiB page cache folios against 4 KiB ones: events/s, median (min-max) of $RUNS rounds; ratio = median of same-round ratios**"
