@@ -485,18 +485,9 @@ bench_canon_main(int argc, char **argv)
 	bench_table_print(t, stdout);
 	printf("\n");
 	bench_table_print(tt, stdout);
-	if (md) {
-		FILE *f = fopen(md, "w");
-		if (!f) {
-			perror(md);
-			goto out;
-		}
-		bench_write_preamble(f, "weft bench canon", argc, argv);
-		bench_table_print(t, f);
-		fprintf(f, "\n");
-		bench_table_print(tt, f);
-		fclose(f);
-	}
+	if (md && bench_write_markdown(md, "weft bench canon", argc, argv, "\n",
+	                               (const struct bench_table *[]){t, tt, NULL}))
+		goto out;
 	fprintf(stderr, "(checksum %016" PRIx64 ")\n", sink);
 	status = 0;
 out:

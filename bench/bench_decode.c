@@ -569,17 +569,9 @@ bench_decode_main(int argc, char **argv)
 	free(tmp);
 	bench_table_print(t, stdout);
 	rc = 0;
-	if (md) {
-		FILE *f = fopen(md, "w");
-		if (!f) {
-			perror(md);
-			rc = WEFT_EIO;
-		} else {
-			bench_write_preamble(f, "weft bench decode", argc, argv);
-			bench_table_print(t, f);
-			fclose(f);
-		}
-	}
+	if (md && bench_write_markdown(md, "weft bench decode", argc, argv, "",
+	                               (const struct bench_table *[]){t, NULL}))
+		rc = WEFT_EIO;
 out:
 	bench_table_free(t);
 	op_decoder_free(dj);

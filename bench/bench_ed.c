@@ -325,17 +325,9 @@ bench_ed_main(int argc, char **argv)
 	}
 	bench_table_print(t1, stdout);
 	bench_table_print(t2, stdout);
-	if (md) {
-		FILE *f = fopen(md, "w");
-		if (!f) {
-			perror(md);
-			goto out;
-		}
-		bench_write_preamble(f, "weft bench ed", argc, argv);
-		bench_table_print(t1, f);
-		bench_table_print(t2, f);
-		fclose(f);
-	}
+	if (md && bench_write_markdown(md, "weft bench ed", argc, argv, "",
+	                               (const struct bench_table *[]){t1, t2, NULL}))
+		goto out;
 	fprintf(stderr, "(checksum %016" PRIx64 ")\n", sink);
 	status = 0;
 out:
@@ -575,16 +567,9 @@ bench_cluster_main(int argc, char **argv)
 		bc_free(&set);
 	}
 	bench_table_print(t, stdout);
-	if (md) {
-		FILE *f = fopen(md, "w");
-		if (!f) {
-			perror(md);
-			goto out;
-		}
-		bench_write_preamble(f, "weft bench cluster", argc, argv);
-		bench_table_print(t, f);
-		fclose(f);
-	}
+	if (md && bench_write_markdown(md, "weft bench cluster", argc, argv, "",
+	                               (const struct bench_table *[]){t, NULL}))
+		goto out;
 	status = 0;
 out:
 	if (status)

@@ -225,14 +225,9 @@ bench_kafka_main(int argc, char **argv)
 	bench_table_print(t, stdout);
 	if (ok)
 		printf("\nmedian: %.0f reports/s\n", bench_median(rates, ok));
-	if (o.md && ok) {
-		FILE *f = fopen(o.md, "w");
-		if (f) {
-			bench_write_preamble(f, "weft bench kafka", argc, argv);
-			bench_table_print(t, f);
-			fclose(f);
-		}
-	}
+	if (o.md && ok)
+		(void)bench_write_markdown(o.md, "weft bench kafka", argc, argv, "",
+		                           (const struct bench_table *[]){t, NULL});
 	bench_table_free(t);
 	return ok == o.rounds ? 0 : 1;
 }

@@ -208,6 +208,25 @@ bench_write_preamble(FILE *f, const char *what, int argc, char **argv)
 	        date);
 }
 
+int
+bench_write_markdown(const char *path, const char *what, int argc,
+                     char **argv, const char *sep,
+                     const struct bench_table *const *tables)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		return -1;
+	}
+	bench_write_preamble(f, what, argc, argv);
+	for (size_t i = 0; tables[i]; i++) {
+		if (i)
+			fputs(sep, f);
+		bench_table_print(tables[i], f);
+	}
+	return fclose(f) ? (perror(path), -1) : 0;
+}
+
 static const struct weft_verb bench_verbs[] = {
 	{"engine", "records/s through an exchange, epoch-close latency",
 	 bench_engine_main},

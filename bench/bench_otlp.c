@@ -333,14 +333,9 @@ bench_otlp_main(int argc, char **argv)
 	row(tb, "weft X-Trace JSON (baseline)", &xt, ev[2], s_xt, s_xt);
 	row(tb, "weft OTLP JSON", &js, ev[3], s_js, s_xt);
 	bench_table_print(tb, stdout);
-	if (o.markdown) {
-		FILE *f = fopen(o.markdown, "w");
-		if (f) {
-			bench_write_preamble(f, "weft bench otlp", argc, argv);
-			bench_table_print(tb, f);
-			fclose(f);
-		}
-	}
+	if (o.markdown)
+		(void)bench_write_markdown(o.markdown, "weft bench otlp", argc, argv,
+		                           "", (const struct bench_table *[]){tb, NULL});
 	bench_table_free(tb);
 	op_decoder_free(d);
 	corpus_free(&pb);

@@ -114,18 +114,9 @@ bench_touch_main(int argc, char **argv)
 		bench_table_row(t, row);
 	}
 	bench_table_print(t, stdout);
-	int rc = 0;
-	if (o.md) {
-		FILE *f = fopen(o.md, "w");
-		if (!f) {
-			perror(o.md);
-			rc = 1;
-		} else {
-			bench_write_preamble(f, "weft bench touch", argc, argv);
-			bench_table_print(t, f);
-			fclose(f);
-		}
-	}
+	int rc = o.md && bench_write_markdown(
+	    o.md, "weft bench touch", argc, argv, "",
+	    (const struct bench_table *[]){t, NULL});
 	bench_table_free(t);
 	return rc;
 }
