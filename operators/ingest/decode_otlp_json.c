@@ -30,6 +30,8 @@ struct ojs {
 	struct op_span_bufs b;
 	struct op_span_res res;
 	int host_named; /* host.name seen (beats service.instance.id) */
+	enum op_reject res_bad; /* the resource's failure: its spans are
+	                         * rejected once */
 	int stop;       /* the callback's negative code, when it stopped */
 };
 
@@ -103,20 +105,31 @@ span_attr(struct ojs *o, const char *k, size_t kn, const char *v, size_t vn)
 	return op_span_kv(o->d, k, kn, v, vn);
 }
 
-/* A resource attribute: service and host, copied into their slots. */
+/* A resource attribute: service and host, copied into their slots. A
+ * value that is not a string comes as its JSON text, which no limit has
+ * bounded yet: longer than a slot (max_field_bytes), it fails the
+ * resource. */
 static enum op_reject
 res_attr(struct ojs *o, const char *k, size_t kn, const char *v, size_t vn)
 {
-	if (KEY(k, "service.name")) {
-		memmove(o->b.svc, v, vn);
-		o->res.service = o->b.svc;
+	int host = KEY(k, "host.name");
+	char *slot;
+	if (KEY(k, "service.name"))
+		slot = o->b.svc;
+	else if (host || (KEY(k, "service.instance.id") && !o->host_named))
+		slot = o->b.host;
+	else
+		return OP_REJECT_NONE;
+	if (vn > o->b.cap)
+		return OP_REJECT_FIELD_TOO_LONG;
+	memmove(slot, v, vn);
+	if (slot == o->b.svc) {
+		o->res.service = slot;
 		o->res.service_len = vn;
-	} else if (KEY(k, "host.name") ||
-	           (KEY(k, "service.instance.id") && !o->host_named)) {
-		memmove(o->b.host, v, vn);
-		o->res.host = o->b.host;
+	} else {
+		o->res.host = slot;
 		o->res.host_len = vn;
-		o->host_named |= KEY(k, "host.name");
+		o->host_named |= host;
 	}
 	return OP_REJECT_NONE;
 }
@@ -336,6 +349,7 @@ resource(struct ojs *o, struct op_jc *c)
 		if (KEY(k, "attributes") ? attributes(o, c, res_attr, &bad)
 		                         : op_jc_skip(c))
 			return -1;
+	o->res_bad = bad;
 	return r;
 }
 
@@ -350,7 +364,9 @@ resource_spans(struct ojs *o, struct op_jc *c)
 	size_t kn;
 	int r, have_res = 0;
 	struct op_jc at_scopes = {0};
+	uint32_t at = op_jc_off(c);
 	o->res = (struct op_span_res){"", 0, "", 0};
+	o->res_bad = OP_REJECT_NONE;
 	if (op_jc_obj(c))
 		return -1;
 	while ((r = op_jc_member(c, &k, &kn, o->b.key, o->b.cap)) > 0) {
@@ -359,7 +375,7 @@ resource_spans(struct ojs *o, struct op_jc *c)
 			e = resource(o, c);
 			have_res = 1;
 		} else if (KEY(k, "scopeSpans") && have_res) {
-			e = scope_spans(o, c);
+			e = o->res_bad ? op_jc_skip(c) : scope_spans(o, c);
 		} else {
 			if (KEY(k, "scopeSpans"))
 				at_scopes = *c;
@@ -370,6 +386,10 @@ resource_spans(struct ojs *o, struct op_jc *c)
 	}
 	if (r < 0)
 		return -1;
+	if (o->res_bad) { /* its spans, once, as the protobuf decoder does */
+		op_span_reject(o->d, o->res_bad, at);
+		return 0;
+	}
 	if (at_scopes.s) {
 		int s = scope_spans(o, &at_scopes);
 		if (s == STOPPED)

@@ -74,6 +74,18 @@ unit(struct op_decoder *d, const void *p, size_t n, struct got *g)
 	op_decoder_unit(d, &u, keep, g);
 }
 
+/* A decoder of fmt that has decoded doc (n bytes, built by snprintf into
+ * a buffer of cap) as one unit into g; done() frees it. */
+static struct op_decoder *
+decoded(enum op_format fmt, const char *doc, int n, size_t cap,
+        struct got *g, struct op_deadletter **dl, FILE **f)
+{
+	assert_true(n > 0 && (size_t)n < cap);
+	struct op_decoder *d = decoder(fmt, dl, f);
+	unit(d, doc, (size_t)n, g);
+	return d;
+}
+
 static void
 done(struct op_decoder *d, struct op_deadletter *dl, FILE *f)
 {
@@ -500,6 +512,56 @@ otlp_json_syntax_error_keeps_earlier_spans(void **state)
 	}
 }
 
+/* A resource attribute that names the service or the host with a value
+ * that is not a string comes as that value's JSON text, which no limit
+ * bounded: longer than max_field_bytes (64 here) it fails its resource,
+ * whose spans are rejected once whether they come before or after it,
+ * and the resources around it are decoded; at the limit it names the
+ * host. (It was copied into a slot of max_field_bytes unchecked.) */
+static void
+otlp_json_long_resource_value_fails_its_resource(void **state)
+{
+	(void)state;
+	/* an arrayValue's text: {"values":[{"stringValue":"x..x"}]}, 31 + k
+	 * bytes */
+	char v64[80], v65[80], doc[2048];
+	snprintf(v64, sizeof v64, "{\"values\":[{\"stringValue\":\"%.*s\"}]}", 33,
+	         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	snprintf(v65, sizeof v65, "{\"values\":[{\"stringValue\":\"%.*s\"}]}", 34,
+	         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	assert_int_equal(strlen(v64), 64);
+	assert_int_equal(strlen(v65), 65);
+#define OJ_SPANS(id) \
+	"\"scopeSpans\":[{\"spans\":[{\"traceId\":" \
+	"\"00000000000000000000000000000007\",\"spanId\":\"000000000000000" id \
+	"\",\"name\":\"n\"}]}]"
+	int n = snprintf(doc, sizeof doc,
+	    "{\"resourceSpans\":["
+	    "{\"resource\":{\"attributes\":[{\"key\":\"host.name\",\"value\":"
+	    "{\"arrayValue\":%s}}]}," OJ_SPANS("1") "},"
+	    "{" OJ_SPANS("2") ",\"resource\":{\"attributes\":[{\"key\":"
+	    "\"service.name\",\"value\":{\"arrayValue\":%s}}]}},"
+	    "{\"resource\":{\"attributes\":[{\"key\":\"host.name\",\"value\":"
+	    "{\"arrayValue\":%s}}]}," OJ_SPANS("3") "},"
+	    "{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+	    "{\"stringValue\":\"ok\"}}]}," OJ_SPANS("4") "}]}",
+	    v65, v65, v64);
+#undef OJ_SPANS
+	struct op_deadletter *dl;
+	FILE *f;
+	struct got g = {0};
+	struct op_decoder *d =
+	    decoded(OP_FORMAT_OTLP_JSON, doc, n, sizeof doc, &g, &dl, &f);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(ev(&g, 0)->event_id, 3);
+	assert_true(field_is(ev(&g, 0), OP_EV_HOST, v64));
+	assert_int_equal(ev(&g, 1)->event_id, 4);
+	assert_true(field_is(ev(&g, 1), OP_EV_AGENT, "ok"));
+	assert_int_equal(st(d)->rejected, 2);
+	assert_int_equal(st(d)->by_reason[OP_REJECT_FIELD_TOO_LONG], 2);
+	done(d, dl, f);
+}
+
 /* ---- Zipkin v2 -------------------------------------------------------- */
 
 /* The example of zipkin's API documentation (a 64-bit trace id), its
@@ -687,6 +749,7 @@ main(void)
 		cmocka_unit_test(otlp_pb_truncated_keeps_what_came_before),
 		cmocka_unit_test(otlp_json_maps_spans),
 		cmocka_unit_test(otlp_json_syntax_error_keeps_earlier_spans),
+		cmocka_unit_test(otlp_json_long_resource_value_fails_its_resource),
 		cmocka_unit_test(zipkin_maps_spans),
 		cmocka_unit_test(zipkin_weft_tags),
 		cmocka_unit_test(sniff_recognises_each_format),
