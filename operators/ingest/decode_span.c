@@ -66,15 +66,19 @@ op_span_span_id(const unsigned char *p, size_t n, uint64_t *out)
 	return *out ? OP_REJECT_NONE : OP_REJECT_BAD_ID;
 }
 
-/* n hex digits (even, <= 32) into raw bytes. */
+/* n hex digits (16 or 32) into raw bytes, eight digits at a time by
+ * json_scan.h's word step: a loop of hexval per digit mispredicted on
+ * every random id, a fifth of a Zipkin replay's time. */
 static int
 unhex(const char *p, size_t n, unsigned char *raw)
 {
-	for (size_t i = 0; i < n; i += 2) {
-		int hi = hexval((unsigned char)p[i]), lo = hexval((unsigned char)p[i + 1]);
-		if (hi < 0 || lo < 0)
+	for (size_t i = 0; i < n; i += 8) {
+		const unsigned char *q = (const unsigned char *)p + i;
+		uint64_t v = 0;
+		if (scan_hex(q, q + 8, &v) != q + 8)
 			return -1;
-		raw[i / 2] = (unsigned char)(hi << 4 | lo);
+		for (int k = 0; k < 4; k++)
+			raw[i / 2 + (size_t)k] = (unsigned char)(v >> (24 - 8 * k));
 	}
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "common/common.h"
 #include "operators/ingest/decode.h"
@@ -641,6 +642,87 @@ zipkin_weft_tags(void **state)
 	done(d, dl, f);
 }
 
+/* Hex ids, read eight digits at a time: every digit position of a 16-digit
+ * span id and a 32-digit trace id, with each kind of byte that is not a
+ * hex digit there (neighbours of '0'-'9', 'a'-'f' and 'A'-'F' among
+ * them), is a bad id, and a good id of mixed case reads as a digit-at-a-
+ * time reference reads it (a 32-digit one with a non-zero high half is
+ * the XXH3 of its 16 bytes). */
+static uint64_t
+ref_hex(const char *s, size_t n, unsigned char *raw)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		unsigned h = c <= '9' ? (unsigned)(c - '0')
+		                      : (unsigned)((c | 0x20) - 'a' + 10);
+		v = v << 4 | h;
+		if (i % 2)
+			raw[i / 2] = (unsigned char)(v & 0xFF);
+	}
+	return v;
+}
+
+static void
+zipkin_hex_ids_every_digit(void **state)
+{
+	(void)state;
+	static const char bad[] = "/:@`gGxX -";
+	static const char digits[] = "0123456789abcdefABCDEF";
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (size_t len = 16; len <= 32; len += 16) {
+		for (size_t pos = 0; pos < len; pos++) {
+			char good[33], id[33], span[17];
+			for (size_t i = 0; i < len; i++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				good[i] = digits[x % (sizeof digits - 1)];
+			}
+			good[len] = '\0';
+			good[0] = '7'; /* a non-zero high half */
+			memcpy(span, good + len - 16, 16);
+			span[16] = '\0';
+			if (span[0] == '0')
+				span[0] = 'B'; /* a non-zero span id */
+			char z[4096];
+			int n = snprintf(z, sizeof z,
+			                 "[{\"traceId\":\"%s\",\"id\":\"%s\"}", good,
+			                 span);
+			for (size_t b = 0; b < sizeof bad - 1; b++) {
+				memcpy(id, good, len + 1);
+				id[pos] = bad[b];
+				/* the bad byte in the trace id; in the span id too
+				 * where the position is one of its 16 */
+				n += snprintf(z + n, sizeof z - (size_t)n,
+				              ",{\"traceId\":\"%s\",\"id\":\"%s\"}", id,
+				              span);
+				if (pos < 16) {
+					memcpy(id, span, 17);
+					id[pos] = bad[b];
+					n += snprintf(z + n, sizeof z - (size_t)n,
+					              ",{\"traceId\":\"%s\",\"id\":\"%s\"}",
+					              good, id);
+				}
+			}
+			n += snprintf(z + n, sizeof z - (size_t)n, "]");
+			struct op_deadletter *dl;
+			FILE *f;
+			struct got g = {0};
+			struct op_decoder *d = decoded(OP_FORMAT_ZIPKIN, z, n,
+			                               sizeof z, &g, &dl, &f);
+			assert_int_equal(g.n, 1);
+			unsigned char raw[16], sraw[8];
+			uint64_t want = ref_hex(good, len, raw);
+			if (len == 32)
+				want = XXH3_64bits(raw, 16);
+			assert_int_equal(ev(&g, 0)->trace_id, want);
+			assert_int_equal(ev(&g, 0)->event_id, ref_hex(span, 16, sraw));
+			assert_int_equal(st(d)->by_reason[OP_REJECT_BAD_ID],
+			                 (sizeof bad - 1) * (pos < 16 ? 2 : 1));
+			done(d, dl, f);
+		}
+	}
+}
+
 /* ---- detection, auto, hints, the size-prefixed splitter --------------- */
 
 static void
@@ -752,6 +834,7 @@ main(void)
 		cmocka_unit_test(otlp_json_long_resource_value_fails_its_resource),
 		cmocka_unit_test(zipkin_maps_spans),
 		cmocka_unit_test(zipkin_weft_tags),
+		cmocka_unit_test(zipkin_hex_ids_every_digit),
 		cmocka_unit_test(sniff_recognises_each_format),
 		cmocka_unit_test(auto_decodes_mixed_lines_and_hints),
 		cmocka_unit_test(len32_splitter_cuts_across_chunks),
