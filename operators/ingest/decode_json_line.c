@@ -252,12 +252,16 @@ op_jtmpl_learn(struct op_jtmpl *t, const unsigned char *line,
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t len = m->value[i] - m->gap[i];
 		const unsigned char *g = line + m->gap[i];
-		/* no escaped key (the general path may copy it into the string
-		 * scratch), no '\n' (a line's end where the decoder finds line
-		 * ends) */
+		/* no key that the general path unescapes (an escape or a
+		 * non-ASCII byte: it copies such a key of a left-out pair into
+		 * the string scratch, so into the record), no '\n' (a line's
+		 * end where the decoder finds line ends) */
 		if (len < 4 || len > OP_JT_PRE || memchr(g, '\\', len) ||
 		    memchr(g, '\n', len))
 			return;
+		for (uint32_t k = 0; k < len; k++)
+			if (g[k] >= 0x80)
+				return;
 		memcpy(t->pre[i], g, len);
 		t->m[i].len = (uint8_t)len;
 		t->m[i].id = m->id[i];

@@ -267,15 +267,23 @@ test_lines_read_by_the_template_decode_as_the_general_path(void **state)
 			assert_int_equal(template_agrees(b, var, n + 1), 0);
 		}
 	}
-	/* no template is learned from a line with an escaped key (the
-	 * general path may copy it into the string scratch) or a '\n'
-	 * between its values (a line's end where the decoder finds them) */
+	/* no template is learned from a line with a key the general path
+	 * unescapes, an escaped or a non-ASCII one (it copies such a key of
+	 * a left-out pair into the string scratch, so into the record: the
+	 * fuzz target found a UTF-8 byte order mark as a key), or a '\n'
+	 * between its values (a line's end where the decoder finds them);
+	 * each line read after itself decodes as the general path reads it */
 	static const char *const unlearned[] = {
 		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"\\u0054x\":\"v\"}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"\xef\xbb\xbf\":2,\"y\":5}",
+		"{\"TaskID\":\"1\",\"EventID\":\"2\",\"Titl\xc3\xa9\":\"v\"}",
 		"{\"TaskID\":\"1\",\n\"EventID\":\"2\"}",
 	};
-	for (size_t k = 0; k < 2; k++)
+	for (size_t k = 0; k < sizeof unlearned / sizeof *unlearned; k++) {
 		assert_int_equal(templated_of_three(unlearned[k]), 0);
+		assert_int_equal(template_agrees(unlearned[k], unlearned[k],
+		                                 strlen(unlearned[k])), 0);
+	}
 	/* limits a one-byte change does not reach: parents (8 here), the
 	 * process id's range */
 	static const char *const pairs[][2] = {
