@@ -34,10 +34,13 @@ op_jc_fail(struct op_jc *c, enum op_reject r)
 int
 op_jc_peek(struct op_jc *c)
 {
-	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' ||
-	                         *c->p == '\n' || *c->p == '\r'))
-		c->p++;
-	return c->p < c->end ? *c->p : -1;
+	const unsigned char *p = c->p;
+	if (p < c->end && *p > ' ') /* the usual case: no blank before it */
+		return *p;
+	while (p < c->end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	c->p = p;
+	return p < c->end ? *p : -1;
 }
 
 static int
@@ -161,12 +164,12 @@ unescape(struct op_jc *c, char *buf, size_t cap, size_t *n)
 	return 0;
 }
 
-/* The string at c->p (its opening quote). */
-static int
-string_at(struct op_jc *c, const char **out, size_t *len, char *buf,
-          size_t cap)
+/* The string whose first byte is at start (after its opening quote), with
+ * c->p there: any string (escapes, UTF-8 checked). */
+static __attribute__((noinline)) int
+string_from(struct op_jc *c, const unsigned char *start, const char **out,
+            size_t *len, char *buf, size_t cap)
 {
-	const unsigned char *start = ++c->p;
 	size_t n = 0;
 	int escaped = 0;
 	for (;;) {
@@ -220,6 +223,26 @@ string_at(struct op_jc *c, const char **out, size_t *len, char *buf,
 	}
 	c->p++; /* closing quote */
 	return 0;
+}
+
+/* The string at c->p (its opening quote). Most strings have no escape
+ * and no byte that scan_plain stops at before their closing quote: they
+ * take one scan here, in the caller, and string_from the rest. */
+static inline __attribute__((always_inline)) int
+string_at(struct op_jc *c, const char **out, size_t *len, char *buf,
+          size_t cap)
+{
+	const unsigned char *start = ++c->p, *q = scan_plain(start, c->end);
+	if (q < c->end && *q == '"') {
+		c->p = q;
+		if ((size_t)(q - start) > cap)
+			return op_jc_fail(c, OP_REJECT_FIELD_TOO_LONG);
+		*out = (const char *)start;
+		*len = (size_t)(q - start);
+		c->p++; /* closing quote */
+		return 0;
+	}
+	return string_from(c, start, out, len, buf, cap);
 }
 
 int
@@ -410,6 +433,12 @@ op_jc_u64(struct op_jc *c, uint64_t *v, char *buf, size_t cap)
 	uint64_t x = 0;
 	if (s == e || e - s > 20)
 		return op_jc_fail(c, OP_REJECT_BAD_NUMBER);
+	if (e - s < 20) { /* 19 digits or fewer cannot overflow */
+		if (scan_digits(s, e, e, &x) != e)
+			return op_jc_fail(c, OP_REJECT_BAD_NUMBER);
+		*v = x;
+		return 0;
+	}
 	for (const unsigned char *q = s; q < e; q++) {
 		if ((unsigned)(*q - '0') > 9u)
 			return op_jc_fail(c, OP_REJECT_BAD_NUMBER);

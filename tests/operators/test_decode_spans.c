@@ -563,6 +563,154 @@ otlp_json_long_resource_value_fails_its_resource(void **state)
 	done(d, dl, f);
 }
 
+/* 64-bit integers, as strings or numbers (startTimeUnixNano): up to 19
+ * digits read a word at a time, 20 checked against overflow, more, none,
+ * a sign, a fraction or any other byte a bad number (which ends the
+ * unit). */
+static void
+otlp_json_u64_values(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *v;
+		int ok;
+		uint64_t want;
+	} cases[] = {
+		{"\"0\"", 1, 0},
+		{"0", 1, 0},
+		{"\"1234567\"", 1, 1234567},
+		{"\"12345678\"", 1, 12345678},
+		{"\"9999999999999999999\"", 1, 9999999999999999999ull},
+		{"9999999999999999999", 1, 9999999999999999999ull},
+		{"\"18446744073709551615\"", 1, UINT64_MAX},
+		{"18446744073709551615", 1, UINT64_MAX},
+		{"\"00000000000000000001\"", 1, 1},
+		{"\"18446744073709551616\"", 0, 0},
+		{"18446744073709551616", 0, 0},
+		{"\"99999999999999999999\"", 0, 0},
+		{"\"123456789012345678901\"", 0, 0},
+		{"\"\"", 0, 0},
+		{"\"12a\"", 0, 0},
+		{"\"1234567890123456a\"", 0, 0},
+		{"\"1.5\"", 0, 0},
+		{"1.5", 0, 0},
+		{"1e3", 0, 0},
+		{"-1", 0, 0},
+		{"\"-1\"", 0, 0},
+		{"\" 1\"", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char doc[512];
+		int n = snprintf(doc, sizeof doc,
+		    "{\"resourceSpans\":[{\"resource\":{},\"scopeSpans\":[{"
+		    "\"spans\":[{\"traceId\":\"00000000000000000000000000000007\","
+		    "\"spanId\":\"0000000000000001\",\"name\":\"n\","
+		    "\"startTimeUnixNano\":%s}]}]}]}", cases[i].v);
+		struct op_deadletter *dl;
+		FILE *f;
+		struct got g = {0};
+		struct op_decoder *d =
+		    decoded(OP_FORMAT_OTLP_JSON, doc, n, sizeof doc, &g, &dl, &f);
+		assert_int_equal(g.n, cases[i].ok);
+		if (cases[i].ok)
+			assert_int_equal(ev(&g, 0)->start_ns, cases[i].want);
+		else
+			assert_int_equal(st(d)->by_reason[OP_REJECT_BAD_NUMBER], 1);
+		done(d, dl, f);
+	}
+}
+
+/* The JSON cursor's strings and blanks, through OTLP JSON span names: a
+ * name at the field limit (64 here) is kept and one byte more is too
+ * long; UTF-8 is kept as it is and checked (a stray byte is bad UTF-8),
+ * a raw control byte is a syntax error, an escape is unescaped; and the
+ * same document with blanks (space, tab, CR, LF) around every token
+ * decodes to the same events. */
+static void
+otlp_json_cursor_strings_and_blanks(void **state)
+{
+	(void)state;
+	static const char x64[] =
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+	char n65[80];
+	snprintf(n65, sizeof n65, "%sx", x64);
+	static const struct {
+		const char *name; /* as written in the document */
+		enum op_reject why;   /* NONE: kept, as kept */
+		const char *kept;
+	} cases[] = {
+		{x64, OP_REJECT_NONE, x64},
+		{NULL, OP_REJECT_FIELD_TOO_LONG, NULL}, /* n65 */
+		{"caf\xc3\xa9 \xe2\x82\xac", OP_REJECT_NONE, "caf\xc3\xa9 \xe2\x82\xac"},
+		{"bad\xff", OP_REJECT_BAD_UTF8, NULL},
+		{"\xc3", OP_REJECT_BAD_UTF8, NULL},
+		{"ctl\x01", OP_REJECT_SYNTAX, NULL},
+		{"a\\\"b\\u00e9", OP_REJECT_NONE, "a\"b\xc3\xa9"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char doc[512];
+		int n = snprintf(doc, sizeof doc,
+		    "{\"resourceSpans\":[{\"resource\":{},\"scopeSpans\":[{"
+		    "\"spans\":[{\"traceId\":\"00000000000000000000000000000007\","
+		    "\"spanId\":\"0000000000000001\",\"name\":\"%s\"}]}]}]}",
+		    cases[i].name ? cases[i].name : n65);
+		struct op_deadletter *dl;
+		FILE *f;
+		struct got g = {0};
+		struct op_decoder *d =
+		    decoded(OP_FORMAT_OTLP_JSON, doc, n, sizeof doc, &g, &dl, &f);
+		if (cases[i].why == OP_REJECT_NONE) {
+			assert_int_equal(g.n, 1);
+			assert_true(field_is(ev(&g, 0), OP_EV_LABEL, cases[i].kept));
+		} else {
+			assert_int_equal(g.n, 0);
+			assert_int_equal(st(d)->by_reason[cases[i].why], 1);
+		}
+		done(d, dl, f);
+	}
+	/* blanks around every token of a document (no nested values: those
+	 * are kept as their JSON text, blanks and all) */
+	static const char plain[] =
+	    "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":"
+	    "\"service.name\",\"value\":{\"stringValue\":\"api\"}}]},"
+	    "\"scopeSpans\":[{\"scope\":{\"name\":\"s\"},\"spans\":[{\"traceId\":"
+	    "\"00000000000000000000000000000007\",\"spanId\":\"0000000000000001\","
+	    "\"name\":\"root\",\"startTimeUnixNano\":\"1000\","
+	    "\"endTimeUnixNano\":2000,\"attributes\":[{\"key\":\"k\",\"value\":"
+	    "{\"intValue\":\"5\"}},{\"key\":\"b\",\"value\":{\"boolValue\":true}}]},"
+	    "{\"traceId\":\"00000000000000000000000000000007\",\"spanId\":"
+	    "\"0000000000000002\",\"parentSpanId\":\"0000000000000001\","
+	    "\"name\":\"child\",\"kind\":2}]}]}]}";
+	static const char blanks[] = " \t\r\n";
+	char spaced[4 * sizeof plain];
+	size_t k = 0, b = 0;
+	int in_str = 0;
+	for (const char *p = plain; *p; p++) {
+		int quote = *p == '"' && (p == plain || p[-1] != '\\');
+		int tok = !in_str && strchr("{}[],:", *p);
+		if (tok || (quote && !in_str)) /* before a token or a string */
+			spaced[k++] = blanks[b++ % 4];
+		spaced[k++] = *p;
+		if (quote)
+			in_str = !in_str;
+		if (tok || (quote && !in_str)) /* after a token or a string */
+			spaced[k++] = blanks[b++ % 4];
+	}
+	struct got g0 = {0}, g1 = {0};
+	struct op_deadletter *dl;
+	FILE *f;
+	struct op_decoder *d = decoder(OP_FORMAT_OTLP_JSON, &dl, &f);
+	unit(d, plain, strlen(plain), &g0);
+	unit(d, spaced, k, &g1);
+	assert_int_equal(g0.n, 2);
+	assert_int_equal(g0.n, g1.n);
+	for (int i = 0; i < g0.n; i++) {
+		assert_int_equal(g0.len[i], g1.len[i]);
+		assert_memory_equal(g0.rec[i], g1.rec[i], g0.len[i]);
+	}
+	done(d, dl, f);
+}
+
 /* ---- Zipkin v2 -------------------------------------------------------- */
 
 /* The example of zipkin's API documentation (a 64-bit trace id), its
@@ -832,6 +980,8 @@ main(void)
 		cmocka_unit_test(otlp_json_maps_spans),
 		cmocka_unit_test(otlp_json_syntax_error_keeps_earlier_spans),
 		cmocka_unit_test(otlp_json_long_resource_value_fails_its_resource),
+		cmocka_unit_test(otlp_json_u64_values),
+		cmocka_unit_test(otlp_json_cursor_strings_and_blanks),
 		cmocka_unit_test(zipkin_maps_spans),
 		cmocka_unit_test(zipkin_weft_tags),
 		cmocka_unit_test(zipkin_hex_ids_every_digit),
