@@ -5,7 +5,7 @@
 #   3. every suite under ThreadSanitizer (the engine's races, and the
 #      operators' shared sinks and counters, end to end through weft);
 #   4. each libFuzzer target (one per decoder) for FUZZ_SECONDS (default
-#      30 here, one target per core at a time, so the five fit the suite's
+#      60 here, one target per core at a time, so the five fit the suite's
 #      time), then the whole tree built with clang in that fuzz tree
 #      (warnings are errors).
 # Installs its dependencies first (scripts/deps.sh). Build trees live in
@@ -44,7 +44,7 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   meson test -C build-tsan --print-errorlogs --num-processes 2 --timeout-multiplier 4
 
 if [ -x scripts/fuzz.sh ]; then
-  export FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+  export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
   echo "== fuzz ($FUZZ_SECONDS s per target)"
   scripts/fuzz.sh
   # The fuzz tree is clang's: building all of it there keeps the code
