@@ -496,7 +496,18 @@ text_room(const struct jp *j, size_t *fcap)
 
 /* Keeps the n bytes written at dst, the end of the string scratch, as
  * *out. (dst is passed, not taken from b again: the stores of the copy
- * could alias b->str, which would then have to be read once more.) */
+ * could alias b->str, which would then have to be read once more.) The
+ * caller has checked that its NUL fits (text_fits). */
+/* 1 when n bytes and their NUL fit at the end of the string scratch.
+ * text_room leaves a byte for the NUL only where the scratch has one
+ * left: a text kept when it was exactly full (an empty string: room 0)
+ * would write its NUL past the scratch. */
+static inline int
+text_fits(const struct op_event_builder *b, size_t n)
+{
+	return b->str_len + n < b->str_cap;
+}
+
 static inline void
 text_keep(struct op_event_builder *b, struct op_str *out, char *dst, size_t n)
 {
@@ -517,6 +528,8 @@ jtext_str(struct jp *j, struct op_str *out, size_t o, int *null)
 	*null = 0;
 	if (jstr(j, dst, cap, fcap, o, &n))
 		return -1;
+	if (!text_fits(b, n))
+		FAIL(j, OP_REJECT_RECORD_TOO_LARGE, j->p - 1);
 	text_keep(b, out, dst, n);
 	return 0;
 }
@@ -546,7 +559,7 @@ jtext_token(struct jp *j, struct op_str *out, int allow_nested, int *null)
 	if (n > cap)
 		FAIL(j, n > fcap ? OP_REJECT_FIELD_TOO_LONG :
 		     OP_REJECT_RECORD_TOO_LARGE, s);
-	memcpy(dst, s, n);
+	memcpy(dst, s, n); /* n >= 1 and n <= cap: its NUL fits */
 	text_keep(b, out, dst, n);
 	return 0;
 }
@@ -573,6 +586,8 @@ jtext(struct jp *j, struct op_str *out, int allow_nested, int *null)
 		    s + 1, j->end, j->start, (unsigned char *)dst, cap, &hit);
 		size_t n = (size_t)(q - s - 1);
 		if (hit && *q == '"') {
+			if (!text_fits(b, n))
+				FAIL(j, OP_REJECT_RECORD_TOO_LARGE, q);
 			*null = 0;
 			j->p = q + 1;
 			text_keep(b, out, dst, n);

@@ -385,6 +385,85 @@ test_splitter_checks_the_line_end_it_is_told(void **state)
 	assert_true(t.got[4].flags & OP_UNIT_TRUNCATED);
 }
 
+/* A text kept when the string scratch is exactly full: an empty one has
+ * no room for its NUL, which was written one byte past the scratch (the
+ * OTLP JSON fuzz target found it through a line read as X-Trace JSON;
+ * ASan sees it, so the suite's sanitizer stage does). Now it is refused
+ * as the record's overflow, through the general path (pairs kept) and
+ * through the line template (pairs left out, a line of the same shape
+ * read before), with texts around the exact fill; and the decoder goes on
+ * decoding. */
+static void
+test_a_full_string_scratch_refuses_an_empty_text(void **state)
+{
+	(void)state;
+	char line[512], host[300];
+	for (uint32_t keep_kv = 0; keep_kv < 2; keep_kv++) {
+		struct op_decode_config cfg;
+		op_decode_config_default(&cfg);
+		cfg.keep_kv = keep_kv;
+		cfg.max_record_bytes = 256; /* the string scratch's size */
+		cfg.max_field_bytes = 256;
+		struct op_decoder *d;
+		struct op_deadletter *dl;
+		FILE *f = tmpfile();
+		assert_non_null(f);
+		assert_int_equal(op_deadletter_new(f, &dl), 0);
+		assert_int_equal(op_decoder_new(OP_FORMAT_JSON_V4, &cfg, "t", dl,
+		                                &d), 0);
+		uint64_t rec[1024 / 8];
+		uint32_t len;
+		/* the empty text at the line's end (read with the block that
+		 * ends there) and before more of it (read by jstr) */
+		static const char head[] = "{\"TaskID\":\"1\",\"EventID\":\"2\","
+		                           "\"Host\":\"";
+		static const char *const tails[] = {
+			"\",\"Agent\":\"\"}",
+			"\",\"Agent\":\"\",\"Title\":\"a title of some length\"}",
+		};
+		/* the scratch starts with the shared NUL: a 254-byte host and
+		 * its NUL fill its 256 bytes */
+		for (size_t i = 0; i < 2 * 7; i++) {
+			const char *tail = tails[i / 7];
+			size_t hn = 250 + i % 7;
+			snprintf(line, sizeof line, "%sh%s", head, tail); /* the template */
+			assert_int_equal(op_decode_json(d, line, strlen(line), NULL,
+			                                rec, sizeof rec, &len), 0);
+			memset(host, 'x', hn);
+			host[hn] = '\0';
+			snprintf(line, sizeof line, "%s%s%s", head, host, tail);
+			assert_int_not_equal(op_decode_json(d, line, strlen(line),
+			                                    NULL, rec, sizeof rec,
+			                                    &len), 0);
+			assert_int_equal(op_decoder_last_reject(d),
+			                 OP_REJECT_RECORD_TOO_LARGE);
+			if (hn != 254)
+				continue;
+			/* exactly full: refused at the empty text's closing
+			 * quote (its dead letter's "at"), not later, when the
+			 * record is laid out */
+			char dead[2048], want[32];
+			fflush(f);
+			rewind(f);
+			while (fgets(dead, sizeof dead, f))
+				;
+			snprintf(want, sizeof want, "\"at\":%zu,",
+			         (size_t)(strstr(line, "\"Agent\":\"\"") - line) + 9);
+			assert_non_null(strstr(dead, want));
+			fseek(f, 0, SEEK_END);
+		}
+		snprintf(line, sizeof line, "%sh2%s", head, tails[0]);
+		assert_int_equal(op_decode_json(d, line, strlen(line), NULL, rec,
+		                                sizeof rec, &len), 0);
+		assert_string_equal(op_event_field((const struct op_event *)
+		                                   (const void *)rec, OP_EV_HOST,
+		                                   NULL), "h2");
+		op_decoder_free(d);
+		op_deadletter_free(dl);
+		fclose(f);
+	}
+}
+
 int
 main(void)
 {
@@ -393,6 +472,7 @@ main(void)
 		cmocka_unit_test(test_pairs_left_out_decide_as_kept),
 		cmocka_unit_test(test_lines_read_by_the_template_decode_as_the_general_path),
 		cmocka_unit_test(test_splitter_checks_the_line_end_it_is_told),
+		cmocka_unit_test(test_a_full_string_scratch_refuses_an_empty_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
