@@ -494,10 +494,6 @@ text_room(const struct jp *j, size_t *fcap)
 	return room < *fcap ? room : *fcap;
 }
 
-/* Keeps the n bytes written at dst, the end of the string scratch, as
- * *out. (dst is passed, not taken from b again: the stores of the copy
- * could alias b->str, which would then have to be read once more.) The
- * caller has checked that its NUL fits (text_fits). */
 /* 1 when n bytes and their NUL fit at the end of the string scratch.
  * text_room leaves a byte for the NUL only where the scratch has one
  * left: a text kept when it was exactly full (an empty string: room 0)
@@ -508,6 +504,10 @@ text_fits(const struct op_event_builder *b, size_t n)
 	return b->str_len + n < b->str_cap;
 }
 
+/* Keeps the n bytes written at dst, the end of the string scratch, as
+ * *out. (dst is passed, not taken from b again: the stores of the copy
+ * could alias b->str, which would then have to be read once more.) The
+ * caller has checked that its NUL fits (text_fits). */
 static inline void
 text_keep(struct op_event_builder *b, struct op_str *out, char *dst, size_t n)
 {
