@@ -48,9 +48,9 @@ void bench_table_print(const struct bench_table *t, FILE *f);
 /* Writes the command line, date, machine (cores, CPU model, memory) and
  * source revision as a Markdown paragraph. */
 void bench_write_preamble(FILE *f, const char *what, int argc, char **argv);
-/* A verb's --markdown FILE: what's preamble, then the tables (NULL-ended),
- * sep printed between two. 0, or -1 (perror'd) when path cannot be
- * written. */
+/* A verb's --markdown FILE: the preamble for what, then the tables
+ * (NULL-ended), sep printed between two. 0, or -1 (perror'd) when path
+ * cannot be written. */
 int bench_write_markdown(const char *path, const char *what, int argc,
                          char **argv, const char *sep,
                          const struct bench_table *const *tables);

@@ -423,6 +423,15 @@ win_read(const struct op_map *m, unsigned char *buf, uint64_t pos,
 	return 0;
 }
 
+/* Unmaps w where it is a mapping (a buffer stays), and forgets it. */
+static void
+win_release(struct win *w)
+{
+	if (w->p && w->mapped)
+		munmap(w->p, w->len);
+	w->p = NULL;
+}
+
 /*
  * The helper of a map read ahead: makes ready the window it is asked for
  * while the reader decodes the one before, and unmaps the one the reader
@@ -455,8 +464,7 @@ ahead_main(void *arg)
 		struct win w = {0}, done = a->unmap;
 		a->unmap.p = NULL;
 		pthread_mutex_unlock(&a->lock);
-		if (done.p)
-			munmap(done.p, done.len);
+		win_release(&done);
 		int rc = win_map(m, pos, &w);
 		if (rc == OP_MAP_COLD)
 			rc = win_read(m, buf, pos, &w);
@@ -483,8 +491,7 @@ next_window(struct op_map *m)
 	int rc;
 	m->cur.p = NULL;
 	if (!a) {
-		if (old.p)
-			munmap(old.p, old.len);
+		win_release(&old);
 		rc = win_map(m, m->pos, &w);
 		if (rc == 0)
 			m->cur = w;
@@ -496,8 +503,8 @@ next_window(struct op_map *m)
 			pthread_cond_wait(&a->cv, &a->lock);
 		if (a->state == AHEAD_DONE && a->ask == m->pos)
 			break;
-		if (a->state == AHEAD_DONE && a->rc == 0 && a->next.mapped)
-			munmap(a->next.p, a->next.len);
+		if (a->state == AHEAD_DONE && a->rc == 0)
+			win_release(&a->next);
 		a->ask = m->pos;
 		a->state = AHEAD_ASKED;
 		pthread_cond_broadcast(&a->cv);
@@ -516,8 +523,7 @@ next_window(struct op_map *m)
 		pthread_cond_broadcast(&a->cv);
 	}
 	pthread_mutex_unlock(&a->lock);
-	if (old.p && old.mapped) /* no job after it: unmapped here */
-		munmap(old.p, old.len);
+	win_release(&old); /* no job after it: unmapped here */
 	if (rc == 0)
 		m->cur = w;
 	return rc;
@@ -565,10 +571,9 @@ ahead_stop(struct ahead *a)
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->lock);
 	pthread_join(a->thr, NULL);
-	if (a->state == AHEAD_DONE && a->rc == 0 && a->next.mapped)
-		munmap(a->next.p, a->next.len);
-	if (a->unmap.p)
-		munmap(a->unmap.p, a->unmap.len);
+	if (a->state == AHEAD_DONE && a->rc == 0)
+		win_release(&a->next);
+	win_release(&a->unmap);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->lock);
 	munmap(a->area, a->area_len);
@@ -582,8 +587,7 @@ op_map_free(struct op_map *m)
 		return;
 	if (m->ahead)
 		ahead_stop(m->ahead);
-	if (m->cur.p && m->cur.mapped)
-		munmap(m->cur.p, m->cur.len);
+	win_release(&m->cur);
 	if (m->fd >= 0)
 		close(m->fd);
 	free(m->vec);
