@@ -20,6 +20,10 @@ usage:
   otel_sdk.py zipkin FILE COPIES   the shop trace COPIES times through
                                    py_zipkin's Zipkin v2 JSON encoder, one
                                    list per line
+  otel_sdk.py partial URL          POST a protobuf request of two spans, the
+                                   second with a 2-byte span id, to URL;
+                                   print the response as opentelemetry-proto
+                                   decodes it: "rejected N: MESSAGE"
 """
 import struct
 import sys
@@ -104,6 +108,27 @@ def zipkin_lists(copies):
     return out
 
 
+def partial(url):
+    """One good span and one with a short span id, as protobuf (the
+    request built with opentelemetry-proto's own classes); the answer
+    parsed by them too."""
+    import os
+    import urllib.request
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest, ExportTraceServiceResponse)
+    req = ExportTraceServiceRequest()
+    spans = req.resource_spans.add().scope_spans.add().spans
+    tid = os.urandom(16)
+    spans.add(trace_id=tid, span_id=os.urandom(8), name="ok")
+    spans.add(trace_id=tid, span_id=os.urandom(2), name="short id")
+    r = urllib.request.urlopen(urllib.request.Request(
+        url, data=req.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"}))
+    resp = ExportTraceServiceResponse.FromString(r.read())
+    ps = resp.partial_success
+    return f"rejected {ps.rejected_spans}: {ps.error_message}"
+
+
 def main():
     mode, arg = sys.argv[1], sys.argv[2]
     odd = "--odd" in sys.argv[3:]
@@ -128,6 +153,8 @@ def main():
         with open(arg, "w") as f:
             for line in zipkin_lists(int(sys.argv[3])):
                 f.write(line + "\n")
+    elif mode == "partial":
+        print(partial(arg))
     else:
         sys.exit(__doc__)
 
