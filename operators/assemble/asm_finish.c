@@ -55,18 +55,28 @@ asm_flatten(const struct asm_places *p, struct asm_fin_scratch *sc,
 		for (uint32_t i = 0; i < cn; i++) {
 			const struct asm_sev *e = &c->ev[i];
 			struct asm_ev *x = &sc->flat[n++];
+			uint32_t f = e->place;
 			struct asm_place pl;
-			if (e->place & ASM_PLACE_EXTRA) {
-				const uint64_t *y = t->extra + (e->place & ~ASM_PLACE_EXTRA);
+			if (f & ASM_PLACE_EXTRA) {
+				const uint64_t *y = t->extra + (f & ASM_SEV_INDEX);
 				pl = (struct asm_place){y[0], y[1], y[2]};
 			} else {
-				pl = pv[e->place];
+				pl = pv[f & ASM_SEV_INDEX];
 			}
-			uint64_t end = e->flags & OP_TEV_HAS_END
-			                   ? e->start_ns + e->dur : 0;
-			if (e->flags & ASM_TEV_END_EXTRA)
-				end = t->extra[e->extra + (e->n_parents > 1
-				                           ? e->n_parents - 1u : 0)];
+			uint64_t end = f & ASM_SEV_END ? e->start_ns + e->dur : 0;
+			uint64_t p0 = 0;
+			uint32_t np = 0, xi = 0;
+			if (f & ASM_SEV_OVF) {
+				const uint64_t *y = t->extra + e->parent0;
+				np = (uint32_t)(y[0] & 0xffffu);
+				p0 = np ? y[1] : 0;
+				xi = (uint32_t)e->parent0 + 2u; /* parents 2.. */
+				if (y[0] & ASM_OVF_END)
+					end = y[1 + np];
+			} else if (f & ASM_SEV_PARENT) {
+				np = 1;
+				p0 = e->parent0;
+			}
 			*x = (struct asm_ev){
 			    .event_id = e->event_id,
 			    .start_ns = e->start_ns,
@@ -74,10 +84,11 @@ asm_flatten(const struct asm_places *p, struct asm_fin_scratch *sc,
 			    .label_sym = pl.label,
 			    .host_sym = pl.host,
 			    .agent_sym = pl.agent,
-			    .parent0 = e->parent0,
-			    .n_parents = e->n_parents,
-			    .flags = e->flags & ~ASM_TEV_END_EXTRA,
-			    .extra = e->extra,
+			    .parent0 = p0,
+			    .n_parents = (uint16_t)np,
+			    .flags = (uint16_t)((f & ASM_SEV_END ? OP_TEV_HAS_END : 0) |
+			                        (f & ASM_SEV_ERROR ? OP_TEV_ERROR : 0)),
+			    .extra = xi,
 			};
 		}
 	}

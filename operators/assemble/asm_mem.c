@@ -2,11 +2,12 @@
  * asm_mem.c — the memory of open traces' events: chunks in three sizes,
  * carved from 2 MiB slabs, and slabs given back when they empty.
  *
- * A trace's first chunk holds 4 events (256 bytes), its second 24
- * (1 KiB), every later one 49 (2 KiB), so a one-event trace costs 256
+ * A trace's first chunk holds 6 events (256 bytes), its second 30
+ * (1 KiB), every later one 62 (2 KiB), so a one-event trace costs 256
  * bytes, not a page. Each chunk starts with a 64-byte header. A trace's
  * last chunk is on average half empty: later chunks of 2 KiB instead of
- * 4 KiB (100 events) halve that, for a header more per 49 events, and
+ * 4 KiB halve that, for a header more per 62 events (49 then, at 40
+ * bytes an event), and
  * took the slabs of 3,000 open 343-event traces from 56 to 50 MiB at no
  * cost in instructions (callgrind, within 0.02 %). The open traces'
  * records (struct asm_trace, up to 128 bytes) come from slabs of their

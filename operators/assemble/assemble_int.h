@@ -28,32 +28,44 @@ struct asm_ev {
 };
 _Static_assert(sizeof(struct asm_ev) == 64, "asm_ev is one cache line");
 
-/* An event as an open trace stores it: 40 bytes. The (label, host, agent)
- * symbols are one 32-bit place, interned per worker (asm_places); past
- * the places limit the three symbols go to the trace's overflow array
- * instead (place = ASM_PLACE_EXTRA | their index there). The end is kept
- * as the span's length from its start when that fits 32 bits (4.29 s in
- * ns; an end before the start does not fit); otherwise the end itself
- * goes to the overflow array after the parents (ASM_TEV_END_EXTRA).
- * op_assemble.c expands stored events into struct asm_ev for the
- * builder. */
+/* An event as an open trace stores it: 32 bytes, two to a cache line.
+ * The (label, host, agent) symbols are one place, interned per worker
+ * (asm_places), in place's low 27 bits; past the places limit the three
+ * symbols go to the trace's overflow array instead (ASM_PLACE_EXTRA, and
+ * the low bits are their index there). The event's flags share place's
+ * other bits. The end is kept as the span's length from its start when
+ * that fits 32 bits (4.29 s in ns; an end before the start does not fit).
+ * The usual event, with at most one parent and such an end, is all here
+ * (ASM_SEV_PARENT: parent0 is its parent). Any other (two parents or
+ * more, or an end that does not fit) is ASM_SEV_OVF: parent0 is the index
+ * of its words in the overflow array: a word with the parent count (and
+ * ASM_OVF_END), the parents, then the end itself when ASM_OVF_END.
+ * asm_finish.c (asm_flatten) expands stored events into struct asm_ev for
+ * the builder. */
 struct asm_sev {
 	uint64_t event_id;
 	uint64_t start_ns;
-	uint64_t parent0;    /* valid iff n_parents >= 1 */
-	uint32_t dur;        /* end_ns - start_ns, iff OP_TEV_HAS_END alone */
-	uint32_t place;
-	uint32_t extra;      /* index of parents 2.. in the trace's overflow */
-	uint16_t n_parents;
-	uint16_t flags;      /* OP_TEV_HAS_END, OP_TEV_ERROR, ASM_TEV_END_EXTRA */
+	uint64_t parent0;    /* the parent, or (ASM_SEV_OVF) an overflow index */
+	uint32_t dur;        /* end_ns - start_ns, iff ASM_SEV_END */
+	uint32_t place;      /* ASM_SEV_* | the place or an overflow index */
 };
-_Static_assert(sizeof(struct asm_sev) == 40, "a stored event is 40 bytes");
-/* A stored event's end is in the overflow array (see asm_sev); a flag
- * the builder never sees (flatten leaves it out). */
-#define ASM_TEV_END_EXTRA 0x8000u
-#define ASM_PLACE_EXTRA 0x80000000u
+_Static_assert(sizeof(struct asm_sev) == 32, "a stored event is 32 bytes");
+#define ASM_PLACE_EXTRA 0x80000000u /* the symbols are in the overflow */
+#define ASM_SEV_OVF     0x40000000u /* parents (and end) in the overflow */
+#define ASM_SEV_PARENT  0x20000000u /* one parent, in parent0 */
+#define ASM_SEV_END     0x10000000u /* has an end (OP_TEV_HAS_END) */
+#define ASM_SEV_ERROR   0x08000000u /* OP_TEV_ERROR */
+#define ASM_SEV_INDEX   0x07ffffffu /* the place, or the symbols' index */
+/* Places and overflow words a trace may have: indexes fit ASM_SEV_INDEX
+ * (an event that would pass the overflow's bound is dropped, as past
+ * max_trace_events). */
+#define ASM_PLACES_MAX  ASM_SEV_INDEX
+#define ASM_EXTRA_MAX   (ASM_SEV_INDEX + 1u)
+/* In an ASM_SEV_OVF event's first overflow word, above the parent count:
+ * its end follows the parents. */
+#define ASM_OVF_END     0x10000u
 
-/* Events of an open trace, in chunks of 4, 24, then 49 events (a 64-byte
+/* Events of an open trace, in chunks of 6, 30, then 62 events (a 64-byte
  * header, then the events); see asm_mem.c. */
 struct asm_chunk {
 	struct asm_chunk *next;

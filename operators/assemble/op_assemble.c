@@ -5,13 +5,13 @@
  * worker):
  *   - open traces in an open-addressing table (trace id -> struct
  *     asm_trace, linear probing, backward-shift deletion, load <= 1/2);
- *   - each trace's events in a list of chunks (4, 24, then 49 events)
+ *   - each trace's events in a list of chunks (6, 30, then 62 events)
  *     from per-worker slabs (asm_mem.c): no allocation per event, a
  *     finished trace's chunks go back at once, and slabs that empty are
  *     given back to the system, so a burst's memory does not stay;
  *   - texts interned once per worker by symbol, and (label, host,
  *     agent) triples as 32-bit places (asm_texts.c), so an event costs
- *     40 bytes plus its share of chunk slack and trace overhead;
+ *     32 bytes plus its share of chunk slack and trace overhead;
  *   - every open trace on a list sorted by last activity epoch, which
  *     gives both the exact idle-gap finish (pop from the head while idle
  *     long enough) and the eviction order under the open-trace limit and
@@ -150,8 +150,8 @@ op_assemble_config_check(const struct op_assemble_config *c, char *errstr,
 		key = "max_text_bytes", why = "must be 1..65535";
 	else if (c->max_texts == 0)
 		key = "max_texts", why = "must be at least 1";
-	else if (c->max_places == 0 || c->max_places >= ASM_PLACE_EXTRA)
-		key = "max_places", why = "must be 1..2^31-1";
+	else if (c->max_places == 0 || c->max_places > ASM_PLACES_MAX)
+		key = "max_places", why = "must be 1..2^27-1";
 	if (!key)
 		return 0;
 	snprintf(errstr, errlen, "assemble config: %s %s", key, why);
@@ -583,37 +583,55 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 		t->slot = c->ev;
 		t->slot_end = c->ev + c->cap;
 	}
+	uint32_t place = asm_places_put(&s->places, ev->label_sym, ev->host_sym,
+	                                ev->agent_sym);
+	const uint64_t *par = op_event_parents(ev);
+	uint32_t np = ev->n_parents;
+	uint64_t dur = ev->end_ns - ev->start_ns; /* wraps when end < start */
+	int has_end = (ev->flags & OP_EV_HAS_END) != 0;
+	int end_extra = has_end && dur > UINT32_MAX;
+	int ovf = np > 1 || end_extra;
+	uint32_t words = (place == ASM_PLACE_EXTRA ? 3u : 0u) +
+	                 (ovf ? 1u + np + (uint32_t)end_extra : 0u);
+	if (words > ASM_EXTRA_MAX - t->n_extra) {
+		/* the overflow's indexes would not fit: dropped as past
+		 * max_trace_events (a trace of about 2^27 parents) */
+		t->flags |= OP_TRACE_TRUNCATED;
+		t->dropped++;
+		s->dropped++;
+		return;
+	}
 	if (ev->flags & (OP_EV_ERROR | OP_EV_EXCEPTION))
 		t->flags |= OP_TRACE_ERROR;
 	struct asm_sev *x = t->slot++;
-	const uint64_t *par = op_event_parents(ev);
 	x->event_id = ev->event_id;
 	x->start_ns = ev->start_ns;
-	x->place = asm_places_put(&s->places, ev->label_sym, ev->host_sym,
-	                          ev->agent_sym);
-	if (x->place == ASM_PLACE_EXTRA) { /* past max_places: keep the symbols */
+	x->dur = (uint32_t)dur;
+	if (place == ASM_PLACE_EXTRA) { /* past max_places: keep the symbols */
 		s->place_overflow++;
-		x->place |= t->n_extra;
+		place |= t->n_extra;
 		uint64_t *y = extra_reserve(t, 3);
 		y[0] = ev->label_sym;
 		y[1] = ev->host_sym;
 		y[2] = ev->agent_sym;
 	}
-	x->n_parents = ev->n_parents;
-	uint16_t fl = ev->flags & OP_EV_ERROR ? OP_TEV_ERROR : 0;
-	uint64_t dur = ev->end_ns - ev->start_ns; /* wraps when end < start */
-	x->dur = (uint32_t)dur;
-	if (ev->flags & OP_EV_HAS_END)
-		fl |= dur <= UINT32_MAX ? OP_TEV_HAS_END
-		                        : OP_TEV_HAS_END | ASM_TEV_END_EXTRA;
-	x->flags = fl;
-	x->parent0 = ev->n_parents ? par[0] : 0;
-	x->extra = t->n_extra;
-	if (ev->n_parents > 1)
-		memcpy(extra_reserve(t, ev->n_parents - 1u), par + 1,
-		       (ev->n_parents - 1u) * sizeof *par);
-	if (fl & ASM_TEV_END_EXTRA) /* after the parents (asm_sev) */
-		*extra_reserve(t, 1) = ev->end_ns;
+	place |= (has_end ? ASM_SEV_END : 0) |
+	         (ev->flags & OP_EV_ERROR ? ASM_SEV_ERROR : 0);
+	if (ovf) {
+		place |= ASM_SEV_OVF;
+		x->parent0 = t->n_extra;
+		uint64_t *y = extra_reserve(t, 1u + np + (uint32_t)end_extra);
+		y[0] = np | (end_extra ? ASM_OVF_END : 0);
+		memcpy(y + 1, par, np * sizeof *par);
+		if (end_extra)
+			y[1 + np] = ev->end_ns;
+	} else if (np) {
+		place |= ASM_SEV_PARENT;
+		x->parent0 = par[0];
+	} else {
+		x->parent0 = 0;
+	}
+	x->place = place;
 	t->n_events++;
 	s->open_events++;
 	if (s->open_events > s->peak_events)

@@ -32,8 +32,8 @@ test_chunk_memory_is_returned_after_a_burst(void **st)
 		c[i] = asm_chunk_get(&m, (uint32_t)i % ASM_CLASSES);
 		assert_non_null(c[i]);
 		assert_null(c[i]->next);
-		/* 40-byte events: 256 B: 4, 1 KiB: 24, 2 KiB: 49 */
-		static const uint32_t cap[3] = {4, 24, 49};
+		/* 32-byte events: 256 B: 6, 1 KiB: 30, 2 KiB: 62 */
+		static const uint32_t cap[3] = {6, 30, 62};
 		assert_int_equal(c[i]->cap, cap[i % ASM_CLASSES]);
 		c[i]->ev[c[i]->cap - 1].event_id = (uint64_t)i; /* writable to the end */
 	}
@@ -101,7 +101,7 @@ test_units_are_carved_in_order_from_a_dirty_slab(void **st)
 	for (int i = 1; i < PER; i++) {
 		struct asm_chunk *c = asm_chunk_get(&m, 1);
 		assert_ptr_equal((unsigned char *)c, (unsigned char *)prev + 1024);
-		assert_int_equal(c->cap, 24);
+		assert_int_equal(c->cap, 30);
 		assert_null(c->next);
 		prev = c;
 	}
