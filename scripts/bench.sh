@@ -70,12 +70,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-if [ ! -f build-release/build.ninja ]; then
-  meson setup build-release -Dbuildtype=release -Db_lto=true >/dev/null
-elif ! grep -q -- '-flto' build-release/build.ninja; then
-  meson configure build-release -Db_lto=true >/dev/null # the release build is LTO
-fi
-ninja -C build-release weft >/dev/null
+scripts/release.sh # optimised, LTO and profile-guided (see there)
 WEFT=build-release/weft
 RUNS=${RUNS:-5}
 CORES=$(nproc)
