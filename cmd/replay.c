@@ -148,7 +148,7 @@ static const struct weft_opt replay_table[] = {
 	 "when many finish at once (auto: with two cores per worker); the "
 	 "output is the same"},
 	{.name = "max-places", .kind = WEFT_OPT_U64, .off = R(as.max_places),
-	 .meta = "N", .lo = 1, .hi = 0x7fffffff,
+	 .meta = "N", .lo = 1, .hi = 0x7ffffff,
 	 .help = "distinct (label, host, agent) triples per worker kept as 4-byte "
 	 "places; past it an event takes 24 bytes more (counted)"},
 	{.name = "max-texts", .kind = WEFT_OPT_U64, .off = R(as.max_texts),

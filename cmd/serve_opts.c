@@ -145,7 +145,7 @@ static const struct weft_opt serve_table[] = {
 	{KEY("max.places"), .kind = WEFT_OPT_U64, .off = S(max_places),
 	 .meta = "N", .help = "distinct (label, host, agent) triples per worker "
 	 "kept as 4-byte places; past it an event takes 24 bytes more "
-	 "(weft_place_overflow_total)", .lo = 1, .hi = 0x7fffffff},
+	 "(weft_place_overflow_total)", .lo = 1, .hi = 0x7ffffff},
 	{KEY("max.texts"), .kind = WEFT_OPT_U64, .off = S(max_texts),
 	 .meta = "N", .help = "distinct texts (labels, hosts, agents) interned per "
 	 "worker; past it a new one is kept as an empty text "
