@@ -79,7 +79,9 @@ work=build-release/bench-work
 mkdir -p "$RES" "$work"
 want() { [ -z "${PARTS:-}" ] || [[ " $PARTS " == *" $1 "* ]]; }
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
-machine="$CORES cores, $cpu_model, $(free -g | awk '/Mem:/ {print $2}') GiB RAM"
+build_kind="release, LTO"
+[ -s build-release/pgo.stamp ] && build_kind="release, LTO, profile-guided"
+machine="$CORES cores, $cpu_model, $(free -g | awk '/Mem:/ {print $2}') GiB RAM; weft built $build_kind (scripts/release.sh)"
 today=$(date -u +%Y-%m-%d)
 # bench/plot.py's "record" and "md2json" need only python3; its plots need
 # matplotlib, from PyPI into a venv made once (quiet when it is there).
@@ -770,8 +772,8 @@ STAGES = [
     ("the whole process", ["PROGRAM TOTALS"]),
     ("start-up: loading and relocating the shared libraries", ["_dl_start"]),
     ("the worker thread", ["worker_main"]),
-    ("file source: lines, decode, record, into the exchange batch", ["feed_lines"]),
-    ("- JSON parse of a line", ["jobject"]),
+    ("file source: lines, decode, record, into the exchange batch", ["op_splitter_feed"]),
+    ("- JSON parse of a line (the line template, else the general parser)", ["op_jtmpl_read", "jobject"]),
     ("- the event record (symbols, layout)", ["op_event_builder_finish"]),
     ("assembly: events into their open traces", ["add_events"]),
     ("finished traces: flatten, DAG, record", ["asm_build_trace", "asm_flatten"]),
