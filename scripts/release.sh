@@ -5,11 +5,12 @@
 # (-Db_pgo=generate, then -Db_pgo=use). run.sh, bench.sh and evaluate.sh
 # build through here.
 #
-# Why: on the benchmark's workload the profile-guided build ran 1.12x as
-# fast as the LTO build alone (BENCHMARKS.md, notes.md). It costs about a
-# minute on two cores, so it is redone only when a source changed (a
-# hash of the tracked sources in build-release/pgo.stamp); otherwise this
-# is an ordinary incremental ninja run.
+# Why: on the benchmark's workload the profile-guided build ran 1.05x as
+# fast as the LTO build alone, end to end and ingest only, and 1.12x in
+# another hour (W=1 pinned, interleaved; notes.md). It costs about two
+# minutes on two cores, so it is redone only when a source of weft
+# changed (a hash of their contents in build-release/pgo.stamp);
+# otherwise this is an ordinary incremental ninja run.
 #
 # The training set is not the benchmark's input: a workload generated
 # with another seed and shape (every learned template, 300 traces open at

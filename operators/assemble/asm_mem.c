@@ -6,10 +6,10 @@
  * (1 KiB), every later one 62 (2 KiB), so a one-event trace costs 256
  * bytes, not a page. Each chunk starts with a 64-byte header. A trace's
  * last chunk is on average half empty: later chunks of 2 KiB instead of
- * 4 KiB halve that, for a header more per 62 events (49 then, at 40
- * bytes an event), and
- * took the slabs of 3,000 open 343-event traces from 56 to 50 MiB at no
- * cost in instructions (callgrind, within 0.02 %). The open traces'
+ * 4 KiB halve that, for a header more per 62 events; with 40-byte events
+ * (49 to a chunk) that took the slabs of 3,000 open 343-event traces
+ * from 56 to 50 MiB at no cost in instructions (callgrind, within
+ * 0.02 %); the 32-byte events then took them to 38 MiB. The open traces'
  * records (struct asm_trace, up to 128 bytes) come from slabs of their
  * own size, so they go back with the chunks after a burst (from malloc,
  * the few still in use pinned many of the allocator's pages).
