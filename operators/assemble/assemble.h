@@ -56,6 +56,12 @@ struct op_assemble_config {
 	                              * interned per worker (256 K); events
 	                              * past it keep their symbols in their
 	                              * trace, 24 bytes more (place_overflow) */
+	uint32_t max_trace_extra;    /* words of a trace's overflow array:
+	                              * parents past the first, far ends,
+	                              * symbols past max_places (default and
+	                              * most 2^27, the stored index's width);
+	                              * an event past it is dropped as past
+	                              * max_trace_events */
 	const char *end_label;       /* NULL: no early finish */
 	uint64_t max_age_epochs;     /* 0: no age limit (default) */
 	/* Bytes the open traces' events and records may hold in the whole

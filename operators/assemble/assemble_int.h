@@ -56,9 +56,8 @@ _Static_assert(sizeof(struct asm_sev) == 32, "a stored event is 32 bytes");
 #define ASM_SEV_END     0x10000000u /* has an end (OP_TEV_HAS_END) */
 #define ASM_SEV_ERROR   0x08000000u /* OP_TEV_ERROR */
 #define ASM_SEV_INDEX   0x07ffffffu /* the place, or the symbols' index */
-/* Places and overflow words a trace may have: indexes fit ASM_SEV_INDEX
- * (an event that would pass the overflow's bound is dropped, as past
- * max_trace_events). */
+/* Places, and overflow words a trace may have (max_trace_extra at
+ * most): their indexes fit ASM_SEV_INDEX. */
 #define ASM_PLACES_MAX  ASM_SEV_INDEX
 #define ASM_EXTRA_MAX   (ASM_SEV_INDEX + 1u)
 /* In an ASM_SEV_OVF event's first overflow word, above the parent count:

@@ -124,6 +124,7 @@ op_assemble_config_init(struct op_assemble_config *cfg)
 	cfg->late_epochs = 64;
 	cfg->max_texts = 1u << 20;
 	cfg->max_places = 1u << 18;
+	cfg->max_trace_extra = ASM_EXTRA_MAX;
 	cfg->max_open_bytes = 768ull << 20;
 	cfg->ready_slabs = 2;
 	pthread_mutex_init(&cfg->lock, NULL);
@@ -152,6 +153,8 @@ op_assemble_config_check(const struct op_assemble_config *c, char *errstr,
 		key = "max_texts", why = "must be at least 1";
 	else if (c->max_places == 0 || c->max_places > ASM_PLACES_MAX)
 		key = "max_places", why = "must be 1..2^27-1";
+	else if (c->max_trace_extra == 0 || c->max_trace_extra > ASM_EXTRA_MAX)
+		key = "max_trace_extra", why = "must be 1..2^27";
 	if (!key)
 		return 0;
 	snprintf(errstr, errlen, "assemble config: %s %s", key, why);
@@ -593,9 +596,9 @@ add_event(struct asm_inst *s, const struct op_event *ev, uint64_t epoch)
 	int ovf = np > 1 || end_extra;
 	uint32_t words = (place == ASM_PLACE_EXTRA ? 3u : 0u) +
 	                 (ovf ? 1u + np + (uint32_t)end_extra : 0u);
-	if (words > ASM_EXTRA_MAX - t->n_extra) {
-		/* the overflow's indexes would not fit: dropped as past
-		 * max_trace_events (a trace of about 2^27 parents) */
+	if (words > s->cfg->max_trace_extra - t->n_extra) {
+		/* past max_trace_extra (at most what the stored indexes
+		 * reach): dropped as past max_trace_events */
 		t->flags |= OP_TRACE_TRUNCATED;
 		t->dropped++;
 		s->dropped++;

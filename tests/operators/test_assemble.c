@@ -675,6 +675,40 @@ test_every_end_comes_back_exact_near_or_far(void **st)
 	assert_true(has_edge(t, 5, 6) && has_edge(t, 2, 6));
 }
 
+/* A trace's overflow array is bounded (max_trace_extra words): an event
+ * whose parents would pass it is dropped as past max_trace_events, and
+ * the trace keeps the rest. Here each join takes 4 words (a count and
+ * three parents): two fit in 9, the third does not, and a one-parent
+ * event after it still fits (it takes none). */
+static void
+test_an_event_past_the_overflow_bound_is_dropped_and_counted(void **st)
+{
+	struct asm_fx *f = *st;
+	const struct step steps[] = {
+	    {0, 71, 1, {0}, 0, "a", "h1", 0, 0, 0},
+	    {0, 71, 2, P(1), "b", "h1", 0, 0, 0},
+	    {0, 71, 3, P(1), "c", "h1", 0, 0, 0},
+	    {0, 71, 4, P(1, 2, 3), "d", "h1", 0, 0, 0},
+	    {0, 71, 5, P(2, 3, 4), "d", "h1", 0, 0, 0},
+	    {0, 71, 6, P(3, 4, 5), "d", "h1", 0, 0, 0},
+	    {0, 71, 7, P(5), "e", "h1", 0, 0, 0},
+	};
+	struct script sc = {steps, 7, 10};
+	f->ac.max_trace_extra = 9;
+	struct capture *cap = run(f, &sc, 1);
+	assert_int_equal(cap->n, 1);
+	const struct op_trace *t = cap->t[0];
+	assert_true(t->flags & OP_TRACE_TRUNCATED);
+	assert_int_equal(t->n_events, 6);
+	assert_int_equal(t->dropped, 1);
+	assert_int_equal(t->events_seen, 7);
+	assert_int_equal(node(t, 6), -1);
+	assert_true(has_edge(t, 1, 4) && has_edge(t, 2, 4) && has_edge(t, 3, 4));
+	assert_true(has_edge(t, 2, 5) && has_edge(t, 3, 5) && has_edge(t, 4, 5));
+	assert_true(has_edge(t, 5, 7));
+	assert_int_equal(atomic_load(&f->ac.dropped), 1);
+}
+
 static void
 test_trace_older_than_age_limit_is_emitted_incomplete_aged(void **st)
 {
@@ -943,6 +977,7 @@ main(void)
 		T(test_end_label_finishes_early_once_parents_arrived),
 		T(test_events_past_the_places_limit_keep_their_symbols),
 		T(test_every_end_comes_back_exact_near_or_far),
+		T(test_an_event_past_the_overflow_bound_is_dropped_and_counted),
 		T(test_every_trace_emitted_exactly_once_across_workers),
 		T(test_epoch_close_latency_once_per_epoch_with_events),
 		T(test_long_label_text_is_cut_to_the_limit),
