@@ -106,6 +106,18 @@ weft_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* ---- protobuf varints ---------------------------------------------------- */
+/* v as a protobuf varint at p (room for 10 bytes); its length. */
+static inline size_t
+weft_varint_put(unsigned char *p, uint64_t v)
+{
+	size_t n = 0;
+	for (; v >= 0x80; v >>= 7)
+		p[n++] = (unsigned char)(v | 0x80);
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
 /* ---- growable text buffer (buf.c) -------------------------------------- */
 /* Starts empty ({0}); the owner frees p with free(). */
 struct weft_buf {

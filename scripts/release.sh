@@ -49,11 +49,14 @@ opt() { # the value of build option $1, as meson-info says
 for o in json.load(open(sys.argv[1])):
     if o["name"] == sys.argv[2]: print(o["value"])' "$B/meson-info/intro-buildoptions.json" "$1"
 }
+lang_args() { # -Dc_args=$1, and -Dcpp_args=$1 where C++ is enabled, into args
+  args=(-Dc_args="$1")
+  [ -z "$(opt cpp_args)" ] || args+=(-Dcpp_args="$1")
+}
 if [ "${WEFT_PGO:-1}" = 0 ] ||
    ! grep -q 'C compiler for the host machine: .*(gcc ' "$B/meson-logs/meson-log.txt"; then
-  off=(-Db_pgo=off -Dc_args=)
-  [ -n "$(opt cpp_args)" ] && off+=(-Dcpp_args=)
-  meson configure "$B" "${opts[@]}" "${off[@]}" >/dev/null
+  lang_args ""
+  meson configure "$B" "${opts[@]}" -Db_pgo=off "${args[@]}" >/dev/null
   ninja -C "$B" >/dev/null
   rm -f "$B/pgo.stamp"
   exit 0
@@ -65,14 +68,13 @@ if [ -f "$B/pgo.stamp" ] && [ "$(cat "$B/pgo.stamp")" = "$stamp" ] &&
   exit 0
 fi
 
-echo "release.sh: sources changed: instrumented build, training, optimised build (about a minute)" >&2
+echo "release.sh: sources changed: instrumented build, training, optimised build (about two minutes)" >&2
 rm -f "$B/pgo.stamp"
 # the same in both builds: partial training (above); a profile missing
 # (tests, which the training does not run) or stale is no error
 flags="-fprofile-partial-training -Wno-missing-profile -Wno-error=coverage-mismatch"
-pgo_args=(-Dc_args="$flags")
-[ -n "$(opt cpp_args)" ] && pgo_args+=(-Dcpp_args="$flags")
-meson configure "$B" "${opts[@]}" -Db_pgo=generate "${pgo_args[@]}" >/dev/null
+lang_args "$flags"
+meson configure "$B" "${opts[@]}" -Db_pgo=generate "${args[@]}" >/dev/null
 find "$B" -name '*.gcda' -delete
 ninja -C "$B" weft >/dev/null
 
@@ -104,6 +106,6 @@ for w in 1 2; do
 done
 rm -rf "$T"
 
-meson configure "$B" "${opts[@]}" -Db_pgo=use "${pgo_args[@]}" >/dev/null
+meson configure "$B" "${opts[@]}" -Db_pgo=use "${args[@]}" >/dev/null
 ninja -C "$B" >/dev/null
 echo "$stamp" > "$B/pgo.stamp"

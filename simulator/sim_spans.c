@@ -38,13 +38,7 @@ static int
 pb_varint(struct sim_buf *b, uint64_t v)
 {
 	unsigned char t[10];
-	size_t n = 0;
-	while (v >= 0x80) {
-		t[n++] = (unsigned char)(v | 0x80);
-		v >>= 7;
-	}
-	t[n++] = (unsigned char)v;
-	return sim_buf_append(b, t, n);
+	return sim_buf_append(b, t, weft_varint_put(t, v));
 }
 
 static int

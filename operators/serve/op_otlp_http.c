@@ -95,16 +95,6 @@ answer_text(struct MHD_Connection *conn, unsigned status, const char *text,
 	              strlen(text), retry_after);
 }
 
-/* v as a protobuf varint at buf[k] (room for 10 bytes); the index after. */
-static size_t
-put_varint(unsigned char *buf, size_t k, uint64_t v)
-{
-	for (; v >= 0x80; v >>= 7)
-		buf[k++] = (unsigned char)(v | 0x80);
-	buf[k++] = (unsigned char)v;
-	return k;
-}
-
 /* An ExportTraceServiceResponse, with partial_success when rejected > 0:
  * protobuf (field 1: ExportTracePartialSuccess {1: rejected_spans, 2:
  * error_message}) or its JSON mapping. */
@@ -129,13 +119,13 @@ answer_ok(struct MHD_Connection *conn, int json, uint64_t rejected,
 		if (wl > 200)
 			wl = 200;
 		ps[k++] = 0x08; /* 1: rejected_spans, varint */
-		k = put_varint(ps, k, rejected);
+		k += weft_varint_put(ps + k, rejected);
 		ps[k++] = 0x12; /* 2: error_message */
-		k = put_varint(ps, k, wl);
+		k += weft_varint_put(ps + k, wl);
 		memcpy(ps + k, why, wl);
 		k += wl;
 		buf[n++] = 0x0a; /* 1: partial_success */
-		n = put_varint((unsigned char *)buf, n, k);
+		n += weft_varint_put((unsigned char *)buf + n, k);
 		memcpy(buf + n, ps, k);
 		n += k;
 	}
