@@ -8,7 +8,8 @@
  * batches of --batch, as the Kafka source does. It does nothing with them
  * but count: messages, bytes, and reports (the non-empty newline-separated
  * lines of each message, as the source cuts them), so the bound includes
- * exactly the work librdkafka does for weft and none of weft's. The clock
+ * exactly the work librdkafka does for weft and none of weft's. Partitions
+ * start where weft serve's do (op_kafka_start_offsets). The clock
  * runs from the first partition assignment (group join excluded, as in
  * bench/serve_bench.py) to the message that brings the reports to
  * --events. Each round uses a new group, so each reads the topic from the
@@ -48,6 +49,12 @@ bk_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		if (!r->t_assign)
 			r->t_assign = bench_now_ns();
+		/* where weft serve starts too: committed offsets, else the
+		 * reset's logical one, without librdkafka's 100 ms back-off */
+		rd_kafka_resp_err_t e;
+		rd_kafka_topic_partition_list_t *c = op_kafka_start_offsets(rk, parts, &e);
+		if (c)
+			rd_kafka_topic_partition_list_destroy(c);
 		rd_kafka_assign(rk, parts);
 	} else {
 		rd_kafka_assign(rk, NULL);

@@ -450,23 +450,22 @@ on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	          rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-/* Newly assigned partitions start at their committed offset's look-back
- * (its metadata), if it has one: the messages below the committed offset
+/* Newly assigned partitions start at their committed offset (none: where
+ * auto.offset.reset says; op_kafka_start_offsets), or at its look-back
+ * (its metadata) if it has one: the messages below the committed offset
  * are read again to complete the traces that reach past it, and tagged
  * OP_SRC_PRE; nothing is ever committed below the committed offset. */
 static void
 start_below_commits(struct kinst *s, rd_kafka_t *rk,
                     rd_kafka_topic_partition_list_t *parts)
 {
-	rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(parts);
-	if (!c)
-		return;
-	rd_kafka_resp_err_t e = rd_kafka_committed(rk, c, 10000);
-	for (int i = 0; !e && i < c->cnt; i++) {
+	rd_kafka_resp_err_t e;
+	rd_kafka_topic_partition_list_t *c = op_kafka_start_offsets(rk, parts, &e);
+	for (int i = 0; c && i < c->cnt && i < parts->cnt; i++) {
 		const rd_kafka_topic_partition_t *x = &c->elems[i];
 		int64_t from = get_from(x);
 		struct kpart *p = part_find(s, x->topic, x->partition);
-		if (!p || x->offset < 0)
+		if (!p || x->err || x->offset < 0)
 			continue;
 		p->committed = x->offset; /* never below it */
 		if (from < 0 || from >= x->offset)
@@ -474,10 +473,11 @@ start_below_commits(struct kinst *s, rd_kafka_t *rk,
 		p->pre_end = x->offset;
 		parts->elems[i].offset = from;
 	}
-	if (e)
+	if (!c)
 		serve_log("warn", "worker %u: committed offsets unknown (%s): reading from "
 		          "them without a look-back", s->w, rd_kafka_err2str(e));
-	rd_kafka_topic_partition_list_destroy(c);
+	else
+		rd_kafka_topic_partition_list_destroy(c);
 }
 
 static void

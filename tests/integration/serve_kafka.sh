@@ -14,6 +14,9 @@
 #      trace of the ground truth is emitted, every anomaly flagged.
 #   C. scale-out: three processes in one group on a 6-partition topic, one
 #      killed mid-run: the union of their outputs covers every trace.
+#   D. where a new group starts (op_kafka_start_offsets): with
+#      auto.offset.reset=latest it reads none of A's topic, only what is
+#      produced after its assignment.
 # usage: serve_kafka.sh WEFT SOURCE_ROOT
 set -euo pipefail
 WEFT=$1
@@ -59,6 +62,12 @@ echo "ground truth: $N traces"
 # the lines of a topic, from the beginning to its current end
 dump() { kcat -C -b "$BS" -t "$1" -o beginning -e -q -f '%k\t%s\n' 2>/dev/null; }
 metrics_port() { grep -o 'http://127.0.0.1:[0-9]*' "$1" | head -1 | cut -d: -f3; }
+scrape() { # port: /metrics into $TMP/metrics.txt
+  python3 - "$1" > "$TMP/metrics.txt" <<'PY'
+import sys, urllib.request
+print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode())
+PY
+}
 # waits (up to $3 s) until topic $1 holds every trace id of the truth, keyed
 wait_covered() {
   local topic=$1 log=$2 limit=${3:-150} t=0
@@ -95,10 +104,7 @@ pid=$!
 PIDS+=("$pid")
 wait_covered out-a-traces a.log 120
 port=$(metrics_port "$TMP/a.log")
-python3 - "$port" > "$TMP/metrics.txt" <<'PY' || fail "metrics endpoint"
-import sys, urllib.request
-print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode())
-PY
+scrape "$port" || fail "metrics endpoint"
 for m in weft_messages_total weft_traces_total weft_open_traces weft_epoch_frontier \
          weft_partition_lag weft_dead_letters_total weft_resident_memory_bytes; do
   grep -q "^$m" "$TMP/metrics.txt" || fail "metric $m missing"
@@ -107,10 +113,7 @@ grep -q '^weft_dead_letters_total 3$' "$TMP/metrics.txt" || fail "dead letters: 
 # SIGHUP: the model is reloaded without stopping
 kill -HUP "$pid"
 for _ in $(seq 1 50); do
-  python3 - "$port" > "$TMP/metrics.txt" <<'PY'
-import sys, urllib.request
-print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode())
-PY
+  scrape "$port"
   grep -q '^weft_model_reloads_total 1$' "$TMP/metrics.txt" && break
   sleep 0.2
 done
@@ -225,4 +228,26 @@ got = [json.loads(l.split("\t", 1)[1])["trace_id"] for l in open(sys.argv[2])]
 assert want <= set(got), len(want - set(got))
 print(f"C: {len(want)} traces covered by the survivors ({len(got) - len(set(got))} duplicates)")
 PY
+# ---- D: a new group with auto.offset.reset=latest ---------------------------
+"$WEFT" serve --brokers "$BS" --model "$TMP/m.model" --workers 2 --metrics 127.0.0.1:0 \
+  --topics in-a --group gd --deadletter.topic dl --anomalies.topic '' \
+  -X auto.offset.reset=latest -X session.timeout.ms=6000 2>"$TMP/d.log" &
+pid=$!
+PIDS+=("$pid")
+for _ in $(seq 1 150); do
+  [ "$(grep -c "assigned 2 partitions" "$TMP/d.log")" -eq 2 ] && break
+  sleep 0.2
+done
+[ "$(grep -c "assigned 2 partitions" "$TMP/d.log")" -eq 2 ] || fail "D: not every partition assigned"
+head -n 3 "$TMP/faults.jsonl" | kcat -P -b "$BS" -t in-a 2>/dev/null
+port=$(metrics_port "$TMP/d.log")
+for _ in $(seq 1 150); do
+  scrape "$port"
+  grep -q '^weft_messages_total 3$' "$TMP/metrics.txt" && break
+  sleep 0.2
+done
+stop "$pid"
+grep -q '"stopped: 3 messages, ' "$TMP/d.log" || fail "D: latest read $(grep -o 'stopped: [0-9]* messages' "$TMP/d.log")"
+echo "D: a new group at latest read only the 3 messages produced after its assignment"
+
 echo "serve_kafka: ok"

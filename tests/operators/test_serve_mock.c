@@ -71,6 +71,7 @@
 /* Kafka protocol ApiKeys (librdkafka's RD_KAFKAP_* are not public) */
 #define API_PRODUCE 0
 #define API_OFFSET_COMMIT 8
+#define API_LIST_OFFSETS 2
 
 /* ---- the workload -------------------------------------------------------- */
 
@@ -826,6 +827,31 @@ test_serve_last_commit_fails(void **state)
 	stop_and_check(f);
 }
 
+/* The first wave is in the topic before the group exists, and the
+ * ListOffsets requests that would give its partitions their start take
+ * 1.5 s on both input leaders: the ask gives up after 1 s and leaves the
+ * partitions to librdkafka's own reset (op_kafka_start_offsets), which
+ * starts them at the beginning all the same. */
+static void
+test_serve_start_offsets_unanswered(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new();
+	produce_wave(f, 0, 1);
+	for (int32_t b = 2; b <= 3; b++)
+		assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
+		                     f->km.mc, b, API_LIST_OFFSETS, 2,
+		                     RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 1500,
+		                     RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 1500),
+		                 0);
+	serve_start(f, NULL);
+	waves_out(f, 1, NWAVE, 60);
+	await_errors_met(f, 2, API_LIST_OFFSETS, 20);
+	await_errors_met(f, 3, API_LIST_OFFSETS, 20);
+	await_committed_to_end(f, 20);
+	stop_and_check(f);
+}
+
 /* 300 ms round trips on every broker: slower, still complete. */
 static void
 test_serve_slow_brokers(void **state)
@@ -893,6 +919,7 @@ main(void)
 		cmocka_unit_test(test_serve_commit_errors),
 		cmocka_unit_test(test_serve_last_commit_fails),
 		cmocka_unit_test(test_serve_slow_brokers),
+		cmocka_unit_test(test_serve_start_offsets_unanswered),
 		cmocka_unit_test(test_serve_delivery_failure),
 	};
 	/* e.g. WEFT_TEST_FILTER='*commit*' runs only those */
