@@ -4,8 +4,13 @@
  *
  * One consumer, built from the same configuration as weft serve's
  * (op_kafka_client_conf: fetch sizes, queue depth, no auto commit), joins a
- * fresh group, and takes messages with rd_kafka_consume_batch_queue in
- * batches of --batch, as the Kafka source does. It does nothing with them
+ * fresh group, and takes what is queued with rd_kafka_consume_batch_queue
+ * (no timeout) in batches of up to --batch, as the Kafka source does,
+ * waiting on an empty queue for the next message (rd_kafka_consumer_poll)
+ * where the source parks until the queue wakes it. Until 2026-12-07 it
+ * took them with a 100 ms timeout, which waits for a full batch: the
+ * round's last one cost up to 100 ms more, and the bound read low. It
+ * does nothing with them
  * but count: messages, bytes, and reports (the non-empty newline-separated
  * lines of each message, as the source cuts them), so the bound includes
  * exactly the work librdkafka does for weft and none of weft's. Partitions
@@ -123,7 +128,15 @@ bk_round(const struct bk_opts *o, unsigned rnd, struct bk_run *r)
 	uint64_t deadline = bench_now_ns() + (uint64_t)o->timeout_s * 1000000000ull;
 	uint64_t t_end = 0;
 	while (!t_end && bench_now_ns() < deadline) {
-		ssize_t n = rd_kafka_consume_batch_queue(q, 100, msgs, o->batch);
+		/* what is queued, at once, as the source takes it: with a
+		 * timeout, rd_kafka_consume_batch_queue waits for a full batch,
+		 * and the round's last batch for the whole timeout */
+		ssize_t n = rd_kafka_consume_batch_queue(q, 0, msgs, o->batch);
+		if (n == 0) { /* the source parks here until the queue's event */
+			rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+			if (m)
+				msgs[n++] = m;
+		}
 		for (ssize_t i = 0; i < n; i++) {
 			rd_kafka_message_t *m = msgs[i];
 			if (!m->err) {
