@@ -147,8 +147,9 @@ reset_query(rd_kafka_t *rk)
  * coordinator for its committed offset (again, after weft serve's own
  * ask for the look-back) and, finding none, reset it after a fixed
  * 100 ms back-off ("no previously committed offset"); a logical offset
- * (RD_KAFKA_OFFSET_BEGINNING) instead waits for the partition's leader
- * to be known, 500 ms at the start. Both are in librdkafka 2.0's fetch
+ * (RD_KAFKA_OFFSET_BEGINNING) sent its first ListOffsets 500 ms after
+ * the assignment (no back-off: presumably the partition's leader not
+ * yet known to its fetcher). Both are in librdkafka 2.0's fetch
  * debug log (2026-12-07): a fresh group fetched its first message 100 ms
  * after the assignment, a fifth of a benchmark round. With a number it
  * fetches at once; the numbers come from one ListOffsets request per
