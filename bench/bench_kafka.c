@@ -55,7 +55,7 @@ bk_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		if (!r->t_assign)
 			r->t_assign = bench_now_ns();
 		/* where weft serve starts too: committed offsets, else the
-		 * reset's logical one, without librdkafka's 100 ms back-off */
+		 * earliest as a number, without librdkafka's 100 ms back-off */
 		rd_kafka_resp_err_t e;
 		rd_kafka_topic_partition_list_t *c = op_kafka_start_offsets(rk, parts, &e);
 		if (c)

@@ -364,12 +364,13 @@ rd_kafka_conf_t *op_kafka_client_conf(const struct op_kafka_config *cfg,
                                       unsigned w, char *errstr, size_t errlen);
 /* Where newly assigned partitions start, asked of the group coordinator
  * once (rd_kafka_committed): each partition of parts gets its committed
- * offset or, without one, the logical offset its auto.offset.reset names
- * (beginning or end), so librdkafka neither asks again nor takes the
- * 100 ms back-off of its own reset. Returns the answer (parts' order,
- * with each commit's metadata; the caller destroys it), or NULL with
- * *err when the ask failed and parts is left as it was. Also what
- * `weft bench kafka` starts with. */
+ * offset or, without one, the earliest or latest offset (as its
+ * auto.offset.reset says) as a number from its leader, so librdkafka
+ * neither asks again nor takes the 100 ms back-off of its own reset.
+ * Returns the coordinator's answer (parts' order, with each commit's
+ * metadata; the caller destroys it), or NULL with *err when that ask
+ * failed and parts is left as it was. Also what `weft bench kafka`
+ * starts with. */
 rd_kafka_topic_partition_list_t *
 op_kafka_start_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
                        rd_kafka_resp_err_t *err);
