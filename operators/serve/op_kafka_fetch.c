@@ -184,12 +184,10 @@ op_kafka_start_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
 	if (q && q->cnt && !rd_kafka_offsets_for_times(rk, q, START_ASK_MS)) {
 		for (int j = 0; j < q->cnt; j++) {
 			const rd_kafka_topic_partition_t *y = &q->elems[j];
-			if (y->err || y->offset < 0)
-				continue;
-			for (int i = 0; i < parts->cnt; i++)
-				if (parts->elems[i].partition == y->partition &&
-				    !strcmp(parts->elems[i].topic, y->topic))
-					parts->elems[i].offset = y->offset;
+			rd_kafka_topic_partition_t *p =
+			    rd_kafka_topic_partition_list_find(parts, y->topic, y->partition);
+			if (p && !y->err && y->offset >= 0)
+				p->offset = y->offset;
 		}
 	}
 	if (q)
