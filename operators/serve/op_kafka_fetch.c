@@ -60,10 +60,16 @@ op_kafka_client_conf(const struct op_kafka_config *cfg, unsigned w, char *errstr
 	    set(conf, "enable.partition.eof", "true", errstr, errlen) ||
 	    set(conf, "auto.offset.reset", "earliest", errstr, errlen) ||
 	    set(conf, "fetch.wait.max.ms", "100", errstr, errlen) ||
-	    /* big fetches: with the defaults (1 MiB per partition) the
-	     * consumer made twice the round trips for half the events/s
-	     * (bench/serve_bench.py) */
-	    set(conf, "max.partition.fetch.bytes", "8388608", errstr, errlen) ||
+	    /* 1 MiB per partition (librdkafka's default), not more: a
+	     * fetch response is read into one buffer of its size, which
+	     * lives until the last of its messages is destroyed, and at
+	     * 8 MiB per partition those buffers were fresh memory nearly
+	     * every time: 75 K page faults per million one-report
+	     * messages, 331 MiB peak RSS, and the fetch thread's page
+	     * clearing competed with the worker. At 1 MiB: 25 K faults,
+	     * 173 MiB, and 1.3x the events/s (bench/results/notes.md,
+	     * "Smaller fetches"). */
+	    set(conf, "max.partition.fetch.bytes", "1048576", errstr, errlen) ||
 	    set(conf, "fetch.max.bytes", "67108864", errstr, errlen) ||
 	    set(conf, "queued.min.messages", "500000", errstr, errlen))
 		goto fail;
