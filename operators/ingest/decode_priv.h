@@ -277,4 +277,20 @@ op_utf8_seq(const unsigned char *p, const unsigned char *end)
 	return 0;
 }
 
+/* op_format_sniff(p, avail) == OP_FORMAT_JSON_V4 for a unit that begins
+ * with '{': where a key's quote follows at once, the one compare that
+ * decides it (is the first key OP_OTLP_JSON_KEY?), else the sniff. The
+ * decoder's per-line path and weft serve's per-message one ask this of
+ * every unit; the sniff's memcmp call was 2 % of a serve profile. */
+static inline int
+op_sniffs_xtrace(const char *p, size_t avail)
+{
+	static const unsigned char otlp[] = OP_OTLP_JSON_KEY;
+	const size_t k = sizeof otlp - 1; /* two word compares, no memcmp */
+	if (avail > 1 && p[1] == '"')
+		return avail - 1 < k ||
+		       !key_match((const unsigned char *)p + 1, otlp, k);
+	return op_format_sniff(p, avail) == OP_FORMAT_JSON_V4;
+}
+
 #endif /* WEFT_OP_DECODE_PRIV_H */

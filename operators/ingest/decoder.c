@@ -290,20 +290,6 @@ op_decoder_set_reserve(struct op_decoder *d, op_reserve_fn fn, void *arg)
 	d->reserve_arg = arg;
 }
 
-/* op_format_sniff(p, avail) == OP_FORMAT_JSON_V4 for a unit that begins
- * with '{': where a key's quote follows at once, the one compare that
- * decides it (is the first key OP_OTLP_JSON_KEY?), else the sniff. */
-static inline int
-sniffs_xtrace(const char *p, size_t avail)
-{
-	static const unsigned char otlp[] = OP_OTLP_JSON_KEY;
-	const size_t k = sizeof otlp - 1; /* two word compares, no memcmp */
-	if (avail > 1 && p[1] == '"')
-		return avail - 1 < k ||
-		       !key_match((const unsigned char *)p + 1, otlp, k);
-	return op_format_sniff(p, avail) == OP_FORMAT_JSON_V4;
-}
-
 /*
  * The usual unit of X-Trace JSON lines: one op_decoder_line_end decoded
  * on the way (d->pre), emitted from the builder here with the checks that
@@ -323,7 +309,7 @@ pre_unit(struct op_decoder *d, const struct op_unit *u, int *rc)
 	if (u->flags || d->st.units != d->pre.units ||
 	    n > d->cfg.max_line_bytes || !op_pre_decoded(d, u->data, n) ||
 	    !(fmt == OP_FORMAT_JSON_V4 ||
-	      (fmt == OP_FORMAT_AUTO && sniffs_xtrace(u->data, u->avail))))
+	      (fmt == OP_FORMAT_AUTO && op_sniffs_xtrace(u->data, u->avail))))
 		return 0;
 	d->pre.line = NULL;
 	d->st.units++;

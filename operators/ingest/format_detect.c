@@ -109,7 +109,9 @@ int
 op_format_message_unit(enum op_format fmt, const void *data, size_t n)
 {
 	if (fmt == OP_FORMAT_AUTO)
-		fmt = op_format_sniff(data, n);
+		return n && *(const char *)data == '{'
+		       ? !op_sniffs_xtrace(data, n)
+		       : op_format_sniff(data, n) != OP_FORMAT_JSON_V4;
 	return fmt != OP_FORMAT_JSON_V4;
 }
 

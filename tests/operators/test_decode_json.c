@@ -846,6 +846,34 @@ test_config_check_names_the_bad_key(void **state)
 	assert_null(d);
 }
 
+/* A message of auto format is one unit unless its bytes sniff as X-Trace
+ * JSON, and the fast check of a leading '{"' says what the sniff says:
+ * for every prefix of OTLP JSON, X-Trace JSON and near misses. */
+static void
+test_message_unit_follows_the_sniff(void **state)
+{
+	(void)state;
+	static const char *const msgs[] = {
+		"{\"resourceSpans\":[]}", "{\"TaskID\":\"01\",\"EventID\":\"2\"}",
+		"{ \"resourceSpans\": []}", "{\"resourceSpanz\":[]}",
+		"{\"resourceSpans\"", "[{\"traceId\":\"1\"}]",
+		"X-Trace Report ver 1.0\n", "\n{\"resourceSpans\":[]}", "hello",
+	};
+	int units = 0;
+	for (size_t i = 0; i < sizeof msgs / sizeof *msgs; i++)
+		for (size_t n = 0; n <= strlen(msgs[i]); n++) {
+			int want = op_format_sniff(msgs[i], n) != OP_FORMAT_JSON_V4;
+			assert_int_equal(op_format_message_unit(OP_FORMAT_AUTO, msgs[i], n),
+			                 want);
+			units += want;
+		}
+	assert_true(op_format_message_unit(OP_FORMAT_AUTO, msgs[0], strlen(msgs[0])));
+	assert_false(op_format_message_unit(OP_FORMAT_AUTO, msgs[1], strlen(msgs[1])));
+	assert_false(op_format_message_unit(OP_FORMAT_JSON_V4, msgs[0], strlen(msgs[0])));
+	assert_true(op_format_message_unit(OP_FORMAT_ZIPKIN, msgs[1], strlen(msgs[1])));
+	assert_true(units > 0);
+}
+
 int
 main(void)
 {
@@ -890,6 +918,7 @@ main(void)
 		cmocka_unit_test(test_good_lines_around_bad_ones_all_come_out),
 		cmocka_unit_test(test_cut_last_line_is_rejected_as_truncated),
 		cmocka_unit_test(test_config_check_names_the_bad_key),
+		cmocka_unit_test(test_message_unit_follows_the_sniff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
