@@ -86,6 +86,8 @@ op_format_sniff(const void *data, size_t n)
 	if (n == 0)
 		return OP_FORMAT__COUNT;
 	const unsigned char *s = data, *end = s + n;
+	if (n > 1 && s[0] == '{' && s[1] == '"') /* the usual unit, at once */
+		return op_sniff_object(s, n);
 	if (looks_proto(s, n))
 		return OP_FORMAT_OTLP_PROTO;
 	const unsigned char *p = skip_blank(s, end);
@@ -109,9 +111,7 @@ int
 op_format_message_unit(enum op_format fmt, const void *data, size_t n)
 {
 	if (fmt == OP_FORMAT_AUTO)
-		return n && *(const char *)data == '{'
-		       ? !op_sniffs_xtrace(data, n)
-		       : op_format_sniff(data, n) != OP_FORMAT_JSON_V4;
+		fmt = op_format_sniff(data, n);
 	return fmt != OP_FORMAT_JSON_V4;
 }
 

@@ -846,32 +846,30 @@ test_config_check_names_the_bad_key(void **state)
 	assert_null(d);
 }
 
-/* A message of auto format is one unit unless its bytes sniff as X-Trace
- * JSON, and the fast check of a leading '{"' says what the sniff says:
- * for every prefix of OTLP JSON, X-Trace JSON and near misses. */
+/* The sniff of every prefix of an OTLP JSON message, with the first key
+ * right after the brace (the quick compare) and after a blank (the full
+ * scan): X-Trace JSON until the whole key is there, then OTLP JSON; and a
+ * message of auto format is one unit exactly when it is not X-Trace. */
 static void
-test_message_unit_follows_the_sniff(void **state)
+test_sniff_of_every_prefix_of_an_otlp_key(void **state)
 {
 	(void)state;
 	static const char *const msgs[] = {
-		"{\"resourceSpans\":[]}", "{\"TaskID\":\"01\",\"EventID\":\"2\"}",
-		"{ \"resourceSpans\": []}", "{\"resourceSpanz\":[]}",
-		"{\"resourceSpans\"", "[{\"traceId\":\"1\"}]",
-		"X-Trace Report ver 1.0\n", "\n{\"resourceSpans\":[]}", "hello",
+		"{\"resourceSpans\":[]}", "{ \"resourceSpans\": []}",
+		"{\"resourceSpanz\":[]}", "{\"TaskID\":\"01\",\"EventID\":\"2\"}",
 	};
-	int units = 0;
+	const size_t key = strlen("\"resourceSpans\"");
 	for (size_t i = 0; i < sizeof msgs / sizeof *msgs; i++)
 		for (size_t n = 0; n <= strlen(msgs[i]); n++) {
-			int want = op_format_sniff(msgs[i], n) != OP_FORMAT_JSON_V4;
+			enum op_format want = n == 0 ? OP_FORMAT__COUNT
+			    : i < 2 && n >= key + 1 + i ? OP_FORMAT_OTLP_JSON
+			    : OP_FORMAT_JSON_V4;
+			assert_int_equal(op_format_sniff(msgs[i], n), want);
 			assert_int_equal(op_format_message_unit(OP_FORMAT_AUTO, msgs[i], n),
-			                 want);
-			units += want;
+			                 want != OP_FORMAT_JSON_V4);
 		}
-	assert_true(op_format_message_unit(OP_FORMAT_AUTO, msgs[0], strlen(msgs[0])));
-	assert_false(op_format_message_unit(OP_FORMAT_AUTO, msgs[1], strlen(msgs[1])));
 	assert_false(op_format_message_unit(OP_FORMAT_JSON_V4, msgs[0], strlen(msgs[0])));
-	assert_true(op_format_message_unit(OP_FORMAT_ZIPKIN, msgs[1], strlen(msgs[1])));
-	assert_true(units > 0);
+	assert_true(op_format_message_unit(OP_FORMAT_ZIPKIN, msgs[3], strlen(msgs[3])));
 }
 
 int
@@ -918,7 +916,7 @@ main(void)
 		cmocka_unit_test(test_good_lines_around_bad_ones_all_come_out),
 		cmocka_unit_test(test_cut_last_line_is_rejected_as_truncated),
 		cmocka_unit_test(test_config_check_names_the_bad_key),
-		cmocka_unit_test(test_message_unit_follows_the_sniff),
+		cmocka_unit_test(test_sniff_of_every_prefix_of_an_otlp_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
