@@ -280,7 +280,7 @@ op_utf8_seq(const unsigned char *p, const unsigned char *end)
 /* What op_format_sniff says of n > 1 bytes that start '{"': OTLP JSON
  * when the first key is OP_OTLP_JSON_KEY, else X-Trace JSON, by two word
  * compares (no memcmp call: the sniff runs for every unit of format auto,
- * and a serve profile had 2 % of its samples in it). */
+ * and serve profiles had 1-1.5 % of their samples in it). */
 static inline enum op_format
 op_sniff_object(const unsigned char *p, size_t n)
 {

@@ -67,7 +67,7 @@ op_kafka_client_conf(const struct op_kafka_config *cfg, unsigned w, char *errstr
 	     * every time: 75 K page faults per million one-report
 	     * messages, 331 MiB peak RSS, and the fetch thread's page
 	     * clearing competed with the worker. At 1 MiB: 25 K faults,
-	     * 173 MiB, and 1.3x the events/s (bench/results/notes.md,
+	     * 173 MiB, and 1.18-1.24x the events/s (bench/results/notes.md,
 	     * "Smaller fetches"). */
 	    set(conf, "max.partition.fetch.bytes", "1048576", errstr, errlen) ||
 	    set(conf, "fetch.max.bytes", "67108864", errstr, errlen) ||
