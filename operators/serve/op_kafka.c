@@ -461,7 +461,7 @@ start_below_commits(struct kinst *s, rd_kafka_t *rk,
 {
 	rd_kafka_resp_err_t e;
 	rd_kafka_topic_partition_list_t *c = op_kafka_start_offsets(rk, parts, &e);
-	for (int i = 0; c && i < c->cnt && i < parts->cnt; i++) {
+	for (int i = 0; c && i < c->cnt; i++) { /* parts' order */
 		const rd_kafka_topic_partition_t *x = &c->elems[i];
 		int64_t from = get_from(x);
 		struct kpart *p = part_find(s, x->topic, x->partition);

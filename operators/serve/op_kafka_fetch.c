@@ -177,13 +177,14 @@ op_kafka_start_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
 	int64_t ts = reset_query(rk);
 	rd_kafka_topic_partition_list_t *q =
 	    ts ? rd_kafka_topic_partition_list_new(c->cnt) : NULL;
-	for (int i = 0; i < c->cnt && i < parts->cnt; i++) {
+	/* c is parts' copy, answered in place: the same partitions in the
+	 * same order */
+	for (int i = 0; i < c->cnt; i++) {
 		const rd_kafka_topic_partition_t *x = &c->elems[i];
-		rd_kafka_topic_partition_t *p = &parts->elems[i];
-		if (x->err || x->partition != p->partition || strcmp(x->topic, p->topic))
+		if (x->err)
 			continue;
 		if (x->offset >= 0)
-			p->offset = x->offset;
+			parts->elems[i].offset = x->offset;
 		else if (x->offset == RD_KAFKA_OFFSET_INVALID && q)
 			rd_kafka_topic_partition_list_add(q, x->topic, x->partition)->offset = ts;
 	}
