@@ -23,7 +23,7 @@
  * responses (then up to 8 MiB per partition, fetch.max.bytes 64 MiB)
  * were paged in and zeroed afresh on every fetch: a third of weft
  * serve's page faults (137 K -> 86-111 K per million events, CPU
- * -10 %; op_kafka_fetch.c now fetches 1 MiB per partition). Their
+ * -10 %; op_kafka_fetch.c now fetches 1 MiB per response). Their
  * decay, like all decay, is then up to jemalloc's background thread
  * (background_thread): without it, decay runs only when the arena is
  * used again, and after a burst the big blocks freed in the quiet that
