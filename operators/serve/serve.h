@@ -277,6 +277,9 @@ struct op_kafka_config {
 	uint32_t drain_epochs;      /* after stop (default: idle_epochs + 2) */
 	uint32_t max_unit_bytes;
 	uint32_t batch;             /* messages per poll (default 1024) */
+	/* a poll that finds the queue empty right after one that took
+	 * messages waits this long for a batch (default 1; 0: never) */
+	uint32_t stream_wait_ms;
 	uint32_t probe_ms;          /* prober period (default 500) */
 	uint32_t settle_ms;         /* idle time not counted after an outage (10000) */
 	uint32_t max_slots;         /* partitions per process life (4096) */
