@@ -86,20 +86,19 @@ op_kafka_client_conf(const struct op_kafka_config *cfg, unsigned w, char *errstr
 	    set(conf, "fetch.max.bytes", FETCH_MAX_BYTES, errstr, errlen) ||
 	    set(conf, "queued.min.messages", "500000", errstr, errlen))
 		goto fail;
-	int own_fetch_max = 0;
-	for (unsigned i = 0; i < cfg->n_props; i++) {
+	for (unsigned i = 0; i < cfg->n_props; i++)
 		if (weft_kafka_set_kv(conf, "consumer", cfg->props[i], errstr, errlen))
 			goto fail;
-		own_fetch_max |= strncmp(cfg->props[i], "fetch.max.bytes=", 16) == 0;
-	}
 	/* librdkafka refuses a fetch.max.bytes below message.max.bytes; a
 	 * user who raised the latter (kafka.message.max.bytes, for the
-	 * producer too) gets responses of that size, not an error. */
-	char mmb[32];
-	size_t ml = sizeof mmb;
-	if (!own_fetch_max &&
-	    rd_kafka_conf_get(conf, "message.max.bytes", mmb, &ml) == RD_KAFKA_CONF_OK &&
-	    strtoll(mmb, NULL, 10) > strtoll(FETCH_MAX_BYTES, NULL, 10) &&
+	 * producer too) and left ours gets responses of that size, not an
+	 * error. */
+	char mmb[32], fmb[32];
+	size_t ml = sizeof mmb, fl = sizeof fmb;
+	if (rd_kafka_conf_get(conf, "message.max.bytes", mmb, &ml) == RD_KAFKA_CONF_OK &&
+	    rd_kafka_conf_get(conf, "fetch.max.bytes", fmb, &fl) == RD_KAFKA_CONF_OK &&
+	    strcmp(fmb, FETCH_MAX_BYTES) == 0 &&
+	    strtoll(mmb, NULL, 10) > strtoll(fmb, NULL, 10) &&
 	    set(conf, "fetch.max.bytes", mmb, errstr, errlen))
 		goto fail;
 	/* Static membership: each worker is its own member, so the id gets
